@@ -1,0 +1,29 @@
+# The two front-door commands are `make run` and `make test`.
+SHELL := /bin/bash
+PY := .venv/bin/python
+STATE ?= $(CURDIR)/.state
+
+.PHONY: run test bench lint bootstrap clean
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+## run: start the TUI against the embedded sandbox cluster (fresh machine OK)
+run: bootstrap
+	@$(PY) -m digit_tui.cli demo --state-dir $(STATE)
+
+## test: install what the tests need, start their services, run the whole suite
+test:
+	@scripts/bootstrap.sh --tests
+	@set +e; $(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+## bench: print the speed figures (engine, sandbox, release, sizing)
+bench: bootstrap
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+lint: bootstrap
+	@$(PY) -m compileall -q digit_tui tests bench
+
+clean:
+	rm -rf .venv .state build *.egg-info
