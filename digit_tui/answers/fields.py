@@ -1,0 +1,334 @@
+"""Value types of the answers file: one validator per kind of value.
+
+Each validator accepts what YAML produced and either returns the normalised
+value or raises ``PydanticCustomError("answers", ...)`` whose context carries
+the message (``detail``) and what is ``expected``; ``loader.py`` turns that
+into ``FILE:LINE: ... (expected: ...)``. File references are resolved against
+the answers file's directory (``context["base_dir"]``) and, unless
+``context["check_files"]`` is false, checked to exist and to look like the
+right kind of file. Nothing here writes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import stat
+from pathlib import Path
+from typing import Annotated, Any, Callable
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BeforeValidator, Field, ValidationInfo
+from pydantic_core import PydanticCustomError
+
+# Modules that every release installs; only ``m_*`` modules are selectable.
+BASE_MODULES = ("backbone", "authn-authz", "core", "business", "frontend")
+
+
+def bad(detail: str, expected: str, **ctx: Any) -> PydanticCustomError:
+    """An answers error; ``detail`` travels in the context so user text is never a template."""
+    return PydanticCustomError("answers", "{detail}", {"detail": detail, "expected": expected, **ctx})
+
+
+def show(value: Any) -> str:
+    """A short, single-line rendering of a user value for error messages."""
+    if value is None:
+        return "an empty value"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    text = str(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    if isinstance(value, str) and (text == "" or text != text.strip() or " " in text or text != value):
+        return repr(text)
+    return text
+
+
+_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def is_dns_name(name: str) -> bool:
+    if not name or len(name) > 253:
+        return False
+    labels = name.lower().split(".")
+    return all(_LABEL.fullmatch(label) for label in labels) and not labels[-1].isdigit()
+
+
+HOSTNAME_EXPECTED = "an IP address or a DNS host name (letters, digits and hyphens; dot-separated labels of 1-63 characters)"
+
+
+def check_address(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise bad(f"{show(value)} is not a host address", HOSTNAME_EXPECTED)
+    if ":" in value:
+        try:
+            return str(ipaddress.IPv6Address(value))
+        except ValueError:
+            raise bad(f"{show(value)} is not a valid IPv6 address", "an IPv6 address such as fd00::10, or an IPv4 address or host name") from None
+    if re.fullmatch(r"[0-9.]+", value):
+        try:
+            return str(ipaddress.IPv4Address(value))
+        except ValueError:
+            raise bad(f"{show(value)} is not a valid IPv4 address", "four numbers 0-255 without leading zeros, such as 10.0.0.5, or a DNS host name") from None
+    if not is_dns_name(value):
+        raise bad(f"{show(value)} is not a valid host name", HOSTNAME_EXPECTED)
+    return value.lower()
+
+
+def check_port(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        raise bad(f"{show(value)} is not a valid port", "an integer 1-65535")
+    return value
+
+
+def split_host_port(value: str) -> tuple[str, int]:
+    """``host:port`` or ``[v6]:port`` -> (host, port); assumes a value that passed validation."""
+    if value.startswith("["):
+        host, _, port = value[1:].partition("]:")
+    else:
+        host, _, port = value.rpartition(":")
+    return host, int(port)
+
+
+def host_port(default_port: int | None, *, port_optional: bool = False) -> Callable[[Any], str]:
+    expected = "host:port, such as 10.0.0.5:6443 or api.example.gov.in:443 ([v6]:port for IPv6)"
+    if default_port is not None:
+        expected = f"a host or host:port (port {default_port} if omitted)"
+    elif port_optional:
+        expected = "a host or host:port, such as vpn.example.gov.in:443"
+
+    def check(value: Any) -> str:
+        if not isinstance(value, str) or not value:
+            raise bad(f"{show(value)} is not host:port", expected)
+        if value.startswith("["):
+            host, sep, port = value[1:].partition("]")
+            port = port[1:] if port.startswith(":") else ("" if not port else "x")
+            if not sep:
+                raise bad(f"{show(value)} is not host:port", expected)
+        elif value.count(":") == 1:
+            host, _, port = value.partition(":")
+        elif value.count(":") == 0:
+            host, port = value, ""
+        else:
+            raise bad(f"{show(value)} is not host:port (write IPv6 addresses as [addr]:port)", expected)
+        if not port:
+            if port_optional:
+                return check_address(host)
+            if default_port is None:
+                raise bad(f"{show(value)} has no port", expected)
+            port = str(default_port)
+        if not port.isdigit():
+            raise bad(f"{show(value)}: {show(port)} is not a valid port", expected)
+        check_port(int(port))
+        host = check_address(host)
+        shown = f"[{host}]" if ":" in host else host
+        return f"{shown}:{int(port)}"
+
+    return check
+
+
+def _pattern(regex: str, what: str, expected: str, *, lower: bool = False) -> Callable[[Any], str]:
+    compiled = re.compile(regex)
+
+    def check(value: Any) -> str:
+        if not isinstance(value, str) or not compiled.fullmatch(value):
+            raise bad(f"{show(value)} is not a valid {what}", expected)
+        return value.lower() if lower else value
+
+    return check
+
+
+def check_env_name(value: Any) -> str:
+    expected = "lowercase letters, digits and hyphens, 1-40 characters, starting and ending with a letter or digit (e.g. sdc-prod)"
+    if not isinstance(value, str) or not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?", value):
+        raise bad(f"{show(value)} is not a valid environment name", expected)
+    return value
+
+
+def check_db_ident(value: Any) -> str:
+    expected = "letters, digits and underscores only, starting with a letter or underscore, at most 63 characters (no hyphens)"
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", value):
+        hint = " (hyphens are not allowed in PostgreSQL names DIGIT uses)" if isinstance(value, str) and "-" in value else ""
+        raise bad(f"{show(value)} is not a valid database identifier{hint}", expected)
+    return value
+
+
+def check_module(value: Any) -> str:
+    expected = "a selectable DIGIT module name starting with m_, such as m_pgr"
+    if isinstance(value, str) and value in BASE_MODULES:
+        raise bad(f"{value!r} is always installed and cannot be selected", expected)
+    if not isinstance(value, str) or not re.fullmatch(r"m_[A-Za-z0-9][A-Za-z0-9_-]*", value):
+        raise bad(f"{show(value)} is not a module name", expected)
+    return value
+
+
+def check_domain(value: Any) -> str:
+    if not isinstance(value, str) or not is_dns_name(value) or re.fullmatch(r"[0-9.]+", value):
+        raise bad(f"{show(value)} is not a valid DNS name", "a DNS name such as egov.example.gov.in (letters, digits, hyphens, dots)")
+    return value.lower()
+
+
+def check_cidr(value: Any) -> str:
+    expected = "a CIDR block such as 10.244.0.0/16"
+    if not isinstance(value, str) or "/" not in value:
+        raise bad(f"{show(value)} is not a CIDR block", expected)
+    try:
+        return str(ipaddress.ip_network(value, strict=True))
+    except ValueError as exc:
+        if "host bits set" in str(exc):
+            net = ipaddress.ip_network(value, strict=False)
+            raise bad(f"{value} has host bits set", f"the network address, {net}") from None
+        raise bad(f"{show(value)} is not a valid CIDR block", expected) from None
+
+
+def check_git_url(value: Any) -> str:
+    expected = "a git URL: https://host/org/repo.git, ssh://git@host/org/repo.git or git@host:org/repo.git"
+    if not isinstance(value, str) or not value or value.startswith("-") or any(c.isspace() for c in value):
+        raise bad(f"{show(value)} is not a git URL", expected)
+    if re.fullmatch(r"[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[A-Za-z0-9._/~-]+", value):
+        return value
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http", "ssh", "git", "file") or (parts.scheme != "file" and not parts.hostname):
+        raise bad(f"{show(value)} is not a git URL", expected)
+    if parts.password:
+        # Never echo the credential back: it would land in terminals and logs.
+        raise bad("the git URL carries a password or token", "a URL without credentials (use an SSH key or a git credential helper)")
+    return value
+
+
+def check_git_ref(value: Any) -> str:
+    expected = "a branch, tag or commit (no spaces, not starting with '-', no '..')"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value or value.startswith("-") or ".." in value or any(
+        c.isspace() or ord(c) < 32 or c in "~^:?*[\\" for c in value
+    ):
+        raise bad(f"{show(value)} is not a git ref", expected)
+    return value
+
+
+Address = Annotated[str, BeforeValidator(check_address)]
+Port = Annotated[int, BeforeValidator(check_port)]
+HostPort = Annotated[str, BeforeValidator(host_port(None))]
+EnvName = Annotated[str, BeforeValidator(check_env_name)]
+DbIdent = Annotated[str, BeforeValidator(check_db_ident)]
+ModuleName = Annotated[str, BeforeValidator(check_module)]
+DnsName = Annotated[str, BeforeValidator(check_domain)]
+Cidr = Annotated[str, BeforeValidator(check_cidr)]
+NodeName = Annotated[str, BeforeValidator(_pattern(
+    r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", "host name",
+    "a short lowercase name: letters, digits and hyphens, at most 63 characters (e.g. master-1)"))]
+UnixUser = Annotated[str, BeforeValidator(_pattern(
+    r"[a-z_][a-z0-9_.-]{0,31}", "user name", "a Unix user name such as ubuntu or root"))]
+KubeName = Annotated[str, BeforeValidator(_pattern(
+    r"[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?", "Kubernetes name",
+    "lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"))]
+Tenant = Annotated[str, BeforeValidator(_pattern(
+    r"[a-z][a-z0-9]{0,31}", "state tenant id", "lowercase letters and digits, starting with a letter (e.g. pb)"))]
+Registry = Annotated[str, BeforeValidator(_pattern(
+    r"[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*", "container registry",
+    "a registry or organisation such as egovio or registry.example.gov.in:5000/egov"))]
+PresetName = Annotated[str, BeforeValidator(_pattern(
+    r"[a-z0-9][a-z0-9_-]{0,62}", "preset name", "a sizing preset name such as sdc-dev or sdc-prod"))]
+Email = Annotated[str, BeforeValidator(_pattern(
+    r"[^@\s]+@[^@\s]+\.[^@\s]+", "e-mail address", "an e-mail address for ACME registration"))]
+GitUrl = Annotated[str, BeforeValidator(check_git_url)]
+GitRef = Annotated[str, BeforeValidator(check_git_ref)]
+
+
+def check_context(info: ValidationInfo) -> tuple[Path, bool]:
+    context = info.context or {}
+    return Path(context.get("base_dir") or os.getcwd()), bool(context.get("check_files", True))
+
+
+def resolve_path(value: str, base_dir: Path) -> Path:
+    """``~`` expanded, relative paths taken from the answers file's directory."""
+    path = Path(os.path.expanduser(value))
+    if not path.is_absolute():
+        path = base_dir / path
+    return Path(os.path.normpath(path))
+
+
+def _file_ref(kind: str, *, directory: bool = False) -> Callable[[Any, ValidationInfo], Path]:
+    noun = "directory" if directory else "file"
+
+    def check(value: Any, info: ValidationInfo) -> Path:
+        if isinstance(value, Path):
+            value = str(value)
+        if not isinstance(value, str) or not value.strip():
+            raise bad(f"{show(value)} is not a path", f"the path of the {kind} {noun} (relative to the answers file, ~ allowed)")
+        base_dir, check_files = check_context(info)
+        path = resolve_path(value, base_dir)
+        if not check_files:
+            return path
+        if directory:
+            if not path.is_dir():
+                raise bad(f"{kind} directory {value} does not exist" + ("" if value == str(path) else f" ({path})"),
+                          f"an existing directory (relative paths start at the answers file's directory)")
+            return path
+        if not path.is_file():
+            raise bad(f"{kind if kind.endswith('_file') else kind + ' file'} {value} does not exist" + ("" if value == str(path) else f" ({path})"),
+                      f"an existing file (relative paths start at the answers file's directory)")
+        if not os.access(path, os.R_OK):
+            raise bad(f"{kind} file {value} is not readable", "a file this user can read")
+        _check_content(kind, value, path)
+        return path
+
+    return check
+
+
+def _check_content(kind: str, shown: str, path: Path) -> None:
+    """Cheap checks that catch the usual wrong-file mistakes before any connection is tried."""
+    if kind == "ssh_key":
+        head = path.read_bytes()[:4096].lstrip()
+        if head.startswith((b"ssh-", b"ecdsa-", b"sk-")):
+            raise bad(f"ssh_key {shown} is a public key", "the private key (the file without .pub)")
+        if b"PRIVATE KEY" not in head:
+            raise bad(f"ssh_key {shown} is not a private key", "an OpenSSH or PEM private key file")
+    elif kind == "password_file":
+        mode = path.stat().st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise bad(f"password_file {shown} can be read by other users (mode {stat.S_IMODE(mode):04o})",
+                      f"a file only its owner can read: chmod 600 {shown}")
+        if not path.read_bytes().strip():
+            raise bad(f"password_file {shown} is empty", "a file holding the password on its first line")
+    elif kind == "kubeconfig":
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8", errors="replace"))
+        except yaml.YAMLError:
+            data = None
+        if not isinstance(data, dict) or not isinstance(data.get("clusters"), list):
+            raise bad(f"kubeconfig {shown} is not a kubeconfig", "a kubeconfig file with clusters, users and contexts")
+
+
+SshKey = Annotated[Path, BeforeValidator(_file_ref("ssh_key"))]
+Kubeconfig = Annotated[Path, BeforeValidator(_file_ref("kubeconfig"))]
+PasswordFile = Annotated[Path, BeforeValidator(_file_ref("password_file"))]
+CertFile = Annotated[Path, BeforeValidator(_file_ref("certificate"))]
+KeyFile = Annotated[Path, BeforeValidator(_file_ref("private key"))]
+SourceDir = Annotated[Path, BeforeValidator(_file_ref("DIGIT source", directory=True))]
+
+
+def check_relative(value: Any) -> str:
+    expected = "a path relative to the DIGIT source, such as product-release-charts/DIGIT/dependancy_chart-digit-v2.8.yaml"
+    if not isinstance(value, str) or not value.strip():
+        raise bad(f"{show(value)} is not a path", expected)
+    parts = Path(value).parts
+    if Path(value).is_absolute() or value.startswith("~") or ".." in parts:
+        raise bad(f"{value} leaves the DIGIT source", expected)
+    return value
+
+
+RelPath = Annotated[str, BeforeValidator(check_relative)]
+
+
+def expect(text: str, **kwargs: Any) -> Any:
+    """A field whose ``expected`` text is shown when YAML gives it the wrong type."""
+    extra = {"expected": text}
+    return Field(json_schema_extra=extra, **kwargs)

@@ -1,0 +1,421 @@
+"""The answers file schema: every choice of an install, validated offline.
+
+One file drives both the TUI and unattended installs (DESIGN.md principle 6).
+Every model forbids unknown keys, so a typo is an error rather than a silently
+ignored setting. Field validators raise ``PydanticCustomError("answers", ...)``
+with an ``expected`` context entry (and, for rules that span several fields, an
+``at`` entry naming the key to point at); ``loader.py`` turns those into
+``FILE:LINE: ... (expected: ...)`` lines.
+
+Value types (addresses, ports, CIDRs, file references...) live in
+``fields.py``. Validation reads files but never writes any.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from digit_tui.answers.fields import (
+    HOSTNAME_EXPECTED,
+    Address,
+    CertFile,
+    Cidr,
+    DbIdent,
+    DnsName,
+    Email,
+    EnvName,
+    GitRef,
+    GitUrl,
+    HostPort,
+    KeyFile,
+    Kubeconfig,
+    KubeName,
+    ModuleName,
+    NodeName,
+    PasswordFile,
+    Port,
+    PresetName,
+    Registry,
+    RelPath,
+    SourceDir,
+    SshKey,
+    Tenant,
+    UnixUser,
+    bad,
+    check_context,
+    expect,
+    host_port,
+)
+
+# The sample DIGIT-shaped tree shipped with the package (built by the release pipeline).
+BUNDLED_SOURCE = Path(__file__).resolve().parent.parent / "bundles" / "digit-sample"
+# DIGIT spells it "dependancy"; a few files say "dependency".
+MANIFEST_GLOBS = ("dependancy_chart-*.yaml", "dependency_chart-*.yaml")
+
+Provider = Literal["sandbox", "sdc", "nic", "aws", "azure", "gcp", "existing"]
+Role = Literal["master", "worker", "db", "lb", "jenkins", "bastion"]
+ROLES: tuple[str, ...] = ("master", "worker", "db", "lb", "jenkins", "bastion")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- sections
+
+
+class Target(Section):
+    provider: Provider = expect("one of sandbox, sdc, nic, aws, azure, gcp, existing")
+    kubeconfig: Kubeconfig | None = None
+    context: str | None = expect("a context name from the kubeconfig", default=None)
+
+    @model_validator(mode="after")
+    def _context_exists(self, info: ValidationInfo) -> Target:
+        if self.context is None:
+            return self
+        if self.kubeconfig is None:
+            raise bad("context is set but kubeconfig is not", "kubeconfig: PATH alongside context", at=("context",))
+        _, check_files = check_context(info)
+        if not check_files:
+            return self
+        data = yaml.safe_load(self.kubeconfig.read_text(encoding="utf-8", errors="replace")) or {}
+        names = [c.get("name") for c in data.get("contexts") or [] if isinstance(c, dict)]
+        if self.context not in names:
+            raise bad(f"context {self.context!r} is not in {self.kubeconfig}",
+                      "one of " + (", ".join(str(n) for n in names) or "(the kubeconfig has no contexts)"), at=("context",))
+        return self
+
+
+class Network(Section):
+    # Without a port the gateway is shown but not probed (the network probe speaks TCP).
+    vpn_gateway: Annotated[str, BeforeValidator(host_port(None, port_optional=True))] | None = None
+    probes: list[HostPort] = expect("a list of host:port strings", default_factory=list)
+
+
+class Host(Section):
+    name: NodeName = expect("a short lowercase name such as master-1")
+    address: Address = expect(HOSTNAME_EXPECTED)
+    port: Port = 22
+    user: UnixUser = expect("a Unix user name such as ubuntu")
+    ssh_key: SshKey = expect("the path of the private key used to log in")
+    roles: list[Role] = expect("a list of roles from: " + ", ".join(ROLES), min_length=1)
+
+    @field_validator("roles")
+    @classmethod
+    def _unique_roles(cls, roles: list[str]) -> list[str]:
+        dupes = sorted({r for r in roles if roles.count(r) > 1})
+        if dupes:
+            raise bad(f"role {dupes[0]} is listed twice", "each role once")
+        return roles
+
+
+class Cluster(Section):
+    mode: Literal["existing", "kubeadm"] = expect("existing or kubeadm", default="existing")
+    pod_cidr: Cidr = "10.244.0.0/16"
+    service_cidr: Cidr = "10.96.0.0/12"
+    api_endpoint: HostPort | None = None
+
+    @model_validator(mode="after")
+    def _no_overlap(self) -> Cluster:
+        pods, services = ipaddress.ip_network(self.pod_cidr), ipaddress.ip_network(self.service_cidr)
+        if pods.version == services.version and pods.overlaps(services):
+            raise bad(f"service_cidr {services} overlaps pod_cidr {pods}", "two CIDR blocks that do not overlap",
+                      at=("service_cidr",))
+        return self
+
+
+class SourcePath(Section):
+    path: SourceDir = expect("a DIGIT-DevOps checkout directory")
+
+
+class SourceGit(Section):
+    git: GitUrl = expect("a git URL")
+    ref: GitRef = expect("a branch, tag or commit such as master")
+
+
+SOURCE_EXPECTED = "bundled, {path: DIR} or {git: URL, ref: REF}"
+
+
+def _source_kind(value: Any) -> str | None:
+    if isinstance(value, str):
+        return "@bundled" if value == "bundled" else None
+    if isinstance(value, dict):
+        if "git" in value:
+            return "@git"
+        if "path" in value:
+            return "@path"
+    if isinstance(value, (SourcePath, SourceGit)):
+        return "@git" if isinstance(value, SourceGit) else "@path"
+    return None
+
+
+Source = Annotated[
+    Union[
+        Annotated[Literal["bundled"], Tag("@bundled")],
+        Annotated[SourcePath, Tag("@path")],
+        Annotated[SourceGit, Tag("@git")],
+    ],
+    Discriminator(_source_kind, custom_error_type="answers", custom_error_message="not a DIGIT source",
+                  custom_error_context={"detail": "not a DIGIT source", "expected": SOURCE_EXPECTED}),
+]
+
+
+def find_manifests(source_dir: Path) -> list[str]:
+    found: set[str] = set()
+    for pattern in MANIFEST_GLOBS:
+        found.update(str(p.relative_to(source_dir)) for p in source_dir.rglob(pattern) if p.is_file())
+    return sorted(found)
+
+
+def manifest_modules(path: Path) -> list[str] | None:
+    """Selectable module names of a release manifest, or None if it is not one."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("modules"), list):
+        return None
+    return [str(m["name"]) for m in data["modules"] if isinstance(m, dict) and "m_" in str(m.get("name", ""))]
+
+
+class Digit(Section):
+    source: Source = "bundled"
+    release: RelPath | None = None
+    modules: list[ModuleName] = expect("a list of module names such as [m_pgr]", default_factory=list)
+    domain: DnsName = expect("the DNS name DIGIT is served on, such as egov.example.gov.in")
+    state_tenant: Tenant = "pb"
+    container_registry: Registry = "egovio"
+
+    def source_dir(self) -> Path | None:
+        """The local directory of the source, or None for a git source (cloned at install time)."""
+        if self.source == "bundled":
+            return BUNDLED_SOURCE
+        if isinstance(self.source, SourcePath):
+            return self.source.path
+        return None
+
+    def release_file(self) -> str | None:
+        """The release manifest relative to the source: given, or the only one a local source has."""
+        if self.release is not None:
+            return self.release
+        base = self.source_dir()
+        if base is None or not base.is_dir():
+            return None
+        found = find_manifests(base)
+        return found[-1] if found and (self.source == "bundled" or len(found) == 1) else None
+
+    @model_validator(mode="after")
+    def _release_and_modules(self, info: ValidationInfo) -> Digit:
+        dupes = sorted({m for m in self.modules if self.modules.count(m) > 1})
+        if dupes:
+            index = len(self.modules) - 1 - self.modules[::-1].index(dupes[0])
+            raise bad(f"module {dupes[0]} is listed twice", "each module once", at=("modules", index))
+        if isinstance(self.source, SourceGit):
+            if self.release is None:
+                raise bad("release is required with a git source", "release: the manifest path inside the repository, "
+                          "such as product-release-charts/DIGIT/dependancy_chart-digit-v2.8.yaml", at=("source",))
+            return self
+        _, check_files = check_context(info)
+        base = self.source_dir()
+        if not check_files or base is None or not base.is_dir():
+            # The bundled sample may not be built into this checkout yet; the release task checks later.
+            return self
+        release = self.release_file()
+        if release is None and self.source == "bundled":
+            return self  # the sample has no manifest in this build; the release task reports it
+        if release is None:
+            found = find_manifests(base)
+            listing = ", ".join(found[:5]) + (" ..." if len(found) > 5 else "") if found else "none found"
+            raise bad(f"release is not set and the source has {len(found)} release manifests",
+                      f"release: one of {listing}", at=("source",))
+        manifest = base / release
+        if not manifest.is_file():
+            raise bad(f"release manifest {release} does not exist in {base}", "a manifest path relative to the source, "
+                      "such as product-release-charts/DIGIT/dependancy_chart-digit-v2.8.yaml", at=("release",))
+        available = manifest_modules(manifest)
+        if available is None:
+            raise bad(f"{release} is not a release manifest", "a YAML file with version and a modules list",
+                      at=("release",))
+        for index, module in enumerate(self.modules):
+            if module not in available:
+                close = difflib.get_close_matches(module, available, n=1)
+                hint = f"; did you mean {close[0]}?" if close else ""
+                raise bad(f"module {module} is not in {release}",
+                          "one of " + (", ".join(available) or "(no m_ modules)") + hint, at=("modules", index))
+        return self
+
+
+class Database(Section):
+    mode: Literal["external", "vm", "in-cluster"] = expect("external, vm or in-cluster", default="in-cluster")
+    host: Address | None = None
+    port: Port = 5432
+    name: DbIdent = "egov_db"
+    username: DbIdent = "egov"
+    password_file: PasswordFile | None = None
+
+    @model_validator(mode="after")
+    def _host_rule(self) -> Database:
+        if self.mode == "external" and self.host is None:
+            raise bad("an external database needs host", "host: the database server's address", at=("mode",))
+        if self.mode == "in-cluster" and self.host is not None:
+            raise bad("host is only used with mode external or vm", "remove host, or set mode: external", at=("host",))
+        return self
+
+
+class Iscsi(Section):
+    portal: Annotated[str, BeforeValidator(host_port(3260))] = expect("the iSCSI target portal, host or host:port")
+    iqn_prefix: str | None = expect("an IQN prefix such as iqn.2024-01.in.gov.sdc", default=None)
+
+
+class Storage(Section):
+    mode: Literal["static", "dynamic"] = expect("static or dynamic", default="dynamic")
+    provider: Literal["iscsi", "aws", "azure", "cinder", "none"] = expect("one of iscsi, aws, azure, cinder, none", default="none")
+    storage_class: KubeName | None = None
+    iscsi: Iscsi | None = None
+
+    @model_validator(mode="after")
+    def _provider_rule(self) -> Storage:
+        if self.mode == "static" and self.provider == "none":
+            raise bad("static volumes need a provider", "provider: iscsi, aws, azure or cinder (or mode: dynamic)",
+                      at=("mode",))
+        if self.iscsi is not None and self.provider != "iscsi":
+            raise bad("iscsi is only used with provider: iscsi", "provider: iscsi, or remove iscsi", at=("iscsi",))
+        if self.mode == "static" and self.provider == "iscsi" and self.iscsi is None:
+            raise bad("static iSCSI volumes need the target portal", "iscsi: {portal: HOST[:PORT]}", at=("provider",))
+        return self
+
+
+class Ingress(Section):
+    class_: KubeName = Field("nginx", alias="class")
+    tls: Literal["none", "cert-manager", "provided"] = expect("none, cert-manager or provided", default="none")
+    cert_file: CertFile | None = None
+    key_file: KeyFile | None = None
+    acme_email: Email | None = None
+
+    @model_validator(mode="after")
+    def _tls_rule(self) -> Ingress:
+        if self.tls == "provided":
+            for key in ("cert_file", "key_file"):
+                if getattr(self, key) is None:
+                    raise bad(f"tls: provided needs {key}", f"{key}: PATH", at=("tls",))
+        else:
+            for key in ("cert_file", "key_file"):
+                if getattr(self, key) is not None:
+                    raise bad(f"{key} is only used with tls: provided", "tls: provided, or remove " + key, at=(key,))
+        if self.acme_email is not None and self.tls != "cert-manager":
+            raise bad("acme_email is only used with tls: cert-manager", "tls: cert-manager, or remove acme_email",
+                      at=("acme_email",))
+        return self
+
+
+class Sizing(Section):
+    ulbs: int = expect("a whole number of ULBs, at least 1", default=1, ge=1)
+    tier: Literal["dev", "uat", "prod"] = expect("dev, uat or prod", default="dev")
+    preset: PresetName | None = None
+
+
+class Phases(Section):
+    jenkins: bool = expect("true or false", default=False)
+    monitoring: bool | None = expect("true or false (default: true for tier prod)", default=None)
+
+
+class Engine(Section):
+    concurrency: int = expect("an integer 1-32", default=4, ge=1, le=32)
+    network_wait: float | None = expect("seconds (0 or more), or null to wait forever", default=3600.0, ge=0, allow_inf_nan=False)
+
+
+# --------------------------------------------------------------------------- the file
+
+
+class Answers(Section):
+    version: Literal[1] = expect("1 (the only answers file version)", default=1)
+    environment: EnvName = expect("an environment name such as sdc-prod")
+    target: Target = expect("a mapping with provider and, for a real cluster, kubeconfig")
+    network: Network = Field(default_factory=Network)
+    hosts: list[Host] = expect("a list of hosts, each with name, address, user, ssh_key and roles", default_factory=list)
+    cluster: Cluster = Field(default_factory=Cluster)
+    digit: Digit = expect("a mapping with at least domain")
+    database: Database = Field(default_factory=Database)
+    storage: Storage = Field(default_factory=Storage)
+    ingress: Ingress = Field(default_factory=Ingress)
+    sizing: Sizing = Field(default_factory=Sizing)
+    phases: Phases = Field(default_factory=Phases)
+    engine: Engine = Field(default_factory=Engine)
+
+    # ------------------------------------------------------------------ derived values
+
+    @property
+    def monitoring_enabled(self) -> bool:
+        # DIGIT's docs enable Prometheus/Jaeger on production only.
+        return self.phases.monitoring if self.phases.monitoring is not None else self.sizing.tier == "prod"
+
+    def hosts_with(self, role: str) -> list[Host]:
+        return [h for h in self.hosts if role in h.roles]
+
+    @property
+    def database_host(self) -> str | None:
+        """Where Postgres is: given, the db VM for mode vm, None for in-cluster."""
+        if self.database.host is not None:
+            return self.database.host
+        if self.database.mode == "vm":
+            db_hosts = self.hosts_with("db")
+            return db_hosts[0].address if db_hosts else None
+        return None
+
+    # ------------------------------------------------------------------ cross-section rules
+
+    @model_validator(mode="after")
+    def _cross_rules(self) -> Answers:
+        seen_names: dict[str, int] = {}
+        seen_addr: dict[tuple[str, int], int] = {}
+        for i, host in enumerate(self.hosts):
+            if host.name in seen_names:
+                raise bad(f"host name {host.name} is used twice (also hosts[{seen_names[host.name]}])",
+                          "a unique name per host", at=("hosts", i, "name"))
+            seen_names[host.name] = i
+            if (host.address, host.port) in seen_addr:
+                raise bad(f"{host.address}:{host.port} is listed twice (also hosts[{seen_addr[(host.address, host.port)]}])",
+                          "one entry per machine", at=("hosts", i, "address"))
+            seen_addr[(host.address, host.port)] = i
+
+        provider, mode = self.target.provider, self.cluster.mode
+        if mode == "kubeadm":
+            if provider == "sandbox":
+                raise bad("the sandbox cannot be built with kubeadm", "cluster.mode: existing for provider sandbox",
+                          at=("cluster", "mode"))
+            if not self.hosts_with("master"):
+                raise bad("kubeadm needs at least one host with role master", "hosts: [{name, address, user, ssh_key, roles: [master]}, ...]",
+                          at=("cluster", "mode"))
+            pods = ipaddress.ip_network(self.cluster.pod_cidr)
+            for i, host in enumerate(self.hosts):
+                try:
+                    ip = ipaddress.ip_address(host.address)
+                except ValueError:
+                    continue
+                if ip in pods:
+                    raise bad(f"host {host.name} ({ip}) lies inside pod_cidr {pods}", "a pod_cidr that does not contain any host address",
+                              at=("cluster", "pod_cidr"))
+        elif provider != "sandbox" and self.target.kubeconfig is None:
+            raise bad(f"provider {provider} with an existing cluster needs a kubeconfig",
+                      "kubeconfig: PATH of the cluster's kubeconfig (or cluster.mode: kubeadm to build one)",
+                      at=("target",))
+        if self.database.mode == "vm" and self.database_host is None:
+            raise bad("database mode vm needs host or a host with role db", "database.host, or a hosts entry with roles: [db]",
+                      at=("database", "mode"))
+        return self

@@ -1,0 +1,95 @@
+"""What the engine and tasks get from validated answers, and answers back to YAML.
+
+``answers_to_settings`` is the JSON-serialisable mapping the engine stores in
+its journal and hands to tasks as ``ctx.settings``: the answers as written,
+plus values derived from them (effective release manifest, database host,
+monitoring on/off, the endpoints the network probe watches). It contains paths
+to secret files, never secrets.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from digit_tui.answers.fields import split_host_port
+from digit_tui.answers.model import BUNDLED_SOURCE, Answers, SourceGit, SourcePath
+from digit_tui.engine.task import Endpoint
+
+
+def kubeconfig_server(path: Path, context: str | None) -> tuple[str, int] | None:
+    """(host, port) of the API server the kubeconfig's (current or given) context points at."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        name = context or data.get("current-context")
+        ctx = next(c["context"] for c in data.get("contexts") or [] if c.get("name") == name)
+        cluster = next(c["cluster"] for c in data.get("clusters") or [] if c.get("name") == ctx.get("cluster"))
+        url = urlsplit(str(cluster["server"]))
+    except (OSError, yaml.YAMLError, StopIteration, KeyError, TypeError, AttributeError):
+        return None
+    if not url.hostname:
+        return None
+    return url.hostname, url.port or (443 if url.scheme == "https" else 80)
+
+
+def network_endpoints(answers: Answers) -> list[Endpoint]:
+    """Everything the install talks to over TCP, for the waiting-for-network probe."""
+    out: list[Endpoint] = []
+    if answers.target.kubeconfig is not None:
+        server = kubeconfig_server(answers.target.kubeconfig, answers.target.context)
+        if server is not None:
+            out.append(Endpoint(server[0], server[1], "cluster API"))
+    if answers.cluster.api_endpoint is not None:
+        host, port = split_host_port(answers.cluster.api_endpoint)
+        out.append(Endpoint(host, port, "cluster API endpoint"))
+    for host in answers.hosts:
+        out.append(Endpoint(host.address, host.port, f"ssh {host.name}"))
+    gateway = answers.network.vpn_gateway
+    if gateway is not None and (gateway.startswith("[") or gateway.count(":") == 1):
+        host, port = split_host_port(gateway)
+        out.append(Endpoint(host, port, "VPN gateway"))
+    for probe in answers.network.probes:
+        host, port = split_host_port(probe)
+        out.append(Endpoint(host, port, f"probe {probe}"))
+    if answers.database.mode != "in-cluster" and answers.database_host is not None:
+        out.append(Endpoint(answers.database_host, answers.database.port, "postgres"))
+    unique: dict[tuple[str, int], Endpoint] = {}
+    for endpoint in out:
+        unique.setdefault((endpoint.host, endpoint.port), endpoint)
+    return list(unique.values())
+
+
+def _source(answers: Answers) -> dict[str, Any]:
+    source = answers.digit.source
+    if isinstance(source, SourceGit):
+        return {"kind": "git", "git": source.git, "ref": source.ref}
+    if isinstance(source, SourcePath):
+        return {"kind": "path", "path": str(source.path)}
+    return {"kind": "bundled", "path": str(BUNDLED_SOURCE)}
+
+
+def answers_to_settings(answers: Answers, answers_file: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """The validated answers as plain JSON data, with derived values filled in."""
+    data: dict[str, Any] = answers.model_dump(mode="json", by_alias=True)
+    data["answers_file"] = os.path.abspath(answers_file) if answers_file is not None else None
+    data["digit"]["source"] = _source(answers)
+    data["digit"]["release"] = answers.digit.release_file()
+    data["database"]["host"] = answers.database_host
+    data["phases"]["monitoring"] = answers.monitoring_enabled
+    data["endpoints"] = [{"host": e.host, "port": e.port, "label": e.label} for e in network_endpoints(answers)]
+    return data
+
+
+def answers_to_yaml(answers: Answers) -> str:
+    """YAML for the answers: what the operator chose (defaults left out), paths absolute.
+
+    The TUI saves choices with this; ``parse_answers`` reads the text back to
+    an equal ``Answers``.
+    """
+    data = answers.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    data = {"version": answers.version, **data}
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)

@@ -1,0 +1,218 @@
+"""``digit-tui render``: write the release's rendered manifests, like DIGIT's deployer print mode.
+
+One YAML file per service (``<out>/<service>.yaml``, CRDs first) plus
+``<out>/index.yaml`` listing the order, modules, tags and digests. The files
+hold rendered Secrets, so they are written 0600 in a 0700 directory.
+
+Inputs come from an answers file (``--answers``), or directly from a DIGIT tree
+(``--source DIR|URL [--ref REF] --manifest FILE --env-file F --secrets-file F``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from digit_tui import exitcodes
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "render",
+        help="render the DIGIT release to YAML files (changes nothing in a cluster)",
+        description=(
+            "Render cluster-configs and every service of the release with Helm, using DIGIT's inputs "
+            "(environment file, secrets file, the service's values file, name, image.tag and the Flyway "
+            "migration tag). Writes one YAML file per service plus index.yaml into --out."
+        ),
+    )
+    parser.add_argument("--answers", metavar="FILE", help="answers file naming the source, release and modules")
+    parser.add_argument("--out", metavar="DIR", required=True, help="directory to write the manifests into")
+    parser.add_argument("--engine", choices=("auto", "sdk", "helm"), default="auto",
+                        help="auto: helm binary via pyhelm3 when on PATH, else the embedded Helm SDK (default)")
+    parser.add_argument("--source", metavar="DIR|URL", help="a DIGIT-DevOps tree: a directory or a git URL")
+    parser.add_argument("--ref", metavar="REF", help="branch, tag or commit of a git --source")
+    parser.add_argument("--manifest", metavar="FILE",
+                        help="release manifest (dependancy_chart-*.yaml); relative paths are tried against "
+                             "the source's product-release-charts folder too")
+    parser.add_argument("--env-file", metavar="FILE", help="environments/<env>.yaml")
+    parser.add_argument("--secrets-file", metavar="FILE", help="environments/<env>-secrets.yaml (sops files are decrypted)")
+    parser.add_argument("--modules", metavar="m_a,m_b",
+                        help="m_ modules to include besides the platform ones (default: all modules)")
+    parser.add_argument("--no-cluster-configs", dest="cluster_configs", action="store_false",
+                        help="do not render the cluster-configs chart")
+    parser.add_argument("--state-dir", metavar="DIR", help="where git sources are cloned (and answers' env files live)")
+    parser.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+                        help="deadline for rendering one chart (default 60)")
+    parser.set_defaults(func=run)
+
+
+@dataclass
+class RenderInputs:
+    source: Any                 # DigitSource
+    manifest: Path
+    modules: list[str] | None
+    env_file: Path
+    secrets_file: Path | None
+
+
+def run(args: argparse.Namespace) -> int:
+    from digit_tui.engine.errors import TaskError, remedy_for
+    from digit_tui.errors import InputError
+
+    if not args.answers and not args.source:
+        raise InputError("render needs --answers FILE, or --source with --manifest and --env-file",
+                         expected="digit-tui render --answers FILE --out DIR")
+    try:
+        inputs = _inputs_from_answers(args) if args.answers else _inputs_from_args(args)
+        return _render(args, inputs)
+    except TaskError as exc:
+        remedy = remedy_for(exc)
+        print(f"digit-tui: {exc}" + (f" ({remedy})" if remedy else ""), file=sys.stderr)
+        return exitcodes.FAILED
+
+
+def _progress(line: str) -> None:
+    print(f"  {line}", file=sys.stderr)
+
+
+def _state_dir(args: argparse.Namespace, environment: str | None = None) -> Path:
+    from digit_tui.paths import state_dir
+
+    return state_dir(environment or "default", args.state_dir)
+
+
+def _inputs_from_args(args: argparse.Namespace) -> RenderInputs:
+    from digit_tui.digit.source import open_source
+    from digit_tui.errors import InputError
+
+    if not args.manifest or not args.env_file:
+        raise InputError("--source needs --manifest and --env-file (and usually --secrets-file)",
+                         expected="--source DIR --manifest FILE --env-file F --secrets-file F")
+    source = open_source(args.source, args.ref, state_dir=_state_dir(args), progress=_progress)
+    manifest = _find_manifest(source, args.manifest)
+    modules = [m.strip() for m in args.modules.split(",") if m.strip()] if args.modules is not None else None
+    return RenderInputs(source=source, manifest=manifest, modules=modules, env_file=Path(args.env_file),
+                        secrets_file=Path(args.secrets_file) if args.secrets_file else None)
+
+
+def _find_manifest(source: Any, given: str | os.PathLike[str]) -> Path:
+    """As given; else relative to the source root or its product-release-charts folder."""
+    path = Path(given)
+    if path.is_absolute() or path.exists():
+        return path
+    for base in (source.root, source.releases_dir, source.charts_dir.parent):
+        if base is not None and (base / path).exists():
+            return base / path
+    return path
+
+
+def _inputs_from_answers(args: argparse.Namespace) -> RenderInputs:
+    """Source, release and modules from the answers file; env and secrets files generated from it."""
+    from digit_tui.answers.loader import load_answers
+    from digit_tui.answers.model import BUNDLED_SOURCE, SourceGit, SourcePath
+    from digit_tui.digit.source import open_source
+    from digit_tui.errors import InputError
+
+    answers = load_answers(args.answers)
+    digit = answers.digit
+    state = _state_dir(args, answers.environment)
+    if isinstance(digit.source, SourceGit):
+        source = open_source(digit.source.git, digit.source.ref, state_dir=state, progress=_progress)
+    elif isinstance(digit.source, SourcePath):
+        source = open_source(digit.source.path)
+    else:
+        source = open_source(BUNDLED_SOURCE)
+    release = args.manifest or digit.release_file()
+    if release is None:
+        manifests = source.release_manifests()
+        if len(manifests) != 1:
+            raise InputError(f"the answers name no release and the source has {len(manifests)} release manifests",
+                             path=args.answers, expected="digit.release: the manifest path inside the source")
+        release = manifests[0]
+    modules = [m.strip() for m in args.modules.split(",") if m.strip()] if args.modules is not None \
+        else list(digit.modules)
+    if args.env_file:
+        env_file = Path(args.env_file)
+        secrets_file = Path(args.secrets_file) if args.secrets_file else None
+    else:
+        env_file, secrets_file = _generated_env_files(answers, source, state)
+    return RenderInputs(source=source, manifest=_find_manifest(source, release), modules=modules,
+                        env_file=env_file, secrets_file=secrets_file)
+
+
+def _generated_env_files(answers: Any, source: Any, state: Path) -> tuple[Path, Path | None]:
+    """The env and secrets files an install generated into the state directory; when there are
+    none yet, a preview pair generated from the answers into a private temporary directory."""
+    from digit_tui.digit.envfile import env_file_path, write_env_file
+    from digit_tui.digit.secretsfile import secrets_file_path, write_secrets_file
+
+    env_file = env_file_path(state, answers.environment)
+    secrets_file = secrets_file_path(state, answers.environment)
+    if env_file.is_file():
+        return env_file, secrets_file if secrets_file.is_file() else None
+    inputs = _preview_inputs(answers)
+    preview = Path(tempfile.mkdtemp(prefix="digit-tui-render-env-"))
+    atexit.register(shutil.rmtree, preview, True)
+    print(f"digit-tui: no generated environment in {state} yet; rendering with a preview environment "
+          "(dynamic storage, freshly generated secrets)", file=sys.stderr)
+    return write_env_file(inputs, preview), write_secrets_file(inputs, preview)
+
+
+def _preview_inputs(answers: Any) -> Any:
+    """EnvInputs from the answers alone: no volume outputs exist before an install, so dynamic storage."""
+    from digit_tui.digit.envinputs import EnvInputs
+
+    digit, db = answers.digit, answers.database
+    host = db.host or ("postgres.egov" if db.mode == "in-cluster" else "")
+    return EnvInputs(environment=answers.environment, domain=digit.domain, state_tenant_id=digit.state_tenant,
+                     container_registry=digit.container_registry, db_host=str(host), db_port=int(db.port),
+                     db_name=db.name, storage_mode="dynamic",
+                     storage_class=answers.storage.storage_class or "")
+
+
+def _render(args: argparse.Namespace, inputs: RenderInputs) -> int:
+    import yaml
+
+    from digit_tui.digit.manifest import load_manifest
+    from digit_tui.digit.pipeline import render_release
+    from digit_tui.digit.render import make_renderer
+
+    manifest = load_manifest(inputs.manifest)
+    for warning in manifest.warnings:
+        print(f"digit-tui: {inputs.manifest}: warning: {warning}", file=sys.stderr)
+    with make_renderer(args.engine, timeout=args.timeout) as renderer:
+        rendered = render_release(inputs.source, manifest, inputs.modules, inputs.env_file, inputs.secrets_file,
+                                  renderer, cluster_configs=args.cluster_configs)
+        engine = renderer.engine
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True, mode=0o700)
+    index: list[dict[str, Any]] = []
+    for order, svc in enumerate(rendered, start=1):
+        name = f"{svc.name}.yaml"
+        _write_private(out / name, svc.manifest_yaml)
+        index.append({"order": order, "name": svc.name, "module": svc.module, "image_tag": svc.image_tag,
+                      "chart": str(svc.chart_dir), "file": name, "digest": f"sha256:{svc.digest}",
+                      "objects": len(svc.objects), "crds": len(svc.crds)})
+    doc = {"release": manifest.version, "manifest": str(inputs.manifest), "source": inputs.source.origin,
+           "commit": inputs.source.commit, "engine": engine, "services": index}
+    _write_private(out / "index.yaml", yaml.safe_dump(doc, sort_keys=False))
+    print(f"rendered {len(rendered)} services ({sum(i['objects'] + i['crds'] for i in index)} objects) "
+          f"with the {engine} engine into {out}")
+    return exitcodes.OK
+
+
+def _write_private(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)

@@ -1,0 +1,183 @@
+"""Render a whole DIGIT release the way DIGIT's deployer does, service by service.
+
+For each service S with tag T the inputs are, in this order: the environment
+file, the (decrypted) secrets file, S's values file, then ``name=S``,
+``image.tag=T`` and ``initContainers.dbMigration.image.tag=T`` (or the tag of
+the ``S-db`` entry when the manifest gives one). ``cluster-configs`` is
+rendered first, with the env and secrets files only.
+
+Other parts of digit-tui (the release apply tasks, the sizing planner) call
+:func:`render_release`; its signature and :class:`RenderedService` are a contract.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from digit_tui.digit.chart_index import ChartIndex, ChartRef
+from digit_tui.digit.manifest import ReleaseManifest, ServiceEntry, load_manifest
+from digit_tui.digit.render import Renderer, merge_values
+from digit_tui.digit.source import DigitSource, locate
+from digit_tui.engine.errors import PermanentError
+from digit_tui.errors import InputError
+
+CLUSTER_CONFIGS = "cluster-configs"
+SOPS_TIMEOUT = 60.0
+
+
+@dataclass
+class RenderedService:
+    name: str
+    module: str
+    image_tag: str | None
+    chart_dir: Path
+    objects: list[dict[str, Any]]
+    crds: list[dict[str, Any]]
+    digest: str                          # sha256 of canonical_yaml(crds, objects)
+
+    @property
+    def manifest_yaml(self) -> str:
+        return canonical_yaml(self.crds, self.objects)
+
+
+def canonical_yaml(crds: list[dict[str, Any]], objects: list[dict[str, Any]]) -> str:
+    """One stable YAML text for a service: CRDs first, keys sorted; equal renders give equal text."""
+    return yaml.safe_dump_all([*crds, *objects], sort_keys=True, default_flow_style=False,
+                              explicit_start=True, allow_unicode=True, width=1_000_000)
+
+
+def digest_of(crds: list[dict[str, Any]], objects: list[dict[str, Any]]) -> str:
+    return hashlib.sha256(canonical_yaml(crds, objects).encode()).hexdigest()
+
+
+def render_release(source: DigitSource | str | os.PathLike[str],
+                   manifest: ReleaseManifest | str | os.PathLike[str],
+                   modules: list[str] | None,
+                   env_file: str | os.PathLike[str],
+                   secrets_file: str | os.PathLike[str] | None,
+                   renderer: Renderer, *, cluster_configs: bool = True,
+                   namespace: str | None = None) -> list[RenderedService]:
+    """Render ``cluster-configs`` (when asked) and every service of the chosen modules, in order.
+
+    ``modules`` None means every module of the manifest; otherwise the platform
+    modules plus the chosen ``m_`` modules and their dependencies.
+    """
+    src = source if isinstance(source, DigitSource) else locate(source)
+    release = manifest if isinstance(manifest, ReleaseManifest) else load_manifest(manifest)
+    index = ChartIndex.build(src.charts_dir)
+    order = release.resolve(modules)
+    entries = release.services(order)
+    # Resolve every chart before rendering anything: a missing chart is bad input, not a half-done render.
+    refs = {e.name: _lookup(index, e, release) for e in entries}
+    base = merge_values(load_values_file(env_file, role="environment"),
+                        load_values_file(secrets_file, role="secrets") if secrets_file else {})
+
+    out: list[RenderedService] = []
+    if cluster_configs:
+        # Namespaces, egov-config and the Secrets must exist before any service is applied.
+        listed = next((e for e in entries if e.name == CLUSTER_CONFIGS), None)
+        if listed is not None:
+            out.append(_render_entry(renderer, refs[CLUSTER_CONFIGS], listed, base, namespace))
+        else:
+            ref = index.lookup(CLUSTER_CONFIGS)
+            out.append(_render_one(renderer, ref, CLUSTER_CONFIGS, None, None, CLUSTER_CONFIGS, base, namespace))
+    for entry in entries:
+        if cluster_configs and entry.name == CLUSTER_CONFIGS:
+            continue
+        out.append(_render_entry(renderer, refs[entry.name], entry, base, namespace))
+    return out
+
+
+def _lookup(index: ChartIndex, entry: ServiceEntry, release: ReleaseManifest) -> ChartRef:
+    try:
+        return index.lookup(entry.name)
+    except InputError as exc:
+        # Point at the manifest line that names the service; the message keeps the folders searched.
+        raise InputError(exc.message, path=release.path or exc.path, line=entry.line if release.path else exc.line,
+                         expected=exc.expected) from None
+
+
+def render_service(index: ChartIndex, entry: ServiceEntry, base_values: dict[str, Any], renderer: Renderer,
+                   *, namespace: str | None = None) -> RenderedService:
+    """Render one service (for a task that re-renders only its own service)."""
+    return _render_entry(renderer, index.lookup(entry.name), entry, base_values, namespace)
+
+
+def _render_entry(renderer: Renderer, ref: ChartRef, entry: ServiceEntry, base: dict[str, Any],
+                  namespace: str | None) -> RenderedService:
+    return _render_one(renderer, ref, entry.name, entry.tag, entry.migration_tag, entry.module, base, namespace)
+
+
+def service_values(base: dict[str, Any], ref: ChartRef | None, name: str, tag: str | None,
+                   migration_tag: str | None) -> dict[str, Any]:
+    """The values DIGIT's deployer passes for one service (env + secrets + values file + --set)."""
+    sets: dict[str, Any] = {"name": name}
+    if tag:
+        sets["image"] = {"tag": tag}
+    if migration_tag or tag:
+        sets["initContainers"] = {"dbMigration": {"image": {"tag": migration_tag or tag}}}
+    own = load_values_file(ref.values_file, role="values") if ref is not None else {}
+    return merge_values(base, own, sets)
+
+
+def _render_one(renderer: Renderer, ref: ChartRef, name: str, tag: str | None, migration_tag: str | None,
+                module: str, base: dict[str, Any], namespace: str | None) -> RenderedService:
+    values = service_values(base, ref, name, tag, migration_tag)
+    result = renderer.render(ref.chart_dir, name, values, namespace=namespace)
+    return RenderedService(name=name, module=module, image_tag=tag, chart_dir=ref.chart_dir,
+                           objects=result.objects, crds=result.crds, digest=digest_of(result.crds, result.objects))
+
+
+def load_values_file(path: str | os.PathLike[str], *, role: str = "values") -> dict[str, Any]:
+    """Read a values-shaped YAML file; a sops-encrypted one is decrypted with ``sops -d`` (stdout only)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{role} file not found", path=p) from None
+    except OSError as exc:
+        raise InputError(f"cannot read the {role} file: {exc.strerror}", path=p) from None
+    data = _parse_yaml(text, p, role)
+    if isinstance(data, dict) and isinstance(data.get("sops"), dict) and "mac" in data["sops"]:
+        data = _parse_yaml(_sops_decrypt(p), p, role)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InputError(f"{role} file is not a mapping", path=p, line=1, expected="key: value pairs")
+    return data
+
+
+def _parse_yaml(text: str, path: Path, role: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        # Only the position: the text around it may be a secret.
+        raise InputError(f"{role} file is not valid YAML: {exc.problem or exc.context}", path=path,
+                         line=mark.line + 1 if mark else None) from None
+
+
+def _sops_decrypt(path: Path) -> str:
+    sops = shutil.which("sops")
+    if sops is None:
+        raise InputError("the secrets file is sops-encrypted but sops is not on PATH", path=path,
+                         expected="sops installed (with access to the key), or a decrypted secrets file")
+    try:
+        proc = subprocess.run([sops, "--decrypt", str(path)], capture_output=True, timeout=SOPS_TIMEOUT,
+                              stdin=subprocess.DEVNULL, check=False)
+    except subprocess.TimeoutExpired:
+        raise PermanentError(f"sops did not decrypt {path} within {SOPS_TIMEOUT:.0f} s",
+                             remedy="check access to the sops key (KMS, age or PGP agent)") from None
+    if proc.returncode != 0:
+        last = (proc.stderr.decode(errors="replace").strip().splitlines() or ["no message"])[-1]
+        raise PermanentError(f"sops could not decrypt {path}: {last[:300]}",
+                             remedy="check that this machine holds the key named in .sops.yaml")
+    return proc.stdout.decode()

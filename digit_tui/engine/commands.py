@@ -1,0 +1,326 @@
+"""Sub-commands that drive the engine: install, plan, status, pause/resume/retry/cancel,
+and the internal ``engine`` command the detached process runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from digit_tui import exitcodes, paths
+from digit_tui.errors import InputError
+
+STATE_HELP = "state directory (default: $XDG_STATE_HOME/digit-tui/<environment>)"
+
+
+def load_spec(answers: str, graph: str | None = None) -> "Any":
+    """Validate the answers file (InputError on any problem) and build the install spec."""
+    from digit_tui.answers import answers_to_settings, load_answers
+    from digit_tui.engine.daemon import DEFAULT_GRAPH, InstallSpec
+
+    path = Path(answers).expanduser().resolve()
+    model = load_answers(path)
+    settings = answers_to_settings(model)
+    return InstallSpec(environment=settings["environment"], settings=settings, answers_path=str(path),
+                       graph=graph or DEFAULT_GRAPH)
+
+
+def resolve_state_dir(args: argparse.Namespace) -> Path:
+    """--state-dir, else the environment of --answers, else the only environment there is."""
+    if getattr(args, "state_dir", None):
+        return paths.state_dir("", args.state_dir)
+    if getattr(args, "answers", None):
+        return paths.state_dir(load_spec(args.answers).environment)
+    root = paths.state_root()
+    envs = sorted(p for p in root.iterdir() if (p / "journal.db").exists()) if root.is_dir() else []
+    if len(envs) == 1:
+        return envs[0]
+    if not envs:
+        raise InputError("no install found", path=root, expected="--state-dir DIR or --answers FILE")
+    raise InputError("several environments found: " + ", ".join(p.name for p in envs), path=root,
+                     expected="--state-dir DIR")
+
+
+# -- install ------------------------------------------------------------------
+def _wait_for_run(state_dir: Path, proc: Any, timeout: float = 30.0) -> str:
+    """Wait until the spawned engine has opened its run; returns the run id."""
+    from digit_tui.engine.journal import Journal, JournalError
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        code = proc.poll()
+        if code is not None and code != 0:
+            log = state_dir / "logs" / "engine.log"
+            tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
+            raise SystemExit(_fail(f"engine exited with code {code}: {' '.join(tail)} (log: {log})", code))
+        try:
+            j = Journal.in_dir(state_dir, readonly=True)
+        except (JournalError, Exception):
+            time.sleep(0.05)
+            continue
+        try:
+            run = j.latest_run()
+            if run and run.engine_pid == proc.pid and run.state == "running":
+                return run.id
+            if run and code == 0:
+                return run.id
+        finally:
+            j.close()
+        time.sleep(0.05)
+    raise SystemExit(_fail(f"engine did not start within {timeout:g}s; see {state_dir}/logs/engine.log", 1))
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"digit-tui: {message}", file=sys.stderr)
+    return code
+
+
+def cmd_install(args: argparse.Namespace) -> int:
+    from digit_tui.engine import control, daemon
+    from digit_tui.engine.follow import follow
+    from digit_tui.engine.journal import Journal
+
+    spec = load_spec(args.answers, args.graph)  # bad input: exit 2 before anything is written
+    state_dir = paths.ensure_private_dir(paths.state_dir(spec.environment, args.state_dir))
+
+    if args.foreground:
+        return _install_foreground(state_dir, spec, args)
+
+    try:
+        reply = control.send(state_dir, {"cmd": "ping"})
+        run_id = reply["run"]
+        print(f"attaching to the running install (engine pid {reply['pid']})", file=sys.stderr)
+    except ConnectionError:
+        proc = daemon.spawn(state_dir, spec.answers_path, spec.graph)
+        run_id = _wait_for_run(state_dir, proc)
+        print(f"install running in the background (engine pid {proc.pid}); state: {state_dir}",
+              file=sys.stderr)
+
+    if not args.headless:
+        try:
+            from digit_tui.screens.command import attach_tui
+        except ImportError:
+            attach_tui = None
+        if attach_tui is not None and sys.stdout.isatty():
+            return attach_tui(state_dir)
+
+    try:
+        final = follow(state_dir, run_id, sys.stdout)
+    except KeyboardInterrupt:
+        print("\ndetached: the install continues in the background; "
+              f"`digit-tui status --state-dir {state_dir}` shows it, `digit-tui install` re-attaches",
+              file=sys.stderr)
+        return exitcodes.INTERRUPTED
+    j = Journal.in_dir(state_dir, readonly=True)
+    try:
+        failed = [t for t in j.tasks(run_id) if t.state.value in ("failed", "blocked")]
+    finally:
+        j.close()
+    return _report_end(final, failed, state_dir)
+
+
+def _report_end(final: str, failed: list[Any], state_dir: Path) -> int:
+    if final == "done":
+        print("install complete", file=sys.stderr)
+        return exitcodes.OK
+    if final == "failed":
+        for t in failed:
+            if t.state.value == "failed":
+                print(f"FAILED {t.id}: {t.error}" + (f"\n  remedy: {t.remedy}" if t.remedy else ""), file=sys.stderr)
+        print(f"install failed; log: {state_dir}/logs/engine.log; fix and run `digit-tui install` again to resume",
+              file=sys.stderr)
+        return exitcodes.FAILED
+    print(f"install {final}; run `digit-tui install` again to resume", file=sys.stderr)
+    return exitcodes.INTERRUPTED
+
+
+def _install_foreground(state_dir: Path, spec: Any, args: argparse.Namespace) -> int:
+    """Run the engine in this process; Ctrl-C stops the install (resumable)."""
+    import asyncio
+    import threading
+
+    from digit_tui.engine.daemon import Engine
+    from digit_tui.engine.follow import follow
+    from digit_tui.engine.journal import Journal
+    from digit_tui.engine.lock import LockHeld
+
+    engine = Engine(state_dir, spec)
+    result: dict[str, Any] = {}
+
+    def runner() -> None:
+        try:
+            result["code"] = asyncio.run(engine.run())
+        except BaseException as exc:  # reported below, on the main thread
+            result["error"] = exc
+
+    t = threading.Thread(target=runner, name="engine", daemon=True)
+    t.start()
+    while engine.run_id is None and t.is_alive():
+        time.sleep(0.02)
+    if "error" in result:
+        if isinstance(result["error"], LockHeld):
+            return _fail(str(result["error"]), exitcodes.BAD_INPUT)
+        raise result["error"]
+    try:
+        follow(state_dir, engine.run_id or "", sys.stdout, should_stop=lambda: not t.is_alive())
+    except KeyboardInterrupt:
+        print("\nstopping the install (resumable)...", file=sys.stderr)
+        if engine.scheduler is not None:
+            engine.scheduler._loop.call_soon_threadsafe(engine.scheduler.cancel)  # type: ignore[union-attr]
+    t.join()
+    if "error" in result:
+        raise result["error"]
+    j = Journal.in_dir(state_dir, readonly=True)
+    try:
+        run = j.run(engine.run_id or "")
+        failed = [x for x in j.tasks(engine.run_id or "") if x.state.value in ("failed", "blocked")]
+    finally:
+        j.close()
+    return _report_end(run.state if run else "interrupted", failed, state_dir)
+
+
+# -- plan ---------------------------------------------------------------------
+def cmd_plan(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from digit_tui.engine.daemon import load_graph_factory
+    from digit_tui.engine.journal import Journal
+    from digit_tui.engine.plan import dry_run_all
+    from digit_tui.engine.scheduler import GraphError, validate_graph
+
+    spec = load_spec(args.answers, args.graph)
+    try:
+        tasks = load_graph_factory(spec.graph)(spec.settings)
+        order = validate_graph(tasks)
+    except GraphError as exc:
+        raise InputError(str(exc), path=spec.answers_path) from None
+    state_dir = paths.state_dir(spec.environment, args.state_dir)
+    known: dict[str, str] = {}
+    if (state_dir / "journal.db").exists():
+        j = Journal.in_dir(state_dir, readonly=True)
+        try:
+            run = j.latest_run()
+            if run:
+                known = {t.id: t.state.value for t in j.tasks(run.id)}
+        finally:
+            j.close()
+    lines = asyncio.run(dry_run_all(tasks, spec.settings))
+    by_id = {t.id: t for t in tasks}
+    plan = [{"id": tid, "title": by_id[tid].title, "phase": by_id[tid].phase, "deps": list(by_id[tid].deps),
+             "journal_state": known.get(tid), "would": lines.get(tid, [])} for tid in order]
+    if args.json:
+        json.dump({"environment": spec.environment, "tasks": plan}, sys.stdout, indent=2)
+        print()
+        return exitcodes.OK
+    print(f"Plan for {spec.environment}: {len(plan)} tasks (nothing is changed by this command)")
+    for p in plan:
+        mark = {"done": "✓", "failed": "✗"}.get(p["journal_state"] or "", "◌")
+        deps = f"  after {', '.join(p['deps'])}" if p["deps"] else ""
+        print(f"{mark} {p['phase']:<12} {p['id']}{deps}")
+        for line in p["would"]:
+            print(f"      {line}")
+    return exitcodes.OK
+
+
+# -- status -------------------------------------------------------------------
+def cmd_status(args: argparse.Namespace) -> int:
+    from digit_tui.engine.follow import status_json
+
+    state_dir = resolve_state_dir(args)
+    if not (state_dir / "journal.db").exists():
+        raise InputError("no install has run here", path=state_dir, expected="a state directory with journal.db")
+    st = status_json(state_dir, events=args.events)
+    if args.json:
+        json.dump(st, sys.stdout, indent=2)
+        print()
+        return exitcodes.OK
+    run = st["run"]
+    if run is None:
+        print(f"{state_dir}: no run yet")
+        return exitcodes.OK
+    c = st["counts"]
+    alive = f"engine pid {run['engine_pid']} running" if run["engine_alive"] else "engine not running"
+    print(f"{run['environment']} · run {run['id']} · {run['state']}{' (paused)' if run['paused'] else ''} · {alive}")
+    print(f"tasks: {c['done']}/{st['total']} done, {c['running'] + c['retrying']} running, "
+          f"{c['waiting-for-network']} waiting for network, {c['failed']} failed, {c['blocked']} blocked")
+    for t in st["tasks"]:
+        if t["state"] in ("failed", "waiting-for-network", "running", "retrying"):
+            print(f"  {t['state']:<20} {t['id']}: {t['error'] or t['message'] or ''}")
+            if t["remedy"]:
+                print(f"  {'':<20} remedy: {t['remedy']}")
+    return exitcodes.OK
+
+
+# -- control ------------------------------------------------------------------
+def cmd_control(args: argparse.Namespace) -> int:
+    from digit_tui.engine import control
+
+    state_dir = resolve_state_dir(args)
+    req: dict[str, Any] = {"cmd": args.command}
+    if args.command == "retry":
+        req["task"] = args.task
+    try:
+        reply = control.send(state_dir, req)
+    except ConnectionError as exc:
+        return _fail(f"{exc}; `digit-tui install --answers FILE` resumes the install", exitcodes.FAILED)
+    if not reply.get("ok"):
+        return _fail(reply.get("error", "refused"), exitcodes.FAILED)
+    print(f"{args.command}: ok")
+    return exitcodes.OK
+
+
+def cmd_engine(args: argparse.Namespace) -> int:
+    from digit_tui.engine.daemon import engine_main
+
+    spec = load_spec(args.answers, args.graph)
+    return engine_main(Path(args.state_dir), spec)
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("install", help="run (or resume) the install described by an answers file",
+                       description="Start or resume the install in a background engine that survives "
+                                   "terminal and network loss, then show its progress. Running it again "
+                                   "re-attaches or resumes; finished work is re-checked, never redone.")
+    p.add_argument("--answers", required=True, metavar="FILE", help="answers file (YAML)")
+    p.add_argument("--headless", action="store_true",
+                   help="no TUI: print one line per event until the install ends; Ctrl-C detaches")
+    p.add_argument("--foreground", action="store_true",
+                   help="run the engine in this process: Ctrl-C stops the install (resumable)")
+    p.add_argument("--state-dir", metavar="DIR", help=STATE_HELP)
+    p.add_argument("--graph", help=argparse.SUPPRESS)  # module:function, for tests and extensions
+    p.set_defaults(func=cmd_install)
+
+    p = sub.add_parser("plan", help="show the task graph and what would run; changes nothing")
+    p.add_argument("--answers", required=True, metavar="FILE")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--state-dir", metavar="DIR", help=STATE_HELP)
+    p.add_argument("--graph", help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("status", help="show the state of the install (from the journal)")
+    p.add_argument("--state-dir", metavar="DIR", help=STATE_HELP)
+    p.add_argument("--answers", metavar="FILE", help="find the state directory from this answers file")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--events", type=int, default=20, help="recent events to include (default 20)")
+    p.set_defaults(func=cmd_status)
+
+    for name, text in (("pause", "start no new tasks (running ones finish)"),
+                       ("resume", "continue a paused install"),
+                       ("cancel", "stop the install now (resumable with `install`)"),
+                       ("retry", "retry a failed task and the tasks it blocked")):
+        p = sub.add_parser(name, help=text)
+        if name == "retry":
+            p.add_argument("task", help="task id (see `digit-tui status`)")
+        p.add_argument("--state-dir", metavar="DIR", help=STATE_HELP)
+        p.add_argument("--answers", metavar="FILE", help="find the state directory from this answers file")
+        p.set_defaults(func=cmd_control)
+
+    p = sub.add_parser("engine")  # internal: the detached engine process
+    p.add_argument("--state-dir", required=True)
+    p.add_argument("--answers", required=True)
+    p.add_argument("--graph")
+    p.set_defaults(func=cmd_engine)

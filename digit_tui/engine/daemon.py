@@ -1,0 +1,198 @@
+"""The engine process: holds the state lock, runs the graph, serves commands.
+
+It is started detached (its own session, no terminal) by ``spawn`` so that a
+dropped SSH session or a closed terminal does not stop the install; clients
+attach by reading the journal and talk to it over the control socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from digit_tui import exitcodes
+from digit_tui.engine.control import ControlServer
+from digit_tui.engine.journal import FINISHED_RUN_STATES, Journal
+from digit_tui.engine.lock import LockHeld, StateLock
+from digit_tui.engine.redact import Redactor
+from digit_tui.engine.scheduler import GraphError, Scheduler
+from digit_tui.engine.task import Endpoint, GraphFactory, Task
+
+DEFAULT_GRAPH = "digit_tui.tasks.graph:build_graph"
+LOG_NAME = "engine.log"
+
+log = logging.getLogger("digit_tui.engine")
+
+
+@dataclass
+class InstallSpec:
+    """What one install is about: validated answers turned into engine settings."""
+
+    environment: str
+    settings: dict[str, Any]
+    answers_path: str
+    graph: str = DEFAULT_GRAPH
+
+
+def load_graph_factory(ref: str) -> GraphFactory:
+    module_name, _, func = ref.partition(":")
+    if not func:
+        raise GraphError(f"graph factory {ref!r} must look like module:function")
+    try:
+        module = importlib.import_module(module_name)
+        return getattr(module, func)
+    except (ImportError, AttributeError) as exc:
+        raise GraphError(f"cannot load graph factory {ref!r}: {exc}") from exc
+
+
+def global_endpoints(settings: dict[str, Any]) -> list[Endpoint]:
+    """Endpoints every waiting task also watches (cluster API, SSH hosts, VPN gateway, probes),
+    as the answers loader derived them."""
+    return [Endpoint(str(e["host"]), int(e["port"]), str(e.get("label", ""))) for e in settings.get("endpoints") or []]
+
+
+class _RedactFilter(logging.Filter):
+    def __init__(self, redact: Redactor) -> None:
+        super().__init__()
+        self.redact = redact
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.redact(record.getMessage())
+        record.args = ()
+        return True
+
+
+def _setup_logging(state_dir: Path, redact: Redactor) -> None:
+    logs = state_dir / "logs"
+    logs.mkdir(exist_ok=True, mode=0o700)
+    handler = logging.FileHandler(logs / LOG_NAME)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_RedactFilter(redact))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
+class Engine:
+    """One engine lifetime over one state directory."""
+
+    def __init__(self, state_dir: Path, spec: InstallSpec, *, tasks: Sequence[Task] | None = None) -> None:
+        self.state_dir = Path(state_dir)
+        self.spec = spec
+        self.redact = Redactor()
+        self._tasks = tasks
+        self.scheduler: Scheduler | None = None
+        self.run_id: str | None = None
+
+    def _handle(self, req: dict[str, Any]) -> dict[str, Any]:
+        sched = self.scheduler
+        cmd = req.get("cmd")
+        if cmd == "ping":
+            return {"ok": True, "pid": os.getpid(), "run": self.run_id}
+        if sched is None:
+            return {"ok": False, "error": "engine is starting"}
+        if cmd == "pause":
+            sched.pause()
+        elif cmd == "resume":
+            sched.resume()
+        elif cmd == "cancel":
+            sched.cancel()
+        elif cmd == "retry":
+            result = sched.retry(str(req.get("task", "")))
+            if result != "ok":
+                return {"ok": False, "error": result}
+        else:
+            return {"ok": False, "error": f"unknown command {cmd!r}"}
+        return {"ok": True}
+
+    async def run(self) -> int:
+        lock = StateLock(self.state_dir)
+        lock.acquire()  # LockHeld propagates: the caller reports the holder
+        journal = Journal.in_dir(self.state_dir, redactor=self.redact)
+        control = ControlServer(self.state_dir, self._handle)
+        try:
+            if lock.took_over_from:
+                log.info("took over the stale lock of engine pid %s", lock.took_over_from)
+            tasks = list(self._tasks) if self._tasks is not None else \
+                load_graph_factory(self.spec.graph)(self.spec.settings)
+            run = journal.latest_run()
+            if run is None or run.state in FINISHED_RUN_STATES:
+                self.run_id = journal.create_run(self.spec.environment, self.spec.graph, self.spec.settings,
+                                                 self.spec.answers_path)
+                journal.set_run_state(self.run_id, "running", engine_pid=os.getpid(),
+                                      message=f"install started (engine pid {os.getpid()})")
+            else:
+                self.run_id = run.id
+                note = f"resuming run {run.id} (engine pid {os.getpid()})"
+                if lock.took_over_from:
+                    note += f"; previous engine pid {lock.took_over_from} is gone"
+                journal.set_run_state(self.run_id, "running", engine_pid=os.getpid(), message=note)
+            engine_opts = self.spec.settings.get("engine") or {}
+            self.scheduler = Scheduler(tasks, journal, self.run_id, settings=self.spec.settings,
+                                       concurrency=int(engine_opts.get("concurrency") or 4), redactor=self.redact,
+                                       endpoints=global_endpoints(self.spec.settings),
+                                       network_wait=engine_opts.get("network_wait", "task"))
+            await control.start()
+            loop = asyncio.get_running_loop()
+            interrupted = False
+
+            def on_term() -> None:
+                nonlocal interrupted
+                interrupted = True
+                assert self.scheduler is not None
+                self.scheduler.cancel()
+
+            loop.add_signal_handler(signal.SIGTERM, on_term)
+            loop.add_signal_handler(signal.SIGINT, on_term)
+            final = await self.scheduler.run()
+            if interrupted and final == "cancelled":
+                final = "interrupted"
+            journal.set_run_state(self.run_id, final, message=f"install {final}")
+            log.info("run %s finished: %s", self.run_id, final)
+            return {"done": exitcodes.OK, "failed": exitcodes.FAILED}.get(final, exitcodes.INTERRUPTED)
+        finally:
+            await control.stop()
+            journal.close()
+            lock.release()
+
+
+def engine_main(state_dir: Path, spec: InstallSpec) -> int:
+    """Entry of the detached engine process (``digit-tui engine``)."""
+    state_dir = Path(state_dir)
+    engine = Engine(state_dir, spec)
+    _setup_logging(state_dir, engine.redact)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # belt and braces: we have no terminal anyway
+    try:
+        return asyncio.run(engine.run())
+    except LockHeld as exc:
+        print(f"digit-tui engine: {exc}", file=sys.stderr)
+        return exitcodes.BAD_INPUT
+    except GraphError as exc:
+        print(f"digit-tui engine: {exc}", file=sys.stderr)
+        log.error("%s", exc)
+        return exitcodes.BAD_INPUT
+
+
+def spawn(state_dir: Path, answers_path: str, graph: str = DEFAULT_GRAPH) -> subprocess.Popen[bytes]:
+    """Start the engine detached from this terminal; it outlives the caller."""
+    logs = Path(state_dir) / "logs"
+    logs.mkdir(parents=True, exist_ok=True, mode=0o700)
+    out = open(logs / LOG_NAME, "ab")
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "digit_tui.cli", "engine", "--state-dir", str(state_dir),
+             "--answers", answers_path, "--graph", graph],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True, close_fds=True,
+            cwd="/",
+        )
+    finally:
+        out.close()

@@ -1,0 +1,95 @@
+"""Read-side helpers for clients: find the run, stream its events, summarise it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from digit_tui.engine.journal import FINISHED_RUN_STATES, Event, Journal, RunRow
+from digit_tui.engine.lock import pid_alive
+from digit_tui.engine.task import TaskState
+
+END_STATES = (*FINISHED_RUN_STATES, "interrupted")
+
+
+def format_event(ev: Event) -> str:
+    stamp = time.strftime("%H:%M:%S", time.localtime(ev.time))
+    who = ev.task or "engine"
+    return f"{stamp} {who:<24} {ev.message}"
+
+
+@dataclass
+class Summary:
+    run: RunRow
+    counts: dict[str, int]
+    total: int
+    engine_alive: bool
+
+    @property
+    def state(self) -> str:
+        # A run still marked running whose engine is gone was interrupted (killed, host rebooted).
+        if self.run.state == "running" and not self.engine_alive:
+            return "interrupted"
+        return self.run.state
+
+
+def summarise(journal: Journal, run: RunRow) -> Summary:
+    tasks = journal.tasks(run.id)
+    counts: dict[str, int] = {s.value: 0 for s in TaskState}
+    for t in tasks:
+        counts[t.state.value] += 1
+    return Summary(run=run, counts=counts, total=len(tasks), engine_alive=pid_alive(run.engine_pid))
+
+
+def status_json(state_dir: Path, *, events: int = 20) -> dict[str, Any]:
+    journal = Journal.in_dir(state_dir, readonly=True)
+    try:
+        run = journal.latest_run()
+        if run is None:
+            return {"state_dir": str(state_dir), "run": None}
+        s = summarise(journal, run)
+        tasks = journal.tasks(run.id)
+        evs = journal.events(run.id, after=0, limit=10**9)[-events:] if events else []
+        return {
+            "state_dir": str(state_dir),
+            "run": {"id": run.id, "state": s.state, "environment": run.environment,
+                    "created": run.created, "updated": run.updated, "engine_pid": run.engine_pid,
+                    "engine_alive": s.engine_alive, "paused": run.paused},
+            "counts": s.counts,
+            "total": s.total,
+            "complete": s.state == "done",
+            "tasks": [t.to_json() for t in tasks],
+            "events": [{"seq": e.seq, "time": e.time, "task": e.task, "level": e.level,
+                        "message": e.message} for e in evs],
+        }
+    finally:
+        journal.close()
+
+
+def follow(state_dir: Path, run_id: str, out: TextIO, *, poll: float = 0.2,
+           should_stop: Callable[[], bool] = lambda: False) -> str:
+    """Print one line per journal event until the run ends; returns its final state."""
+    journal = Journal.in_dir(state_dir, readonly=True)
+    last = 0
+    try:
+        while True:
+            for ev in journal.events(run_id, after=last):
+                out.write(format_event(ev) + "\n")
+                last = ev.seq
+            out.flush()
+            run = journal.run(run_id)
+            assert run is not None
+            s = summarise(journal, run)
+            if s.state in END_STATES:
+                for ev in journal.events(run_id, after=last):  # the closing lines
+                    out.write(format_event(ev) + "\n")
+                out.flush()
+                return s.state
+            if should_stop():
+                return "detached"
+            time.sleep(poll)
+    finally:
+        journal.close()

@@ -1,0 +1,329 @@
+"""The journal: a SQLite database (WAL) that is the single source of truth.
+
+Every task transition, attempt, output and event is committed here before the
+engine acts on it or any screen shows it. Readers (the TUI, ``status``,
+``--headless`` streaming) open the same file read-only and poll by sequence
+number; WAL lets them read while the engine writes.
+
+Schema changes bump ``SCHEMA_VERSION`` and add a step to ``_MIGRATIONS``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from digit_tui.engine.redact import Redactor
+from digit_tui.engine.task import TaskState
+
+SCHEMA_VERSION = 1
+
+_MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        created REAL NOT NULL,
+        updated REAL NOT NULL,
+        state TEXT NOT NULL,              -- running | done | failed | cancelled | interrupted
+        environment TEXT NOT NULL,
+        graph TEXT NOT NULL,              -- import path of the graph factory
+        settings TEXT NOT NULL,           -- JSON, secrets never included
+        answers_path TEXT,
+        engine_pid INTEGER,
+        paused INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE tasks (
+        run_id TEXT NOT NULL REFERENCES runs(id),
+        id TEXT NOT NULL,
+        ord INTEGER NOT NULL,
+        title TEXT NOT NULL,
+        phase TEXT NOT NULL,
+        deps TEXT NOT NULL,               -- JSON list
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        started REAL,
+        finished REAL,
+        error TEXT,
+        remedy TEXT,
+        outputs TEXT NOT NULL DEFAULT '{}',
+        progress_done INTEGER,
+        progress_total INTEGER,
+        message TEXT,
+        PRIMARY KEY (run_id, id)
+    );
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT NOT NULL,
+        time REAL NOT NULL,
+        task TEXT,
+        level TEXT NOT NULL,              -- debug | info | warning | error
+        kind TEXT NOT NULL,               -- state | log | check | ensure | progress | engine
+        message TEXT NOT NULL
+    );
+    CREATE INDEX events_run ON events(run_id, seq);
+    """,
+}
+
+FINISHED_RUN_STATES = ("done", "failed", "cancelled")
+
+
+@dataclass
+class TaskRow:
+    id: str
+    title: str
+    phase: str
+    deps: list[str]
+    state: TaskState
+    attempts: int = 0
+    started: float | None = None
+    finished: float | None = None
+    error: str | None = None
+    remedy: str | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+    progress_done: int | None = None
+    progress_total: int | None = None
+    message: str | None = None
+    ord: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["state"] = self.state.value
+        return d
+
+
+@dataclass
+class RunRow:
+    id: str
+    created: float
+    updated: float
+    state: str
+    environment: str
+    graph: str
+    settings: dict[str, Any]
+    answers_path: str | None
+    engine_pid: int | None
+    paused: bool
+
+
+@dataclass
+class Event:
+    seq: int
+    run_id: str
+    time: float
+    task: str | None
+    level: str
+    kind: str
+    message: str
+
+
+class JournalError(Exception):
+    pass
+
+
+class Journal:
+    """One connection to the journal. Not shared between threads."""
+
+    FILENAME = "journal.db"
+
+    def __init__(self, path: Path, *, readonly: bool = False, redactor: Redactor | None = None) -> None:
+        self.path = Path(path)
+        self.readonly = readonly
+        self.redact = redactor or Redactor()
+        if readonly:
+            if not self.path.exists():
+                raise JournalError(f"no journal at {self.path}")
+            uri = f"file:{self.path}?mode=ro"
+            self._db = sqlite3.connect(uri, uri=True, timeout=10, isolation_level=None)
+        else:
+            self._db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL survives a killed process (not a power cut) and keeps writes cheap.
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+        self._db.row_factory = sqlite3.Row
+        self._check_version()
+
+    @classmethod
+    def in_dir(cls, state_dir: Path, **kw: Any) -> "Journal":
+        return cls(Path(state_dir) / cls.FILENAME, **kw)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- schema -----------------------------------------------------------
+    def _version(self) -> int:
+        try:
+            row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        except sqlite3.OperationalError:
+            return 0
+        return int(row[0]) if row else 0
+
+    def _migrate(self) -> None:
+        with self._tx():
+            current = self._version()
+            if current > SCHEMA_VERSION:
+                raise JournalError(
+                    f"{self.path} was written by a newer digit-tui (schema {current} > {SCHEMA_VERSION}); upgrade digit-tui")
+            for v in range(current + 1, SCHEMA_VERSION + 1):
+                for stmt in _MIGRATIONS[v].split(";"):
+                    if stmt.strip():
+                        self._db.execute(stmt)
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(v),))
+
+    def _check_version(self) -> None:
+        v = self._version()
+        if v != SCHEMA_VERSION:
+            raise JournalError(f"{self.path}: journal schema {v}, this digit-tui reads {SCHEMA_VERSION}")
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        else:
+            self._db.execute("COMMIT")
+
+    # -- runs -------------------------------------------------------------
+    def create_run(self, environment: str, graph: str, settings: Mapping[str, Any],
+                   answers_path: str | None) -> str:
+        run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        now = time.time()
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO runs (id, created, updated, state, environment, graph, settings, answers_path)"
+                " VALUES (?,?,?,?,?,?,?,?)",
+                (run_id, now, now, "running", environment, graph, json.dumps(settings, sort_keys=True),
+                 answers_path))
+        return run_id
+
+    def latest_run(self) -> RunRow | None:
+        row = self._db.execute("SELECT * FROM runs ORDER BY created DESC, rowid DESC LIMIT 1").fetchone()
+        return self._run(row) if row else None
+
+    def run(self, run_id: str) -> RunRow | None:
+        row = self._db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
+        return self._run(row) if row else None
+
+    @staticmethod
+    def _run(row: sqlite3.Row) -> RunRow:
+        return RunRow(id=row["id"], created=row["created"], updated=row["updated"], state=row["state"],
+                      environment=row["environment"], graph=row["graph"],
+                      settings=json.loads(row["settings"]), answers_path=row["answers_path"],
+                      engine_pid=row["engine_pid"], paused=bool(row["paused"]))
+
+    def set_run_state(self, run_id: str, state: str, *, engine_pid: int | None = None,
+                      message: str | None = None) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE runs SET state=?, updated=?, engine_pid=COALESCE(?, engine_pid) WHERE id=?",
+                       (state, time.time(), engine_pid, run_id))
+            if message:
+                self._event(db, run_id, None, "info", "engine", message)
+
+    def set_paused(self, run_id: str, paused: bool) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE runs SET paused=?, updated=? WHERE id=?", (int(paused), time.time(), run_id))
+            self._event(db, run_id, None, "info", "engine", "paused" if paused else "resumed")
+
+    # -- tasks ------------------------------------------------------------
+    def sync_tasks(self, run_id: str, tasks: list[tuple[str, str, str, list[str]]]) -> None:
+        """Make the task table match the graph: add new tasks, drop vanished ones, keep state of the rest."""
+        with self._tx() as db:
+            existing = {r["id"] for r in db.execute("SELECT id FROM tasks WHERE run_id=?", (run_id,))}
+            wanted = {t[0] for t in tasks}
+            for gone in existing - wanted:
+                db.execute("DELETE FROM tasks WHERE run_id=? AND id=?", (run_id, gone))
+            for ord_, (tid, title, phase, deps) in enumerate(tasks):
+                if tid in existing:
+                    db.execute("UPDATE tasks SET ord=?, title=?, phase=?, deps=? WHERE run_id=? AND id=?",
+                               (ord_, title, phase, json.dumps(deps), run_id, tid))
+                else:
+                    db.execute(
+                        "INSERT INTO tasks (run_id, id, ord, title, phase, deps, state) VALUES (?,?,?,?,?,?,?)",
+                        (run_id, tid, ord_, title, phase, json.dumps(deps), TaskState.PENDING.value))
+
+    def tasks(self, run_id: str) -> list[TaskRow]:
+        rows = self._db.execute("SELECT * FROM tasks WHERE run_id=? ORDER BY ord", (run_id,)).fetchall()
+        return [self._task(r) for r in rows]
+
+    def task(self, run_id: str, task_id: str) -> TaskRow | None:
+        r = self._db.execute("SELECT * FROM tasks WHERE run_id=? AND id=?", (run_id, task_id)).fetchone()
+        return self._task(r) if r else None
+
+    @staticmethod
+    def _task(r: sqlite3.Row) -> TaskRow:
+        return TaskRow(id=r["id"], title=r["title"], phase=r["phase"], deps=json.loads(r["deps"]),
+                       state=TaskState(r["state"]), attempts=r["attempts"], started=r["started"],
+                       finished=r["finished"], error=r["error"], remedy=r["remedy"],
+                       outputs=json.loads(r["outputs"]), progress_done=r["progress_done"],
+                       progress_total=r["progress_total"], message=r["message"], ord=r["ord"])
+
+    def transition(self, run_id: str, task_id: str, state: TaskState, message: str, *,
+                   level: str = "info", attempt: bool = False, error: str | None = None,
+                   remedy: str | None = None, outputs: Mapping[str, Any] | None = None) -> None:
+        """Record a task's new state and the event that explains it, in one commit."""
+        now = time.time()
+        sets = ["state=?", "message=?"]
+        args: list[Any] = [state.value, self.redact(message)]
+        if attempt:
+            sets.append("attempts=attempts+1")
+        if state == TaskState.RUNNING:
+            sets.append("started=COALESCE(started, ?)")
+            args.append(now)
+            sets.append("finished=NULL")
+        if state.finished:
+            sets.append("finished=?")
+            args.append(now)
+        if state in (TaskState.DONE, TaskState.PENDING, TaskState.RUNNING):
+            sets += ["error=NULL", "remedy=NULL"]
+        if error is not None:
+            sets += ["error=?", "remedy=?"]
+            args += [self.redact(error), self.redact(remedy) if remedy else None]
+        if outputs is not None:
+            sets.append("outputs=?")
+            args.append(self.redact(json.dumps(outputs, sort_keys=True)))
+        if state == TaskState.PENDING:
+            sets += ["started=NULL", "finished=NULL", "attempts=0", "progress_done=NULL", "progress_total=NULL"]
+        with self._tx() as db:
+            db.execute(f"UPDATE tasks SET {', '.join(sets)} WHERE run_id=? AND id=?", (*args, run_id, task_id))
+            self._event(db, run_id, task_id, level, "state", f"{state.value}: {message}")
+            db.execute("UPDATE runs SET updated=? WHERE id=?", (now, run_id))
+
+    def progress(self, run_id: str, task_id: str, done: int, total: int, message: str) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE tasks SET progress_done=?, progress_total=?, message=? WHERE run_id=? AND id=?",
+                       (done, total, self.redact(message), run_id, task_id))
+            if message:
+                self._event(db, run_id, task_id, "info", "progress", f"[{done}/{total}] {message}")
+
+    # -- events -----------------------------------------------------------
+    def log(self, run_id: str, task_id: str | None, message: str, *, level: str = "info",
+            kind: str = "log") -> None:
+        with self._tx() as db:
+            self._event(db, run_id, task_id, level, kind, message)
+
+    def _event(self, db: sqlite3.Connection, run_id: str, task: str | None, level: str, kind: str,
+               message: str) -> None:
+        db.execute("INSERT INTO events (run_id, time, task, level, kind, message) VALUES (?,?,?,?,?,?)",
+                   (run_id, time.time(), task, level, kind, self.redact(message)))
+
+    def events(self, run_id: str, after: int = 0, *, task: str | None = None, limit: int = 1000) -> list[Event]:
+        q = "SELECT * FROM events WHERE run_id=? AND seq>?"
+        args: list[Any] = [run_id, after]
+        if task is not None:
+            q += " AND task=?"
+            args.append(task)
+        q += " ORDER BY seq LIMIT ?"
+        args.append(limit)
+        return [Event(seq=r["seq"], run_id=r["run_id"], time=r["time"], task=r["task"], level=r["level"],
+                      kind=r["kind"], message=r["message"]) for r in self._db.execute(q, args)]

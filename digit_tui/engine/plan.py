@@ -1,0 +1,46 @@
+"""Dry run of a whole graph for ``digit-tui plan``: no task changes anything."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from digit_tui.engine.task import Task
+
+
+class _PlanContext:
+    """A context whose writes go nowhere: plan must not touch the journal or the world."""
+
+    def __init__(self, task: Task, settings: Mapping[str, Any]) -> None:
+        self.task_id = task.id
+        self.run_id = "plan"
+        self.settings = settings
+
+    def output(self, task_id: str) -> Mapping[str, Any]:
+        return {}
+
+    def publish(self, key: str, value: Any) -> None:
+        pass
+
+    def log(self, message: str, level: str = "info") -> None:
+        pass
+
+    def progress(self, done: int, total: int, message: str = "") -> None:
+        pass
+
+    def secret(self, value: str) -> str:
+        return value
+
+    async def run_sync(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+async def dry_run_all(tasks: Sequence[Task], settings: Mapping[str, Any], timeout: float = 30.0) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for t in tasks:
+        try:
+            out[t.id] = await asyncio.wait_for(t.dry_run(_PlanContext(t, settings)), timeout)
+        except Exception as exc:  # one task's dry run failing must not hide the rest of the plan
+            out[t.id] = [f"(dry run failed: {exc})"]
+    return out

@@ -1,0 +1,60 @@
+"""Redaction of secret values before anything is written or shown.
+
+Two layers: exact values that tasks register (a generated DB password, a
+token read from a file), and patterns that catch ``password=...`` style text
+from libraries we do not control. The journal, the engine log and every error
+message pass through one ``Redactor``.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+
+MASK = "••••••"
+
+# key=value / key: value / "key": "value" where the key looks secret
+_PATTERN = re.compile(
+    r"""(?ix)
+    (?P<key>["']?[\w.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|private[_-]?key|salt|initialvector)["']?
+       \s*[:=]\s*)
+    (?P<q>["']?)
+    (?P<val>[^\s"',;}]+)
+    """
+)
+_BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}")
+_PEM = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S)
+
+
+class Redactor:
+    """Thread-safe: tasks register secrets from worker threads."""
+
+    MIN_LEN = 4  # shorter values would mask ordinary words
+
+    def __init__(self, values: list[str] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._values: set[str] = set()
+        self._regex: re.Pattern[str] | None = None
+        for v in values or []:
+            self.add(v)
+
+    def add(self, value: str | None) -> None:
+        if not value or len(value) < self.MIN_LEN:
+            return
+        with self._lock:
+            if value in self._values:
+                return
+            self._values.add(value)
+            # longest first, so a secret containing another is masked whole
+            alts = sorted(self._values, key=len, reverse=True)
+            self._regex = re.compile("|".join(re.escape(v) for v in alts))
+
+    def __call__(self, text: str | None) -> str:
+        if not text:
+            return text or ""
+        regex = self._regex
+        if regex is not None:
+            text = regex.sub(MASK, text)
+        text = _PEM.sub(MASK, text)
+        text = _BEARER.sub(lambda m: m.group(1) + MASK, text)
+        return _PATTERN.sub(lambda m: m.group("key") + m.group("q") + MASK, text)

@@ -1,0 +1,314 @@
+"""Runs a task graph: asyncio over graphlib, bounded concurrency, retries,
+network waits, pause / resume / retry / cancel.
+
+A failure stops only the tasks that depend on it; independent branches run
+to the end. Every state change is committed to the journal before the task
+moves on, so a killed engine resumes from exactly what the journal says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import graphlib
+import json
+import random
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
+
+from digit_tui.engine.errors import ErrorKind, classify, remedy_for
+from digit_tui.engine.journal import Journal
+from digit_tui.engine.netprobe import probe_all
+from digit_tui.engine.redact import Redactor
+from digit_tui.engine.task import Endpoint, Task, TaskState
+
+
+class GraphError(ValueError):
+    pass
+
+
+def validate_graph(tasks: Sequence[Task]) -> list[str]:
+    """Topological order of task ids; GraphError on duplicates, unknown deps or cycles."""
+    ids: dict[str, Task] = {}
+    for t in tasks:
+        if t.id in ids:
+            raise GraphError(f"duplicate task id {t.id!r}")
+        ids[t.id] = t
+    for t in tasks:
+        for d in t.deps:
+            if d not in ids:
+                raise GraphError(f"task {t.id!r} depends on unknown task {d!r}")
+    sorter = graphlib.TopologicalSorter({t.id: t.deps for t in tasks})
+    try:
+        return list(sorter.static_order())
+    except graphlib.CycleError as exc:
+        cycle = exc.args[1]
+        raise GraphError("task dependency cycle: " + " -> ".join(cycle)) from None
+
+
+class RunContext:
+    """The ``TaskContext`` the engine hands to one task."""
+
+    def __init__(self, sched: "Scheduler", task: Task) -> None:
+        self._sched = sched
+        self.task_id = task.id
+        self.run_id = sched.run_id
+        self.settings = sched.settings
+        self.outputs: dict[str, Any] = {}
+
+    def output(self, task_id: str) -> Mapping[str, Any]:
+        return self._sched.outputs.get(task_id, {})
+
+    def publish(self, key: str, value: Any) -> None:
+        json.dumps(value)  # fail now, in the task, not at commit time
+        self.outputs[key] = value
+
+    def log(self, message: str, level: str = "info") -> None:
+        self._sched.call_in_loop(self._sched.journal.log, self.run_id, self.task_id, message, level=level)
+
+    def progress(self, done: int, total: int, message: str = "") -> None:
+        self._sched.call_in_loop(self._sched.journal.progress, self.run_id, self.task_id, done, total, message)
+
+    def secret(self, value: str) -> str:
+        self._sched.redactor.add(value)
+        return value
+
+    async def run_sync(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+class Scheduler:
+    def __init__(self, tasks: Sequence[Task], journal: Journal, run_id: str, *,
+                 settings: Mapping[str, Any] | None = None, concurrency: int = 4,
+                 redactor: Redactor | None = None, endpoints: Sequence[Endpoint] = (),
+                 probe_interval: float = 1.0, rng: random.Random | None = None,
+                 network_wait: float | None | Literal["task"] = "task") -> None:
+        self.order = validate_graph(tasks)
+        self.tasks = {t.id: t for t in tasks}
+        self.journal = journal
+        self.run_id = run_id
+        self.settings = dict(settings or {})
+        self.concurrency = max(1, concurrency)
+        self.redactor = redactor or journal.redact
+        self.global_endpoints = tuple(endpoints)
+        self.probe_interval = probe_interval
+        # The operator's answers (engine.network_wait) override each task's own limit; None waits forever.
+        self.network_wait = network_wait
+        self.rng = rng or random.Random()
+        self.state: dict[str, TaskState] = {}
+        self.outputs: dict[str, dict[str, Any]] = {}
+        self.paused = False
+        self._cancelled = False
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+
+    # -- plumbing ---------------------------------------------------------
+    def call_in_loop(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> None:
+        """Journal writes happen on the loop thread only (one sqlite connection)."""
+        if self._loop is None or threading.get_ident() == self._loop_thread:
+            fn(*args, **kw)
+        else:
+            self._loop.call_soon_threadsafe(lambda: fn(*args, **kw))
+
+    def _poke(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    def _set(self, tid: str, state: TaskState, message: str, **kw: Any) -> None:
+        self.journal.transition(self.run_id, tid, state, message, **kw)
+        self.state[tid] = state
+
+    # -- commands (called on the loop thread, e.g. from the control socket) -
+    def pause(self) -> None:
+        if not self.paused:
+            self.paused = True
+            self.journal.set_paused(self.run_id, True)
+
+    def resume(self) -> None:
+        if self.paused:
+            self.paused = False
+            self.journal.set_paused(self.run_id, False)
+            self._poke()
+
+    def retry(self, task_id: str) -> str:
+        if task_id not in self.tasks:
+            return f"unknown task {task_id!r}"
+        st = self.state.get(task_id)
+        if st not in (TaskState.FAILED, TaskState.BLOCKED, TaskState.CANCELLED):
+            return f"task {task_id} is {st.value if st else 'unknown'}; only failed, blocked or cancelled tasks can be retried"
+        self._set(task_id, TaskState.PENDING, "retry requested by operator")
+        for tid in self.order:  # dependants blocked by it get another chance too
+            if self.state[tid] == TaskState.BLOCKED:
+                self._set(tid, TaskState.PENDING, f"retry of {task_id} requested")
+        self._poke()
+        return "ok"
+
+    def cancel(self) -> None:
+        self._cancelled = True
+        for t in self._running.values():
+            t.cancel()
+        self._poke()
+
+    # -- main loop --------------------------------------------------------
+    def _load(self) -> None:
+        self.journal.sync_tasks(self.run_id, [(tid, self.tasks[tid].title, self.tasks[tid].phase,
+                                               list(self.tasks[tid].deps)) for tid in self.order])
+        for row in self.journal.tasks(self.run_id):
+            self.state[row.id] = row.state
+            if row.outputs:
+                self.outputs[row.id] = row.outputs
+            # Anything not known to be converged goes back to pending; done tasks are
+            # re-checked (cheaply) by the normal path rather than trusted blindly.
+            if row.state != TaskState.PENDING:
+                note = {TaskState.DONE: "re-checking finished task on resume"}.get(
+                    row.state, f"resuming after {row.state.value}")
+                self._set(row.id, TaskState.PENDING, note)
+        run = self.journal.run(self.run_id)
+        self.paused = bool(run and run.paused)
+
+    def _ready(self) -> list[str]:
+        ready = []
+        for tid in self.order:
+            if self.state[tid] != TaskState.PENDING:
+                continue
+            deps = [self.state[d] for d in self.tasks[tid].deps]
+            if any(s in (TaskState.FAILED, TaskState.BLOCKED, TaskState.CANCELLED) for s in deps):
+                bad = [d for d in self.tasks[tid].deps if self.state[d] != TaskState.DONE]
+                self._set(tid, TaskState.BLOCKED, f"not attempted: dependency {', '.join(bad)} did not finish",
+                          level="warning")
+                continue
+            if all(s == TaskState.DONE for s in deps):
+                ready.append(tid)
+        return ready
+
+    async def run(self) -> str:
+        """Run to the end; returns the run's final state (done, failed or cancelled)."""
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._wake = asyncio.Event()
+        self._load()
+        try:
+            while True:
+                if self._cancelled:
+                    break
+                ready = self._ready()
+                if not self.paused:
+                    for tid in ready:
+                        if len(self._running) >= self.concurrency:
+                            break
+                        self._running[tid] = asyncio.create_task(self._guard(tid), name=f"task:{tid}")
+                if not self._running and not ready and not self.paused:
+                    break  # nothing running, nothing startable: the run is over
+                self._wake.clear()
+                await self._wake.wait()
+        finally:
+            if self._running:
+                for t in self._running.values():
+                    t.cancel()
+                await asyncio.gather(*self._running.values(), return_exceptions=True)
+        return self._final_state()
+
+    def _final_state(self) -> str:
+        states = set(self.state.values())
+        if self._cancelled or TaskState.CANCELLED in states:
+            for tid, st in self.state.items():
+                if st == TaskState.PENDING:
+                    self._set(tid, TaskState.CANCELLED, "install cancelled before this task started")
+            return "cancelled"
+        if states <= {TaskState.DONE}:
+            return "done"
+        return "failed"
+
+    async def _guard(self, tid: str) -> None:
+        try:
+            await self._run_task(self.tasks[tid])
+        except asyncio.CancelledError:
+            self._set(tid, TaskState.CANCELLED, "cancelled", level="warning")
+        except Exception as exc:  # a bug in the engine itself must not hang the run
+            self._set(tid, TaskState.FAILED, f"internal error: {type(exc).__name__}: {exc}",
+                      level="error", error=f"{type(exc).__name__}: {exc}")
+        finally:
+            self._running.pop(tid, None)
+            self._poke()
+
+    async def _run_task(self, task: Task) -> None:
+        ctx = RunContext(self, task)
+        policy = task.retry
+        failures = 0
+        parked_since: float | None = None  # first network wait; the policy's limit counts from here
+        self._set(task.id, TaskState.RUNNING, "checking")
+        while True:
+            phase = "check"
+            try:
+                converged = await asyncio.wait_for(task.check(ctx), task.timeout)
+                if converged:
+                    self.journal.log(self.run_id, task.id, "check: already converged", kind="check")
+                    self._finish(task, ctx, "already converged")
+                    return
+                self.journal.log(self.run_id, task.id, "check: not converged", kind="check")
+                phase = "ensure"
+                self._set(task.id, TaskState.RUNNING, "applying", attempt=True)
+                await asyncio.wait_for(task.ensure(ctx), task.timeout)
+                self._finish(task, ctx, "done")
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) and not str(exc):
+                    text = f"{phase} timed out after {task.timeout:g}s"
+                else:
+                    text = f"{exc}" or type(exc).__name__
+                kind = classify(exc)
+                if kind is ErrorKind.PERMANENT:
+                    remedy = remedy_for(exc)
+                    self._set(task.id, TaskState.FAILED, text, level="error", error=text, remedy=remedy)
+                    return
+                failures += 1
+                if failures < policy.attempts:
+                    delay = policy.delay(failures, self.rng.random())
+                    self._set(task.id, TaskState.RETRYING,
+                              f"{text} (transient; attempt {failures}/{policy.attempts}, retrying in {delay:.1f}s)",
+                              level="warning", error=text)
+                    await asyncio.sleep(delay)
+                    self._set(task.id, TaskState.RUNNING, "retrying")
+                    continue
+                if parked_since is None:
+                    parked_since = asyncio.get_running_loop().time()
+                if not await self._wait_for_network(task, text, parked_since):
+                    return
+                failures = 0
+                self._set(task.id, TaskState.RUNNING, "network is back; retrying")
+
+    def _finish(self, task: Task, ctx: RunContext, message: str) -> None:
+        outputs = dict(self.outputs.get(task.id, {}))
+        outputs.update(ctx.outputs)
+        self.outputs[task.id] = outputs
+        self._set(task.id, TaskState.DONE, message, outputs=outputs)
+
+    async def _wait_for_network(self, task: Task, reason: str, start: float) -> bool:
+        """Park the task until its endpoints answer; False (task failed) after the policy's limit."""
+        endpoints = tuple(dict.fromkeys(task.endpoints + self.global_endpoints))
+        limit = task.retry.network_wait if self.network_wait == "task" else self.network_wait
+        names = ", ".join(str(e) for e in endpoints) or "(no endpoint to probe; retrying periodically)"
+        self._set(task.id, TaskState.WAITING_NETWORK, f"{reason}; waiting for {names}", level="warning",
+                  error=reason)
+        loop = asyncio.get_running_loop()
+        interval = self.probe_interval
+        while True:
+            waited = loop.time() - start
+            if limit is not None and waited >= limit:
+                msg = f"network did not come back within {limit:g}s: {reason}"
+                self._set(task.id, TaskState.FAILED, msg, level="error", error=msg,
+                          remedy="check the VPN and the endpoints, then run `digit-tui install` again to resume")
+                return False
+            if not endpoints:
+                await asyncio.sleep(min(task.retry.max_delay, max(interval, 1.0)))
+                return True
+            results = await probe_all(endpoints, timeout=min(2.0, max(0.2, interval)))
+            if all(r.ok for r in results):
+                self.journal.log(self.run_id, task.id, f"network back after {waited:.1f}s: " +
+                                 ", ".join(f"{r.endpoint} {r.detail}" for r in results))
+                return True
+            await asyncio.sleep(interval)

@@ -1,0 +1,65 @@
+"""The base of every simulated controller: keys in, idempotent synchronous reconcile out."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Hashable
+from typing import TYPE_CHECKING, Any
+
+from digit_tui.sandbox.resources import ResourceType
+
+if TYPE_CHECKING:
+    from digit_tui.sandbox.manager import ControllerManager
+
+log = logging.getLogger("digit_tui.sandbox.controllers")
+
+Obj = dict[str, Any]
+
+
+class Controller:
+    """A reconcile loop. ``watches`` route store changes to ``on_event``; ``reconcile(key)`` converges one key.
+
+    Reconciles are synchronous and run on the event loop between awaits, so what they read
+    from the cache cannot change under them. They must be idempotent and write only when
+    something differs, otherwise their own writes would requeue them forever.
+    """
+
+    name = "controller"
+    watches: tuple[ResourceType, ...] = ()
+    watch_all = False  # receive changes of every type (garbage collector, namespace finalizer)
+
+    def __init__(self, mgr: ControllerManager) -> None:
+        self.mgr = mgr
+        self.store = mgr.store
+        self.cache = mgr.cache
+        self.cfg = mgr.config
+
+    def on_event(self, event_type: str, rt: ResourceType, obj: Obj, old: Obj | None) -> None:
+        """Map a change to keys; default: the object's own (namespace, name)."""
+        m = obj.get("metadata") or {}
+        self.enqueue((m.get("namespace") or "", m.get("name", "")))
+
+    def reconcile(self, key: Hashable) -> None:
+        raise NotImplementedError
+
+    def resync(self) -> None:
+        """Enqueue everything this controller owns (at start)."""
+        for rt in self.watches[:1]:
+            for obj in self.cache.list(rt):
+                m = obj.get("metadata") or {}
+                self.enqueue((m.get("namespace") or "", m.get("name", "")))
+
+    def enqueue(self, key: Hashable, delay: float = 0.0) -> None:
+        self.mgr.enqueue(self.name, key, delay)
+
+    def event(self, obj: Obj, rt: ResourceType, reason: str, message: str, type_: str = "Normal",
+              component: str | None = None) -> None:
+        try:
+            self.store.record_event(obj, rt, reason, message, type_=type_, component=component or self.component)
+        except Exception as exc:  # an event is never worth failing a reconcile (e.g. namespace terminating)
+            log.debug("event %s on %s not recorded: %s", reason, (obj.get("metadata") or {}).get("name"), exc)
+
+    component = "controller-manager"
+
+    def now(self) -> str:
+        return self.store.now()

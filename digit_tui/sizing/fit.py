@@ -1,0 +1,286 @@
+"""Fit check: will the planned pods schedule on the capacity that really exists?
+
+Capacity comes from preflight's VM facts (CPUs and memory of each VM: the
+node reservation and system DaemonSets are then subtracted as the plan does)
+or from a cluster's nodes (``status.allocatable``, minus the requests of pods
+already running there that are not part of the release). Pods are placed by
+the same first-fit decreasing as the plan, without headroom: this answers
+"does it schedule", and the headroom left is reported.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from digit_tui.errors import InputError
+from digit_tui.sizing.binpack import Bin, Item, pack
+from digit_tui.sizing.model import Flavor, SizingInputs, Workload
+from digit_tui.sizing.planner import _items, _prepare, node_shape, reservation, select_modules, _extra_workloads
+from digit_tui.sizing.presets import Preset
+from digit_tui.sizing.quantity import GI, bytes_of, cpu_millis, fmt_cpu, fmt_mem
+
+KUBE_TIMEOUT = 15.0
+CONTROL_PLANE_TAINTS = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")
+
+
+@dataclass(frozen=True, slots=True)
+class NodeCapacity:
+    """One node or VM. ``allocatable`` True: numbers are what the kubelet offers pods
+    (a cluster's ``status.allocatable``); False: raw VM size, reservation still to come."""
+
+    name: str
+    cpu_m: int
+    mem_b: int
+    allocatable: bool = False
+    used_cpu: int = 0           # requests of pods already there (not part of the release)
+    used_mem: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Unschedulable:
+    workload: str
+    pods: int
+    cpu_m: int
+    mem_b: int
+    never: bool                 # no node could take it even empty
+
+    def message(self) -> str:
+        what = f"pod {self.workload}" + (f" ×{self.pods}" if self.pods > 1 else "")
+        need = f"needs {fmt_cpu(self.cpu_m)} CPU, {fmt_mem(self.mem_b)}"
+        if self.never:
+            return f"{what} would not schedule on any node ({need}: larger than every node)"
+        return f"{what} would not schedule ({need})"
+
+
+@dataclass(slots=True)
+class FitReport:
+    fits: bool
+    nodes: int
+    headroom: float                         # share left free on the tighter dimension
+    cpu_used: int
+    cpu_total: int
+    mem_used: int
+    mem_total: int
+    unschedulable: list[Unschedulable] = field(default_factory=list)
+    short_by: int = 0
+    short_flavor: Flavor | None = None
+    spare_ok: bool = True                   # still fits with the largest node gone (N+1)
+    placement: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        if self.fits:
+            text = f"fits with {math.floor(self.headroom * 100)} % headroom on {self.nodes} nodes"
+            if not self.spare_ok:
+                text += f"; no N+1 spare: short by 1 worker of {self.short_flavor} to survive a node loss"
+            return text
+        flavor = f" of {self.short_flavor}" if self.short_flavor else ""
+        plural = "s" if self.short_by != 1 else ""
+        head = (f"short by {self.short_by} worker{plural}{flavor}" if self.short_by
+                else "does not fit: some pods are larger than any node")
+        return head
+
+    def lines(self) -> list[str]:
+        return [self.summary(), *(u.message() for u in self.unschedulable)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "fits": self.fits, "nodes": self.nodes, "headroom": round(self.headroom, 3),
+            "cpu": {"used_m": self.cpu_used, "total_m": self.cpu_total},
+            "memory": {"used_b": self.mem_used, "total_b": self.mem_total},
+            "short_by": self.short_by, "short_flavor": self.short_flavor.name if self.short_flavor else None,
+            "spare_ok": self.spare_ok,
+            "unschedulable": [{"workload": u.workload, "pods": u.pods, "cpu_m": u.cpu_m, "memory_b": u.mem_b,
+                               "never": u.never, "message": u.message()} for u in self.unschedulable],
+            "summary": self.summary(),
+        }
+
+
+_NODES_SPEC = re.compile(r"^\s*(?:(?P<n>\d+)\s*[x×*]\s*)?(?P<flavor>.+?)\s*$")
+
+
+def nodes_from_spec(text: str) -> list[NodeCapacity]:
+    """``"6x8C/16G"`` or ``"3x8C/16G,2x16C/32G"``: VMs described by hand."""
+    out: list[NodeCapacity] = []
+    for part in (p for p in text.split(",") if p.strip()):
+        m = _NODES_SPEC.match(part)
+        if not m:
+            raise InputError(f"not a node list: {part!r}", expected="COUNTxFLAVOR[,...] e.g. 6x8C/16G")
+        count = int(m["n"]) if m["n"] else 1
+        flavor = Flavor.parse(m["flavor"])
+        out += [NodeCapacity(f"node-{len(out) + i + 1}", flavor.cpu_m, flavor.mem_b) for i in range(count)]
+    if not out:
+        raise InputError("empty node list", expected="COUNTxFLAVOR e.g. 6x8C/16G")
+    return out
+
+
+def _first(d: Mapping[str, Any], *keys: str) -> Any:
+    for k in keys:
+        if k in d and d[k] is not None:
+            return d[k]
+    return None
+
+
+def nodes_from_facts(facts: Iterable[Mapping[str, Any]]) -> list[NodeCapacity]:
+    """Preflight VM facts: each has a name and CPUs and memory in one of the usual spellings
+    (``cpus``/``vcpus``/``cpu``; ``memory_bytes``, ``mem_total_kb`` (/proc/meminfo), ``memory`` as a quantity)."""
+    out: list[NodeCapacity] = []
+    for i, f in enumerate(facts):
+        name = str(_first(f, "name", "hostname", "host") or f"vm-{i + 1}")
+        cpu = _first(f, "cpus", "vcpus", "nproc", "cpu")
+        if cpu is None:
+            raise InputError(f"VM {name}: no CPU count in the facts", expected="cpus: N")
+        if (b := _first(f, "memory_bytes", "mem_bytes")) is not None:
+            mem = int(b)
+        elif (kb := _first(f, "mem_total_kb", "memtotal_kb")) is not None:
+            mem = int(kb) * 1024
+        elif (q := _first(f, "memory", "mem")) is not None:
+            mem = bytes_of(q)
+        else:
+            raise InputError(f"VM {name}: no memory size in the facts", expected="memory_bytes: N or memory: 16Gi")
+        if f.get("role") in ("master", "control-plane", "lb", "db", "postgres", "jenkins", "bastion"):
+            continue
+        out.append(NodeCapacity(name, cpu_millis(cpu), mem))
+    return out
+
+
+def nodes_from_cluster(kubeconfig: str | None = None, context: str | None = None,
+                       release_namespaces: Sequence[str] = ()) -> list[NodeCapacity]:
+    """Schedulable worker nodes of a cluster, with what non-release pods already take."""
+    from kubernetes import client, config
+
+    try:
+        api_client = config.new_client_from_config(config_file=kubeconfig, context=context)
+    except Exception as exc:  # the kubernetes client raises bare Exceptions for config problems
+        raise InputError(f"cannot load kubeconfig: {exc}", path=kubeconfig) from None
+    v1 = client.CoreV1Api(api_client)
+    try:
+        nodes = v1.list_node(_request_timeout=KUBE_TIMEOUT).items
+        pods = v1.list_pod_for_all_namespaces(_request_timeout=KUBE_TIMEOUT).items
+    finally:
+        api_client.close()
+    used: dict[str, list[int]] = {}
+    for p in pods:
+        if not p.spec.node_name or p.status.phase in ("Succeeded", "Failed"):
+            continue
+        if p.metadata.namespace in release_namespaces:
+            continue
+        cpu = mem = 0
+        for c in p.spec.containers or []:
+            req = (c.resources.requests if c.resources else None) or {}
+            cpu += cpu_millis(req.get("cpu", 0))
+            mem += bytes_of(req.get("memory", 0))
+        u = used.setdefault(p.spec.node_name, [0, 0])
+        u[0] += cpu
+        u[1] += mem
+    out: list[NodeCapacity] = []
+    for n in nodes:
+        if n.spec.unschedulable:
+            continue
+        taints = n.spec.taints or []
+        if any(t.effect in ("NoSchedule", "NoExecute") for t in taints):
+            continue
+        alloc = n.status.allocatable or {}
+        u = used.get(n.metadata.name, [0, 0])
+        out.append(NodeCapacity(n.metadata.name, cpu_millis(alloc.get("cpu", 0)), bytes_of(alloc.get("memory", 0)),
+                                True, u[0], u[1]))
+    return out
+
+
+def check(
+    workloads: Sequence[Workload],
+    inputs: SizingInputs,
+    preset: Preset,
+    nodes: Sequence[NodeCapacity],
+    *,
+    flavor: Flavor | None = None,
+    module_deps: Mapping[str, Sequence[str]] | None = None,
+) -> FitReport:
+    """Place the release's pods (as the plan scales them) on ``nodes``.
+
+    ``flavor`` is the worker shape to express a shortfall in ("short by 1
+    worker of 8C/16G"); by default the most common node shape.
+    """
+    inputs.validate()
+    if not nodes:
+        raise InputError("no schedulable worker nodes to check against", expected="at least one worker")
+    ha = preset.ha.value if inputs.ha is None else inputs.ha
+    selected, _ = select_modules(workloads, inputs.modules, module_deps)
+    selected = selected + _extra_workloads(selected, preset, [])
+    prepared = _prepare(selected, inputs, preset, ha, [])
+    bins = [_bin(n, prepared.daemons, preset) for n in nodes]
+    extra_bin: tuple[int, int] | None = None
+    if flavor is None:
+        # Express a shortfall in more nodes like the ones already there (the most common shape).
+        shapes: dict[tuple[int, int], int] = {}
+        for n in nodes:
+            shapes[(n.cpu_m, n.mem_b)] = shapes.get((n.cpu_m, n.mem_b), 0) + 1
+        (c, m), _ = max(shapes.items(), key=lambda kv: (kv[1], kv[0]))
+        like = next(i for i, n in enumerate(nodes) if (n.cpu_m, n.mem_b) == (c, m))
+        extra_bin = (bins[like].cap_cpu + nodes[like].used_cpu, bins[like].cap_mem + nodes[like].used_mem)
+        flavor = Flavor(c, m) if not nodes[0].allocatable else _flavor_of_allocatable(c, m)
+
+    items = _items(prepared.pods)
+    packing = pack(items, bins)
+    total_cpu = sum(b.cap_cpu for b in bins)
+    total_mem = sum(b.cap_mem for b in bins)
+    used_cpu = sum(b.used_cpu for b in packing.bins)
+    used_mem = sum(b.used_mem for b in packing.bins)
+    headroom = 1 - max(used_cpu / total_cpu if total_cpu > 0 else 1, used_mem / total_mem if total_mem > 0 else 1)
+    by_name = {i.name: i for i in items}
+    unsched = [Unschedulable(name, n, by_name[name].cpu_m, by_name[name].mem_b, name in packing.too_big)
+               for name, n in sorted(packing.unplaced.items())]
+    report = FitReport(
+        fits=not packing.unplaced, nodes=len(nodes), headroom=max(headroom, 0.0),
+        cpu_used=used_cpu, cpu_total=total_cpu, mem_used=used_mem, mem_total=total_mem,
+        unschedulable=unsched, short_flavor=flavor,
+        placement={b.name: dict(b.placed) for b in packing.bins},
+    )
+    if packing.unplaced:
+        report.short_by = _extra_workers(items, bins, flavor, prepared.daemons, preset, nodes[0].allocatable,
+                                         extra_bin)
+    elif ha and len(nodes) > 1:
+        # N+1: with the largest node gone, do the pods still schedule?
+        biggest = max(range(len(bins)), key=lambda i: (bins[i].cap_mem, bins[i].cap_cpu))
+        rest = [b for i, b in enumerate(bins) if i != biggest]
+        report.spare_ok = not pack(items, rest).unplaced
+    elif ha:
+        report.spare_ok = False
+    return report
+
+
+def _flavor_of_allocatable(cpu: int, mem: int) -> Flavor:
+    # Allocatable is a bit under the VM size; name the shortfall by the VM it came from.
+    return Flavor(int(math.ceil(cpu / 1000) * 1000), int(math.ceil(mem / GI) * GI))
+
+
+def _bin(n: NodeCapacity, daemons: Sequence[Workload], preset: Preset) -> Bin:
+    if n.allocatable:
+        # The cluster's own DaemonSets already show up in used_*; only the release's are new.
+        cpu = n.cpu_m - n.used_cpu - sum(w.cpu_m for w in daemons)
+        mem = n.mem_b - n.used_mem - sum(w.mem_b for w in daemons)
+    else:
+        shape = node_shape(Flavor(n.cpu_m, n.mem_b), preset, daemons, 0.0)
+        cpu, mem = shape.alloc_cpu - n.used_cpu, shape.alloc_mem - n.used_mem
+    cpu, mem = max(cpu, 0), max(mem, 0)
+    return Bin(n.name, cpu, mem, cpu, mem)
+
+
+def _extra_workers(items: list[Item], bins: list[Bin], flavor: Flavor, daemons: Sequence[Workload],
+                   preset: Preset, allocatable: bool, extra_bin: tuple[int, int] | None = None) -> int:
+    """How many more workers of ``flavor`` make every pod schedule (0 if none would help)."""
+    if extra_bin is not None:
+        extra = extra_bin
+    elif allocatable:
+        rc, rm = reservation(flavor, preset)
+        extra = (flavor.cpu_m - rc - sum(w.cpu_m for w in daemons), flavor.mem_b - rm - sum(w.mem_b for w in daemons))
+    else:
+        shape = node_shape(flavor, preset, daemons, 0.0)
+        extra = (shape.alloc_cpu, shape.alloc_mem)
+    result = pack(items, bins, new_bin=extra, bin_prefix="extra")
+    if result.unplaced:
+        return 0
+    return max(result.opened - len(bins), 0)

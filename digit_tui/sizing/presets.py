@@ -1,0 +1,273 @@
+"""Sizing presets: YAML data in ``digit_tui/profiles/`` (``kind: SizingPreset``).
+
+A preset may ``extends:`` another (deep merge, lists replaced). Every number
+carries its ``source`` so the plan can print why it holds. Validation errors
+name the file and line of the offending key.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Generic, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from digit_tui.errors import InputError
+
+PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
+KIND = "SizingPreset"
+T = TypeVar("T")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Sourced(_Strict, Generic[T]):
+    value: T
+    source: str = Field(min_length=3)
+
+
+class UsersModel(_Strict):
+    base: Sourced[int]
+    per_ulb: Sourced[float]
+
+
+class Retention(_Strict):
+    kafka_days: Sourced[int]
+    es_days: Sourced[int]
+
+
+class Growth(_Strict):
+    kafka_mb_per_ulb_day: Sourced[float]
+    es_mb_per_ulb_day: Sourced[float]
+    filestore_gb_per_ulb_year: Sourced[float]
+    db_gb_per_ulb_year: Sourced[float]
+    horizon_years: Sourced[float]
+    kafka_replication: Sourced[int]
+    es_replicas: Sourced[int]
+    free_margin: Sourced[float]
+
+
+class VolumeRule(_Strict):
+    """How one row of the volume table is sized.
+
+    ``rule``: ``kafka`` / ``es`` grow with ULBs × retention, ``filestore`` with
+    ULBs × years, ``fixed`` is the published minimum only. ``workload`` names
+    the StatefulSet (or service) whose replicas give the count; ``count`` is
+    used when there is no such workload (e.g. the filestore disk).
+    """
+
+    name: str
+    workload: str | None = None
+    rule: Literal["kafka", "es", "filestore", "fixed"]
+    min_gb: Sourced[int]
+    count: int | None = None
+
+
+class ExtraWorkload(_Strict):
+    """A workload the release does not render but the target runs (e.g. the
+    logging copies of Kafka and Elasticsearch on SDC prod)."""
+
+    name: str
+    copy_of: str | None = None
+    namespace: str = "default"
+    replicas: int | None = None
+    cpu: str | None = None
+    memory: str | None = None
+    source: str
+
+
+class VmSpec(_Strict):
+    count: int = Field(ge=0)
+    flavor: str
+    source: str
+
+
+class PostgresSpec(_Strict):
+    mode: Literal["vm", "managed", "in-cluster"]
+    count: Sourced[int]
+    min_flavor: Sourced[str]
+    ladder: list[str]
+    min_disk_gb: Sourced[int]
+    mem_gb_per_100_ulbs: Sourced[float]
+    users_per_core: Sourced[int]
+
+
+class Reservation(_Strict):
+    """Per-node reservation as (upper bound, share) steps, plus eviction memory."""
+
+    cpu_steps: list[tuple[float, float]]        # (up to N cores, fraction reserved of that slice)
+    mem_steps: list[tuple[float, float]]        # (up to N GiB, fraction)
+    eviction_mi: int
+    source: str
+
+
+class SystemDaemon(_Strict):
+    name: str
+    cpu: str
+    memory: str
+    source: str
+
+
+class RequestPath(_Strict):
+    service: str
+    users_per_replica: int = Field(gt=0)
+
+
+class RequestPathSpec(_Strict):
+    services: list[RequestPath]
+    ha_min_replicas: int = Field(ge=1)
+    source: str
+
+
+class UnsetDefault(_Strict):
+    cpu: str
+    memory: str
+    source: str
+
+
+class Reference(_Strict):
+    workers: int
+    flavor: str
+    masters: str
+    volumes: str
+    source: str
+
+
+class Preset(_Strict):
+    kind: Literal["SizingPreset"]
+    name: str
+    description: str
+    abstract: bool = False
+    tier: Literal["dev", "uat", "prod"]
+    ulbs: Sourced[int]
+    users: UsersModel
+    flavor: Sourced[str]
+    flavor_candidates: Sourced[list[str]]
+    ha: Sourced[bool]
+    managed_control_plane: Sourced[bool]
+    headroom: Sourced[float]
+    retention: Retention
+    growth: Growth
+    volumes: list[VolumeRule]
+    extra_workloads: list[ExtraWorkload] = []
+    replica_overrides: Sourced[dict[str, int]] | None = None
+    masters: VmSpec
+    lb: VmSpec
+    jenkins: VmSpec
+    postgres: PostgresSpec
+    reservation: Reservation
+    system_daemonsets: list[SystemDaemon]
+    request_path: RequestPathSpec
+    unset_default: UnsetDefault
+    reference: Reference | None = None
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
+    """The 1-based line of the YAML node at ``loc`` (or of its nearest parent)."""
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError:
+        return None
+    line = None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            nxt = next((v for k, v in node.value if k.value == part), None)
+            if nxt is None:
+                break
+            line = next(k.start_mark.line + 1 for k, v in node.value if k.value == part)
+            node = nxt
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def _read(path: Path) -> tuple[dict[str, Any], str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = yaml.safe_load(text)
+    except OSError as exc:
+        raise InputError(f"cannot read preset: {exc.strerror}", path=path) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise InputError("not valid YAML", path=path, line=mark.line + 1 if mark else None) from None
+    if not isinstance(data, dict):
+        raise InputError("a preset is a YAML mapping", path=path, expected=f"kind: {KIND}")
+    return data, text
+
+
+def _files(directory: Path) -> dict[str, tuple[Path, dict[str, Any], str]]:
+    found: dict[str, tuple[Path, dict[str, Any], str]] = {}
+    for path in sorted(directory.glob("*.yaml")):
+        data, text = _read(path)
+        if data.get("kind") != KIND:
+            continue            # target profiles share the directory
+        name = str(data.get("name") or path.stem)
+        found[name] = (path, data, text)
+    return found
+
+
+def _resolve(name: str, files: dict[str, tuple[Path, dict[str, Any], str]], seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    if name in seen:
+        raise InputError(f"preset {name!r} extends itself through {' → '.join(seen)}")
+    path, data, _ = files[name]
+    parent = data.get("extends")
+    if parent is None:
+        return dict(data)
+    if parent not in files:
+        raise InputError(f"preset {name!r} extends unknown preset {parent!r}", path=path,
+                         line=_line_of(files[name][2], ("extends",)))
+    merged = _merge(_resolve(parent, files, (*seen, name)), {k: v for k, v in data.items() if k != "extends"})
+    merged["abstract"] = bool(data.get("abstract", False))
+    return merged
+
+
+@lru_cache(maxsize=8)
+def load_all(directory: Path = PROFILES_DIR) -> dict[str, Preset]:
+    """Every concrete preset in ``directory``, validated."""
+    files = _files(directory)
+    out: dict[str, Preset] = {}
+    for name in files:
+        data = _resolve(name, files)
+        try:
+            preset = Preset.model_validate(data)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = tuple(err["loc"])
+            path, _, text = files[name]
+            line = _line_of(text, loc)
+            if line is None and files[name][1].get("extends") in files:
+                path, _, text = files[files[name][1]["extends"]]
+                line = _line_of(text, loc)
+            raise InputError(f"{'.'.join(map(str, loc))}: {err['msg']}", path=path, line=line) from None
+        if not preset.abstract:
+            out[name] = preset
+    return out
+
+
+def load(name: str, directory: Path = PROFILES_DIR) -> Preset:
+    presets = load_all(directory)
+    if name not in presets:
+        raise InputError(f"unknown preset {name!r}", expected="one of " + ", ".join(sorted(presets)))
+    return presets[name]
+
+
+def default_for_tier(tier: str, directory: Path = PROFILES_DIR) -> Preset:
+    """The generic preset of a tier (``dev``, ``uat``, ``prod``)."""
+    return load(tier, directory)

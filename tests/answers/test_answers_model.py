@@ -1,0 +1,285 @@
+"""The answers schema and loader in-process: rules, defaults, line mapping, settings."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+
+from digit_tui.answers.loader import AnswersError, load_answers, parse_answers
+from digit_tui.answers.settings import answers_to_settings, answers_to_yaml, network_endpoints
+from digit_tui.errors import InputError
+
+BAD = Path(__file__).parent / "bad"
+KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nstand-in\n-----END OPENSSH PRIVATE KEY-----\n"
+
+
+def doc(text: str) -> str:
+    return textwrap.dedent(text).lstrip("\n")
+
+
+def base(extra: str = "") -> str:
+    return doc("""
+        environment: dev
+        target:
+          provider: sandbox
+        digit:
+          domain: digit.local
+        """) + doc(extra)
+
+
+def error_of(text: str, path: Path | str = "answers.yaml", **kw: bool) -> InputError:
+    with pytest.raises(InputError) as info:
+        parse_answers(text, path, **kw)
+    return info.value
+
+
+def test_minimal_file_gets_sandbox_defaults() -> None:
+    answers = parse_answers(base())
+    assert answers.version == 1
+    assert answers.digit.source == "bundled"
+    assert answers.digit.container_registry == "egovio"
+    assert answers.digit.state_tenant == "pb"
+    assert (answers.database.mode, answers.database.port, answers.database.name) == ("in-cluster", 5432, "egov_db")
+    assert (answers.storage.mode, answers.cluster.mode) == ("dynamic", "existing")
+    assert answers.engine.concurrency == 4
+    assert answers.monitoring_enabled is False
+    assert answers.phases.jenkins is False
+
+
+def test_monitoring_defaults_on_for_prod_and_can_be_turned_off() -> None:
+    assert parse_answers(base("sizing:\n  tier: prod\n")).monitoring_enabled is True
+    assert parse_answers(base("sizing:\n  tier: prod\nphases:\n  monitoring: false\n")).monitoring_enabled is False
+
+
+def test_all_problems_are_kept_in_file_order() -> None:
+    text = base("""
+        engine:
+          concurrency: 99
+        database:
+          port: 0
+          name: bad-name
+        """)
+    err = error_of(text)
+    assert isinstance(err, AnswersError)
+    assert [p.line for p in err.problems] == [7, 9, 10]
+    assert str(err) == str(err.problems[0])
+    assert "engine.concurrency: 99 is out of range (at most 32)" in str(err)
+
+
+def test_paths_resolve_against_the_answers_file_and_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_ed25519").write_text(KEY)
+    conf = tmp_path / "conf"
+    (conf / "keys").mkdir(parents=True)
+    (conf / "keys" / "vm").write_text(KEY)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path)  # relative paths must not depend on the working directory
+    answers_file = conf / "answers.yaml"
+    answers_file.write_text(base("""
+        hosts:
+          - {name: a, address: 10.0.0.1, user: ubuntu, ssh_key: keys/vm, roles: [worker]}
+          - {name: b, address: 10.0.0.2, user: ubuntu, ssh_key: ~/.ssh/id_ed25519, roles: [worker]}
+        """))
+    answers = load_answers(answers_file)
+    assert answers.hosts[0].ssh_key == conf / "keys" / "vm"
+    assert answers.hosts[1].ssh_key == home / ".ssh" / "id_ed25519"
+
+
+def test_file_checks_can_be_skipped_for_files_on_another_machine() -> None:
+    text = base("""
+        hosts:
+          - {name: a, address: 10.0.0.1, user: ubuntu, ssh_key: /nonexistent/key, roles: [worker]}
+        """)
+    assert "ssh_key" in str(error_of(text))
+    assert parse_answers(text, check_files=False).hosts[0].ssh_key == Path("/nonexistent/key")
+
+
+def test_block_value_on_next_line_and_flow_items_point_at_the_value() -> None:
+    text = base("""
+        hosts:
+          - name: a
+            address: 10.0.0.1
+            user: ubuntu
+            ssh_key: k
+            roles:
+              - worker
+              - kafka
+        """)
+    err = error_of(text, check_files=False)
+    assert err.line == 13 and "hosts[0].roles[1]: kafka is not allowed" in str(err)
+    flow = base("network:\n  probes: [10.0.0.1:22, 'nohost', 10.0.0.2:443]\n")
+    err = error_of(flow)
+    assert err.line == 7 and "network.probes[1]: nohost has no port" in str(err)
+
+
+def test_duplicate_keys_aliases_and_merge_keys() -> None:
+    merged = base("""
+        defaults: &vm {user: ubuntu, ssh_key: k, roles: [worker]}
+        """)
+    assert "unknown key 'defaults'" in str(error_of(merged, check_files=False))
+    text = base("""
+        hosts:
+          - &first {name: a, address: 10.0.0.1, user: ubuntu, ssh_key: k, roles: [worker]}
+          - <<: *first
+            name: b
+            address: 10.0.0.2
+        """)
+    answers = parse_answers(text, check_files=False)
+    assert [h.user for h in answers.hosts] == ["ubuntu", "ubuntu"]
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{n}: &{n} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+        for p, n in zip("abcdefg", "bcdefgh"))
+    assert "too many values" in str(error_of(bomb))
+
+
+def test_hosts_must_be_unique() -> None:
+    text = base("""
+        hosts:
+          - {name: a, address: 10.0.0.1, user: ubuntu, ssh_key: k, roles: [worker]}
+          - {name: a, address: 10.0.0.2, user: ubuntu, ssh_key: k, roles: [worker]}
+          - {name: c, address: 10.0.0.1, user: ubuntu, ssh_key: k, roles: [worker]}
+        """)
+    err = error_of(text, check_files=False)
+    assert err.line == 8 and "host name a is used twice" in str(err)
+    text = text.replace("{name: a, address: 10.0.0.2", "{name: b, address: 10.0.0.2")
+    err = error_of(text, check_files=False)
+    assert err.line == 9 and "10.0.0.1:22 is listed twice" in str(err)
+    # The same address on another port is another machine (port forwards to several VMs).
+    parse_answers(text.replace("{name: c, address: 10.0.0.1,", "{name: c, address: 10.0.0.1, port: 2222,"),
+                  check_files=False)
+
+
+def test_addresses_and_host_ports_are_normalised() -> None:
+    text = base("""
+        cluster:
+          api_endpoint: "[FD00::1]:6443"
+        network:
+          vpn_gateway: VPN.Example.gov.in
+          probes: [Api.Example.gov.in:443]
+        hosts:
+          - {name: a, address: "fd00::0010", user: ubuntu, ssh_key: k, roles: [master]}
+        """)
+    answers = parse_answers(text, check_files=False)
+    assert answers.cluster.api_endpoint == "[fd00::1]:6443"
+    assert answers.network.vpn_gateway == "vpn.example.gov.in"
+    assert answers.network.probes == ["api.example.gov.in:443"]
+    assert answers.hosts[0].address == "fd00::10"
+    assert "leading zeros" in str(error_of(base("database: {mode: external, host: 010.0.0.1}\n")))
+
+
+def test_source_rules(tmp_path: Path) -> None:
+    text = base().rstrip("\n") + "\n  source: {git: 'git@github.com:egovernments/DIGIT-DevOps.git', ref: master}\n"
+    err = error_of(text)
+    assert err.line == 6 and "release is required with a git source" in str(err)
+    assert "dependancy_chart" in str(err)
+    err = error_of(base().rstrip("\n") + "\n  source: {git: 'https://github.com/x/y.git', ref: '--upload-pack=sh'}\n")
+    assert "is not a git ref" in str(err)
+
+    tree = tmp_path / "devops"
+    charts = tree / "product-release-charts" / "DIGIT"
+    charts.mkdir(parents=True)
+    for version in ("v2.8", "v2.9"):
+        (charts / f"dependancy_chart-digit-{version}.yaml").write_text(
+            "version: x\nmodules:\n  - name: core\n  - name: m_pgr\n  - name: m_property-tax\n")
+    answers_file = tmp_path / "answers.yaml"
+    answers_file.write_text(base().rstrip("\n") + "\n  source: {path: devops}\n  modules: [m_pgr, m_propertytax]\n")
+    err = error_of(answers_file.read_text(), answers_file)
+    assert err.line == 6 and "2 release manifests" in str(err)
+    answers_file.write_text(answers_file.read_text() + "  release: product-release-charts/DIGIT/dependancy_chart-digit-v2.9.yaml\n")
+    err = error_of(answers_file.read_text(), answers_file)
+    assert err.line == 7 and "module m_propertytax is not in" in str(err) and "did you mean m_property-tax?" in str(err)
+    answers_file.write_text(answers_file.read_text().replace("m_propertytax", "m_property-tax"))
+    answers = load_answers(answers_file)
+    assert answers_to_settings(answers)["digit"]["release"].endswith("v2.9.yaml")
+    err = error_of(answers_file.read_text().replace("release: product", "release: ../product"), answers_file)
+    assert "leaves the DIGIT source" in str(err)
+
+
+def test_storage_ingress_and_database_rules(tmp_path: Path) -> None:
+    err = error_of(base("storage: {mode: static, provider: iscsi}\n"))
+    assert err.line == 6 and "need the target portal" in str(err)
+    answers = parse_answers(base("storage: {mode: static, provider: iscsi, iscsi: {portal: 10.0.0.50}}\n"))
+    assert answers.storage.iscsi is not None and answers.storage.iscsi.portal == "10.0.0.50:3260"
+    assert "only used with provider: iscsi" in str(error_of(base("storage: {provider: aws, iscsi: {portal: x.y}}\n")))
+    err = error_of(base("ingress:\n  tls: provided\n  cert_file: tls.crt\n"), check_files=False)
+    assert err.line == 7 and "tls: provided needs key_file" in str(err)
+    (tmp_path / "tls.crt").write_text("cert")
+    (tmp_path / "tls.key").write_text("key")
+    answers = parse_answers(base("ingress: {tls: provided, cert_file: tls.crt, key_file: tls.key, class: traefik}\n"),
+                            tmp_path / "answers.yaml")
+    assert answers.ingress.key_file == tmp_path / "tls.key"
+    assert answers_to_settings(answers)["ingress"]["class"] == "traefik"
+    err = error_of(base("database:\n  mode: in-cluster\n  host: 10.0.0.9\n"))
+    assert err.line == 8 and "host is only used with mode external or vm" in str(err)
+    err = error_of(base("database:\n  mode: vm\n"))
+    assert err.line == 7 and "needs host or a host with role db" in str(err)
+
+
+def test_kubeconfig_context_and_cluster_endpoint() -> None:
+    answers_file = BAD / "answers.yaml"  # never written: only anchors the relative path
+    text = doc("""
+        environment: prod
+        target:
+          provider: existing
+          kubeconfig: files/kubeconfig
+          context: lab
+        digit:
+          domain: egov.example.gov.in
+        """)
+    answers = parse_answers(text, answers_file)
+    endpoints = network_endpoints(answers)
+    assert [(e.host, e.port, e.label) for e in endpoints] == [("127.0.0.1", 6443, "cluster API")]
+    assert not answers_file.exists()
+
+
+def test_yaml_written_back_reads_as_the_same_answers(tmp_path: Path) -> None:
+    (tmp_path / "k").write_text(KEY)
+    original = parse_answers(base("""
+        hosts:
+          - {name: a, address: 10.0.0.1, user: ubuntu, ssh_key: k, roles: [worker, db]}
+        database: {mode: vm}
+        ingress: {class: traefik}
+        sizing: {ulbs: 12, tier: uat}
+        """), tmp_path / "answers.yaml")
+    text = answers_to_yaml(original)
+    again = parse_answers(text, tmp_path / "elsewhere" / "answers.yaml")
+    assert again == original
+    assert "class: traefik" in text and "port: 22" not in text  # defaults stay implicit
+
+
+def test_not_a_mapping_and_encoding() -> None:
+    assert "not a mapping" in str(error_of("- a\n- b\n"))
+    assert error_of("environment: dev\n\n\x00bad\n").line == 3
+
+
+SAFE_TEXT = st.text(alphabet=st.sampled_from(list("abz019 :-[]{}\"'#&*!|>\t\n.,_~/@%")), max_size=120)
+
+
+@hsettings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(SAFE_TEXT)
+def test_any_text_gives_answers_or_one_located_input_error(text: str) -> None:
+    try:
+        parse_answers(text, "fuzz.yaml")
+    except InputError as exc:
+        assert str(exc).startswith("fuzz.yaml")
+        assert exc.expected
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from(["environment", "target", "digit", "hosts", "engine", "zzz"]),
+                       st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+                                        st.sampled_from(["provider", "domain", "port", "name", "mode"]), inner, max_size=3),
+                                    max_leaves=8)))
+def test_any_structure_gives_answers_or_a_line_inside_the_file(data: dict[str, object]) -> None:
+    text = yaml.safe_dump(data, sort_keys=False)
+    try:
+        parse_answers(text, "fuzz.yaml", check_files=False)
+    except InputError as exc:
+        assert exc.line is not None and 1 <= exc.line <= max(1, text.count("\n"))
+        assert exc.expected

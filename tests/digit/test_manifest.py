@@ -1,0 +1,167 @@
+"""Release manifests: entries, Flyway images, module selection, order, cycles, the service graph."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from digit_tui.digit.manifest import load_manifest, parse_manifest, parse_service_entry
+from digit_tui.errors import InputError
+
+RELEASE = textwrap.dedent("""
+    version: v2.8
+    modules:
+      - name: m_pgr
+        dependencies: [core, business]
+        services:
+          - "egovio/pgr-services:v1.1.7-3d7f744977-1"
+          - "egovio/pgr-services-db:v1.1.7-3d7f744977-2"
+      - name: frontend
+        dependencies: [business]
+        services: ["digit-ui:v1.5.0-aa11bb2-9"]
+      - name: backbone
+        services: [zookeeper-v2, kafka-v2, elasticsearch-data-v1]
+      - name: authn-authz
+        services: [redis, nginx-ingress, "zuul:v1.3.1-96b24b0d72-39"]
+      - name: core
+        dependencies: [backbone, authn-authz]
+        services:
+          - "egovio/egov-user:v1.3.0-6cfa52c1f9-2"
+          - "egovio/egov-mdms-service:v1.3.3-6cfa52c1f9-1"
+      - name: business
+        dependencies: [core]
+      - name: m_tl
+        dependencies: [m_pgr]
+        services: ["tl-services:v1.0.0-1234567-1"]
+      - name: m_finance
+        dependencies: [core]
+        services: ["finance-collections:v1.0.0-7654321-1"]
+    """).lstrip()
+
+
+def write_manifest(tmp_path: Path, text: str, name: str = "dependancy_chart-digit-v2.8.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("entry,expected", [
+    ("kafka-v2", ("kafka-v2", None, None)),
+    ("zuul:v1.3.1-96b24b0d72-39", ("zuul", "v1.3.1-96b24b0d72-39", None)),
+    ("egovio/egov-user:v1.3.0-6cfa52c1f9-2", ("egov-user", "v1.3.0-6cfa52c1f9-2", "egovio")),
+    ("registry.local:5000/egovio/egov-user:v1", ("egov-user", "v1", "registry.local:5000/egovio")),
+])
+def test_service_entry_forms(entry: str, expected: tuple) -> None:
+    assert parse_service_entry(entry) == expected
+
+
+@pytest.mark.parametrize("entry", ["", "egov-user:", "a b:v1", "egov-user@sha256:abc", "x:y:z"])
+def test_bad_service_entries_are_rejected(entry: str) -> None:
+    with pytest.raises(ValueError):
+        parse_service_entry(entry)
+
+
+def test_bad_entry_points_at_its_line(tmp_path: Path) -> None:
+    path = write_manifest(tmp_path, RELEASE.replace('"zuul:v1.3.1-96b24b0d72-39"', '"zuul:"'))
+    with pytest.raises(InputError) as info:
+        load_manifest(path)
+    assert info.value.line == 14 and "zuul:" in str(info.value)
+
+
+def test_db_entry_sets_the_migration_tag_and_is_not_a_service(tmp_path: Path) -> None:
+    release = load_manifest(write_manifest(tmp_path, RELEASE))
+    services = {s.name: s for s in release.services()}
+    assert "pgr-services-db" not in services
+    assert services["pgr-services"].tag == "v1.1.7-3d7f744977-1"
+    assert services["pgr-services"].migration_tag == "v1.1.7-3d7f744977-2"
+    # Without a -db entry the Flyway image uses the service's own tag.
+    assert services["egov-user"].migration_tag == "v1.3.0-6cfa52c1f9-2"
+    assert services["kafka-v2"].tag is None and services["kafka-v2"].migration_tag is None
+    assert services["egov-user"].registry == "egovio"
+
+
+def test_platform_modules_come_first_in_conventional_order(tmp_path: Path) -> None:
+    release = load_manifest(write_manifest(tmp_path, RELEASE))
+    assert release.selectable() == ["m_pgr", "m_tl", "m_finance"]
+    assert release.resolve([]) == ["backbone", "authn-authz", "core", "business", "frontend"]
+    assert release.resolve(None) == ["backbone", "authn-authz", "core", "business", "frontend",
+                                     "m_pgr", "m_tl", "m_finance"]
+
+
+def test_selected_module_pulls_in_its_dependencies_transitively(tmp_path: Path) -> None:
+    release = load_manifest(write_manifest(tmp_path, RELEASE))
+    assert release.resolve(["m_tl"]) == ["backbone", "authn-authz", "core", "business", "frontend", "m_pgr", "m_tl"]
+    names = [s.name for s in release.services(release.resolve(["m_finance"]))]
+    assert "finance-collections" in names and "pgr-services" not in names
+    assert names[:3] == ["zookeeper-v2", "kafka-v2", "elasticsearch-data-v1"]
+
+
+def test_unknown_module_lists_the_selectable_ones(tmp_path: Path) -> None:
+    release = load_manifest(write_manifest(tmp_path, RELEASE))
+    with pytest.raises(InputError) as info:
+        release.resolve(["m_pgr", "m_property"])
+    assert "m_property" in str(info.value)
+    assert "selectable modules: m_pgr, m_tl, m_finance" in str(info.value)
+
+
+def test_cycle_is_named(tmp_path: Path) -> None:
+    text = RELEASE.replace("  - name: core\n    dependencies: [backbone, authn-authz]",
+                           "  - name: core\n    dependencies: [backbone, authn-authz, business]")
+    with pytest.raises(InputError) as info:
+        load_manifest(write_manifest(tmp_path, text))
+    assert "module dependency cycle: core -> business -> core" in str(info.value)
+    assert info.value.line == 15
+
+
+def test_unknown_dependency_points_at_its_line(tmp_path: Path) -> None:
+    path = write_manifest(tmp_path, RELEASE.replace("dependencies: [core]\n  - name: m_tl",
+                                                    "dependencies: [kore]\n  - name: m_tl"))
+    with pytest.raises(InputError) as info:
+        load_manifest(path)
+    assert "business depends on unknown module kore" in str(info.value)
+    assert f"{path}:21:" in str(info.value)
+
+
+def test_yaml_error_names_file_and_line(tmp_path: Path) -> None:
+    path = write_manifest(tmp_path, RELEASE.replace("services: [zookeeper-v2,", "services: [zookeeper-v2,]]"))
+    with pytest.raises(InputError) as info:
+        load_manifest(path)
+    assert str(info.value).startswith(f"{path}:12:")
+
+
+def test_missing_module_name_is_a_validation_error_with_line(tmp_path: Path) -> None:
+    path = write_manifest(tmp_path, RELEASE.replace("  - name: m_finance", "  - nam: m_finance"))
+    with pytest.raises(InputError) as info:
+        load_manifest(path)
+    assert "modules.7.name" in str(info.value) and info.value.line == 25
+
+
+def test_service_graph_follows_module_dependencies(tmp_path: Path) -> None:
+    release = load_manifest(write_manifest(tmp_path, RELEASE))
+    graph = release.service_dependencies(release.resolve(["m_tl"]), cluster_configs="cluster-configs")
+    assert graph["cluster-configs"] == []
+    assert graph["kafka-v2"] == ["cluster-configs"]
+    # core depends on backbone and authn-authz: every service of both
+    assert set(graph["egov-user"]) == {"cluster-configs", "zookeeper-v2", "kafka-v2", "elasticsearch-data-v1",
+                                       "redis", "nginx-ingress", "zuul"}
+    # business has no services: frontend is ordered after core through it
+    assert set(graph["digit-ui"]) == {"cluster-configs", "egov-user", "egov-mdms-service"}
+    assert set(graph["tl-services"]) == {"cluster-configs", "pgr-services"}
+    # services of one module do not wait for each other
+    assert "egov-mdms-service" not in graph["egov-user"]
+
+
+def test_service_listed_twice_with_different_tags_is_rejected(tmp_path: Path) -> None:
+    text = RELEASE.replace('services: ["tl-services:v1.0.0-1234567-1"]',
+                           'services: ["tl-services:v1.0.0-1234567-1", "egov-user:v9"]')
+    release = load_manifest(write_manifest(tmp_path, text))
+    with pytest.raises(InputError, match="egov-user is listed with tag"):
+        release.services()
+
+
+def test_flyway_image_without_its_service_is_a_warning(tmp_path: Path) -> None:
+    release = parse_manifest(RELEASE + '  - name: m_x\n    services: ["egovio/lonely-db:v1"]\n')
+    assert any("lonely-db" in w for w in release.warnings)
+    assert "lonely" not in [s.name for s in release.services()]

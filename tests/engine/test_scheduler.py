@@ -1,0 +1,214 @@
+"""The scheduler in-process: concurrency, failure isolation, timeouts, retries,
+cancellation, outputs and redaction, all observed through the journal."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from digit_tui.engine.errors import PermanentError, TransientError
+from digit_tui.engine.journal import Journal
+from digit_tui.engine.scheduler import GraphError, Scheduler, validate_graph
+from digit_tui.engine.task import FunctionTask, RetryPolicy, Task, TaskState
+
+
+def journal(tmp_path: Path) -> tuple[Journal, str]:
+    j = Journal.in_dir(tmp_path)
+    return j, j.create_run("t", "test", {}, None)
+
+
+async def never(ctx: Any) -> bool:
+    return False
+
+
+def states(j: Journal, run: str) -> dict[str, str]:
+    return {t.id: t.state.value for t in j.tasks(run)}
+
+
+async def test_independent_tasks_run_concurrently_up_to_the_limit(tmp_path: Path) -> None:
+    j, run = journal(tmp_path)
+    live = 0
+    peak = 0
+
+    async def work(ctx: Any) -> None:
+        nonlocal live, peak
+        live += 1
+        peak = max(peak, live)
+        await asyncio.sleep(0.05)
+        live -= 1
+
+    tasks = [FunctionTask(f"t{i}", never, work) for i in range(10)]
+    final = await Scheduler(tasks, j, run, concurrency=3).run()
+    assert final == "done"
+    assert peak == 3
+
+
+async def test_failure_blocks_only_dependants(tmp_path: Path) -> None:
+    j, run = journal(tmp_path)
+    ran: list[str] = []
+
+    async def ok(ctx: Any) -> None:
+        ran.append(ctx.task_id)
+
+    async def broken(ctx: Any) -> None:
+        raise PermanentError("image egovio/egov-user:v9 cannot be pulled", remedy="fix the tag")
+
+    tasks = [FunctionTask("a", never, broken), FunctionTask("b", never, ok, deps=("a",)),
+             FunctionTask("c", never, ok, deps=("b",)), FunctionTask("x", never, ok),
+             FunctionTask("y", never, ok, deps=("x",))]
+    final = await Scheduler(tasks, j, run).run()
+    assert final == "failed"
+    assert states(j, run) == {"a": "failed", "b": "blocked", "c": "blocked", "x": "done", "y": "done"}
+    assert sorted(ran) == ["x", "y"]
+    a = j.task(run, "a")
+    assert a is not None and a.error == "image egovio/egov-user:v9 cannot be pulled" and a.remedy == "fix the tag"
+    assert a.attempts == 1  # permanent: never retried
+
+
+async def test_transient_errors_retry_with_backoff_then_succeed(tmp_path: Path) -> None:
+    j, run = journal(tmp_path)
+    calls = 0
+
+    async def flaky(ctx: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls < 3:
+            raise ConnectionResetError(104, "Connection reset by peer")
+
+    t = FunctionTask("flaky", never, flaky, retry=RetryPolicy(attempts=5, base_delay=0.01, max_delay=0.02))
+    assert await Scheduler([t], j, run).run() == "done"
+    assert calls == 3
+    msgs = [e.message for e in j.events(run, task="flaky")]
+    assert sum("retrying in" in m for m in msgs) == 2
+
+
+async def test_timeout_is_a_transient_failure_with_a_clear_message(tmp_path: Path) -> None:
+    j, run = journal(tmp_path)
+
+    async def slow(ctx: Any) -> None:
+        await asyncio.sleep(10)
+
+    t = FunctionTask("slow", never, slow, timeout=0.05,
+                     retry=RetryPolicy(attempts=2, base_delay=0.01, network_wait=0.2))
+    assert await Scheduler([t], j, run, probe_interval=0.05).run() == "failed"
+    row = j.task(run, "slow")
+    assert row is not None and row.state == TaskState.FAILED
+    assert "network did not come back" in (row.error or "")
+    assert any("ensure timed out after 0.05s" in e.message for e in j.events(run, task="slow"))
+
+
+async def test_converged_task_is_not_ensured_and_outputs_flow_to_dependants(tmp_path: Path) -> None:
+    j, run = journal(tmp_path)
+    seen: dict[str, Any] = {}
+
+    async def converged(ctx: Any) -> bool:
+        ctx.publish("volume_ids", ["vol-1", "vol-2"])
+        return True
+
+    async def must_not_run(ctx: Any) -> None:
+        raise AssertionError("ensure after convergence")
+
+    async def reader(ctx: Any) -> None:
+        seen.update(ctx.output("terraform"))
+
+    tasks = [FunctionTask("terraform", converged, must_not_run), FunctionTask("volumes", never, reader, deps=("terraform",))]
+    assert await Scheduler(tasks, j, run).run() == "done"
+    assert seen == {"volume_ids": ["vol-1", "vol-2"]}
+    assert j.task(run, "terraform").outputs == {"volume_ids": ["vol-1", "vol-2"]}  # type: ignore[union-attr]
+
+
+async def test_cancel_stops_running_tasks_and_leaves_a_resumable_journal(tmp_path: Path) -> None:
+    j, run = journal(tmp_path)
+    started = asyncio.Event()
+
+    async def forever(ctx: Any) -> None:
+        started.set()
+        await asyncio.sleep(60)
+
+    tasks = [FunctionTask("long", never, forever), FunctionTask("after", never, forever, deps=("long",))]
+    sched = Scheduler(tasks, j, run)
+    runner = asyncio.create_task(sched.run())
+    await asyncio.wait_for(started.wait(), 5)
+    sched.cancel()
+    assert await asyncio.wait_for(runner, 5) == "cancelled"
+    assert states(j, run) == {"long": "cancelled", "after": "cancelled"}
+
+
+async def test_retry_command_reruns_a_failed_task_and_its_blocked_dependants(tmp_path: Path) -> None:
+    j, run = journal(tmp_path)
+    fixed = asyncio.Event()
+    gate = asyncio.Event()
+
+    async def sometimes(ctx: Any) -> None:
+        if not fixed.is_set():
+            raise PermanentError("bad tag")
+
+    async def ok(ctx: Any) -> None:
+        pass
+
+    async def hold(ctx: Any) -> None:
+        await gate.wait()
+
+    tasks = [FunctionTask("a", never, sometimes), FunctionTask("b", never, ok, deps=("a",)),
+             FunctionTask("slow", never, hold)]
+    sched = Scheduler(tasks, j, run)
+    runner = asyncio.create_task(sched.run())
+    while sched.state.get("b") != TaskState.BLOCKED:
+        await asyncio.sleep(0.01)
+    assert sched.retry("b").startswith("task b is blocked") is False  # blocked tasks can be retried too
+    fixed.set()
+    assert sched.retry("a") == "ok"
+    while sched.state.get("b") != TaskState.DONE:
+        await asyncio.sleep(0.01)
+    gate.set()
+    assert await runner == "done"
+
+
+def test_graph_validation_names_cycles_and_unknown_deps() -> None:
+    async def noop(ctx: Any) -> None:
+        pass
+
+    with pytest.raises(GraphError, match="cycle: .*a.*b"):
+        validate_graph([FunctionTask("a", never, noop, deps=("b",)), FunctionTask("b", never, noop, deps=("a",))])
+    with pytest.raises(GraphError, match="unknown task 'zz'"):
+        validate_graph([FunctionTask("a", never, noop, deps=("zz",))])
+
+
+async def test_secrets_never_reach_the_journal(tmp_path: Path) -> None:
+    j, run = journal(tmp_path)
+    password = "Zq8-very-secret-Pw"
+
+    async def leaky(ctx: Any) -> None:
+        ctx.secret(password)
+        ctx.log(f"connecting with {password}")
+        await ctx.run_sync(lambda: ctx.log(f"from a thread: {password}"))
+        ctx.publish("dsn", f"postgres://egov:{password}@db:5432/egov")
+        raise TransientError(f"FATAL: password authentication failed, password={password}")
+
+    t = FunctionTask("db", never, leaky, retry=RetryPolicy(attempts=1, network_wait=0))
+    await Scheduler([t], j, run).run()
+    await asyncio.sleep(0.05)  # let call_soon_threadsafe journal writes land
+    j.close()
+    raw = (tmp_path / "journal.db").read_bytes()
+    for extra in tmp_path.glob("journal.db-*"):
+        raw += extra.read_bytes()
+    assert password.encode() not in raw
+    j2 = Journal.in_dir(tmp_path, readonly=True)
+    assert any("from a thread: ••••••" in e.message for e in j2.events(run))
+
+
+class Recorder(Task):
+    async def ensure(self, ctx: Any) -> None:
+        pass
+
+
+def test_journal_schema_is_versioned(tmp_path: Path) -> None:
+    j, _ = journal(tmp_path)
+    j._db.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
+    j.close()
+    from digit_tui.engine.journal import JournalError
+    with pytest.raises(JournalError, match="newer digit-tui"):
+        Journal.in_dir(tmp_path)
