@@ -193,12 +193,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from digit_tui.engine.scheduler import GraphError, validate_graph
 
     spec = load_spec(args.answers, args.graph)
+    state_dir = paths.state_dir(spec.environment, args.state_dir)
+    settings = {**spec.settings, "state_dir": str(state_dir)}
     try:
-        tasks = load_graph_factory(spec.graph)(spec.settings)
+        tasks = load_graph_factory(spec.graph)(settings)
         order = validate_graph(tasks)
     except GraphError as exc:
         raise InputError(str(exc), path=spec.answers_path) from None
-    state_dir = paths.state_dir(spec.environment, args.state_dir)
     known: dict[str, str] = {}
     if (state_dir / "journal.db").exists():
         j = Journal.in_dir(state_dir, readonly=True)
@@ -208,7 +209,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
                 known = {t.id: t.state.value for t in j.tasks(run.id)}
         finally:
             j.close()
-    lines = asyncio.run(dry_run_all(tasks, spec.settings))
+    lines = asyncio.run(dry_run_all(tasks, settings))
     by_id = {t.id: t for t in tasks}
     plan = [{"id": tid, "title": by_id[tid].title, "phase": by_id[tid].phase, "deps": list(by_id[tid].deps),
              "journal_state": known.get(tid), "would": lines.get(tid, [])} for tid in order]

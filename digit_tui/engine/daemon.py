@@ -122,8 +122,9 @@ class Engine:
         try:
             if lock.took_over_from:
                 log.info("took over the stale lock of engine pid %s", lock.took_over_from)
-            tasks = list(self._tasks) if self._tasks is not None else \
-                load_graph_factory(self.spec.graph)(self.spec.settings)
+            # Tasks find generated files, rendered manifests and sources under the state directory.
+            settings = {**self.spec.settings, "state_dir": str(self.state_dir)}
+            tasks = list(self._tasks) if self._tasks is not None else load_graph_factory(self.spec.graph)(settings)
             run = journal.latest_run()
             if run is None or run.state in FINISHED_RUN_STATES:
                 self.run_id = journal.create_run(self.spec.environment, self.spec.graph, self.spec.settings,
@@ -137,7 +138,7 @@ class Engine:
                     note += f"; previous engine pid {lock.took_over_from} is gone"
                 journal.set_run_state(self.run_id, "running", engine_pid=os.getpid(), message=note)
             engine_opts = self.spec.settings.get("engine") or {}
-            self.scheduler = Scheduler(tasks, journal, self.run_id, settings=self.spec.settings,
+            self.scheduler = Scheduler(tasks, journal, self.run_id, settings=settings,
                                        concurrency=int(engine_opts.get("concurrency") or 4), redactor=self.redact,
                                        endpoints=global_endpoints(self.spec.settings),
                                        network_wait=engine_opts.get("network_wait", "task"))

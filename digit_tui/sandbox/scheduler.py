@@ -23,7 +23,7 @@ Obj = dict[str, Any]
 PodKey = tuple[str, str]
 
 _PASS = "pass"
-_MAX_PER_PASS = 500
+_MAX_PER_PASS = 64  # pods per scheduling pass: the loop yields between passes
 _RETRY_UNSCHEDULABLE = 30.0  # seconds: periodic flush of unschedulable pods, as the real queue does
 
 

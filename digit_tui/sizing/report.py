@@ -51,8 +51,10 @@ def render(plan: Plan, fit: FitReport | None = None, *, services: bool = True) -
     for v in plan.volumes:
         out.append(f"  {_cut(v.name, 21):<22}{v.count:>5} {str(v.size_gb) + 'G':>6} {str(v.total_gb) + 'G':>7}  "
                    f"{_cut(v.basis, WIDTH - 46)}")
-    out.append(f"  {'postgres disk':<22}{(plan.postgres.count if plan.postgres else 1):>5} "
-               f"{str(plan.postgres_disk_gb) + 'G':>6}")
+    if not any(v.name == "postgres" for v in plan.volumes):
+        n = plan.postgres.count if plan.postgres else 1
+        out.append(f"  {'postgres disk':<22}{n:>5} {str(plan.postgres_disk_gb) + 'G':>6} "
+                   f"{str(n * plan.postgres_disk_gb) + 'G':>7}")
     if plan.reference:
         out.append("")
         out += textwrap.wrap(plan.reference, WIDTH, initial_indent="  ", subsequent_indent="    ")

@@ -65,3 +65,16 @@ def test_control_socket_is_private(env: Env) -> None:
     assert r.returncode == 0, r.stderr
     first.communicate(timeout=30)
     assert first.returncode == 0
+
+
+def test_install_with_bad_answers_exits_2_and_writes_nothing(env: Env) -> None:
+    bad = env.tmp / "bad.yaml"
+    bad.write_text("version: 1\nenvironment: enginetest\ntarget:\n  provider: sandbox\ndigit:\n  domain: egov.example.test\n"
+                   "engine:\n  concurrency: 99\n")
+    r = env.cli("install", "--answers", str(bad), "--headless", "--state-dir", str(env.state))
+    assert r.returncode == 2
+    assert r.stderr.strip().startswith(f"digit-tui: {bad}:8:")
+    assert "expected" in r.stderr
+    assert not env.state.exists()
+    assert not (env.tmp / "xdg").exists()
+    assert bad.read_text().endswith("concurrency: 99\n")  # never rewritten

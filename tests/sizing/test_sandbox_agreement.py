@@ -40,7 +40,8 @@ def rendered(tmp_path_factory):
                        capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[2],
                        executable=None)
     assert r.returncode == 0, r.stderr
-    files = sorted(p for p in out.glob("*.yaml") if p.name != "index.yaml")
+    index = yaml.safe_load((out / "index.yaml").read_text())
+    files = [out / s["file"] for s in sorted(index["services"], key=lambda s: s["order"])]   # the deployer's order
     workloads = release.WorkloadCache().get(inputs)
     return files, workloads
 

@@ -20,6 +20,13 @@ def _selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
 
 
+def _endpoint_view(pod: Obj) -> tuple[Any, ...]:
+    """The parts of a pod that endpoints depend on."""
+    st = status_of(pod)
+    return (labels_of(pod), st.get("podIP"), st.get("phase"), pod_is_ready(pod), spec_of(pod).get("nodeName"),
+            meta(pod).get("deletionTimestamp"))
+
+
 def _resolve_port(target: Any, pod: Obj) -> int | None:
     if isinstance(target, int):
         return target
@@ -38,20 +45,60 @@ class EndpointsController(Controller):
     watches: tuple[ResourceType, ...] = (SERVICES, PODS, ENDPOINTS)
     component = "endpoint-controller"
 
+    def __init__(self, mgr: Any) -> None:
+        super().__init__(mgr)
+        # (namespace, label key, label value) of one selector term -> services; a pod change looks up
+        # only the services that could select it instead of scanning every Service in the namespace
+        self._index: dict[tuple[str, str, str], set[str]] = {}
+        self._indexed: dict[tuple[str, str], tuple[str, str, str]] = {}
+
+    def _index_service(self, event_type: str, svc: Obj) -> None:
+        key = (ns_of(svc), name_of(svc))
+        prev = self._indexed.pop(key, None)
+        if prev is not None:
+            names = self._index.get(prev)
+            if names is not None:
+                names.discard(key[1])
+                if not names:
+                    del self._index[prev]
+        sel = spec_of(svc).get("selector")
+        if event_type == "DELETED" or not sel:
+            return
+        k = sorted(sel)[0]
+        term = (key[0], k, str(sel[k]))
+        self._index.setdefault(term, set()).add(key[1])
+        self._indexed[key] = term
+
+    def _services_for(self, ns: str, labels: dict[str, str]) -> set[str]:
+        out: set[str] = set()
+        for k, v in labels.items():
+            names = self._index.get((ns, k, v))
+            if names:
+                out |= names
+        return out
+
     def on_event(self, event_type: str, rt: ResourceType, obj: Obj, old: Obj | None) -> None:
         ns = ns_of(obj)
         if rt.key == PODS.key:
+            if event_type == "MODIFIED" and old is not None and _endpoint_view(old) == _endpoint_view(obj):
+                return  # a container state change that moves no address
             labels = labels_of(obj)
-            old_labels = labels_of(old) if old is not None else {}
-            for svc in self.cache.list(SERVICES, ns):
-                sel = spec_of(svc).get("selector")
-                if sel and (_selects(sel, labels) or (old_labels and _selects(sel, old_labels))):
-                    self.enqueue((ns, name_of(svc)))
+            names = self._services_for(ns, labels)
+            if old is not None and labels_of(old) != labels:
+                names |= self._services_for(ns, labels_of(old))
+            for name in names:
+                svc = self.cache.get(SERVICES, ns, name)
+                sel = spec_of(svc).get("selector") if svc else None
+                if sel and (_selects(sel, labels) or (old is not None and _selects(sel, labels_of(old)))):
+                    self.enqueue((ns, name))
             return
+        if rt.key == SERVICES.key:
+            self._index_service(event_type, obj)
         self.enqueue((ns, name_of(obj)))
 
     def resync(self) -> None:
         for svc in self.cache.list(SERVICES):
+            self._index_service("ADDED", svc)
             self.enqueue((ns_of(svc), name_of(svc)))
 
     def reconcile(self, key: Hashable) -> None:

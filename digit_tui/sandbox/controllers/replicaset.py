@@ -15,7 +15,7 @@ from digit_tui.sandbox.selectors import match_labels
 
 Obj = dict[str, Any]
 
-_BURST = 500  # pods created or deleted per reconcile; the rest on the next pass
+_BURST = 100  # pods created or deleted per reconcile; the rest on the next pass (keeps the loop responsive)
 
 
 def pod_from_template(template: Obj, owner: Obj, rt: ResourceType, *, name: str | None = None,

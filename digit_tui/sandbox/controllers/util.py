@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 from typing import Any
 
 from digit_tui.sandbox.resources import ResourceType
@@ -13,8 +14,8 @@ _SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 
 def clone(obj: Obj) -> Obj:
-    """A deep copy of a JSON-shaped object (faster than copy.deepcopy for plain data)."""
-    return json.loads(json.dumps(obj))
+    """A deep copy of a JSON-shaped object (a pickle round trip is several times faster than deepcopy)."""
+    return pickle.loads(pickle.dumps(obj, pickle.HIGHEST_PROTOCOL))
 
 
 def meta(obj: Obj) -> dict[str, Any]:

@@ -1,0 +1,114 @@
+"""The install outlives its terminal and waits out network loss by itself."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import signal
+import socket
+import sys
+import threading
+import time
+
+from .conftest import REPO, Env, wait_until
+
+
+def _read_until(fd: int, needle: bytes, timeout: float) -> bytes:
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while needle not in buf:
+        left = deadline - time.monotonic()
+        assert left > 0, f"did not see {needle!r} in {buf!r}"
+        r, _, _ = select.select([fd], [], [], left)
+        if r:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            buf += chunk
+    return buf
+
+
+def test_install_survives_terminal_hangup(env: Env) -> None:
+    env.state.mkdir(mode=0o700)
+    argv = [sys.executable, "-m", "digit_tui.cli", "install", "--answers", str(env.answers), "--headless",
+            "--state-dir", str(env.state), "--graph", "tests.engine.graphs:gate_graph"]
+    pid, fd = pty.fork()
+    if pid == 0:  # the operator's shell on the terminal
+        os.chdir(REPO)
+        os.execve(sys.executable, argv, env.environ)
+    try:
+        out = _read_until(fd, b"first", timeout=30)  # the client is streaming the install's events
+        assert b"install running in the background" in out
+        engine = env.engine_pid()
+        assert engine and engine != pid
+    finally:
+        os.close(fd)  # the terminal goes away: the kernel hangs up the client's session
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGHUP, "the client should die of SIGHUP"
+
+    os.kill(engine, 0)  # the engine is still there...
+    (env.work / "gate").write_text("go")  # ...and finishes the work once it can
+    wait_until(lambda: env.status()["complete"], timeout=30, what="install complete after hangup")
+    st = env.status()
+    assert st["counts"]["done"] == 2 and st["run"]["state"] == "done"
+
+
+class PongServer:
+    def __init__(self, port: int = 0) -> None:
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.port = self.sock.getsockname()[1]
+
+    def serve(self) -> None:
+        self.sock.listen()
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(16)
+                conn.sendall(b"pong\n")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_task_waits_for_network_and_continues_by_itself(env: Env) -> None:
+    server = PongServer()
+    port = server.port
+    server.close()  # the listener disappears before the task needs it
+    down_since = time.monotonic()
+    env.environ["DT_PORT"] = str(port)
+    proc = env.engine("tests.engine.graphs:network_graph")
+    wait_until(lambda: (env.state / "journal.db").exists() and env.status()["run"] and
+               env.status()["tasks"][0]["state"] == "waiting-for-network", timeout=30,
+               what="task parked in waiting-for-network")
+    st = env.status()
+    assert "127.0.0.1" in (st["tasks"][0]["message"] or "") or "test server" in (st["tasks"][0]["message"] or "")
+
+    wait_until(lambda: time.monotonic() - down_since >= 20, timeout=40, interval=0.2, what="20 s outage")
+    assert env.status()["tasks"][0]["state"] == "waiting-for-network"  # still parked, nobody touched it
+    back = PongServer(port)
+    back.serve()
+    try:
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        st = env.status()
+        assert st["complete"]
+        r = env.cli("status", "--state-dir", str(env.state), "--json", "--events", "100")
+        messages = [e["message"] for e in json.loads(r.stdout)["events"]]
+        assert any(m.startswith("waiting-for-network:") for m in messages)
+        assert any(m.startswith("network back after") for m in messages)
+        assert (env.work / "talked").read_text().strip() == "pong"
+    finally:
+        back.close()
