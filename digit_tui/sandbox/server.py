@@ -788,8 +788,6 @@ def _subresource_entry(rt: ResourceType, sub: str) -> dict[str, Any]:
 
 
 def _scale_of(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
-    from digit_tui.sandbox.selectors import match_labels  # noqa: F401  (kept local: cheap module)
-
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
     sel = spec.get("selector") or {}

@@ -148,7 +148,7 @@ class _HistoryEntry:
 class Store:
     """Objects by type -> namespace -> name; a global resourceVersion; bounded per-type watch history."""
 
-    def __init__(self, registry: Registry | None = None, *, history: int = 5_000) -> None:
+    def __init__(self, registry: Registry | None = None, *, history: int = 5_000, max_events: int = 10_000) -> None:
         self.registry = registry or Registry()
         self._objs: dict[tuple[str, str], dict[str, dict[str, dict[str, Any]]]] = {}
         self._rv = 1
@@ -158,6 +158,9 @@ class Store:
         self._listeners: list[Listener] = []
         self._watches: dict[tuple[str, str], set[Watch]] = {}
         self._event_keys: dict[tuple[str, str, str, str, str], str] = {}
+        # Recorded events, oldest first: the real API expires events after 1h; we keep a bounded number.
+        self._event_order: collections.deque[tuple[str, str, tuple[str, str, str, str, str]]] = collections.deque()
+        self.max_events = max_events
         self._ip_next = int(ipaddress.ip_address("10.96.0.10"))
         self._used_node_ports: set[int] = set()
 
@@ -450,9 +453,11 @@ class Store:
     def _orphan_dependents(self, ns: str, uid: str) -> None:
         if not uid:
             return
+        seen: set[tuple[str, str]] = set()
         for rt in list(self.registry.all()):
-            if rt.key == resources.HPAS_V1.key and rt.version == "v1":
+            if rt.key in seen:  # several versions share one storage
                 continue
+            seen.add(rt.key)
             for obj in list(self._bucket(rt).get(ns, {}).values()):
                 refs = obj["metadata"].get("ownerReferences") or []
                 if any(r.get("uid") == uid for r in refs):
@@ -554,6 +559,12 @@ class Store:
             # e.g. the namespace is terminating: the real recorder drops the event too.
             return None
         self._event_keys[key] = f"{ns}/{name}"
+        self._event_order.append((ns, name, key))
+        while len(self._event_order) > self.max_events:
+            old_ns, old_name, old_key = self._event_order.popleft()
+            if self._event_keys.get(old_key) == f"{old_ns}/{old_name}":
+                del self._event_keys[old_key]
+            self.purge(resources.EVENTS, old_ns, old_name)
         return created
 
     # ---------------------------------------------------------------- service IPs
