@@ -57,6 +57,10 @@ def register(subparsers: Any) -> None:
     for name in ("cut-watches", "clear", "show"):
         fsub.choices[name].set_defaults(func=run)
     fault.set_defaults(func=run)
+    # Operators type the option after the verb too (`sandbox up --state-dir D`); SUPPRESS keeps
+    # a value given before the verb from being overwritten by the sub-parser's default.
+    for sp in (up, down, status, fault, *fsub.choices.values()):
+        sp.add_argument("--state-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
 def _state_dir(args: argparse.Namespace) -> Path:

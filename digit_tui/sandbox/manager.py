@@ -104,6 +104,9 @@ class ControllerManager:
 
     async def stop(self) -> None:
         self._running = False
+        if self._listening and hasattr(self.store, "remove_listener"):
+            self.store.remove_listener(self._on_change)
+            self._listening = False
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -133,7 +136,6 @@ class ControllerManager:
                 self.cache.apply("ADDED", rt, obj)
 
     def _bootstrap(self) -> None:
-        now = self.store.now()
         for ns in _SYSTEM_NAMESPACES:
             if self.cache.get(NAMESPACES, None, ns) is None and self.store.get(NAMESPACES, None, ns) is None:
                 try:
@@ -144,7 +146,6 @@ class ControllerManager:
                                                    "status": {"phase": "Active"}})
                 except Exception as exc:
                     log.debug("namespace %s: %s", ns, exc)
-        del now
         self.controllers["volume-binder"].bootstrap()  # type: ignore[attr-defined]
         self.controllers["node-lifecycle"].bootstrap()  # type: ignore[attr-defined]
 

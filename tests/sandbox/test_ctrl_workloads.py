@@ -314,3 +314,40 @@ async def test_job_fails_after_backoff_limit(cluster: Cluster) -> None:
     assert all(p["status"]["phase"] == "Failed" for p in pods)
     term = pods[0]["status"]["containerStatuses"][0]["state"]["terminated"]
     assert term["exitCode"] == 3 and term["reason"] == "Error"
+
+
+def test_cron_schedule_parsing() -> None:
+    import datetime as dt
+
+    from digit_tui.sandbox.controllers.cronjob import last_and_next, parse_schedule
+
+    fields = parse_schedule("*/15 2 * * mon-fri")
+    now = dt.datetime(2024, 5, 3, 2, 20, tzinfo=dt.timezone.utc)  # a Friday
+    last, nxt = last_and_next(fields, now, now - dt.timedelta(hours=1))
+    assert last == dt.datetime(2024, 5, 3, 2, 15, tzinfo=dt.timezone.utc)
+    assert nxt == dt.datetime(2024, 5, 3, 2, 30, tzinfo=dt.timezone.utc)
+    _, nxt = last_and_next(fields, dt.datetime(2024, 5, 3, 2, 50, tzinfo=dt.timezone.utc), now)
+    assert nxt == dt.datetime(2024, 5, 6, 2, 0, tzinfo=dt.timezone.utc)  # next Monday
+    with pytest.raises(ValueError):
+        parse_schedule("61 * * * *")
+
+
+async def test_cronjob_creates_a_job_for_a_due_schedule(cluster: Cluster) -> None:
+    cj = {"metadata": {"name": "pgr-escalation", "namespace": "egov"},
+          "spec": {"schedule": "* * * * *", "jobTemplate": {"spec": {"template": {"spec": {
+              "restartPolicy": "Never", "containers": [{"name": "c", "image": "egovio/pgr-escalation:v1"}]}}}}}}
+    cluster.store.create(R.CRONJOBS, cj)
+    # pretend the previous run was two minutes ago: the current minute is due
+    obj = cluster.store.get(R.CRONJOBS, "egov", "pgr-escalation")
+    past = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 120))
+    obj["status"] = {"lastScheduleTime": past}
+    cluster.store.update(R.CRONJOBS, obj, subresource="status")
+    jobs = await cluster.wait(lambda: cluster.store.list(R.JOBS, "egov")[0], what="a job")
+    assert jobs[0]["metadata"]["name"].startswith("pgr-escalation-")
+    assert jobs[0]["metadata"]["ownerReferences"][0]["kind"] == "CronJob"
+    await cluster.wait(lambda: cond(cluster.store.get(R.JOBS, "egov", jobs[0]["metadata"]["name"]),
+                                    "Complete").get("status") == "True", what="job complete")
+    st = await cluster.wait(lambda: (cluster.store.get(R.CRONJOBS, "egov", "pgr-escalation").get("status") or {})
+                            if (cluster.store.get(R.CRONJOBS, "egov", "pgr-escalation").get("status") or {}).get(
+                                "lastSuccessfulTime") else None, what="lastSuccessfulTime")
+    assert st["lastScheduleTime"] > past and not st.get("active")

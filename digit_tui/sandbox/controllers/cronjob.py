@@ -4,7 +4,6 @@ concurrencyPolicy Allow / Forbid / Replace, suspend, and the successful / failed
 from __future__ import annotations
 
 import datetime as _dt
-import time
 from collections.abc import Hashable
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -63,8 +62,10 @@ def _value(text: str, idx: int) -> int:
 def _matches(fields: list[set[int]], t: _dt.datetime) -> bool:
     minute, hour, dom, month, dow = fields
     cron_dow = (t.weekday() + 1) % 7
-    day_ok = (t.day in dom and cron_dow in dow) if (len(dom) < 31 and len(dow) < 7) is False else \
-        (t.day in dom or cron_dow in dow)
+    if len(dom) < 31 and len(dow) < 7:  # both restricted: either may match, as in cron
+        day_ok = t.day in dom or cron_dow in dow
+    else:
+        day_ok = t.day in dom and cron_dow in dow
     return t.minute in minute and t.hour in hour and t.month in month and day_ok
 
 
@@ -207,7 +208,3 @@ class CronJobController(Controller):
         except Exception as exc:
             if getattr(exc, "code", None) != 404:
                 raise
-
-
-def _unused() -> float:
-    return time.time()

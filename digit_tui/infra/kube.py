@@ -1,0 +1,393 @@
+"""A thin, synchronous adapter over the official ``kubernetes`` client.
+
+It speaks the REST API directly through the client's ``ApiClient`` (kubeconfig,
+TLS, tokens and exec plugins come from the library) so that any object a chart
+renders can be applied, listed, watched and deleted without a typed model:
+
+* server-side apply (``application/apply-patch+yaml``) with a field manager and
+  ``force``, as ``kubectl apply --server-side --force-conflicts`` does;
+* discovery per group-version, fetched lazily and cached for the life of the
+  ``Kube`` object; a miss re-discovers that group-version (a CRD applied a
+  moment ago), so CRDs can be applied first and their objects right after;
+* every call carries ``_request_timeout``; watches also carry the server-side
+  ``timeoutSeconds`` so that a silent stream ends by itself.
+
+Calls block: tasks run them through ``ctx.run_sync``. Errors are the library's
+``ApiException`` (with ``status``) or urllib3's connection errors, which the
+engine's ``classify`` already sorts into transient and permanent.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+FIELD_MANAGER = "digit-tui"
+DEFAULT_TIMEOUT = 20.0          # seconds per request (connect and read)
+DEFAULT_NAMESPACE = "default"   # what kubectl uses for a namespaced object without one
+CRD_ESTABLISH_WAIT = 15.0       # how long a just-applied CRD's type may take to appear in discovery
+
+Obj = dict[str, Any]
+
+
+class KubeError(Exception):
+    """An answer from the API that is not an HTTP error (malformed discovery, unknown type...)."""
+
+
+class UnknownType(KubeError):
+    def __init__(self, api_version: str, kind: str) -> None:
+        super().__init__(f"the cluster does not serve {kind} ({api_version})")
+        self.api_version = api_version
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    group: str
+    version: str
+    kind: str
+    plural: str
+    namespaced: bool
+    verbs: frozenset[str]
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def path(self, namespace: str | None = None, name: str | None = None) -> str:
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{quote(namespace, safe='')}"
+        base += f"/{self.plural}"
+        if name:
+            base += f"/{quote(name, safe='')}"
+        return base
+
+
+@dataclass(frozen=True)
+class ObjectKey:
+    """What identifies an object for apply and prune (the version is not part of it)."""
+
+    group: str
+    kind: str
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        where = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind} {where}{self.name}"
+
+
+def split_api_version(api_version: str) -> tuple[str, str]:
+    group, _, version = api_version.rpartition("/")
+    return group, version
+
+
+def object_key(obj: Obj, default_namespace: str = "") -> ObjectKey:
+    meta = obj.get("metadata") or {}
+    group, _ = split_api_version(str(obj.get("apiVersion", "")))
+    return ObjectKey(group, str(obj.get("kind", "")), str(meta.get("namespace") or default_namespace),
+                     str(meta.get("name", "")))
+
+
+def _api_exception(status: int, reason: str, body: bytes | str | None) -> Exception:
+    from kubernetes.client.exceptions import ApiException
+
+    exc = ApiException(status=status, reason=reason)
+    exc.body = body.decode(errors="replace") if isinstance(body, bytes) else body
+    return exc
+
+
+def status_message(exc: BaseException) -> str:
+    """The ``message`` of a Kubernetes ``Status`` body, else a short text of the error."""
+    body = getattr(exc, "body", None)
+    if body:
+        try:
+            data = json.loads(body)
+            if isinstance(data, dict) and data.get("message"):
+                return str(data["message"])
+        except (TypeError, ValueError):
+            pass
+    status = getattr(exc, "status", None)
+    reason = getattr(exc, "reason", None)
+    if status:
+        return f"HTTP {status} {reason or ''}".strip()
+    return str(exc) or type(exc).__name__
+
+
+class Kube:
+    """One cluster, reached through a kubeconfig and context. Thread-safe."""
+
+    def __init__(self, kubeconfig: str | Path | None = None, context: str | None = None, *,
+                 timeout: float = DEFAULT_TIMEOUT) -> None:
+        from kubernetes import config
+
+        self.kubeconfig = str(kubeconfig) if kubeconfig else None
+        self.context = context
+        self.timeout = timeout
+        self.api = config.new_client_from_config(config_file=self.kubeconfig, context=context)
+        self._lock = threading.Lock()
+        self._groups: dict[str, dict[str, ResourceType]] = {}   # "group/version" -> kind -> type
+        self._preferred: dict[str, str] | None = None             # group -> preferred version
+
+    def close(self) -> None:
+        self.api.close()
+
+    def __enter__(self) -> Kube:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def server(self) -> str:
+        return str(self.api.configuration.host)
+
+    # -- raw requests -----------------------------------------------------
+    def _send(self, method: str, path: str, *, query: dict[str, Any] | None = None, body: Any = None,
+              content_type: str | None = None, timeout: float | tuple[float, float] | None = None) -> Any:
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = content_type or "application/json"
+        params = [(k, v) for k, v in (query or {}).items() if v is not None]
+        method, url, headers, body, _ = self.api.param_serialize(
+            method, path, query_params=params, header_params=headers, body=body,
+            auth_settings=["BearerToken"])
+        limit = timeout if timeout is not None else (min(self.timeout, 10.0), self.timeout)
+        return self.api.call_api(method, url, header_params=headers, body=body, _request_timeout=limit)
+
+    def request(self, method: str, path: str, *, query: dict[str, Any] | None = None, body: Any = None,
+                content_type: str | None = None, timeout: float | None = None) -> Any:
+        """One request; the decoded JSON answer (None when empty). ApiException on HTTP errors."""
+        resp = self._send(method, path, query=query, body=body, content_type=content_type, timeout=timeout)
+        data = resp.read()
+        if not 200 <= resp.status <= 299:
+            raise _api_exception(resp.status, resp.reason, data)
+        if not data:
+            return None
+        return json.loads(data)
+
+    def version(self) -> dict[str, Any]:
+        return self.request("GET", "/version") or {}
+
+    # -- discovery --------------------------------------------------------
+    def _fetch_group_version(self, api_version: str) -> dict[str, ResourceType]:
+        group, version = split_api_version(api_version)
+        path = f"/apis/{group}/{version}" if group else f"/api/{version}"
+        try:
+            doc = self.request("GET", path) or {}
+        except Exception as exc:
+            if getattr(exc, "status", None) == 404:
+                return {}
+            raise
+        found: dict[str, ResourceType] = {}
+        for res in doc.get("resources") or []:
+            name = str(res.get("name", ""))
+            if not name or "/" in name:  # subresources (pods/log, deployments/scale)
+                continue
+            kind = str(res.get("kind", ""))
+            found.setdefault(kind, ResourceType(group, version, kind, name, bool(res.get("namespaced")),
+                                                frozenset(res.get("verbs") or ())))
+        return found
+
+    def resource(self, api_version: str, kind: str, *, refresh: bool = False) -> ResourceType:
+        """The resource type serving ``kind`` in ``api_version``; UnknownType if the cluster has none."""
+        with self._lock:
+            cached = self._groups.get(api_version)
+        if cached is not None and kind in cached and not refresh:
+            return cached[kind]
+        if cached is None or kind not in cached or refresh:
+            fetched = self._fetch_group_version(api_version)
+            with self._lock:
+                self._groups[api_version] = fetched
+            if kind in fetched:
+                return fetched[kind]
+        raise UnknownType(api_version, kind)
+
+    def forget(self, api_version: str | None = None) -> None:
+        """Drop cached discovery (one group-version, or all), e.g. after applying CRDs."""
+        with self._lock:
+            if api_version is None:
+                self._groups.clear()
+                self._preferred = None
+            else:
+                self._groups.pop(api_version, None)
+
+    def wait_for_type(self, api_version: str, kind: str, timeout: float = CRD_ESTABLISH_WAIT) -> ResourceType:
+        """Discovery of a type a CRD just introduced: a real API server needs a moment to serve it."""
+        deadline = time.monotonic() + timeout
+        delay = 0.1
+        while True:
+            try:
+                return self.resource(api_version, kind, refresh=True)
+            except UnknownType:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(1.0, delay * 2)
+
+    def preferred_version(self, group: str) -> str | None:
+        """The served version of an API group the server prefers ("" is the core group, v1)."""
+        if not group:
+            return "v1"
+        with self._lock:
+            known = self._preferred
+        if known is None:
+            doc = self.request("GET", "/apis") or {}
+            known = {str(g.get("name")): str((g.get("preferredVersion") or {}).get("version", ""))
+                     for g in doc.get("groups") or []}
+            with self._lock:
+                self._preferred = known
+        return known.get(group) or None
+
+    def types_for(self, kinds: Iterable[tuple[str, str]]) -> list[ResourceType]:
+        """Resource types for (group, kind) pairs the server serves, in its preferred versions."""
+        out: list[ResourceType] = []
+        seen: set[tuple[str, str]] = set()
+        for group, kind in kinds:
+            if (group, kind) in seen:
+                continue
+            seen.add((group, kind))
+            version = self.preferred_version(group)
+            if version is None:
+                continue
+            try:
+                out.append(self.resource(f"{group}/{version}" if group else version, kind))
+            except UnknownType:
+                continue
+        return out
+
+    # -- objects ----------------------------------------------------------
+    def _type_of(self, obj: Obj) -> ResourceType:
+        return self.resource(str(obj.get("apiVersion", "")), str(obj.get("kind", "")))
+
+    def apply(self, obj: Obj, *, field_manager: str = FIELD_MANAGER, force: bool = True,
+              default_namespace: str = DEFAULT_NAMESPACE) -> Obj:
+        """Server-side apply of one object (created when absent); returns the live object."""
+        rtype = self._type_of(obj)
+        meta = obj.get("metadata") or {}
+        namespace = None
+        if rtype.namespaced:
+            namespace = meta.get("namespace") or default_namespace
+            if meta.get("namespace") != namespace:
+                obj = {**obj, "metadata": {**meta, "namespace": namespace}}
+        query = {"fieldManager": field_manager, "force": "true" if force else None}
+        return self.request("PATCH", rtype.path(namespace, str(meta.get("name", ""))), query=query, body=obj,
+                            content_type="application/apply-patch+yaml")
+
+    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> Obj | None:
+        rtype = self.resource(api_version, kind)
+        try:
+            return self.request("GET", rtype.path(namespace if rtype.namespaced else None, name))
+        except Exception as exc:
+            if getattr(exc, "status", None) == 404:
+                return None
+            raise
+
+    def list(self, rtype: ResourceType, namespace: str | None = None, *, label_selector: str | None = None,
+             field_selector: str | None = None) -> tuple[list[Obj], str]:
+        """Items (with apiVersion and kind filled in) and the list's resourceVersion; pages through."""
+        items: list[Obj] = []
+        token: str | None = None
+        rv = ""
+        while True:
+            doc = self.request("GET", rtype.path(namespace if rtype.namespaced else None),
+                               query={"labelSelector": label_selector, "fieldSelector": field_selector,
+                                      "limit": 500, "continue": token}) or {}
+            for item in doc.get("items") or []:
+                item.setdefault("apiVersion", rtype.api_version)
+                item.setdefault("kind", rtype.kind)
+                items.append(item)
+            meta = doc.get("metadata") or {}
+            rv = str(meta.get("resourceVersion", rv))
+            token = meta.get("continue") or None
+            if not token:
+                return items, rv
+
+    def list_labelled(self, types: Iterable[ResourceType], label_selector: str) -> list[Obj]:
+        """Every object of ``types`` (all namespaces) matching the label selector."""
+        out: list[Obj] = []
+        for rtype in types:
+            if "list" not in rtype.verbs:
+                continue
+            items, _ = self.list(rtype, None, label_selector=label_selector)
+            out.extend(items)
+        return out
+
+    def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None, *,
+               propagation: str = "Background") -> bool:
+        """Delete one object; False when it was already gone."""
+        rtype = self.resource(api_version, kind)
+        try:
+            self.request("DELETE", rtype.path(namespace if rtype.namespaced else None, name),
+                         body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation})
+        except Exception as exc:
+            if getattr(exc, "status", None) == 404:
+                return False
+            raise
+        return True
+
+    def watch(self, rtype: ResourceType, namespace: str | None = None, *, resource_version: str | None = None,
+              label_selector: str | None = None, field_selector: str | None = None,
+              timeout_seconds: int = 30) -> Iterator[tuple[str, Obj]]:
+        """(type, object) events until the server ends the stream (``timeoutSeconds``) or it breaks.
+
+        An ``ERROR`` event (e.g. 410 Expired) is yielded as such: the caller re-lists.
+        """
+        timeout_seconds = max(1, int(timeout_seconds))
+        resp = self._send("GET", rtype.path(namespace if rtype.namespaced else None),
+                          query={"watch": "true", "resourceVersion": resource_version,
+                                 "labelSelector": label_selector, "fieldSelector": field_selector,
+                                 "timeoutSeconds": timeout_seconds, "allowWatchBookmarks": "true"},
+                          timeout=(min(self.timeout, 10.0), timeout_seconds + self.timeout))
+        raw = resp.response
+        try:
+            if not 200 <= resp.status <= 299:
+                raise _api_exception(resp.status, resp.reason, raw.read())
+            buf = b""
+            for chunk in raw.stream(65536, decode_content=True):
+                buf += chunk
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    if line.strip():
+                        event = json.loads(line)
+                        obj = event.get("object") or {}
+                        if event.get("type") != "ERROR":
+                            obj.setdefault("apiVersion", rtype.api_version)
+                            obj.setdefault("kind", rtype.kind)
+                        yield str(event.get("type", "")), obj
+        finally:
+            raw.release_conn()
+
+    # -- pods, events -----------------------------------------------------
+    def pod_log(self, namespace: str, name: str, container: str | None = None, *, tail_lines: int = 5,
+                previous: bool = False) -> str:
+        path = f"/api/v1/namespaces/{quote(namespace, safe='')}/pods/{quote(name, safe='')}/log"
+        query = {"container": container, "tailLines": tail_lines, "previous": "true" if previous else None}
+        resp = self._send("GET", path, query=query)
+        data = resp.read()
+        if not 200 <= resp.status <= 299:
+            raise _api_exception(resp.status, resp.reason, data)
+        return data.decode(errors="replace")
+
+    def events_for(self, namespace: str, kind: str, name: str) -> list[Obj]:
+        """Core events about one object, oldest first."""
+        rtype = self.resource("v1", "Event")
+        selector = f"involvedObject.kind={kind},involvedObject.name={name}"
+        items, _ = self.list(rtype, namespace, field_selector=selector)
+        return sorted(items, key=_event_time)
+
+
+def _event_time(ev: Obj) -> str:
+    return str(ev.get("lastTimestamp") or ev.get("eventTime") or (ev.get("metadata") or {}).get("creationTimestamp")
+               or "")
+
+
+def query_string(params: dict[str, Any]) -> str:
+    return urlencode({k: v for k, v in params.items() if v is not None})

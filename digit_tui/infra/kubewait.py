@@ -1,0 +1,414 @@
+"""Wait for workloads to become ready, and say in one line why one is not.
+
+``readiness(obj)`` judges a Deployment, StatefulSet, DaemonSet or Job from its
+status alone (cheap: a task's ``check`` uses it). ``wait_ready`` watches each
+workload until it is ready or a deadline passes; while it waits it looks at the
+pods now and then, and stops early when they show a condition that waiting
+cannot fix (an image that cannot be pulled, a missing Secret, an unschedulable
+pod, a crash loop). ``diagnose`` turns the pods and events of a workload into
+one line an operator can act on: never just "timed out".
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from digit_tui.infra.kube import Kube
+
+Obj = dict[str, Any]
+
+WORKLOAD_KINDS: tuple[str, ...] = ("Deployment", "StatefulSet", "DaemonSet", "Job")
+
+# Categories of a diagnosis; the first four mean waiting longer will not help.
+IMAGE = "image"
+CONFIG = "config"
+UNSCHEDULABLE = "unschedulable"
+CRASH = "crash"
+JOB_FAILED = "job-failed"
+PROGRESSING = "progressing"
+PERMANENT_KINDS = frozenset({IMAGE, CONFIG, UNSCHEDULABLE, CRASH, JOB_FAILED})
+
+REMEDIES: dict[str, str] = {
+    IMAGE: "check the image name and tag in the release manifest and that the registry is reachable "
+           "from the nodes (and its pull secret), then run `digit-tui install` again",
+    CONFIG: "cluster-configs must create it: check the environment and secrets files under the state "
+            "directory's helm/ folder, then run `digit-tui install` again",
+    UNSCHEDULABLE: "add nodes or memory/CPU (see `digit-tui size`), or lower the replicas or requests "
+                   "in the environment file, then run `digit-tui install` again",
+    CRASH: "read the container log (kubectl logs --previous) and fix the configuration it complains "
+           "about, then run `digit-tui install` again",
+    JOB_FAILED: "read the job's pod log (kubectl logs job/NAME), fix the cause, then run `digit-tui install` again",
+    PROGRESSING: "the pods are still starting: check the nodes and pods (kubectl get pods -A), then run "
+                 "`digit-tui install` again to keep waiting",
+}
+
+
+@dataclass(frozen=True)
+class Workload:
+    api_version: str
+    kind: str
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}"
+
+    @classmethod
+    def of(cls, obj: Obj) -> Workload:
+        meta = obj.get("metadata") or {}
+        return cls(str(obj.get("apiVersion", "")), str(obj.get("kind", "")), str(meta.get("namespace") or ""),
+                   str(meta.get("name", "")))
+
+
+@dataclass(frozen=True)
+class Readiness:
+    ready: bool
+    detail: str                   # "2/3 ready", "complete", "waiting for the controller"
+    failed: str | None = None     # a terminal failure seen in the status itself (a Job that failed)
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    kind: str                     # IMAGE, CONFIG, UNSCHEDULABLE, CRASH, JOB_FAILED, PROGRESSING
+    message: str
+
+    @property
+    def permanent(self) -> bool:
+        return self.kind in PERMANENT_KINDS
+
+    @property
+    def remedy(self) -> str:
+        return REMEDIES[self.kind]
+
+
+class NotReady(Exception):
+    """A workload did not become ready: ``diagnosis`` says why."""
+
+    def __init__(self, workload: Workload, diagnosis: Diagnosis, waited: float) -> None:
+        self.workload = workload
+        self.diagnosis = diagnosis
+        self.waited = waited
+        super().__init__(f"{workload}: {diagnosis.message}")
+
+
+def is_workload(obj: Obj) -> bool:
+    group = str(obj.get("apiVersion", "")).rpartition("/")[0]
+    return obj.get("kind") in WORKLOAD_KINDS and group in ("apps", "batch")
+
+
+# -- readiness from status ----------------------------------------------------
+
+def readiness(obj: Obj) -> Readiness:
+    kind = obj.get("kind")
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    generation = int((obj.get("metadata") or {}).get("generation") or 0)
+    observed = int(status.get("observedGeneration") or 0)
+    if kind == "Job":
+        for cond in status.get("conditions") or []:
+            if cond.get("status") == "True" and cond.get("type") == "Failed":
+                return Readiness(False, "failed", failed=f"job failed: {cond.get('reason', '')} "
+                                                          f"{cond.get('message', '')}".strip())
+            if cond.get("status") == "True" and cond.get("type") == "Complete":
+                return Readiness(True, "complete")
+        want = int(spec.get("completions") or 1)
+        done = int(status.get("succeeded") or 0)
+        return Readiness(done >= want, f"{done}/{want} completed")
+    if generation and observed < generation:
+        return Readiness(False, "waiting for the controller to see the new spec")
+    if kind == "DaemonSet":
+        desired = int(status.get("desiredNumberScheduled") or 0)
+        ready = int(status.get("numberReady") or 0)
+        updated = int(status.get("updatedNumberScheduled") or 0)
+        return Readiness(ready >= desired and updated >= desired, f"{ready}/{desired} ready")
+    want = int(spec.get("replicas", 1) if spec.get("replicas") is not None else 1)
+    ready = int(status.get("readyReplicas") or 0)
+    updated = int(status.get("updatedReplicas") or 0)
+    if kind == "Deployment":
+        available = int(status.get("availableReplicas") or 0)
+        total = int(status.get("replicas") or 0)
+        ok = updated >= want and available >= want and ready >= want and total <= want
+        return Readiness(ok, f"{min(ready, want)}/{want} ready" + ("" if total <= want else f", {total - want} old"))
+    if kind == "StatefulSet":
+        rolled = status.get("currentRevision") == status.get("updateRevision") or updated >= want
+        return Readiness(ready >= want and rolled, f"{min(ready, want)}/{want} ready")
+    return Readiness(True, "not a workload")
+
+
+# -- diagnosis from pods and events ---------------------------------------------
+
+_NOT_FOUND = re.compile(r'(secret|configmap)s? "([^"]+)" not found', re.I)
+_NO_KEY = re.compile(r"couldn't find key (\S+) in (Secret|ConfigMap) ([^/\s]+)/(\S+)", re.I)
+
+
+def _selector(obj: Obj) -> str | None:
+    sel = (obj.get("spec") or {}).get("selector") or {}
+    labels = sel.get("matchLabels") if isinstance(sel, dict) else None
+    parts = [f"{k}={v}" for k, v in sorted((labels or {}).items())]
+    for expr in (sel.get("matchExpressions") or []) if isinstance(sel, dict) else []:
+        op, key, values = expr.get("operator"), expr.get("key"), expr.get("values") or []
+        if op == "In":
+            parts.append(f"{key} in ({','.join(values)})")
+        elif op == "NotIn":
+            parts.append(f"{key} notin ({','.join(values)})")
+        elif op == "Exists":
+            parts.append(str(key))
+        elif op == "DoesNotExist":
+            parts.append(f"!{key}")
+    if obj.get("kind") == "Job" and not parts:
+        uid = (obj.get("metadata") or {}).get("uid")
+        return f"controller-uid={uid}" if uid else None
+    return ",".join(parts) or None
+
+
+def _first_line(text: str, limit: int = 200) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _config_problem(message: str, namespace: str) -> str:
+    m = _NOT_FOUND.search(message)
+    if m:
+        what = "secret" if m.group(1).lower() == "secret" else "configmap"
+        return f"{what} {m.group(2)} missing in namespace {namespace}"
+    m = _NO_KEY.search(message)
+    if m:
+        return f"key {m.group(1)} missing in {m.group(2).lower()} {m.group(4)} in namespace {m.group(3)}"
+    return f"container configuration error: {_first_line(message)}"
+
+
+def diagnose_pods(workload: Obj, pods: Sequence[Obj], *, logs: Callable[[Obj, str, bool], str] | None = None,
+                  events: Callable[[Obj], list[Obj]] | None = None, crash_restarts: int = 0) -> Diagnosis:
+    """Why ``workload`` is not ready, from its ``pods`` (plain API objects).
+
+    ``logs(pod, container, previous)`` returns the last lines of a container's log;
+    ``events(pod)`` a pending pod's events. Both are optional so the rules can be
+    tested on hand-written objects. A crash counts as permanent once a container
+    restarted at least ``crash_restarts`` times and is in CrashLoopBackOff.
+    """
+    ns = str((workload.get("metadata") or {}).get("namespace") or "")
+    ready = readiness(workload)
+    if ready.failed:
+        tail = ""
+        failed_pods = [p for p in pods if (p.get("status") or {}).get("phase") == "Failed"]
+        if failed_pods and logs is not None:
+            pod = failed_pods[-1]
+            containers = (pod.get("spec") or {}).get("containers") or [{}]
+            tail = _log_tail(logs, pod, str(containers[0].get("name", "")))
+        return Diagnosis(JOB_FAILED, ready.failed + (f", last log lines: {tail}" if tail else ""))
+    live = [p for p in pods if not (p.get("metadata") or {}).get("deletionTimestamp")]
+    if not live:
+        return Diagnosis(PROGRESSING, f"no pods yet ({ready.detail})")
+    # Look at the most telling problem across pods, in order of what blocks earliest.
+    found: list[tuple[int, Diagnosis]] = []
+    for pod in live:
+        d = _diagnose_pod(pod, ns, logs=logs, events=events, crash_restarts=crash_restarts)
+        if d is not None:
+            found.append(d)
+    if found:
+        found.sort(key=lambda x: x[0])
+        return found[0][1]
+    return Diagnosis(PROGRESSING, f"{ready.detail}; pods are starting")
+
+
+def _diagnose_pod(pod: Obj, ns: str, *, logs: Callable[[Obj, str, bool], str] | None,
+                  events: Callable[[Obj], list[Obj]] | None, crash_restarts: int) -> tuple[int, Diagnosis] | None:
+    status = pod.get("status") or {}
+    name = (pod.get("metadata") or {}).get("name", "")
+    statuses = [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]
+    spec_images = {c.get("name"): c.get("image") for c in [*((pod.get("spec") or {}).get("initContainers") or []),
+                                                           *((pod.get("spec") or {}).get("containers") or [])]}
+    for cs in statuses:
+        waiting = (cs.get("state") or {}).get("waiting") or {}
+        reason = waiting.get("reason", "")
+        image = spec_images.get(cs.get("name")) or cs.get("image") or "?"
+        if reason in ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"):
+            # ErrImagePull may be a hiccup; the kubelet's back-off means it already retried.
+            kind = IMAGE if reason != "ErrImagePull" else PROGRESSING
+            return 0, Diagnosis(kind, f"image {image} cannot be pulled")
+        if reason in ("CreateContainerConfigError", "CreateContainerError"):
+            return 1, Diagnosis(CONFIG, _config_problem(waiting.get("message", ""), ns))
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
+            message = cond.get("message") or ""
+            if not message and events is not None:
+                message = next((e.get("message", "") for e in reversed(events(pod))
+                                if e.get("reason") == "FailedScheduling"), "")
+            return 2, Diagnosis(UNSCHEDULABLE, f"Pending: {_first_line(message) or 'the scheduler found no node'}")
+    for cs in statuses:
+        waiting = (cs.get("state") or {}).get("waiting") or {}
+        restarts = int(cs.get("restartCount") or 0)
+        last = (cs.get("lastState") or {}).get("terminated") or {}
+        if waiting.get("reason") == "CrashLoopBackOff" or (last and restarts > 0 and not cs.get("ready")):
+            tail = _log_tail(logs, pod, str(cs.get("name", "")), previous=True) if logs is not None else ""
+            code = last.get("exitCode")
+            head = "CrashLoopBackOff" if waiting.get("reason") == "CrashLoopBackOff" else "restarting"
+            head += f" (pod {name}, exit code {code}, {restarts} restarts)" if code is not None \
+                else f" (pod {name}, {restarts} restarts)"
+            kind = CRASH if waiting.get("reason") == "CrashLoopBackOff" and restarts >= crash_restarts else PROGRESSING
+            return 3, Diagnosis(kind, head + (f", last log lines: {tail}" if tail else ""))
+    phase = status.get("phase", "")
+    if phase == "Pending":
+        waiting = next(((cs.get("state") or {}).get("waiting") or {} for cs in statuses
+                        if (cs.get("state") or {}).get("waiting")), {})
+        what = waiting.get("reason") or "Pending"
+        return 5, Diagnosis(PROGRESSING, f"pod {name} is {what}")
+    if phase == "Running":
+        not_ready = [cs.get("name") for cs in status.get("containerStatuses") or [] if not cs.get("ready")]
+        if not_ready:
+            probe = ""
+            if events is not None:
+                probe = next((e.get("message", "") for e in reversed(events(pod)) if e.get("reason") == "Unhealthy"),
+                             "")
+            text = f"pod {name} is running but container {', '.join(map(str, not_ready))} is not ready"
+            return 4, Diagnosis(PROGRESSING, text + (f": {_first_line(probe)}" if probe else
+                                                     " (readiness probe not passing yet)"))
+    return None
+
+
+def _log_tail(logs: Callable[[Obj, str, bool], str] | None, pod: Obj, container: str, *, previous: bool = False,
+              lines: int = 3) -> str:
+    if logs is None:
+        return ""
+    try:
+        text = logs(pod, container, previous)
+    except Exception:  # logs are a nicety: a diagnosis without them is still a diagnosis
+        return ""
+    tail = [ln.strip() for ln in text.strip().splitlines() if ln.strip()][-lines:]
+    return _first_line(" | ".join(tail), 300)
+
+
+def diagnose(kube: Kube, workload: Obj, *, crash_restarts: int = 0) -> Diagnosis:
+    """Read the workload's pods (and their events and logs) and explain in one line."""
+    ns = str((workload.get("metadata") or {}).get("namespace") or "")
+    selector = _selector(workload)
+    pods: list[Obj] = []
+    if selector:
+        pods, _ = kube.list(kube.resource("v1", "Pod"), ns, label_selector=selector)
+    if not pods and workload.get("kind") in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
+        # No pods at all: the controller may have refused to create them (quota, admission).
+        problem = _workload_event_problem(kube, workload)
+        if problem:
+            return Diagnosis(CONFIG if "secret" in problem or "configmap" in problem else UNSCHEDULABLE, problem)
+
+    def logs(pod: Obj, container: str, previous: bool) -> str:
+        meta = pod.get("metadata") or {}
+        return kube.pod_log(str(meta.get("namespace", ns)), str(meta.get("name", "")), container, tail_lines=5,
+                            previous=previous)
+
+    def events(pod: Obj) -> list[Obj]:
+        meta = pod.get("metadata") or {}
+        return kube.events_for(str(meta.get("namespace", ns)), "Pod", str(meta.get("name", "")))
+
+    return diagnose_pods(workload, pods, logs=logs, events=events, crash_restarts=crash_restarts)
+
+
+def _workload_event_problem(kube: Kube, workload: Obj) -> str:
+    meta = workload.get("metadata") or {}
+    try:
+        evs = kube.events_for(str(meta.get("namespace", "")), str(workload.get("kind", "")), str(meta.get("name", "")))
+    except Exception:
+        return ""
+    for ev in reversed(evs):
+        if ev.get("type") == "Warning" and ev.get("reason") in ("FailedCreate", "FailedCreatePodSandBox"):
+            return f"{ev.get('reason')}: {_first_line(ev.get('message', ''))}"
+    return ""
+
+
+# -- waiting ------------------------------------------------------------------
+
+@dataclass
+class WaitPolicy:
+    deadline: float = 600.0          # seconds for all workloads of one service
+    probe_every: float = 2.0         # how often the pods are looked at while a workload is not ready
+    grace: float = 10.0              # a permanent-looking condition must last this long before we give up
+    crash_restarts: int = 3          # restarts in CrashLoopBackOff before a crash counts as permanent
+    watch_timeout: int = 2           # seconds per watch request (bounds how late a stop is noticed)
+
+
+def wait_ready(kube: Kube, workloads: Sequence[Workload], policy: WaitPolicy | None = None, *,
+               stop: threading.Event | None = None, progress: Callable[[str], None] | None = None) -> None:
+    """Block until every workload is ready; NotReady (with a diagnosis) otherwise.
+
+    API errors other than a broken or expired watch propagate (the caller
+    classifies them); ``stop`` ends the wait early with NotReady("stopped").
+    """
+    policy = policy or WaitPolicy()
+    start = time.monotonic()
+    deadline = start + policy.deadline
+    for wl in workloads:
+        _wait_one(kube, wl, policy, start, deadline, stop, progress)
+
+
+def _wait_one(kube: Kube, wl: Workload, policy: WaitPolicy, start: float, deadline: float,
+              stop: threading.Event | None, progress: Callable[[str], None] | None) -> None:
+    rtype = kube.resource(wl.api_version, wl.kind)
+    field = f"metadata.name={wl.name}"
+    suspect: tuple[str, float] | None = None        # (message, first seen) of a permanent-looking problem
+    next_probe = time.monotonic() + policy.probe_every
+    last_detail = ""
+    while True:
+        items, rv = kube.list(rtype, wl.namespace, field_selector=field)
+        obj = items[0] if items else None
+        while True:
+            if obj is not None:
+                state = readiness(obj)
+                if state.ready:
+                    if progress is not None:
+                        progress(f"{wl} ready ({state.detail})")
+                    return
+                if state.detail != last_detail and progress is not None:
+                    progress(f"{wl}: {state.detail}")
+                    last_detail = state.detail
+            now = time.monotonic()
+            if stop is not None and stop.is_set():
+                raise NotReady(wl, Diagnosis(PROGRESSING, "stopped before it was ready"), now - start)
+            if now >= deadline:
+                diag = diagnose(kube, obj, crash_restarts=0) if obj is not None else \
+                    Diagnosis(PROGRESSING, "the object disappeared")
+                if diag.kind == PROGRESSING:
+                    diag = Diagnosis(PROGRESSING, f"not ready after {policy.deadline:g} s: {diag.message}")
+                raise NotReady(wl, diag, now - start)
+            if obj is not None and (now >= next_probe or readiness(obj).failed):
+                next_probe = now + policy.probe_every
+                diag = diagnose(kube, obj, crash_restarts=policy.crash_restarts)
+                if diag.permanent:
+                    immediate = diag.kind in (IMAGE, JOB_FAILED, CRASH)  # the kubelet already retried these
+                    if suspect is None or suspect[0] != diag.message:
+                        suspect = (diag.message, now)
+                    if immediate or now - suspect[1] >= policy.grace:
+                        raise NotReady(wl, diag, now - start)
+                else:
+                    suspect = None
+            timeout = int(max(1, min(policy.watch_timeout, deadline - now + 1)))
+            expired = False
+            try:
+                for etype, eobj in kube.watch(rtype, wl.namespace, resource_version=rv, field_selector=field,
+                                              timeout_seconds=timeout):
+                    if etype == "ERROR":
+                        expired = True
+                        break
+                    rv = str((eobj.get("metadata") or {}).get("resourceVersion") or rv)
+                    if etype == "BOOKMARK":
+                        continue
+                    obj = None if etype == "DELETED" else eobj
+                    if obj is not None and readiness(obj).ready:
+                        break
+            except Exception as exc:
+                if not _watch_broke(exc):
+                    raise
+                expired = True  # a broken stream: list again and carry on
+            if expired:
+                break
+
+
+def _watch_broke(exc: BaseException) -> bool:
+    name = type(exc).__name__
+    return name in ("ProtocolError", "ReadTimeoutError", "IncompleteRead", "InvalidChunkLength",
+                    "ChunkedEncodingError", "JSONDecodeError") or getattr(exc, "status", None) == 410

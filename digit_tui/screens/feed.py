@@ -1,0 +1,87 @@
+"""Read the journal incrementally for a screen: the run, its tasks, and only new events.
+
+Used from one worker thread (a sqlite connection must stay on its thread).
+Each poll costs one small query per table; events are read by sequence
+number, so a long history is read once.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from digit_tui.engine.journal import Event, Journal, JournalError, RunRow, TaskRow
+from digit_tui.engine.lock import pid_alive
+
+
+@dataclass
+class FeedUpdate:
+    run: RunRow | None
+    tasks: list[TaskRow] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)   # new since the previous update
+    engine_alive: bool = False
+    reset: bool = False                                 # a new run started: forget old events
+
+
+class JournalFeed:
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = Path(state_dir)
+        self._journal: Journal | None = None
+        self._run_id: str | None = None
+        self._last_seq = 0
+
+    def _open(self) -> Journal | None:
+        if self._journal is None:
+            try:
+                self._journal = Journal.in_dir(self.state_dir, readonly=True)
+            except (JournalError, Exception):
+                return None  # not written yet (the engine is starting) or mid-creation
+        return self._journal
+
+    def poll(self, *, max_events: int = 2000) -> FeedUpdate | None:
+        """None while there is no journal yet."""
+        j = self._open()
+        if j is None:
+            return None
+        run = j.latest_run()
+        if run is None:
+            return FeedUpdate(run=None)
+        reset = run.id != self._run_id
+        if reset:
+            self._run_id, self._last_seq = run.id, 0
+        events = j.events(run.id, after=self._last_seq, limit=max_events)
+        if events:
+            self._last_seq = events[-1].seq
+        return FeedUpdate(run=run, tasks=j.tasks(run.id), events=events,
+                          engine_alive=pid_alive(run.engine_pid), reset=reset)
+
+    def close(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+
+
+@dataclass
+class NetStatus:
+    ok: bool | None          # None: nothing to probe
+    millis: float | None
+    failed: str | None       # label of the first endpoint that did not answer
+
+
+def probe_endpoints(endpoints: list[dict[str, object]], timeout: float = 1.5) -> NetStatus:
+    """TCP-connect to each endpoint the install depends on; the slowest answer is the figure shown."""
+    if not endpoints:
+        return NetStatus(ok=None, millis=None, failed=None)
+    worst = 0.0
+    for e in endpoints[:6]:
+        host, port = str(e.get("host")), int(e.get("port") or 0)  # type: ignore[call-overload]
+        t0 = time.monotonic()
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                pass
+        except OSError:
+            return NetStatus(ok=False, millis=None, failed=str(e.get("label") or f"{host}:{port}"))
+        worst = max(worst, (time.monotonic() - t0) * 1000)
+    return NetStatus(ok=True, millis=worst, failed=None)

@@ -1,0 +1,384 @@
+"""The install view: phases and tasks, the selected task's events, progress, network.
+
+It renders only from the journal, read by a worker thread that fetches only
+new events (by sequence number); commands go to the engine over its control
+socket from a worker thread, so the event loop never waits on I/O.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import Footer, Static, Tree
+from textual.worker import get_current_worker
+
+from digit_tui.engine.journal import Event, RunRow, TaskRow
+from digit_tui.engine.task import TaskState
+from digit_tui.screens.base import DigitScreen
+from digit_tui.screens.feed import FeedUpdate, JournalFeed, NetStatus, probe_endpoints
+from digit_tui.screens.installmodel import (
+    current_task,
+    format_elapsed,
+    progress,
+    run_state,
+    style,
+    symbol,
+)
+from digit_tui.widgets.eventpanel import EventPanel
+from digit_tui.widgets.phasetree import NodeRef, PhaseTree
+from digit_tui.widgets.statusline import StatusLine, progress_text
+
+POLL_INTERVAL = 0.3
+NET_INTERVAL = 5.0
+ENGINE_START_GRACE = 4.0
+CLOSE_HINT = "You may close this terminal: run digit-tui again to re-attach."
+
+
+class InstallScreen(DigitScreen):
+    HELP_TITLE = "install"
+    HELP_KEYS = [("↑ ↓ ← →", "move in the phases tree, open/close phases"),
+                 ("enter / space", "open or close a phase"),
+                 ("c", "follow the current task again"),
+                 ("p", "pause the install (running tasks finish) / resume it"),
+                 ("r", "retry the selected failed task (or the first failed one)"),
+                 ("l", "engine log"), ("d", "pod dashboard of the target cluster"),
+                 ("q / ctrl+q", "leave: the install continues in the background")]
+    HELP_NOTES = ["The install runs in its own engine process. Closing this screen, the terminal or the SSH "
+                  "session does not stop it; `digit-tui` re-attaches and shows the whole history."]
+
+    BINDINGS = [
+        Binding("p", "pause", "pause"),
+        Binding("r", "retry", "retry"),
+        Binding("l", "logs", "logs"),
+        Binding("d", "dashboard", "dashboard"),
+        Binding("c", "follow", "follow", show=False),
+        Binding("question_mark", "help", "help"),
+        Binding("q", "app.quit", "quit"),
+    ]
+
+    def __init__(self, state_dir: Path) -> None:
+        super().__init__(id="install")
+        self.state_dir = Path(state_dir)
+        self.run: RunRow | None = None
+        self.tasks: list[TaskRow] = []
+        self.engine_alive = False
+        self.net: NetStatus | None = None
+        self._events: deque[Event] = deque(maxlen=5000)
+        self._by_task: dict[str, deque[Event]] = {}
+        self._shown: NodeRef | None = None
+        self._follow = True
+        self._expected: NodeRef | None = None
+        self._wake = threading.Event()
+        self._started = time.monotonic()
+        self._start_error_shown = False
+
+    # -- layout ---------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Static(id="install-header")
+        with Horizontal(id="install-body"):
+            tree = PhaseTree(id="phases")
+            tree.border_title = "Phases"
+            yield tree
+            panel = EventPanel(id="events")
+            panel.border_title = "events"
+            yield panel
+        yield StatusLine(id="progress")
+        yield Static(id="hint")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._render_header()
+        self.query_one("#hint", Static).update(Text("Reading the install journal…", style="dim"))
+        self.query_one("#progress", StatusLine).update(Text("◌ waiting for the install engine…", style="dim"))
+        self.follow_journal()
+        self.watch_network()
+        self.set_interval(1.0, self._render_header)
+
+    def on_unmount(self) -> None:
+        self._wake.set()
+
+    # -- workers --------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="journal", exit_on_error=False, description="reading the journal")
+    def follow_journal(self) -> None:
+        worker = get_current_worker()
+        feed = JournalFeed(self.state_dir)
+        try:
+            while not worker.is_cancelled:
+                upd = feed.poll()
+                if worker.is_cancelled:
+                    break
+                self.app.call_from_thread(self._apply, upd)
+                self._wake.wait(POLL_INTERVAL)
+                self._wake.clear()
+        finally:
+            feed.close()
+
+    @work(thread=True, exclusive=True, group="network", exit_on_error=False, description="probing the network")
+    def watch_network(self) -> None:
+        worker = get_current_worker()
+        stop = threading.Event()
+        while not worker.is_cancelled:
+            run = self.run
+            endpoints = list((run.settings.get("endpoints") or []) if run else [])
+            if run is not None:
+                status = probe_endpoints(endpoints)
+                if worker.is_cancelled:
+                    break
+                self.app.call_from_thread(self._set_net, status)
+            stop.wait(NET_INTERVAL if run is not None else POLL_INTERVAL)
+
+    @work(thread=True, group="control", exit_on_error=False, description="sending a command to the engine")
+    def send_command(self, request: dict[str, Any], done_message: str) -> None:
+        from digit_tui.engine import control
+
+        try:
+            reply = control.send(self.state_dir, request)
+        except ConnectionError as exc:
+            answers = self.run.answers_path if self.run else None
+            self.app.call_from_thread(
+                self.app.show_error, f"Could not {request['cmd']} the install",  # type: ignore[attr-defined]
+                f"{exc}: the engine has finished or was stopped.",
+                f"run `digit-tui install --answers {answers or 'FILE'}` to resume it." )
+            return
+        if not reply.get("ok"):
+            self.app.call_from_thread(
+                self.app.show_error, f"The engine refused to {request['cmd']}",  # type: ignore[attr-defined]
+                str(reply.get("error") or "no reason given"), "check the task's state and try again.")
+            return
+        self.app.call_from_thread(self.notify, done_message, timeout=4)
+        self._wake.set()
+
+    # -- applying journal updates ---------------------------------------------
+    def _apply(self, upd: FeedUpdate | None) -> None:
+        if upd is None or upd.run is None:
+            self._no_run_yet()
+            return
+        if upd.reset:
+            self._events.clear()
+            self._by_task.clear()
+            self._shown = None
+        self.run, self.tasks, self.engine_alive = upd.run, upd.tasks, upd.engine_alive
+        for ev in upd.events:
+            self._events.append(ev)
+            if ev.task:
+                self._by_task.setdefault(ev.task, deque(maxlen=1000)).append(ev)
+        tree = self.query_one(PhaseTree)
+        tree.update_tasks(self.tasks)
+        if self._follow:
+            cur = current_task(self.tasks)
+            if cur is not None:
+                ref = NodeRef("task", cur.id)
+                if tree.selected_ref != ref:
+                    self._expected = ref
+                    tree.select_ref(ref)
+                self._show(ref)
+        elif self._shown is None and tree.selected_ref is not None:
+            self._show(tree.selected_ref)
+        self._append_events(upd.events)
+        self._render_header()
+        self._render_progress()
+        self._render_hint()
+
+    def _no_run_yet(self) -> None:
+        from digit_tui.engine.lock import pid_alive, read_pid
+
+        engine_pid = read_pid(self.state_dir / "engine.lock")
+        if pid_alive(engine_pid) or time.monotonic() - self._started < ENGINE_START_GRACE:
+            return
+        self.query_one("#hint", Static).update(Text("✗ no install engine is running here", style="red"))
+        if not self._start_error_shown:
+            self._start_error_shown = True
+            log = self.state_dir / "logs" / "engine.log"
+            tail = ""
+            if log.exists():
+                lines = [x for x in log.read_text(errors="replace").splitlines() if x.strip()]
+                tail = lines[-1] if lines else ""
+            self.app.show_error(  # type: ignore[attr-defined]
+                "The install engine is not running",
+                (f"Its last words: {tail}" if tail else f"No install has started in {self.state_dir}."),
+                f"see {log}; start an install with `digit-tui install --answers FILE` or `make run`.")
+
+    def _append_events(self, events: list[Event]) -> None:
+        ref = self._shown
+        if ref is None or not events:
+            return
+        panel = self.query_one(EventPanel)
+        if ref.kind == "task":
+            panel.append(e for e in events if e.task == ref.key)
+        else:
+            ids = self._phase_task_ids(ref.key)
+            panel.append(e for e in events if e.task in ids)
+
+    def _phase_task_ids(self, path: str) -> set[str]:
+        return {t.id for t in self.tasks if t.phase == path or t.phase.startswith(path + "/")}
+
+    def _task(self, task_id: str) -> TaskRow | None:
+        return next((t for t in self.tasks if t.id == task_id), None)
+
+    def _show(self, ref: NodeRef) -> None:
+        """Fill the right panel for a task or a phase (only when the choice changes)."""
+        if ref == self._shown:
+            self._retitle(ref)
+            return
+        self._shown = ref
+        panel = self.query_one(EventPanel)
+        if ref.kind == "task":
+            panel.show(self._title(ref), list(self._by_task.get(ref.key, ())), with_task=False)
+        else:
+            ids = self._phase_task_ids(ref.key)
+            panel.show(self._title(ref), [e for e in self._events if e.task in ids], with_task=True)
+        self._render_hint()
+
+    def _title(self, ref: NodeRef) -> str:
+        if ref.kind == "task":
+            t = self._task(ref.key)
+            return f"{symbol(t.state.value)} {t.title}" if t else ref.key
+        return f"phase {ref.key}"
+
+    def _retitle(self, ref: NodeRef) -> None:
+        self.query_one(EventPanel).border_title = self._title(ref)
+
+    def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[NodeRef]) -> None:
+        ref = event.node.data
+        if ref is None:
+            return
+        if ref == self._expected:
+            self._expected = None
+        else:
+            self._follow = False  # the operator chose; stop following the current task
+        self._show(ref)
+
+    def _set_net(self, status: NetStatus) -> None:
+        self.net = status
+        self._render_progress()
+
+    # -- rendering --------------------------------------------------------------
+    def _state(self) -> str:
+        return run_state(self.run, self.engine_alive)
+
+    def _render_header(self) -> None:
+        run = self.run
+        head = Text()
+        head.append("DIGIT installer", style="bold")
+        if run is not None:
+            domain = ((run.settings.get("digit") or {}).get("domain")) or ""
+            head.append(f" · {run.environment}")
+            if domain:
+                head.append(f" · {domain}")
+        width = self.size.width or 80
+        state = self._state()
+        right = Text()
+        right.append(symbol(state), style=style(state))
+        if run is not None:
+            end = time.time() if state in ("running", "paused") else run.updated
+            right.append(f" {state} {format_elapsed(end - run.created)}")
+        else:
+            right.append(" starting…")
+        gap = max(1, width - head.cell_len - right.cell_len)
+        if head.cell_len + right.cell_len + 1 > width:
+            head.truncate(max(10, width - right.cell_len - 2), overflow="ellipsis")
+            gap = max(1, width - head.cell_len - right.cell_len)
+        head.append(" " * gap)
+        head.append_text(right)
+        self.query_one("#install-header", Static).update(head)
+
+    def _render_progress(self) -> None:
+        if self.run is None:
+            return
+        p = progress(self.tasks)
+        self.query_one("#progress", StatusLine).update(
+            progress_text(p, self.net, self.size.width or 80, state=self._state()))
+
+    def _render_hint(self) -> None:
+        hint = Text()
+        state = self._state()
+        sel = self._shown
+        task = self._task(sel.key) if sel is not None and sel.kind == "task" else None
+        failed = [t for t in self.tasks if t.state == TaskState.FAILED]
+        waiting = [t for t in self.tasks if t.state == TaskState.WAITING_NETWORK]
+        if task is not None and task.state == TaskState.FAILED:
+            hint.append("✗ ", style="bold red")
+            hint.append(task.error or "failed")
+            if task.remedy:
+                hint.append(" — " + task.remedy, style="bold")
+            hint.append(" — r retry", style="dim")
+        elif waiting:
+            hint.append("⏸ ", style="yellow")
+            hint.append(f"waiting for the network: {', '.join(t.id for t in waiting[:3])} — continues by itself")
+        elif state == "done":
+            hint.append("✓ ", style="green")
+            hint.append("install complete. d: pod dashboard · q: quit")
+        elif state == "failed":
+            hint.append("✗ ", style="bold red")
+            hint.append(f"install failed: {len(failed)} task(s) failed — select one for the reason, r to retry")
+        elif state == "interrupted":
+            answers = self.run.answers_path if self.run else "FILE"
+            hint.append("⏸ ", style="yellow")
+            hint.append(f"the engine stopped; resume: digit-tui install --answers {answers}")
+        elif state == "paused":
+            hint.append("⏸ ", style="yellow")
+            hint.append("paused: running tasks finish, no new ones start — p resumes")
+        else:
+            hint.append(CLOSE_HINT, style="dim")
+        self.query_one("#hint", Static).update(hint)
+
+    # -- actions ------------------------------------------------------------------
+    def action_follow(self) -> None:
+        self._follow = True
+        self._wake.set()
+
+    def action_pause(self) -> None:
+        if self.run is None:
+            self.notify("no install to pause yet", severity="warning")
+            return
+        if self.run.paused:
+            self.send_command({"cmd": "resume"}, "resumed")
+        else:
+            self.send_command({"cmd": "pause"}, "pausing: running tasks finish, no new ones start")
+
+    def action_retry(self) -> None:
+        sel = self._shown
+        task = self._task(sel.key) if sel is not None and sel.kind == "task" else None
+        if task is None or task.state != TaskState.FAILED:
+            task = next((t for t in self.tasks if t.state == TaskState.FAILED), None)
+        if task is None:
+            self.notify("nothing to retry: no task has failed", severity="information")
+            return
+        self.send_command({"cmd": "retry", "task": task.id}, f"retrying {task.id}")
+
+    def action_logs(self) -> None:
+        self.open_log()
+
+    @work(thread=True, group="logs", exit_on_error=False, description="reading the engine log")
+    def open_log(self) -> None:
+        from digit_tui.screens.dialogs import TextViewer
+
+        path = self.state_dir / "logs" / "engine.log"
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(0, 2)
+                size = fh.tell()
+                fh.seek(max(0, size - 256_000))
+                lines = fh.read().decode(errors="replace").splitlines()[-1000:]
+        except FileNotFoundError:
+            lines = [f"(no engine log yet at {path})"]
+        self.app.call_from_thread(self.app.push_screen, TextViewer(f"engine log · {path}", lines))
+
+    def action_dashboard(self) -> None:
+        from digit_tui.screens.dashboard import DashboardScreen
+
+        target = (self.run.settings.get("target") or {}) if self.run else {}
+        kubeconfig = target.get("kubeconfig")
+        if not kubeconfig:
+            self.notify("this install has no kubeconfig yet (the cluster phase writes it)", severity="warning")
+            return
+        self.app.push_screen(DashboardScreen(kubeconfig, target.get("context")))
