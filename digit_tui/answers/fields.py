@@ -270,11 +270,11 @@ def _file_ref(kind: str, *, directory: bool = False) -> Callable[[Any, Validatio
         if directory:
             if not path.is_dir():
                 raise bad(f"{kind} directory {value} does not exist" + ("" if value == str(path) else f" ({path})"),
-                          f"an existing directory (relative paths start at the answers file's directory)")
+                          "an existing directory (relative paths start at the answers file's directory)")
             return path
         if not path.is_file():
             raise bad(f"{kind if kind.endswith('_file') else kind + ' file'} {value} does not exist" + ("" if value == str(path) else f" ({path})"),
-                      f"an existing file (relative paths start at the answers file's directory)")
+                      "an existing file (relative paths start at the answers file's directory)")
         if not os.access(path, os.R_OK):
             raise bad(f"{kind} file {value} is not readable", "a file this user can read")
         _check_content(kind, value, path)

@@ -74,7 +74,7 @@ class DigitSource:
     def environment_file(self, env: str) -> Path:
         """``environments/<env>.yaml`` (it need not exist yet: it may be about to be generated)."""
         if self.environments_dir is None:
-            raise InputError(f"the DIGIT tree has no environments folder", path=self.root,
+            raise InputError("the DIGIT tree has no environments folder", path=self.root,
                              expected=f"{ENVIRONMENTS}/ beside {CHARTS}/")
         return self.environments_dir / f"{env}.yaml"
 

@@ -111,7 +111,7 @@ def _kafka(ctx: LogContext) -> list[str]:
         f"[KafkaServer id={broker}] starting (kafka.server.KafkaServer)",
         "Connecting to zookeeper on zookeeper-v2.zookeeper-cluster:2181 (kafka.server.KafkaServer)",
         "[ZooKeeperClient Kafka server] Connected. (kafka.zookeeper.ZooKeeperClient)",
-        f"Cluster ID = kpDVbUkvQLqTkmqX0e5i3g (kafka.server.KafkaServer)",
+        "Cluster ID = kpDVbUkvQLqTkmqX0e5i3g (kafka.server.KafkaServer)",
         "Loading logs. (kafka.log.LogManager)",
         f"[SocketServer brokerId={broker}] Started 1 acceptor threads for data-plane (kafka.network.SocketServer)",
         f"[KafkaServer id={broker}] started (kafka.server.KafkaServer)",

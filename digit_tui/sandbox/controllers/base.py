@@ -27,6 +27,9 @@ class Controller:
     name = "controller"
     watches: tuple[ResourceType, ...] = ()
     watch_all = False  # receive changes of every type (garbage collector, namespace finalizer)
+    # Changes of ``child_type`` objects are routed to the ``owner_kind`` object controlling them.
+    child_type: ResourceType | None = None
+    owner_kind = ""
 
     def __init__(self, mgr: ControllerManager) -> None:
         self.mgr = mgr
@@ -35,9 +38,20 @@ class Controller:
         self.cfg = mgr.config
 
     def on_event(self, event_type: str, rt: ResourceType, obj: Obj, old: Obj | None) -> None:
-        """Map a change to keys; default: the object's own (namespace, name)."""
+        """Map a change to keys; default: a child's controlling owner, else the object's own (namespace, name)."""
+        if self.child_type is not None and rt.key == self.child_type.key:
+            self.enqueue_owner(obj)
+            return
         m = obj.get("metadata") or {}
         self.enqueue((m.get("namespace") or "", m.get("name", "")))
+
+    def enqueue_owner(self, obj: Obj) -> None:
+        """Enqueue the ``owner_kind`` object that controls ``obj``, if any."""
+        m = obj.get("metadata") or {}
+        for ref in m.get("ownerReferences") or ():
+            if ref.get("controller") and ref.get("kind") == self.owner_kind:
+                self.enqueue((m.get("namespace") or "", ref.get("name", "")))
+                return
 
     def reconcile(self, key: Hashable) -> None:
         raise NotImplementedError

@@ -112,15 +112,8 @@ class CronJobController(Controller):
     name = "cronjob"
     watches: tuple[ResourceType, ...] = (CRONJOBS, JOBS)
     component = "cronjob-controller"
-
-    def on_event(self, event_type: str, rt: ResourceType, obj: Obj, old: Obj | None) -> None:
-        if rt.key == JOBS.key:
-            ref = next((r for r in meta(obj).get("ownerReferences") or () if r.get("controller")
-                        and r.get("kind") == "CronJob"), None)
-            if ref is not None:
-                self.enqueue((ns_of(obj), ref.get("name", "")))
-            return
-        self.enqueue((ns_of(obj), name_of(obj)))
+    child_type = JOBS
+    owner_kind = "CronJob"
 
     def reconcile(self, key: Hashable) -> None:
         assert isinstance(key, tuple)

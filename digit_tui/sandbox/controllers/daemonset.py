@@ -45,13 +45,11 @@ class DaemonSetController(Controller):
     name = "daemonset"
     watches: tuple[ResourceType, ...] = (DAEMONSETS, PODS, NODES)
     component = "daemonset-controller"
+    owner_kind = "DaemonSet"
 
     def on_event(self, event_type: str, rt: ResourceType, obj: Obj, old: Obj | None) -> None:
         if rt.key == PODS.key:
-            ref = next((r for r in meta(obj).get("ownerReferences") or () if r.get("controller")
-                        and r.get("kind") == "DaemonSet"), None)
-            if ref is not None:
-                self.enqueue((ns_of(obj), ref.get("name", "")))
+            self.enqueue_owner(obj)
         elif rt.key == NODES.key:
             if old is not None and event_type == "MODIFIED" and labels_of(old) == labels_of(obj) and \
                     spec_of(old) == spec_of(obj):

@@ -58,15 +58,8 @@ class DeploymentController(Controller):
     name = "deployment"
     watches: tuple[ResourceType, ...] = (DEPLOYMENTS, REPLICASETS)
     component = "deployment-controller"
-
-    def on_event(self, event_type: str, rt: ResourceType, obj: Obj, old: Obj | None) -> None:
-        if rt.key == REPLICASETS.key:
-            ref = next((r for r in meta(obj).get("ownerReferences") or () if r.get("controller")
-                        and r.get("kind") == "Deployment"), None)
-            if ref is not None:
-                self.enqueue((ns_of(obj), ref.get("name", "")))
-            return
-        self.enqueue((ns_of(obj), name_of(obj)))
+    child_type = REPLICASETS
+    owner_kind = "Deployment"
 
     def reconcile(self, key: Hashable) -> None:
         assert isinstance(key, tuple)

@@ -40,6 +40,7 @@ class JobController(Controller):
     name = "job"
     watches: tuple[ResourceType, ...] = (JOBS, PODS)
     component = "job-controller"
+    owner_kind = "Job"
 
     def __init__(self, mgr: Any) -> None:
         super().__init__(mgr)
@@ -48,10 +49,7 @@ class JobController(Controller):
 
     def on_event(self, event_type: str, rt: ResourceType, obj: Obj, old: Obj | None) -> None:
         if rt.key == PODS.key:
-            ref = next((r for r in meta(obj).get("ownerReferences") or () if r.get("controller")
-                        and r.get("kind") == "Job"), None)
-            if ref is not None:
-                self.enqueue((ns_of(obj), ref.get("name", "")))
+            self.enqueue_owner(obj)
             return
         if event_type == "DELETED":
             self._seen.pop(uid_of(obj), None)

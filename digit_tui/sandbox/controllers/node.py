@@ -16,7 +16,7 @@ from collections.abc import Hashable
 from typing import Any
 
 from digit_tui.sandbox.controllers.base import Controller
-from digit_tui.sandbox.controllers.util import clone, meta, name_of, spec_of, status_of
+from digit_tui.sandbox.controllers.util import clone, meta, name_of, status_of
 from digit_tui.sandbox.resources import NODES, ResourceType
 
 Obj = dict[str, Any]

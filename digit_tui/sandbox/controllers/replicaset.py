@@ -63,15 +63,8 @@ class ReplicaSetController(Controller):
     name = "replicaset"
     watches: tuple[ResourceType, ...] = (REPLICASETS, PODS)
     component = "replicaset-controller"
-
-    def on_event(self, event_type: str, rt: ResourceType, obj: Obj, old: Obj | None) -> None:
-        if rt.key == PODS.key:
-            ref = next((r for r in meta(obj).get("ownerReferences") or () if r.get("controller")
-                        and r.get("kind") == "ReplicaSet"), None)
-            if ref is not None:
-                self.enqueue((ns_of(obj), ref.get("name", "")))
-            return
-        self.enqueue((ns_of(obj), name_of(obj)))
+    child_type = PODS
+    owner_kind = "ReplicaSet"
 
     def reconcile(self, key: Hashable) -> None:
         assert isinstance(key, tuple)

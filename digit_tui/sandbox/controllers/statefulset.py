@@ -37,15 +37,8 @@ class StatefulSetController(Controller):
     name = "statefulset"
     watches: tuple[ResourceType, ...] = (STATEFULSETS, PODS)
     component = "statefulset-controller"
-
-    def on_event(self, event_type: str, rt: ResourceType, obj: Obj, old: Obj | None) -> None:
-        if rt.key == PODS.key:
-            ref = next((r for r in meta(obj).get("ownerReferences") or () if r.get("controller")
-                        and r.get("kind") == "StatefulSet"), None)
-            if ref is not None:
-                self.enqueue((ns_of(obj), ref.get("name", "")))
-            return
-        self.enqueue((ns_of(obj), name_of(obj)))
+    child_type = PODS
+    owner_kind = "StatefulSet"
 
     def reconcile(self, key: Hashable) -> None:
         assert isinstance(key, tuple)
