@@ -90,6 +90,7 @@ def _state_dir(args: argparse.Namespace, environment: str | None = None) -> Path
 
 
 def _inputs_from_args(args: argparse.Namespace) -> RenderInputs:
+    from digit_tui.digit.selection import find_manifest
     from digit_tui.digit.source import open_source
     from digit_tui.errors import InputError
 
@@ -97,85 +98,49 @@ def _inputs_from_args(args: argparse.Namespace) -> RenderInputs:
         raise InputError("--source needs --manifest and --env-file (and usually --secrets-file)",
                          expected="--source DIR --manifest FILE --env-file F --secrets-file F")
     source = open_source(args.source, args.ref, state_dir=_state_dir(args), progress=_progress)
-    manifest = _find_manifest(source, args.manifest)
+    manifest = find_manifest(source, args.manifest)
     modules = [m.strip() for m in args.modules.split(",") if m.strip()] if args.modules is not None else None
     return RenderInputs(source=source, manifest=manifest, modules=modules, env_file=Path(args.env_file),
                         secrets_file=Path(args.secrets_file) if args.secrets_file else None)
 
 
-def _find_manifest(source: Any, given: str | os.PathLike[str]) -> Path:
-    """As given; else relative to the source root or its product-release-charts folder."""
-    path = Path(given)
-    if path.is_absolute() or path.exists():
-        return path
-    for base in (source.root, source.releases_dir, source.charts_dir.parent):
-        if base is not None and (base / path).exists():
-            return base / path
-    return path
-
-
 def _inputs_from_answers(args: argparse.Namespace) -> RenderInputs:
     """Source, release and modules from the answers file; env and secrets files generated from it."""
-    from digit_tui.answers.loader import load_answers
-    from digit_tui.answers.model import BUNDLED_SOURCE, SourceGit, SourcePath
-    from digit_tui.digit.source import open_source
-    from digit_tui.errors import InputError
+    from digit_tui.answers import answers_to_settings, load_answers
+    from digit_tui.digit.selection import open_release
 
     answers = load_answers(args.answers)
-    digit = answers.digit
+    settings = answers_to_settings(answers)
     state = _state_dir(args, answers.environment)
-    if isinstance(digit.source, SourceGit):
-        source = open_source(digit.source.git, digit.source.ref, state_dir=state, progress=_progress)
-    elif isinstance(digit.source, SourcePath):
-        source = open_source(digit.source.path)
-    else:
-        source = open_source(BUNDLED_SOURCE)
-    release = args.manifest or digit.release_file()
-    if release is None:
-        manifests = source.release_manifests()
-        if len(manifests) != 1:
-            raise InputError(f"the answers name no release and the source has {len(manifests)} release manifests",
-                             path=args.answers, expected="digit.release: the manifest path inside the source")
-        release = manifests[0]
-    modules = [m.strip() for m in args.modules.split(",") if m.strip()] if args.modules is not None \
-        else list(digit.modules)
+    modules = [m.strip() for m in args.modules.split(",") if m.strip()] if args.modules is not None else None
+    release = open_release(settings, state_dir=state, progress=_progress, manifest=args.manifest, modules=modules)
     if args.env_file:
         env_file = Path(args.env_file)
         secrets_file = Path(args.secrets_file) if args.secrets_file else None
     else:
-        env_file, secrets_file = _generated_env_files(answers, source, state)
-    return RenderInputs(source=source, manifest=_find_manifest(source, release), modules=modules,
+        env_file, secrets_file = _generated_env_files(settings, state)
+    return RenderInputs(source=release.source, manifest=release.manifest_path, modules=release.modules,
                         env_file=env_file, secrets_file=secrets_file)
 
 
-def _generated_env_files(answers: Any, source: Any, state: Path) -> tuple[Path, Path | None]:
+def _generated_env_files(settings: dict[str, Any], state: Path) -> tuple[Path, Path | None]:
     """The env and secrets files an install generated into the state directory; when there are
     none yet, a preview pair generated from the answers into a private temporary directory."""
     from digit_tui.digit.envfile import env_file_path, write_env_file
     from digit_tui.digit.secretsfile import secrets_file_path, write_secrets_file
+    from digit_tui.digit.selection import HELM_DIR, env_inputs, preview_settings
 
-    env_file = env_file_path(state, answers.environment)
-    secrets_file = secrets_file_path(state, answers.environment)
+    environment = str(settings["environment"])
+    env_file = env_file_path(state / HELM_DIR, environment)
+    secrets_file = secrets_file_path(state / HELM_DIR, environment)
     if env_file.is_file():
         return env_file, secrets_file if secrets_file.is_file() else None
-    inputs = _preview_inputs(answers)
+    inputs = env_inputs(preview_settings(settings))
     preview = Path(tempfile.mkdtemp(prefix="digit-tui-render-env-"))
     atexit.register(shutil.rmtree, preview, True)
     print(f"digit-tui: no generated environment in {state} yet; rendering with a preview environment "
           "(dynamic storage, freshly generated secrets)", file=sys.stderr)
     return write_env_file(inputs, preview), write_secrets_file(inputs, preview)
-
-
-def _preview_inputs(answers: Any) -> Any:
-    """EnvInputs from the answers alone: no volume outputs exist before an install, so dynamic storage."""
-    from digit_tui.digit.envinputs import EnvInputs
-
-    digit, db = answers.digit, answers.database
-    host = db.host or ("postgres.egov" if db.mode == "in-cluster" else "")
-    return EnvInputs(environment=answers.environment, domain=digit.domain, state_tenant_id=digit.state_tenant,
-                     container_registry=digit.container_registry, db_host=str(host), db_port=int(db.port),
-                     db_name=db.name, storage_mode="dynamic",
-                     storage_class=answers.storage.storage_class or "")
 
 
 def _render(args: argparse.Namespace, inputs: RenderInputs) -> int:

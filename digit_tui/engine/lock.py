@@ -11,6 +11,10 @@ import fcntl
 import os
 from pathlib import Path
 
+from digit_tui.procs import pid_alive
+
+__all__ = ["LockHeld", "StateLock", "pid_alive", "read_pid"]
+
 
 class LockHeld(Exception):
     def __init__(self, path: Path, pid: int | None) -> None:
@@ -19,18 +23,6 @@ class LockHeld(Exception):
         who = f"pid {pid}" if pid else "another process"
         super().__init__(f"another digit-tui engine ({who}) holds {path}; "
                          f"attach with `digit-tui` or stop it with `digit-tui cancel`")
-
-
-def pid_alive(pid: int | None) -> bool:
-    if not pid or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def read_pid(path: Path) -> int | None:

@@ -26,12 +26,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 FIELD_MANAGER = "digit-tui"
 DEFAULT_TIMEOUT = 20.0          # seconds per request (connect and read)
 DEFAULT_NAMESPACE = "default"   # what kubectl uses for a namespaced object without one
-CRD_ESTABLISH_WAIT = 15.0       # how long a just-applied CRD's type may take to appear in discovery
+CRD_ESTABLISH_WAIT = 15.0
+POOL_SIZE = 32                  # connections kept per host       # how long a just-applied CRD's type may take to appear in discovery
 
 Obj = dict[str, Any]
 
@@ -126,12 +127,17 @@ class Kube:
 
     def __init__(self, kubeconfig: str | Path | None = None, context: str | None = None, *,
                  timeout: float = DEFAULT_TIMEOUT) -> None:
-        from kubernetes import config
+        from kubernetes import client, config
 
         self.kubeconfig = str(kubeconfig) if kubeconfig else None
         self.context = context
         self.timeout = timeout
-        self.api = config.new_client_from_config(config_file=self.kubeconfig, context=context)
+        cfg = client.Configuration()
+        config.load_kube_config(config_file=self.kubeconfig, context=context, client_configuration=cfg,
+                                persist_config=False)
+        # Tasks share one Kube from several threads, each possibly holding a watch open.
+        cfg.connection_pool_maxsize = POOL_SIZE
+        self.api = client.ApiClient(configuration=cfg)
         self._lock = threading.Lock()
         self._groups: dict[str, dict[str, ResourceType]] = {}   # "group/version" -> kind -> type
         self._preferred: dict[str, str] | None = None             # group -> preferred version
@@ -388,6 +394,3 @@ def _event_time(ev: Obj) -> str:
     return str(ev.get("lastTimestamp") or ev.get("eventTime") or (ev.get("metadata") or {}).get("creationTimestamp")
                or "")
 
-
-def query_string(params: dict[str, Any]) -> str:
-    return urlencode({k: v for k, v in params.items() if v is not None})

@@ -45,7 +45,7 @@ class TextViewer(ModalScreen[None]):
         self.title_text, self._lines, self.subtitle = title, list(lines), subtitle
 
     def compose(self) -> ComposeResult:
-        log = RichLog(wrap=True, markup=False, highlight=False, id="viewer-log", max_lines=5000)
+        log = RichLog(wrap=True, markup=False, highlight=False, id="viewer-log", max_lines=5000, min_width=20)
         log.border_title = self.title_text
         log.border_subtitle = self.subtitle or "q back"
         yield log

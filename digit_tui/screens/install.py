@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -40,6 +40,7 @@ from digit_tui.widgets.statusline import StatusLine, progress_text
 POLL_INTERVAL = 0.3
 NET_INTERVAL = 5.0
 ENGINE_START_GRACE = 4.0
+NAV_KEYS = {"up", "down", "left", "right", "pageup", "pagedown", "home", "end", "enter", "space"}
 CLOSE_HINT = "You may close this terminal: run digit-tui again to re-attach."
 
 
@@ -62,22 +63,23 @@ class InstallScreen(DigitScreen):
         Binding("d", "dashboard", "dashboard"),
         Binding("c", "follow", "follow", show=False),
         Binding("question_mark", "help", "help"),
-        Binding("q", "app.quit", "quit"),
+        Binding("q", "app.quit", "quit", show=False),
+        Binding("ctrl+q", "app.quit", "quit (install continues)"),
     ]
 
     def __init__(self, state_dir: Path) -> None:
         super().__init__(id="install")
         self.state_dir = Path(state_dir)
-        self.run: RunRow | None = None
-        self.tasks: list[TaskRow] = []
+        self.run_row: RunRow | None = None
+        self.task_rows: list[TaskRow] = []
         self.engine_alive = False
         self.net: NetStatus | None = None
         self._events: deque[Event] = deque(maxlen=5000)
         self._by_task: dict[str, deque[Event]] = {}
         self._shown: NodeRef | None = None
         self._follow = True
-        self._expected: NodeRef | None = None
         self._wake = threading.Event()
+        self._stop = threading.Event()
         self._started = time.monotonic()
         self._start_error_shown = False
 
@@ -93,7 +95,7 @@ class InstallScreen(DigitScreen):
             yield panel
         yield StatusLine(id="progress")
         yield Static(id="hint")
-        yield Footer()
+        yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         self._render_header()
@@ -104,6 +106,7 @@ class InstallScreen(DigitScreen):
         self.set_interval(1.0, self._render_header)
 
     def on_unmount(self) -> None:
+        self._stop.set()
         self._wake.set()
 
     # -- workers --------------------------------------------------------------
@@ -125,9 +128,9 @@ class InstallScreen(DigitScreen):
     @work(thread=True, exclusive=True, group="network", exit_on_error=False, description="probing the network")
     def watch_network(self) -> None:
         worker = get_current_worker()
-        stop = threading.Event()
-        while not worker.is_cancelled:
-            run = self.run
+        stop = self._stop
+        while not worker.is_cancelled and not stop.is_set():
+            run = self.run_row
             endpoints = list((run.settings.get("endpoints") or []) if run else [])
             if run is not None:
                 status = probe_endpoints(endpoints)
@@ -143,7 +146,7 @@ class InstallScreen(DigitScreen):
         try:
             reply = control.send(self.state_dir, request)
         except ConnectionError as exc:
-            answers = self.run.answers_path if self.run else None
+            answers = self.run_row.answers_path if self.run_row else None
             self.app.call_from_thread(
                 self.app.show_error, f"Could not {request['cmd']} the install",  # type: ignore[attr-defined]
                 f"{exc}: the engine has finished or was stopped.",
@@ -166,24 +169,27 @@ class InstallScreen(DigitScreen):
             self._events.clear()
             self._by_task.clear()
             self._shown = None
-        self.run, self.tasks, self.engine_alive = upd.run, upd.tasks, upd.engine_alive
+        self.run_row, self.task_rows, self.engine_alive = upd.run, upd.tasks, upd.engine_alive
         for ev in upd.events:
             self._events.append(ev)
             if ev.task:
                 self._by_task.setdefault(ev.task, deque(maxlen=1000)).append(ev)
         tree = self.query_one(PhaseTree)
-        tree.update_tasks(self.tasks)
+        tree.update_tasks(self.task_rows)
+        refilled = False
         if self._follow:
-            cur = current_task(self.tasks)
+            cur = current_task(self.task_rows)
             if cur is not None:
-                ref = NodeRef("task", cur.id)
+                # Work under way or failed: that task. All settled: its phase, folded, for the overview.
+                active = cur.state.value in ("running", "retrying", "waiting-for-network", "failed")
+                ref = NodeRef("task", cur.id) if active else NodeRef("phase", cur.phase)
                 if tree.selected_ref != ref:
-                    self._expected = ref
                     tree.select_ref(ref)
-                self._show(ref)
+                refilled = self._show(ref)
         elif self._shown is None and tree.selected_ref is not None:
-            self._show(tree.selected_ref)
-        self._append_events(upd.events)
+            refilled = self._show(tree.selected_ref)
+        if not refilled:
+            self._append_events(upd.events)
         self._render_header()
         self._render_progress()
         self._render_hint()
@@ -219,16 +225,16 @@ class InstallScreen(DigitScreen):
             panel.append(e for e in events if e.task in ids)
 
     def _phase_task_ids(self, path: str) -> set[str]:
-        return {t.id for t in self.tasks if t.phase == path or t.phase.startswith(path + "/")}
+        return {t.id for t in self.task_rows if t.phase == path or t.phase.startswith(path + "/")}
 
-    def _task(self, task_id: str) -> TaskRow | None:
-        return next((t for t in self.tasks if t.id == task_id), None)
+    def _task_row(self, task_id: str) -> TaskRow | None:
+        return next((t for t in self.task_rows if t.id == task_id), None)
 
-    def _show(self, ref: NodeRef) -> None:
-        """Fill the right panel for a task or a phase (only when the choice changes)."""
+    def _show(self, ref: NodeRef) -> bool:
+        """Fill the right panel for a task or a phase; True if it was refilled (the choice changed)."""
         if ref == self._shown:
             self._retitle(ref)
-            return
+            return False
         self._shown = ref
         panel = self.query_one(EventPanel)
         if ref.kind == "task":
@@ -237,25 +243,31 @@ class InstallScreen(DigitScreen):
             ids = self._phase_task_ids(ref.key)
             panel.show(self._title(ref), [e for e in self._events if e.task in ids], with_task=True)
         self._render_hint()
+        return True
 
     def _title(self, ref: NodeRef) -> str:
         if ref.kind == "task":
-            t = self._task(ref.key)
+            t = self._task_row(ref.key)
             return f"{symbol(t.state.value)} {t.title}" if t else ref.key
         return f"phase {ref.key}"
 
     def _retitle(self, ref: NodeRef) -> None:
         self.query_one(EventPanel).border_title = self._title(ref)
 
+    def on_key(self, event: events.Key) -> None:
+        # Moving in the tree means the operator chooses what to read: stop following the current task.
+        if event.key in NAV_KEYS and isinstance(self.focused, PhaseTree):
+            self._follow = False
+
+    def on_tree_node_selected(self, event: Tree.NodeSelected[NodeRef]) -> None:
+        self._follow = False
+        if event.node.data is not None:
+            self._show(event.node.data)
+
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[NodeRef]) -> None:
         ref = event.node.data
-        if ref is None:
-            return
-        if ref == self._expected:
-            self._expected = None
-        else:
-            self._follow = False  # the operator chose; stop following the current task
-        self._show(ref)
+        if ref is not None and not self._follow:
+            self._show(ref)
 
     def _set_net(self, status: NetStatus) -> None:
         self.net = status
@@ -263,10 +275,10 @@ class InstallScreen(DigitScreen):
 
     # -- rendering --------------------------------------------------------------
     def _state(self) -> str:
-        return run_state(self.run, self.engine_alive)
+        return run_state(self.run_row, self.engine_alive)
 
     def _render_header(self) -> None:
-        run = self.run
+        run = self.run_row
         head = Text()
         head.append("DIGIT installer", style="bold")
         if run is not None:
@@ -292,9 +304,9 @@ class InstallScreen(DigitScreen):
         self.query_one("#install-header", Static).update(head)
 
     def _render_progress(self) -> None:
-        if self.run is None:
+        if self.run_row is None:
             return
-        p = progress(self.tasks)
+        p = progress(self.task_rows)
         self.query_one("#progress", StatusLine).update(
             progress_text(p, self.net, self.size.width or 80, state=self._state()))
 
@@ -302,11 +314,15 @@ class InstallScreen(DigitScreen):
         hint = Text()
         state = self._state()
         sel = self._shown
-        task = self._task(sel.key) if sel is not None and sel.kind == "task" else None
-        failed = [t for t in self.tasks if t.state == TaskState.FAILED]
-        waiting = [t for t in self.tasks if t.state == TaskState.WAITING_NETWORK]
-        if task is not None and task.state == TaskState.FAILED:
+        task = self._task_row(sel.key) if sel is not None and sel.kind == "task" else None
+        failed = [t for t in self.task_rows if t.state == TaskState.FAILED]
+        waiting = [t for t in self.task_rows if t.state == TaskState.WAITING_NETWORK]
+        if task is None or task.state != TaskState.FAILED:
+            task = failed[0] if failed else None
+        if task is not None:
             hint.append("✗ ", style="bold red")
+            if task.id != (sel.key if sel else None):
+                hint.append(f"{task.id}: ", style="bold")
             hint.append(task.error or "failed")
             if task.remedy:
                 hint.append(" — " + task.remedy, style="bold")
@@ -321,15 +337,22 @@ class InstallScreen(DigitScreen):
             hint.append("✗ ", style="bold red")
             hint.append(f"install failed: {len(failed)} task(s) failed — select one for the reason, r to retry")
         elif state == "interrupted":
-            answers = self.run.answers_path if self.run else "FILE"
+            answers = self.run_row.answers_path if self.run_row else "FILE"
             hint.append("⏸ ", style="yellow")
             hint.append(f"the engine stopped; resume: digit-tui install --answers {answers}")
         elif state == "paused":
             hint.append("⏸ ", style="yellow")
             hint.append("paused: running tasks finish, no new ones start — p resumes")
         else:
-            hint.append(CLOSE_HINT, style="dim")
+            hint.append(self._close_hint(), style="dim")
         self.query_one("#hint", Static).update(hint)
+
+    def _close_hint(self) -> str:
+        from digit_tui import paths
+
+        if self.state_dir.parent == paths.state_root():
+            return CLOSE_HINT
+        return f"You may close this terminal; re-attach: digit-tui tui --state-dir {self.state_dir}"
 
     # -- actions ------------------------------------------------------------------
     def action_follow(self) -> None:
@@ -337,19 +360,19 @@ class InstallScreen(DigitScreen):
         self._wake.set()
 
     def action_pause(self) -> None:
-        if self.run is None:
+        if self.run_row is None:
             self.notify("no install to pause yet", severity="warning")
             return
-        if self.run.paused:
+        if self.run_row.paused:
             self.send_command({"cmd": "resume"}, "resumed")
         else:
             self.send_command({"cmd": "pause"}, "pausing: running tasks finish, no new ones start")
 
     def action_retry(self) -> None:
         sel = self._shown
-        task = self._task(sel.key) if sel is not None and sel.kind == "task" else None
+        task = self._task_row(sel.key) if sel is not None and sel.kind == "task" else None
         if task is None or task.state != TaskState.FAILED:
-            task = next((t for t in self.tasks if t.state == TaskState.FAILED), None)
+            task = next((t for t in self.task_rows if t.state == TaskState.FAILED), None)
         if task is None:
             self.notify("nothing to retry: no task has failed", severity="information")
             return
@@ -371,12 +394,14 @@ class InstallScreen(DigitScreen):
                 lines = fh.read().decode(errors="replace").splitlines()[-1000:]
         except FileNotFoundError:
             lines = [f"(no engine log yet at {path})"]
+        if not lines:
+            lines = ["(the engine has logged nothing yet; the task events are in the right-hand panel)"]
         self.app.call_from_thread(self.app.push_screen, TextViewer(f"engine log · {path}", lines))
 
     def action_dashboard(self) -> None:
         from digit_tui.screens.dashboard import DashboardScreen
 
-        target = (self.run.settings.get("target") or {}) if self.run else {}
+        target = (self.run_row.settings.get("target") or {}) if self.run_row else {}
         kubeconfig = target.get("kubeconfig")
         if not kubeconfig:
             self.notify("this install has no kubeconfig yet (the cluster phase writes it)", severity="warning")

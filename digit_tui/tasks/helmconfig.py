@@ -12,19 +12,17 @@ password the operator supplied (``database.password_file``), are kept.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from digit_tui.digit.selection import HELM_DIR, env_inputs
 from digit_tui.engine.errors import PermanentError
 from digit_tui.engine.task import RetryPolicy, Task, TaskContext
 from digit_tui.errors import InputError
 
 TASK_ID = "helm-config"
 VOLUMES_TASK = "volumes"         # the volume task publishes {"volumes": {service: [VolumeRef mapping, ...]}}
-HELM_DIR = "helm"
-IN_CLUSTER_DB_HOST = "postgres.egov"
 SOPS_CONFIG = ".sops.yaml"
 
 # Secret values shorter than this are names rather than secrets (the db user "egov").
@@ -44,37 +42,6 @@ def helm_dir(settings: Mapping[str, Any]) -> Path:
     return state_dir_of(settings) / HELM_DIR
 
 
-def env_inputs(settings: Mapping[str, Any], volumes: Mapping[str, Any] | None = None) -> Any:
-    """``EnvInputs`` from the answers settings (and the volume task's outputs)."""
-    from digit_tui.digit.envinputs import EnvInputs
-
-    digit = settings.get("digit") or {}
-    db = settings.get("database") or {}
-    storage = settings.get("storage") or {}
-    host = str(db.get("host") or "")
-    db_host, db_ips = host, ()
-    if db.get("mode", "in-cluster") == "in-cluster" or not host:
-        db_host = IN_CLUSTER_DB_HOST
-    elif _is_ip(host):
-        # DIGIT reaches an external database by IP through the db-service Service + manual Endpoints.
-        db_host, db_ips = "", (host,)
-    mode = str(storage.get("mode") or "dynamic")
-    provider = str(storage.get("provider") or "none")
-    inputs = EnvInputs(
-        environment=str(settings.get("environment", "")),
-        domain=str(digit.get("domain", "")),
-        state_tenant_id=str(digit.get("state_tenant") or "pb"),
-        container_registry=str(digit.get("container_registry") or "egovio"),
-        db_host=db_host, db_ips=db_ips, db_port=int(db.get("port") or 5432), db_name=str(db.get("name") or "egov_db"),
-        storage_mode=mode,
-        storage_provider=provider if provider != "none" else "iscsi",
-        storage_class=str(storage.get("storage_class") or ""),
-        volumes=dict(volumes or {}) if mode == "static" else {},
-    )
-    inputs.validate()
-    return inputs
-
-
 def supplied_secrets(settings: Mapping[str, Any]) -> dict[str, dict[str, str]]:
     """What the operator gave: the database user, and its password from ``password_file``."""
     db = settings.get("database") or {}
@@ -91,14 +58,6 @@ def supplied_secrets(settings: Mapping[str, Any]) -> dict[str, dict[str, str]]:
             raise InputError("the database password file is empty", path=path, expected="the password on one line")
         out["password"] = password
     return {"db": out} if out else {}
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text.strip("[]"))
-    except ValueError:
-        return False
-    return True
 
 
 class HelmConfigTask(Task):

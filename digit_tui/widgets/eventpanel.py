@@ -31,7 +31,7 @@ class EventPanel(RichLog):
     """
 
     def __init__(self, **kw: object) -> None:
-        super().__init__(wrap=True, markup=False, highlight=False, max_lines=2000, auto_scroll=True,
+        super().__init__(wrap=True, markup=False, highlight=False, max_lines=2000, auto_scroll=True, min_width=20,
                          **kw)  # type: ignore[arg-type]
         self.with_task = False
 

@@ -45,20 +45,21 @@ class PhaseTree(Tree[NodeRef]):
         super().__init__("install", **kw)  # type: ignore[arg-type]
         self.show_root = False
         self.guide_depth = 2
-        self._nodes: dict[NodeRef, TreeNode[NodeRef]] = {}
-        self._auto: dict[NodeRef, str] = {}   # last aggregate state we auto-expanded/collapsed for
+        self._by_ref: dict[NodeRef, TreeNode[NodeRef]] = {}
+        self._auto_state: dict[NodeRef, str] = {}   # last aggregate state we auto-expanded/collapsed for
 
     def label_width(self, depth: int) -> int:
+        """Room for a label at ``depth``: minus the scrollbar, the guides and the expander (or leaf guide)."""
         width = (self.size.width or 30) - 1
-        return max(12, width - depth * self.guide_depth - 1)
+        return max(12, width - depth * self.guide_depth - 2 - 1)
 
     def update_tasks(self, tasks: Sequence[TaskRow]) -> None:
         phases = build_phases(tasks)
         seen: set[NodeRef] = set()
         for ph in phases:
             self._sync_phase(self.root, ph, 0, seen)
-        for ref in [r for r in self._nodes if r not in seen]:
-            node = self._nodes.pop(ref)
+        for ref in [r for r in self._by_ref if r not in seen]:
+            node = self._by_ref.pop(ref)
             try:
                 node.remove()
             except Exception:
@@ -69,16 +70,16 @@ class PhaseTree(Tree[NodeRef]):
         seen.add(ref)
         state = ph.state
         label = _label(state, display_name(ph.name), f"{ph.done}/{ph.total}", self.label_width(depth))
-        node = self._nodes.get(ref)
+        node = self._by_ref.get(ref)
         if node is None:
             node = parent.add(label, data=ref)
-            self._nodes[ref] = node
+            self._by_ref[ref] = node
         else:
             node.set_label(label)
         # Open what is happening, fold what is settled; only when the phase's state changes,
         # so an operator's own expand/collapse is left alone in between.
-        if self._auto.get(ref) != state:
-            self._auto[ref] = state
+        if self._auto_state.get(ref) != state:
+            self._auto_state[ref] = state
             if state in ("running", "failed", "waiting-for-network"):
                 node.expand()
             else:
@@ -89,15 +90,15 @@ class PhaseTree(Tree[NodeRef]):
             tref = NodeRef("task", t.id)
             seen.add(tref)
             counts = f"{t.progress_done}/{t.progress_total}" if t.progress_total else ""
-            tlabel = _label(t.state.value, t.title, counts, self.label_width(depth + 1))
-            tnode = self._nodes.get(tref)
+            tlabel = _label(t.state.value, t.title, counts, self.label_width(depth) )
+            tnode = self._by_ref.get(tref)
             if tnode is None:
-                self._nodes[tref] = node.add_leaf(tlabel, data=tref)
+                self._by_ref[tref] = node.add_leaf(tlabel, data=tref)
             else:
                 tnode.set_label(tlabel)
 
     def select_ref(self, ref: NodeRef) -> None:
-        node = self._nodes.get(ref)
+        node = self._by_ref.get(ref)
         if node is None:
             return
         parent = node.parent

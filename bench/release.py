@@ -1,0 +1,100 @@
+"""Deploy time of the bundled sample release on the sandbox: default concurrency vs one at a time.
+
+    .venv/bin/python bench/release.py [--speed 5] [--concurrency 4]
+
+Each run gets a fresh sandbox and state directory and goes through the real CLI
+(`digit-tui install --headless`). Prints the wall time at the given concurrency,
+at concurrency 1 (how DIGIT's own deployer goes: one service after another),
+and the critical-path lower bound: the longest chain of task durations through
+the graph (measured in the concurrency-1 run, where tasks do not compete), i.e.
+what unlimited concurrency could reach. Ratios: speed-up over sequential, and
+how far the default run is from the bound.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from digit_tui.sandbox.runtime import start_sandbox  # noqa: E402  (bench: the sandbox is the target)
+
+
+def deploy(work: Path, speed: float, concurrency: int) -> tuple[float, dict[str, tuple[float, list[str]]]]:
+    handle = start_sandbox(work / "sandbox", nodes=3, speed=speed)
+    try:
+        answers = work / "answers.yaml"
+        answers.write_text(yaml.safe_dump({
+            "environment": "bench", "target": {"provider": "sandbox", "kubeconfig": str(handle.kubeconfig_path)},
+            "digit": {"domain": "digit.local", "modules": ["m_pgr", "m_property-tax"]},
+            "engine": {"concurrency": concurrency}}))
+        env = dict(os.environ, PYTHONPATH=str(REPO), XDG_STATE_HOME=str(work / "xdg"))
+        start = time.monotonic()
+        proc = subprocess.run([sys.executable, "-m", "digit_tui.cli", "install", "--answers", str(answers),
+                               "--headless", "--state-dir", str(work / "state")],
+                              env=env, capture_output=True, text=True, timeout=1800, cwd=REPO)
+        elapsed = time.monotonic() - start
+        if proc.returncode != 0:
+            raise SystemExit(f"install failed (concurrency {concurrency}):\n{proc.stderr[-2000:]}")
+        return elapsed, task_times(work / "state" / "journal.db")
+    finally:
+        handle.stop()
+
+
+def task_times(journal: Path) -> dict[str, tuple[float, list[str]]]:
+    import json
+
+    db = sqlite3.connect(f"file:{journal}?mode=ro", uri=True)
+    try:
+        run = db.execute("SELECT id FROM runs ORDER BY created DESC LIMIT 1").fetchone()[0]
+        rows = db.execute("SELECT id, started, finished, deps FROM tasks WHERE run_id=?", (run,)).fetchall()
+    finally:
+        db.close()
+    return {tid: (max(0.0, (fin or 0) - (st or 0)), json.loads(deps or "[]")) for tid, st, fin, deps in rows}
+
+
+def critical_path(times: dict[str, tuple[float, list[str]]]) -> tuple[float, list[str]]:
+    memo: dict[str, tuple[float, list[str]]] = {}
+
+    def longest(tid: str) -> tuple[float, list[str]]:
+        if tid not in memo:
+            own, deps = times[tid]
+            best = max((longest(d) for d in deps), default=(0.0, []), key=lambda x: x[0])
+            memo[tid] = (own + best[0], [*best[1], tid])
+        return memo[tid]
+
+    return max((longest(t) for t in times), key=lambda x: x[0])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--speed", type=float, default=5.0, help="sandbox speed: divides simulated delays (default 5)")
+    parser.add_argument("--concurrency", type=int, default=4, help="the default engine concurrency (4)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="digit-bench-release-") as tmp:
+        (Path(tmp) / "par").mkdir()
+        (Path(tmp) / "seq").mkdir()
+        t_par, _ = deploy(Path(tmp) / "par", args.speed, args.concurrency)
+        t_seq, seq_times = deploy(Path(tmp) / "seq", args.speed, 1)
+    bound, path = critical_path(seq_times)
+    print(f"sample release: {len(seq_times)} tasks, sandbox speed {args.speed:g} (3 nodes)")
+    print(f"deploy time, concurrency {args.concurrency}: {t_par:7.2f} s")
+    print(f"deploy time, concurrency 1:  {t_seq:7.2f} s   (DIGIT's deployer is sequential)")
+    print(f"critical-path lower bound:  {bound:7.2f} s   ({' -> '.join(path)})")
+    print(f"speed-up concurrency {args.concurrency} vs 1:    {t_seq / t_par:5.2f}x")
+    print(f"concurrency {args.concurrency} / lower bound:    {t_par / bound:5.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,73 @@
+"""The Textual application: which screen to open, global keys, and the one place errors become dialogs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import App
+from textual.binding import Binding
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+
+
+def explain(exc: BaseException) -> tuple[str, str]:
+    """(why, next step) for an error an operator may meet in the TUI."""
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, ConnectionError):
+        return text, "check that the install engine runs (`digit-tui status`); `digit-tui install` resumes it."
+    if isinstance(exc, PermissionError):
+        return text, "run digit-tui as the user who owns the state directory."
+    if isinstance(exc, FileNotFoundError):
+        return text, "check the path; `digit-tui status` shows where the install keeps its files."
+    if isinstance(exc, ValueError):
+        return text, "fix the file named above and try again."
+    if isinstance(exc, (TimeoutError, OSError)):
+        return text, "check the network (VPN, cluster API); digit-tui retries by itself."
+    return f"{type(exc).__name__}: {text}", "see the engine log (l on the install screen) and report the problem."
+
+
+class DigitApp(App[int]):
+    """``start``: "install" (attach to ``state_dir``), "dashboard" (``kubeconfig``) or "welcome"."""
+
+    TITLE = "digit-tui"
+    CSS_PATH = [ASSETS / "app.tcss", ASSETS / "install.tcss", ASSETS / "dashboard.tcss"]
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [
+        # Screens that run beside an install show their own ctrl+q label saying the install goes on.
+        Binding("ctrl+q", "quit", "quit", show=False),
+    ]
+
+    def __init__(self, *, start: str = "install", state_dir: Path | None = None, kubeconfig: str | None = None,
+                 context: str | None = None) -> None:
+        super().__init__()
+        self.start = start
+        self.state_dir = Path(state_dir) if state_dir else None
+        self.kubeconfig = kubeconfig
+        self.context = context
+
+    def on_mount(self) -> None:
+        if self.start == "install" and self.state_dir is not None:
+            from digit_tui.screens.install import InstallScreen
+
+            self.push_screen(InstallScreen(self.state_dir))
+        elif self.start == "dashboard":
+            from digit_tui.screens.dashboard import DashboardScreen
+
+            self.push_screen(DashboardScreen(self.kubeconfig, self.context, top_level=True))
+        else:
+            from digit_tui.screens.welcome import WelcomeScreen
+
+            self.push_screen(WelcomeScreen(self.state_dir))
+
+    def show_error(self, what: str, why: str, next_step: str) -> None:
+        from digit_tui.screens.dialogs import ErrorDialog
+
+        self.push_screen(ErrorDialog(what, why, next_step))
+
+    def report_error(self, exc: BaseException, *, what: str = "Something failed") -> None:
+        """Every worker failure ends here (see DigitScreen): a dialog, never a traceback or a dead app."""
+        why, next_step = explain(exc)
+        self.show_error(what[:1].upper() + what[1:], why, next_step)
+
+    def action_quit(self) -> None:  # type: ignore[override]
+        self.exit(0)

@@ -1,0 +1,117 @@
+"""What to deploy, from the answers settings: the DIGIT source and release manifest,
+the resolved modules, and the inputs of the environment file.
+
+One place for this mapping, shared by the install tasks, ``digit-tui render``
+and the sizing adapter, so the three never disagree about what "the release the
+answers name" means. Works on the plain settings dict (``answers_to_settings``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from digit_tui.errors import InputError
+
+HELM_DIR = "helm"                     # <state_dir>/helm/environments/<env>.yaml and <env>-secrets.yaml
+IN_CLUSTER_DB_HOST = "postgres.egov"  # the in-cluster database's Service
+
+
+@dataclass
+class Release:
+    source: Any                 # digit_tui.digit.source.DigitSource
+    manifest_path: Path
+    manifest: Any               # digit_tui.digit.manifest.ReleaseManifest
+    modules: list[str]          # resolved, in order
+
+
+def find_manifest(source: Any, given: str | Path) -> Path:
+    """``given`` as is when absolute or present; else relative to the source root or its release folder."""
+    path = Path(given)
+    if path.is_absolute() or path.is_file():
+        return path
+    for base in (source.root, getattr(source, "releases_dir", None), source.charts_dir.parent):
+        if base is not None and (Path(base) / path).is_file():
+            return Path(base) / path
+    raise InputError(f"release manifest {given} not found in {source.root}",
+                     expected="digit.release: a path relative to the source")
+
+
+def open_release(settings: Mapping[str, Any], *, state_dir: Path | None = None,
+                 progress: Callable[[str], None] | None = None, manifest: str | Path | None = None,
+                 modules: list[str] | None = None) -> Release:
+    """The source, release manifest and resolved modules the answers name (InputError if bad).
+
+    ``manifest`` and ``modules`` override the answers (command-line options)."""
+    from digit_tui.digit.manifest import load_manifest
+    from digit_tui.digit.source import open_source
+
+    digit = settings.get("digit") or {}
+    src = digit.get("source") or {}
+    if src.get("kind") == "git":
+        source = open_source(str(src["git"]), src.get("ref"), state_dir=state_dir, progress=progress)
+    else:
+        if not src.get("path"):
+            raise InputError("the answers settings name no DIGIT source", expected="digit.source")
+        source = open_source(str(src["path"]))
+    release = manifest or digit.get("release")
+    if not release:
+        found = source.release_manifests()
+        if len(found) != 1:
+            raise InputError(f"no release manifest chosen and the source has {len(found)}",
+                             path=settings.get("answers_file"), expected="digit.release: a dependancy_chart-*.yaml")
+        manifest_path = Path(found[0])
+    else:
+        manifest_path = find_manifest(source, release)
+    loaded = load_manifest(manifest_path)
+    chosen = list(digit.get("modules") or []) if modules is None else modules
+    return Release(source, manifest_path, loaded, loaded.resolve(chosen))
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def env_inputs(settings: Mapping[str, Any], volumes: Mapping[str, Any] | None = None) -> Any:
+    """``EnvInputs`` from the answers settings (and, for static storage, the volume task's outputs)."""
+    from digit_tui.digit.envinputs import EnvInputs
+
+    digit = settings.get("digit") or {}
+    db = settings.get("database") or {}
+    storage = settings.get("storage") or {}
+    host = str(db.get("host") or "")
+    db_host, db_ips = host, ()
+    if db.get("mode", "in-cluster") == "in-cluster" or not host:
+        db_host = IN_CLUSTER_DB_HOST
+    elif _is_ip(host):
+        # DIGIT reaches an external database by IP through the db-service Service + manual Endpoints.
+        db_host, db_ips = "", (host,)
+    mode = str(storage.get("mode") or "dynamic")
+    provider = str(storage.get("provider") or "none")
+    inputs = EnvInputs(
+        environment=str(settings.get("environment", "")),
+        domain=str(digit.get("domain", "")),
+        state_tenant_id=str(digit.get("state_tenant") or "pb"),
+        container_registry=str(digit.get("container_registry") or "egovio"),
+        db_host=db_host, db_ips=db_ips, db_port=int(db.get("port") or 5432), db_name=str(db.get("name") or "egov_db"),
+        storage_mode=mode,
+        storage_provider=provider if provider != "none" else "iscsi",
+        storage_class=str(storage.get("storage_class") or ""),
+        volumes=dict(volumes or {}) if mode == "static" else {},
+    )
+    inputs.validate()
+    return inputs
+
+
+def preview_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings for rendering before an install: no volume outputs exist yet, so dynamic storage."""
+    storage = dict(settings.get("storage") or {})
+    storage["mode"] = "dynamic"
+    return {**settings, "storage": storage}

@@ -1,0 +1,68 @@
+"""The install graph of the DIGIT release.
+
+    helm-config -> render -> cluster-configs -> one task per service -> release-record
+
+A service depends on every service of the modules its module depends on (from
+the release manifest), so the services of one module run in parallel and a
+failed service blocks only what comes after it. ``release_tasks`` can be
+placed after earlier phases (cluster, volumes, postgres) with ``after``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from digit_tui.engine.scheduler import GraphError
+from digit_tui.engine.task import Task
+from digit_tui.errors import InputError
+from digit_tui.infra.kubewait import WaitPolicy
+from digit_tui.tasks.helmconfig import HelmConfigTask
+from digit_tui.tasks.release import CLUSTER_CONFIGS, Cluster, DEFAULT_DEADLINE, ReleaseRecordTask, ServiceTask
+from digit_tui.tasks.render import TASK_ID as RENDER, RenderTask, open_release
+
+
+def wait_policy(settings: Mapping[str, Any]) -> WaitPolicy:
+    """Per-service readiness deadline: ``release.deadline`` in the settings when present."""
+    opts = settings.get("release") or {}
+    return WaitPolicy(deadline=float(opts.get("deadline") or DEFAULT_DEADLINE))
+
+
+def service_graph(settings: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Service -> the services it waits for, cluster-configs first (InputError on a bad release)."""
+    from digit_tui.digit.chart_index import ChartIndex
+
+    release = open_release(settings)
+    graph = release.manifest.service_dependencies(release.modules, cluster_configs=CLUSTER_CONFIGS)
+    # Every service needs a chart: say which one is missing now, not halfway through the install.
+    index = ChartIndex.build(release.source.charts_dir)
+    for entry in release.manifest.services(release.modules):
+        try:
+            index.lookup(entry.name)
+        except InputError as exc:
+            raise InputError(exc.message, path=release.manifest_path, line=entry.line, expected=exc.expected) from None
+    # cluster-configs listed in a module would otherwise depend on itself.
+    graph[CLUSTER_CONFIGS] = []
+    return graph
+
+
+def release_tasks(settings: Mapping[str, Any], after: Iterable[str] = ()) -> list[Task]:
+    try:
+        graph = service_graph(settings)
+    except InputError as exc:
+        raise GraphError(str(exc)) from None
+    policy = wait_policy(settings)
+    # Static volumes come from the volume task's outputs: pass "volumes" in ``after`` once it exists.
+    first = list(after)
+    cluster = Cluster()  # one connection and discovery cache for all release tasks of this engine
+    tasks: list[Task] = [HelmConfigTask(first), RenderTask()]
+    for service, deps in graph.items():
+        tasks.append(ServiceTask(service, [RENDER, *deps] if service != CLUSTER_CONFIGS else [RENDER],
+                                 policy=policy, cluster=cluster))
+    tasks.append(ReleaseRecordTask(list(graph), cluster=cluster))
+    return tasks
+
+
+def build_graph(settings: Mapping[str, Any]) -> list[Task]:
+    """The graph factory the engine loads (``digit_tui.tasks.graph:build_graph``)."""
+    return release_tasks(settings)

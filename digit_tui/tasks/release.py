@@ -1,0 +1,435 @@
+"""Tasks that put the rendered release into the cluster: one per service, then ``release-record``.
+
+A service task applies what the render task wrote for its service, with
+server-side apply (field manager ``digit-tui``): CRDs first, then the objects,
+each labelled ``app.kubernetes.io/managed-by=digit-tui`` and
+``digit.org/service=<name>`` and annotated with the digest of the service's
+rendered manifest. It then prunes objects carrying the service's label that
+the service no longer renders, and waits for its Deployments, StatefulSets,
+DaemonSets and Jobs to be ready within the service's deadline.
+
+``check`` is converged when every rendered object is in the cluster with the
+current digest and every workload is ready, so a rerun applies nothing.
+
+``release-record`` writes the ConfigMap ``digit-tui-release`` (namespace
+``egov``) listing services, tags and digests, and prunes the objects of
+services that are no longer in the release.
+
+The cluster is reached only through the kubeconfig of the answers
+(``target.kubeconfig`` / ``target.context``), whatever it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from digit_tui import paths
+from digit_tui.engine.errors import ErrorKind, PermanentError, TaskError, TransientError, classify
+from digit_tui.engine.task import RetryPolicy, Task, TaskContext
+from digit_tui.infra.kube import (
+    DEFAULT_NAMESPACE,
+    FIELD_MANAGER,
+    Kube,
+    KubeError,
+    ObjectKey,
+    UnknownType,
+    object_key,
+    status_message,
+)
+from digit_tui.infra.kubewait import NotReady, WaitPolicy, Workload, is_workload, readiness, wait_ready
+from digit_tui.tasks.render import TASK_ID as RENDER, load_rendered
+
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY = FIELD_MANAGER
+SERVICE_LABEL = "digit.org/service"
+DIGEST_ANNOTATION = "digit.org/digest"
+RELEASE_TASK = "release-record"
+RELEASE_CONFIGMAP = "digit-tui-release"
+RELEASE_NAMESPACE = "egov"
+CLUSTER_CONFIGS = "cluster-configs"
+DEFAULT_DEADLINE = 600.0        # seconds per service: DIGIT's docs say "wait and watch for 10 minutes"
+APPLY_ALLOWANCE = 300.0         # on top of the deadline, for applying and pruning
+
+# Types searched when pruning; what a service renders (and rendered last time) is added to these.
+PRUNE_KINDS: tuple[tuple[str, str], ...] = (
+    ("", "ConfigMap"), ("", "Secret"), ("", "Service"), ("", "ServiceAccount"), ("", "Endpoints"),
+    ("apps", "Deployment"), ("apps", "StatefulSet"), ("apps", "DaemonSet"),
+    ("batch", "Job"), ("batch", "CronJob"),
+    ("networking.k8s.io", "Ingress"), ("networking.k8s.io", "IngressClass"), ("networking.k8s.io", "NetworkPolicy"),
+    ("rbac.authorization.k8s.io", "Role"), ("rbac.authorization.k8s.io", "RoleBinding"),
+    ("rbac.authorization.k8s.io", "ClusterRole"), ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
+    ("policy", "PodDisruptionBudget"), ("autoscaling", "HorizontalPodAutoscaler"),
+)
+# Deleting these loses data or everything inside them: never pruned, only reported.
+NEVER_PRUNE: frozenset[tuple[str, str]] = frozenset({
+    ("", "Namespace"), ("", "PersistentVolume"), ("", "PersistentVolumeClaim"),
+    ("apiextensions.k8s.io", "CustomResourceDefinition"),
+})
+
+T = TypeVar("T")
+
+
+# -- reaching the cluster ---------------------------------------------------------
+
+def kube_target(settings: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """(kubeconfig, context) of the target: the answers', else where the sandbox or the cluster
+    task writes one, else the library default (~/.kube/config)."""
+    target = settings.get("target") or {}
+    if target.get("kubeconfig"):
+        return str(target["kubeconfig"]), target.get("context")
+    candidates: list[Path] = []
+    if settings.get("state_dir"):
+        candidates.append(Path(str(settings["state_dir"])) / "kubeconfig")
+    if target.get("provider") == "sandbox":
+        candidates.append(paths.state_root() / "sandbox" / "kubeconfig")
+    for path in candidates:
+        if path.is_file():
+            return str(path), target.get("context")
+    return None, target.get("context")
+
+
+def connect(settings: Mapping[str, Any]) -> Kube:
+    kubeconfig, context = kube_target(settings)
+    try:
+        return Kube(kubeconfig, context)
+    except Exception as exc:  # kubernetes.config.ConfigException, a missing or unreadable file
+        raise PermanentError(f"cannot use the kubeconfig {kubeconfig or '(default)'}: {exc}",
+                             remedy="set target.kubeconfig (and target.context) in the answers file") from None
+
+
+class Cluster:
+    """One connection to the target shared by the release tasks of one engine: a pool of
+    connections and one discovery cache instead of a handshake and discovery per task."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._kube: Kube | None = None
+        self._target: tuple[str | None, str | None] | None = None
+
+    def get(self, settings: Mapping[str, Any]) -> Kube:
+        target = kube_target(settings)
+        with self._lock:
+            if self._kube is None or self._target != target:
+                self._kube = connect(settings)
+                self._target = target
+            return self._kube
+
+
+def api_error(what: str, exc: BaseException, server: str = "") -> TaskError:
+    """A one-line task error for an API failure: transient when retrying can help."""
+    if isinstance(exc, TaskError):
+        return exc
+    if isinstance(exc, UnknownType):
+        return PermanentError(f"{what}: {exc}", remedy="install the CRD or operator that provides it, or "
+                                                       "remove the object from the chart")
+    if isinstance(exc, KubeError):
+        return PermanentError(f"{what}: {exc}")
+    status = getattr(exc, "status", None)
+    if isinstance(status, int) and status in (401, 403):
+        return PermanentError(f"{what}: the cluster refused access ({status_message(exc)})",
+                              remedy="check the credentials of the kubeconfig named in the answers file")
+    if classify(exc) is ErrorKind.TRANSIENT or status == 0:
+        where = f" at {server}" if server else ""
+        detail = status_message(exc) if status else type(exc).__name__
+        return TransientError(f"{what}: cluster API{where} unreachable or failing ({detail})")
+    return PermanentError(f"{what}: {status_message(exc)}",
+                          remedy="fix the chart or the environment file, then run `digit-tui install` again")
+
+
+def _call(what: str, kube: Kube, fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except NotReady:
+        raise
+    except Exception as exc:
+        raise api_error(what, exc, kube.server) from exc
+
+
+# -- desired state ------------------------------------------------------------------
+
+def managed(obj: Mapping[str, Any], service: str, digest: str) -> dict[str, Any]:
+    """The object as applied: our labels and the digest annotation added."""
+    meta = dict(obj.get("metadata") or {})
+    meta["labels"] = {**(meta.get("labels") or {}), MANAGED_BY_LABEL: MANAGED_BY, SERVICE_LABEL: service}
+    meta["annotations"] = {**(meta.get("annotations") or {}), DIGEST_ANNOTATION: digest}
+    return {**obj, "metadata": meta}
+
+
+def _group_kind(obj: Mapping[str, Any]) -> tuple[str, str]:
+    return str(obj.get("apiVersion", "")).rpartition("/")[0], str(obj.get("kind", ""))
+
+
+def service_selector(service: str) -> str:
+    return f"{MANAGED_BY_LABEL}={MANAGED_BY},{SERVICE_LABEL}={service}"
+
+
+def prune_types(kube: Kube, extra: Iterable[tuple[str, str]] = ()) -> list[Any]:
+    kinds = [k for k in (*PRUNE_KINDS, *extra) if k not in NEVER_PRUNE]
+    return kube.types_for(kinds)
+
+
+def applied_by_us(obj: Mapping[str, Any]) -> bool:
+    """Whether digit-tui applied this object. Controllers copy labels onto what they create
+    (the Endpoints of a Service), so the label alone does not make an object ours to prune."""
+    meta = obj.get("metadata") or {}
+    fields = meta.get("managedFields")
+    if fields:
+        return any(f.get("manager") == FIELD_MANAGER and f.get("operation") == "Apply" for f in fields)
+    # Without managedFields: an owner, or another controller's managed-by label, marks a copy.
+    others = [k for k in (meta.get("labels") or {}) if k.endswith("/managed-by") and k != MANAGED_BY_LABEL]
+    return not meta.get("ownerReferences") and not others
+
+
+def prune_objects(kube: Kube, live: Iterable[Mapping[str, Any]], keep: set[ObjectKey],
+                  log: Callable[[str], None]) -> int:
+    """Delete ``live`` objects not in ``keep`` (never namespaces, volumes or CRDs); returns how many."""
+    removed = 0
+    for obj in live:
+        key = object_key(obj)  # as listed: the namespace is always filled in for namespaced objects
+        if key in keep or (key.group, key.kind) in NEVER_PRUNE or not applied_by_us(obj):
+            continue
+        if kube.delete(str(obj.get("apiVersion")), key.kind, key.name, key.namespace or None):
+            log(f"pruned {key} (no longer rendered)")
+            removed += 1
+    return removed
+
+
+# -- one service ----------------------------------------------------------------------
+
+class ServiceTask(Task):
+    """Apply one service's rendered objects, prune what it stopped rendering, wait until ready."""
+
+    def __init__(self, service: str, deps: Iterable[str], *, policy: WaitPolicy | None = None,
+                 cluster: Cluster | None = None) -> None:
+        self.service = service
+        self.cluster = cluster or Cluster()
+        self.policy = policy or WaitPolicy(deadline=DEFAULT_DEADLINE)
+        super().__init__(service, f"Deploy {service}", "release", tuple(deps),
+                         retry=RetryPolicy(attempts=4, base_delay=1.0, max_delay=20.0),
+                         timeout=self.policy.deadline + APPLY_ALLOWANCE)
+
+    def _rendered(self, ctx: TaskContext) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+        info = (ctx.output(RENDER).get("services") or {}).get(self.service)
+        if not info:
+            raise PermanentError(f"the render task has no output for {self.service}",
+                                 remedy="run `digit-tui install` again")
+        crds, objects = load_rendered(ctx.settings, self.service)
+        digest = f"sha256:{info['digest']}"
+        return info, [managed(c, self.service, digest) for c in crds], [managed(o, self.service, digest) for o in objects]
+
+    def _publish(self, ctx: TaskContext, info: Mapping[str, Any], count: int) -> None:
+        ctx.publish("digest", f"sha256:{info['digest']}")
+        ctx.publish("tag", info.get("tag"))
+        ctx.publish("module", info.get("module"))
+        ctx.publish("objects", count)
+
+    # check ------------------------------------------------------------------
+    def _converged(self, ctx: TaskContext) -> tuple[bool, str]:
+        info, crds, objects = self._rendered(ctx)
+        digest = f"sha256:{info['digest']}"
+        kube = self.cluster.get(ctx.settings)
+        return _call(f"check {self.service}", kube, lambda: self._compare(kube, [*crds, *objects], digest))
+
+    def _compare(self, kube: Kube, desired: list[dict[str, Any]], digest: str) -> tuple[bool, str]:
+        groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+        for obj in desired:
+            ns = str((obj.get("metadata") or {}).get("namespace") or "")
+            groups.setdefault((str(obj["apiVersion"]), str(obj["kind"]), ns), []).append(obj)
+        for (api_version, kind, ns), objs in groups.items():
+            try:
+                rtype = kube.resource(api_version, kind)
+            except UnknownType:
+                return False, f"{kind} ({api_version}) is not served yet"
+            where = (ns or DEFAULT_NAMESPACE) if rtype.namespaced else None
+            live, _ = kube.list(rtype, where, label_selector=service_selector(self.service))
+            by_name = {str(o["metadata"]["name"]): o for o in live}
+            for obj in objs:
+                name = str(obj["metadata"]["name"])
+                found = by_name.get(name)
+                if found is None:
+                    return False, f"{kind} {name} is missing"
+                if (found["metadata"].get("annotations") or {}).get(DIGEST_ANNOTATION) != digest:
+                    return False, f"{kind} {name} has another rendered digest"
+                if is_workload(found) and not readiness(found).ready:
+                    return False, f"{kind} {name} is not ready ({readiness(found).detail})"
+        return True, "all objects applied and ready"
+
+    async def check(self, ctx: TaskContext) -> bool:
+        ok, why = await ctx.run_sync(self._converged, ctx)
+        if ok:
+            info, _, objects = self._rendered(ctx)
+            self._publish(ctx, info, len(objects))
+        else:
+            ctx.log(f"check: {why}")
+        return ok
+
+    # ensure -----------------------------------------------------------------
+    def _apply(self, ctx: TaskContext, stop: threading.Event) -> int:
+        info, crds, objects = self._rendered(ctx)
+        kube = self.cluster.get(ctx.settings)
+        for crd in crds:
+            _call(f"apply {object_key(crd)}", kube, lambda crd=crd: kube.apply(crd))
+        if crds:
+            ctx.log(f"applied {len(crds)} CRDs")
+            for crd in crds:  # their types must be discovered afresh
+                spec = crd.get("spec") or {}
+                for version in spec.get("versions") or []:
+                    kube.forget(f"{spec.get('group')}/{version.get('name')}")
+        served: set[tuple[str, str]] = set()
+        for obj in objects:
+            if stop.is_set():
+                raise asyncio.CancelledError()
+            key = object_key(obj)
+            av, kind = str(obj["apiVersion"]), str(obj["kind"])
+            if crds and (av, kind) not in served:
+                _call(f"discover {kind}", kube, lambda av=av, kind=kind: kube.wait_for_type(av, kind))
+                served.add((av, kind))
+            _call(f"apply {key}", kube, lambda obj=obj: kube.apply(obj))
+        ctx.log(f"applied {len(objects)} objects of {self.service} ({info.get('tag') or 'chart tag'})")
+        self._prune(ctx, kube, [*crds, *objects])
+        workloads = [workload_of(o) for o in objects if is_workload(o)]
+        if workloads:
+            ctx.log(f"waiting for {', '.join(str(w) for w in workloads)}")
+            try:
+                _call(f"wait for {self.service}", kube,
+                      lambda: wait_ready(kube, workloads, self.policy, stop=stop, progress=ctx.log))
+            except NotReady as exc:
+                if stop.is_set():
+                    raise asyncio.CancelledError() from None
+                raise PermanentError(f"{self.service} is not ready: {exc}", remedy=exc.diagnosis.remedy) from None
+        return len(objects)
+
+    def _prune(self, ctx: TaskContext, kube: Kube, desired: list[dict[str, Any]]) -> None:
+        keep = {key_of(kube, o) for o in desired}
+        extra = {_group_kind(o) for o in desired}
+
+        def run() -> int:
+            live = kube.list_labelled(prune_types(kube, extra), service_selector(self.service))
+            return prune_objects(kube, live, keep, ctx.log)
+
+        _call(f"prune {self.service}", kube, run)
+
+    async def ensure(self, ctx: TaskContext) -> None:
+        stop = threading.Event()
+        try:
+            count = await ctx.run_sync(self._apply, ctx, stop)
+        except asyncio.CancelledError:
+            stop.set()  # the worker thread notices within one watch timeout
+            raise
+        info, _, _ = self._rendered(ctx)
+        self._publish(ctx, info, count)
+
+    async def dry_run(self, ctx: TaskContext) -> list[str]:
+        return [f"would apply the rendered objects of {self.service} (server-side apply, field manager "
+                f"{FIELD_MANAGER}), prune what it no longer renders and wait until ready"]
+
+
+def key_of(kube: Kube, obj: Mapping[str, Any]) -> ObjectKey:
+    """The object's key as the API will list it: namespaced objects without a namespace land in
+    ``default`` (as with kubectl), cluster-scoped ones have none."""
+    key = object_key(obj)
+    try:
+        namespaced = kube.resource(str(obj.get("apiVersion", "")), key.kind).namespaced
+    except UnknownType:
+        namespaced = bool(key.namespace)
+    if namespaced and not key.namespace:
+        return replace(key, namespace=DEFAULT_NAMESPACE)
+    if not namespaced and key.namespace:
+        return replace(key, namespace="")
+    return key
+
+
+def workload_of(obj: Mapping[str, Any]) -> Workload:
+    wl = Workload.of(dict(obj))
+    return wl if wl.namespace else replace(wl, namespace=DEFAULT_NAMESPACE)
+
+
+# -- the release record -------------------------------------------------------------------
+
+class ReleaseRecordTask(Task):
+    """Record the deployed release in ConfigMap digit-tui-release and prune removed services."""
+
+    def __init__(self, deps: Iterable[str], *, cluster: Cluster | None = None) -> None:
+        self.cluster = cluster or Cluster()
+        super().__init__(RELEASE_TASK, "Record the deployed release", "release", tuple(deps),
+                         retry=RetryPolicy(attempts=4), timeout=300.0)
+
+    def _desired(self, ctx: TaskContext) -> tuple[dict[str, Any], dict[str, str]]:
+        out = ctx.output(RENDER)
+        services = out.get("services") or {}
+        record = {name: {"module": info.get("module"), "tag": info.get("tag"), "digest": f"sha256:{info['digest']}"}
+                  for name, info in services.items()}
+        modules = list(dict.fromkeys(str(i.get("module")) for i in services.values()))
+        data = {"release": str(out.get("release") or ""), "environment": str(ctx.settings.get("environment", "")),
+                "modules": ",".join(modules), "services.json": json.dumps(record, sort_keys=True, indent=1)}
+        return record, data
+
+    def _configmap(self, data: dict[str, str]) -> dict[str, Any]:
+        return {"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": RELEASE_CONFIGMAP, "namespace": RELEASE_NAMESPACE,
+                             "labels": {MANAGED_BY_LABEL: MANAGED_BY}},
+                "data": data}
+
+    def _orphans(self, kube: Kube, current: set[str]) -> list[dict[str, Any]]:
+        live = kube.list_labelled(prune_types(kube), f"{MANAGED_BY_LABEL}={MANAGED_BY},{SERVICE_LABEL}")
+        return [o for o in live if ((o.get("metadata") or {}).get("labels") or {}).get(SERVICE_LABEL) not in current
+                and _group_kind(o) not in NEVER_PRUNE]
+
+    def _state(self, ctx: TaskContext) -> tuple[bool, str]:
+        record, data = self._desired(ctx)
+        kube = self.cluster.get(ctx.settings)
+
+        def look() -> tuple[bool, str]:
+            live = kube.get("v1", "ConfigMap", RELEASE_CONFIGMAP, RELEASE_NAMESPACE)
+            if live is None or (live.get("data") or {}) != data:
+                return False, f"ConfigMap {RELEASE_NAMESPACE}/{RELEASE_CONFIGMAP} is not up to date"
+            orphans = self._orphans(kube, set(record))
+            if orphans:
+                names = sorted({o["metadata"]["labels"][SERVICE_LABEL] for o in orphans})
+                return False, f"objects of removed services remain: {', '.join(names)}"
+            return True, "recorded"
+
+        return _call("check the release record", kube, look)
+
+    async def check(self, ctx: TaskContext) -> bool:
+        ok, why = await ctx.run_sync(self._state, ctx)
+        if ok:
+            self._publish(ctx)
+        else:
+            ctx.log(f"check: {why}")
+        return ok
+
+    def _publish(self, ctx: TaskContext) -> None:
+        record, data = self._desired(ctx)
+        ctx.publish("release", data["release"])
+        ctx.publish("services", record)
+
+    def _write(self, ctx: TaskContext) -> None:
+        record, data = self._desired(ctx)
+        kube = self.cluster.get(ctx.settings)
+
+        def run() -> None:
+            orphans = self._orphans(kube, set(record))
+            for name in sorted({o["metadata"]["labels"][SERVICE_LABEL] for o in orphans}):
+                ctx.log(f"pruning service {name}: it is no longer in the release")
+            prune_objects(kube, orphans, set(), ctx.log)
+            kube.apply(self._configmap(data))
+
+        _call("record the release", kube, run)
+        ctx.log(f"recorded release {data['release']} ({len(record)} services) in ConfigMap "
+                f"{RELEASE_NAMESPACE}/{RELEASE_CONFIGMAP}")
+
+    async def ensure(self, ctx: TaskContext) -> None:
+        await ctx.run_sync(self._write, ctx)
+        self._publish(ctx)
+
+    async def dry_run(self, ctx: TaskContext) -> list[str]:
+        return [f"would write ConfigMap {RELEASE_NAMESPACE}/{RELEASE_CONFIGMAP} and prune services removed "
+                "from the release"]
+

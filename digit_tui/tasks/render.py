@@ -1,0 +1,186 @@
+"""Task ``render``: render the selected DIGIT release with the generated env files.
+
+Writes ``<state_dir>/rendered/<service>.yaml`` (CRDs first, canonical YAML, 0600:
+the files hold rendered Secrets) and ``index.json``, and publishes the
+per-service digests and tags as small outputs for the apply tasks.
+
+Converged when ``index.json`` records the same inputs (source charts, manifest,
+modules, env and secrets files, render engine) and every file still has its
+digest, so a rerun does not render again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from digit_tui.digit import selection
+from digit_tui.digit.selection import Release
+from digit_tui.engine.errors import PermanentError
+from digit_tui.engine.task import RetryPolicy, Task, TaskContext
+from digit_tui.tasks.helmconfig import TASK_ID as HELM_CONFIG, state_dir_of
+
+TASK_ID = "render"
+RENDERED_DIR = "rendered"
+INDEX = "index.json"
+FORMAT = 1                      # bump when the rendered file layout changes
+RENDER_TIMEOUT = 60.0           # per chart
+
+
+def open_release(settings: Mapping[str, Any], progress: Any = None) -> Release:
+    """The release the answers name; git sources are cloned into the state directory."""
+    return selection.open_release(settings, state_dir=state_dir_of(settings), progress=progress)
+
+
+def rendered_dir(settings: Mapping[str, Any]) -> Path:
+    return state_dir_of(settings) / RENDERED_DIR
+
+
+def rendered_file(settings: Mapping[str, Any], service: str) -> Path:
+    return rendered_dir(settings) / f"{service}.yaml"
+
+
+def load_rendered(settings: Mapping[str, Any], service: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(crds, objects) of one rendered service, as the render task wrote them."""
+    import yaml
+
+    path = rendered_file(settings, service)
+    try:
+        docs = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
+    except FileNotFoundError:
+        raise PermanentError(f"rendered manifest {path} is missing",
+                             remedy="run `digit-tui install` again: the render task writes it") from None
+    crds = [d for d in docs if d.get("kind") == "CustomResourceDefinition"]
+    objects = [d for d in docs if d.get("kind") != "CustomResourceDefinition"]
+    return crds, objects
+
+
+def _tree_digest(root: Path) -> str:
+    h = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d != ".git")
+        for name in sorted(filenames):
+            p = Path(dirpath) / name
+            h.update(str(p.relative_to(root)).encode() + b"\0")
+            try:
+                h.update(hashlib.sha256(p.read_bytes()).digest())
+            except OSError:
+                h.update(b"?")
+    return h.hexdigest()
+
+
+def _file_digest(path: str | None) -> str:
+    if not path:
+        return "-"
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return "missing"
+
+
+def inputs_digest(release: Release, env_file: str, secrets_file: str | None, engine: str) -> str:
+    h = hashlib.sha256()
+    for part in (str(FORMAT), engine, _tree_digest(release.source.charts_dir), _file_digest(str(release.manifest_path)),
+                 ",".join(release.modules), _file_digest(env_file), _file_digest(secrets_file)):
+        h.update(part.encode() + b"\n")
+    return h.hexdigest()
+
+
+def _engine_name() -> str:
+    from digit_tui.digit.render import helm_binary
+
+    return "helm" if helm_binary() else "sdk"
+
+
+def _write_private(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+class RenderTask(Task):
+    """Render cluster-configs and every service of the release into the state directory."""
+
+    def __init__(self, deps: tuple[str, ...] | list[str] = (HELM_CONFIG,)) -> None:
+        super().__init__(TASK_ID, "Render the DIGIT release with Helm", "release", deps,
+                         retry=RetryPolicy(attempts=2), timeout=900.0)
+
+    def _files(self, ctx: TaskContext) -> tuple[str, str | None]:
+        out = ctx.output(HELM_CONFIG)
+        if not out.get("env_file"):
+            raise PermanentError("the helm-config task published no environment file",
+                                 remedy="run `digit-tui install` again")
+        return str(out["env_file"]), out.get("secrets_file")
+
+    def _publish(self, ctx: TaskContext, index: Mapping[str, Any]) -> None:
+        ctx.publish("release", index.get("release"))
+        ctx.publish("order", [s["name"] for s in index["services"]])
+        ctx.publish("services", {s["name"]: {"module": s["module"], "tag": s["tag"], "digest": s["digest"]}
+                                 for s in index["services"]})
+
+    def _current(self, ctx: TaskContext) -> dict[str, Any] | None:
+        env_file, secrets_file = self._files(ctx)
+        release = open_release(ctx.settings, progress=lambda line: ctx.log(line))
+        want = inputs_digest(release, env_file, secrets_file, _engine_name())
+        try:
+            index = json.loads((rendered_dir(ctx.settings) / INDEX).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if index.get("inputs") != want:
+            return None
+        for svc in index.get("services") or []:
+            path = rendered_file(ctx.settings, svc["name"])
+            if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != svc["digest"]:
+                return None
+        return index
+
+    async def check(self, ctx: TaskContext) -> bool:
+        index = await ctx.run_sync(self._current, ctx)
+        if index is None:
+            return False
+        self._publish(ctx, index)
+        return True
+
+    def _render(self, ctx: TaskContext) -> dict[str, Any]:
+        from digit_tui.digit.pipeline import render_release
+        from digit_tui.digit.render import make_renderer
+
+        env_file, secrets_file = self._files(ctx)
+        release = open_release(ctx.settings, progress=lambda line: ctx.log(line))
+        for warning in release.manifest.warnings:
+            ctx.log(f"{release.manifest_path}: {warning}", level="warning")
+        with make_renderer("auto", timeout=RENDER_TIMEOUT) as renderer:
+            engine = renderer.engine
+            rendered = render_release(release.source, release.manifest, release.modules, env_file, secrets_file,
+                                      renderer)
+        out = rendered_dir(ctx.settings)
+        out.mkdir(parents=True, exist_ok=True, mode=0o700)
+        services = []
+        for svc in rendered:
+            _write_private(out / f"{svc.name}.yaml", svc.manifest_yaml)
+            services.append({"name": svc.name, "module": svc.module, "tag": svc.image_tag, "digest": svc.digest,
+                             "objects": len(svc.objects), "crds": len(svc.crds)})
+        keep = {f"{s['name']}.yaml" for s in services}
+        for stale in out.glob("*.yaml"):
+            if stale.name not in keep:
+                stale.unlink()
+        index = {"format": FORMAT, "inputs": inputs_digest(release, env_file, secrets_file, engine),
+                 "engine": engine, "release": release.manifest.version, "manifest": str(release.manifest_path),
+                 "modules": release.modules, "services": services}
+        _write_private(out / INDEX, json.dumps(index, indent=1))
+        ctx.log(f"rendered {len(services)} services ({sum(s['objects'] + s['crds'] for s in services)} objects) "
+                f"with the {engine} engine")
+        return index
+
+    async def ensure(self, ctx: TaskContext) -> None:
+        index = await ctx.run_sync(self._render, ctx)
+        self._publish(ctx, index)
+
+    async def dry_run(self, ctx: TaskContext) -> list[str]:
+        return [f"would render the release into {ctx.settings.get('state_dir', '<state dir>')}/{RENDERED_DIR}/"]

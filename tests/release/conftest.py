@@ -1,0 +1,154 @@
+"""Helpers for the release tests: answers files for the bundled sample, a sandbox on port 0,
+the real `digit-tui` CLI as a subprocess, and journal readers."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from digit_tui.answers.model import BUNDLED_SOURCE
+
+REPO = Path(__file__).resolve().parents[2]
+MANIFEST_REL = "deploy-as-code/helm/product-release-charts/DIGIT/dependancy_chart-digit-v2.8.yaml"
+ALL_MODULES = ["m_pgr", "m_property-tax"]
+
+
+def settings_for(tmp: Path, *, source: Path | None = None, modules: list[str] | None = None,
+                 kubeconfig: str | None = None) -> dict[str, Any]:
+    """The settings dict `digit-tui validate --json` gives for a minimal sandbox answers file."""
+    from digit_tui.answers import answers_to_settings, load_answers
+
+    answers = tmp / "answers.yaml"
+    answers.write_text(answers_text(source=source, modules=modules, kubeconfig=kubeconfig))
+    settings = answers_to_settings(load_answers(answers), answers)
+    settings["state_dir"] = str(tmp / "state")  # as the engine adds it
+    return settings
+
+
+def answers_text(*, source: Path | None = None, modules: list[str] | None = None, kubeconfig: str | None = None,
+                 concurrency: int | None = None, release: str | None = None) -> str:
+    doc: dict[str, Any] = {"environment": "dev", "target": {"provider": "sandbox"},
+                           "digit": {"domain": "digit.local", "modules": ALL_MODULES if modules is None else modules}}
+    if kubeconfig:
+        doc["target"]["kubeconfig"] = kubeconfig
+    if source is not None:
+        doc["digit"]["source"] = {"path": str(source)}
+        doc["digit"]["release"] = release or MANIFEST_REL
+    if concurrency:
+        doc["engine"] = {"concurrency": concurrency}
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def copy_sample(dest: Path) -> Path:
+    """A private, editable copy of the bundled sample source."""
+    shutil.copytree(BUNDLED_SOURCE, dest)
+    return dest
+
+
+def edit_manifest(source: Path, old: str, new: str | None) -> None:
+    """Replace (or with ``new`` None, remove) one service entry line of the sample manifest."""
+    path = source / MANIFEST_REL
+    lines = path.read_text().splitlines(keepends=True)
+    hits = [i for i, ln in enumerate(lines) if ln.strip() == f'- "{old}"' or ln.strip() == f"- {old}"]
+    assert len(hits) == 1, f"{old} not found once in {path}"
+    if new is None:
+        del lines[hits[0]]
+    else:
+        lines[hits[0]] = lines[hits[0]].replace(old, new)
+    path.write_text("".join(lines))
+
+
+class Install:
+    """One environment driven through the real CLI."""
+
+    def __init__(self, tmp: Path, kubeconfig: Path) -> None:
+        self.tmp = tmp
+        self.kubeconfig = kubeconfig
+        self.state = tmp / "state"
+        self.answers = tmp / "answers.yaml"
+        self.environ = dict(os.environ, PYTHONPATH=str(REPO), XDG_STATE_HOME=str(tmp / "xdg"))
+
+    def write_answers(self, **kw: Any) -> None:
+        self.answers.write_text(answers_text(kubeconfig=str(self.kubeconfig), **kw))
+
+    def cli(self, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "digit_tui.cli", *args], env=self.environ,
+                              capture_output=True, text=True, timeout=timeout, cwd=REPO)
+
+    def install(self, timeout: float = 240) -> tuple[subprocess.CompletedProcess[str], float]:
+        start = time.monotonic()
+        try:
+            proc = self.cli("install", "--answers", str(self.answers), "--headless", "--state-dir", str(self.state),
+                            timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill_engine()
+            raise
+        return proc, time.monotonic() - start
+
+    def status(self) -> dict[str, Any]:
+        r = self.cli("status", "--state-dir", str(self.state), "--json", "--events", "0")
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)
+
+    def tasks(self) -> dict[str, dict[str, Any]]:
+        return {t["id"]: t for t in self.status()["tasks"]}
+
+    def events(self, kind: str | None = None) -> list[tuple[str | None, str]]:
+        """(task, message) of the latest run's journal events (read-only)."""
+        db = sqlite3.connect(f"file:{self.state / 'journal.db'}?mode=ro", uri=True)
+        try:
+            run = db.execute("SELECT id FROM runs ORDER BY created DESC LIMIT 1").fetchone()[0]
+            q = "SELECT task, message FROM events WHERE run_id=?" + (" AND kind=?" if kind else "") + " ORDER BY seq"
+            return list(db.execute(q, (run, kind) if kind else (run,)))
+        finally:
+            db.close()
+
+    def applied(self) -> set[str]:
+        """Tasks that ran ensure in the latest run (rather than being found converged)."""
+        return {t for t, m in self.events("check") if m == "check: not converged"}
+
+    def converged(self) -> set[str]:
+        return {t for t, m in self.events("check") if m == "check: already converged"}
+
+    def kill_engine(self) -> None:
+        try:
+            text = (self.state / "engine.lock").read_text().strip()
+        except FileNotFoundError:
+            return
+        if text.isdigit():
+            try:
+                os.kill(int(text), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Any]:
+    """A fresh sandbox cluster (3 nodes of 8 CPU / 16 Gi, delays /50) on 127.0.0.1 port 0."""
+    from digit_tui.sandbox.runtime import start_sandbox
+
+    handle = start_sandbox(tmp_path / "sandbox", nodes=3, speed=50.0)
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
+
+@pytest.fixture
+def install(tmp_path: Path, cluster: Any) -> Iterator[Install]:
+    inst = Install(tmp_path, cluster.kubeconfig_path)
+    inst.write_answers()
+    yield inst
+    inst.kill_engine()

@@ -1,0 +1,134 @@
+"""The release graph's shape, and the helm-config and render tasks run by the real scheduler
+(no cluster needed): files generated, secrets kept, reruns converge, outputs published."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from digit_tui.engine.journal import Journal
+from digit_tui.engine.scheduler import GraphError, Scheduler, validate_graph
+from digit_tui.tasks.graph import build_graph
+from digit_tui.tasks.helmconfig import HelmConfigTask
+from digit_tui.tasks.render import RenderTask
+
+from .conftest import copy_sample, edit_manifest, settings_for
+
+BACKBONE = {"zookeeper-v2", "kafka-v2", "elasticsearch-data-v1", "elasticsearch-master-v1"}
+AUTHN = {"redis", "nginx-ingress", "zuul"}
+CORE = {"egov-mdms-service", "egov-enc-service", "egov-user", "egov-persister", "egov-indexer",
+        "egov-workflow-v2", "egov-localization", "egov-idgen"}
+
+
+def test_graph_orders_services_by_module_and_runs_a_module_in_parallel(tmp_path: Path) -> None:
+    tasks = build_graph(settings_for(tmp_path))
+    deps = {t.id: set(t.deps) for t in tasks}
+    order = validate_graph(tasks)
+    assert order[:3] == ["helm-config", "render", "cluster-configs"]
+    assert order[-1] == "release-record"
+    assert deps["cluster-configs"] == {"render"}
+    assert deps["zookeeper-v2"] == {"render", "cluster-configs"}
+    # core waits for all of backbone and authn-authz, and its services do not wait for each other
+    assert deps["egov-user"] == {"render", "cluster-configs"} | BACKBONE | AUTHN
+    assert not (deps["egov-user"] & CORE)
+    assert deps["egov-hrms"] == {"render", "cluster-configs"} | CORE
+    assert deps["pgr-services"] == {"render", "cluster-configs"} | CORE | {"egov-hrms", "billing-service"}
+    assert deps["release-record"] == {t.id for t in tasks} - {"helm-config", "render", "release-record"}
+
+
+def test_graph_without_modules_leaves_out_the_m_modules(tmp_path: Path) -> None:
+    ids = {t.id for t in build_graph(settings_for(tmp_path, modules=[]))}
+    assert "egov-user" in ids and "digit-ui" in ids
+    assert "pgr-services" not in ids and "property-services" not in ids
+    ids = {t.id for t in build_graph(settings_for(tmp_path, modules=["m_pgr"]))}
+    assert "pgr-services" in ids and "property-services" not in ids
+
+
+def test_graph_reports_an_unknown_service_as_bad_input(tmp_path: Path) -> None:
+    source = copy_sample(tmp_path / "src")
+    edit_manifest(source, "egovio/egov-idgen:v1.2.3-44558a0602-7", "egovio/egov-idgenx:v1.2.3-44558a0602-7")
+    with pytest.raises(GraphError, match="egov-idgenx"):
+        build_graph(settings_for(tmp_path, source=source))
+
+
+async def run_tasks(settings: dict[str, Any], tmp: Path, tag: str) -> tuple[str, dict[str, Any]]:
+    (tmp / f"journal-{tag}").mkdir()
+    journal = Journal.in_dir(tmp / f"journal-{tag}")
+    try:
+        run = journal.create_run("dev", "test", {}, None)
+        sched = Scheduler([HelmConfigTask(), RenderTask()], journal, run, settings=settings)
+        final = await sched.run()
+        checks = {t: m for t, m in [(e.task, e.message) for e in journal.events(run) if e.kind == "check"]}
+        return final, {"outputs": sched.outputs, "checks": checks,
+                       "errors": {t.id: t.error for t in journal.tasks(run) if t.error}}
+    finally:
+        journal.close()
+
+
+async def test_helm_config_and_render_write_files_then_converge(tmp_path: Path) -> None:
+    pw = tmp_path / "db-password"
+    pw.write_text("Sup3r-secret-db-password\n")
+    pw.chmod(0o600)
+    settings = settings_for(tmp_path)
+    settings["database"]["password_file"] = str(pw)
+
+    final, first = await run_tasks(settings, tmp_path, "1")
+    assert final == "done", first["errors"]
+    helm = tmp_path / "state" / "helm" / "environments"
+    env_file, secrets_file = helm / "dev.yaml", helm / "dev-secrets.yaml"
+    env = yaml.safe_load(env_file.read_text())
+    assert env["global"]["domain"] == "digit.local"
+    assert env["cluster-configs"]["configmaps"]["egov-config"]["data"]["db-url"] == \
+        "jdbc:postgresql://postgres.egov:5432/egov_db"
+    assert os.stat(secrets_file).st_mode & 0o777 == 0o600
+    secrets = yaml.safe_load(secrets_file.read_text())["cluster-configs"]["secrets"]
+    assert secrets["db"]["username"] == "egov"
+    assert secrets["db"]["password"] == "Sup3r-secret-db-password"  # the operator's, not a generated one
+    master = secrets["egov-enc-service"]["master-password"]
+    assert len(master) >= 32
+
+    rendered = tmp_path / "state" / "rendered"
+    services = first["outputs"]["render"]["services"]
+    assert set(services) >= {"cluster-configs", "egov-user", "pgr-services"}
+    assert services["egov-user"]["tag"] == "v1.3.0-6cfa52c1f9-2"
+    assert len(services["egov-user"]["digest"]) == 64
+    assert os.stat(rendered / "egov-user.yaml").st_mode & 0o777 == 0o600
+    user_docs = list(yaml.safe_load_all((rendered / "egov-user.yaml").read_text()))
+    assert any(d["kind"] == "Deployment" and
+               d["spec"]["template"]["spec"]["containers"][0]["image"] == "egovio/egov-user:v1.3.0-6cfa52c1f9-2"
+               for d in user_docs)
+    assert first["checks"] == {"helm-config": "check: not converged", "render": "check: not converged"}
+
+    # A rerun changes nothing, renders nothing, and publishes the same digests.
+    before = {p.name: p.stat().st_mtime_ns for p in rendered.iterdir()}
+    final, second = await run_tasks(settings, tmp_path, "2")
+    assert final == "done"
+    assert second["checks"] == {"helm-config": "check: already converged", "render": "check: already converged"}
+    assert second["outputs"]["render"]["services"] == services
+    assert {p.name: p.stat().st_mtime_ns for p in rendered.iterdir()} == before
+    assert yaml.safe_load(secrets_file.read_text())["cluster-configs"]["secrets"]["egov-enc-service"][
+        "master-password"] == master
+
+    # A changed answer (the domain) regenerates the env file and re-renders; secrets stay.
+    settings["digit"]["domain"] = "digit.example.gov.in"
+    final, third = await run_tasks(settings, tmp_path, "3")
+    assert final == "done"
+    assert third["checks"] == {"helm-config": "check: not converged", "render": "check: not converged"}
+    assert yaml.safe_load(env_file.read_text())["global"]["domain"] == "digit.example.gov.in"
+    assert third["outputs"]["render"]["services"]["cluster-configs"]["digest"] != services["cluster-configs"]["digest"]
+    # services whose manifests do not mention the domain keep their digest (so they will not be re-applied)
+    assert third["outputs"]["render"]["services"]["redis"]["digest"] == services["redis"]["digest"]
+    assert yaml.safe_load(secrets_file.read_text())["cluster-configs"]["secrets"]["egov-enc-service"][
+        "master-password"] == master
+
+
+async def test_static_storage_without_volumes_fails_naming_what_is_missing(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    settings["storage"] = {"mode": "static", "provider": "aws", "storage_class": None, "iscsi": None}
+    final, result = await run_tasks(settings, tmp_path, "s")
+    assert final == "failed"
+    assert "no volumes" in result["errors"]["helm-config"]

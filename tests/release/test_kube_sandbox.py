@@ -1,0 +1,109 @@
+"""The kube adapter and the readiness wait against the sandbox's real API: server-side apply,
+discovery after a CRD, and the one-line diagnosis of pods that cannot start."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from digit_tui.infra.kube import Kube, ResourceType
+from digit_tui.infra.kubewait import CONFIG, IMAGE, UNSCHEDULABLE, NotReady, WaitPolicy, Workload, wait_ready
+
+
+def deployment(name: str, *, image: str = "egovio/redis:3.2", memory: str = "64Mi",
+               secret: str | None = None) -> dict[str, Any]:
+    container: dict[str, Any] = {"name": name, "image": image, "resources": {"requests": {"memory": memory}}}
+    if secret:
+        container["env"] = [{"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": secret, "key": "password"}}}]
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": "egov"},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [container]}}}}
+
+
+@pytest.fixture
+def kube(cluster: Any) -> Any:
+    k = Kube(cluster.kubeconfig_path)
+    k.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "egov"}})
+    yield k
+    k.close()
+
+
+def not_ready(kube: Kube, obj: dict[str, Any], policy: WaitPolicy) -> NotReady:
+    kube.apply(obj)
+    start = time.monotonic()
+    with pytest.raises(NotReady) as info:
+        wait_ready(kube, [Workload("apps/v1", "Deployment", "egov", obj["metadata"]["name"])], policy)
+    assert time.monotonic() - start < policy.deadline  # stopped early: waiting could not help
+    return info.value
+
+
+def test_apply_is_server_side_and_idempotent(kube: Kube) -> None:
+    obj = deployment("redis")
+    first = kube.apply(obj)
+    again = kube.apply(obj)
+    assert again["metadata"]["generation"] == first["metadata"]["generation"] == 1  # the spec did not change
+    managers = {f["manager"]: f["operation"] for f in again["metadata"]["managedFields"]}
+    assert managers["digit-tui"] == "Apply"
+    wait_ready(kube, [Workload("apps/v1", "Deployment", "egov", "redis")], WaitPolicy(deadline=30))
+
+
+def test_objects_of_a_crd_apply_right_after_it(kube: Kube) -> None:
+    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+           "metadata": {"name": "servicemonitors.monitoring.example.org"},
+           "spec": {"group": "monitoring.example.org", "scope": "Namespaced",
+                    "names": {"plural": "servicemonitors", "singular": "servicemonitor", "kind": "ServiceMonitor"},
+                    "versions": [{"name": "v1", "served": True, "storage": True,
+                                  "schema": {"openAPIV3Schema": {"type": "object",
+                                                                 "x-kubernetes-preserve-unknown-fields": True}}}]}}
+    kube.apply(crd)
+    kube.wait_for_type("monitoring.example.org/v1", "ServiceMonitor")
+    kube.apply({"apiVersion": "monitoring.example.org/v1", "kind": "ServiceMonitor",
+                "metadata": {"name": "egov-user", "namespace": "egov"}, "spec": {"endpoints": []}})
+    assert kube.get("monitoring.example.org/v1", "ServiceMonitor", "egov-user", "egov") is not None
+
+
+def test_missing_image_is_named(kube: Kube) -> None:
+    err = not_ready(kube, deployment("egov-user", image="egovio/egov-user:v0.0.0-missing"), WaitPolicy(deadline=30))
+    assert err.diagnosis.kind == IMAGE
+    assert str(err) == "Deployment egov/egov-user: image egovio/egov-user:v0.0.0-missing cannot be pulled"
+
+
+def test_missing_secret_is_named(kube: Kube) -> None:
+    err = not_ready(kube, deployment("egov-enc-service", secret="db"), WaitPolicy(deadline=30, grace=0.5))
+    assert err.diagnosis.kind == CONFIG
+    assert err.diagnosis.message == "secret db missing in namespace egov"
+
+
+def test_unschedulable_pod_quotes_the_scheduler(kube: Kube) -> None:
+    err = not_ready(kube, deployment("elasticsearch-data-v1", memory="64Gi"), WaitPolicy(deadline=30, grace=0.5))
+    assert err.diagnosis.kind == UNSCHEDULABLE
+    assert err.diagnosis.message.startswith("Pending: 0/3 nodes are available")
+    assert "Insufficient memory" in err.diagnosis.message
+
+
+def test_unreachable_api_is_a_transient_error_naming_the_server(tmp_path: Any) -> None:
+    import socket
+
+    from digit_tui.engine.errors import TransientError
+    from digit_tui.tasks.release import api_error
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(f"""apiVersion: v1
+kind: Config
+clusters: [{{name: c, cluster: {{server: "https://127.0.0.1:{port}", insecure-skip-tls-verify: true}}}}]
+users: [{{name: u, user: {{token: abc}}}}]
+contexts: [{{name: x, context: {{cluster: c, user: u}}}}]
+current-context: x
+""")
+    k = Kube(kubeconfig, timeout=2)
+    configmaps = ResourceType("", "v1", "ConfigMap", "configmaps", True, frozenset({"list"}))
+    with pytest.raises(Exception) as info:
+        k.list(configmaps, "egov")
+    err = api_error("check egov-user", info.value, k.server)
+    assert isinstance(err, TransientError)
+    assert str(err).startswith(f"check egov-user: cluster API at https://127.0.0.1:{port} unreachable")

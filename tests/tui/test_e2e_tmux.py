@@ -1,0 +1,85 @@
+"""End to end in a real terminal (tmux, 80x24): `digit-tui demo` starts the sandbox, the engine and the
+TUI; Ctrl+Q leaves the TUI and the install goes on to completion."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from digit_tui.engine.follow import status_json
+from digit_tui.sandbox.runtime import stop_background
+from tests.tui.conftest import REPO, wait_until
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is installed by `make test`")
+
+
+class Tmux:
+    def __init__(self, tmp: Path) -> None:
+        self.sock = f"dtui-{uuid.uuid4().hex[:8]}"
+        self.conf = tmp / "tmux.conf"
+        self.conf.write_text("set -g remain-on-exit on\n")
+
+    def __call__(self, *args: str) -> str:
+        return subprocess.run(["tmux", "-L", self.sock, "-f", str(self.conf), *args], capture_output=True,
+                              text=True, timeout=10, check=True).stdout
+
+    def screen(self) -> str:
+        return self("capture-pane", "-p")
+
+    def kill(self) -> None:
+        subprocess.run(["tmux", "-L", self.sock, "kill-server"], capture_output=True, timeout=10)
+
+
+def test_demo_opens_the_tui_and_ctrl_q_leaves_the_install_running(tmp_path: Path) -> None:
+    work, state = tmp_path / "work", tmp_path / "state"
+    work.mkdir()
+    script = tmp_path / "run.sh"
+    script.write_text(
+        f"export DT_TEST_DIR={work} PYTHONPATH={REPO} XDG_STATE_HOME={tmp_path / 'xdg'} TERM=xterm-256color\n"
+        f"exec {sys.executable} -m digit_tui.cli demo --state-dir {state} --speed 50"
+        " --graph tests.tui.graphs:gate_graph\n")
+    tmux = Tmux(tmp_path)
+    engine_pid = None
+    try:
+        tmux("new-session", "-d", "-x", "80", "-y", "24", f"bash {script}")
+        screen = wait_until(lambda: (lambda s: s if "● wait for the gate" in s and "network ✓" in s else None)(tmux.screen()),
+                            timeout=30, what="the install view with the running gate task")
+        lines = screen.splitlines()
+        assert lines[0].startswith("DIGIT installer · demo · digit.demo.local")
+        assert "● running" in lines[0]
+        assert any("✓ Prerequisites" in x and "1/1" in x for x in lines)
+        assert "waiting for the gate file" in screen            # the selected task's events
+        assert "network ✓" in screen                            # the sandbox API answers
+        assert "^q quit (install continues)" in lines[-1]
+        assert "You may close this terminal; re-attach: digit-tui tui --state-dir" in screen
+        assert (state / "answers.yaml").read_text().startswith("# Demo install")
+
+        tmux("send-keys", "C-q")
+        dead = wait_until(lambda: (lambda s: s if s.startswith("1 ") and s[2:] else None)(
+            tmux("list-panes", "-F", "#{pane_dead} #{pane_dead_status}").strip()), timeout=10, what="the TUI to exit")
+        assert dead == "1 0"
+        assert "the install continues in the background" in tmux.screen().replace("\n", "")
+
+        engine_pid = int((state / "engine.lock").read_text().strip())
+        os.kill(engine_pid, 0)                                  # the engine outlived the TUI
+        assert status_json(state)["run"]["state"] == "running"
+        (work / "gate").write_text("open")
+        wait_until(lambda: status_json(state)["complete"], timeout=20, what="the install to complete")
+    finally:
+        tmux.kill()
+        stop_background(state / "sandbox")
+        lock = state / "engine.lock"
+        if lock.exists() and lock.read_text().strip().isdigit():
+            engine_pid = int(lock.read_text().strip())
+        if engine_pid:
+            try:
+                os.kill(engine_pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass

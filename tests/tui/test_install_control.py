@@ -1,0 +1,63 @@
+"""Keys on the install view drive a real detached engine over its control socket."""
+
+from __future__ import annotations
+
+from digit_tui.app import DigitApp
+from digit_tui.engine.journal import Journal
+from tests.tui.conftest import EngineEnv, line_with, wait_screen, wait_until
+
+
+def _paused(env: EngineEnv) -> bool:
+    j = Journal.in_dir(env.state, readonly=True)
+    try:
+        run = j.latest_run()
+        return bool(run and run.paused)
+    finally:
+        j.close()
+
+
+async def test_p_pauses_and_resumes_r_retries_a_failed_task(engine_env: EngineEnv) -> None:
+    env = engine_env
+    env.start_engine("tests.tui.graphs:control_graph")
+    wait_until(lambda: (env.state / "engine.sock").exists(), what="the engine's control socket")
+    app = DigitApp(start="install", state_dir=env.state)
+    async with app.run_test(size=(80, 24)) as pilot:
+        text = await wait_screen(pilot, lambda t: "✗ Fragile chart" in t or "✗ fragile chart" in t,
+                                 what="the fragile task failing")
+        assert "the chart does not render" in text          # its reason, with the remedy, in the hint line
+        assert "fix values.yaml and retry" in text
+
+        await pilot.press("p")
+        text = await wait_screen(pilot, lambda t: "⏸ paused" in t.splitlines()[0], what="the paused header")
+        assert _paused(env), "the engine recorded the pause in the journal"
+        await pilot.press("p")
+        await wait_screen(pilot, lambda t: "● running" in t.splitlines()[0], what="running again")
+        assert not _paused(env)
+
+        # Fix the cause, then r: the engine retries the failed task and the one it blocked.
+        (env.work / "fixed").write_text("yes")
+        await pilot.press("r")
+        text = await wait_screen(pilot, lambda t: "✓ Apps" in t, what="the retried task and its dependant done")
+        assert "2/2" in line_with(text, "Apps")
+        assert (env.work / "done-fragile").exists() and (env.work / "done-after").exists()
+
+        # The gate task still runs: open the gate and watch the install complete.
+        (env.work / "gate").write_text("open")
+        text = await wait_screen(pilot, lambda t: "✓ done" in t.splitlines()[0], timeout=15, what="the install done")
+        assert "install complete" in text
+        assert "100%" in line_with(text, "100%")
+
+
+async def test_retry_without_engine_explains_how_to_resume(engine_env: EngineEnv) -> None:
+    """A finished engine cannot take commands: the dialog says so and names the next step."""
+    env = engine_env
+    proc = env.start_engine("tests.engine.graphs:failing_graph")
+    proc.wait(timeout=30)  # the failing graph ends the run: the engine exits
+    app = DigitApp(start="install", state_dir=env.state)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_screen(pilot, lambda t: "✗ failed" in t.splitlines()[0], what="the failed run")
+        await pilot.press("r")
+        text = await wait_screen(pilot, lambda t: "Could not retry" in t, what="the error dialog")
+        assert "digit-tui install --answers" in text
+        await pilot.press("escape")
+        await wait_screen(pilot, lambda t: "Could not retry" not in t, what="the dialog to close")
