@@ -251,7 +251,7 @@ class Scheduler:
                 phase = "ensure"
                 self._set(task.id, TaskState.RUNNING, "applying", attempt=True)
                 await asyncio.wait_for(task.ensure(ctx), task.timeout)
-                self._finish(task, ctx, "done")
+                self._finish(task, ctx, "completed")
                 return
             except asyncio.CancelledError:
                 raise

@@ -23,6 +23,7 @@ target:
   kubeconfig: sandbox/kubeconfig
 digit:
   domain: digit.demo.local
+  modules: [m_pgr, m_property-tax]   # the sample release's two selectable modules
 """
 
 

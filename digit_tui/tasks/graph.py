@@ -28,27 +28,29 @@ def wait_policy(settings: Mapping[str, Any]) -> WaitPolicy:
     return WaitPolicy(deadline=float(opts.get("deadline") or DEFAULT_DEADLINE))
 
 
-def service_graph(settings: Mapping[str, Any]) -> dict[str, list[str]]:
-    """Service -> the services it waits for, cluster-configs first (InputError on a bad release)."""
+def service_graph(settings: Mapping[str, Any]) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Service -> the services it waits for, cluster-configs first; and service -> its module
+    (InputError on a bad release)."""
     from digit_tui.digit.chart_index import ChartIndex
 
     release = open_release(settings)
     graph = release.manifest.service_dependencies(release.modules, cluster_configs=CLUSTER_CONFIGS)
     # Every service needs a chart: say which one is missing now, not halfway through the install.
     index = ChartIndex.build(release.source.charts_dir)
-    for entry in release.manifest.services(release.modules):
+    entries = release.manifest.services(release.modules)
+    for entry in entries:
         try:
             index.lookup(entry.name)
         except InputError as exc:
             raise InputError(exc.message, path=release.manifest_path, line=entry.line, expected=exc.expected) from None
     # cluster-configs listed in a module would otherwise depend on itself.
     graph[CLUSTER_CONFIGS] = []
-    return graph
+    return graph, {e.name: e.module for e in entries if e.name != CLUSTER_CONFIGS}
 
 
 def release_tasks(settings: Mapping[str, Any], after: Iterable[str] = ()) -> list[Task]:
     try:
-        graph = service_graph(settings)
+        graph, modules = service_graph(settings)
     except InputError as exc:
         raise GraphError(str(exc)) from None
     policy = wait_policy(settings)
@@ -58,7 +60,7 @@ def release_tasks(settings: Mapping[str, Any], after: Iterable[str] = ()) -> lis
     tasks: list[Task] = [HelmConfigTask(first), RenderTask()]
     for service, deps in graph.items():
         tasks.append(ServiceTask(service, [RENDER, *deps] if service != CLUSTER_CONFIGS else [RENDER],
-                                 policy=policy, cluster=cluster))
+                                 policy=policy, cluster=cluster, module=modules.get(service)))
     tasks.append(ReleaseRecordTask(list(graph), cluster=cluster))
     return tasks
 

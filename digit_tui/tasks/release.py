@@ -206,11 +206,13 @@ class ServiceTask(Task):
     """Apply one service's rendered objects, prune what it stopped rendering, wait until ready."""
 
     def __init__(self, service: str, deps: Iterable[str], *, policy: WaitPolicy | None = None,
-                 cluster: Cluster | None = None) -> None:
+                 cluster: Cluster | None = None, module: str | None = None) -> None:
         self.service = service
         self.cluster = cluster or Cluster()
         self.policy = policy or WaitPolicy(deadline=DEFAULT_DEADLINE)
-        super().__init__(service, f"Deploy {service}", "release", tuple(deps),
+        # "release/core": screens group a module's services under the release phase
+        phase = f"release/{module}" if module else "release"
+        super().__init__(service, f"Deploy {service}", phase, tuple(deps),
                          retry=RetryPolicy(attempts=4, base_delay=1.0, max_delay=20.0),
                          timeout=self.policy.deadline + APPLY_ALLOWANCE)
 
