@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -46,31 +47,35 @@ def resolve_state_dir(args: argparse.Namespace) -> Path:
 
 # -- install ------------------------------------------------------------------
 def _wait_for_run(state_dir: Path, proc: Any, timeout: float = 30.0) -> str:
-    """Wait until the spawned engine has opened its run; returns the run id."""
+    """Wait until the spawned engine has opened its run; returns the run id.
+
+    A short install may already be over (even failed) by the time we look: what
+    counts is that the journal has a run owned by this engine."""
     from digit_tui.engine.journal import Journal, JournalError
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         code = proc.poll()
-        if code is not None and code != 0:
+        if (state_dir / Journal.FILENAME).exists():
+            try:
+                j = Journal.in_dir(state_dir, readonly=True)
+            except (JournalError, sqlite3.Error):
+                j = None  # being created by the engine right now
+            if j is not None:
+                try:
+                    run = j.latest_run()
+                finally:
+                    j.close()
+                if run and run.engine_pid == proc.pid:
+                    return run.id
+        if code is not None:
             log = state_dir / "logs" / "engine.log"
             tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
-            raise SystemExit(_fail(f"engine exited with code {code}: {' '.join(tail)} (log: {log})", code))
-        try:
-            j = Journal.in_dir(state_dir, readonly=True)
-        except (JournalError, Exception):
-            time.sleep(0.05)
-            continue
-        try:
-            run = j.latest_run()
-            if run and run.engine_pid == proc.pid and run.state == "running":
-                return run.id
-            if run and code == 0:
-                return run.id
-        finally:
-            j.close()
+            raise SystemExit(_fail(f"engine exited with code {code} before starting: {' '.join(tail)} "
+                                   f"(log: {log})", code or exitcodes.FAILED))
         time.sleep(0.05)
-    raise SystemExit(_fail(f"engine did not start within {timeout:g}s; see {state_dir}/logs/engine.log", 1))
+    raise SystemExit(_fail(f"engine did not start within {timeout:g}s; see {state_dir}/logs/engine.log",
+                           exitcodes.FAILED))
 
 
 def _fail(message: str, code: int) -> int:
@@ -168,8 +173,7 @@ def _install_foreground(state_dir: Path, spec: Any, args: argparse.Namespace) ->
         follow(state_dir, engine.run_id or "", sys.stdout, should_stop=lambda: not t.is_alive())
     except KeyboardInterrupt:
         print("\nstopping the install (resumable)...", file=sys.stderr)
-        if engine.scheduler is not None:
-            engine.scheduler._loop.call_soon_threadsafe(engine.scheduler.cancel)  # type: ignore[union-attr]
+        engine.interrupt()
     t.join()
     if "error" in result:
         raise result["error"]

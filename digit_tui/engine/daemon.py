@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,6 +93,16 @@ class Engine:
         self._tasks = tasks
         self.scheduler: Scheduler | None = None
         self.run_id: str | None = None
+        self._interrupted = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def interrupt(self) -> None:
+        """Stop the install because this process is stopping (SIGTERM, Ctrl-C): resumable, not cancelled.
+
+        Safe to call from any thread."""
+        self._interrupted = True
+        if self._loop is not None and self.scheduler is not None:
+            self._loop.call_soon_threadsafe(self.scheduler.cancel)
 
     def _handle(self, req: dict[str, Any]) -> dict[str, Any]:
         sched = self.scheduler
@@ -143,19 +154,12 @@ class Engine:
                                        endpoints=global_endpoints(self.spec.settings),
                                        network_wait=engine_opts.get("network_wait", "task"))
             await control.start()
-            loop = asyncio.get_running_loop()
-            interrupted = False
-
-            def on_term() -> None:
-                nonlocal interrupted
-                interrupted = True
-                assert self.scheduler is not None
-                self.scheduler.cancel()
-
-            loop.add_signal_handler(signal.SIGTERM, on_term)
-            loop.add_signal_handler(signal.SIGINT, on_term)
+            self._loop = asyncio.get_running_loop()
+            if threading.current_thread() is threading.main_thread():  # not when run inside a client
+                self._loop.add_signal_handler(signal.SIGTERM, self.interrupt)
+                self._loop.add_signal_handler(signal.SIGINT, self.interrupt)
             final = await self.scheduler.run()
-            if interrupted and final == "cancelled":
+            if self._interrupted and final == "cancelled":
                 final = "interrupted"
             journal.set_run_state(self.run_id, final, message=f"install {final}")
             log.info("run %s finished: %s", self.run_id, final)
