@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 STATE ?= $(CURDIR)/.state
 
-.PHONY: run test bench lint bootstrap clean
+.PHONY: run stop test bench lint bootstrap clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -11,6 +11,11 @@ bootstrap:
 ## run: start the TUI against the embedded sandbox cluster (fresh machine OK)
 run: bootstrap
 	@$(PY) -m digit_tui.cli demo --state-dir $(STATE)
+
+## stop: stop the demo's install engine and its sandbox cluster (they outlive the TUI by design)
+stop:
+	-@$(PY) -m digit_tui.cli cancel --state-dir $(STATE) 2>/dev/null || true
+	-@$(PY) -m digit_tui.cli sandbox --state-dir $(STATE)/sandbox down
 
 ## test: install what the tests need, start their services, run the whole suite
 test:
@@ -22,8 +27,9 @@ test:
 bench: bootstrap
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
-lint: bootstrap
-	@$(PY) -m compileall -q digit_tui tests bench
+lint:
+	@scripts/bootstrap.sh --tests
+	@$(PY) -m pyflakes digit_tui tests bench
 
 clean:
 	rm -rf .venv .state build *.egg-info

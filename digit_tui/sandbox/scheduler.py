@@ -4,8 +4,11 @@ Filters, in the default plugin order (a node fails on the first one that rejects
 NodeUnschedulable, TaintToleration, NodeAffinity (nodeSelector + required node affinity),
 NodeResourcesFit (cpu, memory, pods; all shortfalls are listed). Before filtering, the
 pod's PersistentVolumeClaims must exist and be bound (WaitForFirstConsumer claims get a
-selected node and are provisioned first). Node usage is kept incrementally from pod
-changes, so a scheduling attempt costs O(nodes), not O(pods).
+selected node and are provisioned first). Feasible nodes are scored like the default
+profile's resource plugins: NodeResourcesFit LeastAllocated + NodeResourcesBalancedAllocation
+(weights 1; the math lives in ``digit_tui.infra.kubesched``, which the sizing fit check's
+replay uses too). Node usage is kept incrementally from pod changes, so a scheduling
+attempt costs O(nodes), not O(pods).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import time
 from collections.abc import Hashable
 from typing import Any
 
+from digit_tui.infra import kubesched
+from digit_tui.infra.kubesched import NodeLoad, PodRequest, tolerates
 from digit_tui.sandbox.controllers.base import Controller
 from digit_tui.sandbox.controllers.util import clone, is_deleting, labels_of, meta, name_of, ns_of, spec_of, status_of
 from digit_tui.sandbox.resources import NODES, PODS, PVCS, STORAGECLASSES, ResourceType
@@ -27,55 +32,50 @@ _MAX_PER_PASS = 64  # pods per scheduling pass: the loop yields between passes
 _RETRY_UNSCHEDULABLE = 30.0  # seconds: periodic flush of unschedulable pods, as the real queue does
 
 
-def container_requests(c: Obj) -> tuple[int, int]:
+def _container_request(c: Obj) -> tuple[int | None, int | None]:
+    """(cpu, memory) requests of one container; None where it sets neither request nor limit."""
     res = c.get("resources") or {}
     req = res.get("requests") or {}
     lim = res.get("limits") or {}
     cpu = req.get("cpu", lim.get("cpu"))
     mem = req.get("memory", lim.get("memory"))
     try:
-        return (cpu_millis(cpu) if cpu is not None else 0, memory_bytes(mem) if mem is not None else 0)
+        return (cpu_millis(cpu) if cpu is not None else None, memory_bytes(mem) if mem is not None else None)
     except ValueError:
         return (0, 0)
 
 
-def pod_requests(pod: Obj) -> tuple[int, int]:
-    """Effective requests: max(sum of app containers, largest init container) + overhead."""
+def container_requests(c: Obj) -> tuple[int, int]:
+    cpu, mem = _container_request(c)
+    return (cpu or 0, mem or 0)
+
+
+def pod_request(pod: Obj) -> PodRequest:
+    """Effective requests, max(sum of app containers, largest init container) + overhead, and the same
+    with the scheduler's non-zero defaults for containers that request nothing (used for scoring)."""
     spec = spec_of(pod)
-    cpu = mem = 0
+    cpu = mem = cpu_nz = mem_nz = 0
     for c in spec.get("containers") or ():
-        a, b = container_requests(c)
-        cpu += a
-        mem += b
+        a, b = _container_request(c)
+        na, nb = kubesched.nonzero(a, b)
+        cpu, mem, cpu_nz, mem_nz = cpu + (a or 0), mem + (b or 0), cpu_nz + na, mem_nz + nb
     for c in spec.get("initContainers") or ():
-        a, b = container_requests(c)
-        cpu = max(cpu, a)
-        mem = max(mem, b)
+        a, b = _container_request(c)
+        na, nb = kubesched.nonzero(a, b)
+        cpu, mem, cpu_nz, mem_nz = max(cpu, a or 0), max(mem, b or 0), max(cpu_nz, na), max(mem_nz, nb)
     overhead = spec.get("overhead") or {}
     try:
-        cpu += cpu_millis(overhead["cpu"]) if "cpu" in overhead else 0
-        mem += memory_bytes(overhead["memory"]) if "memory" in overhead else 0
+        oc = cpu_millis(overhead["cpu"]) if "cpu" in overhead else 0
+        om = memory_bytes(overhead["memory"]) if "memory" in overhead else 0
     except ValueError:
-        pass
-    return cpu, mem
+        oc = om = 0
+    return PodRequest(cpu + oc, mem + om, cpu_nz + oc, mem_nz + om)
 
 
-def tolerates(tolerations: list[Obj], taint: Obj) -> bool:
-    for t in tolerations:
-        effect = t.get("effect")
-        if effect and effect != taint.get("effect"):
-            continue
-        key = t.get("key")
-        op = t.get("operator", "Equal")
-        if not key:
-            if op == "Exists":
-                return True
-            continue
-        if key != taint.get("key"):
-            continue
-        if op == "Exists" or (t.get("value") or "") == (taint.get("value") or ""):
-            return True
-    return False
+def pod_requests(pod: Obj) -> tuple[int, int]:
+    """Effective requests: max(sum of app containers, largest init container) + overhead."""
+    r = pod_request(pod)
+    return r.cpu, r.mem
 
 
 def _match_node_expr(expr: Obj, labels: dict[str, str]) -> bool:
@@ -101,9 +101,8 @@ def _match_node_expr(expr: Obj, labels: dict[str, str]) -> bool:
 def node_affinity_matches(pod: Obj, node: Obj) -> bool:
     spec = spec_of(pod)
     labels = labels_of(node)
-    for k, v in (spec.get("nodeSelector") or {}).items():
-        if labels.get(k) != v:
-            return False
+    if not kubesched.selector_matches(spec.get("nodeSelector") or {}, labels):
+        return False
     required = (((spec.get("affinity") or {}).get("nodeAffinity") or {})
                 .get("requiredDuringSchedulingIgnoredDuringExecution") or {})
     terms = required.get("nodeSelectorTerms")
@@ -120,24 +119,14 @@ def node_affinity_matches(pod: Obj, node: Obj) -> bool:
     return False
 
 
-def _taint_text(taint: Obj) -> str:
-    return "{%s: %s}" % (taint.get("key", ""), taint.get("value", ""))
-
-
-class NodeInfo:
-    __slots__ = ("name", "cpu", "mem", "pods", "used_cpu", "used_mem", "used_pods", "obj")
-
-    def __init__(self, obj: Obj) -> None:
-        self.name = name_of(obj)
-        self.obj = obj
-        alloc = status_of(obj).get("allocatable") or status_of(obj).get("capacity") or {}
-        try:
-            self.cpu = cpu_millis(alloc.get("cpu", 0))
-            self.mem = memory_bytes(alloc.get("memory", 0))
-            self.pods = int(str(alloc.get("pods", 110)))
-        except ValueError:
-            self.cpu, self.mem, self.pods = 0, 0, 0
-        self.used_cpu = self.used_mem = self.used_pods = 0
+def node_load(obj: Obj) -> NodeLoad:
+    """A node's allocatable as the scheduler's cache holds it (usage starts at zero)."""
+    alloc = status_of(obj).get("allocatable") or status_of(obj).get("capacity") or {}
+    try:
+        return NodeLoad(name_of(obj), cpu_millis(alloc.get("cpu", 0)), memory_bytes(alloc.get("memory", 0)),
+                        int(str(alloc.get("pods", kubesched.DEFAULT_MAX_PODS))))
+    except ValueError:
+        return NodeLoad(name_of(obj), 0, 0, 0)
 
 
 class Scheduler(Controller):
@@ -149,47 +138,43 @@ class Scheduler(Controller):
         super().__init__(mgr)
         self._queue: dict[PodKey, None] = {}  # active queue, in arrival order
         self._unschedulable: dict[PodKey, str] = {}  # pod -> last failure message
-        self._nodes: dict[str, NodeInfo] = {}
+        self._nodes: dict[str, NodeLoad] = {}
+        self._node_objs: dict[str, Obj] = {}
         self._node_print: dict[str, Any] = {}
-        self._pod_usage: dict[PodKey, tuple[str, int, int]] = {}
-        self._req_cache: dict[str, tuple[int, int]] = {}  # pod uid -> requests (pod resources are immutable)
+        self._pod_usage: dict[PodKey, tuple[str, PodRequest]] = {}
+        self._req_cache: dict[str, PodRequest] = {}  # pod uid -> requests (pod resources are immutable)
         self._last_flush = time.monotonic()
 
     # --- bookkeeping ---------------------------------------------------------------------------
-    def _requests(self, pod: Obj) -> tuple[int, int]:
+    def _requests(self, pod: Obj) -> PodRequest:
         uid = meta(pod).get("uid", "")
         r = self._req_cache.get(uid)
         if r is None:
-            r = pod_requests(pod)
+            r = pod_request(pod)
             if uid:
                 self._req_cache[uid] = r
         return r
 
     def _account(self, key: PodKey, pod: Obj | None) -> bool:
         """Update node usage for one pod; True when resources were freed."""
-        new: tuple[str, int, int] | None = None
+        new: tuple[str, PodRequest] | None = None
         if pod is not None:
             node = spec_of(pod).get("nodeName")
             if node and status_of(pod).get("phase") not in ("Succeeded", "Failed"):
-                cpu, mem = self._requests(pod)
-                new = (node, cpu, mem)
+                new = (node, self._requests(pod))
         old = self._pod_usage.get(key)
         if old == new:
             return False
         if old is not None:
             info = self._nodes.get(old[0])
             if info is not None:
-                info.used_cpu -= old[1]
-                info.used_mem -= old[2]
-                info.used_pods -= 1
+                info.add(old[1], -1)
             del self._pod_usage[key]
         if new is not None:
             self._pod_usage[key] = new
             info = self._nodes.get(new[0])
             if info is not None:
-                info.used_cpu += new[1]
-                info.used_mem += new[2]
-                info.used_pods += 1
+                info.add(new[1])
         return old is not None and new is None
 
     def _wants_scheduling(self, pod: Obj) -> bool:
@@ -227,19 +212,20 @@ class Scheduler(Controller):
             name = name_of(obj)
             if event_type == "DELETED":
                 self._nodes.pop(name, None)
+                self._node_objs.pop(name, None)
                 self._node_print.pop(name, None)
                 return
-            info = NodeInfo(obj)
+            info = node_load(obj)
             prev = self._nodes.get(name)
             if prev is not None:
                 info.used_cpu, info.used_mem, info.used_pods = prev.used_cpu, prev.used_mem, prev.used_pods
+                info.used_cpu_nz, info.used_mem_nz = prev.used_cpu_nz, prev.used_mem_nz
             else:
-                for (ns, pname), (node, cpu, mem) in self._pod_usage.items():
+                for node, req in self._pod_usage.values():
                     if node == name:
-                        info.used_cpu += cpu
-                        info.used_mem += mem
-                        info.used_pods += 1
+                        info.add(req)
             self._nodes[name] = info
+            self._node_objs[name] = obj
             fingerprint = (info.cpu, info.mem, info.pods, tuple(sorted(labels_of(obj).items())),
                            repr(spec_of(obj).get("taints")), spec_of(obj).get("unschedulable"))
             if self._node_print.get(name) != fingerprint:
@@ -280,25 +266,21 @@ class Scheduler(Controller):
         if blocked is not None and blocked != "":
             self._fail(key, pod, f"0/{len(nodes)} nodes are available: {blocked}.")
             return
-        cpu, mem = self._requests(pod)
+        req = self._requests(pod)
         tolerations = spec_of(pod).get("tolerations") or []
         reasons: dict[str, int] = {}
-        feasible: list[NodeInfo] = []
+        feasible: list[NodeLoad] = []
         for info in nodes:
-            why = self._filter(pod, info, cpu, mem, tolerations)
+            why = self._filter(pod, self._node_objs[info.name], info, req, tolerations)
             if not why:
                 feasible.append(info)
             for r in why:
                 reasons[r] = reasons.get(r, 0) + 1
-        if not feasible:
-            if not nodes:
-                msg = "no nodes available to schedule pods"
-            else:
-                parts = sorted(f"{n} {r}" for r, n in reasons.items())
-                msg = f"0/{len(nodes)} nodes are available: {', '.join(parts)}."
-            self._fail(key, pod, msg)
+        # Highest LeastAllocated + BalancedAllocation score; ties by name where the real one picks randomly.
+        best = kubesched.best(feasible, req)
+        if best is None:
+            self._fail(key, pod, kubesched.failure_message(len(nodes), reasons))
             return
-        best = min(feasible, key=lambda n: (self._score(n, cpu, mem), n.used_pods, n.name))
         if blocked == "":
             self._select_node_for_claims(pod, best.name)
             self._unschedulable[key] = ""  # waits for provisioning; retried when the claim binds
@@ -306,30 +288,17 @@ class Scheduler(Controller):
         self._bind(key, pod, best.name)
 
     @staticmethod
-    def _score(n: NodeInfo, cpu: int, mem: int) -> float:
-        fc = (n.used_cpu + cpu) / n.cpu if n.cpu else 1.0
-        fm = (n.used_mem + mem) / n.mem if n.mem else 1.0
-        return (fc + fm) / 2
-
-    @staticmethod
-    def _filter(pod: Obj, info: NodeInfo, cpu: int, mem: int, tolerations: list[Obj]) -> list[str]:
-        nspec = spec_of(info.obj)
+    def _filter(pod: Obj, node: Obj, info: NodeLoad, req: PodRequest, tolerations: list[Obj]) -> list[str]:
+        nspec = spec_of(node)
         if nspec.get("unschedulable") and not tolerates(
                 tolerations, {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}):
-            return ["node(s) were unschedulable"]
-        for taint in nspec.get("taints") or ():
-            if taint.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(tolerations, taint):
-                return [f"node(s) had untolerated taint {_taint_text(taint)}"]
-        if not node_affinity_matches(pod, info.obj):
-            return ["node(s) didn't match Pod's node affinity/selector"]
-        out = []
-        if info.used_pods + 1 > info.pods:
-            out.append("Too many pods")
-        if cpu and info.used_cpu + cpu > info.cpu:
-            out.append("Insufficient cpu")
-        if mem and info.used_mem + mem > info.mem:
-            out.append("Insufficient memory")
-        return out
+            return [kubesched.UNSCHEDULABLE]
+        taint = kubesched.untolerated(nspec.get("taints") or (), tolerations)
+        if taint:
+            return [taint]
+        if not node_affinity_matches(pod, node):
+            return [kubesched.SELECTOR_MISMATCH]
+        return kubesched.fit_reasons(info, req)
 
     def _volume_check(self, pod: Obj) -> str | None:
         """None: volumes ready; "": waiting for first consumer provisioning; else the failure text."""

@@ -5,7 +5,15 @@ node reservation and system DaemonSets are then subtracted as the plan does)
 or from a cluster's nodes (``status.allocatable``, minus the requests of pods
 already running there that are not part of the release). Pods are placed by
 the same first-fit decreasing as the plan, without headroom: this answers
-"does it schedule", and the headroom left is reported.
+"is there capacity enough", and the headroom left is reported.
+
+FFD packs largest first; kube-scheduler places pods as they arrive and
+spreads them. So the check also replays the release through the scheduler's
+default filter and scoring (``digit_tui.infra.kubesched``, the same math the
+sandbox's scheduler runs): workloads in apply order (the release order), the
+pods of a workload by ordinal, each on the best-scoring node that fits. The
+replay names the pods that would stay Pending, with kube-scheduler's
+FailedScheduling text.
 """
 
 from __future__ import annotations
@@ -13,10 +21,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from digit_tui.errors import InputError
+from digit_tui.infra import kubesched
+from digit_tui.infra.kubesched import NodeLoad, PodRequest
 from digit_tui.sizing.binpack import Bin, Item, pack
 from digit_tui.sizing.model import Flavor, SizingInputs, Workload
 from digit_tui.sizing.planner import _items, _prepare, node_shape, reservation, select_modules, _extra_workloads
@@ -38,6 +48,91 @@ class NodeCapacity:
     allocatable: bool = False
     used_cpu: int = 0           # requests of pods already there (not part of the release)
     used_mem: int = 0
+    max_pods: int = kubesched.DEFAULT_MAX_PODS
+    used_pods: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayPod:
+    """One pod of the release in apply order."""
+
+    namespace: str
+    workload: str
+    kind: str
+    ordinal: int                # 0-based, in the order the controller creates them
+    replicas: int
+    cpu_m: int
+    mem_b: int
+
+    @property
+    def name(self) -> str:
+        """StatefulSet pods are named by ordinal; other controllers add a random suffix (shown as …)."""
+        if self.kind == "StatefulSet":
+            return f"{self.workload}-{self.ordinal}"
+        return f"{self.workload}-…"
+
+
+@dataclass(frozen=True, slots=True)
+class PendingPod:
+    pod: ReplayPod
+    message: str                # kube-scheduler's FailedScheduling text
+
+    def text(self, count: int = 1) -> str:
+        p = self.pod
+        if p.kind == "StatefulSet":
+            return f"pod {p.name} would not schedule: {self.message}"
+        which = f" ×{count}" if count > 1 else f" ({p.ordinal + 1} of {p.replicas})" if p.replicas > 1 else ""
+        return f"pod {p.name}{which} would not schedule: {self.message}"
+
+
+@dataclass(slots=True)
+class Replay:
+    """Where kube-scheduler would put each pod, applied in order, and which pods it would leave Pending."""
+
+    nodes: int
+    order: list[tuple[str, str, str]] = field(default_factory=list)    # (namespace, workload, kind) applied
+    placed: list[tuple[ReplayPod, str]] = field(default_factory=list)
+    pending: list[PendingPod] = field(default_factory=list)
+
+    def pending_by_workload(self) -> dict[str, int]:
+        """``namespace/workload`` → pods left Pending."""
+        out: dict[str, int] = {}
+        for q in self.pending:
+            key = f"{q.pod.namespace}/{q.pod.workload}"
+            out[key] = out.get(key, 0) + 1
+        return out
+
+    def lines(self) -> list[str]:
+        if not self.pending:
+            return [f"scheduler replay (apply order): every pod schedules on {self.nodes} nodes"]
+        out = [f"scheduler replay (apply order): {len(self.pending)} pod{'s' if len(self.pending) != 1 else ''} "
+               f"would stay Pending"]
+        # Pods of one Deployment are interchangeable: one line per workload and message.
+        i = 0
+        while i < len(self.pending):
+            q = self.pending[i]
+            j = i + 1
+            if q.pod.kind != "StatefulSet":
+                while (j < len(self.pending) and self.pending[j].pod.workload == q.pod.workload
+                       and self.pending[j].pod.namespace == q.pod.namespace and self.pending[j].message == q.message):
+                    j += 1
+            out.append(q.text(j - i))
+            i = j
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        placement: dict[str, dict[str, int]] = {}
+        for pod, node in self.placed:
+            per = placement.setdefault(node, {})
+            key = f"{pod.namespace}/{pod.workload}"
+            per[key] = per.get(key, 0) + 1
+        return {
+            "nodes": self.nodes,
+            "pending": [{"pod": q.pod.name, "namespace": q.pod.namespace, "workload": q.pod.workload,
+                         "kind": q.pod.kind, "ordinal": q.pod.ordinal, "message": q.message} for q in self.pending],
+            "pending_by_workload": self.pending_by_workload(),
+            "placement": placement,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +165,17 @@ class FitReport:
     short_flavor: Flavor | None = None
     spare_ok: bool = True                   # still fits with the largest node gone (N+1)
     placement: dict[str, dict[str, int]] = field(default_factory=dict)
+    replay: Replay | None = None            # kube-scheduler's placement in apply order
 
     def summary(self) -> str:
         if self.fits:
             text = f"fits with {math.floor(self.headroom * 100)} % headroom on {self.nodes} nodes"
             if not self.spare_ok:
                 text += f"; no N+1 spare: short by 1 worker of {self.short_flavor} to survive a node loss"
+            if self.replay is not None and self.replay.pending:
+                # Enough capacity in total, but the scheduler's spreading leaves gaps too small for some pods.
+                n = len(self.replay.pending)
+                text += f"; but applied in release order the scheduler would leave {n} pod{'s' if n != 1 else ''} Pending"
             return text
         flavor = f" of {self.short_flavor}" if self.short_flavor else ""
         plural = "s" if self.short_by != 1 else ""
@@ -84,7 +184,8 @@ class FitReport:
         return head
 
     def lines(self) -> list[str]:
-        return [self.summary(), *(u.message() for u in self.unschedulable)]
+        return [self.summary(), *(u.message() for u in self.unschedulable),
+                *(self.replay.lines() if self.replay is not None else ())]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -96,6 +197,7 @@ class FitReport:
             "unschedulable": [{"workload": u.workload, "pods": u.pods, "cpu_m": u.cpu_m, "memory_b": u.mem_b,
                                "never": u.never, "message": u.message()} for u in self.unschedulable],
             "summary": self.summary(),
+            "replay": self.replay.to_dict() if self.replay is not None else None,
         }
 
 
@@ -166,6 +268,11 @@ def nodes_from_cluster(kubeconfig: str | None = None, context: str | None = None
     for p in pods:
         if not p.spec.node_name or p.status.phase in ("Succeeded", "Failed"):
             continue
+        # Every pod takes a slot of the node's pod limit, the release's own included.
+        used.setdefault(p.spec.node_name, [0, 0, 0])[2] += 1
+    for p in pods:
+        if not p.spec.node_name or p.status.phase in ("Succeeded", "Failed"):
+            continue
         if p.metadata.namespace in release_namespaces:
             continue
         cpu = mem = 0
@@ -173,7 +280,7 @@ def nodes_from_cluster(kubeconfig: str | None = None, context: str | None = None
             req = (c.resources.requests if c.resources else None) or {}
             cpu += cpu_millis(req.get("cpu", 0))
             mem += bytes_of(req.get("memory", 0))
-        u = used.setdefault(p.spec.node_name, [0, 0])
+        u = used.setdefault(p.spec.node_name, [0, 0, 0])
         u[0] += cpu
         u[1] += mem
     out: list[NodeCapacity] = []
@@ -184,9 +291,13 @@ def nodes_from_cluster(kubeconfig: str | None = None, context: str | None = None
         if any(t.effect in ("NoSchedule", "NoExecute") for t in taints):
             continue
         alloc = n.status.allocatable or {}
-        u = used.get(n.metadata.name, [0, 0])
+        u = used.get(n.metadata.name, [0, 0, 0])
+        try:
+            max_pods = int(str(alloc.get("pods", kubesched.DEFAULT_MAX_PODS)))
+        except ValueError:
+            max_pods = kubesched.DEFAULT_MAX_PODS
         out.append(NodeCapacity(n.metadata.name, cpu_millis(alloc.get("cpu", 0)), bytes_of(alloc.get("memory", 0)),
-                                True, u[0], u[1]))
+                                True, u[0], u[1], max_pods, u[2]))
     return out
 
 
@@ -233,11 +344,15 @@ def check(
     by_name = {i.name: i for i in items}
     unsched = [Unschedulable(name, n, by_name[name].cpu_m, by_name[name].mem_b, name in packing.too_big)
                for name, n in sorted(packing.unplaced.items())]
+    planned = {(w.namespace, w.name): w.replicas for w in prepared.pods}
+    in_order = [replace(w, replicas=planned[(w.namespace, w.name)]) for w in selected
+                if not w.daemonset and (w.namespace, w.name) in planned]
     report = FitReport(
         fits=not packing.unplaced, nodes=len(nodes), headroom=max(headroom, 0.0),
         cpu_used=used_cpu, cpu_total=total_cpu, mem_used=used_mem, mem_total=total_mem,
         unschedulable=unsched, short_flavor=flavor,
         placement={b.name: dict(b.placed) for b in packing.bins},
+        replay=replay(in_order, [node_load(n, prepared.daemons, preset) for n in nodes]),
     )
     if packing.unplaced:
         report.short_by = _extra_workers(items, bins, flavor, prepared.daemons, preset, nodes[0].allocatable,
@@ -250,6 +365,70 @@ def check(
     elif ha:
         report.spare_ok = False
     return report
+
+
+def node_load(n: NodeCapacity, daemons: Sequence[Workload], preset: Preset) -> NodeLoad:
+    """A node as kube-scheduler sees it before the release: allocatable, and what DaemonSets and
+    pods outside the release already request."""
+    if n.allocatable:
+        # The cluster's own DaemonSets already show up in used_*; only the release's are new.
+        cpu, mem = n.cpu_m, n.mem_b
+        used_cpu = n.used_cpu + sum(w.cpu_m for w in daemons)
+        used_mem = n.used_mem + sum(w.mem_b for w in daemons)
+        used_pods = n.used_pods + len(daemons)
+    else:
+        shape = node_shape(Flavor(n.cpu_m, n.mem_b), preset, daemons, 0.0)
+        cpu, mem = n.cpu_m - shape.reserved_cpu, n.mem_b - shape.reserved_mem
+        used_cpu, used_mem = shape.daemon_cpu + n.used_cpu, shape.daemon_mem + n.used_mem
+        used_pods = n.used_pods + len(daemons) + len(preset.system_daemonsets)
+    return NodeLoad(n.name, max(cpu, 0), max(mem, 0), n.max_pods, used_cpu, used_mem, used_pods, used_cpu, used_mem)
+
+
+def replay(workloads: Sequence[Workload], nodes: Sequence[NodeLoad]) -> Replay:
+    """Apply ``workloads`` in order, pods by ordinal, each placed as kube-scheduler's default profile would.
+
+    ``nodes`` are copied, not changed. Only what a ``Workload`` carries is filtered on: resources, the pod
+    limit and required hostname anti-affinity (nodeSelector and taints are not in the sizing model; tainted
+    and unschedulable nodes are left out when a cluster is read). Usage only grows while a release is applied,
+    so a pod that fails once would fail on every retry: the replay does not revisit Pending pods.
+    """
+    loads = [NodeLoad(n.name, n.cpu, n.mem, n.pods, n.used_cpu, n.used_mem, n.used_pods, n.used_cpu_nz,
+                      n.used_mem_nz) for n in nodes]
+    out = Replay(len(loads))
+    for w in workloads:
+        if w.daemonset or w.replicas <= 0:
+            continue
+        out.order.append((w.namespace, w.name, w.kind))
+        # A request the chart leaves unset is 0 to the filter; scoring counts the scheduler's default.
+        req = PodRequest.of(w.cpu_m, w.mem_b, cpu_set=not (w.unset and w.cpu_m == 0),
+                            mem_set=not (w.unset and w.mem_b == 0))
+        holders: set[str] = set()
+        failed: str | None = None
+        for i in range(w.replicas):
+            pod = ReplayPod(w.namespace, w.name, w.kind, i, w.replicas, w.cpu_m, w.mem_b)
+            if failed is not None and not w.one_per_node:
+                out.pending.append(PendingPod(pod, failed))     # nothing changed since the last identical pod
+                continue
+            reasons: dict[str, int] = {}
+            feasible: list[NodeLoad] = []
+            for n in loads:
+                why = kubesched.fit_reasons(n, req)
+                if not why and w.one_per_node and n.name in holders:
+                    why = [kubesched.ANTI_AFFINITY]
+                if why:
+                    for r in why:
+                        reasons[r] = reasons.get(r, 0) + 1
+                else:
+                    feasible.append(n)
+            chosen = kubesched.best(feasible, req)
+            if chosen is None:
+                failed = kubesched.failure_message(len(loads), reasons)
+                out.pending.append(PendingPod(pod, failed))
+                continue
+            chosen.add(req)
+            holders.add(chosen.name)
+            out.placed.append((pod, chosen.name))
+    return out
 
 
 def _flavor_of_allocatable(cpu: int, mem: int) -> Flavor:

@@ -29,7 +29,8 @@ def test_second_engine_exits_2_naming_the_holder(env: Env) -> None:
 
 def test_stale_lock_of_dead_engine_is_taken_over(env: Env) -> None:
     first = env.engine(GRAPH)
-    wait_until(lambda: env.engine_pid() == first.pid, what="first engine holds the lock")
+    wait_until(lambda: (env.state / "journal.db").exists() and env.status()["run"]
+               and env.status()["run"]["engine_pid"] == first.pid, what="first engine's run in the journal")
     os.kill(first.pid, signal.SIGKILL)
     first.wait(timeout=10)
     assert env.engine_pid() == first.pid  # the file still names the dead engine
