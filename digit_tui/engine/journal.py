@@ -293,7 +293,8 @@ class Journal:
             sets.append("outputs=?")
             args.append(self.redact(json.dumps(outputs, sort_keys=True)))
         if state == TaskState.PENDING:
-            sets += ["started=NULL", "finished=NULL", "attempts=0", "progress_done=NULL", "progress_total=NULL"]
+            # attempts are kept: they are the task's history across resumes and retries
+            sets += ["started=NULL", "finished=NULL", "progress_done=NULL", "progress_total=NULL"]
         with self._tx() as db:
             db.execute(f"UPDATE tasks SET {', '.join(sets)} WHERE run_id=? AND id=?", (*args, run_id, task_id))
             self._event(db, run_id, task_id, level, "state", f"{state.value}: {message}")

@@ -139,9 +139,12 @@ class Scheduler:
         if st not in (TaskState.FAILED, TaskState.BLOCKED, TaskState.CANCELLED):
             return f"task {task_id} is {st.value if st else 'unknown'}; only failed, blocked or cancelled tasks can be retried"
         self._set(task_id, TaskState.PENDING, "retry requested by operator")
-        for tid in self.order:  # dependants blocked by it get another chance too
-            if self.state[tid] == TaskState.BLOCKED:
-                self._set(tid, TaskState.PENDING, f"retry of {task_id} requested")
+        downstream = {task_id}
+        for tid in self.order:  # topological: a dependant comes after what it depends on
+            if downstream.intersection(self.tasks[tid].deps):
+                downstream.add(tid)
+                if self.state[tid] == TaskState.BLOCKED:  # blocked by it: another chance too
+                    self._set(tid, TaskState.PENDING, f"retry of {task_id} requested")
         self._poke()
         return "ok"
 
