@@ -52,7 +52,7 @@ def status_json(state_dir: Path, *, events: int = 20) -> dict[str, Any]:
             return {"state_dir": str(state_dir), "run": None}
         s = summarise(journal, run)
         tasks = journal.tasks(run.id)
-        evs = journal.events(run.id, after=0, limit=10**9)[-events:] if events else []
+        evs = journal.last_events(run.id, events) if events else []
         return {
             "state_dir": str(state_dir),
             "run": {"id": run.id, "state": s.state, "environment": run.environment,

@@ -318,6 +318,17 @@ class Journal:
         db.execute("INSERT INTO events (run_id, time, task, level, kind, message) VALUES (?,?,?,?,?,?)",
                    (run_id, time.time(), task, level, kind, self.redact(message)))
 
+    def last_events(self, run_id: str, count: int) -> list[Event]:
+        """The newest ``count`` events, oldest first."""
+        rows = self._db.execute("SELECT * FROM events WHERE run_id=? ORDER BY seq DESC LIMIT ?",
+                                (run_id, count)).fetchall()
+        return [self._event_row(r) for r in reversed(rows)]
+
+    @staticmethod
+    def _event_row(r: sqlite3.Row) -> Event:
+        return Event(seq=r["seq"], run_id=r["run_id"], time=r["time"], task=r["task"], level=r["level"],
+                     kind=r["kind"], message=r["message"])
+
     def events(self, run_id: str, after: int = 0, *, task: str | None = None, limit: int = 1000) -> list[Event]:
         q = "SELECT * FROM events WHERE run_id=? AND seq>?"
         args: list[Any] = [run_id, after]
@@ -326,5 +337,4 @@ class Journal:
             args.append(task)
         q += " ORDER BY seq LIMIT ?"
         args.append(limit)
-        return [Event(seq=r["seq"], run_id=r["run_id"], time=r["time"], task=r["task"], level=r["level"],
-                      kind=r["kind"], message=r["message"]) for r in self._db.execute(q, args)]
+        return [self._event_row(r) for r in self._db.execute(q, args)]
