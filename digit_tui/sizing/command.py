@@ -103,7 +103,13 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(data, indent=2, sort_keys=False))
     else:
         print(report.render(plan, fit, services=args.services))
-    if fit is not None and not fit.fits:
+    return check_exit_code(fit)
+
+
+def check_exit_code(fit: Any) -> int:
+    """1 when the capacity is short, or when pods would stay Pending applied in release order
+    even though the capacity alone fits: that is what the operator would see after buying the VMs."""
+    if fit is not None and (not fit.fits or (fit.replay is not None and fit.replay.pending)):
         return exitcodes.FAILED
     return exitcodes.OK
 

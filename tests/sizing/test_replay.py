@@ -72,8 +72,12 @@ def test_release_order_can_leave_a_pod_pending_where_largest_first_fits():
         ("big-0", "0/2 nodes are available: 2 Insufficient memory.")]
     assert report.summary().endswith("but applied in release order the scheduler would leave 1 pod Pending")
     assert "pod big-0 would not schedule: 0/2 nodes are available: 2 Insufficient memory." in report.lines()
+    # `size --check-…` fails on it: the operator would see a Pending pod after buying the VMs.
+    from digit_tui.sizing.command import check_exit_code
+    assert check_exit_code(report) == 1
     # Applied the other way round, the replay agrees with the packing.
-    assert not fit.check(workloads[::-1], INPUTS, PRESET, _nodes(2)).replay.pending
+    again = fit.check(workloads[::-1], INPUTS, PRESET, _nodes(2))
+    assert not again.replay.pending and check_exit_code(again) == 0
 
 
 def test_statefulset_pods_are_named_by_ordinal_and_deployment_pods_counted():
