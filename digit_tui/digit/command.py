@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import os
 import shutil
 import sys
 import tempfile
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from digit_tui.digit.atomic import atomic_write
 from digit_tui import exitcodes
 
 
@@ -163,21 +163,15 @@ def _render(args: argparse.Namespace, inputs: RenderInputs) -> int:
     index: list[dict[str, Any]] = []
     for order, svc in enumerate(rendered, start=1):
         name = f"{svc.name}.yaml"
-        _write_private(out / name, svc.manifest_yaml)
+        atomic_write(out / name, svc.manifest_yaml, mode=0o600)
         index.append({"order": order, "name": svc.name, "module": svc.module, "image_tag": svc.image_tag,
                       "chart": str(svc.chart_dir), "file": name, "digest": f"sha256:{svc.digest}",
                       "objects": len(svc.objects), "crds": len(svc.crds)})
     doc = {"release": manifest.version, "manifest": str(inputs.manifest), "source": inputs.source.origin,
            "commit": inputs.source.commit, "engine": engine, "services": index}
-    _write_private(out / "index.yaml", yaml.safe_dump(doc, sort_keys=False))
+    atomic_write(out / "index.yaml", yaml.safe_dump(doc, sort_keys=False), mode=0o600)
     print(f"rendered {len(rendered)} services ({sum(i['objects'] + i['crds'] for i in index)} objects) "
           f"with the {engine} engine into {out}")
     return exitcodes.OK
 
 
-def _write_private(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)

@@ -280,14 +280,14 @@ class EnvInputs:
     def _validate_db(self) -> None:
         if not self.effective_db_host:
             raise InputError("database host is missing", expected="db_host, or db_ips for an external database")
-        if self.db_host and not (_HOSTNAME.match(self.db_host.lower()) or _is_ip(self.db_host)):
+        if self.db_host and not (_HOSTNAME.match(self.db_host.lower()) or is_ip(self.db_host)):
             raise InputError(f"db host {self.db_host!r} is not a host name or IP")
         if not 1 <= self.db_port <= 65535:
             raise InputError(f"db port {self.db_port} is out of range", expected="1-65535")
         if not _DB_NAME.match(self.db_name):
             raise InputError(f"db name {self.db_name!r} is invalid", expected="letters, digits and underscore (no hyphens)")
         for ip in self.db_ips:
-            if not _is_ip(ip):
+            if not is_ip(ip):
                 raise InputError(f"db_ips entry {ip!r} is not an IP address")
 
     def _validate_storage(self) -> None:
@@ -317,7 +317,8 @@ class EnvInputs:
             raise InputError(f"static storage: no volumes for {', '.join(missing)}", expected="one volume per replica of each stateful service")
 
 
-def _is_ip(text: str) -> bool:
+def is_ip(text: str) -> bool:
+    """An IPv4 or IPv6 address (brackets allowed), as opposed to a host name."""
     try:
         ipaddress.ip_address(text.strip("[]"))
     except ValueError:

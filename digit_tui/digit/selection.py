@@ -8,7 +8,6 @@ answers name" means. Works on the plain settings dict (``answers_to_settings``).
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,17 +70,9 @@ def open_release(settings: Mapping[str, Any], *, state_dir: Path | None = None,
     return Release(source, manifest_path, loaded, loaded.resolve(chosen))
 
 
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text.strip("[]"))
-    except ValueError:
-        return False
-    return True
-
-
 def env_inputs(settings: Mapping[str, Any], volumes: Mapping[str, Any] | None = None) -> Any:
     """``EnvInputs`` from the answers settings (and, for static storage, the volume task's outputs)."""
-    from digit_tui.digit.envinputs import EnvInputs
+    from digit_tui.digit.envinputs import EnvInputs, is_ip
 
     digit = settings.get("digit") or {}
     db = settings.get("database") or {}
@@ -90,7 +81,7 @@ def env_inputs(settings: Mapping[str, Any], volumes: Mapping[str, Any] | None = 
     db_host, db_ips = host, ()
     if db.get("mode", "in-cluster") == "in-cluster" or not host:
         db_host = IN_CLUSTER_DB_HOST
-    elif _is_ip(host):
+    elif is_ip(host):
         # DIGIT reaches an external database by IP through the db-service Service + manual Endpoints.
         db_host, db_ips = "", (host,)
     mode = str(storage.get("mode") or "dynamic")

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from digit_tui.digit.atomic import atomic_write
 from digit_tui.digit import selection
 from digit_tui.digit.selection import Release
 from digit_tui.engine.errors import PermanentError
@@ -96,14 +97,6 @@ def _engine_name() -> str:
     return "helm" if helm_binary() else "sdk"
 
 
-def _write_private(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
-
 class RenderTask(Task):
     """Render cluster-configs and every service of the release into the state directory."""
 
@@ -163,7 +156,7 @@ class RenderTask(Task):
         out.mkdir(parents=True, exist_ok=True, mode=0o700)
         services = []
         for svc in rendered:
-            _write_private(out / f"{svc.name}.yaml", svc.manifest_yaml)
+            atomic_write(out / f"{svc.name}.yaml", svc.manifest_yaml, mode=0o600)
             services.append({"name": svc.name, "module": svc.module, "tag": svc.image_tag, "digest": svc.digest,
                              "objects": len(svc.objects), "crds": len(svc.crds)})
         keep = {f"{s['name']}.yaml" for s in services}
@@ -173,7 +166,7 @@ class RenderTask(Task):
         index = {"format": FORMAT, "inputs": inputs_digest(release, env_file, secrets_file, engine),
                  "engine": engine, "release": release.manifest.version, "manifest": str(release.manifest_path),
                  "modules": release.modules, "services": services}
-        _write_private(out / INDEX, json.dumps(index, indent=1))
+        atomic_write(out / INDEX, json.dumps(index, indent=1), mode=0o600)
         ctx.log(f"rendered {len(services)} services ({sum(s['objects'] + s['crds'] for s in services)} objects) "
                 f"with the {engine} engine")
         return index

@@ -1,88 +1,20 @@
-"""Fixtures for engine tests: an answers file, a state dir, and helpers to drive
-the real ``digit-tui`` command and the detached engine as subprocesses."""
+"""Fixtures for engine tests: an isolated install driven through the real command."""
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support import REPO, EngineEnv, wait_until
 
-MINIMAL_ANSWERS = """\
-version: 1
-environment: enginetest
-target:
-  provider: sandbox
-digit:
-  domain: egov.example.test
-"""
-
-
-def wait_until(cond: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or cond}")
-        time.sleep(interval)
-
-
-class Env:
-    """One isolated install: answers file, state dir, work dir for synthetic tasks."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.work = tmp / "work"
-        self.work.mkdir()
-        self.state = tmp / "state"
-        self.answers = tmp / "answers.yaml"
-        self.answers.write_text(MINIMAL_ANSWERS)
-        self.environ = dict(os.environ, DT_TEST_DIR=str(self.work), PYTHONPATH=str(REPO),
-                            XDG_STATE_HOME=str(tmp / "xdg"))
-
-    def cli(self, *args: str, timeout: float = 60, **kw: Any) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "digit_tui.cli", *args], env=self.environ,
-                              capture_output=True, text=True, timeout=timeout, cwd=REPO, **kw)
-
-    def engine(self, graph: str) -> subprocess.Popen[str]:
-        """Start an engine process directly (as `install` does, minus the detaching)."""
-        self.state.mkdir(exist_ok=True, mode=0o700)
-        return subprocess.Popen([sys.executable, "-m", "digit_tui.cli", "engine", "--state-dir", str(self.state),
-                                 "--answers", str(self.answers), "--graph", graph],
-                                env=self.environ, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, start_new_session=True)
-
-    def status(self) -> dict[str, Any]:
-        r = self.cli("status", "--state-dir", str(self.state), "--json", "--events", "0")
-        assert r.returncode == 0, r.stderr
-        return json.loads(r.stdout)
-
-    def engine_pid(self) -> int | None:
-        try:
-            text = (self.state / "engine.lock").read_text().strip()
-        except FileNotFoundError:
-            return None
-        return int(text) if text.isdigit() else None
+Env = EngineEnv
+__all__ = ["REPO", "Env", "wait_until"]
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> Iterator[Env]:
     e = Env(tmp_path)
     yield e
-    pid = e.engine_pid()  # never leave an engine behind
-    if pid:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    e.cleanup()

@@ -2,52 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from digit_tui.sandbox import resources as R
-from digit_tui.sandbox.manager import ControllerManager
-from digit_tui.sandbox.simconfig import CrashRule, SimConfig
-from digit_tui.sandbox.store import ApiError, Store
+from digit_tui.sandbox.simconfig import CrashRule
+from digit_tui.sandbox.store import ApiError
 
-
-class Cluster:
-    def __init__(self, store: Store, mgr: ControllerManager) -> None:
-        self.store = store
-        self.mgr = mgr
-
-    async def wait(self, cond: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-        deadline = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < deadline:
-            last = cond()
-            if last:
-                return last
-            await asyncio.sleep(0.02)
-        raise AssertionError(f"timed out waiting for {what}; last={last!r}")
-
-    def pod(self, name: str) -> dict[str, Any]:
-        return self.store.get(R.PODS, "egov", name) or {}
-
-    def messages(self, name: str) -> list[tuple[str, str, str]]:
-        return [(e["type"], e["reason"], e["message"]) for e in self.store.list(R.EVENTS, "egov")[0]
-                if e["involvedObject"]["name"] == name]
+from tests.sandbox.simcluster import SimCluster as Cluster, start_cluster
 
 
 @pytest.fixture
 async def cluster() -> AsyncIterator[Cluster]:
-    store = Store()
-    mgr = ControllerManager(store, SimConfig(speed=50.0, crash_rules=[
+    c = await start_cluster(crash_rules=[
         CrashRule(image_pattern="egov-crashy", exit_code=137, after=0.5,
-                  log="org.postgresql.util.PSQLException: Connection to db:5432 refused.")]))
-    await mgr.start()
-    store.create(R.NAMESPACES, {"metadata": {"name": "egov"}})
-    yield Cluster(store, mgr)
-    await mgr.stop()
+                  log="org.postgresql.util.PSQLException: Connection to db:5432 refused.")])
+    yield c
+    await c.mgr.stop()
 
 
 def pod(name: str, containers: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:

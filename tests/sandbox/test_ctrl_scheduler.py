@@ -2,47 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from digit_tui.sandbox import resources as R
-from digit_tui.sandbox.manager import ControllerManager
-from digit_tui.sandbox.simconfig import SimConfig
-from digit_tui.sandbox.store import Store
 
-
-class Cluster:
-    def __init__(self, store: Store, mgr: ControllerManager) -> None:
-        self.store = store
-        self.mgr = mgr
-
-    async def wait(self, cond: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-        deadline = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < deadline:
-            last = cond()
-            if last:
-                return last
-            await asyncio.sleep(0.02)
-        raise AssertionError(f"timed out waiting for {what}; last={last!r}")
-
-    def failed_scheduling(self, pod: str) -> list[str]:
-        return [e["message"] for e in self.store.list(R.EVENTS, "egov")[0]
-                if e["reason"] == "FailedScheduling" and e["involvedObject"]["name"] == pod]
+from tests.sandbox.simcluster import SimCluster as Cluster, start_cluster
 
 
 @pytest.fixture
 async def cluster() -> AsyncIterator[Cluster]:
-    store = Store()
-    mgr = ControllerManager(store, SimConfig(speed=50.0, nodes=3, node_cpu="4", node_memory="8Gi"))
-    await mgr.start()
-    store.create(R.NAMESPACES, {"metadata": {"name": "egov"}})
-    yield Cluster(store, mgr)
-    await mgr.stop()
+    c = await start_cluster(nodes=3, node_cpu="4", node_memory="8Gi")
+    yield c
+    await c.mgr.stop()
 
 
 def pod(name: str, cpu: str = "100m", memory: str = "128Mi", **spec: Any) -> dict[str, Any]:

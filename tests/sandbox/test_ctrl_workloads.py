@@ -2,54 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from digit_tui.sandbox import resources as R
-from digit_tui.sandbox.manager import ControllerManager
-from digit_tui.sandbox.simconfig import CrashRule, SimConfig
-from digit_tui.sandbox.store import Store
+from digit_tui.sandbox.simconfig import CrashRule
 
-
-class Cluster:
-    def __init__(self, store: Store, mgr: ControllerManager) -> None:
-        self.store = store
-        self.mgr = mgr
-
-    async def wait(self, cond: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-        deadline = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < deadline:
-            last = cond()
-            if last:
-                return last
-            await asyncio.sleep(0.02)
-        raise AssertionError(f"timed out waiting for {what}; last={last!r}")
-
-    def pods(self, ns: str, **labels: str) -> list[dict[str, Any]]:
-        sel = ",".join(f"{k}={v}" for k, v in labels.items()) or None
-        return self.store.list(R.PODS, ns, label_selector=sel)[0]
-
-    def events(self, ns: str, reason: str | None = None) -> list[dict[str, Any]]:
-        return [e for e in self.store.list(R.EVENTS, ns)[0] if reason is None or e["reason"] == reason]
-
-
-async def make_cluster(**kw: Any) -> Cluster:
-    store = Store()
-    cfg = SimConfig(**{"speed": 50.0, **kw})
-    mgr = ControllerManager(store, cfg)
-    await mgr.start()
-    store.create(R.NAMESPACES, {"metadata": {"name": "egov"}})
-    return Cluster(store, mgr)
+from tests.sandbox.simcluster import SimCluster as Cluster, start_cluster
 
 
 @pytest.fixture
 async def cluster() -> AsyncIterator[Cluster]:
-    c = await make_cluster(crash_rules=[CrashRule(image_pattern="crashy", exit_code=3, after=0.5)])
+    c = await start_cluster(crash_rules=[CrashRule(image_pattern="crashy", exit_code=3, after=0.5)])
     yield c
     await c.mgr.stop()
 

@@ -18,7 +18,7 @@ def _paused(env: EngineEnv) -> bool:
 
 async def test_p_pauses_and_resumes_r_retries_a_failed_task(engine_env: EngineEnv) -> None:
     env = engine_env
-    env.start_engine("tests.tui.graphs:control_graph")
+    env.engine("tests.tui.graphs:control_graph", output=False)
     wait_until(lambda: (env.state / "engine.sock").exists(), what="the engine's control socket")
     app = DigitApp(start="install", state_dir=env.state)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -51,7 +51,7 @@ async def test_p_pauses_and_resumes_r_retries_a_failed_task(engine_env: EngineEn
 async def test_retry_without_engine_explains_how_to_resume(engine_env: EngineEnv) -> None:
     """A finished engine cannot take commands: the dialog says so and names the next step."""
     env = engine_env
-    proc = env.start_engine("tests.engine.graphs:failing_graph")
+    proc = env.engine("tests.engine.graphs:failing_graph", output=False)
     proc.wait(timeout=30)  # the failing graph ends the run: the engine exits
     app = DigitApp(start="install", state_dir=env.state)
     async with app.run_test(size=(80, 24)) as pilot:

@@ -1,0 +1,96 @@
+"""Shared test helpers: waiting on conditions with a deadline, and an isolated
+install (answers file, state dir, work dir) driving the real ``digit-tui``
+command and the detached engine as subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+
+MINIMAL_ANSWERS = """\
+version: 1
+environment: enginetest
+target:
+  provider: sandbox
+digit:
+  domain: egov.example.test
+"""
+
+
+def wait_until(cond: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or cond}")
+        time.sleep(interval)
+
+
+class EngineEnv:
+    """One isolated install; synthetic graphs (``tests.engine.graphs``) work in ``work``."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.work = tmp / "work"
+        self.work.mkdir()
+        self.state = tmp / "state"          # created by the engine or the test, never here
+        self.answers = tmp / "answers.yaml"
+        self.answers.write_text(MINIMAL_ANSWERS)
+        self.environ = dict(os.environ, DT_TEST_DIR=str(self.work), PYTHONPATH=str(REPO),
+                            XDG_STATE_HOME=str(tmp / "xdg"))
+        self.procs: list[subprocess.Popen[Any]] = []
+
+    def cli(self, *args: str, timeout: float = 60, **kw: Any) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "digit_tui.cli", *args], env=self.environ,
+                              capture_output=True, text=True, timeout=timeout, cwd=REPO, **kw)
+
+    def engine(self, graph: str, *, output: bool = True) -> subprocess.Popen[str]:
+        """Start an engine process directly (as `install` does, minus the detaching)."""
+        self.state.mkdir(exist_ok=True, mode=0o700)
+        pipe = subprocess.PIPE if output else subprocess.DEVNULL
+        proc = subprocess.Popen([sys.executable, "-m", "digit_tui.cli", "engine", "--state-dir", str(self.state),
+                                 "--answers", str(self.answers), "--graph", graph],
+                                env=self.environ, cwd=REPO, stdout=pipe, stderr=pipe, text=True,
+                                start_new_session=True)
+        self.procs.append(proc)
+        return proc
+
+    def status(self) -> dict[str, Any]:
+        r = self.cli("status", "--state-dir", str(self.state), "--json", "--events", "0")
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)
+
+    def engine_pid(self) -> int | None:
+        try:
+            text = (self.state / "engine.lock").read_text().strip()
+        except FileNotFoundError:
+            return None
+        return int(text) if text.isdigit() else None
+
+    def cleanup(self) -> None:
+        """Never leave an engine behind."""
+        pids = {p.pid for p in self.procs}
+        pid = self.engine_pid()
+        if pid:
+            pids.add(pid)
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for p in self.procs:
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
