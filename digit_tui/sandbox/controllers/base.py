@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
 from digit_tui.sandbox.resources import ResourceType
@@ -74,6 +74,39 @@ class Controller:
             log.debug("event %s on %s not recorded: %s", reason, (obj.get("metadata") or {}).get("name"), exc)
 
     component = "controller-manager"
+
+    def create_pod(self, owner: Obj, owner_rt: ResourceType, pod: Obj, *,
+                   created: Callable[[str], str] = lambda name: f"Created pod: {name}",
+                   failed: Callable[[str, Exception], str] = lambda name, exc: f"Error creating: {exc}") -> Obj | None:
+        """Create ``pod`` for ``owner`` with the controller's events; None when it already exists (a
+        reconcile racing its own earlier create). The wording differs per controller, as in Kubernetes."""
+        from digit_tui.sandbox.resources import PODS
+
+        name = (pod.get("metadata") or {}).get("name", "")
+        try:
+            made = self.store.create(PODS, pod)
+        except Exception as exc:
+            if getattr(exc, "code", None) == 409:
+                return None
+            self.event(owner, owner_rt, "FailedCreate", failed(name, exc), "Warning")
+            raise
+        self.event(owner, owner_rt, "SuccessfulCreate", created((made.get("metadata") or {}).get("name", name)))
+        return made
+
+    def delete_pod(self, owner: Obj, owner_rt: ResourceType, pod: Obj, *,
+                   deleted: Callable[[str], str] = lambda name: f"Deleted pod: {name}") -> bool:
+        """Delete ``pod`` with the owner's event; False when it was already gone."""
+        from digit_tui.sandbox.resources import PODS
+
+        m = pod.get("metadata") or {}
+        try:
+            self.store.delete(PODS, m.get("namespace") or "", m.get("name", ""))
+        except Exception as exc:
+            if getattr(exc, "code", None) != 404:
+                raise
+            return False
+        self.event(owner, owner_rt, "SuccessfulDelete", deleted(m.get("name", "")))
+        return True
 
     def now(self) -> str:
         return self.store.now()

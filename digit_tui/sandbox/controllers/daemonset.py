@@ -121,21 +121,10 @@ class DaemonSetController(Controller):
         affinity = pspec.setdefault("affinity", {})
         affinity["nodeAffinity"] = {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
             {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}]}}
-        try:
-            created = self.store.create(PODS, pod)
-        except Exception as exc:
-            self.event(ds, DAEMONSETS, "FailedCreate", f"Error creating: {exc}", "Warning")
-            raise
-        self.event(ds, DAEMONSETS, "SuccessfulCreate", f"Created pod: {name_of(created)}")
+        self.create_pod(ds, DAEMONSETS, pod)
 
     def _delete(self, ds: Obj, pod: Obj) -> None:
-        try:
-            self.store.delete(PODS, ns_of(pod), name_of(pod))
-        except Exception as exc:
-            if getattr(exc, "code", None) != 404:
-                raise
-            return
-        self.event(ds, DAEMONSETS, "SuccessfulDelete", f"Deleted pod: {name_of(pod)}")
+        self.delete_pod(ds, DAEMONSETS, pod)
 
     def _update_status(self, ds: Obj, eligible: set[str], rev: str) -> None:
         ds = self.cache.get(DAEMONSETS, ns_of(ds), name_of(ds)) or ds

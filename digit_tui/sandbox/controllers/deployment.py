@@ -3,13 +3,12 @@ revision annotations, history clean-up, and the status `kubectl rollout status` 
 
 from __future__ import annotations
 
-import datetime as _dt
 import time
 from collections.abc import Hashable
 from typing import Any
 
 from digit_tui.sandbox.controllers.base import Controller
-from digit_tui.sandbox.controllers.util import (clone, int_or_percent, is_controlled_by, is_deleting, meta, name_of,
+from digit_tui.sandbox.controllers.util import (parse_time, clone, int_or_percent, is_controlled_by, is_deleting, meta, name_of,
                                                 ns_of, owner_ref, set_condition, spec_of, status_of,
                                                 template_hash, uid_of)
 from digit_tui.sandbox.resources import DEPLOYMENTS, REPLICASETS, ResourceType
@@ -35,15 +34,6 @@ def _template_without_hash(template: Obj) -> Obj:
     if labels:
         labels.pop(HASH_LABEL, None)
     return t
-
-
-def _parse_ts(ts: str | None) -> float | None:
-    if not ts:
-        return None
-    try:
-        return _dt.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=_dt.timezone.utc).timestamp()
-    except ValueError:
-        return None
 
 
 def _spec_replicas(rs: Obj) -> int:
@@ -297,7 +287,7 @@ class DeploymentController(Controller):
                 (prog.get("reason") == "NewReplicaSetCreated" and rs_name not in prog.get("message", ""))
             timed_out = False
             if prog is not None and deadline is not None and prog.get("reason") != "ProgressDeadlineExceeded":
-                last = _parse_ts(prog.get("lastUpdateTime"))
+                last = parse_time(prog.get("lastUpdateTime"))
                 timed_out = not progressed and last is not None and time.time() - last > int(deadline)
             if prog is not None and prog.get("reason") == "ProgressDeadlineExceeded" and not progressed:
                 pass

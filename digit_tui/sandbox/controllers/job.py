@@ -4,29 +4,19 @@ conditions, and ttlSecondsAfterFinished clean-up."""
 
 from __future__ import annotations
 
-import datetime as _dt
 import time
 from collections.abc import Hashable
 from typing import Any
 
 from digit_tui.sandbox.controllers.base import Controller
 from digit_tui.sandbox.controllers.replicaset import pod_from_template
-from digit_tui.sandbox.controllers.util import (clone, is_controlled_by, is_deleting, meta, name_of, ns_of,
+from digit_tui.sandbox.controllers.util import (parse_time, clone, is_controlled_by, is_deleting, meta, name_of, ns_of,
                                                 pod_is_ready, random_suffix, set_condition, spec_of, status_of,
                                                 uid_of)
 from digit_tui.sandbox.resources import JOBS, PODS, ResourceType
 
 Obj = dict[str, Any]
 INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
-
-
-def _ts(ts: str | None) -> float | None:
-    if not ts:
-        return None
-    try:
-        return _dt.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=_dt.timezone.utc).timestamp()
-    except ValueError:
-        return None
 
 
 def _finished(job: Obj) -> str | None:
@@ -94,7 +84,7 @@ class JobController(Controller):
         if finished is None:
             reason = None
             deadline = spec.get("activeDeadlineSeconds")
-            start = _ts(status["startTime"])
+            start = parse_time(status["startTime"])
             if failed + restarts > backoff_limit:
                 reason = ("BackoffLimitExceeded", "Job has reached the specified backoff limit")
             elif deadline is not None and start is not None and time.time() - start >= int(deadline):
@@ -165,7 +155,7 @@ class JobController(Controller):
             self.store.update(JOBS, new, subresource="status")
         ttl = spec.get("ttlSecondsAfterFinished")
         if finished and ttl is not None:
-            done_at = _ts(next((c.get("lastTransitionTime") for c in conds if c.get("type") == finished), None))
+            done_at = parse_time(next((c.get("lastTransitionTime") for c in conds if c.get("type") == finished), None))
             left = (done_at or time.time()) + int(ttl) - time.time()
             if left <= 0:
                 try:
@@ -200,14 +190,7 @@ class JobController(Controller):
             else:
                 pod["metadata"]["name"] = f"{name_of(job)}-{random_suffix(self.mgr.rng)}"
             pod["metadata"].pop("generateName", None)
-            try:
-                created = self.store.create(PODS, pod)
-            except Exception as exc:
-                if getattr(exc, "code", None) == 409:
-                    continue
-                self.event(job, JOBS, "FailedCreate", f"Error creating: {exc}", "Warning")
-                raise
-            self.event(job, JOBS, "SuccessfulCreate", f"Created pod: {name_of(created)}")
+            self.create_pod(job, JOBS, pod)
 
     def _delete(self, pod: Obj) -> None:
         try:

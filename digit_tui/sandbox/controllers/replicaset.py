@@ -84,26 +84,13 @@ class ReplicaSetController(Controller):
                 pod = pod_from_template(template, rs, REPLICASETS)
                 pod["metadata"]["name"] = f"{name}-{random_suffix(self.mgr.rng)}"
                 pod["metadata"].pop("generateName", None)
-                try:
-                    created = self.store.create(PODS, pod)
-                except Exception as exc:
-                    if getattr(exc, "code", None) == 409:
-                        continue
-                    self.event(rs, REPLICASETS, "FailedCreate", f"Error creating: {exc}", "Warning")
-                    raise
-                self.event(rs, REPLICASETS, "SuccessfulCreate", f"Created pod: {name_of(created)}")
+                self.create_pod(rs, REPLICASETS, pod)
             if diff > _BURST:
                 self.enqueue(key)
         elif diff < 0:
             victims = sorted(active, key=_deletion_rank)[: min(-diff, _BURST)]
             for pod in victims:
-                try:
-                    self.store.delete(PODS, ns, name_of(pod))
-                except Exception as exc:
-                    if getattr(exc, "code", None) != 404:
-                        raise
-                    continue
-                self.event(rs, REPLICASETS, "SuccessfulDelete", f"Deleted pod: {name_of(pod)}")
+                self.delete_pod(rs, REPLICASETS, pod)
             if -diff > _BURST:
                 self.enqueue(key)
         self._update_status(rs)

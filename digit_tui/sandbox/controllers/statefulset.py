@@ -181,25 +181,15 @@ class StatefulSetController(Controller):
                          "persistentVolumeClaim": {"claimName": self._claim_name(tmpl, sts, o)}})
         if vols:
             pspec["volumes"] = vols
-        try:
-            self.store.create(PODS, pod)
-        except Exception as exc:
-            if getattr(exc, "code", None) == 409:
-                return
-            self.event(sts, STATEFULSETS, "FailedCreate",
-                       f"create Pod {name} in StatefulSet {name_of(sts)} failed error: {exc}", "Warning")
-            raise
-        self.event(sts, STATEFULSETS, "SuccessfulCreate", f"create Pod {name} in StatefulSet {name_of(sts)} successful")
+        owner = name_of(sts)
+        self.create_pod(sts, STATEFULSETS, pod,
+                        created=lambda pod_name: f"create Pod {pod_name} in StatefulSet {owner} successful",
+                        failed=lambda pod_name, exc: f"create Pod {pod_name} in StatefulSet {owner} failed error: {exc}")
 
     def _delete_pod(self, sts: Obj, pod: Obj) -> None:
-        try:
-            self.store.delete(PODS, ns_of(pod), name_of(pod))
-        except Exception as exc:
-            if getattr(exc, "code", None) != 404:
-                raise
-            return
-        self.event(sts, STATEFULSETS, "SuccessfulDelete",
-                   f"delete Pod {name_of(pod)} in StatefulSet {name_of(sts)} successful")
+        owner = name_of(sts)
+        self.delete_pod(sts, STATEFULSETS, pod,
+                        deleted=lambda pod_name: f"delete Pod {pod_name} in StatefulSet {owner} successful")
 
     def _update_status(self, sts: Obj, update_rev: str, current_rev: str, replicas: int, partition: int) -> None:
         sts = self.cache.get(STATEFULSETS, ns_of(sts), name_of(sts)) or sts

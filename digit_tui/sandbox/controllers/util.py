@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import pickle
 from typing import Any
@@ -141,3 +142,13 @@ def int_or_percent(value: Any, total: int, round_up: bool) -> int:
 
 def random_suffix(rng: Any, n: int = 5) -> str:
     return "".join(rng.choice(_SAFE_ALPHABET) for _ in range(n))
+
+
+def parse_time(ts: str | None) -> float | None:
+    """An RFC 3339 ``...Z`` timestamp of the store as epoch seconds (None when absent or malformed)."""
+    if not ts:
+        return None
+    try:
+        return _dt.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=_dt.timezone.utc).timestamp()
+    except ValueError:
+        return None
