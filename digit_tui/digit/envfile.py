@@ -12,7 +12,6 @@ DIGIT's own deployer and Jenkins jobs can keep using the file.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -20,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from digit_tui.deepmerge import deep_merge
 from digit_tui.digit.atomic import atomic_write
 from digit_tui.digit.envinputs import DEFAULT_REPLICAS, STATEFUL_SERVICES, EnvInputs
 
@@ -196,7 +196,7 @@ def _service_blocks(inputs: EnvInputs) -> dict[str, dict[str, Any]]:
             block["persistence"] = persistence
         override = inputs.service_overrides.get(service)
         if override:
-            block = _deep_merge(block, override)
+            block = deep_merge(block, override)
         blocks[service] = block
     return blocks
 
@@ -212,11 +212,3 @@ def _persistence(inputs: EnvInputs, service: str) -> dict[str, Any]:
     return {}
 
 
-def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    merged = copy.deepcopy(dict(base))
-    for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged

@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from digit_tui.deepmerge import deep_merge
 from digit_tui.engine.errors import PermanentError, TransientError
 from digit_tui.errors import InputError
 
@@ -308,18 +309,8 @@ def merge_values(*layers: dict[str, Any]) -> dict[str, Any]:
     """Merge values like successive ``-f`` files: maps merge key by key, anything else is replaced."""
     out: dict[str, Any] = {}
     for layer in layers:
-        out = _merge(out, layer or {})
+        out = deep_merge(out, layer or {})
     return out
-
-
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
 
 
 def set_path(values: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:

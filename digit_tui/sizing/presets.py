@@ -14,6 +14,7 @@ from typing import Any, Generic, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from digit_tui.deepmerge import deep_merge
 from digit_tui.errors import InputError
 
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
@@ -166,16 +167,6 @@ class Preset(_Strict):
     reference: Reference | None = None
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
     """The 1-based line of the YAML node at ``loc`` (or of its nearest parent)."""
     try:
@@ -233,7 +224,7 @@ def _resolve(name: str, files: dict[str, tuple[Path, dict[str, Any], str]], seen
     if parent not in files:
         raise InputError(f"preset {name!r} extends unknown preset {parent!r}", path=path,
                          line=_line_of(files[name][2], ("extends",)))
-    merged = _merge(_resolve(parent, files, (*seen, name)), {k: v for k, v in data.items() if k != "extends"})
+    merged = deep_merge(_resolve(parent, files, (*seen, name)), {k: v for k, v in data.items() if k != "extends"})
     merged["abstract"] = bool(data.get("abstract", False))
     return merged
 
