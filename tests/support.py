@@ -27,13 +27,14 @@ digit:
 
 
 def wait_until(cond: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05, what: str = "") -> Any:
+    """Poll ``cond`` until it returns something truthy; fail naming ``what`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
         value = cond()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or cond}")
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what or cond} (last: {value!r})")
         time.sleep(interval)
 
 

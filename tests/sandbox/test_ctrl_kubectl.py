@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from digit_tui.sandbox.runtime import SandboxHandle, start_sandbox
+from tests.sandbox.conftest import wait_for
 
 KUBECTL = "/usr/bin/kubectl"
 
@@ -80,17 +79,6 @@ def kc(small_sandbox: SandboxHandle, tmp_path_factory: pytest.TempPathFactory) -
         return proc.stdout + proc.stderr
 
     return run
-
-
-def wait_for(cond: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = cond()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}; last={last!r}")
 
 
 def test_rollout_status_and_logs_with_real_kubectl(kc: Callable[..., str]) -> None:
