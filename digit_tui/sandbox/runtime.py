@@ -68,6 +68,12 @@ class SandboxHandle:
     def stop(self) -> None:
         self._stop()
 
+    def __enter__(self) -> "SandboxHandle":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def call(self, fn: Callable[[], Any], timeout: float = 10.0) -> Any:
         """Run ``fn`` on the sandbox's loop thread (store access from tests) and return its result."""
         if self.loop is None:

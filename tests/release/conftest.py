@@ -139,11 +139,8 @@ def cluster(tmp_path: Path) -> Iterator[Any]:
     """A fresh sandbox cluster (3 nodes of 8 CPU / 16 Gi, delays /50) on 127.0.0.1 port 0."""
     from digit_tui.sandbox.runtime import start_sandbox
 
-    handle = start_sandbox(tmp_path / "sandbox", nodes=3, speed=50.0)
-    try:
+    with start_sandbox(tmp_path / "sandbox", nodes=3, speed=50.0) as handle:
         yield handle
-    finally:
-        handle.stop()
 
 
 @pytest.fixture

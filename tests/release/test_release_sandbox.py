@@ -52,11 +52,8 @@ def slow_cluster(tmp_path: Path) -> Iterator[Any]:
     """Delays /2 so that the first install takes long enough to compare a rerun with."""
     from digit_tui.sandbox.runtime import start_sandbox
 
-    handle = start_sandbox(tmp_path / "sandbox-slow", nodes=3, speed=2.0)
-    try:
+    with start_sandbox(tmp_path / "sandbox-slow", nodes=3, speed=2.0) as handle:
         yield handle
-    finally:
-        handle.stop()
 
 
 def test_whole_release_deploys_and_a_rerun_changes_nothing(tmp_path: Path, slow_cluster: Any) -> None:

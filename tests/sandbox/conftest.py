@@ -22,21 +22,15 @@ def wait_for(cond: Callable[[], Any], timeout: float = 20.0, interval: float = 0
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
     """One in-process sandbox per test module (3 nodes, delays /50)."""
-    handle = start_sandbox(tmp_path_factory.mktemp("sandbox"), nodes=3, speed=50.0)
-    try:
+    with start_sandbox(tmp_path_factory.mktemp("sandbox"), nodes=3, speed=50.0) as handle:
         yield handle
-    finally:
-        handle.stop()
 
 
 @pytest.fixture
 def fresh_sandbox(tmp_path: Path) -> Iterator[SandboxHandle]:
     """A sandbox of its own, for tests that inject faults or change the cluster's shape."""
-    handle = start_sandbox(tmp_path / "sandbox", nodes=3, speed=50.0)
-    try:
+    with start_sandbox(tmp_path / "sandbox", nodes=3, speed=50.0) as handle:
         yield handle
-    finally:
-        handle.stop()
 
 
 class Kubectl:

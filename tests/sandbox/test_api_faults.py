@@ -22,11 +22,8 @@ from tests.sandbox.conftest import wait_for
 
 @pytest.fixture(scope="module")
 def fsb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
-    handle = start_sandbox(tmp_path_factory.mktemp("faults"), nodes=3, speed=50.0)
-    try:
+    with start_sandbox(tmp_path_factory.mktemp("faults"), nodes=3, speed=50.0) as handle:
         yield handle
-    finally:
-        handle.stop()
 
 
 @pytest.fixture

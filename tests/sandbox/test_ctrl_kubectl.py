@@ -58,12 +58,9 @@ spec:
 
 @pytest.fixture(scope="module")
 def small_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
-    handle = start_sandbox(tmp_path_factory.mktemp("ctrl-sandbox"), nodes=3, node_cpu="4", node_memory="4Gi",
-                           speed=50.0)
-    try:
+    with start_sandbox(tmp_path_factory.mktemp("ctrl-sandbox"), nodes=3, node_cpu="4", node_memory="4Gi",
+                       speed=50.0) as handle:
         yield handle
-    finally:
-        handle.stop()
 
 
 @pytest.fixture(scope="module")

@@ -67,11 +67,8 @@ def test_preflight_facts_in_their_usual_spellings():
 
 def test_cluster_nodes_are_read_through_the_kubernetes_api(tmp_path):
     runtime = pytest.importorskip("digit_tui.sandbox.runtime")
-    handle = runtime.start_sandbox(tmp_path / "sb", nodes=2, node_cpu="4", node_memory="8Gi")
-    try:
+    with runtime.start_sandbox(tmp_path / "sb", nodes=2, node_cpu="4", node_memory="8Gi") as handle:
         nodes = fit.nodes_from_cluster(str(handle.kubeconfig_path))
-    finally:
-        handle._stop()
     assert [(n.cpu_m, n.mem_b, n.allocatable) for n in nodes] == [(4000, 8 * GI, True)] * 2
     report = fit.check(WORKLOADS, INPUTS, PRESET, nodes)
     assert not report.fits and report.short_flavor.name == "4C/8G" and report.short_by >= 1

@@ -163,7 +163,7 @@ def _one_worker_fewer_leaves_the_predicted_pods_pending(rendered, tmp_path, flav
         replicas.update(f"{q.pod.namespace}/{q.pod.workload}" for q in replay.pending)
         first_failure, pods = _deploy_in_order(handle, state, files, replay.order, service_of, replicas)
     finally:
-        handle._stop()
+        handle.stop()
 
     pending = [p for p in pods if not p["spec"].get("nodeName")]
     kinds = {f"{ns}/{name}": kind for ns, name, kind in replay.order}
@@ -200,7 +200,7 @@ def test_the_planned_nodes_schedule_the_whole_release(rendered, tmp_path):
         pods_expected = sum(w.replicas for w in workloads if not w.daemonset)
         unscheduled = _deploy_all(handle, state, list(files.values()), pods_expected)
     finally:
-        handle._stop()
+        handle.stop()
     assert unscheduled == set(), f"{n} planned nodes, FailedScheduling for {sorted(unscheduled)}"
 
 
