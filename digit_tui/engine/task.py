@@ -37,6 +37,10 @@ class Endpoint:
     host: str
     port: int
     label: str = ""
+    # "tcp": a connect is enough. "https": an HTTP answer to GET /readyz is required (any status:
+    # 401 still proves the API server is there) because a partitioned or wedged API server can
+    # accept TCP connections and never answer.
+    scheme: str = "tcp"
 
     def __str__(self) -> str:
         return self.label or f"{self.host}:{self.port}"
