@@ -17,11 +17,12 @@ import re
 import stat
 from pathlib import Path
 from typing import Annotated, Any, Callable
-from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BeforeValidator, Field, ValidationInfo
 from pydantic_core import PydanticCustomError
+
+from digit_tui.infra.giturl import CREDENTIAL_REMEDY, credential_part, redact_url, split_git_url
 
 # Modules that every release installs; only ``m_*`` modules are selectable.
 BASE_MODULES = ("backbone", "authn-authz", "core", "business", "frontend")
@@ -63,14 +64,42 @@ def is_dns_name(name: str) -> bool:
 HOSTNAME_EXPECTED = "an IP address or a DNS host name (letters, digits and hyphens; dot-separated labels of 1-63 characters)"
 
 
+IPV6_EXPECTED = "an IPv6 address such as fd00::10, or an IPv4 address or host name"
+
+
+def _port_split(value: str) -> tuple[str, str] | None:
+    """(host, port) when ``value`` is written ``host:PORT`` or ``[v6]:PORT``; else None."""
+    match = re.fullmatch(r"\[([^\]]*)\]:([0-9]+)", value) or re.fullmatch(r"([^:\[\]]+):([0-9]+)", value)
+    return (match.group(1), match.group(2)) if match else None
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def check_address(value: Any) -> str:
+    """A bare address: IPv4, IPv6 (``fd00::1`` or ``[fd00::1]``) or a DNS name, never a port or URL."""
     if not isinstance(value, str) or not value:
         raise bad(f"{show(value)} is not a host address", HOSTNAME_EXPECTED)
-    if ":" in value:
-        try:
+    if value.startswith("[") and value.endswith("]") and _is_ipv6(value[1:-1]):
+        return str(ipaddress.IPv6Address(value[1:-1]))
+    if "://" in value:
+        raise bad(f"{show(value)} is a URL; this key takes an address only", HOSTNAME_EXPECTED + ", without scheme or path")
+    if ":" in value or "[" in value:
+        if _is_ipv6(value):
             return str(ipaddress.IPv6Address(value))
-        except ValueError:
-            raise bad(f"{show(value)} is not a valid IPv6 address", "an IPv6 address such as fd00::10, or an IPv4 address or host name") from None
+        split = _port_split(value)
+        if split is not None:
+            raise bad(f"{show(value)} is host:port; this key takes an address only (put the port in the port key)",
+                      f"the address alone, such as {show(split[0])}, and port: {split[1]} beside it")
+        if value.count(":") == 1 or "." in value.partition(":")[0]:
+            # IPv6 puts a dotted part only at its end, so "10.0.0.5:22:1" or "host.x:a" is not one.
+            raise bad(f"{show(value)} is not an address: only IPv6 addresses contain ':'", HOSTNAME_EXPECTED)
+        raise bad(f"{show(value)} is not a valid IPv6 address", IPV6_EXPECTED)
     if re.fullmatch(r"[0-9.]+", value):
         try:
             return str(ipaddress.IPv4Address(value))
@@ -97,38 +126,45 @@ def split_host_port(value: str) -> tuple[str, int]:
 
 
 def host_port(default_port: int | None, *, port_optional: bool = False) -> Callable[[Any], str]:
+    """``host:port`` (``[v6]:port`` for IPv6); the port may be left out when there is a default or it is optional."""
     expected = "host:port, such as 10.0.0.5:6443 or api.example.gov.in:443 ([v6]:port for IPv6)"
     if default_port is not None:
-        expected = f"a host or host:port (port {default_port} if omitted)"
+        expected = f"a host or host:port (port {default_port} if omitted; [v6]:port for IPv6)"
     elif port_optional:
-        expected = "a host or host:port, such as vpn.example.gov.in:443"
+        expected = "a host or host:port, such as vpn.example.gov.in:443 ([v6]:port for IPv6)"
+
+    def joined(host: str, port: int) -> str:
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
     def check(value: Any) -> str:
         if not isinstance(value, str) or not value:
             raise bad(f"{show(value)} is not host:port", expected)
-        if value.startswith("["):
-            host, sep, port = value[1:].partition("]")
-            port = port[1:] if port.startswith(":") else ("" if not port else "x")
-            if not sep:
-                raise bad(f"{show(value)} is not host:port", expected)
-        elif value.count(":") == 1:
-            host, _, port = value.partition(":")
-        elif value.count(":") == 0:
-            host, port = value, ""
-        else:
-            raise bad(f"{show(value)} is not host:port (write IPv6 addresses as [addr]:port)", expected)
-        if not port:
+        if "://" in value:
+            raise bad(f"{show(value)} is a URL; write host:port without the scheme", expected)
+        split = _port_split(value)
+        if split is None:
+            bare = value[1:-1] if value.startswith("[") and value.endswith("]") else value
+            if bare.endswith(":") or (value.startswith("[") and value.endswith("]:")):
+                raise bad(f"{show(value)} has an empty port", expected)
+            if ":" in bare and not _is_ipv6(bare):
+                if value.count(":") > 1 and not value.startswith("["):
+                    raise bad(f"{show(value)} is not host:port (write IPv6 addresses as [addr]:port)", expected)
+                raise bad(f"{show(value)} is not host:port: the part after the last ':' is not a port number", expected)
+            host = check_address(bare)
             if port_optional:
-                return check_address(host)
+                return host
             if default_port is None:
-                raise bad(f"{show(value)} has no port", expected)
-            port = str(default_port)
-        if not port.isdigit():
-            raise bad(f"{show(value)}: {show(port)} is not a valid port", expected)
-        check_port(int(port))
-        host = check_address(host)
-        shown = f"[{host}]" if ":" in host else host
-        return f"{shown}:{int(port)}"
+                shown = f"[{host}]" if ":" in host else host
+                raise bad(f"{show(value)} has no port", f"{shown}:PORT; {expected}")
+            return joined(host, default_port)
+        host, port = split
+        if not 1 <= int(port) <= 65535:
+            raise bad(f"{show(value)}: port {int(port)} is out of range", f"{expected}, with a port 1-65535")
+        if ":" in host and not _is_ipv6(host):
+            raise bad(f"{show(value)}: {show(host)} is not a valid IPv6 address", expected)
+        if "[" in host or "]" in host:
+            raise bad(f"{show(value)} is not host:port", expected)
+        return joined(check_address(host), int(port))
 
     return check
 
@@ -187,18 +223,37 @@ def check_cidr(value: Any) -> str:
         raise bad(f"{show(value)} is not a valid CIDR block", expected) from None
 
 
+GIT_URL_EXPECTED = "a git URL: https://host/org/repo.git, ssh://git@host/org/repo.git or git@host:org/repo.git"
+_GIT_SCHEMES = ("https", "http", "ssh", "git+ssh", "ssh+git", "git", "file")
+_SCP_URL = re.compile(r"[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[A-Za-z0-9._/~-]+")
+_URL_HOST = re.compile(r"([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?")
+
+
 def check_git_url(value: Any) -> str:
-    expected = "a git URL: https://host/org/repo.git, ssh://git@host/org/repo.git or git@host:org/repo.git"
-    if not isinstance(value, str) or not value or value.startswith("-") or any(c.isspace() for c in value):
-        raise bad(f"{show(value)} is not a git URL", expected)
-    if re.fullmatch(r"[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[A-Za-z0-9._/~-]+", value):
+    if not isinstance(value, str) or not value:
+        raise bad(f"{show(value)} is not a git URL", GIT_URL_EXPECTED)
+    # Credentials first: every later message echoes the value, and a token must never be echoed.
+    part = credential_part(value)
+    if part is not None:
+        raise bad(f"the git URL carries a password or token in its {part}; it is not repeated here",
+                  CREDENTIAL_REMEDY)
+    shown = show(redact_url(value))
+    if value.startswith("-") or any(c.isspace() or ord(c) < 32 for c in value):
+        raise bad(f"{shown} is not a git URL", GIT_URL_EXPECTED)
+    if _SCP_URL.fullmatch(value):
         return value
-    parts = urlsplit(value)
-    if parts.scheme not in ("https", "http", "ssh", "git", "file") or (parts.scheme != "file" and not parts.hostname):
-        raise bad(f"{show(value)} is not a git URL", expected)
-    if parts.password:
-        # Never echo the credential back: it would land in terminals and logs.
-        raise bad("the git URL carries a password or token", "a URL without credentials (use an SSH key or a git credential helper)")
+    parts = split_git_url(value)
+    if parts.scheme is None:
+        raise bad(f"{shown} is not a git URL", GIT_URL_EXPECTED)
+    if parts.scheme not in _GIT_SCHEMES:
+        raise bad(f"{shown} is not a git URL ({parts.scheme}:// is not a git transport)", GIT_URL_EXPECTED)
+    host = parts.location.partition("/")[0]
+    if parts.scheme == "file":
+        if host:
+            raise bad(f"{shown} is not a file URL (file:///path has no host)", "file:///absolute/path/to/repo.git")
+        return value
+    if not host or not _URL_HOST.fullmatch(host):
+        raise bad(f"{shown} is not a git URL (no valid host after {parts.scheme}://)", GIT_URL_EXPECTED)
     return value
 
 
