@@ -26,7 +26,7 @@ from digit_tui.engine.journal import FINISHED_RUN_STATES, Journal
 from digit_tui.engine.lock import LockHeld, StateLock
 from digit_tui.engine.redact import Redactor
 from digit_tui.engine.scheduler import GraphError, Scheduler
-from digit_tui.engine.task import Endpoint, GraphFactory, Task
+from digit_tui.engine.task import GraphFactory, Task
 
 DEFAULT_GRAPH = "digit_tui.tasks.graph:build_graph"
 LOG_NAME = "engine.log"
@@ -55,12 +55,6 @@ def load_graph_factory(ref: str) -> GraphFactory:
         raise GraphError(f"cannot load graph factory {ref!r}: {exc}") from exc
 
 
-def global_endpoints(settings: dict[str, Any]) -> list[Endpoint]:
-    """Endpoints every waiting task also watches (cluster API, SSH hosts, VPN gateway, probes),
-    as the answers loader derived them."""
-    return [Endpoint(str(e["host"]), int(e["port"]), str(e.get("label", ""))) for e in settings.get("endpoints") or []]
-
-
 class _RedactFilter(logging.Filter):
     def __init__(self, redact: Redactor) -> None:
         super().__init__()
@@ -72,9 +66,16 @@ class _RedactFilter(logging.Filter):
         return True
 
 
+def _private_file(path: Path) -> None:
+    """Create ``path`` 0600 (or tighten it): the log names hosts, paths and errors of the install."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+    os.chmod(path, 0o600)
+
+
 def _setup_logging(state_dir: Path, redact: Redactor) -> None:
     logs = state_dir / "logs"
     logs.mkdir(exist_ok=True, mode=0o700)
+    _private_file(logs / LOG_NAME)
     handler = logging.FileHandler(logs / LOG_NAME)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(_RedactFilter(redact))
@@ -135,7 +136,8 @@ class Engine:
                 log.info("took over the stale lock of engine pid %s", lock.took_over_from)
             # Tasks find generated files, rendered manifests and sources under the state directory.
             settings = {**self.spec.settings, "state_dir": str(self.state_dir)}
-            tasks = list(self._tasks) if self._tasks is not None else load_graph_factory(self.spec.graph)(settings)
+            factory = load_graph_factory(self.spec.graph) if self._tasks is None else None
+            tasks = list(self._tasks) if factory is None else factory(settings)
             run = journal.latest_run()
             if run is None or run.state in FINISHED_RUN_STATES:
                 self.run_id = journal.create_run(self.spec.environment, self.spec.graph, self.spec.settings,
@@ -151,8 +153,8 @@ class Engine:
             engine_opts = self.spec.settings.get("engine") or {}
             self.scheduler = Scheduler(tasks, journal, self.run_id, settings=settings,
                                        concurrency=int(engine_opts.get("concurrency") or 4), redactor=self.redact,
-                                       endpoints=global_endpoints(self.spec.settings),
-                                       network_wait=engine_opts.get("network_wait", "task"))
+                                       network_wait=engine_opts.get("network_wait", "task"),
+                                       rebuild=(lambda: factory(settings)) if factory is not None else None)
             await control.start()
             self._loop = asyncio.get_running_loop()
             if threading.current_thread() is threading.main_thread():  # not when run inside a client
@@ -191,6 +193,7 @@ def spawn(state_dir: Path, answers_path: str, graph: str = DEFAULT_GRAPH) -> sub
     """Start the engine detached from this terminal; it outlives the caller."""
     logs = Path(state_dir) / "logs"
     logs.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _private_file(logs / LOG_NAME)
     out = open(logs / LOG_NAME, "ab")
     try:
         return subprocess.Popen(

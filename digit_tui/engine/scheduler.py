@@ -20,7 +20,7 @@ from digit_tui.engine.errors import ErrorKind, classify, remedy_for
 from digit_tui.engine.journal import Journal
 from digit_tui.engine.netprobe import probe_all
 from digit_tui.engine.redact import Redactor
-from digit_tui.engine.task import Endpoint, Task, TaskState
+from digit_tui.engine.task import Task, TaskState
 
 
 class GraphError(ValueError):
@@ -80,9 +80,11 @@ class RunContext:
 class Scheduler:
     def __init__(self, tasks: Sequence[Task], journal: Journal, run_id: str, *,
                  settings: Mapping[str, Any] | None = None, concurrency: int = 4,
-                 redactor: Redactor | None = None, endpoints: Sequence[Endpoint] = (),
-                 probe_interval: float = 1.0, rng: random.Random | None = None,
-                 network_wait: float | None | Literal["task"] = "task") -> None:
+                 redactor: Redactor | None = None, probe_interval: float = 1.0,
+                 rng: random.Random | None = None,
+                 network_wait: float | None | Literal["task"] = "task",
+                 rebuild: Callable[[], Sequence[Task]] | None = None,
+                 wait_report_interval: float = 30.0) -> None:
         self.order = validate_graph(tasks)
         self.tasks = {t.id: t for t in tasks}
         self.journal = journal
@@ -90,16 +92,20 @@ class Scheduler:
         self.settings = dict(settings or {})
         self.concurrency = max(1, concurrency)
         self.redactor = redactor or journal.redact
-        self.global_endpoints = tuple(endpoints)
         self.probe_interval = probe_interval
         # The operator's answers (engine.network_wait) override each task's own limit; None waits forever.
         self.network_wait = network_wait
+        # Called (in a thread) after a task with ``reshapes_graph`` converges: the graph it returns
+        # replaces the current one, keeping the state of every task it still holds.
+        self.rebuild = rebuild
+        self.wait_report_interval = wait_report_interval
         self.rng = rng or random.Random()
         self.state: dict[str, TaskState] = {}
         self.outputs: dict[str, dict[str, Any]] = {}
         self.paused = False
         self._cancelled = False
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._retry_now: dict[str, asyncio.Event] = {}   # set by `retry` to cut a backoff or network wait short
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
@@ -136,8 +142,14 @@ class Scheduler:
         if task_id not in self.tasks:
             return f"unknown task {task_id!r}"
         st = self.state.get(task_id)
+        if st in (TaskState.WAITING_NETWORK, TaskState.RETRYING):
+            # The task is alive and between attempts: try again now instead of at the next probe.
+            self.journal.log(self.run_id, task_id, "retry requested by operator: trying again now")
+            self._retry_now.setdefault(task_id, asyncio.Event()).set()
+            return "ok"
         if st not in (TaskState.FAILED, TaskState.BLOCKED, TaskState.CANCELLED):
-            return f"task {task_id} is {st.value if st else 'unknown'}; only failed, blocked or cancelled tasks can be retried"
+            return (f"task {task_id} is {st.value if st else 'unknown'}; only failed, blocked, cancelled, retrying "
+                    "or waiting tasks can be retried")
         self._set(task_id, TaskState.PENDING, "retry requested by operator")
         downstream = {task_id}
         for tid in self.order:  # topological: a dependant comes after what it depends on
@@ -147,6 +159,16 @@ class Scheduler:
                     self._set(tid, TaskState.PENDING, f"retry of {task_id} requested")
         self._poke()
         return "ok"
+
+    async def _pause_between_attempts(self, task_id: str, seconds: float) -> bool:
+        """Sleep ``seconds`` unless the operator asks for a retry first; True when they did."""
+        event = self._retry_now.setdefault(task_id, asyncio.Event())
+        try:
+            await asyncio.wait_for(event.wait(), seconds)
+        except asyncio.TimeoutError:
+            return False
+        event.clear()
+        return True
 
     def cancel(self) -> None:
         self._cancelled = True
@@ -248,13 +270,15 @@ class Scheduler:
                 converged = await asyncio.wait_for(task.check(ctx), task.timeout)
                 if converged:
                     self.journal.log(self.run_id, task.id, "check: already converged", kind="check")
-                    self._finish(task, ctx, "already converged")
+                    if await self._reshape(task):
+                        self._finish(task, ctx, "already converged")
                     return
                 self.journal.log(self.run_id, task.id, "check: not converged", kind="check")
                 phase = "ensure"
                 self._set(task.id, TaskState.RUNNING, "applying", attempt=True)
                 await asyncio.wait_for(task.ensure(ctx), task.timeout)
-                self._finish(task, ctx, "completed")
+                if await self._reshape(task):
+                    self._finish(task, ctx, "completed")
                 return
             except asyncio.CancelledError:
                 raise
@@ -274,7 +298,7 @@ class Scheduler:
                     self._set(task.id, TaskState.RETRYING,
                               f"{text} (transient; attempt {failures}/{policy.attempts}, retrying in {delay:.1f}s)",
                               level="warning", error=text)
-                    await asyncio.sleep(delay)
+                    await self._pause_between_attempts(task.id, delay)
                     self._set(task.id, TaskState.RUNNING, "retrying")
                     continue
                 if parked_since is None:
@@ -290,15 +314,61 @@ class Scheduler:
         self.outputs[task.id] = outputs
         self._set(task.id, TaskState.DONE, message, outputs=outputs)
 
+    # -- graphs that grow ---------------------------------------------------
+    async def _reshape(self, task: Task) -> bool:
+        """After a converged ``reshapes_graph`` task: rebuild the graph; False (task failed) when that fails."""
+        if not task.reshapes_graph or self.rebuild is None:
+            return True
+        try:
+            tasks = list(await asyncio.to_thread(self.rebuild))
+            order = validate_graph(tasks)
+        except Exception as exc:  # a bad manifest in a fetched source, say: this task's failure
+            text = f"{exc}" or type(exc).__name__
+            self._set(task.id, TaskState.FAILED, f"the install graph cannot be built from what this task produced: "
+                      f"{text}", level="error", error=text, remedy=remedy_for(exc))
+            return False
+        self._adopt(tasks, order)
+        return True
+
+    def _adopt(self, tasks: Sequence[Task], order: list[str]) -> None:
+        new = {t.id: t for t in tasks}
+        # A running task the new graph no longer has finishes under its old definition.
+        kept = [tid for tid in self.order if tid not in new and tid in self._running]
+        for tid in kept:
+            new[tid] = self.tasks[tid]
+        gone = [tid for tid in self.tasks if tid not in new]
+        added = [tid for tid in order if tid not in self.tasks]
+        self.tasks = new
+        self.order = order + kept
+        for tid in gone:
+            self.state.pop(tid, None)
+            self.outputs.pop(tid, None)
+        self.journal.sync_tasks(self.run_id, [(tid, new[tid].title, new[tid].phase, list(new[tid].deps))
+                                              for tid in self.order])
+        for tid in added:
+            self.state[tid] = TaskState.PENDING
+        for tid in self.order:
+            # Work already finished stays finished unless it now waits for something new.
+            if self.state[tid] == TaskState.DONE and any(self.state[d] != TaskState.DONE for d in new[tid].deps):
+                self._set(tid, TaskState.PENDING, "the install graph grew: re-checking after new dependencies")
+        self.journal.log(self.run_id, None, f"install graph rebuilt: {len(self.order)} tasks, {len(added)} new"
+                         + (f", {len(gone)} removed" if gone else ""))
+        self._poke()
+
+    # -- waiting for the network ------------------------------------------
     async def _wait_for_network(self, task: Task, reason: str, start: float) -> bool:
-        """Park the task until its endpoints answer; False (task failed) after the policy's limit."""
-        endpoints = tuple(dict.fromkeys(task.endpoints + self.global_endpoints))
+        """Park the task until its own endpoints answer; False (task failed) after the policy's limit.
+
+        Only the task's endpoints count: an unrelated host being down must not keep a task
+        parked whose own target is back."""
+        endpoints = tuple(dict.fromkeys(task.endpoints))
         limit = task.retry.network_wait if self.network_wait == "task" else self.network_wait
         names = ", ".join(str(e) for e in endpoints) or "(no endpoint to probe; retrying periodically)"
         self._set(task.id, TaskState.WAITING_NETWORK, f"{reason}; waiting for {names}", level="warning",
                   error=reason)
         loop = asyncio.get_running_loop()
         interval = self.probe_interval
+        next_report = loop.time() + self.wait_report_interval
         while True:
             waited = loop.time() - start
             if limit is not None and waited >= limit:
@@ -307,11 +377,17 @@ class Scheduler:
                           remedy="check the VPN and the endpoints, then run `digit-tui install` again to resume")
                 return False
             if not endpoints:
-                await asyncio.sleep(min(task.retry.max_delay, max(interval, 1.0)))
+                await self._pause_between_attempts(task.id, min(task.retry.max_delay, max(interval, 1.0)))
                 return True
             results = await probe_all(endpoints, timeout=min(2.0, max(0.2, interval)))
             if all(r.ok for r in results):
                 self.journal.log(self.run_id, task.id, f"network back after {waited:.1f}s: " +
                                  ", ".join(f"{r.endpoint} {r.detail}" for r in results))
                 return True
-            await asyncio.sleep(interval)
+            if loop.time() >= next_report:
+                next_report += self.wait_report_interval
+                down = "; ".join(f"{r.endpoint}: {r.detail}" for r in results if not r.ok)
+                self.journal.log(self.run_id, task.id, f"still waiting for the network after {waited:.0f}s ({down})",
+                                 level="warning")
+            if await self._pause_between_attempts(task.id, interval):
+                return True

@@ -96,6 +96,9 @@ class Task:
     retry: RetryPolicy = RetryPolicy()
     timeout: float = 600.0              # seconds per attempt of ensure (check gets the same)
     endpoints: tuple[Endpoint, ...] = ()
+    # True when what this task produces decides the rest of the graph (a fetched source names the
+    # services to deploy): once it is done the engine rebuilds the graph from the same factory.
+    reshapes_graph: bool = False
 
     def __init__(self, id: str, title: str | None = None, phase: str = "main",
                  deps: tuple[str, ...] | list[str] = (), *, retry: RetryPolicy | None = None,
