@@ -36,16 +36,19 @@ def kubeconfig_server(path: Path, context: str | None) -> tuple[str, int] | None
     return url.hostname, url.port or (443 if url.scheme == "https" else 80)
 
 
+CLUSTER_API = "cluster API"
+
+
 def network_endpoints(answers: Answers) -> list[Endpoint]:
     """Everything the install talks to over TCP, for the waiting-for-network probe."""
     out: list[Endpoint] = []
     if answers.target.kubeconfig is not None:
         server = kubeconfig_server(answers.target.kubeconfig, answers.target.context)
         if server is not None:
-            out.append(Endpoint(server[0], server[1], "cluster API"))
+            out.append(Endpoint(server[0], server[1], CLUSTER_API, scheme="https"))
     if answers.cluster.api_endpoint is not None:
         host, port = split_host_port(answers.cluster.api_endpoint)
-        out.append(Endpoint(host, port, "cluster API endpoint"))
+        out.append(Endpoint(host, port, "cluster API endpoint", scheme="https"))
     for host in answers.hosts:
         out.append(Endpoint(host.address, host.port, f"ssh {host.name}"))
     gateway = answers.network.vpn_gateway
@@ -80,7 +83,8 @@ def answers_to_settings(answers: Answers, answers_file: str | os.PathLike[str] |
     data["digit"]["release"] = answers.digit.release_file()
     data["database"]["host"] = answers.database_host
     data["phases"]["monitoring"] = answers.monitoring_enabled
-    data["endpoints"] = [{"host": e.host, "port": e.port, "label": e.label} for e in network_endpoints(answers)]
+    data["endpoints"] = [{"host": e.host, "port": e.port, "label": e.label, "scheme": e.scheme}
+                         for e in network_endpoints(answers)]
     return data
 
 

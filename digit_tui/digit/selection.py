@@ -39,18 +39,27 @@ def find_manifest(source: Any, given: str | Path) -> Path:
                      expected="digit.release: a path relative to the source")
 
 
+class SourceNotFetched(Exception):
+    """A git source asked for offline that has not been fetched into the state directory yet."""
+
+
 def open_release(settings: Mapping[str, Any], *, state_dir: Path | None = None,
                  progress: Callable[[str], None] | None = None, manifest: str | Path | None = None,
-                 modules: list[str] | None = None) -> Release:
+                 modules: list[str] | None = None, fetch: bool = True) -> Release:
     """The source, release manifest and resolved modules the answers name (InputError if bad).
 
-    ``manifest`` and ``modules`` override the answers (command-line options)."""
+    ``manifest`` and ``modules`` override the answers (command-line options). With
+    ``fetch=False`` a git source is only looked up where an earlier fetch left it
+    (SourceNotFetched when it is not there): building the install graph must not
+    reach the network, whose failures belong to a task that can retry and journal them."""
     from digit_tui.digit.manifest import load_manifest
     from digit_tui.digit.source import open_source
 
     digit = settings.get("digit") or {}
     src = digit.get("source") or {}
-    if src.get("kind") == "git":
+    if src.get("kind") == "git" and not fetch:
+        source = _fetched_source(str(src["git"]), src.get("ref"), state_dir)
+    elif src.get("kind") == "git":
         source = open_source(str(src["git"]), src.get("ref"), state_dir=state_dir, progress=progress)
     else:
         if not src.get("path"):
@@ -68,6 +77,17 @@ def open_release(settings: Mapping[str, Any], *, state_dir: Path | None = None,
     loaded = load_manifest(manifest_path)
     chosen = list(digit.get("modules") or []) if modules is None else modules
     return Release(source, manifest_path, loaded, loaded.resolve(chosen))
+
+
+def _fetched_source(url: str, ref: str | None, state_dir: Path | None) -> Any:
+    from digit_tui.digit.source import checkout_dir_name, locate, redact_url
+
+    if state_dir is None:
+        raise SourceNotFetched(redact_url(url))
+    checkout = Path(state_dir) / "sources" / checkout_dir_name(url, ref)
+    if not (checkout / ".git").exists():
+        raise SourceNotFetched(redact_url(url))
+    return locate(checkout, origin=redact_url(url), ref=ref)
 
 
 def env_inputs(settings: Mapping[str, Any], volumes: Mapping[str, Any] | None = None) -> Any:

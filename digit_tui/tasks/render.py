@@ -22,7 +22,7 @@ from digit_tui.digit.atomic import atomic_write
 from digit_tui.digit import selection
 from digit_tui.digit.selection import Release
 from digit_tui.engine.errors import PermanentError
-from digit_tui.engine.task import RetryPolicy, Task, TaskContext
+from digit_tui.engine.task import Endpoint, RetryPolicy, Task, TaskContext
 from digit_tui.tasks.helmconfig import TASK_ID as HELM_CONFIG, state_dir_of
 
 TASK_ID = "render"
@@ -32,9 +32,10 @@ FORMAT = 1                      # bump when the rendered file layout changes
 RENDER_TIMEOUT = 60.0           # per chart
 
 
-def open_release(settings: Mapping[str, Any], progress: Any = None) -> Release:
-    """The release the answers name; git sources are cloned into the state directory."""
-    return selection.open_release(settings, state_dir=state_dir_of(settings), progress=progress)
+def open_release(settings: Mapping[str, Any], progress: Any = None, *, fetch: bool = True) -> Release:
+    """The release the answers name; git sources are fetched into the state directory
+    (``fetch=False``: only where an earlier fetch left them, else SourceNotFetched)."""
+    return selection.open_release(settings, state_dir=state_dir_of(settings), progress=progress, fetch=fetch)
 
 
 def rendered_dir(settings: Mapping[str, Any]) -> Path:
@@ -100,9 +101,12 @@ def _engine_name() -> str:
 class RenderTask(Task):
     """Render cluster-configs and every service of the release into the state directory."""
 
-    def __init__(self, deps: tuple[str, ...] | list[str] = (HELM_CONFIG,)) -> None:
+    def __init__(self, deps: tuple[str, ...] | list[str] = (HELM_CONFIG,), *, reshapes_graph: bool = False,
+                 endpoints: tuple[Endpoint, ...] = ()) -> None:
+        # A git source is fetched here; its fetch failures then retry and wait for the git server.
         super().__init__(TASK_ID, "Render the DIGIT release with Helm", "release", deps,
-                         retry=RetryPolicy(attempts=2), timeout=900.0)
+                         retry=RetryPolicy(attempts=2), timeout=900.0, endpoints=endpoints)
+        self.reshapes_graph = reshapes_graph
 
     def _files(self, ctx: TaskContext) -> tuple[str, str | None]:
         out = ctx.output(HELM_CONFIG)
@@ -176,4 +180,12 @@ class RenderTask(Task):
         self._publish(ctx, index)
 
     async def dry_run(self, ctx: TaskContext) -> list[str]:
-        return [f"would render the release into {ctx.settings.get('state_dir', '<state dir>')}/{RENDERED_DIR}/"]
+        lines = []
+        src = (ctx.settings.get("digit") or {}).get("source") or {}
+        if src.get("kind") == "git":
+            from digit_tui.digit.source import redact_url
+
+            lines.append(f"would fetch {redact_url(str(src.get('git')))}@{src.get('ref') or 'HEAD'} "
+                         "(the services to deploy are listed once it is fetched)")
+        lines.append(f"would render the release into {ctx.settings.get('state_dir', '<state dir>')}/{RENDERED_DIR}/")
+        return lines
