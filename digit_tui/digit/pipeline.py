@@ -16,6 +16,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,11 +65,15 @@ def render_release(source: DigitSource | str | os.PathLike[str],
                    env_file: str | os.PathLike[str],
                    secrets_file: str | os.PathLike[str] | None,
                    renderer: Renderer, *, cluster_configs: bool = True,
-                   namespace: str | None = None) -> list[RenderedService]:
+                   namespace: str | None = None, skip: Container[str] = (),
+                   on_rendered: Callable[[RenderedService], None] | None = None) -> list[RenderedService]:
     """Render ``cluster-configs`` (when asked) and every service of the chosen modules, in order.
 
     ``modules`` None means every module of the manifest; otherwise the platform
-    modules plus the chosen ``m_`` modules and their dependencies.
+    modules plus the chosen ``m_`` modules and their dependencies. Services named
+    in ``skip`` (rendered earlier with the same inputs) are left out of the result;
+    ``on_rendered`` sees each service as soon as it is rendered, so a caller can
+    keep finished work when it is killed halfway.
     """
     src = source if isinstance(source, DigitSource) else locate(source)
     release = manifest if isinstance(manifest, ReleaseManifest) else load_manifest(manifest)
@@ -81,19 +86,33 @@ def render_release(source: DigitSource | str | os.PathLike[str],
                         load_values_file(secrets_file, role="secrets") if secrets_file else {})
 
     out: list[RenderedService] = []
-    if cluster_configs:
+
+    def keep(service: RenderedService) -> None:
+        out.append(service)
+        if on_rendered is not None:
+            on_rendered(service)
+
+    if cluster_configs and CLUSTER_CONFIGS not in skip:
         # Namespaces, egov-config and the Secrets must exist before any service is applied.
         listed = next((e for e in entries if e.name == CLUSTER_CONFIGS), None)
         if listed is not None:
-            out.append(_render_entry(renderer, refs[CLUSTER_CONFIGS], listed, base, namespace))
+            keep(_render_entry(renderer, refs[CLUSTER_CONFIGS], listed, base, namespace))
         else:
             ref = index.lookup(CLUSTER_CONFIGS)
-            out.append(_render_one(renderer, ref, CLUSTER_CONFIGS, None, None, CLUSTER_CONFIGS, base, namespace))
+            keep(_render_one(renderer, ref, CLUSTER_CONFIGS, None, None, CLUSTER_CONFIGS, base, namespace))
     for entry in entries:
-        if cluster_configs and entry.name == CLUSTER_CONFIGS:
+        if (cluster_configs and entry.name == CLUSTER_CONFIGS) or entry.name in skip:
             continue
-        out.append(_render_entry(renderer, refs[entry.name], entry, base, namespace))
+        keep(_render_entry(renderer, refs[entry.name], entry, base, namespace))
     return out
+
+
+def release_order(manifest: ReleaseManifest, modules: list[str] | None, *, cluster_configs: bool = True) -> list[str]:
+    """The service names ``render_release`` renders, in its order."""
+    names = [e.name for e in manifest.services(manifest.resolve(modules))]
+    if cluster_configs:
+        names = [CLUSTER_CONFIGS, *(n for n in names if n != CLUSTER_CONFIGS)]
+    return names
 
 
 def _lookup(index: ChartIndex, entry: ServiceEntry, release: ReleaseManifest) -> ChartRef:

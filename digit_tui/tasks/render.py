@@ -28,6 +28,7 @@ from digit_tui.tasks.helmconfig import TASK_ID as HELM_CONFIG, state_dir_of
 TASK_ID = "render"
 RENDERED_DIR = "rendered"
 INDEX = "index.json"
+PROGRESS = "progress.json"      # services rendered so far by an unfinished render, with their inputs
 FORMAT = 1                      # bump when the rendered file layout changes
 RENDER_TIMEOUT = 60.0           # per chart
 
@@ -98,6 +99,22 @@ def _engine_name() -> str:
     return "helm" if helm_binary() else "sdk"
 
 
+def _finished_so_far(out: Path, inputs: str) -> dict[str, dict[str, Any]]:
+    """Services an interrupted render already wrote with the same inputs (and intact files)."""
+    try:
+        progress = json.loads((out / PROGRESS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(progress, dict) or progress.get("inputs") != inputs:
+        return {}
+    kept: dict[str, dict[str, Any]] = {}
+    for name, meta in (progress.get("services") or {}).items():
+        path = out / f"{name}.yaml"
+        if path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == meta.get("digest"):
+            kept[name] = meta
+    return kept
+
+
 class RenderTask(Task):
     """Render cluster-configs and every service of the release into the state directory."""
 
@@ -145,32 +162,43 @@ class RenderTask(Task):
         return True
 
     def _render(self, ctx: TaskContext) -> dict[str, Any]:
-        from digit_tui.digit.pipeline import render_release
+        from digit_tui.digit.pipeline import RenderedService, release_order, render_release
         from digit_tui.digit.render import make_renderer
 
         env_file, secrets_file = self._files(ctx)
         release = open_release(ctx.settings, progress=lambda line: ctx.log(line))
         for warning in release.manifest.warnings:
             ctx.log(f"{release.manifest_path}: {warning}", level="warning")
-        with make_renderer("auto", timeout=RENDER_TIMEOUT) as renderer:
-            engine = renderer.engine
-            rendered = render_release(release.source, release.manifest, release.modules, env_file, secrets_file,
-                                      renderer)
         out = rendered_dir(ctx.settings)
         out.mkdir(parents=True, exist_ok=True, mode=0o700)
-        services = []
-        for svc in rendered:
-            atomic_write(out / f"{svc.name}.yaml", svc.manifest_yaml, mode=0o600)
-            services.append({"name": svc.name, "module": svc.module, "tag": svc.image_tag, "digest": svc.digest,
-                             "objects": len(svc.objects), "crds": len(svc.crds)})
+        order = release_order(release.manifest, release.modules)
+        with make_renderer("auto", timeout=RENDER_TIMEOUT) as renderer:
+            engine = renderer.engine
+            inputs = inputs_digest(release, env_file, secrets_file, engine)
+            done = _finished_so_far(out, inputs)
+            if done:
+                ctx.log(f"resuming the render: {len(done)} of {len(order)} services were rendered "
+                        "with these inputs before the engine stopped")
+
+            def save(svc: RenderedService) -> None:
+                # Each service is kept the moment it is rendered: an engine killed halfway keeps it.
+                atomic_write(out / f"{svc.name}.yaml", svc.manifest_yaml, mode=0o600)
+                done[svc.name] = {"name": svc.name, "module": svc.module, "tag": svc.image_tag,
+                                  "digest": svc.digest, "objects": len(svc.objects), "crds": len(svc.crds)}
+                atomic_write(out / PROGRESS, json.dumps({"inputs": inputs, "services": done}), mode=0o600)
+                ctx.progress(len(done), len(order), f"rendered {svc.name}")
+
+            render_release(release.source, release.manifest, release.modules, env_file, secrets_file, renderer,
+                           skip=set(done), on_rendered=save)
+        services = [done[name] for name in order]
         keep = {f"{s['name']}.yaml" for s in services}
         for stale in out.glob("*.yaml"):
             if stale.name not in keep:
                 stale.unlink()
-        index = {"format": FORMAT, "inputs": inputs_digest(release, env_file, secrets_file, engine),
-                 "engine": engine, "release": release.manifest.version, "manifest": str(release.manifest_path),
-                 "modules": release.modules, "services": services}
+        index = {"format": FORMAT, "inputs": inputs, "engine": engine, "release": release.manifest.version,
+                 "manifest": str(release.manifest_path), "modules": release.modules, "services": services}
         atomic_write(out / INDEX, json.dumps(index, indent=1), mode=0o600)
+        (out / PROGRESS).unlink(missing_ok=True)
         ctx.log(f"rendered {len(services)} services ({sum(s['objects'] + s['crds'] for s in services)} objects) "
                 f"with the {engine} engine")
         return index
