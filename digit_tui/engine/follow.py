@@ -10,15 +10,19 @@ from typing import Any, TextIO
 
 from digit_tui.engine.journal import FINISHED_RUN_STATES, Event, Journal, RunRow
 from digit_tui.engine.lock import pid_alive
+from digit_tui.engine.netprobe import api_endpoints
+from digit_tui.engine.netwatch import PROBE_INTERVAL, PROBE_TIMEOUT, REPEAT_EVERY, ApiWatcher
 from digit_tui.engine.task import TaskState
 
 END_STATES = (*FINISHED_RUN_STATES, "interrupted")
 
 
+def format_line(when: float, who: str, message: str) -> str:
+    return f"{time.strftime('%H:%M:%S', time.localtime(when))} {who:<24} {message}"
+
+
 def format_event(ev: Event) -> str:
-    stamp = time.strftime("%H:%M:%S", time.localtime(ev.time))
-    who = ev.task or "engine"
-    return f"{stamp} {who:<24} {ev.message}"
+    return format_line(ev.time, ev.task or "engine", ev.message)
 
 
 @dataclass
@@ -70,26 +74,46 @@ def status_json(state_dir: Path, *, events: int = 20) -> dict[str, Any]:
 
 
 def follow(state_dir: Path, run_id: str, out: TextIO, *, poll: float = 0.2,
-           should_stop: Callable[[], bool] = lambda: False) -> str:
-    """Print one line per journal event until the run ends; returns its final state."""
+           should_stop: Callable[[], bool] = lambda: False,
+           net_interval: float | None = PROBE_INTERVAL, net_timeout: float = PROBE_TIMEOUT,
+           net_repeat: float = REPEAT_EVERY) -> str:
+    """Print one line per journal event until the run ends; returns its final state.
+
+    Meanwhile the cluster API the run names is probed every ``net_interval`` seconds (None: not at
+    all) and a ``network`` line says when it stops answering, every ``net_repeat`` seconds while it
+    lasts, and when it answers again: without them a partition is a silent stretch of output."""
     journal = Journal.in_dir(state_dir, readonly=True)
+    watcher: ApiWatcher | None = None
     last = 0
+
+    def write_events() -> None:
+        nonlocal last
+        for ev in journal.events(run_id, after=last):
+            out.write(format_event(ev) + "\n")
+            last = ev.seq
+
     try:
+        first = journal.run(run_id)
+        if net_interval is not None and first is not None:
+            watcher = ApiWatcher(api_endpoints(first.settings), interval=net_interval, timeout=net_timeout,
+                                 repeat=net_repeat).start()
         while True:
-            for ev in journal.events(run_id, after=last):
-                out.write(format_event(ev) + "\n")
-                last = ev.seq
+            write_events()
+            if watcher is not None:
+                for when, message in watcher.lines():
+                    out.write(format_line(when, "network", message) + "\n")
             out.flush()
             run = journal.run(run_id)
             assert run is not None
             s = summarise(journal, run)
             if s.state in END_STATES:
-                for ev in journal.events(run_id, after=last):  # the closing lines
-                    out.write(format_event(ev) + "\n")
+                write_events()  # the closing lines
                 out.flush()
                 return s.state
             if should_stop():
                 return "detached"
             time.sleep(poll)
     finally:
+        if watcher is not None:
+            watcher.stop()
         journal.close()
