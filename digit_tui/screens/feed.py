@@ -7,13 +7,13 @@ number, so a long history is read once.
 
 from __future__ import annotations
 
-import socket
-import time
+import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from digit_tui.engine.journal import Event, Journal, JournalError, RunRow, TaskRow
 from digit_tui.engine.lock import pid_alive
+from digit_tui.engine.netprobe import endpoint_from_settings, probe_all
 
 
 @dataclass
@@ -68,20 +68,22 @@ class NetStatus:
     ok: bool | None          # None: nothing to probe
     millis: float | None
     failed: str | None       # label of the first endpoint that did not answer
+    detail: str = ""         # why, as the probe says it ("connection refused", "connected but ...")
+    silent: bool = False     # it accepted the connection but did not answer (a partition, a wedged API)
+
+
+MAX_PROBED = 6
 
 
 def probe_endpoints(endpoints: list[dict[str, object]], timeout: float = 1.5) -> NetStatus:
-    """TCP-connect to each endpoint the install depends on; the slowest answer is the figure shown."""
-    if not endpoints:
+    """Probe each endpoint the install depends on (the cluster API with a request, the rest with a
+    TCP connect), all at once; the slowest answer is the figure shown. Runs on a worker thread."""
+    eps = [endpoint_from_settings(e) for e in endpoints[:MAX_PROBED] if isinstance(e, dict)]
+    if not eps:
         return NetStatus(ok=None, millis=None, failed=None)
-    worst = 0.0
-    for e in endpoints[:6]:
-        host, port = str(e.get("host")), int(e.get("port") or 0)  # type: ignore[call-overload]
-        t0 = time.monotonic()
-        try:
-            with socket.create_connection((host, port), timeout=timeout):
-                pass
-        except OSError:
-            return NetStatus(ok=False, millis=None, failed=str(e.get("label") or f"{host}:{port}"))
-        worst = max(worst, (time.monotonic() - t0) * 1000)
-    return NetStatus(ok=True, millis=worst, failed=None)
+    results = asyncio.run(probe_all(eps, timeout=timeout))
+    bad = next((r for r in results if not r.ok), None)
+    if bad is not None:
+        return NetStatus(ok=False, millis=None, failed=str(bad.endpoint), detail=bad.detail,
+                         silent=bad.connected)
+    return NetStatus(ok=True, millis=max(r.millis or 0.0 for r in results), failed=None)

@@ -28,6 +28,7 @@ from digit_tui.screens.feed import FeedUpdate, JournalFeed, NetStatus, probe_end
 from digit_tui.screens.installmodel import (
     current_task,
     format_elapsed,
+    phase_trail,
     progress,
     run_state,
     style,
@@ -249,7 +250,7 @@ class InstallScreen(DigitScreen):
         if ref.kind == "task":
             t = self._task_row(ref.key)
             return f"{symbol(t.state.value)} {t.title}" if t else ref.key
-        return f"phase {ref.key}"
+        return phase_trail(ref.key)
 
     def _retitle(self, ref: NodeRef) -> None:
         self.query_one(EventPanel).border_title = self._title(ref)

@@ -99,8 +99,36 @@ def build_phases(tasks: Sequence[TaskRow]) -> list[PhaseView]:
     return list(top.values())
 
 
-def display_name(name: str) -> str:
-    return name[:1].upper() + name[1:]
+# The one place a phase id becomes words. Groups inside a phase are DIGIT module names (m_pgr,
+# authn-authz) and tasks have their own titles in the journal: those are shown as they are written.
+PHASE_TITLES: dict[str, str] = {
+    "preflight": "Preflight checks",
+    "prerequisites": "Prerequisites",
+    "cluster": "Cluster",
+    "volumes": "Volumes",
+    "postgres": "PostgreSQL",
+    "helmconfig": "Helm configuration",
+    "helm-config": "Helm configuration",
+    "release": "Release",
+    "jenkins": "Jenkins",
+    "monitoring": "Monitoring",
+    "main": "Tasks",           # tasks without a phase
+}
+
+
+def phase_title(path: str) -> str:
+    """Label of a phase ("helmconfig" -> "Helm configuration") or a group in it ("release/m_pgr" -> "m_pgr");
+    a phase missing from PHASE_TITLES keeps its id rather than being guessed at."""
+    head, _, rest = path.partition("/")
+    if rest:
+        return rest.rsplit("/", 1)[-1]
+    return PHASE_TITLES.get(head, head)
+
+
+def phase_trail(path: str) -> str:
+    """A phase or group with the phases above it: "release/m_pgr" -> "Release · m_pgr"."""
+    parts = [p for p in path.split("/") if p] or ["main"]
+    return " · ".join(phase_title("/".join(parts[: i + 1])) for i in range(len(parts)))
 
 
 @dataclass

@@ -14,7 +14,7 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from digit_tui.engine.journal import TaskRow
-from digit_tui.screens.installmodel import PhaseView, build_phases, display_name, style, symbol
+from digit_tui.screens.installmodel import PhaseView, build_phases, phase_title, style, symbol
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ class PhaseTree(Tree[NodeRef]):
         ref = NodeRef("phase", ph.path)
         seen.add(ref)
         state = ph.state
-        label = _label(state, display_name(ph.name), f"{ph.done}/{ph.total}", self.label_width(depth))
+        label = _label(state, phase_title(ph.path), f"{ph.done}/{ph.total}", self.label_width(depth))
         node = self._by_ref.get(ref)
         if node is None:
             node = parent.add(label, data=ref)
@@ -90,7 +90,7 @@ class PhaseTree(Tree[NodeRef]):
             tref = NodeRef("task", t.id)
             seen.add(tref)
             counts = f"{t.progress_done}/{t.progress_total}" if t.progress_total else ""
-            tlabel = _label(t.state.value, t.title, counts, self.label_width(depth) )
+            tlabel = _label(t.state.value, t.title, counts, self.label_width(depth))
             tnode = self._by_ref.get(tref)
             if tnode is None:
                 self._by_ref[tref] = node.add_leaf(tlabel, data=tref)

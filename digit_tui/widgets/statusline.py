@@ -40,7 +40,7 @@ def net_text(net: NetStatus | None) -> Text:
     else:
         t.append("network ")
         t.append("✗", style="bold red")
-        t.append(f" {net.failed} unreachable", style="red")
+        t.append(f" {net.failed} {'not answering' if net.silent else 'unreachable'}", style="red")
     return t
 
 

@@ -79,13 +79,15 @@ async def test_unreachable_cluster_keeps_dimmed_data_with_its_age(tmp_path: Path
         async with app.run_test(size=(80, 24)) as pilot:
             _open(app, h)
             await wait_screen(pilot, lambda t: "Nodes 1/1 ✓" in t and "● live" in t, timeout=15, what="live data")
-            h.fault({"kind": "partition", "seconds": 4, "mode": "refuse"})
+            # Long enough never to heal by itself before the banner is seen; the test ends it.
+            h.fault({"kind": "partition", "seconds": 300, "mode": "refuse"})
             text = await wait_screen(pilot, lambda t: "cluster unreachable for" in t, timeout=10, what="the banner")
             banner = line_with(text, "cluster unreachable for")
             assert "data from" in banner and "retrying" in banner
             assert "Nodes 1/1 ✓" in text           # the last data stays on screen
             assert "⏸ stale" in text.splitlines()[0]
             assert app.screen.query_one("#pods").has_class("-stale")
+            h.clear_faults()
             text = await wait_screen(pilot, lambda t: "cluster unreachable" not in t and "● live" in t,
                                      timeout=15, what="recovery")
             assert not app.screen.query_one("#pods").has_class("-stale")

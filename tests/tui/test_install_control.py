@@ -22,7 +22,7 @@ async def test_p_pauses_and_resumes_r_retries_a_failed_task(engine_env: EngineEn
     wait_until(lambda: (env.state / "engine.sock").exists(), what="the engine's control socket")
     app = DigitApp(start="install", state_dir=env.state)
     async with app.run_test(size=(80, 24)) as pilot:
-        text = await wait_screen(pilot, lambda t: "✗ Fragile chart" in t or "✗ fragile chart" in t,
+        text = await wait_screen(pilot, lambda t: "✗ fragile chart" in t,
                                  what="the fragile task failing")
         assert "the chart does not render" in text          # its reason, with the remedy, in the hint line
         assert "fix values.yaml and retry" in text
@@ -37,8 +37,8 @@ async def test_p_pauses_and_resumes_r_retries_a_failed_task(engine_env: EngineEn
         # Fix the cause, then r: the engine retries the failed task and the one it blocked.
         (env.work / "fixed").write_text("yes")
         await pilot.press("r")
-        text = await wait_screen(pilot, lambda t: "✓ Apps" in t, what="the retried task and its dependant done")
-        assert "2/2" in line_with(text, "Apps")
+        text = await wait_screen(pilot, lambda t: "✓ apps" in t, what="the retried task and its dependant done")
+        assert "2/2" in line_with(text, "✓ apps")
         assert (env.work / "done-fragile").exists() and (env.work / "done-after").exists()
 
         # The gate task still runs: open the gate and watch the install complete.

@@ -55,7 +55,7 @@ async def test_install_view_shows_phases_events_and_follows_the_journal(tmp_path
         assert "✓ Prerequisites" in line_with(text, "Prerequisites") and "3/3" in line_with(text, "Prerequisites")
         release = line_with(text, "Release")
         assert "● Release" in release and "2/4" in release
-        assert "✓ Backbone" in line_with(text, "Backbone")          # a settled group folds away
+        assert "✓ backbone" in line_with(text, "backbone")          # a settled group folds away
         assert "● egov-user" in line_with(text, "egov-user")         # the running task is shown and followed
         assert "◌ egov-hrms" in line_with(text, "egov-hrms")
         assert "◌ Jenkins" in line_with(text, "Jenkins") and "0/1" in line_with(text, "Jenkins")
@@ -131,3 +131,36 @@ async def test_welcome_when_there_is_no_install(tmp_path: Path) -> None:
         assert "digit-tui demo" in text and "digit-tui install --answers" in text
         await pilot.press("q")
     assert app.return_code == 0
+
+
+async def test_labels_come_from_titles_and_module_names_not_capitalised_ids(tmp_path: Path) -> None:
+    """The ids of the real graph: phase helmconfig, modules authn-authz and m_pgr under release."""
+    j = Journal.in_dir(tmp_path)
+    run = j.create_run("dev", "tests:graph", {"digit": {"domain": "digit.local"}}, None)
+    j.set_run_state(run, "running", engine_pid=os.getpid(), message="install started")
+    j.sync_tasks(run, [("helm-config", "Generate the env files", "helmconfig", []),
+                       ("render", "Render the release", "release", ["helm-config"]),
+                       ("egov-enc-service", "Deploy egov-enc-service", "release/authn-authz", ["render"]),
+                       ("pgr-services", "Deploy pgr-services", "release/m_pgr", ["render"])])
+    for tid in ("helm-config", "render"):
+        j.transition(run, tid, TaskState.RUNNING, "starting", attempt=True)
+        j.transition(run, tid, TaskState.DONE, "converged")
+    for tid in ("egov-enc-service", "pgr-services"):
+        j.transition(run, tid, TaskState.RUNNING, "applying", attempt=True)
+    app = DigitApp(start="install", state_dir=tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        text = await wait_screen(pilot, lambda t: "m_pgr" in t and "authn-authz" in t, what="the module groups")
+        assert "✓ Helm configuration" in line_with(text, "Helm configuration")
+        assert "● authn-authz" in line_with(text, "authn-authz") and "● m_pgr" in line_with(text, "m_pgr")
+        assert "● Deploy pgr-services" in text or "● Deploy egov-enc-service" in text    # tasks: their titles
+        for wrong in ("Helmconfig", "Authn-authz", "M_pgr"):
+            assert wrong not in text
+    j.close()
+
+
+def test_phase_titles_come_from_one_mapping() -> None:
+    from digit_tui.screens.installmodel import phase_title, phase_trail
+
+    assert [phase_title(p) for p in ("helmconfig", "helm-config", "postgres", "release/m_pgr", "custom-step")] \
+        == ["Helm configuration", "Helm configuration", "PostgreSQL", "m_pgr", "custom-step"]
+    assert phase_trail("release/authn-authz") == "Release · authn-authz"

@@ -1,0 +1,66 @@
+"""The install view's network indicator asks the cluster API itself: a partitioned API that still
+accepts TCP connections shows as not answering, and recovers when the API answers again."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from digit_tui.app import DigitApp
+from digit_tui.engine.journal import Journal
+from digit_tui.engine.task import TaskState
+from digit_tui.sandbox.runtime import SandboxHandle, start_sandbox
+from tests.tui.conftest import line_with, wait_screen
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[SandboxHandle]:
+    with start_sandbox(tmp_path / "sandbox", nodes=1, speed=50.0) as handle:
+        yield handle
+
+
+@pytest.fixture(autouse=True)
+def quick_probe(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("digit_tui.screens.install.NET_INTERVAL", 0.5)
+
+
+def journal_with(state: Path, endpoints: list[dict[str, object]]) -> Journal:
+    state.mkdir(mode=0o700)
+    j = Journal.in_dir(state)
+    run = j.create_run("dev", "tests:graph", {"digit": {"domain": "digit.local"}, "endpoints": endpoints}, None)
+    j.set_run_state(run, "running", engine_pid=os.getpid(), message="install started")
+    j.sync_tasks(run, [("hold", "hold on", "release", [])])
+    j.transition(run, "hold", TaskState.RUNNING, "applying", attempt=True)
+    return j
+
+
+async def test_a_partitioned_api_shows_as_not_answering_then_recovers(tmp_path: Path, sandbox: SandboxHandle) -> None:
+    host, port = sandbox.url.removeprefix("https://").rsplit(":", 1)
+    # No "scheme": a journal written before endpoints carried one; the cluster API is still asked itself.
+    j = journal_with(tmp_path / "state", [{"host": host, "port": int(port), "label": "cluster API"}])
+    app = DigitApp(start="install", state_dir=tmp_path / "state")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_screen(pilot, lambda t: "network ✓" in t, what="the API answering")
+        sandbox.fault({"kind": "partition", "seconds": 120, "mode": "drop"})
+        text = await wait_screen(pilot, lambda t: "network ✗" in t, timeout=15, what="the partition to show")
+        assert "cluster API not answering" in line_with(text, "network ✗")
+        sandbox.clear_faults()
+        await wait_screen(pilot, lambda t: "network ✓" in t, timeout=15, what="the API answering again")
+    j.close()
+
+
+async def test_a_closed_port_shows_as_unreachable(tmp_path: Path) -> None:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    j = journal_with(tmp_path / "state", [{"host": "127.0.0.1", "port": port, "label": "ssh worker-1"}])
+    app = DigitApp(start="install", state_dir=tmp_path / "state")
+    async with app.run_test(size=(80, 24)) as pilot:
+        text = await wait_screen(pilot, lambda t: "network ✗" in t, timeout=15, what="the closed port")
+        assert "ssh worker-1 unreachable" in line_with(text, "network ✗")
+    j.close()
