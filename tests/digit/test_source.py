@@ -10,7 +10,7 @@ import pytest
 
 from digit_tui.digit.chart_index import ChartIndex
 from digit_tui.digit.source import checkout_dir_name, locate, open_source, redact_url
-from digit_tui.engine.errors import TransientError
+from digit_tui.engine.errors import PermanentError, TransientError
 from digit_tui.errors import InputError
 
 from .conftest import make_tree, write
@@ -122,10 +122,12 @@ def test_git_tag_and_commit_refs(upstream: Path, tmp_path: Path) -> None:
     assert by_sha.commit == tagged
 
 
-def test_unknown_ref_is_bad_input_and_leaves_nothing_behind(upstream: Path, tmp_path: Path) -> None:
+def test_unknown_ref_is_a_permanent_task_error_and_leaves_nothing_behind(upstream: Path, tmp_path: Path) -> None:
     state = tmp_path / "state"
-    with pytest.raises(InputError, match="no-such-branch"):
+    with pytest.raises(PermanentError, match="no-such-branch") as info:
         open_source(f"file://{upstream}", "no-such-branch", state_dir=state)
+    assert not isinstance(info.value, InputError)
+    assert "digit.source.ref" in (info.value.remedy or "")
     assert not any((state / "sources").iterdir())
 
 
@@ -134,11 +136,25 @@ def test_git_deadline_is_enforced(upstream: Path, tmp_path: Path) -> None:
         open_source(f"file://{upstream}", "master", state_dir=tmp_path / "state", timeout=0.0)
 
 
-def test_urls_lose_their_credentials_in_names_and_messages() -> None:
-    url = "https://user:tok3n@github.com/egovernments/DIGIT-DevOps.git"
-    assert "tok3n" not in redact_url(url)
+@pytest.mark.parametrize("url", [
+    "https://user:tok3nSecret@github.com/egovernments/DIGIT-DevOps.git",
+    "https://tok3nSecret@github.com/egovernments/DIGIT-DevOps.git",
+    "https://oauth2:tok3nSecret@github.com/egovernments/DIGIT-DevOps.git",
+    "https://github.com/egovernments/DIGIT-DevOps.git?access_token=tok3nSecret",
+    "https://github.com/egovernments/DIGIT-DevOps.git#tok3nSecret",
+    "ssh://git:tok3nSecret@github.com/egovernments/DIGIT-DevOps.git",
+    "deploy:tok3nSecret@github.com:egovernments/DIGIT-DevOps.git",
+])
+def test_urls_lose_their_credentials_in_names_and_messages(url: str) -> None:
+    assert "tok3nSecret" not in redact_url(url)
+    assert "github.com" in redact_url(url)
     name = checkout_dir_name(url, "release/v2.8")
-    assert name.startswith("DIGIT-DevOps-") and name.endswith("@release_v2.8") and "tok3n" not in name
+    assert name.startswith("DIGIT-DevOps-") and name.endswith("@release_v2.8") and "tok3nSecret" not in name
+
+
+def test_ssh_user_names_are_kept() -> None:
+    for url in ("ssh://git@github.com/egovernments/DIGIT-DevOps.git", "git@github.com:egovernments/DIGIT-DevOps.git"):
+        assert redact_url(url) == url
 
 
 # -- chart index ------------------------------------------------------------
