@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -332,7 +334,7 @@ class Sizing(Section):
 
 class Phases(Section):
     jenkins: bool = expect("true or false", default=False)
-    monitoring: bool | None = expect("true or false (default: true for tier prod)", default=None)
+    monitoring: bool | None = expect("true or false (default: off until the monitoring phase exists)", default=None)
 
 
 class Engine(Section):
@@ -362,8 +364,10 @@ class Answers(Section):
 
     @property
     def monitoring_enabled(self) -> bool:
-        # DIGIT's docs enable Prometheus/Jaeger on production only.
-        return self.phases.monitoring if self.phases.monitoring is not None else self.sizing.tier == "prod"
+        if self.phases.monitoring is not None:
+            return self.phases.monitoring
+        # DIGIT's docs enable Prometheus/Jaeger on production only; off while no phase installs them.
+        return MONITORING_BUILT and self.sizing.tier == "prod"
 
     def hosts_with(self, role: str) -> list[Host]:
         return [h for h in self.hosts if role in h.roles]
@@ -413,9 +417,85 @@ class Answers(Section):
                               at=("cluster", "pod_cidr"))
         elif provider != "sandbox" and self.target.kubeconfig is None:
             raise bad(f"provider {provider} with an existing cluster needs a kubeconfig",
-                      "kubeconfig: PATH of the cluster's kubeconfig (or cluster.mode: kubeadm to build one)",
-                      at=("target",))
+                      "kubeconfig: PATH of the cluster's kubeconfig", at=("target",))
         if self.database.mode == "vm" and self.database_host is None:
             raise bad("database mode vm needs host or a host with role db", "database.host, or a hosts entry with roles: [db]",
                       at=("database", "mode"))
+        # Last: a file that is consistent but asks for what no phase does yet.
+        for key in NOT_AVAILABLE_YET:
+            hit = key.used(self)
+            if hit is not None:
+                at, value = hit
+                raise bad(f"{value} is not available yet ({key.why})", key.instead, at=at)
         return self
+
+
+# --------------------------------------------------------------------------- not available yet
+#
+# Keys only a phase that is not built yet would act on. Accepting them would let an operator
+# believe they were honoured (a kubeadm cluster built, TLS set up, Jenkins installed), so
+# validation refuses them, naming the key. The schema above keeps them: when a phase is built,
+# its keys leave this list, and nothing else changes.
+
+
+Use = Callable[["Answers"], "tuple[tuple[str, ...], str] | None"]
+
+
+@dataclass(frozen=True)
+class Unbuilt:
+    """One key no phase acts on yet."""
+
+    used: Use                   # (where, what the file asks for) when it uses the key
+    why: str                    # which phase is missing
+    instead: str                # what to write today
+
+
+def _given(section: str, key: str) -> Use:
+    """The key whenever the file sets it (leaving it out asks for nothing)."""
+    def used(answers: Answers) -> tuple[tuple[str, ...], str] | None:
+        return ((section, key), "this key") if key in getattr(answers, section).model_fields_set else None
+    return used
+
+
+def _when(section: str, key: str, test: Callable[[Any], bool]) -> Use:
+    """The key when its value asks for the missing phase."""
+    def used(answers: Answers) -> tuple[tuple[str, ...], str] | None:
+        value = getattr(getattr(answers, section), "class_" if key == "class" else key)
+        if not test(value):
+            return None
+        return (section, key), ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return used
+
+
+def _section(section: str) -> Use:
+    def used(answers: Answers) -> tuple[tuple[str, ...], str] | None:
+        return ((section,), "this section") if getattr(answers, section).model_fields_set else None
+    return used
+
+
+KUBEADM = "the kubeadm cluster phase is not built; an existing cluster is reached through target.kubeconfig"
+VOLUMES = "the volumes phase that creates static disks is not built"
+
+NOT_AVAILABLE_YET: tuple[Unbuilt, ...] = (
+    Unbuilt(_when("cluster", "mode", lambda v: v == "kubeadm"), "the kubeadm cluster phase is not built",
+            "mode: existing with target.kubeconfig"),
+    Unbuilt(_given("cluster", "pod_cidr"), KUBEADM, "no pod_cidr: an existing cluster keeps its own"),
+    Unbuilt(_given("cluster", "service_cidr"), KUBEADM, "no service_cidr: an existing cluster keeps its own"),
+    Unbuilt(_given("cluster", "api_endpoint"), KUBEADM, "no api_endpoint: the API is the server in target.kubeconfig"),
+    Unbuilt(_when("storage", "mode", lambda v: v == "static"), VOLUMES,
+            "mode: dynamic, with storage_class or the cluster's default StorageClass"),
+    Unbuilt(_when("storage", "provider", lambda v: v != "none"), f"only static volumes use it, and {VOLUMES}",
+            "provider: none (dynamic volumes come from storage_class)"),
+    Unbuilt(_given("storage", "iscsi"), f"only static volumes use it, and {VOLUMES}", "no iscsi"),
+    Unbuilt(_when("ingress", "class", lambda v: v != "nginx"),
+            "the release deploys nginx-ingress; no other ingress controller is set up", "class: nginx"),
+    Unbuilt(_when("ingress", "tls", lambda v: v != "none"), "the TLS phase (cert-manager, certificate secrets) "
+            "is not built", "tls: none (terminate TLS in front of the cluster for now)"),
+    Unbuilt(_section("sizing"), "the install sizes nothing from it; plan the VMs with `digit-tui size`",
+            "no sizing section"),
+    Unbuilt(_when("phases", "jenkins", lambda v: v is True), "the Jenkins phase is not built", "jenkins: false"),
+    Unbuilt(_when("phases", "monitoring", lambda v: v is True), "the monitoring phase is not built",
+            "monitoring: false, or leave it out"),
+)
+# Whether a phase installs monitoring: until one does, tier prod does not turn it on by default.
+MONITORING_BUILT = False

@@ -10,6 +10,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from digit_tui.answers.loader import AnswersError, load_answers, parse_answers
+from digit_tui.answers.model import Storage
 from digit_tui.answers.settings import answers_to_settings, answers_to_yaml, network_endpoints
 from digit_tui.errors import InputError
 
@@ -50,9 +51,54 @@ def test_minimal_file_gets_sandbox_defaults() -> None:
     assert answers.phases.jenkins is False
 
 
-def test_monitoring_defaults_on_for_prod_and_can_be_turned_off() -> None:
-    assert parse_answers(base("sizing:\n  tier: prod\n")).monitoring_enabled is True
-    assert parse_answers(base("sizing:\n  tier: prod\nphases:\n  monitoring: false\n")).monitoring_enabled is False
+def test_monitoring_is_off_until_its_phase_exists() -> None:
+    # Was: on by default for tier prod. No phase installs monitoring yet, so only an explicit
+    # true is refused, and the default is off.
+    assert parse_answers(base("phases:\n  monitoring: false\n")).monitoring_enabled is False
+    err = error_of(base("phases:\n  monitoring: true\n"))
+    assert err.line == 7 and "phases.monitoring: true is not available yet" in str(err)
+
+
+# (snippet, line, message start): every key validation refuses until its phase is built.
+NOT_AVAILABLE = [
+    ("cluster:\n  pod_cidr: 10.1.0.0/16\n", 7, "cluster.pod_cidr: this key is not available yet (the kubeadm"),
+    ("cluster:\n  service_cidr: 10.96.0.0/12\n", 7, "cluster.service_cidr: this key is not available yet"),
+    ("cluster:\n  api_endpoint: 10.0.0.5:6443\n", 7, "cluster.api_endpoint: this key is not available yet"),
+    ("storage:\n  mode: static\n  provider: aws\n", 7, "storage.mode: static is not available yet (the volumes"),
+    ("storage:\n  provider: cinder\n", 7, "storage.provider: cinder is not available yet"),
+    ("storage:\n  provider: iscsi\n  iscsi: {portal: 10.0.0.5}\n", 7, "storage.provider: iscsi is not available yet"),
+    ("ingress:\n  class: traefik\n", 7, "ingress.class: traefik is not available yet"),
+    ("ingress:\n  tls: cert-manager\n", 7, "ingress.tls: cert-manager is not available yet (the TLS phase"),
+    ("sizing:\n  ulbs: 12\n", 6, "sizing: this section is not available yet"),
+    ("phases:\n  jenkins: true\n", 7, "phases.jenkins: true is not available yet (the Jenkins phase is not built)"),
+]
+
+
+@pytest.mark.parametrize("snippet,line,message", NOT_AVAILABLE, ids=[m.split(":")[0] for _, _, m in NOT_AVAILABLE])
+def test_keys_no_phase_acts_on_yet_are_refused_by_name(snippet: str, line: int, message: str) -> None:
+    err = error_of(base(snippet))
+    assert err.line == line and str(err).startswith(f"answers.yaml:{line}: {message}"), str(err)
+    assert err.expected
+
+
+def test_kubeadm_is_not_available_yet_but_its_rules_still_explain_a_wrong_file() -> None:
+    kubeadm = doc("""
+        environment: lab
+        target:
+          provider: sdc
+        hosts:
+          - {name: m, address: 10.20.0.11, user: ubuntu, ssh_key: k, roles: [master]}
+        cluster:
+          mode: kubeadm
+        digit:
+          domain: digit.local
+        """)
+    err = error_of(kubeadm, check_files=False)
+    assert err.line == 7 and "cluster.mode: kubeadm is not available yet (the kubeadm cluster phase is not built)" \
+        in str(err) and err.expected == "mode: existing with target.kubeconfig"
+    # A rule that stays true once the phase exists is reported first.
+    err = error_of(kubeadm.replace("roles: [master]", "roles: [worker]"), check_files=False)
+    assert "kubeadm needs at least one host with role master" in str(err)
 
 
 def test_all_problems_are_kept_in_file_order() -> None:
@@ -155,19 +201,17 @@ def test_hosts_must_be_unique() -> None:
 
 
 def test_addresses_and_host_ports_are_normalised() -> None:
+    # (cluster.api_endpoint, refused until the kubeadm phase exists, used to carry the IPv6 case)
     text = base("""
-        cluster:
-          api_endpoint: "[FD00::1]:6443"
         network:
           vpn_gateway: VPN.Example.gov.in
-          probes: [Api.Example.gov.in:443]
+          probes: [Api.Example.gov.in:443, "[FD00::1]:6443"]
         hosts:
           - {name: a, address: "fd00::0010", user: ubuntu, ssh_key: k, roles: [master]}
         """)
     answers = parse_answers(text, check_files=False)
-    assert answers.cluster.api_endpoint == "[fd00::1]:6443"
     assert answers.network.vpn_gateway == "vpn.example.gov.in"
-    assert answers.network.probes == ["api.example.gov.in:443"]
+    assert answers.network.probes == ["api.example.gov.in:443", "[fd00::1]:6443"]
     assert answers.hosts[0].address == "fd00::10"
     assert "leading zeros" in str(error_of(base("database: {mode: external, host: 010.0.0.1}\n")))
 
@@ -201,19 +245,24 @@ def test_source_rules(tmp_path: Path) -> None:
 
 
 def test_storage_ingress_and_database_rules(tmp_path: Path) -> None:
+    # Static volumes and TLS are refused as "not available yet" (their phases are not built), but
+    # their own rules still come first, so the file is right once the phase exists.
     err = error_of(base("storage: {mode: static, provider: iscsi}\n"))
     assert err.line == 6 and "need the target portal" in str(err)
-    answers = parse_answers(base("storage: {mode: static, provider: iscsi, iscsi: {portal: 10.0.0.50}}\n"))
-    assert answers.storage.iscsi is not None and answers.storage.iscsi.portal == "10.0.0.50:3260"
+    storage = Storage.model_validate({"mode": "static", "provider": "iscsi", "iscsi": {"portal": "10.0.0.50"}})
+    assert storage.iscsi is not None and storage.iscsi.portal == "10.0.0.50:3260"
+    err = error_of(base("storage: {mode: static, provider: iscsi, iscsi: {portal: 10.0.0.50}}\n"))
+    assert "storage.mode: static is not available yet" in str(err)
     assert "only used with provider: iscsi" in str(error_of(base("storage: {provider: aws, iscsi: {portal: x.y}}\n")))
     err = error_of(base("ingress:\n  tls: provided\n  cert_file: tls.crt\n"), check_files=False)
     assert err.line == 7 and "tls: provided needs key_file" in str(err)
     (tmp_path / "tls.crt").write_text("cert")
     (tmp_path / "tls.key").write_text("key")
-    answers = parse_answers(base("ingress: {tls: provided, cert_file: tls.crt, key_file: tls.key, class: traefik}\n"),
-                            tmp_path / "answers.yaml")
-    assert answers.ingress.key_file == tmp_path / "tls.key"
-    assert answers_to_settings(answers)["ingress"]["class"] == "traefik"
+    err = error_of(base("ingress: {tls: provided, cert_file: tls.crt, key_file: tls.key}\n"), tmp_path / "answers.yaml")
+    assert "ingress.tls: provided is not available yet" in str(err)
+    answers = parse_answers(base("storage: {storage_class: fast-ssd}\n"))
+    settings = answers_to_settings(answers)
+    assert settings["ingress"]["class"] == "nginx" and settings["storage"]["storage_class"] == "fast-ssd"
     err = error_of(base("database:\n  mode: in-cluster\n  host: 10.0.0.9\n"))
     assert err.line == 8 and "host is only used with mode external or vm" in str(err)
     err = error_of(base("database:\n  mode: vm\n"))
@@ -243,13 +292,13 @@ def test_yaml_written_back_reads_as_the_same_answers(tmp_path: Path) -> None:
         hosts:
           - {name: a, address: 10.0.0.1, user: ubuntu, ssh_key: k, roles: [worker, db]}
         database: {mode: vm}
-        ingress: {class: traefik}
-        sizing: {ulbs: 12, tier: uat}
+        storage: {storage_class: fast-ssd}
+        engine: {concurrency: 2}
         """), tmp_path / "answers.yaml")
     text = answers_to_yaml(original)
     again = parse_answers(text, tmp_path / "elsewhere" / "answers.yaml")
     assert again == original
-    assert "class: traefik" in text and "port: 22" not in text  # defaults stay implicit
+    assert "storage_class: fast-ssd" in text and "port: 22" not in text  # defaults stay implicit
 
 
 def test_not_a_mapping_and_encoding() -> None:
