@@ -17,6 +17,12 @@ stop:
 	-@$(PY) -m digit_tui.cli cancel --state-dir $(STATE) 2>/dev/null || true
 	-@$(PY) -m digit_tui.cli sandbox --state-dir $(STATE)/sandbox down
 
+# The real DIGIT-DevOps snapshot beside this checkout, when there is one: tests that need it skip otherwise.
+DIGIT_REAL_TREE_TARBALL ?= $(wildcard $(CURDIR)/../shared/real-digit/digit-devops-45790f3f3f5c.tar.gz)
+ifneq ($(DIGIT_REAL_TREE_TARBALL),)
+test: export DIGIT_REAL_TREE_TARBALL := $(DIGIT_REAL_TREE_TARBALL)
+endif
+
 ## test: install what the tests need, start their services, run the whole suite
 test:
 	@scripts/bootstrap.sh --tests
