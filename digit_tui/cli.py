@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import typing
 
 from digit_tui import __version__, exitcodes
 from digit_tui.errors import InputError
@@ -26,8 +28,15 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line, like every other bad input (exit 2); sub-commands inherit the class."""
+
+    def error(self, message: str) -> "typing.NoReturn":
+        self.exit(exitcodes.BAD_INPUT, f"{self.prog}: {message} (expected: see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="digit-tui",
         description=(
             "Guided, resumable installer and health viewer for DIGIT on Kubernetes. "
@@ -50,6 +59,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        code = _run(argv)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return code
+    except BrokenPipeError:
+        # `digit-tui plan | head`: the reader has all it wanted. Quiet, like any Unix filter.
+        return _stdout_gone()
+
+
+def _run(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
@@ -68,6 +87,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("digit-tui: interrupted", file=sys.stderr)
         return exitcodes.INTERRUPTED
+
+
+def _stdout_gone() -> int:
+    """Point stdout at /dev/null so the interpreter's final flush cannot raise again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+    return exitcodes.FAILED
 
 
 if __name__ == "__main__":

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
+
+from digit_tui.errors import InputError
+
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
 
 
 def state_root() -> Path:
@@ -12,13 +18,62 @@ def state_root() -> Path:
 
 
 def state_dir(environment: str, override: str | os.PathLike[str] | None = None) -> Path:
-    """The state directory of one environment; ``override`` (--state-dir) wins."""
+    """The state directory of one environment; ``override`` (--state-dir) wins.
+
+    Nothing is created here; a --state-dir that names something other than a
+    directory is bad input (exit 2) before any command reads or writes it."""
     if override:
-        return Path(override).expanduser().resolve()
+        path = Path(override).expanduser().resolve()
+        check_dir_path(path, "--state-dir", "a directory for digit-tui's state (created if missing)")
+        return path
     return state_root() / environment
 
 
+def check_dir_path(path: Path, option: str, expected: str) -> None:
+    """InputError unless ``path`` is a directory or could be created as one (no file in the way)."""
+    if path.exists():
+        if not path.is_dir():
+            raise InputError(f"{option} names a file, not a directory", path=path, expected=expected)
+        return
+    parent = next((p for p in Path(os.path.abspath(path)).parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise InputError(f"{option} is inside {parent}, which is a file", path=path, expected=expected)
+
+
 def ensure_private_dir(path: Path) -> Path:
-    """Create ``path`` (0700) if needed: it holds secrets and the control socket."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """Create ``path`` 0700, or tighten an existing one to 0700: it holds the journal, secrets
+    and the control socket.
+
+    A directory someone else owns, or a shared one such as /tmp (world-writable), is refused
+    rather than chmod-ed: tightening it would break its other users."""
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+        st = path.stat()
+    except FileExistsError:
+        raise InputError("the state directory is a file", path=path,
+                         expected="a directory for digit-tui's state (created if missing)") from None
+    except NotADirectoryError:
+        raise InputError("a parent of the state directory is a file", path=path,
+                         expected="a path whose parents are directories") from None
+    except OSError as exc:
+        raise InputError(f"cannot create the state directory: {exc.strerror}", path=path,
+                         expected="a directory you can write to") from None
+    if st.st_uid != os.getuid():
+        raise InputError(f"the state directory belongs to uid {st.st_uid}, not to you", path=path,
+                         expected="a directory you own (it is made private: mode 0700)")
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & stat.S_IWOTH:
+        raise InputError(f"the state directory is writable by everyone (mode {mode:04o})", path=path,
+                         expected="a directory of its own, not a shared one such as /tmp")
+    if mode != PRIVATE_DIR:
+        os.chmod(path, PRIVATE_DIR)
     return path
+
+
+def tighten(path: Path, mode: int = PRIVATE_FILE) -> None:
+    """Set ``path``'s mode if it exists: files an older digit-tui left world-readable."""
+    try:
+        if stat.S_IMODE(path.stat().st_mode) != mode:
+            os.chmod(path, mode)
+    except FileNotFoundError:
+        pass

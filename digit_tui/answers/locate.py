@@ -17,6 +17,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from digit_tui.errors import InputError
+from digit_tui.yamlload import MAX_DEPTH, LimitedSafeLoader, TooDeep
 
 # An answers file is tens of lines; these caps stop alias bombs and runaway input.
 MAX_BYTES = 1 << 20
@@ -40,6 +41,9 @@ class Document:
 def _yaml_error(exc: yaml.YAMLError, path: str) -> InputError:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     line = mark.line + 1 if mark is not None else None
+    if isinstance(exc, TooDeep):
+        return InputError(f"the file is nested deeper than {MAX_DEPTH} levels", path=path, line=line,
+                          expected="an answers file a few levels deep")
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     context = getattr(exc, "context", None)
     if "'\\t'" in problem or "\t" in problem:
@@ -55,7 +59,7 @@ def parse(text: str, path: str) -> Document:
     if len(text.encode("utf-8", errors="replace")) > MAX_BYTES:
         raise InputError("the file is larger than 1 MiB", path=path, expected="an answers file (a few kilobytes)")
     try:
-        loader = yaml.SafeLoader(text)
+        loader = LimitedSafeLoader(text)
     except yaml.reader.ReaderError as exc:
         line = text[: exc.position].count("\n") + 1
         raise InputError(f"unacceptable character #x{exc.character:04x} in the file", path=path, line=line,

@@ -17,15 +17,17 @@ from pathlib import Path
 Content = str | bytes | Iterable[bytes]
 
 
-def atomic_write(path: str | os.PathLike[str], content: Content, mode: int = 0o644) -> Path:
+def atomic_write(path: str | os.PathLike[str], content: Content, mode: int = 0o600) -> Path:
     """Replace ``path`` with ``content`` atomically; returns the path.
+
+    Private (0600) unless told otherwise: what digit-tui generates describes an install.
 
     ``content`` may be text (UTF-8), bytes, or an iterable of byte chunks (a
     serializer that can fail half way). On any failure the destination is left
     as it was and the temporary file is removed.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:

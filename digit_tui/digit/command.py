@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import os
 import shutil
 import sys
 import tempfile
@@ -70,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.answers and not args.source:
         raise InputError("render needs --answers FILE, or --source with --manifest and --env-file",
                          expected="digit-tui render --answers FILE --out DIR")
+    _check_out(Path(args.out))  # before the render's seconds of work, not after
     try:
         inputs = _inputs_from_answers(args) if args.answers else _inputs_from_args(args)
         return _render(args, inputs)
@@ -77,6 +79,18 @@ def run(args: argparse.Namespace) -> int:
         remedy = remedy_for(exc)
         print(f"digit-tui: {exc}" + (f" ({remedy})" if remedy else ""), file=sys.stderr)
         return exitcodes.FAILED
+
+
+def _check_out(out: Path) -> None:
+    """--out must be a directory we can write, or a path where one can be made."""
+    from digit_tui.errors import InputError
+    from digit_tui.paths import check_dir_path
+
+    expected = "a directory for the rendered files (created if missing)"
+    check_dir_path(out, "--out", expected)
+    probe = next((p for p in (out, *out.absolute().parents) if p.exists()), None)
+    if probe is not None and not os.access(probe, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write into {probe}", path=out, expected=expected)
 
 
 def _progress(line: str) -> None:

@@ -131,9 +131,11 @@ def render_env(inputs: EnvInputs) -> str:
 
 
 def write_env_file(inputs: EnvInputs, out_dir: str | Path) -> Path:
-    """Write ``<out_dir>/environments/<env>.yaml`` atomically; returns its path."""
+    """Write ``<out_dir>/environments/<env>.yaml`` atomically (0600); returns its path.
+
+    Private like the secrets file: it names the hosts, domain, storage and database of the install."""
     text = render_env(inputs)
-    return atomic_write(env_file_path(out_dir, inputs.environment), text, mode=0o644)
+    return atomic_write(env_file_path(out_dir, inputs.environment), text, mode=0o600)
 
 
 def _cluster_configs(inputs: EnvInputs) -> dict[str, Any]:

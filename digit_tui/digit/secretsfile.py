@@ -39,6 +39,7 @@ from typing import Any
 import yaml
 
 from digit_tui.digit.atomic import atomic_write
+from digit_tui.yamlload import TooDeep, safe_load
 from digit_tui.digit.envfile import ENVIRONMENTS_DIR
 from digit_tui.digit.envinputs import EnvInputs
 from digit_tui.errors import InputError
@@ -274,7 +275,7 @@ def write_sops_config(out_dir: str | Path, environment: str, age_recipients: Seq
             raise InputError(f"{recipient!r} is not an age public key", expected="age1...")
     rule = {"path_regex": rf"{ENVIRONMENTS_DIR}/{re.escape(environment)}-secrets\.yaml$", "age": ",".join(age_recipients)}
     config["creation_rules"] = [rule, *rules]
-    atomic_write(config_path, yaml.safe_dump(config, sort_keys=False), mode=0o644)
+    atomic_write(config_path, yaml.safe_dump(config, sort_keys=False), mode=0o600)
     return config_path
 
 
@@ -325,12 +326,13 @@ def _scrub(text: str, known: Sequence[str]) -> str:
 
 def _safe_parse(text: str, path: Path) -> Any:
     try:
-        return yaml.safe_load(text)
+        return safe_load(text)
     except yaml.YAMLError as exc:
         # PyYAML's message quotes the offending line, which may hold a secret: keep only the position.
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
-        raise InputError("the file is not valid YAML", path=path, line=line) from None
+        problem = f"the file is {exc.problem}" if isinstance(exc, TooDeep) else "the file is not valid YAML"
+        raise InputError(problem, path=path, line=line) from None
 
 
 def _normalise(data: Mapping[str, Any], what: str, path: Path | None = None) -> dict[str, dict[str, str]]:

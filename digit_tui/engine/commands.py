@@ -8,6 +8,7 @@ import json
 import sqlite3
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,36 +47,94 @@ def resolve_state_dir(args: argparse.Namespace) -> Path:
 
 
 # -- install ------------------------------------------------------------------
-def _wait_for_run(state_dir: Path, proc: Any, timeout: float = 30.0) -> str:
-    """Wait until the spawned engine has opened its run; returns the run id.
+def check_journal(state_dir: Path, *, empty_ok: bool = False) -> None:
+    """Exit 2 (JournalUnusable) on a corrupt, truncated, foreign or newer journal, before
+    anything acts on it; ``empty_ok``: an empty one is fine (the engine fills it)."""
+    from digit_tui.engine.journal import Journal, JournalEmpty
 
-    A short install may already be over (even failed) by the time we look: what
-    counts is that the journal has a run owned by this engine."""
-    from digit_tui.engine.journal import Journal, JournalError
+    if not (state_dir / Journal.FILENAME).exists():
+        return
+    try:
+        j = Journal.in_dir(state_dir, readonly=True)
+    except JournalEmpty:
+        if empty_ok:
+            return
+        raise
+    try:
+        j.verify()
+    finally:
+        j.close()
 
+
+@dataclass
+class _Started:
+    run_id: str
+    pid: int
+    attached: bool
+
+
+def _start_or_attach(state_dir: Path, spec: Any, timeout: float = 30.0) -> _Started:
+    """Attach to the engine of this state directory, or start one and wait until it has opened its run.
+
+    Two installs started at the same instant both find no engine and both spawn one;
+    the loser's engine exits on the lock and this client attaches to the winner,
+    as if it had come a moment later. A short install may already be over (even
+    failed) by the time we look: what counts is a run owned by the engine we follow."""
+    from digit_tui.engine import control, daemon
+    from digit_tui.engine.lock import StateLock
+
+    lock = StateLock(state_dir)
+    proc: Any = None
+    spawned_at = 0.0
     deadline = time.monotonic() + timeout
+    patience = time.monotonic() + min(10.0, timeout / 3)
     while time.monotonic() < deadline:
-        code = proc.poll()
-        if (state_dir / Journal.FILENAME).exists():
-            try:
-                j = Journal.in_dir(state_dir, readonly=True)
-            except (JournalError, sqlite3.Error):
-                j = None  # being created by the engine right now
-            if j is not None:
-                try:
-                    run = j.latest_run()
-                finally:
-                    j.close()
-                if run and run.engine_pid == proc.pid:
-                    return run.id
-        if code is not None:
-            log = state_dir / "logs" / "engine.log"
-            tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
-            raise SystemExit(_fail(f"engine exited with code {code} before starting: {' '.join(tail)} "
-                                   f"(log: {log})", code or exitcodes.FAILED))
+        try:
+            reply = control.send(state_dir, {"cmd": "ping"})
+            if reply.get("run"):
+                return _Started(str(reply["run"]), int(reply["pid"]), attached=proc is None or
+                                int(reply["pid"]) != proc.pid)
+        except ConnectionError:
+            pass
+        holder = lock.holder()
+        if proc is None:
+            # A live holder is an engine starting (lock taken, socket not up yet): give it a moment.
+            # After that the pid may be a stranger's (reused after a kill): ours takes the lock over.
+            if holder is None or time.monotonic() > patience:
+                proc = daemon.spawn(state_dir, spec.answers_path, spec.graph)
+                spawned_at = time.time()
+        else:
+            run = _latest_run(state_dir)
+            code = proc.poll()
+            if run is not None and run.engine_pid == proc.pid:
+                return _Started(run.id, proc.pid, attached=False)
+            if code is not None and holder is None:
+                if run is not None and run.engine_pid != proc.pid and run.updated >= spawned_at - 1:
+                    # The winner of a simultaneous start ran its whole (short) install meanwhile.
+                    return _Started(run.id, run.engine_pid or 0, attached=True)
+                log = state_dir / "logs" / "engine.log"
+                tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
+                raise SystemExit(_fail(f"engine exited with code {code} before starting: {' '.join(tail)} "
+                                       f"(log: {log})", code or exitcodes.FAILED))
+            # code set and a live holder: we lost the race; the winner answers a ping soon
         time.sleep(0.05)
     raise SystemExit(_fail(f"engine did not start within {timeout:g}s; see {state_dir}/logs/engine.log",
                            exitcodes.FAILED))
+
+
+def _latest_run(state_dir: Path) -> Any:
+    from digit_tui.engine.journal import Journal, JournalError
+
+    if not (state_dir / Journal.FILENAME).exists():
+        return None
+    try:
+        j = Journal.in_dir(state_dir, readonly=True)
+    except (JournalError, sqlite3.Error):
+        return None  # being created by the engine right now
+    try:
+        return j.latest_run()
+    finally:
+        j.close()
 
 
 def _fail(message: str, code: int) -> int:
@@ -84,24 +143,23 @@ def _fail(message: str, code: int) -> int:
 
 
 def cmd_install(args: argparse.Namespace) -> int:
-    from digit_tui.engine import control, daemon
     from digit_tui.engine.follow import follow
     from digit_tui.engine.journal import Journal
 
     spec = load_spec(args.answers, args.graph)  # bad input: exit 2 before anything is written
-    state_dir = paths.ensure_private_dir(paths.state_dir(spec.environment, args.state_dir))
+    state_dir = paths.state_dir(spec.environment, args.state_dir)
+    check_journal(state_dir, empty_ok=True)     # a damaged journal: exit 2, still nothing written
+    paths.ensure_private_dir(state_dir)
 
     if args.foreground:
         return _install_foreground(state_dir, spec, args)
 
-    try:
-        reply = control.send(state_dir, {"cmd": "ping"})
-        run_id = reply["run"]
-        print(f"attaching to the running install (engine pid {reply['pid']})", file=sys.stderr)
-    except ConnectionError:
-        proc = daemon.spawn(state_dir, spec.answers_path, spec.graph)
-        run_id = _wait_for_run(state_dir, proc)
-        print(f"install running in the background (engine pid {proc.pid}); state: {state_dir}",
+    started = _start_or_attach(state_dir, spec)
+    run_id = started.run_id
+    if started.attached:
+        print(f"attaching to the running install (engine pid {started.pid})", file=sys.stderr)
+    else:
+        print(f"install running in the background (engine pid {started.pid}); state: {state_dir}",
               file=sys.stderr)
 
     if not args.headless:
@@ -237,6 +295,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     state_dir = resolve_state_dir(args)
     if not (state_dir / "journal.db").exists():
         raise InputError("no install has run here", path=state_dir, expected="a state directory with journal.db")
+    check_journal(state_dir)
     st = status_json(state_dir, events=args.events)
     if args.json:
         json.dump(st, sys.stdout, indent=2)

@@ -10,18 +10,22 @@ Schema changes bump ``SCHEMA_VERSION`` and add a step to ``_MIGRATIONS``.
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from digit_tui import paths
 from digit_tui.engine.redact import Redactor
 from digit_tui.engine.task import TaskState
+from digit_tui.errors import InputError
 
 SCHEMA_VERSION = 1
 
@@ -125,31 +129,123 @@ class Event:
 
 
 class JournalError(Exception):
-    pass
+    """The journal cannot be read yet: missing, or being created by an engine right now."""
+
+
+class JournalUnusable(InputError, JournalError):
+    """Corrupt, truncated, empty, foreign or newer: the operator has to act (exit 2).
+
+    Still a JournalError, so a reader polling for a journal being created keeps waiting."""
+
+
+class JournalEmpty(JournalUnusable):
+    """A journal file with nothing in it: no install has recorded anything (an engine may be creating it)."""
+
+
+# SQLite primary result codes that mean the file, not the query, is the problem.
+_CORRUPT_CODES = {11, 26}            # SQLITE_CORRUPT, SQLITE_NOTADB
+_UNREADABLE_CODES = {3, 8, 10, 13, 14}  # PERM, READONLY, IOERR, FULL, CANTOPEN
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _unusable(path: Path, what: str, expected: str) -> JournalUnusable:
+    return JournalUnusable(f"the journal {path} {what}; state directory: {path.parent}", expected=expected)
+
+
+def _corrupt(path: Path, detail: str) -> JournalUnusable:
+    return _unusable(path, f"is corrupt ({detail})",
+                     f"restore {path.name} from a backup, or move the state directory aside and install "
+                     "again (finished steps are re-checked, not redone)")
+
+
+def _translate(path: Path, exc: sqlite3.DatabaseError) -> JournalUnusable | None:
+    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+    if code in _CORRUPT_CODES:
+        return _corrupt(path, str(exc))
+    if code in _UNREADABLE_CODES:
+        return _unusable(path, f"cannot be used: {exc}", "a readable and writable journal.db on a disk with space")
+    return None  # busy, locked, a bug in a query: not the operator's file
+
+
+def _guarded(method: _F) -> _F:
+    """A damaged file shows up as a JournalUnusable naming it, whichever query meets the damage first."""
+    @functools.wraps(method)
+    def wrapper(self: "Journal", *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            unusable = _translate(self.path, exc)
+            if unusable is None:
+                raise
+            raise unusable from None
+    return wrapper  # type: ignore[return-value]
 
 
 class Journal:
     """One connection to the journal. Not shared between threads."""
 
     FILENAME = "journal.db"
+    _db: sqlite3.Connection
 
     def __init__(self, path: Path, *, readonly: bool = False, redactor: Redactor | None = None) -> None:
         self.path = Path(path)
         self.readonly = readonly
         self.redact = redactor or Redactor()
-        if readonly:
+        try:
+            self._open()
+        except BaseException:
+            db = getattr(self, "_db", None)
+            if db is not None:
+                db.close()
+            raise
+
+    @_guarded
+    def _open(self) -> None:
+        if self.readonly:
             if not self.path.exists():
                 raise JournalError(f"no journal at {self.path}")
+            if not self.path.is_file():
+                raise _unusable(self.path, "is not a file", "journal.db: a file written by the digit-tui engine")
             uri = f"file:{self.path}?mode=ro"
             self._db = sqlite3.connect(uri, uri=True, timeout=10, isolation_level=None)
         else:
+            self._create_private()
             self._db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             # NORMAL survives a killed process (not a power cut) and keeps writes cheap.
             self._db.execute("PRAGMA synchronous=NORMAL")
+            # Resuming on a damaged journal would act on half-read state: check it once per engine.
+            self.verify()
             self._migrate()
         self._db.row_factory = sqlite3.Row
         self._check_version()
+
+    def _create_private(self) -> None:
+        """The journal holds hosts, paths and errors of the install: 0600 from its first byte.
+
+        SQLite gives the -wal and -shm files the main file's mode; files an older
+        digit-tui left 0644 are tightened."""
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, paths.PRIVATE_FILE)
+        except IsADirectoryError:
+            raise _unusable(self.path, "is not a file", "journal.db: a file written by the digit-tui engine") from None
+        except OSError as exc:
+            raise _unusable(self.path, f"cannot be opened: {exc.strerror}",
+                            "a writable state directory") from None
+        try:
+            os.fchmod(fd, paths.PRIVATE_FILE)
+        finally:
+            os.close(fd)
+        for suffix in ("-wal", "-shm"):
+            paths.tighten(self.path.with_name(self.path.name + suffix))
+
+    @_guarded
+    def verify(self) -> None:
+        """Raise JournalUnusable unless SQLite's structural check passes (missing pages, bad b-trees)."""
+        row = self._db.execute("PRAGMA quick_check(1)").fetchone()
+        if row is None or row[0] != "ok":
+            raise _corrupt(self.path, str(row[0]) if row else "no answer from the integrity check")
 
     @classmethod
     def in_dir(cls, state_dir: Path, **kw: Any) -> "Journal":
@@ -162,16 +258,31 @@ class Journal:
     def _version(self) -> int:
         try:
             row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        except sqlite3.OperationalError:
-            return 0
-        return int(row[0]) if row else 0
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return 0
+            raise
+        try:
+            return int(row[0]) if row else 0
+        except ValueError:
+            raise _corrupt(self.path, f"schema version {row[0]!r} is not a number") from None
+
+    def _has_tables(self) -> bool:
+        return self._db.execute("SELECT 1 FROM sqlite_master WHERE type='table' LIMIT 1").fetchone() is not None
+
+    def _newer(self, version: int) -> JournalUnusable:
+        return _unusable(self.path, f"is from a newer digit-tui (journal schema {version}, this digit-tui "
+                                    f"reads {SCHEMA_VERSION})",
+                         "the digit-tui that wrote it (upgrade this one), or another --state-dir")
 
     def _migrate(self) -> None:
         with self._tx():
             current = self._version()
             if current > SCHEMA_VERSION:
-                raise JournalError(
-                    f"{self.path} was written by a newer digit-tui (schema {current} > {SCHEMA_VERSION}); upgrade digit-tui")
+                raise self._newer(current)
+            if current == 0 and self._has_tables():
+                raise _unusable(self.path, "is not a digit-tui journal (an SQLite file with other tables)",
+                                "journal.db written by the digit-tui engine, or another --state-dir")
             for v in range(current + 1, SCHEMA_VERSION + 1):
                 for stmt in _MIGRATIONS[v].split(";"):
                     if stmt.strip():
@@ -180,8 +291,16 @@ class Journal:
 
     def _check_version(self) -> None:
         v = self._version()
+        if v > SCHEMA_VERSION:
+            raise self._newer(v)
+        if v == 0 and not self._has_tables():
+            # Also what a reader sees for a moment while an engine creates the journal.
+            raise JournalEmpty(f"the journal {self.path} is empty: no install has written to it; "
+                               f"state directory: {self.path.parent}",
+                               expected="`digit-tui install --answers FILE` to start one")
         if v != SCHEMA_VERSION:
-            raise JournalError(f"{self.path}: journal schema {v}, this digit-tui reads {SCHEMA_VERSION}")
+            raise _unusable(self.path, f"has journal schema {v}, this digit-tui reads {SCHEMA_VERSION}",
+                            "a journal written by this digit-tui")
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -195,6 +314,7 @@ class Journal:
             self._db.execute("COMMIT")
 
     # -- runs -------------------------------------------------------------
+    @_guarded
     def create_run(self, environment: str, graph: str, settings: Mapping[str, Any],
                    answers_path: str | None) -> str:
         run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
@@ -207,10 +327,12 @@ class Journal:
                  answers_path))
         return run_id
 
+    @_guarded
     def latest_run(self) -> RunRow | None:
         row = self._db.execute("SELECT * FROM runs ORDER BY created DESC, rowid DESC LIMIT 1").fetchone()
         return self._run(row) if row else None
 
+    @_guarded
     def run(self, run_id: str) -> RunRow | None:
         row = self._db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
         return self._run(row) if row else None
@@ -222,6 +344,7 @@ class Journal:
                       settings=json.loads(row["settings"]), answers_path=row["answers_path"],
                       engine_pid=row["engine_pid"], paused=bool(row["paused"]))
 
+    @_guarded
     def set_run_state(self, run_id: str, state: str, *, engine_pid: int | None = None,
                       message: str | None = None) -> None:
         with self._tx() as db:
@@ -230,12 +353,14 @@ class Journal:
             if message:
                 self._event(db, run_id, None, "info", "engine", message)
 
+    @_guarded
     def set_paused(self, run_id: str, paused: bool) -> None:
         with self._tx() as db:
             db.execute("UPDATE runs SET paused=?, updated=? WHERE id=?", (int(paused), time.time(), run_id))
             self._event(db, run_id, None, "info", "engine", "paused" if paused else "resumed")
 
     # -- tasks ------------------------------------------------------------
+    @_guarded
     def sync_tasks(self, run_id: str, tasks: list[tuple[str, str, str, list[str]]]) -> None:
         """Make the task table match the graph: add new tasks, drop vanished ones, keep state of the rest."""
         with self._tx() as db:
@@ -252,10 +377,12 @@ class Journal:
                         "INSERT INTO tasks (run_id, id, ord, title, phase, deps, state) VALUES (?,?,?,?,?,?,?)",
                         (run_id, tid, ord_, title, phase, json.dumps(deps), TaskState.PENDING.value))
 
+    @_guarded
     def tasks(self, run_id: str) -> list[TaskRow]:
         rows = self._db.execute("SELECT * FROM tasks WHERE run_id=? ORDER BY ord", (run_id,)).fetchall()
         return [self._task(r) for r in rows]
 
+    @_guarded
     def task(self, run_id: str, task_id: str) -> TaskRow | None:
         r = self._db.execute("SELECT * FROM tasks WHERE run_id=? AND id=?", (run_id, task_id)).fetchone()
         return self._task(r) if r else None
@@ -268,6 +395,7 @@ class Journal:
                        outputs=json.loads(r["outputs"]), progress_done=r["progress_done"],
                        progress_total=r["progress_total"], message=r["message"], ord=r["ord"])
 
+    @_guarded
     def transition(self, run_id: str, task_id: str, state: TaskState, message: str, *,
                    level: str = "info", attempt: bool = False, error: str | None = None,
                    remedy: str | None = None, outputs: Mapping[str, Any] | None = None) -> None:
@@ -300,6 +428,7 @@ class Journal:
             self._event(db, run_id, task_id, level, "state", f"{state.value}: {message}")
             db.execute("UPDATE runs SET updated=? WHERE id=?", (now, run_id))
 
+    @_guarded
     def progress(self, run_id: str, task_id: str, done: int, total: int, message: str) -> None:
         with self._tx() as db:
             db.execute("UPDATE tasks SET progress_done=?, progress_total=?, message=? WHERE run_id=? AND id=?",
@@ -308,6 +437,7 @@ class Journal:
                 self._event(db, run_id, task_id, "info", "progress", f"[{done}/{total}] {message}")
 
     # -- events -----------------------------------------------------------
+    @_guarded
     def log(self, run_id: str, task_id: str | None, message: str, *, level: str = "info",
             kind: str = "log") -> None:
         with self._tx() as db:
@@ -318,6 +448,7 @@ class Journal:
         db.execute("INSERT INTO events (run_id, time, task, level, kind, message) VALUES (?,?,?,?,?,?)",
                    (run_id, time.time(), task, level, kind, self.redact(message)))
 
+    @_guarded
     def last_events(self, run_id: str, count: int) -> list[Event]:
         """The newest ``count`` events, oldest first."""
         rows = self._db.execute("SELECT * FROM events WHERE run_id=? ORDER BY seq DESC LIMIT ?",
@@ -329,6 +460,7 @@ class Journal:
         return Event(seq=r["seq"], run_id=r["run_id"], time=r["time"], task=r["task"], level=r["level"],
                      kind=r["kind"], message=r["message"])
 
+    @_guarded
     def events(self, run_id: str, after: int = 0, *, task: str | None = None, limit: int = 1000) -> list[Event]:
         q = "SELECT * FROM events WHERE run_id=? AND seq>?"
         args: list[Any] = [run_id, after]

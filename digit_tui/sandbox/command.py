@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -75,10 +76,7 @@ def run(args: argparse.Namespace) -> int:
     state = _state_dir(args)
     cmd = args.sandbox_cmd
     if cmd == "up":
-        if args.nodes < 1:
-            raise InputError("--nodes must be at least 1", expected="a positive integer")
-        if args.speed <= 0:
-            raise InputError("--speed must be positive", expected="a number > 0")
+        _check_up(args)
         info = runtime.running_info(state)
         if info is None:
             opts = runtime.SandboxOptions(state_dir=state, nodes=args.nodes, node_cpu=args.node_cpu,
@@ -99,6 +97,57 @@ def run(args: argparse.Namespace) -> int:
     if cmd == "fault":
         return _fault(state, args)
     return exitcodes.BAD_INPUT
+
+
+MAX_NODES = 500        # simulated nodes: past a few hundred the sandbox is no longer quick
+MAX_LATENCY_MS = 600_000
+
+
+def _number(value: float, option: str, low: float, high: float, *, low_ok: bool = False) -> None:
+    """Finite and within (low, high] (or [low, high] with ``low_ok``): NaN and inf fail every comparison."""
+    ok = math.isfinite(value) and (value >= low if low_ok else value > low) and value <= high
+    if not ok:
+        lower = f"at least {low:g}" if low_ok else f"more than {low:g}"
+        raise InputError(f"{option} {value:g} is out of range", expected=f"a number {lower} and at most {high:g}")
+
+
+def _check_up(args: argparse.Namespace) -> None:
+    from digit_tui.sandbox.simconfig import cpu_millis, memory_bytes
+
+    _number(args.nodes, "--nodes", 1, MAX_NODES, low_ok=True)
+    _number(args.speed, "--speed", 0, 10_000)
+    _number(args.timeout, "--timeout", 0, 3600)
+    _number(args.port, "--port", 0, 65535, low_ok=True)
+    for option, value, parse, example in (("--node-cpu", args.node_cpu, cpu_millis, "8 or 3500m"),
+                                          ("--node-memory", args.node_memory, memory_bytes, "16Gi")):
+        try:
+            amount = parse(value)
+        except (ValueError, ArithmeticError):
+            amount = 0
+        if amount <= 0:
+            raise InputError(f"{option} {value!r} is not a positive quantity", expected=f"a quantity such as {example}")
+
+
+def _check_fault(args: argparse.Namespace) -> None:
+    """Refuse a bad fault before looking for the sandbox: nothing is sent, nothing changes."""
+    from digit_tui.sandbox.faults import MAX_FAULT_SECONDS, check_seconds
+
+    seconds = getattr(args, "seconds", None)
+    if seconds is not None:
+        try:
+            check_seconds(seconds)
+        except ValueError:
+            raise InputError(f"--seconds {seconds:g} is not a duration", expected=f"seconds more than 0 and at most "
+                             f"{MAX_FAULT_SECONDS:g}; leave --seconds out to keep the fault until `fault clear`") from None
+    kind = args.fault_kind
+    if kind == "latency":
+        _number(args.ms, "--ms", 0, MAX_LATENCY_MS, low_ok=True)
+    elif kind == "errors":
+        _number(args.rate, "--rate", 0, 1, low_ok=True)
+        if args.code != "reset" and args.code not in ("500", "502", "503", "504", "429"):
+            raise InputError(f"unsupported --code {args.code}", expected="500|502|503|504|429|reset")
+    elif kind == "node-not-ready" and not args.node.strip():
+        raise InputError("the node name is empty", expected="a node name from `digit-tui sandbox status`")
 
 
 def _status(state: Path, as_json: bool) -> int:
@@ -149,6 +198,7 @@ def _nodes(info: dict[str, Any], state: Path) -> list[dict[str, str]]:
 def _fault(state: Path, args: argparse.Namespace) -> int:
     from digit_tui.sandbox import runtime
 
+    _check_fault(args)
     info = runtime.running_info(state)
     if info is None:
         print("sandbox: not running", file=sys.stderr)
@@ -160,10 +210,6 @@ def _fault(state: Path, args: argparse.Namespace) -> int:
     if kind == "latency":
         body = {"kind": "latency", "ms": args.ms, "seconds": args.seconds}
     elif kind == "errors":
-        if not 0 <= args.rate <= 1:
-            raise InputError("--rate must be between 0 and 1", expected="e.g. 0.3")
-        if args.code != "reset" and args.code not in ("500", "502", "503", "504", "429"):
-            raise InputError(f"unsupported --code {args.code}", expected="500|502|503|504|429|reset")
         body = {"kind": "errors", "rate": args.rate, "code": args.code, "seconds": args.seconds}
     elif kind == "partition":
         body = {"kind": "partition", "seconds": args.seconds, "mode": args.mode}

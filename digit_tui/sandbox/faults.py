@@ -6,6 +6,7 @@ on every request.  Each fault can expire on its own (``until``, loop time).
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from dataclasses import dataclass, field
@@ -90,5 +91,26 @@ class FaultState:
         return out
 
 
+MAX_FAULT_SECONDS = 86_400.0  # a day; "until cleared" is no --seconds at all
+
+
+def check_seconds(seconds: object) -> float | None:
+    """A fault's duration: None (until cleared) or a finite number of seconds in (0, a day].
+
+    ValueError otherwise: a negative or NaN duration used to be accepted and expire at once."""
+    if seconds is None:
+        return None
+    if isinstance(seconds, bool):
+        raise ValueError(f"seconds must be a number, not {seconds!r}")
+    try:
+        value = float(seconds)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"seconds must be a number, not {seconds!r}") from None
+    if not math.isfinite(value) or value <= 0 or value > MAX_FAULT_SECONDS:
+        raise ValueError(f"seconds must be more than 0 and at most {MAX_FAULT_SECONDS:g}, not {seconds!r}")
+    return value
+
+
 def deadline(seconds: float | None) -> float | None:
-    return None if not seconds else time.monotonic() + float(seconds)
+    value = check_seconds(seconds)
+    return None if value is None else time.monotonic() + value

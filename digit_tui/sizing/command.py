@@ -62,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from digit_tui.sizing import fit as fitmod
     from digit_tui.sizing import presets, report
     from digit_tui.sizing.model import SizingInputs
+    from digit_tui.sizing.planner import check_bounds
     from digit_tui.sizing.planner import plan as make_plan
 
     preset = presets.load(args.preset) if args.preset else presets.default_for_tier(args.tier or "dev")
@@ -83,16 +84,18 @@ def run(args: argparse.Namespace) -> int:
         managed_control_plane=args.managed_control_plane,
         db_mode=args.db_mode,
     )
+    check_bounds(inputs)                    # before validate: it parses the flavor, which may overflow
     inputs.validate()                       # bad numbers fail before any rendering
-    workloads, deps, namespaces = _workloads(args, preset)
-    plan = make_plan(workloads, inputs, preset, module_deps=deps)
-
-    nodes = None
+    nodes = None                            # hand-written capacity: checked before rendering too
     if args.check_nodes:
+        _check_node_list(args.check_nodes)
         nodes = fitmod.nodes_from_spec(args.check_nodes)
     elif args.check_facts:
         nodes = fitmod.nodes_from_facts(_read_facts(Path(args.check_facts)))
-    elif args.check_kubeconfig:
+    workloads, deps, namespaces = _workloads(args, preset)
+    plan = make_plan(workloads, inputs, preset, module_deps=deps)
+
+    if args.check_kubeconfig and nodes is None:
         nodes = fitmod.nodes_from_cluster(args.check_kubeconfig, args.check_context, namespaces)
     fit = fitmod.check(workloads, inputs, preset, nodes, flavor=plan.flavor, module_deps=deps) if nodes else None
 
@@ -104,6 +107,29 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(report.render(plan, fit, services=args.services))
     return check_exit_code(fit)
+
+
+# A fit check replays the release onto every VM: it stays in seconds up to this many.
+MAX_CHECK_NODES = 1000
+
+
+def _check_node_list(text: str) -> None:
+    """Bound --check-nodes (6x8C/16G[,...]) before the fit check expands it into one entry per VM."""
+    import re
+
+    from digit_tui.errors import InputError
+    from digit_tui.sizing.planner import check_flavor, parse_flavor
+
+    total = 0
+    for part in (p for p in text.split(",") if p.strip()):
+        m = re.match(r"^\s*(?:(\d+)\s*[x×*]\s*)?(.+?)\s*$", part)
+        if m is None:
+            continue  # the fit check reports the syntax
+        total += int(m[1]) if m[1] else 1
+        if total > MAX_CHECK_NODES:
+            raise InputError(f"--check-nodes lists more than {MAX_CHECK_NODES} VMs", expected=f"at most "
+                             f"{MAX_CHECK_NODES} VMs, e.g. 6x8C/16G")
+        check_flavor(parse_flavor(m[2], "--check-nodes"), "--check-nodes")
 
 
 def check_exit_code(fit: Any) -> int:
@@ -151,15 +177,28 @@ def _read_facts(path: Any) -> list[dict[str, Any]]:
     import yaml
 
     from digit_tui.errors import InputError
+    from digit_tui.yamlload import TooDeep, safe_load
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if path.stat().st_size > 16 << 20:
+            raise InputError("VM facts are larger than 16 MiB", path=path, expected="a list of VMs")
+        data = safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise InputError(f"cannot read VM facts: {exc.strerror}", path=path) from None
-    except yaml.YAMLError:
-        raise InputError("VM facts are not valid JSON/YAML", path=path) from None
+    except UnicodeDecodeError:
+        raise InputError("VM facts are not UTF-8 text", path=path, expected="JSON or YAML") from None
+    except TooDeep as exc:
+        raise InputError(f"VM facts are {exc.problem}", path=path, line=exc.problem_mark.line + 1,
+                         expected="[{name, cpus, memory_bytes}, ...]") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise InputError("VM facts are not valid JSON/YAML", path=path,
+                         line=mark.line + 1 if mark is not None else None) from None
     if isinstance(data, dict):
         data = data.get("vms") or data.get("hosts") or data.get("nodes") or list(data.values())
     if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
         raise InputError("VM facts must be a list of VMs", path=path, expected="[{name, cpus, memory_bytes}, ...]")
+    if len(data) > MAX_CHECK_NODES:
+        raise InputError(f"VM facts list {len(data)} VMs, more than {MAX_CHECK_NODES}", path=path,
+                         expected=f"at most {MAX_CHECK_NODES} VMs")
     return data

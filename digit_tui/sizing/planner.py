@@ -33,6 +33,55 @@ from digit_tui.sizing.quantity import GI, bytes_of, cpu_millis, fmt_cpu, fmt_mem
 
 SELECTABLE_MARK = "m_"          # digit-facts: only modules named m_* are user-selectable
 
+# Upper bounds of the inputs. Past them the plan means nothing and the arithmetic runs away:
+# 10^10 users once took 35 s to end in MemoryError. ULBs: the bench's 10,000 (India has under 5,000).
+# Users: the fit replay stays in seconds up to here. Flavors: larger than any VM sold.
+MAX_ULBS = 10_000
+MAX_USERS = 100_000
+MAX_RETENTION_DAYS = 3650
+MAX_FLAVOR_CPUS = 1024
+MAX_FLAVOR_MEMORY_GIB = 32 * 1024
+MAX_FLAVOR_DISK_GB = 1_000_000
+
+
+def _at_most(option: str, value: float | None, limit: int, unit: str, low: int = 1) -> None:
+    if value is not None and value > limit:
+        raise InputError(f"{option} {_num(value)} is more than digit-tui plans for (at most {limit} {unit})",
+                         expected=f"{option} between {low} and {limit}")
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def check_bounds(inputs: SizingInputs) -> None:
+    """InputError (exit 2) for an input above its bound, naming the bound."""
+    _at_most("--ulbs", inputs.ulbs, MAX_ULBS, "ULBs", low=0)
+    _at_most("--users", inputs.users, MAX_USERS, "peak concurrent users")
+    _at_most("--retention-days", inputs.kafka_retention_days, MAX_RETENTION_DAYS, "days")
+    _at_most("--es-retention-days", inputs.es_retention_days, MAX_RETENTION_DAYS, "days")
+    if inputs.flavor != "suggest":
+        check_flavor(parse_flavor(inputs.flavor, "--flavor"), "--flavor")
+
+
+def parse_flavor(text: str, option: str) -> Flavor:
+    """Flavor.parse, with a number too long for a float (9999...9C) refused instead of overflowing."""
+    try:
+        return Flavor.parse(text)
+    except OverflowError:
+        raise InputError(f"{option} {text[:40]}{'...' if len(text) > 40 else ''}: a number is far too large",
+                         expected=f"a VM size such as 8C/16G (at most {MAX_FLAVOR_CPUS}C/{MAX_FLAVOR_MEMORY_GIB}G)") from None
+
+
+def check_flavor(flavor: Flavor, option: str) -> None:
+    """A node flavor no larger than any real VM."""
+    for what, value, limit, unit in (("CPUs", flavor.cpu_m / 1000, MAX_FLAVOR_CPUS, "C"),
+                                     ("memory", flavor.mem_b / GI, MAX_FLAVOR_MEMORY_GIB, "G"),
+                                     ("disk", flavor.disk_gb, MAX_FLAVOR_DISK_GB, "G")):
+        if value is not None and value > limit:
+            raise InputError(f"{option} {flavor.name}: {_num(value)}{unit} {what} is more than any node digit-tui "
+                             f"plans for (at most {limit}{unit})", expected="a VM size such as 8C/16G")
+
 
 @dataclass(frozen=True, slots=True)
 class NodeShape:
@@ -343,6 +392,7 @@ def plan(
     module_deps: Mapping[str, Sequence[str]] | None = None,
 ) -> Plan:
     inputs.validate()
+    check_bounds(inputs)
     notes: list[Assumption] = []
     ha = preset.ha.value if inputs.ha is None else inputs.ha
     managed = preset.managed_control_plane.value if inputs.managed_control_plane is None else inputs.managed_control_plane

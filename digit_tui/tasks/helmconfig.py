@@ -12,6 +12,7 @@ password the operator supplied (``database.password_file``), are kept.
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,10 @@ def supplied_secrets(settings: Mapping[str, Any]) -> dict[str, dict[str, str]]:
     return {"db": out} if out else {}
 
 
+def _private(path: Path) -> bool:
+    return stat.S_IMODE(path.stat().st_mode) & 0o077 == 0
+
+
 class HelmConfigTask(Task):
     """Generate ``environments/<env>.yaml`` and ``<env>-secrets.yaml`` under ``<state_dir>/helm/``."""
 
@@ -99,6 +104,8 @@ class HelmConfigTask(Task):
         supplied = supplied_secrets(ctx.settings)
         if not env_file.is_file() or not secrets_file.is_file():
             return inputs, env_file, secrets_file, False
+        if not (_private(env_file) and _private(secrets_file)):
+            return inputs, env_file, secrets_file, False  # an older digit-tui wrote them 0644: rewrite 0600
         if env_file.read_text(encoding="utf-8") != render_env(inputs):
             return inputs, env_file, secrets_file, False
         existing = read_secrets_file(secrets_file)
