@@ -101,6 +101,8 @@ API_LIFETIMES: tuple[ApiLifetime, ...] = (
     *_life("scheduling.k8s.io/v1", ["PriorityClass"], 14),
     *_life("storage.k8s.io/v1beta1", ["StorageClass"], 4, 22),
     *_life("storage.k8s.io/v1", ["StorageClass"], 6),
+    *_life("apiregistration.k8s.io/v1beta1", ["APIService"], 7, 22),
+    *_life("apiregistration.k8s.io/v1", ["APIService"], 10),
 )
 
 
@@ -142,6 +144,7 @@ def _rules() -> dict[GVK, Rule]:
     for old in ("scheduling.k8s.io/v1beta1", "scheduling.k8s.io/v1alpha1"):
         table[(old, "PriorityClass")] = Rule("scheduling.k8s.io/v1", rules.priorityclass_to_v1)
     table[("storage.k8s.io/v1beta1", "StorageClass")] = Rule("storage.k8s.io/v1", rules.storageclass_to_v1)
+    table[("apiregistration.k8s.io/v1beta1", "APIService")] = Rule("apiregistration.k8s.io/v1", rules.apiservice_to_v1)
     psp = ("PodSecurityPolicy was removed in Kubernetes 1.25 with no successor API; enforce pod security "
            "with Pod Security Admission namespace labels (pod-security.kubernetes.io/enforce) instead")
     for old in ("policy/v1beta1", "extensions/v1beta1"):

@@ -65,6 +65,7 @@ cronjob_to_batch_v1 = same_shape("batch/v1")
 networkpolicy_to_v1 = same_shape("networking.k8s.io/v1")
 ingressclass_to_v1 = same_shape("networking.k8s.io/v1")
 hpa_v2beta2_to_v2 = same_shape("autoscaling/v2")
+apiservice_to_v1 = same_shape("apiregistration.k8s.io/v1")
 
 
 def rbac_v1alpha1_to_v1(obj: Obj) -> Conversion:

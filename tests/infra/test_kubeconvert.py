@@ -300,6 +300,11 @@ def test_network_policy_becomes_networking_v1(real_charts: RealCharts) -> None:
     assert convert_objects([obj], K130).objects == [{**obj, "apiVersion": "networking.k8s.io/v1"}]
 
 
+def test_metrics_server_api_service_becomes_v1(real_charts: RealCharts) -> None:
+    old = real_charts.render("backbone-services/metrics-server").one("APIService", "apiregistration.k8s.io/v1beta1")
+    assert convert_objects([old], K130).objects == [{**old, "apiVersion": "apiregistration.k8s.io/v1"}]
+
+
 # -- CustomResourceDefinition ------------------------------------------------------------
 
 def test_cert_manager_crds_become_v1(real_charts: RealCharts) -> None:
@@ -525,3 +530,34 @@ def test_unserved_successor_leaves_the_object_and_says_so(real_charts: RealChart
     assert result.objects == [ingress] and result.converted == []
     assert result.warnings() == ["Ingress egov/egov-user (extensions/v1beta1): the cluster serves neither "
                                  "extensions/v1beta1 nor networking.k8s.io/v1"]
+
+
+def test_schema_repairs_v1_would_refuse() -> None:
+    # Shapes found in hand-written v1beta1 CRDs (none of them in this tree's charts).
+    from digit_tui.infra.crdschema import make_structural
+
+    schema = {"properties": {
+        "metadata": {"properties": {"labels": {"type": "object"}}},
+        "spec": {"properties": {
+            "hosts": {"items": {"type": "string"}, "uniqueItems": True},
+            "limits": {"properties": {"cpu": {"type": "string"}}, "additionalProperties": False},
+            "free": {"description": "anything at all"},
+            "port": {"x-kubernetes-int-or-string": True, "anyOf": [{"type": "integer"}, {"type": "string"}]},
+            "mode": {"type": "string", "oneOf": [{"description": "fast", "enum": ["fast"]}, {"enum": ["slow"]}]},
+        }},
+    }}
+    problems = structural_problems(schema)
+    assert {p.split(":")[0] for p in problems} >= {
+        "openAPIV3Schema.type", "openAPIV3Schema.properties.metadata", "openAPIV3Schema.properties.spec.type",
+        "openAPIV3Schema.properties.spec.properties.hosts.uniqueItems",
+        "openAPIV3Schema.properties.spec.properties.limits",
+        "openAPIV3Schema.properties.spec.properties.free.type",
+        "openAPIV3Schema.properties.spec.properties.mode.oneOf[0].description"}
+    fixed, changes = make_structural(copy.deepcopy(schema))
+    assert structural_problems(fixed) == [] and changes
+    spec = fixed["properties"]["spec"]["properties"]
+    assert fixed["properties"]["metadata"] == {"type": "object"}
+    assert spec["hosts"] == {"items": {"type": "string"}, "type": "array"}
+    assert spec["free"] == {"description": "anything at all", "x-kubernetes-preserve-unknown-fields": True}
+    assert spec["port"] == schema["properties"]["spec"]["properties"]["port"]   # the allowed int-or-string form
+    assert spec["mode"]["oneOf"] == [{"enum": ["fast"]}, {"enum": ["slow"]}]
