@@ -14,8 +14,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
+from digit_tui.digit.helmyaml import load_mapping
 from digit_tui.errors import InputError
 
 VALUES = "values.yaml"
@@ -83,6 +82,14 @@ class ChartIndex:
         groups = sorted({d.parent.relative_to(self.charts_root).as_posix() for d in self.chart_dirs})
         return [top if g == "." else f"{top}/{g}" for g in groups]
 
+    def near_matches(self, service: str, n: int = 3) -> list[str]:
+        """Service names this tree has charts for that look like ``service`` (a typo, a renamed chart)."""
+        close = difflib.get_close_matches(service, list(self.entries), n=n)
+        # "kafka" is not close enough to "kafka-v2" for difflib; a shared stem is a good hint too.
+        stem = [s for s in sorted(self.entries) if s not in close and
+                (s.startswith(service + "-") or service.startswith(s + "-"))]
+        return (close + stem)[:n]
+
     def lookup(self, service: str) -> ChartRef:
         if service in self.duplicates:
             where = ", ".join(str(p.relative_to(self.charts_root)) for p in self.duplicates[service])
@@ -92,7 +99,7 @@ class ChartIndex:
         if ref is not None:
             return ref
         folders = ", ".join(self.chart_folders()) or "(no charts)"
-        close = difflib.get_close_matches(service, list(self.entries), n=3)
+        close = self.near_matches(service)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise InputError(
             f"no chart for service {service!r}: no chart directory named {service} with a values.yaml "
@@ -116,14 +123,5 @@ def _chart_dirs(root: Path) -> list[Path]:
 
 
 def _chart_meta(chart_dir: Path) -> dict:
-    path = chart_dir / "Chart.yaml"
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        raise InputError(f"Chart.yaml is not valid YAML: {exc.problem}", path=path, line=line) from None
-    except OSError as exc:
-        raise InputError(f"cannot read Chart.yaml: {exc.strerror}", path=path) from None
-    if not isinstance(data, dict):
-        raise InputError("Chart.yaml is not a mapping", path=path, expected="apiVersion, name, version")
-    return data
+    # Helm's own parser: a Chart.yaml Helm loads must not stop the index.
+    return load_mapping(chart_dir / "Chart.yaml", role="Chart.yaml")

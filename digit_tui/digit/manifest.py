@@ -9,27 +9,53 @@ pulls in its dependencies transitively.
 A service entry is ``name``, ``name:tag`` or ``registry/name:tag``. An entry
 whose name ends in ``-db`` is the Flyway migration image of the service without
 ``-db``: it sets that service's migration tag and is not a service of its own.
+
+The compatibility contract: every manifest DIGIT's deployer (``egov-deployer``)
+accepts is accepted, with the same outcome; where digit-tui is stricter it says
+so as a :class:`ManifestNote` (``warnings``), never as a refusal:
+
+* a service listed twice: the deployer deploys both entries and the later one
+  stays, so the later entry's tag wins (an untagged later entry keeps the
+  earlier tag, which is what the deployer reads back from the cluster);
+* a dependency on a module the manifest does not define is ignored;
+* a dependency cycle is broken at the edge that closes it, in file order;
+* a service without a tag gets the tag of its Deployment running in the
+  cluster, or none (the chart's own image tag), like the deployer.
+
+The file is parsed by Helm's YAML parser (:mod:`digit_tui.digit.helmyaml`), of
+the family the deployer's own Go parser belongs to; PyYAML only supplies lines.
 """
 
 from __future__ import annotations
 
+import difflib
 import heapq
 import os
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from digit_tui.digit.helmyaml import parse_mapping, read_text
 from digit_tui.errors import InputError
 
 # DIGIT's conventional order; it breaks ties between modules the dependencies leave unordered.
 CONVENTIONAL_ORDER: tuple[str, ...] = ("backbone", "authn-authz", "core", "business", "frontend")
 SELECTABLE_MARK = "m_"
 MIGRATION_SUFFIX = "-db"
-MANIFEST_GLOBS: tuple[str, ...] = ("dependancy_chart-*.yaml", "dependency_chart-*.yaml")
+MANIFEST_GLOBS: tuple[str, ...] = ("dependancy_chart-*.yaml", "dependency_chart-*.yaml",
+                                   "dependancy_chart-*.yml", "dependency_chart-*.yml")
+
+# ManifestNote kinds
+DUPLICATE_SERVICE = "duplicate-service"
+DUPLICATE_MODULE = "duplicate-module"
+UNKNOWN_DEPENDENCY = "unknown-dependency"
+CYCLE = "cycle"
+UNTAGGED = "untagged"
+ORPHAN_MIGRATION = "orphan-migration"
 
 
 class ModuleModel(BaseModel):
@@ -82,12 +108,35 @@ class Module:
         return SELECTABLE_MARK in self.name
 
 
+@dataclass(frozen=True)
+class ManifestNote:
+    """Something the deployer accepts and digit-tui warns about; ``services`` names those concerned."""
+
+    kind: str
+    message: str
+    line: int | None = None
+    services: tuple[str, ...] = ()
+    lines: tuple[int, ...] = ()          # every line involved (each entry of a duplicate)
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}" if self.line else self.message
+
+
 @dataclass
 class ReleaseManifest:
     path: Path | None
     version: str | None
     modules: dict[str, Module]           # in file order
-    warnings: list[str] = field(default_factory=list)
+    notes: list[ManifestNote] = field(default_factory=list)
+
+    @property
+    def warnings(self) -> list[str]:
+        """The notes, one line each (what the render task journals and ``render`` prints)."""
+        return [str(n) for n in self.notes]
+
+    def untagged(self, modules: Iterable[str] | None = None) -> list[ServiceEntry]:
+        """The services of ``modules`` (default: all) without a tag in the manifest."""
+        return [e for e in self.services(modules) if not e.tag]
 
     # -- modules -----------------------------------------------------------
 
@@ -138,30 +187,32 @@ class ReleaseManifest:
                     deps.discard(name)
                     if not deps:
                         heapq.heappush(ready, (rank(other), other))
-        if len(order) != len(names):  # cycles are rejected at load time; keep the guard honest
-            raise InputError(f"module dependency cycle: {' -> '.join(_find_cycle(self.modules) or [])}",
+        if len(order) != len(names):  # cycles are broken at load time; keep the guard honest
+            cycles = _break_cycles(self.modules)
+            raise InputError(f"module dependency cycle: {' -> '.join(cycles[0][0] if cycles else [])}",
                              path=self.path)
         return order
 
     # -- services ----------------------------------------------------------
 
     def services(self, modules: Iterable[str] | None = None) -> list[ServiceEntry]:
-        """The services of ``modules`` (already resolved and ordered; default: all, resolved),
-        each once: a service listed by two modules belongs to the earlier one."""
+        """The services of ``modules`` (already resolved and ordered; default: all, resolved), each once.
+
+        A service listed twice keeps the place (and module) of its first entry and
+        takes the tag of its last one, as the deployer's second deploy leaves it; a
+        later entry without a tag keeps the earlier tag (the deployer reads the tag
+        back from the Deployment the earlier entry created)."""
         order = list(modules) if modules is not None else self.resolve(None)
-        seen: dict[str, ServiceEntry] = {}
+        at: dict[str, int] = {}
         out: list[ServiceEntry] = []
         for module in order:
             for entry in self.modules[module].services:
-                first = seen.get(entry.name)
-                if first is None:
-                    seen[entry.name] = entry
+                i = at.get(entry.name)
+                if i is None:
+                    at[entry.name] = len(out)
                     out.append(entry)
-                elif first.tag and entry.tag and first.tag != entry.tag:
-                    raise InputError(
-                        f"service {entry.name} is listed with tag {first.tag} in module {first.module} "
-                        f"(line {first.line}) and with tag {entry.tag} in module {entry.module}",
-                        path=self.path, line=entry.line, expected="one tag per service in a release")
+                elif entry.tag:
+                    out[i] = replace(entry, module=out[i].module)
         return out
 
     def service_dependencies(self, modules: Iterable[str] | None = None, *,
@@ -222,26 +273,18 @@ def find_manifests(folder: str | os.PathLike[str]) -> list[Path]:
 
 def load_manifest(path: str | os.PathLike[str]) -> ReleaseManifest:
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not p.is_file():
         raise InputError("release manifest not found", path=p,
-                         expected="a dependancy_chart-<product>-vX.Y.yaml file") from None
-    except OSError as exc:
-        raise InputError(f"cannot read the release manifest: {exc.strerror}", path=p) from None
-    return parse_manifest(text, p)
+                         expected="a dependancy_chart-<product>-vX.Y.yaml file")
+    return parse_manifest(read_text(p, role="release manifest"), p)
 
 
 def parse_manifest(text: str, path: Path | None = None) -> ReleaseManifest:
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise InputError(f"release manifest is not valid YAML: {exc.problem or exc.context}",
-                         path=path, line=mark.line + 1 if mark else None) from None
-    if not isinstance(data, dict):
-        raise InputError("release manifest is not a mapping", path=path, line=1,
+    """Parse a release manifest; the module docstring says what is a warning rather than an error."""
+    data = parse_mapping(text, path=path, role="release manifest")
+    root = _compose(text)
+    if not data:
+        raise InputError("release manifest is empty", path=path, line=1,
                          expected="version: and modules: at the top level")
     try:
         model = ManifestModel.model_validate(data)
@@ -252,13 +295,17 @@ def parse_manifest(text: str, path: Path | None = None) -> ReleaseManifest:
                          path=path, line=_line_of(root, loc),
                          expected="modules: a list of {name, dependencies, services}") from None
 
+    notes: list[ManifestNote] = []
     modules: dict[str, Module] = {}
+    deps_at: dict[str, list[tuple[str, int | None]]] = {}
     migrations: dict[str, tuple[str | None, int | None, str]] = {}
     for mi, mod in enumerate(model.modules):
         mline = _line_of(root, ("modules", mi))
         if mod.name in modules:
-            raise InputError(f"module {mod.name} is defined twice", path=path, line=mline,
-                             expected="unique module names")
+            first = modules[mod.name].line
+            notes.append(ManifestNote(
+                DUPLICATE_MODULE, f"module {mod.name} is defined twice (lines {first} and {mline}); "
+                "the later definition is used", line=mline, lines=tuple(x for x in (first, mline) if x)))
         entries: list[ServiceEntry] = []
         for si, raw in enumerate(mod.services):
             sline = _line_of(root, ("modules", mi, "services", si))
@@ -271,63 +318,114 @@ def parse_manifest(text: str, path: Path | None = None) -> ReleaseManifest:
                 migrations[name[: -len(MIGRATION_SUFFIX)]] = (tag, sline, mod.name)
                 continue
             entries.append(ServiceEntry(name=name, module=mod.name, tag=tag, registry=registry, line=sline))
+        deps_at[mod.name] = [(d, _line_of(root, ("modules", mi, "dependencies", di)))
+                             for di, d in enumerate(mod.dependencies)]
         modules[mod.name] = Module(name=mod.name, dependencies=tuple(dict.fromkeys(mod.dependencies)),
                                    services=tuple(entries), line=mline)
 
-    for mi, mod in enumerate(model.modules):
-        for di, dep in enumerate(mod.dependencies):
-            if dep not in modules:
-                raise InputError(f"module {mod.name} depends on unknown module {dep}", path=path,
-                                 line=_line_of(root, ("modules", mi, "dependencies", di)),
-                                 expected=f"one of: {', '.join(modules)}")
-    cycle = _find_cycle(modules)
-    if cycle:
-        raise InputError(f"module dependency cycle: {' -> '.join(cycle)}", path=path,
-                         line=modules[cycle[0]].line, expected="module dependencies without a cycle")
+    for name, deps in deps_at.items():
+        for dep, dline in deps:
+            if dep in modules:
+                continue
+            close = difflib.get_close_matches(dep, list(modules), n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            notes.append(ManifestNote(
+                UNKNOWN_DEPENDENCY, f"module {name} depends on {dep}, which this release does not define{hint}; "
+                "the dependency is ignored, as DIGIT's deployer ignores it", line=dline or modules[name].line))
+        modules[name] = replace(modules[name],
+                                dependencies=tuple(d for d in modules[name].dependencies if d in modules))
 
-    warnings: list[str] = []
+    for cycle, (frm, to) in _break_cycles(modules):
+        line = next((ln for d, ln in deps_at.get(frm, []) if d == to), None) or modules[frm].line
+        notes.append(ManifestNote(
+            CYCLE, f"module dependency cycle {' -> '.join(cycle)}: the dependency of {frm} on {to} closes it "
+            "and is ignored", line=line))
+        modules[frm] = replace(modules[frm], dependencies=tuple(d for d in modules[frm].dependencies if d != to))
+
     known = {e.name for m in modules.values() for e in m.services}
     for base, (tag, line, module) in migrations.items():
         if base not in known:
-            warnings.append(f"line {line}: migration image {base}{MIGRATION_SUFFIX} in module {module} "
-                            f"has no service {base} in this release; ignored")
+            notes.append(ManifestNote(
+                ORPHAN_MIGRATION, f"migration image {base}{MIGRATION_SUFFIX} in module {module} has no service "
+                f"{base} in this release; ignored", line=line))
     for name, mod in list(modules.items()):
         patched = tuple(
-            ServiceEntry(name=e.name, module=e.module, tag=e.tag, registry=e.registry, line=e.line,
-                         migration_tag=migrations[e.name][0] if e.name in migrations and migrations[e.name][0]
-                         else e.tag)
+            replace(e, migration_tag=migrations[e.name][0] if e.name in migrations and migrations[e.name][0]
+                    else e.tag)
             for e in mod.services)
-        modules[name] = Module(name=mod.name, dependencies=mod.dependencies, services=patched, line=mod.line)
-    return ReleaseManifest(path=path, version=model.version, modules=modules, warnings=warnings)
+        modules[name] = replace(mod, services=patched)
+    notes.extend(_duplicate_notes(modules))
+    notes.extend(_untagged_notes(modules))
+    return ReleaseManifest(path=path, version=model.version, modules=modules, notes=notes)
 
 
-def _find_cycle(modules: dict[str, Module]) -> list[str] | None:
-    """The first dependency cycle in file order, as a closed path (``a -> b -> a``)."""
+def _duplicate_notes(modules: Mapping[str, Module]) -> list[ManifestNote]:
+    """One note per service listed more than once, naming every entry's line, module and tag."""
+    listed: dict[str, list[ServiceEntry]] = {}
+    for mod in modules.values():
+        for e in mod.services:
+            listed.setdefault(e.name, []).append(e)
+    notes = []
+    for name, entries in listed.items():
+        if len(entries) < 2:
+            continue
+        where = ", ".join(f"line {e.line} ({e.module}, {e.tag or 'no tag'})" if e.line
+                          else f"{e.module} ({e.tag or 'no tag'})" for e in entries)
+        outcome = ("the same tag each time" if len({e.tag for e in entries}) == 1
+                   else "the last entry among the modules deployed wins, as DIGIT's deployer deploys each "
+                        "and the last one stays")
+        notes.append(ManifestNote(
+            DUPLICATE_SERVICE, f"service {name} is listed {len(entries)} times: {where}; {outcome}",
+            line=entries[-1].line, services=(name,), lines=tuple(e.line for e in entries if e.line)))
+    return notes
+
+
+def _untagged_notes(modules: Mapping[str, Module]) -> list[ManifestNote]:
+    untagged = [e for m in modules.values() for e in m.services if not e.tag]
+    if not untagged:
+        return []
+    names = tuple(dict.fromkeys(e.name for e in untagged))
+    listed = ", ".join(f"{e.name} (line {e.line})" if e.line else e.name for e in untagged)
+    return [ManifestNote(
+        UNTAGGED, f"{len(names)} service{'s' if len(names) != 1 else ''} without a tag: {listed}; each takes the "
+        "tag of its Deployment running in the cluster, or else its chart's own image tag (a chart that "
+        "requires a tag needs one in digit.tags in the answers)", line=untagged[0].line, services=names,
+        lines=tuple(e.line for e in untagged if e.line))]
+
+
+def _compose(text: str) -> yaml.Node | None:
+    """PyYAML's node tree, for line numbers only; None when PyYAML cannot read what Helm can."""
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+    except (yaml.YAMLError, RecursionError):
+        return None
+
+
+def _break_cycles(modules: Mapping[str, Module]) -> list[tuple[list[str], tuple[str, str]]]:
+    """Walk the modules depth-first in file order, dependencies in listed order; each edge that
+    reaches a module still on the path closes a cycle. Returns [(cycle, (from, to))]: removing
+    those edges leaves the graph acyclic."""
     state: dict[str, int] = {}   # 1 on the current path, 2 finished
     path: list[str] = []
+    found: list[tuple[list[str], tuple[str, str]]] = []
 
-    def visit(name: str) -> list[str] | None:
+    def visit(name: str) -> None:
         state[name] = 1
         path.append(name)
         for dep in modules[name].dependencies:
             if dep not in modules:
                 continue
             if state.get(dep) == 1:
-                return path[path.index(dep):] + [dep]
-            if dep not in state:
-                found = visit(dep)
-                if found:
-                    return found
+                found.append((path[path.index(dep):] + [dep], (name, dep)))
+            elif dep not in state:
+                visit(dep)
         path.pop()
         state[name] = 2
-        return None
 
     for name in modules:
         if name not in state:
-            found = visit(name)
-            if found:
-                return found
-    return None
+            visit(name)
+    return found
 
 
 def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:

@@ -6,6 +6,17 @@ file, the (decrypted) secrets file, S's values file, then ``name=S``,
 the ``S-db`` entry when the manifest gives one). ``cluster-configs`` is
 rendered first, with the env and secrets files only.
 
+Every file is read by Helm's YAML parser (:mod:`digit_tui.digit.helmyaml`), and
+the ``--set`` values are typed by Helm's own ``--set`` parser, so a service gets
+exactly the values ``helm template -f env -f secrets -f values --set ...`` gives.
+
+Tags: ``tags`` (the answers' ``digit.tags``) overrides the manifest for the
+services it names (``S-db`` there sets only the migration tag); a service the
+manifest leaves untagged takes ``running_tags[S]`` (the tag of its Deployment
+running in the cluster, as DIGIT's deployer does), else no tag at all, so its
+chart's own image tag applies. Charts that then fail for want of a tag are
+reported together, every such service in one :class:`MissingTagsError`.
+
 Other parts of digit-tui (the release apply tasks, the sizing planner) call
 :func:`render_release`; its signature and :class:`RenderedService` are a contract.
 """
@@ -14,24 +25,42 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
-from collections.abc import Callable, Container
-from dataclasses import dataclass
+from collections.abc import Callable, Container, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from digit_tui.digit.chart_index import ChartIndex, ChartRef
-from digit_tui.digit.manifest import ReleaseManifest, ServiceEntry, load_manifest
-from digit_tui.digit.render import Renderer, merge_values
+from digit_tui.digit.helmyaml import parse_mapping, read_text
+from digit_tui.digit.manifest import MIGRATION_SUFFIX, ReleaseManifest, ServiceEntry, load_manifest
+from digit_tui.digit.render import RenderError, Renderer, merge_values
 from digit_tui.digit.source import DigitSource, locate
 from digit_tui.engine.errors import PermanentError
 from digit_tui.errors import InputError
 
 CLUSTER_CONFIGS = "cluster-configs"
 SOPS_TIMEOUT = 60.0
+# What a chart says when it needs image.tag (the common chart: "Tag is mandatory").
+_WANTS_TAG = re.compile(r"\btag\b.*\b(mandatory|required|must)\b|\b(mandatory|required)\b.*\btag\b", re.I)
+
+
+class MissingTagsError(InputError):
+    """Services without a tag whose charts require one; ``services`` maps each to its manifest line."""
+
+    def __init__(self, services: Mapping[str, int | None], *, path: Path | None, detail: str) -> None:
+        listed = ", ".join(f"{n} (line {ln})" if ln else n for n, ln in services.items())
+        example = ", ".join(f"{n}: <tag>" for n in list(services)[:3])
+        super().__init__(
+            f"{len(services)} service{'s' if len(services) != 1 else ''} without a tag in the release manifest "
+            f"and none running in the cluster, whose chart requires one ({detail}): {listed}",
+            path=path, line=next(iter(services.values()), None),
+            expected=f"a tag for each, in the answers (digit.tags: {{{example}}}) or in the manifest (name:tag)")
+        self.services = dict(services)
 
 
 @dataclass
@@ -66,26 +95,29 @@ def render_release(source: DigitSource | str | os.PathLike[str],
                    secrets_file: str | os.PathLike[str] | None,
                    renderer: Renderer, *, cluster_configs: bool = True,
                    namespace: str | None = None, skip: Container[str] = (),
-                   on_rendered: Callable[[RenderedService], None] | None = None) -> list[RenderedService]:
+                   on_rendered: Callable[[RenderedService], None] | None = None,
+                   tags: Mapping[str, str] | None = None,
+                   running_tags: Mapping[str, str] | None = None) -> list[RenderedService]:
     """Render ``cluster-configs`` (when asked) and every service of the chosen modules, in order.
 
     ``modules`` None means every module of the manifest; otherwise the platform
     modules plus the chosen ``m_`` modules and their dependencies. Services named
     in ``skip`` (rendered earlier with the same inputs) are left out of the result;
     ``on_rendered`` sees each service as soon as it is rendered, so a caller can
-    keep finished work when it is killed halfway.
+    keep finished work when it is killed halfway. ``tags`` and ``running_tags``:
+    see the module docstring.
     """
     src = source if isinstance(source, DigitSource) else locate(source)
     release = manifest if isinstance(manifest, ReleaseManifest) else load_manifest(manifest)
     index = ChartIndex.build(src.charts_dir)
-    order = release.resolve(modules)
-    entries = release.services(order)
+    entries = release_entries(release, modules, tags=tags, running_tags=running_tags)
     # Resolve every chart before rendering anything: a missing chart is bad input, not a half-done render.
     refs = {e.name: _lookup(index, e, release) for e in entries}
-    base = merge_values(load_values_file(env_file, role="environment"),
-                        load_values_file(secrets_file, role="secrets") if secrets_file else {})
+    base = base_values(env_file, secrets_file)
 
     out: list[RenderedService] = []
+    wanting: dict[str, int | None] = {}     # untagged services whose chart requires a tag
+    wanting_detail = ""
 
     def keep(service: RenderedService) -> None:
         out.append(service)
@@ -103,8 +135,53 @@ def render_release(source: DigitSource | str | os.PathLike[str],
     for entry in entries:
         if (cluster_configs and entry.name == CLUSTER_CONFIGS) or entry.name in skip:
             continue
-        keep(_render_entry(renderer, refs[entry.name], entry, base, namespace))
+        if wanting and entry.tag:
+            continue    # the release fails anyway; only look for more services wanting a tag
+        try:
+            rendered = _render_entry(renderer, refs[entry.name], entry, base, namespace)
+        except RenderError as exc:
+            if entry.tag or not wants_tag(exc):
+                raise
+            wanting[entry.name] = entry.line
+            wanting_detail = wanting_detail or exc.detail
+            continue
+        if not wanting:
+            keep(rendered)
+    if wanting:
+        raise MissingTagsError(wanting, path=release.path, detail=wanting_detail)
     return out
+
+
+def wants_tag(exc: RenderError) -> bool:
+    """True when a chart failed because the service has no image tag ("Tag is mandatory")."""
+    return bool(_WANTS_TAG.search(exc.detail))
+
+
+def release_entries(release: ReleaseManifest, modules: list[str] | None, *,
+                    tags: Mapping[str, str] | None = None,
+                    running_tags: Mapping[str, str] | None = None) -> list[ServiceEntry]:
+    """The services to render, in order, with the tags they are rendered with (see the module docstring)."""
+    tags = tags or {}
+    running = running_tags or {}
+    out = []
+    for e in release.services(release.resolve(modules)):
+        tag, migration = e.tag, e.migration_tag
+        if e.name in tags:
+            tag = tags[e.name]
+            migration = tag if migration in (None, e.tag) else migration
+        elif not tag and running.get(e.name):
+            tag = migration = running[e.name]
+        migration = tags.get(e.name + MIGRATION_SUFFIX, migration or tag)
+        if (tag, migration) != (e.tag, e.migration_tag):
+            e = replace(e, tag=tag, migration_tag=migration)
+        out.append(e)
+    return out
+
+
+def base_values(env_file: str | os.PathLike[str], secrets_file: str | os.PathLike[str] | None) -> dict[str, Any]:
+    """The environment and secrets files, merged as two ``-f`` files."""
+    return merge_values(load_values_file(env_file, role="environment"),
+                        load_values_file(secrets_file, role="secrets") if secrets_file else {})
 
 
 def release_order(manifest: ReleaseManifest, modules: list[str] | None, *, cluster_configs: bool = True) -> list[str]:
@@ -130,58 +207,48 @@ def render_service(index: ChartIndex, entry: ServiceEntry, base_values: dict[str
     return _render_entry(renderer, index.lookup(entry.name), entry, base_values, namespace)
 
 
-def _render_entry(renderer: Renderer, ref: ChartRef, entry: ServiceEntry, base: dict[str, Any],
+def _render_entry(renderer: Renderer, ref: ChartRef, entry: ServiceEntry, base: Mapping[str, Any],
                   namespace: str | None) -> RenderedService:
     return _render_one(renderer, ref, entry.name, entry.tag, entry.migration_tag, entry.module, base, namespace)
 
 
-def service_values(base: dict[str, Any], ref: ChartRef | None, name: str, tag: str | None,
+def service_values(base: Mapping[str, Any], ref: ChartRef | None, name: str, tag: str | None,
                    migration_tag: str | None) -> dict[str, Any]:
     """The values DIGIT's deployer passes for one service (env + secrets + values file + --set)."""
-    sets: dict[str, Any] = {"name": name}
+    sets = [("name", name)]
     if tag:
-        sets["image"] = {"tag": tag}
+        sets.append(("image.tag", tag))
     if migration_tag or tag:
-        sets["initContainers"] = {"dbMigration": {"image": {"tag": migration_tag or tag}}}
-    own = load_values_file(ref.values_file, role="values") if ref is not None else {}
-    return merge_values(base, own, sets)
+        sets.append(("initContainers.dbMigration.image.tag", migration_tag or tag))
+    own = load_values_file(ref.values_file, role="values file") if ref is not None else {}
+    return merge_values(dict(base), own, *(set_value(key, value) for key, value in sets))
+
+
+def set_value(dotted: str, value: str) -> dict[str, Any]:
+    """``--set dotted=value`` as Helm types it (``12`` an integer, ``true`` a boolean, ``v1.2`` a string)."""
+    from digit_tui.digit.helmyaml import sdk
+
+    escaped = value.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=")
+    return sdk().parse_set_string(f"{dotted}={escaped}")  # type: ignore[no-any-return]
 
 
 def _render_one(renderer: Renderer, ref: ChartRef, name: str, tag: str | None, migration_tag: str | None,
-                module: str, base: dict[str, Any], namespace: str | None) -> RenderedService:
+                module: str, base: Mapping[str, Any], namespace: str | None) -> RenderedService:
     values = service_values(base, ref, name, tag, migration_tag)
     result = renderer.render(ref.chart_dir, name, values, namespace=namespace)
     return RenderedService(name=name, module=module, image_tag=tag, chart_dir=ref.chart_dir,
                            objects=result.objects, crds=result.crds, digest=digest_of(result.crds, result.objects))
 
 
-def load_values_file(path: str | os.PathLike[str], *, role: str = "values") -> dict[str, Any]:
-    """Read a values-shaped YAML file; a sops-encrypted one is decrypted with ``sops -d`` (stdout only)."""
+def load_values_file(path: str | os.PathLike[str], *, role: str = "values file") -> dict[str, Any]:
+    """Read a values-shaped YAML file as Helm reads a ``-f`` file; a sops-encrypted one is
+    decrypted with ``sops -d`` (stdout only, never written to disk)."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{role} file not found", path=p) from None
-    except OSError as exc:
-        raise InputError(f"cannot read the {role} file: {exc.strerror}", path=p) from None
-    data = _parse_yaml(text, p, role)
-    if isinstance(data, dict) and isinstance(data.get("sops"), dict) and "mac" in data["sops"]:
-        data = _parse_yaml(_sops_decrypt(p), p, role)
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise InputError(f"{role} file is not a mapping", path=p, line=1, expected="key: value pairs")
+    role = role if role.endswith("file") else f"{role} file"
+    data = parse_mapping(read_text(p, role=role), path=p, role=role)
+    if isinstance(data.get("sops"), dict) and "mac" in data["sops"]:
+        data = parse_mapping(_sops_decrypt(p), path=p, role=role)
     return data
-
-
-def _parse_yaml(text: str, path: Path, role: str) -> Any:
-    try:
-        return yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        # Only the position: the text around it may be a secret.
-        raise InputError(f"{role} file is not valid YAML: {exc.problem or exc.context}", path=path,
-                         line=mark.line + 1 if mark else None) from None
 
 
 def _sops_decrypt(path: Path) -> str:

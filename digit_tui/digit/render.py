@@ -206,13 +206,9 @@ def _vendor(source_dir: Path, dest: Path, prefix: str, staged: _Staged, depth: i
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        raise InputError(f"not valid YAML: {exc.problem}", path=path,
-                         line=mark.line + 1 if mark else None) from None
-    return data if isinstance(data, dict) else {}
+    from digit_tui.digit.helmyaml import load_mapping
+
+    return load_mapping(path, role=path.name)
 
 
 # -- Helm's error text ------------------------------------------------------

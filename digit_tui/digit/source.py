@@ -3,7 +3,10 @@
 The classic layout keeps everything under ``deploy-as-code/helm/``
 (``charts/``, ``environments/``, ``product-release-charts/``). A tree whose
 root directly holds ``charts/`` is accepted too, so an operator can point at
-``deploy-as-code/helm`` itself or at a trimmed copy.
+``deploy-as-code/helm`` itself or at a trimmed copy. Newer branches and state
+forks keep the release manifests in ``config-as-code/product-release-charts/``
+beside ``deploy-as-code/``: both folders are searched, and a release path may be
+given relative to the tree's root, to ``deploy-as-code/helm`` or to either folder.
 
 Git sources are fetched shallowly (``git fetch --depth 1 <ref>``) into
 ``<state_dir>/sources/<safe-name>@<ref>`` and reused when the checkout already
@@ -33,6 +36,9 @@ _BASES: tuple[str, ...] = ("deploy-as-code/helm", "helm", ".")
 CHARTS = "charts"
 ENVIRONMENTS = "environments"
 RELEASES = "product-release-charts"
+CONFIG_AS_CODE = "config-as-code"
+MANIFEST_PATTERNS: tuple[str, ...] = ("dependancy_chart-*.yaml", "dependency_chart-*.yaml",
+                                      "dependancy_chart-*.yml", "dependency_chart-*.yml")
 
 _SHA_RE = re.compile(r"^[0-9a-f]{7,40}$")
 # scheme://..., or scp-like user@host:path (the user part may hold a ':' password: still a URL)
@@ -50,14 +56,31 @@ class DigitSource:
     origin: str                         # the directory or the git URL (credentials removed)
     ref: str | None = None              # the git ref asked for
     commit: str | None = None           # the commit checked out (git sources)
+    release_dirs: tuple[Path, ...] = () # every release folder found (releases_dir is the first)
 
     def release_manifests(self) -> list[Path]:
-        """Every ``dependancy_chart-*.yaml`` / ``dependency_chart-*.yaml`` under the releases folder."""
-        base = self.releases_dir or self.root
-        found = [p for pattern in ("dependancy_chart-*.yaml", "dependency_chart-*.yaml",
-                                   "dependancy_chart-*.yml", "dependency_chart-*.yml")
-                 for p in base.rglob(pattern)]
+        """Every ``dependancy_chart-*.yaml`` / ``dependency_chart-*.yaml`` under the release folders."""
+        bases = self.release_dirs or ((self.releases_dir,) if self.releases_dir else (self.root,))
+        found = [p for base in bases for pattern in MANIFEST_PATTERNS for p in base.rglob(pattern)]
         return sorted(set(found))
+
+    def find_release(self, given: str | os.PathLike[str]) -> Path:
+        """A release manifest path as an operator writes it: absolute, or relative to the tree's
+        root, to ``deploy-as-code/helm`` (the charts' parent) or to a release folder."""
+        path = Path(given).expanduser()
+        if path.is_absolute():
+            if path.is_file():
+                return path
+            raise InputError("release manifest not found", path=path,
+                             expected="a dependancy_chart-<product>-vX.Y.yaml file")
+        bases = [self.root, self.charts_dir.parent, *self.release_dirs]
+        bases += [d.parent for d in self.release_dirs]           # "product-release-charts/DIGIT/..."
+        for base in dict.fromkeys(bases):
+            if (base / path).is_file():
+                return base / path
+        raise InputError(f"release manifest {given} not found in {self.root}", path=given,
+                         expected="a path relative to the tree's root, deploy-as-code/helm or "
+                                  f"{RELEASES}/ (looked in {', '.join(str(b) for b in dict.fromkeys(bases))})")
 
     def environment_file(self, env: str) -> Path:
         """``environments/<env>.yaml`` (it need not exist yet: it may be about to be generated)."""
@@ -90,15 +113,24 @@ def locate(root: str | os.PathLike[str], *, origin: str | None = None, ref: str 
         tried.append(str(charts))
         if charts.is_dir():
             envs = base / ENVIRONMENTS
-            rels = base / RELEASES
+            rels = _release_dirs(base_root, base)
             return DigitSource(
                 root=base_root, charts_dir=charts,
                 environments_dir=envs if envs.is_dir() else None,
-                releases_dir=rels if rels.is_dir() else None,
-                origin=origin or str(base_root), ref=ref, commit=commit,
+                releases_dir=rels[0] if rels else None,
+                origin=origin or str(base_root), ref=ref, commit=commit, release_dirs=rels,
             )
     raise InputError(f"no charts folder in the DIGIT-DevOps tree (looked for {', '.join(tried)})",
                      path=base_root, expected="deploy-as-code/helm/charts or charts/ under the source root")
+
+
+def _release_dirs(root: Path, base: Path) -> tuple[Path, ...]:
+    """``<base>/product-release-charts`` and ``config-as-code/product-release-charts`` beside
+    ``deploy-as-code`` (whether the operator pointed at the repository or at its helm folder)."""
+    candidates = [base / RELEASES, root / CONFIG_AS_CODE / RELEASES]
+    if base.name == "helm" and base.parent.name == "deploy-as-code":
+        candidates.append(base.parent.parent / CONFIG_AS_CODE / RELEASES)
+    return tuple(d for d in dict.fromkeys(c.resolve() for c in candidates) if d.is_dir())
 
 
 def open_source(location: str | os.PathLike[str], ref: str | None = None, *,

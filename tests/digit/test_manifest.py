@@ -1,4 +1,6 @@
-"""Release manifests: entries, Flyway images, module selection, order, cycles, the service graph."""
+"""Release manifests: entries, Flyway images, module selection, order, the service graph, and the
+compatibility contract with DIGIT's deployer (duplicates, cycles, unknown dependencies, untagged
+services are warnings; the file is read by Helm's YAML parser)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from digit_tui.digit.manifest import load_manifest, parse_manifest, parse_service_entry
+from digit_tui.digit.manifest import (CYCLE, DUPLICATE_SERVICE, UNKNOWN_DEPENDENCY, UNTAGGED, load_manifest,
+                                      parse_manifest, parse_service_entry)
 from digit_tui.errors import InputError
 
 RELEASE = textwrap.dedent("""
@@ -106,29 +109,61 @@ def test_unknown_module_lists_the_selectable_ones(tmp_path: Path) -> None:
     assert "selectable modules: m_pgr, m_tl, m_finance" in str(info.value)
 
 
-def test_cycle_is_named(tmp_path: Path) -> None:
+def test_cycle_is_broken_at_the_edge_that_closes_it_with_a_warning(tmp_path: Path) -> None:
     text = RELEASE.replace("  - name: core\n    dependencies: [backbone, authn-authz]",
                            "  - name: core\n    dependencies: [backbone, authn-authz, business]")
-    with pytest.raises(InputError) as info:
-        load_manifest(write_manifest(tmp_path, text))
-    assert "module dependency cycle: core -> business -> core" in str(info.value)
-    assert info.value.line == 15
+    release = load_manifest(write_manifest(tmp_path, text))
+    [note] = [n for n in release.notes if n.kind == CYCLE]
+    # Walked in file order from m_pgr: core -> business, then business -> core closes the cycle.
+    assert "module dependency cycle core -> business -> core" in note.message
+    assert "dependency of business on core" in note.message and note.line == 21
+    assert any(w.startswith("line 21: module dependency cycle core -> business -> core") for w in release.warnings)
+    assert release.resolve(["m_tl"]) == ["backbone", "authn-authz", "business", "core", "frontend", "m_pgr", "m_tl"]
 
 
-def test_unknown_dependency_points_at_its_line(tmp_path: Path) -> None:
+def test_unknown_dependency_is_ignored_with_a_warning_naming_its_line(tmp_path: Path) -> None:
     path = write_manifest(tmp_path, RELEASE.replace("dependencies: [core]\n  - name: m_tl",
                                                     "dependencies: [kore]\n  - name: m_tl"))
-    with pytest.raises(InputError) as info:
-        load_manifest(path)
-    assert "business depends on unknown module kore" in str(info.value)
-    assert f"{path}:21:" in str(info.value)
+    release = load_manifest(path)
+    [note] = [n for n in release.notes if n.kind == UNKNOWN_DEPENDENCY]
+    assert note.line == 21 and "business depends on kore" in note.message and "did you mean core?" in note.message
+    assert release.modules["business"].dependencies == ()
+    assert "business" in release.resolve([])
 
 
 def test_yaml_error_names_file_and_line(tmp_path: Path) -> None:
     path = write_manifest(tmp_path, RELEASE.replace("services: [zookeeper-v2,", "services: [zookeeper-v2,]]"))
     with pytest.raises(InputError) as info:
         load_manifest(path)
-    assert str(info.value).startswith(f"{path}:12:")
+    assert str(info.value).startswith(f"{path}:12: release manifest: YAML syntax error at line 12: ")
+
+
+def test_indentation_error_gives_the_line_an_editor_shows(tmp_path: Path) -> None:
+    # go-yaml's parser counts this line from 0; the message must not.
+    path = write_manifest(tmp_path, RELEASE.replace("  - name: business\n", "   - name: business\n"))
+    with pytest.raises(InputError) as info:
+        load_manifest(path)
+    assert "YAML syntax error at line 20: did not find expected '-' indicator" in str(info.value)
+    assert info.value.line == 20
+
+
+def test_what_helm_reads_is_accepted_though_pyyaml_refuses_it(tmp_path: Path) -> None:
+    import yaml
+
+    text = RELEASE.replace("services: [redis, nginx-ingress,", "services: [redis, nginx-ingress,\t")
+    text = text.replace("  - name: business\n", "  - name: business\t\n")
+    with pytest.raises(yaml.YAMLError):
+        yaml.safe_load(text)
+    release = parse_manifest(text)
+    assert "nginx-ingress" in [s.name for s in release.services()]
+    assert release.resolve(["m_tl"])[-1] == "m_tl"
+
+
+def test_not_a_mapping_and_empty_files_are_named(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="release manifest is not a mapping"):
+        load_manifest(write_manifest(tmp_path, "- a\n- b\n"))
+    with pytest.raises(InputError, match="release manifest is empty"):
+        load_manifest(write_manifest(tmp_path, "\n"))
 
 
 def test_missing_module_name_is_a_validation_error_with_line(tmp_path: Path) -> None:
@@ -153,12 +188,38 @@ def test_service_graph_follows_module_dependencies(tmp_path: Path) -> None:
     assert "egov-mdms-service" not in graph["egov-user"]
 
 
-def test_service_listed_twice_with_different_tags_is_rejected(tmp_path: Path) -> None:
+def test_service_listed_twice_keeps_its_place_and_takes_the_later_tag(tmp_path: Path) -> None:
     text = RELEASE.replace('services: ["tl-services:v1.0.0-1234567-1"]',
                            'services: ["tl-services:v1.0.0-1234567-1", "egov-user:v9"]')
     release = load_manifest(write_manifest(tmp_path, text))
-    with pytest.raises(InputError, match="egov-user is listed with tag"):
-        release.services()
+    [note] = [n for n in release.notes if n.kind == DUPLICATE_SERVICE]
+    assert note.lines == (18, 24) and note.services == ("egov-user",)
+    assert "line 18 (core, v1.3.0-6cfa52c1f9-2), line 24 (m_tl, v9)" in note.message
+    every = release.services()
+    user = next(s for s in every if s.name == "egov-user")
+    assert (user.tag, user.migration_tag, user.module, user.line) == ("v9", "v9", "core", 24)
+    assert [s.name for s in every].count("egov-user") == 1
+    assert [s.name for s in every].index("egov-user") < [s.name for s in every].index("tl-services")
+    # Without m_tl deployed, the core entry is the only one.
+    alone = {s.name: s for s in release.services(release.resolve(["m_finance"]))}
+    assert alone["egov-user"].tag == "v1.3.0-6cfa52c1f9-2"
+
+
+def test_a_later_untagged_entry_keeps_the_earlier_tag(tmp_path: Path) -> None:
+    # The deployer reads the tag back from the Deployment the earlier entry just created.
+    text = RELEASE.replace('services: ["tl-services:v1.0.0-1234567-1"]',
+                           'services: ["tl-services:v1.0.0-1234567-1", "egov-user"]')
+    release = load_manifest(write_manifest(tmp_path, text))
+    user = next(s for s in release.services() if s.name == "egov-user")
+    assert user.tag == "v1.3.0-6cfa52c1f9-2" and user.module == "core"
+
+
+def test_untagged_services_are_one_warning_naming_each_line(tmp_path: Path) -> None:
+    release = load_manifest(write_manifest(tmp_path, RELEASE))
+    [note] = [n for n in release.notes if n.kind == UNTAGGED]
+    assert note.services == ("zookeeper-v2", "kafka-v2", "elasticsearch-data-v1", "redis", "nginx-ingress")
+    assert note.lines == (12, 12, 12, 14, 14)
+    assert [e.name for e in release.untagged()] == list(note.services)
 
 
 def test_flyway_image_without_its_service_is_a_warning(tmp_path: Path) -> None:

@@ -1,0 +1,101 @@
+"""YAML the way Helm reads it: values, environment and secrets files, release manifests, Chart.yaml.
+
+DIGIT's files are written for Helm (and DIGIT's Go deployer), whose YAML parser
+(go-yaml v2 behind ``sigs.k8s.io/yaml``) accepts things PyYAML refuses, such as
+the trailing tabs in nginx-ingress's ``values.yaml``. So digit-tui asks Helm
+itself, through helm-python-sdk's ``values_from_yaml``, and gets exactly the
+values ``helm template -f FILE`` would use (``y:`` keys become ``"true"``,
+numbers come back as JSON numbers, a second document is ignored).
+
+A file Helm refuses gives Helm's own message with the 1-based line. go-yaml's
+parser (not its scanner) reports lines counted from 0, and omits line 1;
+:func:`helm_error_line` undoes both so the line points at the text an editor
+shows.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from digit_tui.engine.errors import PermanentError
+from digit_tui.errors import InputError
+
+# go-yaml v2's parser problems (parserc.go): their line is 0-based; scanner problems' is 1-based.
+_PARSER_PROBLEMS: tuple[str, ...] = (
+    "did not find expected <stream-start>", "did not find expected <document start>",
+    "did not find expected node content", "did not find expected key", "did not find expected '-' indicator",
+    "did not find expected ',' or ']'", "did not find expected ',' or '}'", "found duplicate %YAML directive",
+    "found duplicate %TAG directive", "found incompatible YAML document", "found undefined tag handle",
+)
+_YAML_ERR = re.compile(r"yaml: (?:line (?P<line>\d+): )?(?P<problem>.*)$", re.DOTALL)
+_NOT_A_MAP = "cannot unmarshal"
+
+
+class YamlSyntaxError(InputError):
+    """A file Helm's YAML parser refuses; ``line`` is 1-based, ``problem`` is Helm's text."""
+
+    def __init__(self, problem: str, *, path: Path | str | None, line: int | None, role: str) -> None:
+        where = f" at line {line}" if line else ""
+        super().__init__(f"{role}: YAML syntax error{where}: {problem}", path=path, line=line)
+        self.problem = problem
+
+
+def sdk() -> Any:
+    """helm-python-sdk, or a PermanentError saying it cannot be loaded."""
+    try:
+        import helm_python
+    except Exception as exc:  # the native library may fail to load (wrong arch, libc)
+        raise PermanentError(f"the embedded Helm SDK cannot be loaded to read YAML: {exc}",
+                             remedy="reinstall digit-tui's dependencies (helm-python-sdk)") from exc
+    return helm_python
+
+
+def helm_error_line(problem: str, line: int | None) -> int:
+    """The 1-based line of a go-yaml error, from the line its message shows (None: not shown)."""
+    if line is None:
+        return 1
+    return line + 1 if problem.startswith(_PARSER_PROBLEMS) else line
+
+
+def parse_mapping(text: str, *, path: Path | str | None = None, role: str = "values file") -> dict[str, Any]:
+    """``text`` as Helm reads a ``-f`` file: a mapping (empty text gives ``{}``).
+
+    Raises :class:`YamlSyntaxError` for broken YAML and :class:`InputError` when the
+    document is not a mapping; neither quotes the file's text (it may be a secret)."""
+    helm = sdk()
+    if not text.strip():
+        return {}
+    try:
+        data = helm.values_from_yaml(text)
+    except helm.HelmValuesError as exc:
+        message = str(exc).strip()
+        if _NOT_A_MAP in message and "yaml:" not in message:
+            raise InputError(f"{role} is not a mapping", path=path, line=1, expected="key: value pairs") from None
+        match = _YAML_ERR.search(message)
+        if match is None:
+            raise YamlSyntaxError(message.splitlines()[0][:300] if message else "not valid YAML",
+                                  path=path, line=None, role=role) from None
+        problem = match.group("problem").strip().splitlines()[0][:300]
+        shown = int(match.group("line")) if match.group("line") else None
+        raise YamlSyntaxError(problem, path=path, line=helm_error_line(problem, shown), role=role) from None
+    return data if isinstance(data, dict) else {}
+
+
+def read_text(path: str | Path, *, role: str = "values file") -> str:
+    """The file's text; a missing, unreadable or non-UTF-8 file is an InputError naming it."""
+    p = Path(path)
+    try:
+        return p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{role} not found", path=p) from None
+    except UnicodeDecodeError:
+        raise InputError(f"{role} is not UTF-8 text", path=p) from None
+    except OSError as exc:
+        raise InputError(f"cannot read the {role}: {exc.strerror}", path=p) from None
+
+
+def load_mapping(path: str | Path, *, role: str = "values file") -> dict[str, Any]:
+    """Read ``path`` and parse it with :func:`parse_mapping`."""
+    return parse_mapping(read_text(path, role=role), path=Path(path), role=role)
