@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import socket
-import ssl
+import sys
+from collections.abc import Iterable
 from enum import Enum
 
 from digit_tui.errors import InputError
+from digit_tui.infra.failures import FailureKind, failure_of, http_status
 
 
 class ErrorKind(str, Enum):
@@ -53,15 +54,16 @@ _TRANSIENT_ERRNOS = {
     errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ENETDOWN, errno.EPIPE, errno.EAGAIN,
 }
 
+# paramiko's refusals: retrying cannot fix a changed host key or a refused login.
+_SSH_PERMANENT = ("BadHostKeyException", "AuthenticationException", "BadAuthenticationType",
+                  "PasswordRequiredException")
 
-def _http_status(exc: BaseException) -> int | None:
-    # kubernetes.client.ApiException, aiohttp.ClientResponseError and urllib's
-    # HTTPError all carry the status under one of these names.
-    for attr in ("status", "code", "status_code"):
-        value = getattr(exc, attr, None)
-        if isinstance(value, int) and 100 <= value <= 599:
-            return value
-    return None
+
+def _classes(module: str, names: Iterable[str]) -> tuple[type[BaseException], ...]:
+    """Exception classes of an optional library, only if it is loaded: an exception of a library
+    nobody imported cannot exist, and the engine imports none of them itself."""
+    mod = sys.modules.get(module)
+    return tuple(getattr(mod, n) for n in names if isinstance(getattr(mod, n, None), type)) if mod else ()
 
 
 def classify(exc: BaseException) -> ErrorKind:
@@ -70,29 +72,21 @@ def classify(exc: BaseException) -> ErrorKind:
         return exc.kind
     if isinstance(exc, InputError):
         return ErrorKind.PERMANENT
-    name = type(exc).__name__
-    # paramiko, by name so that the engine does not import it
-    if name in {"BadHostKeyException", "AuthenticationException", "BadAuthenticationType",
-                "PasswordRequiredException"}:
+    if isinstance(exc, _classes("paramiko", _SSH_PERMANENT)) or isinstance(exc, _classes("paramiko.ssh_exception",
+                                                                                         _SSH_PERMANENT)):
         return ErrorKind.PERMANENT
-    if isinstance(exc, ssl.SSLCertVerificationError):
+    # A connection or HTTP failure, however deeply a client library wrapped it: a certificate, the
+    # credentials, the rights or a name that does not resolve are permanent; the network is not.
+    failure = failure_of(exc)
+    if failure is not None:
+        return ErrorKind.TRANSIENT if failure.transient else ErrorKind.PERMANENT
+    if http_status(exc) is not None:   # any other 4xx: the request itself is wrong
         return ErrorKind.PERMANENT
-    status = _http_status(exc)
-    if status is not None:
-        if status >= 500 or status in (408, 429):
-            return ErrorKind.TRANSIENT
-        if status == 0:
-            return ErrorKind.TRANSIENT
-        return ErrorKind.PERMANENT
-    if isinstance(exc, (asyncio.TimeoutError, TimeoutError, socket.gaierror, socket.timeout,
-                        ConnectionError, EOFError)):
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError, ConnectionError, EOFError)):
         return ErrorKind.TRANSIENT
     if isinstance(exc, OSError) and exc.errno in _TRANSIENT_ERRNOS:
         return ErrorKind.TRANSIENT
-    # urllib3 / requests / aiohttp connection failures, matched by name to stay dependency-free
-    if any(k in name for k in ("MaxRetryError", "ProtocolError", "NewConnectionError",
-                                "ClientConnectorError", "ServerDisconnectedError",
-                                "ReadTimeoutError", "ConnectTimeoutError", "SSHException")):
+    if isinstance(exc, _classes("paramiko", ("SSHException",))):
         return ErrorKind.TRANSIENT
     if exc.__cause__ is not None and exc.__cause__ is not exc:
         return classify(exc.__cause__)
@@ -102,11 +96,16 @@ def classify(exc: BaseException) -> ErrorKind:
 def remedy_for(exc: BaseException) -> str | None:
     if isinstance(exc, TaskError):
         return exc.remedy
+    if isinstance(exc, InputError):
+        return "fix the answers file and run `digit-tui validate`"
     name = type(exc).__name__
     if name == "BadHostKeyException":
         return "the host key changed: verify the VM, then remove its line from known_hosts in the state directory"
     if name == "AuthenticationException":
         return "check the SSH user and key in the answers file"
-    if isinstance(exc, InputError):
-        return "fix the answers file and run `digit-tui validate`"
+    failure = failure_of(exc)
+    if failure is not None and failure.kind is FailureKind.TLS:
+        return "the server's certificate is not trusted: check the CA configured for it"
+    if failure is not None and failure.kind is FailureKind.NO_SUCH_HOST:
+        return "the host name does not resolve: check the address, or DNS/VPN"
     return None

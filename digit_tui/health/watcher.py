@@ -3,7 +3,7 @@
 One thread per resource type lists, then watches from the list's
 resourceVersion; a broken or expired watch relists. A small probe thread asks
 ``/version`` every few seconds so a silent network drop is noticed even when
-no watch event is due. Every call carries ``_request_timeout``. Failures back
+no watch event is due. Every call carries the timeouts of ``POLICY`` (infra.kube's one client policy). Failures back
 off exponentially (capped, with jitter) and the last data stays available,
 marked with its age, so the dashboard can keep showing it dimmed.
 """
@@ -20,9 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from digit_tui.health.model import KINDS
+from digit_tui.infra.failures import FailureKind, failure_of, status_text
+from digit_tui.infra.kube import ClientPolicy, api_client
 
-CONNECT_TIMEOUT = 3.0
-LIST_TIMEOUT = 8.0
+# Short timeouts: the dashboard must show "unreachable" within seconds. urllib3's retries are off
+# (api_client): the watcher retries itself, with backoff and a visible state.
+POLICY = ClientPolicy(connect=3.0, read=8.0, watch_slack=5.0, pool=16)
 WATCH_SECONDS = 50
 PROBE_INTERVAL = 3.0
 MAX_EVENTS = 2000
@@ -51,15 +54,14 @@ class _State:
 
 
 def make_api_client(kubeconfig: str | Path | None, context: str | None) -> Any:
-    """An ApiClient from a kubeconfig (None: the client's default lookup), sized for our watch threads."""
-    from kubernetes import client, config
+    """An ApiClient for the kubeconfig (which must be named: kubernetes' ConfigException otherwise,
+    never the library's $KUBECONFIG / ~/.kube/config fallback), under the health policy."""
+    from kubernetes.config import ConfigException
 
-    cfg = client.Configuration()
-    config.load_kube_config(config_file=str(kubeconfig) if kubeconfig else None, context=context,
-                            client_configuration=cfg)
-    cfg.connection_pool_maxsize = 16
-    cfg.retries = 0  # we retry ourselves, with backoff and a visible state
-    return client.ApiClient(cfg)
+    if not kubeconfig:
+        raise ConfigException("no kubeconfig given: pass --kubeconfig FILE "
+                              "(digit-tui never reads $KUBECONFIG or ~/.kube/config by itself)")
+    return api_client(kubeconfig, context, policy=POLICY)
 
 
 def list_functions(api: Any) -> dict[str, Callable[..., Any]]:
@@ -78,7 +80,7 @@ def list_functions(api: Any) -> dict[str, Callable[..., Any]]:
 
 
 def _list(fn: Callable[..., Any]) -> tuple[list[dict[str, Any]], str]:
-    resp = fn(_preload_content=False, _request_timeout=(CONNECT_TIMEOUT, LIST_TIMEOUT))
+    resp = fn(_preload_content=False, _request_timeout=POLICY.request_timeout())
     data = json.loads(resp.data)
     return list(data.get("items") or []), str((data.get("metadata") or {}).get("resourceVersion") or "")
 
@@ -97,17 +99,30 @@ def fetch_once(kubeconfig: str | Path | None, context: str | None) -> dict[str, 
         api.close()
 
 
+_SHORT = {
+    FailureKind.TLS: "TLS certificate not trusted",
+    FailureKind.UNAUTHORIZED: "credentials refused (401): the kubeconfig's token or certificate is not accepted",
+    FailureKind.FORBIDDEN: "forbidden (403): the kubeconfig's user lacks rights",
+    FailureKind.REFUSED: "connection refused",
+}
+
+
 def describe_error(exc: BaseException) -> str:
-    """One line an operator can act on, without a traceback."""
-    status = getattr(exc, "status", None)
-    if status:
-        return f"API answered {status} {getattr(exc, 'reason', '') or ''}".strip()
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    for hint in ("timed out", "Connection refused", "Name or service not known", "Connection reset",
-                 "certificate verify failed"):
-        if hint.lower() in str(exc).lower():
-            return hint.lower() if hint != "certificate verify failed" else "TLS certificate not trusted"
-    return text[:160]
+    """One line an operator can act on, without a traceback (the classification the installer uses)."""
+    failure = failure_of(exc)
+    if failure is None:
+        if getattr(exc, "status", None):
+            return f"API answered {status_text(exc)}"
+        text = str(exc).strip()
+        return text.splitlines()[0][:160] if text else type(exc).__name__
+    short = _SHORT.get(failure.kind)
+    if failure.kind is FailureKind.NO_SUCH_HOST:
+        return f"no such host {failure.host or '(unknown)'}: check the server URL in the kubeconfig or DNS/VPN"
+    if failure.kind is FailureKind.SERVER_ERROR:
+        return f"API answered {failure.detail}"
+    if short is None:
+        return failure.detail
+    return f"{short} ({failure.detail})" if failure.kind in (FailureKind.TLS, FailureKind.FORBIDDEN) else short
 
 
 class ClusterWatcher:
@@ -131,7 +146,7 @@ class ClusterWatcher:
         try:
             self._api = make_api_client(self.kubeconfig, self.context)
         except Exception as exc:  # a broken kubeconfig is bad input, shown by the caller
-            raise ValueError(f"cannot use kubeconfig {self.kubeconfig or '(default)'}: {describe_error(exc)}") from exc
+            raise ValueError(f"cannot use kubeconfig {self.kubeconfig or '(none given)'}: {describe_error(exc)}") from exc
         for kind, fn in list_functions(self._api).items():
             t = threading.Thread(target=self._run_kind, args=(kind, fn), name=f"watch-{kind}", daemon=True)
             self._threads.append(t)
@@ -200,7 +215,7 @@ class ClusterWatcher:
         version = client.VersionApi(self._api)
         while not self._stop.wait(self.probe_interval):
             try:
-                version.get_code(_request_timeout=(CONNECT_TIMEOUT, CONNECT_TIMEOUT))
+                version.get_code(_request_timeout=POLICY.request_timeout(POLICY.connect))
             except Exception as exc:
                 if self._stop.is_set():
                     return
@@ -256,7 +271,7 @@ class ClusterWatcher:
                 try:
                     for ev in w.stream(fn, resource_version=rv, timeout_seconds=WATCH_SECONDS,
                                        allow_watch_bookmarks=True, deserialize=False,
-                                       _request_timeout=(CONNECT_TIMEOUT, WATCH_SECONDS + 10)):
+                                       _request_timeout=POLICY.watch_timeout(WATCH_SECONDS)):
                         etype, obj = ev.get("type"), ev.get("object") or {}
                         if etype == "ERROR":
                             raise ApiException(status=int(obj.get("code") or 500), reason=obj.get("reason"))

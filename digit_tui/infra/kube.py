@@ -9,12 +9,19 @@ renders can be applied, listed, watched and deleted without a typed model:
 * discovery per group-version, fetched lazily and cached for the life of the
   ``Kube`` object; a miss re-discovers that group-version (a CRD applied a
   moment ago), so CRDs can be applied first and their objects right after;
-* every call carries ``_request_timeout``; watches also carry the server-side
-  ``timeoutSeconds`` so that a silent stream ends by itself.
+* one timeout policy (``ClientPolicy``) for every request: explicit connect and
+  read timeouts, urllib3's own retries off (the engine's retry policy is the only
+  one), and watches bounded twice: the server-side ``timeoutSeconds`` ends a
+  quiet stream, the socket's read timeout a dead one.
+
+``api_client`` is the one place an API client is built from a kubeconfig; the
+health watcher, the sizing fit check and the dashboard use it too. It needs an
+explicit kubeconfig: the library's fallback to ``$KUBECONFIG`` or
+``~/.kube/config`` is never taken, so nothing talks to a cluster nobody named.
 
 Calls block: tasks run them through ``ctx.run_sync``. Errors are the library's
-``ApiException`` (with ``status``) or urllib3's connection errors, which the
-engine's ``classify`` already sorts into transient and permanent.
+``ApiException`` (with ``status``) or urllib3's connection errors;
+``infra.failures.failure_of`` sorts them into categories.
 """
 
 from __future__ import annotations
@@ -23,22 +30,89 @@ import json
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from digit_tui.infra.failures import failure_of, http_status, status_text
+
 FIELD_MANAGER = "digit-tui"
-DEFAULT_TIMEOUT = 20.0          # seconds per request (connect and read)
+DEFAULT_TIMEOUT = 20.0          # seconds a request may wait for the server's answer
 DEFAULT_NAMESPACE = "default"   # what kubectl uses for a namespaced object without one
-CRD_ESTABLISH_WAIT = 15.0
-POOL_SIZE = 32                  # connections kept per host       # how long a just-applied CRD's type may take to appear in discovery
+CRD_ESTABLISH_WAIT = 15.0       # how long a just-applied CRD's type may take to appear in discovery
+POOL_SIZE = 32                  # connections kept per host
 
 Obj = dict[str, Any]
 
 
+@dataclass(frozen=True)
+class ClientPolicy:
+    """How long any Kubernetes API call may take. A partition shows as a failed call within
+    these bounds, never as a request hanging in hidden retries."""
+
+    connect: float = 5.0        # TCP connect and TLS handshake
+    read: float = DEFAULT_TIMEOUT
+    watch_slack: float = 5.0    # a watch's socket read timeout is its timeoutSeconds plus this
+    pool: int = POOL_SIZE       # connections kept per host (several threads may each hold a watch)
+
+    def request_timeout(self, read: float | None = None) -> tuple[float, float]:
+        """(connect, read) for one request; ``read`` overrides the policy's."""
+        read = self.read if read is None else read
+        return (min(self.connect, read), read)
+
+    def watch_timeout(self, seconds: float) -> tuple[float, float]:
+        """(connect, read) for a watch the server ends after ``seconds``: a stream that stays
+        silent longer than that is dead."""
+        return (self.connect, seconds + self.watch_slack)
+
+
+DEFAULT_POLICY = ClientPolicy()
+
+
 class KubeError(Exception):
     """An answer from the API that is not an HTTP error (malformed discovery, unknown type...)."""
+
+
+class NoKubeconfig(KubeError):
+    """No kubeconfig was named: refusing the client library's fallback to a default one."""
+
+
+def api_client(kubeconfig: str | Path | None, context: str | None = None, *,
+               policy: ClientPolicy = DEFAULT_POLICY) -> Any:
+    """A ``kubernetes.client.ApiClient`` for the context of this kubeconfig, under ``policy``.
+
+    ``kubeconfig`` must be given (NoKubeconfig otherwise); the kubernetes library's
+    ``ConfigException`` (or an OSError) reports an unusable file.
+    """
+    from kubernetes import client, config
+
+    if not kubeconfig:
+        raise NoKubeconfig("no kubeconfig named (the default $KUBECONFIG or ~/.kube/config is never used)")
+    cfg = client.Configuration()
+    config.load_kube_config(config_file=str(kubeconfig), context=context, client_configuration=cfg,
+                            persist_config=False)
+    cfg.retries = False                      # urllib3 raises the first failure instead of retrying it silently
+    cfg.connection_pool_maxsize = policy.pool
+    api = client.ApiClient(configuration=cfg)
+    _default_timeout(api, policy)
+    return api
+
+
+def _default_timeout(api: Any, policy: ClientPolicy) -> None:
+    """Give the policy's timeouts to any request made without ``_request_timeout`` (a generated
+    API method someone forgot to pass it to): without one urllib3 would wait forever."""
+    rest = getattr(api, "rest_client", None)
+    send = getattr(rest, "request", None)
+    if send is None:
+        return
+
+    def request(method: str, url: str, headers: Any = None, body: Any = None, post_params: Any = None,
+                _request_timeout: Any = None) -> Any:
+        return send(method, url, headers=headers, body=body, post_params=post_params,
+                    _request_timeout=_request_timeout or policy.request_timeout())
+
+    rest.request = request
 
 
 class UnknownType(KubeError):
@@ -106,38 +180,28 @@ def _api_exception(status: int, reason: str, body: bytes | str | None) -> Except
 
 
 def status_message(exc: BaseException) -> str:
-    """The ``message`` of a Kubernetes ``Status`` body, else a short text of the error."""
-    body = getattr(exc, "body", None)
-    if body:
-        try:
-            data = json.loads(body)
-            if isinstance(data, dict) and data.get("message"):
-                return str(data["message"])
-        except (TypeError, ValueError):
-            pass
-    status = getattr(exc, "status", None)
-    reason = getattr(exc, "reason", None)
-    if status:
-        return f"HTTP {status} {reason or ''}".strip()
-    return str(exc) or type(exc).__name__
+    """The ``message`` of a Kubernetes ``Status`` body, else one line about the error (the root
+    cause of a connection failure, never a wrapper such as urllib3's MaxRetryError)."""
+    if http_status(exc) is not None:
+        return status_text(exc)
+    failure = failure_of(exc)
+    if failure is not None:
+        return failure.detail
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 class Kube:
     """One cluster, reached through a kubeconfig and context. Thread-safe."""
 
-    def __init__(self, kubeconfig: str | Path | None = None, context: str | None = None, *,
-                 timeout: float = DEFAULT_TIMEOUT) -> None:
-        from kubernetes import client, config
-
-        self.kubeconfig = str(kubeconfig) if kubeconfig else None
+    def __init__(self, kubeconfig: str | Path, context: str | None = None, *,
+                 timeout: float | None = None, policy: ClientPolicy = DEFAULT_POLICY) -> None:
+        if timeout is not None:  # a shorter (or longer) answer time than the policy's
+            policy = replace(policy, read=timeout, connect=min(policy.connect, timeout))
+        self.kubeconfig = str(kubeconfig)
         self.context = context
-        self.timeout = timeout
-        cfg = client.Configuration()
-        config.load_kube_config(config_file=self.kubeconfig, context=context, client_configuration=cfg,
-                                persist_config=False)
-        # Tasks share one Kube from several threads, each possibly holding a watch open.
-        cfg.connection_pool_maxsize = POOL_SIZE
-        self.api = client.ApiClient(configuration=cfg)
+        self.policy = policy
+        self.api = api_client(kubeconfig, context, policy=policy)
         self._lock = threading.Lock()
         self._groups: dict[str, dict[str, ResourceType]] = {}   # "group/version" -> kind -> type
         self._preferred: dict[str, str] | None = None             # group -> preferred version
@@ -165,7 +229,7 @@ class Kube:
         method, url, headers, body, _ = self.api.param_serialize(
             method, path, query_params=params, header_params=headers, body=body,
             auth_settings=["BearerToken"])
-        limit = timeout if timeout is not None else (min(self.timeout, 10.0), self.timeout)
+        limit = timeout if isinstance(timeout, tuple) else self.policy.request_timeout(timeout)
         return self.api.call_api(method, url, header_params=headers, body=body, _request_timeout=limit)
 
     def request(self, method: str, path: str, *, query: dict[str, Any] | None = None, body: Any = None,
@@ -351,7 +415,7 @@ class Kube:
                           query={"watch": "true", "resourceVersion": resource_version,
                                  "labelSelector": label_selector, "fieldSelector": field_selector,
                                  "timeoutSeconds": timeout_seconds, "allowWatchBookmarks": "true"},
-                          timeout=(min(self.timeout, 10.0), timeout_seconds + self.timeout))
+                          timeout=self.policy.watch_timeout(timeout_seconds))
         raw = resp.response
         try:
             if not 200 <= resp.status <= 299:

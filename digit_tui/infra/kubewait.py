@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from digit_tui.infra.failures import broken_stream
+
 if TYPE_CHECKING:
     from digit_tui.infra.kube import Kube
 
@@ -409,6 +411,6 @@ def _wait_one(kube: Kube, wl: Workload, policy: WaitPolicy, start: float, deadli
 
 
 def _watch_broke(exc: BaseException) -> bool:
-    name = type(exc).__name__
-    return name in ("ProtocolError", "ReadTimeoutError", "IncompleteRead", "InvalidChunkLength",
-                    "ChunkedEncodingError", "JSONDecodeError") or getattr(exc, "status", None) == 410
+    """A stream cut mid-way, silent past its read timeout, or expired (410): list again. If the
+    cluster is really gone, that list fails within its own timeout and says so."""
+    return broken_stream(exc) or getattr(exc, "status", None) == 410

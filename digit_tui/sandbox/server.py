@@ -87,6 +87,9 @@ class ApiServer:
         self.log_provider = log_provider
         self.faults = faults or FaultState()
         self.partition_mode = "drop"
+        # Tokens that authenticate a user without any rights: every request is forbidden (403),
+        # as RBAC answers a service account nobody bound a role to.
+        self.no_rights_tokens: set[str] = set()
         self.ready = True
         self._watch_transports: set[asyncio.BaseTransport] = set()
         self._runner: web.AppRunner | None = None
@@ -155,6 +158,9 @@ class ApiServer:
         if not auth and request.path in ANONYMOUS_PATHS:
             return await handler(request)
         given = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+        if given and any(hmac.compare_digest(given.encode(), t.encode()) for t in self.no_rights_tokens):
+            message = f'forbidden: User "sandbox:no-rights" cannot {request.method.lower()} path "{request.path}"'
+            return _json(ApiError(403, "Forbidden", message).status(), 403)
         if not given or not hmac.compare_digest(given.encode(), self.token.encode()):
             return _json(ApiError(401, "Unauthorized", "Unauthorized").status(), 401)
         return await handler(request)

@@ -442,13 +442,13 @@ class DashboardScreen(DigitScreen):
     def fetch_logs(self, namespace: str, name: str) -> None:
         from kubernetes import client
 
-        from digit_tui.health.watcher import describe_error, make_api_client
+        from digit_tui.health.watcher import POLICY, describe_error, make_api_client
         from digit_tui.screens.dialogs import TextViewer
 
         api = make_api_client(self.kubeconfig, self.context)
         try:
             text = client.CoreV1Api(api).read_namespaced_pod_log(name, namespace, tail_lines=500,
-                                                                  _request_timeout=(3, 15))
+                                                                  _request_timeout=POLICY.request_timeout(15.0))
         except Exception as exc:
             body = getattr(exc, "body", None)
             why = describe_error(exc)

@@ -249,21 +249,37 @@ def nodes_from_facts(facts: Iterable[Mapping[str, Any]]) -> list[NodeCapacity]:
     return out
 
 
-def nodes_from_cluster(kubeconfig: str | None = None, context: str | None = None,
+class ClusterReadError(Exception):
+    """The cluster could not be read (unreachable, certificate, credentials, rights): a failed
+    check (exit 1), one line with the remedy, never a client library's traceback."""
+
+
+def nodes_from_cluster(kubeconfig: str, context: str | None = None,
                        release_namespaces: Sequence[str] = ()) -> list[NodeCapacity]:
     """Schedulable worker nodes of a cluster, with what non-release pods already take."""
-    from kubernetes import client, config
+    from kubernetes import client
 
+    from digit_tui.infra.failures import explain, failure_of
+    from digit_tui.infra.kube import ClientPolicy, api_client, status_message
+
+    policy = ClientPolicy(read=KUBE_TIMEOUT)
     try:
-        api_client = config.new_client_from_config(config_file=kubeconfig, context=context)
-    except Exception as exc:  # the kubernetes client raises bare Exceptions for config problems
-        raise InputError(f"cannot load kubeconfig: {exc}", path=kubeconfig) from None
-    v1 = client.CoreV1Api(api_client)
+        api = api_client(kubeconfig, context, policy=policy)
+    except Exception as exc:  # ConfigException, an unreadable file, no kubeconfig named
+        raise InputError(f"cannot load kubeconfig: {status_message(exc)}", path=kubeconfig) from None
+    v1 = client.CoreV1Api(api)
     try:
-        nodes = v1.list_node(_request_timeout=KUBE_TIMEOUT).items
-        pods = v1.list_pod_for_all_namespaces(_request_timeout=KUBE_TIMEOUT).items
+        nodes = v1.list_node(_request_timeout=policy.request_timeout()).items
+        pods = v1.list_pod_for_all_namespaces(_request_timeout=policy.request_timeout()).items
+    except Exception as exc:
+        failure = failure_of(exc)
+        if failure is None:
+            raise ClusterReadError(f"cannot read the nodes of the cluster in {kubeconfig}: "
+                                   f"{status_message(exc)}") from None
+        problem, remedy = explain(failure, kubeconfig, str(api.configuration.host))
+        raise ClusterReadError(f"cannot read the nodes of the cluster: {problem}; {remedy}") from None
     finally:
-        api_client.close()
+        api.close()
     used: dict[str, list[int]] = {}
     for p in pods:
         if not p.spec.node_name or p.status.phase in ("Succeeded", "Failed"):

@@ -15,8 +15,9 @@ current digest and every workload is ready, so a rerun applies nothing.
 ``egov``) listing services, tags and digests, and prunes the objects of
 services that are no longer in the release.
 
-The cluster is reached only through the kubeconfig of the answers
-(``target.kubeconfig`` / ``target.context``), whatever it is.
+The cluster is reached only through the kubeconfig ``kube_target`` finds: the
+answers' ``target.kubeconfig`` / ``target.context``, or one a cluster phase
+wrote; never the client library's default ``$KUBECONFIG`` / ``~/.kube/config``.
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ import asyncio
 import json
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 from digit_tui import paths
 from digit_tui.engine.errors import ErrorKind, PermanentError, TaskError, TransientError, classify
 from digit_tui.engine.task import RetryPolicy, Task, TaskContext
+from digit_tui.infra.failures import explain, failure_of
 from digit_tui.infra.kube import (
     DEFAULT_NAMESPACE,
     FIELD_MANAGER,
@@ -77,30 +79,52 @@ T = TypeVar("T")
 
 # -- reaching the cluster ---------------------------------------------------------
 
-def kube_target(settings: Mapping[str, Any]) -> tuple[str | None, str | None]:
-    """(kubeconfig, context) of the target: the answers', else where the sandbox or the cluster
-    task writes one, else the library default (~/.kube/config)."""
+NO_CLUSTER_REMEDY = ("set target.kubeconfig (and target.context) in the answers file to the kubeconfig of the "
+                     "cluster to install into; digit-tui never falls back to $KUBECONFIG or ~/.kube/config")
+
+
+@dataclass(frozen=True)
+class KubeTarget:
+    kubeconfig: str
+    context: str | None
+    origin: str             # where it came from, for messages: "target.kubeconfig", "the sandbox", ...
+
+
+def kube_target(settings: Mapping[str, Any]) -> KubeTarget:
+    """The cluster the answers name: ``target.kubeconfig``, else the kubeconfig a cluster phase
+    wrote into the state directory, else (provider sandbox) the running sandbox's.
+
+    Never the kubernetes library's default: with none of these, PermanentError naming the key to
+    set, raised before any task changes anything in a cluster.
+    """
     target = settings.get("target") or {}
+    context = target.get("context")
     if target.get("kubeconfig"):
-        return str(target["kubeconfig"]), target.get("context")
-    candidates: list[Path] = []
+        return KubeTarget(str(target["kubeconfig"]), context, "target.kubeconfig")
+    candidates: list[tuple[Path, str]] = []
     if settings.get("state_dir"):
-        candidates.append(Path(str(settings["state_dir"])) / "kubeconfig")
+        candidates.append((Path(str(settings["state_dir"])) / "kubeconfig", "the cluster phase"))
     if target.get("provider") == "sandbox":
-        candidates.append(paths.state_root() / "sandbox" / "kubeconfig")
-    for path in candidates:
+        # The sandbox's own kubeconfig (the cluster phase takes this over once it exists).
+        candidates.append((paths.state_root() / "sandbox" / "kubeconfig", "the sandbox"))
+    for path, origin in candidates:
         if path.is_file():
-            return str(path), target.get("context")
-    return None, target.get("context")
+            return KubeTarget(str(path), context, f"{origin} ({path})")
+    looked = " or ".join(str(p) for p, _ in candidates)
+    remedy = NO_CLUSTER_REMEDY
+    if target.get("provider") == "sandbox":
+        remedy = f"start the sandbox (`digit-tui sandbox up`), or {remedy}"
+    raise PermanentError("the answers name no cluster: target.kubeconfig is not set"
+                         + (f" and there is no kubeconfig at {looked}" if looked else ""), remedy=remedy)
 
 
 def connect(settings: Mapping[str, Any]) -> Kube:
-    kubeconfig, context = kube_target(settings)
+    target = kube_target(settings)
     try:
-        return Kube(kubeconfig, context)
+        return Kube(target.kubeconfig, target.context)
     except Exception as exc:  # kubernetes.config.ConfigException, a missing or unreadable file
-        raise PermanentError(f"cannot use the kubeconfig {kubeconfig or '(default)'}: {exc}",
-                             remedy="set target.kubeconfig (and target.context) in the answers file") from None
+        raise PermanentError(f"cannot use the kubeconfig {target.kubeconfig} from {target.origin}: "
+                             f"{status_message(exc)}", remedy=NO_CLUSTER_REMEDY) from None
 
 
 class Cluster:
@@ -110,7 +134,7 @@ class Cluster:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._kube: Kube | None = None
-        self._target: tuple[str | None, str | None] | None = None
+        self._target: KubeTarget | None = None
 
     def get(self, settings: Mapping[str, Any]) -> Kube:
         target = kube_target(settings)
@@ -121,8 +145,12 @@ class Cluster:
             return self._kube
 
 
-def api_error(what: str, exc: BaseException, server: str = "") -> TaskError:
-    """A one-line task error for an API failure: transient when retrying can help."""
+AGAIN = "then run `digit-tui install` again"
+
+
+def api_error(what: str, exc: BaseException, server: str = "", kubeconfig: str = "") -> TaskError:
+    """A one-line task error for an API failure: transient when retrying can help, permanent with
+    a remedy of its own for a certificate, credentials, rights or a name that does not resolve."""
     if isinstance(exc, TaskError):
         return exc
     if isinstance(exc, UnknownType):
@@ -130,16 +158,17 @@ def api_error(what: str, exc: BaseException, server: str = "") -> TaskError:
                                                        "remove the object from the chart")
     if isinstance(exc, KubeError):
         return PermanentError(f"{what}: {exc}")
-    status = getattr(exc, "status", None)
-    if isinstance(status, int) and status in (401, 403):
-        return PermanentError(f"{what}: the cluster refused access ({status_message(exc)})",
-                              remedy="check the credentials of the kubeconfig named in the answers file")
-    if classify(exc) is ErrorKind.TRANSIENT or status == 0:
+    failure = failure_of(exc)
+    if failure is not None:
+        problem, remedy = explain(failure, kubeconfig or "the kubeconfig", server)
+        if failure.transient:
+            return TransientError(f"{what}: {problem}", remedy=remedy)
+        return PermanentError(f"{what}: {problem}", remedy=f"{remedy}; {AGAIN}")
+    if classify(exc) is ErrorKind.TRANSIENT:
         where = f" at {server}" if server else ""
-        detail = status_message(exc) if status else type(exc).__name__
-        return TransientError(f"{what}: cluster API{where} unreachable or failing ({detail})")
+        return TransientError(f"{what}: cluster API{where} unreachable or failing ({status_message(exc)})")
     return PermanentError(f"{what}: {status_message(exc)}",
-                          remedy="fix the chart or the environment file, then run `digit-tui install` again")
+                          remedy=f"fix the chart or the environment file, {AGAIN}")
 
 
 def _call(what: str, kube: Kube, fn: Callable[[], T]) -> T:
@@ -148,7 +177,7 @@ def _call(what: str, kube: Kube, fn: Callable[[], T]) -> T:
     except NotReady:
         raise
     except Exception as exc:
-        raise api_error(what, exc, kube.server) from exc
+        raise api_error(what, exc, kube.server, kube.kubeconfig) from exc
 
 
 # -- desired state ------------------------------------------------------------------

@@ -83,7 +83,7 @@ def test_unschedulable_pod_quotes_the_scheduler(kube: Kube) -> None:
     assert "Insufficient memory" in err.diagnosis.message
 
 
-def test_unreachable_api_is_a_transient_error_naming_the_server(tmp_path: Any) -> None:
+def test_closed_port_is_a_transient_connection_refused_naming_the_server(tmp_path: Any) -> None:
     import socket
 
     from digit_tui.engine.errors import TransientError
@@ -104,6 +104,7 @@ current-context: x
     configmaps = ResourceType("", "v1", "ConfigMap", "configmaps", True, frozenset({"list"}))
     with pytest.raises(Exception) as info:
         k.list(configmaps, "egov")
-    err = api_error("check egov-user", info.value, k.server)
+    err = api_error("check egov-user", info.value, k.server, k.kubeconfig)
     assert isinstance(err, TransientError)
-    assert str(err).startswith(f"check egov-user: cluster API at https://127.0.0.1:{port} unreachable")
+    assert str(err) == f"check egov-user: connection refused by the cluster API at https://127.0.0.1:{port}"
+    assert err.remedy and str(kubeconfig) in err.remedy and "MaxRetryError" not in str(err) + err.remedy

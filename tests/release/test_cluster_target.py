@@ -1,0 +1,114 @@
+"""Never the wrong cluster: with $KUBECONFIG pointing at a live sandbox, an install whose answers
+name no usable cluster fails before any change and that sandbox holds no new object afterwards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.release.conftest import Install
+
+# Written by the sandbox's own controllers whatever happens: not the install's doing.
+BACKGROUND = {"nodes", "events", "leases"}
+
+
+def objects(cluster: Any) -> set[tuple[str, str, str]]:
+    """Every object in the sandbox's store, by (type, namespace, name)."""
+    def collect() -> set[tuple[str, str, str]]:
+        store = cluster.sandbox.store
+        out: set[tuple[str, str, str]] = set()
+        for rt in store.registry.all():
+            if rt.plural in BACKGROUND:
+                continue
+            refs, _ = store.list_refs(rt)
+            for obj in refs:
+                meta = obj.get("metadata") or {}
+                out.add((rt.plural, str(meta.get("namespace") or ""), str(meta.get("name"))))
+        return out
+
+    return cluster.call(collect)
+
+
+@pytest.fixture
+def elsewhere(tmp_path: Path, cluster: Any) -> Install:
+    """An install whose environment has $KUBECONFIG set to a working sandbox: the cluster an
+    operator's shell happens to point at, not one the answers name."""
+    inst = Install(tmp_path, cluster.kubeconfig_path)
+    inst.environ["KUBECONFIG"] = str(cluster.kubeconfig_path)
+    home = tmp_path / "home"
+    (home / ".kube").mkdir(parents=True)
+    (home / ".kube" / "config").write_text(cluster.kubeconfig_path.read_text())
+    inst.environ["HOME"] = str(home)     # ~/.kube/config names it too
+    return inst
+
+
+def test_sandbox_answers_without_a_running_sandbox_fail_before_any_change(elsewhere: Install, cluster: Any) -> None:
+    before = objects(cluster)
+    # provider sandbox, no target.kubeconfig, and no sandbox kubeconfig in this state root
+    elsewhere.answers.write_text("environment: dev\ntarget:\n  provider: sandbox\ndigit:\n  domain: digit.local\n")
+    proc, took = elsewhere.install(timeout=120)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    tasks = elsewhere.tasks()
+    first = tasks["cluster-configs"]
+    assert first["state"] == "failed"
+    assert "the answers name no cluster: target.kubeconfig is not set" in first["error"]
+    assert "target.kubeconfig" in first["remedy"] and "never falls back to $KUBECONFIG" in first["remedy"]
+    assert "target.kubeconfig" in proc.stdout + proc.stderr
+    # Nothing reached the cluster: no task got past its check, and the sandbox is as it was.
+    assert not any(t["state"] == "done" for tid, t in tasks.items() if tid not in ("helm-config", "render"))
+    assert elsewhere.applied() <= {"helm-config", "render"}
+    assert objects(cluster) == before
+
+
+def test_kubeadm_answers_are_refused_before_the_state_directory_exists(elsewhere: Install, cluster: Any,
+                                                                       tmp_path: Path) -> None:
+    before = objects(cluster)
+    key = tmp_path / "id_ed25519"
+    key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nstand-in\n-----END OPENSSH PRIVATE KEY-----\n")
+    key.chmod(0o600)
+    elsewhere.answers.write_text(
+        "environment: lab\ntarget:\n  provider: sdc\n"
+        f"hosts:\n  - {{name: master-1, address: 10.20.0.11, user: ubuntu, ssh_key: {key}, roles: [master]}}\n"
+        "cluster:\n  mode: kubeadm\ndigit:\n  domain: digit.local\n")
+    proc, _ = elsewhere.install(timeout=60)
+    assert proc.returncode == 2
+    [line] = proc.stderr.strip().splitlines()
+    assert line == (f"digit-tui: {elsewhere.answers}:7: cluster.mode: kubeadm is not available yet (the kubeadm "
+                    "cluster phase is not built) (expected: mode: existing with target.kubeconfig)")
+    assert not elsewhere.state.exists()
+    assert objects(cluster) == before
+
+
+def test_no_client_falls_back_to_the_default_kubeconfig(cluster: Any, monkeypatch: pytest.MonkeyPatch,
+                                                        tmp_path: Path) -> None:
+    """Every way digit-tui builds a client refuses to run without a named kubeconfig, even when
+    $KUBECONFIG names a cluster that answers."""
+    from kubernetes.config import ConfigException
+
+    from digit_tui.engine.errors import PermanentError
+    from digit_tui.errors import InputError
+    from digit_tui.health.watcher import fetch_once
+    from digit_tui.infra.kube import Kube, NoKubeconfig, api_client
+    from digit_tui.sizing.fit import nodes_from_cluster
+    from digit_tui.tasks.release import kube_target
+
+    monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig_path))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    with pytest.raises(NoKubeconfig):
+        api_client(None)
+    with pytest.raises(NoKubeconfig):
+        Kube("")
+    with pytest.raises(ConfigException, match="--kubeconfig"):
+        fetch_once(None, None)
+    with pytest.raises(InputError, match="no kubeconfig named"):
+        nodes_from_cluster("")
+    with pytest.raises(PermanentError, match="target.kubeconfig is not set"):
+        kube_target({"target": {"provider": "existing"}, "state_dir": str(tmp_path / "state")})
+    # A kubeconfig a cluster phase wrote into the state directory is the cluster, then.
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "kubeconfig").write_text(cluster.kubeconfig_path.read_text())
+    target = kube_target({"target": {"provider": "existing"}, "state_dir": str(state)})
+    assert target.kubeconfig == str(state / "kubeconfig")
