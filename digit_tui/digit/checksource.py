@@ -59,6 +59,7 @@ class Problem:
     message: str
     line: int | None = None
     service: str | None = None
+    services: tuple[str, ...] = ()      # a problem about several services (untagged, wanting a tag)
 
     def __str__(self) -> str:
         where = f"line {self.line}: " if self.line else ""
@@ -194,7 +195,8 @@ def check_release(path: Path, shown: str, index: ChartIndex, renders: _Renders, 
         return report
     report.version = release.version
     report.problems.extend(Problem(n.kind, WARNING, n.message, line=n.line,
-                                   service=n.services[0] if len(n.services) == 1 and n.kind != UNTAGGED else None)
+                                   service=n.services[0] if len(n.services) == 1 and n.kind != UNTAGGED else None,
+                                   services=n.services if n.kind == UNTAGGED else ())
                            for n in release.notes)
     entries = _entries(release, report)
     if entries is None:
@@ -226,7 +228,7 @@ def check_release(path: Path, shown: str, index: ChartIndex, renders: _Renders, 
     if wanting:
         err = MissingTagsError(wanting, path=path, detail=detail)
         report.problems.append(Problem(MISSING_TAG, ERROR, f"{err.message} (fix: {err.expected})",
-                                       line=err.line))
+                                       line=err.line, services=tuple(wanting)))
     if served is not None and objects:
         report.problems.extend(_conversions([o for _, o in objects], served))
     return report

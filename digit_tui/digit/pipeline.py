@@ -56,8 +56,8 @@ class MissingTagsError(InputError):
         listed = ", ".join(f"{n} (line {ln})" if ln else n for n, ln in services.items())
         example = ", ".join(f"{n}: <tag>" for n in list(services)[:3])
         super().__init__(
-            f"{len(services)} service{'s' if len(services) != 1 else ''} without a tag in the release manifest "
-            f"and none running in the cluster, whose chart requires one ({detail}): {listed}",
+            f"{len(services)} service{'s' if len(services) != 1 else ''} without a tag (none in the release "
+            f"manifest, digit.tags or the cluster) whose chart requires one ({detail}): {listed}",
             path=path, line=next(iter(services.values()), None),
             expected=f"a tag for each, in the answers (digit.tags: {{{example}}}) or in the manifest (name:tag)")
         self.services = dict(services)
