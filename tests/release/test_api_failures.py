@@ -121,7 +121,6 @@ def test_health_says_the_same_in_one_line(tmp_path: Path, cluster: Any, case: Ca
     assert case.health in line and "MaxRetryError" not in line
 
 
-@pytest.mark.xfail(strict=True, reason="sizing/command.py has to catch fit.ClusterReadError (print it, exit 1)")
 def test_size_check_on_a_closed_port_is_one_line_and_exit_1(tmp_path: Path, cluster: Any) -> None:
     kubeconfig = broken_kubeconfig(cluster, "closed-port", tmp_path / "kubeconfig")
     proc = cli("size", "--check-kubeconfig", str(kubeconfig))
