@@ -17,6 +17,14 @@ if [ "$want_tests" = "--tests" ]; then
   have ip || need+=(iproute2)
   [ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql-15)
 fi
+# terraform is not a Debian package: the machine image carries it. The terraform tests run the
+# real binary, so say what is missing instead of letting them fail one by one.
+if [ "$want_tests" = "--tests" ] && ! have terraform; then
+  echo "bootstrap: terraform is not on PATH; tests/infra/test_terraform.py runs the real terraform 1.x." >&2
+  echo "bootstrap: the machine image has it at /usr/local/bin/terraform; elsewhere install terraform 1.x" \
+       "(https://developer.hashicorp.com/terraform/install) and put it on PATH." >&2
+  exit 1
+fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "bootstrap: missing Debian packages: ${need[*]} (run as root, or: sudo apt-get install ${need[*]})" >&2
