@@ -52,10 +52,16 @@ def sdk() -> Any:
     return helm_python
 
 
-def helm_error_line(problem: str, line: int | None) -> int:
+# Scanner and parser problems start so; go-yaml leaves their line out only when it is line 1.
+# Other problems without a line (an unknown anchor) have no position at all.
+_POSITIONED = ("found ", "did not find ", "could not find ", "mapping values ", "block sequence ", "control characters",
+               "invalid ", "while ")
+
+
+def helm_error_line(problem: str, line: int | None) -> int | None:
     """The 1-based line of a go-yaml error, from the line its message shows (None: not shown)."""
     if line is None:
-        return 1
+        return 1 if problem.startswith(_POSITIONED) else None
     return line + 1 if problem.startswith(_PARSER_PROBLEMS) else line
 
 
