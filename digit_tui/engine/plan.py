@@ -36,11 +36,14 @@ class _PlanContext:
         return await asyncio.to_thread(fn, *args, **kwargs)
 
 
-async def dry_run_all(tasks: Sequence[Task], settings: Mapping[str, Any], timeout: float = 30.0) -> dict[str, list[str]]:
+async def dry_run_all(tasks: Sequence[Task], settings: Mapping[str, Any],
+                      timeout: float | None = None) -> dict[str, list[str]]:
+    """Each task's dry run, within ``timeout`` or else the task's own attempt timeout (a cloud
+    ``terraform plan`` can take minutes)."""
     out: dict[str, list[str]] = {}
     for t in tasks:
         try:
-            out[t.id] = await asyncio.wait_for(t.dry_run(_PlanContext(t, settings)), timeout)
+            out[t.id] = await asyncio.wait_for(t.dry_run(_PlanContext(t, settings)), timeout or t.timeout)
         except Exception as exc:  # one task's dry run failing must not hide the rest of the plan
             out[t.id] = [f"(dry run failed: {exc})"]
     return out

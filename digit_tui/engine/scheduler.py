@@ -231,7 +231,10 @@ class Scheduler:
         finally:
             if self._running:
                 for t in self._running.values():
-                    t.cancel()
+                    # Cancelled once already (cancel()): a second request would cut short the
+                    # task's own clean-up, such as stopping a terraform apply gracefully.
+                    if not t.cancelling():
+                        t.cancel()
                 await asyncio.gather(*self._running.values(), return_exceptions=True)
         return self._final_state()
 
@@ -303,7 +306,7 @@ class Scheduler:
                     continue
                 if parked_since is None:
                     parked_since = asyncio.get_running_loop().time()
-                if not await self._wait_for_network(task, text, parked_since):
+                if not await self._wait_for_network(task, text, parked_since, remedy_for(exc)):
                     return
                 failures = 0
                 self._set(task.id, TaskState.RUNNING, "network is back; retrying")
@@ -356,7 +359,7 @@ class Scheduler:
         self._poke()
 
     # -- waiting for the network ------------------------------------------
-    async def _wait_for_network(self, task: Task, reason: str, start: float) -> bool:
+    async def _wait_for_network(self, task: Task, reason: str, start: float, remedy: str | None = None) -> bool:
         """Park the task until its own endpoints answer; False (task failed) after the policy's limit.
 
         Only the task's endpoints count: an unrelated host being down must not keep a task
@@ -373,8 +376,10 @@ class Scheduler:
             waited = loop.time() - start
             if limit is not None and waited >= limit:
                 msg = f"network did not come back within {limit:g}s: {reason}"
+                # The error's own remedy ("set up a provider mirror") says more than a generic one.
                 self._set(task.id, TaskState.FAILED, msg, level="error", error=msg,
-                          remedy="check the VPN and the endpoints, then run `digit-tui install` again to resume")
+                          remedy=remedy or "check the VPN and the endpoints, then run `digit-tui install` again "
+                                           "to resume")
                 return False
             if not endpoints:
                 await self._pause_between_attempts(task.id, min(task.retry.max_delay, max(interval, 1.0)))

@@ -90,7 +90,7 @@ async def test_a_long_wait_reports_while_it_lasts(tmp_path: Path) -> None:
     port = free_port()
 
     async def down(ctx: Any) -> None:
-        raise TransientError("cluster API unreachable (connection refused)")
+        raise TransientError("cluster API unreachable (connection refused)", remedy="start the VPN client")
 
     task = FunctionTask("apply", never, down, retry=RetryPolicy(attempts=1, network_wait=1.2),
                         endpoints=(Endpoint("127.0.0.1", port, "cluster API"),))
@@ -101,6 +101,7 @@ async def test_a_long_wait_reports_while_it_lasts(tmp_path: Path) -> None:
     assert 2 <= len(waits) <= 5, said
     assert "cluster API: connection refused" in waits[0]
     assert any("network did not come back within 1.2s" in m for m in said)
+    assert j.task(run, "apply").remedy == "start the VPN client"     # the error's own, not a generic one
 
 
 async def test_retry_of_a_waiting_task_tries_again_at_once(tmp_path: Path) -> None:
