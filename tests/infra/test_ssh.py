@@ -348,3 +348,11 @@ def test_loopback_forwarder_for_clients_outside_the_lab(lab: VmLab, known: Path)
     assert f"[127.0.0.1]:{port} " in known.read_text()
     with ssh.connect(SshTarget("127.0.0.1", port, name="vm3"), SshAuth(lab.client_key), known, FAST) as conn:
         assert conn.run("hostname", 10).stdout.strip() == "vm3"
+    # through a forwarder a VM that is down looks like a handshake cut short: still transient
+    lab.link_down(vm)
+    try:
+        with pytest.raises(SshError) as e:
+            ssh.connect(SshTarget("127.0.0.1", port, name="vm3"), SshAuth(lab.client_key), known, FAST)
+    finally:
+        lab.link_up(vm)
+    assert e.value.kind is SshErrorKind.UNREACHABLE and e.value.transient, str(e.value)
