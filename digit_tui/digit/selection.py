@@ -28,15 +28,13 @@ class Release:
 
 
 def find_manifest(source: Any, given: str | Path) -> Path:
-    """``given`` as is when absolute or present; else relative to the source root or its release folder."""
+    """``given`` as the operator wrote it: absolute, or relative to the tree's root, to
+    ``deploy-as-code/helm`` or to a release folder (``config-as-code/product-release-charts`` too);
+    a command-line path relative to the working directory is taken as it is."""
     path = Path(given)
-    if path.is_absolute() or path.is_file():
-        return path
-    for base in (source.root, getattr(source, "releases_dir", None), source.charts_dir.parent):
-        if base is not None and (Path(base) / path).is_file():
-            return Path(base) / path
-    raise InputError(f"release manifest {given} not found in {source.root}",
-                     expected="digit.release: a path relative to the source")
+    if not path.is_absolute() and path.is_file():
+        return path.resolve()
+    return Path(source.find_release(given))
 
 
 class SourceNotFetched(Exception):
