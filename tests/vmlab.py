@@ -44,6 +44,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
 from tests.support import wait_until
 
 PREFIX = "dtlab"
@@ -107,9 +110,20 @@ def fingerprint_of(pub: Path) -> str:
 
 
 def keygen(path: Path, passphrase: str = "", comment: str = "vmlab") -> Path:
-    for p in (path, path.with_name(path.name + ".pub")):
+    """An ed25519 key pair in OpenSSH's format; one with a passphrase is written here rather than by
+    ssh-keygen, whose -N would put the passphrase in an argv."""
+    pub = path.with_name(path.name + ".pub")
+    for p in (path, pub):
         p.unlink(missing_ok=True)
-    _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", passphrase, "-C", comment, "-f", str(path)])
+    if not passphrase:
+        _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)])
+        return path
+    key = ed25519.Ed25519PrivateKey.generate()
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                       serialization.BestAvailableEncryption(passphrase.encode())))
+    path.chmod(0o600)
+    pub.write_bytes(key.public_key().public_bytes(serialization.Encoding.OpenSSH,
+                                                  serialization.PublicFormat.OpenSSH) + f" {comment}\n".encode())
     return path
 
 

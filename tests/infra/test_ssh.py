@@ -282,13 +282,13 @@ def test_drop_during_a_command_is_noticed_within_the_keepalive_window(lab: VmLab
     assert float(outcome["at"]) - dropped < FAST.keepalive_window + 2   # type: ignore[arg-type]
 
 
-def test_drop_on_an_idle_connection_is_noticed(lab: VmLab, known: Path) -> None:
+def test_drop_on_an_idle_connection_is_noticed_and_a_new_one_works_once_it_ends(lab: VmLab, known: Path) -> None:
     vm = lab.vms[2]
     trust(lab, vm, known)
     conn = connect(lab, vm, known)
     try:
         assert conn.run("true", 10).ok
-        lab.drop(vm)
+        lab.drop_for(vm, FAST.keepalive_window + 3)     # restored by itself, well after it is noticed
         t0 = time.monotonic()
         wait_until(lambda: not conn.alive, timeout=FAST.keepalive_window + 2, what="the connection to be lost")
         assert time.monotonic() - t0 < FAST.keepalive_window + 2
@@ -296,8 +296,17 @@ def test_drop_on_an_idle_connection_is_noticed(lab: VmLab, known: Path) -> None:
             conn.run("true", 10)
         assert e.value.kind is SshErrorKind.CONNECTION_LOST and e.value.transient
     finally:
-        lab.restore(vm)
         conn.close()
+
+    def reconnects() -> bool:
+        try:
+            connect(lab, vm, known, options=SshOptions(timeout=1)).close()
+            return True
+        except SshError as e:
+            assert e.transient, str(e)
+            return False
+
+    wait_until(reconnects, timeout=15, what="a connection once the DROP ended")
 
 
 def test_run_output_input_and_timeout(lab: VmLab, known: Path) -> None:
