@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 from pathlib import Path
@@ -155,10 +156,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 # -- health ----------------------------------------------------------------------
+def health_kubeconfig(given: str | None) -> tuple[str, str]:
+    """(kubeconfig, where it came from) for the health viewer: ``--kubeconfig``, else the first
+    file of ``$KUBECONFIG``, else ``~/.kube/config``, as kubectl picks it. The viewer only reads,
+    and it says which file it uses; the installer never picks a kubeconfig this way."""
+    if given:
+        path = Path(given).expanduser()
+        if not path.is_file():
+            raise InputError("kubeconfig not found", path=given, expected="the path of a kubeconfig file")
+        return str(path), "--kubeconfig"
+    for entry in filter(None, os.environ.get("KUBECONFIG", "").split(os.pathsep)):
+        if Path(entry).expanduser().is_file():
+            return str(Path(entry).expanduser()), "$KUBECONFIG"
+    home = Path("~/.kube/config").expanduser()
+    if home.is_file():
+        return str(home), "~/.kube/config"
+    raise InputError("no kubeconfig to read: none given, $KUBECONFIG names no file and ~/.kube/config "
+                     "does not exist", expected="--kubeconfig FILE")
+
+
 def cmd_health(args: argparse.Namespace) -> int:
-    if args.kubeconfig and not Path(args.kubeconfig).expanduser().is_file():
-        raise InputError("kubeconfig not found", path=args.kubeconfig, expected="the path of a kubeconfig file")
-    kubeconfig = str(Path(args.kubeconfig).expanduser()) if args.kubeconfig else None
+    kubeconfig, origin = health_kubeconfig(args.kubeconfig)
+    if origin != "--kubeconfig":
+        _say(f"using the kubeconfig {kubeconfig} (from {origin})")
     if args.once or args.json:
         return _health_once(kubeconfig, args.context, as_json=args.json)
     bad = _need_terminal()
@@ -170,9 +190,12 @@ def cmd_health(args: argparse.Namespace) -> int:
     return exitcodes.OK
 
 
-def _health_once(kubeconfig: str | None, context: str | None, *, as_json: bool) -> int:
+def _health_once(kubeconfig: str, context: str | None, *, as_json: bool) -> int:
     from digit_tui.health.model import build_model
     from digit_tui.health.watcher import describe_error, fetch_once
+    from digit_tui.infra.failures import FailureKind, failure_of
+
+    NETWORK_KINDS = {FailureKind.UNREACHABLE, FailureKind.REFUSED, FailureKind.NO_SUCH_HOST}
 
     try:
         objects = fetch_once(kubeconfig, context)
@@ -180,13 +203,16 @@ def _health_once(kubeconfig: str | None, context: str | None, *, as_json: bool) 
         from kubernetes.config import ConfigException
 
         if isinstance(exc, ConfigException):
-            raise InputError(f"unusable kubeconfig: {exc}", path=kubeconfig or "~/.kube/config",
+            raise InputError(f"unusable kubeconfig: {exc}", path=kubeconfig,
                              expected="a kubeconfig with a current context (or --context NAME)") from None
         message = describe_error(exc)
+        failure = failure_of(exc)
+        reachable = failure is None or failure.kind not in NETWORK_KINDS
         if as_json:
-            json.dump({"reachable": False, "error": message}, sys.stdout)
+            json.dump({"reachable": reachable, "error": message}, sys.stdout)
             print()
-        print(f"digit-tui: cluster unreachable: {message}", file=sys.stderr)
+        what = "cluster unreachable" if not reachable else "the cluster refused the request"
+        print(f"digit-tui: {what}: {message}", file=sys.stderr)
         return exitcodes.FAILED
     model = build_model(objects)
     data = model.to_json()
@@ -227,7 +253,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                        description="Live pod dashboard: workloads, PVCs, nodes and faulty pods "
                                    "(ImagePullBackOff, CrashLoopBackOff, unschedulable, config errors, not "
                                    "ready). --once prints one report and exits 0 when healthy, 1 otherwise.")
-    p.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig (default: $KUBECONFIG or ~/.kube/config)")
+    p.add_argument("--kubeconfig", metavar="FILE",
+                   help="kubeconfig to read (default: the first file of $KUBECONFIG, else ~/.kube/config; "
+                        "the one used is named on stderr)")
     p.add_argument("--context", metavar="NAME", help="kubeconfig context (default: its current-context)")
     p.add_argument("--once", action="store_true", help="print one report and exit")
     p.add_argument("--json", action="store_true", help="with --once: the report as JSON")

@@ -78,3 +78,25 @@ def test_model_classifies_the_faults_an_operator_must_act_on() -> None:
     young = classify_pod(_pod(phase="Running", startTime="2024-01-01T00:00:00Z", containerStatuses=[{
         "name": "c", "ready": False, "state": {"running": {}}}]), now=1704067200.0 + 30)
     assert young.fault is None  # still starting: not a fault yet
+
+
+def test_health_reads_the_kubeconfig_kubectl_would_and_says_which(tmp_path: Path) -> None:
+    import os
+
+    env = dict(os.environ, HOME=str(tmp_path / "home"))
+    env.pop("KUBECONFIG", None)
+    r = subprocess.run([sys.executable, "-m", "digit_tui.cli", "health", "--once", "--json"], capture_output=True,
+                       text=True, timeout=60, cwd=REPO, env=env)
+    assert r.returncode == 2
+    assert r.stderr.strip().count("\n") == 0 and "no kubeconfig to read" in r.stderr and "--kubeconfig" in r.stderr
+
+    h = start_sandbox(tmp_path / "sb", nodes=1, speed=50.0)
+    try:
+        env["KUBECONFIG"] = f"{tmp_path / 'missing'}{os.pathsep}{h.kubeconfig_path}"
+        r = subprocess.run([sys.executable, "-m", "digit_tui.cli", "health", "--once", "--json"],
+                           capture_output=True, text=True, timeout=60, cwd=REPO, env=env)
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["reachable"] is True
+        assert f"using the kubeconfig {h.kubeconfig_path} (from $KUBECONFIG)" in r.stderr
+    finally:
+        h.stop()
