@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
+from yaml.events import AliasEvent, ScalarEvent
 from yaml.nodes import Node
 
 MAX_DEPTH = 64
@@ -32,7 +33,7 @@ class TooDeep(yaml.MarkedYAMLError):
 
 
 class LimitedSafeLoader(yaml.SafeLoader):
-    """SafeLoader that refuses documents nested deeper than ``max_depth``."""
+    """SafeLoader that refuses documents nesting more than ``max_depth`` mappings and lists."""
 
     max_depth = MAX_DEPTH
 
@@ -41,6 +42,8 @@ class LimitedSafeLoader(yaml.SafeLoader):
         self._depth = 0
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:  # type: ignore[override]
+        if self.check_event(ScalarEvent, AliasEvent):  # leaves add no level
+            return super().compose_node(parent, index)  # type: ignore[no-any-return]
         self._depth += 1
         try:
             if self._depth > self.max_depth:

@@ -55,7 +55,7 @@ def check_journal(state_dir: Path, *, empty_ok: bool = False) -> None:
     if not (state_dir / Journal.FILENAME).exists():
         return
     try:
-        j = Journal.in_dir(state_dir, readonly=True)
+        j = Journal.in_dir(state_dir, snapshot=True)  # a refused journal is left exactly as it was
     except JournalEmpty:
         if empty_ok:
             return
@@ -122,13 +122,13 @@ def _start_or_attach(state_dir: Path, spec: Any, timeout: float = 30.0) -> _Star
                            exitcodes.FAILED))
 
 
-def _latest_run(state_dir: Path) -> Any:
+def _latest_run(state_dir: Path, *, snapshot: bool = False) -> Any:
     from digit_tui.engine.journal import Journal, JournalError
 
     if not (state_dir / Journal.FILENAME).exists():
         return None
     try:
-        j = Journal.in_dir(state_dir, readonly=True)
+        j = Journal.in_dir(state_dir, readonly=True, snapshot=snapshot)
     except (JournalError, sqlite3.Error):
         return None  # being created by the engine right now
     try:
@@ -262,12 +262,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
     except GraphError as exc:
         raise InputError(str(exc), path=spec.answers_path) from None
     known: dict[str, str] = {}
-    if (state_dir / "journal.db").exists():
-        j = Journal.in_dir(state_dir, readonly=True)
+    check_journal(state_dir, empty_ok=True)
+    run = _latest_run(state_dir, snapshot=True)  # plan changes nothing, not even -wal/-shm files
+    if run is not None:
+        j = Journal.in_dir(state_dir, snapshot=True)
         try:
-            run = j.latest_run()
-            if run:
-                known = {t.id: t.state.value for t in j.tasks(run.id)}
+            known = {t.id: t.state.value for t in j.tasks(run.id)}
         finally:
             j.close()
     lines = asyncio.run(dry_run_all(tasks, settings))

@@ -188,9 +188,13 @@ class Journal:
     FILENAME = "journal.db"
     _db: sqlite3.Connection
 
-    def __init__(self, path: Path, *, readonly: bool = False, redactor: Redactor | None = None) -> None:
+    def __init__(self, path: Path, *, readonly: bool = False, redactor: Redactor | None = None,
+                 snapshot: bool = False) -> None:
+        """``snapshot`` (read-only, for a one-off check): when no engine has the journal open
+        (no -wal file), read the file as it is without creating -wal and -shm beside it."""
         self.path = Path(path)
-        self.readonly = readonly
+        self.readonly = readonly or snapshot
+        self._snapshot = snapshot
         self.redact = redactor or Redactor()
         try:
             self._open()
@@ -208,6 +212,9 @@ class Journal:
             if not self.path.is_file():
                 raise _unusable(self.path, "is not a file", "journal.db: a file written by the digit-tui engine")
             uri = f"file:{self.path}?mode=ro"
+            if self._snapshot and not self.path.with_name(self.path.name + "-wal").exists():
+                # Idle: an engine starting now writes the WAL, not this file, so reading it unlocked is safe.
+                uri += "&immutable=1"
             self._db = sqlite3.connect(uri, uri=True, timeout=10, isolation_level=None)
         else:
             self._create_private()
@@ -298,6 +305,9 @@ class Journal:
             raise JournalEmpty(f"the journal {self.path} is empty: no install has written to it; "
                                f"state directory: {self.path.parent}",
                                expected="`digit-tui install --answers FILE` to start one")
+        if v == 0:
+            raise _unusable(self.path, "is not a digit-tui journal (an SQLite file with other tables)",
+                            "journal.db written by the digit-tui engine, or another --state-dir")
         if v != SCHEMA_VERSION:
             raise _unusable(self.path, f"has journal schema {v}, this digit-tui reads {SCHEMA_VERSION}",
                             "a journal written by this digit-tui")

@@ -4,6 +4,7 @@ against real capacity (a node list, preflight VM facts or a cluster)."""
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from digit_tui import exitcodes
@@ -96,7 +97,11 @@ def run(args: argparse.Namespace) -> int:
     plan = make_plan(workloads, inputs, preset, module_deps=deps)
 
     if args.check_kubeconfig and nodes is None:
-        nodes = fitmod.nodes_from_cluster(args.check_kubeconfig, args.check_context, namespaces)
+        try:
+            nodes = fitmod.nodes_from_cluster(args.check_kubeconfig, args.check_context, namespaces)
+        except fitmod.ClusterReadError as exc:  # unreachable, certificate, credentials: a failed check
+            print(f"digit-tui: {exc}", file=sys.stderr)
+            return exitcodes.FAILED
     fit = fitmod.check(workloads, inputs, preset, nodes, flavor=plan.flavor, module_deps=deps) if nodes else None
 
     if args.json:
@@ -184,7 +189,8 @@ def _read_facts(path: Any) -> list[dict[str, Any]]:
             raise InputError("VM facts are larger than 16 MiB", path=path, expected="a list of VMs")
         data = safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise InputError(f"cannot read VM facts: {exc.strerror}", path=path) from None
+        raise InputError(f"cannot read VM facts: {exc.strerror}", path=path,
+                         expected="a readable JSON or YAML list of VMs") from None
     except UnicodeDecodeError:
         raise InputError("VM facts are not UTF-8 text", path=path, expected="JSON or YAML") from None
     except TooDeep as exc:
@@ -193,7 +199,8 @@ def _read_facts(path: Any) -> list[dict[str, Any]]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise InputError("VM facts are not valid JSON/YAML", path=path,
-                         line=mark.line + 1 if mark is not None else None) from None
+                         line=mark.line + 1 if mark is not None else None,
+                         expected="[{name, cpus, memory_bytes}, ...]") from None
     if isinstance(data, dict):
         data = data.get("vms") or data.get("hosts") or data.get("nodes") or list(data.values())
     if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):

@@ -95,3 +95,63 @@ def test_status_without_an_install_is_bad_input(env: Env) -> None:
     r = env.cli("status", "--state-dir", str(env.tmp / "nowhere"))
     assert r.returncode == 2
     assert "no install has run here" in r.stderr
+
+
+START_GATE = "tests.engine.startgate:graph"
+
+
+def _install(env: Env, graph: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "digit_tui.cli", "install", "--answers", str(env.answers),
+                             "--headless", "--state-dir", str(env.state), "--graph", graph],
+                            env=env.environ, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _runs(env: Env) -> list[str]:
+    import sqlite3
+
+    db = sqlite3.connect(f"file:{env.state / 'journal.db'}?mode=ro", uri=True)
+    try:
+        return [r[0] for r in db.execute("SELECT id FROM runs")]
+    finally:
+        db.close()
+
+
+def test_an_install_started_while_an_engine_is_starting_attaches_to_it(env: Env) -> None:
+    """The engine that holds the lock but does not answer yet is waited for; after a while the
+    second client starts its own engine, which loses on the lock: the client attaches all the same."""
+    first = _install(env, START_GATE)
+    wait_until(lambda: env.engine_pid() and env.engine_pid() != first.pid, what="first engine holds the lock")
+    winner = env.engine_pid()
+    second = _install(env, START_GATE)
+    log = env.state / "logs" / "engine.log"
+    wait_until(lambda: log.exists() and "holds" in log.read_text(), timeout=30,
+               what="the second client's engine giving up on the lock")
+    assert second.poll() is None, "the second client must wait for the winner, not exit"
+    (env.work / "start-gate").write_text("go")
+    (env.work / "gate").write_text("go")
+    out1, err1 = first.communicate(timeout=60)
+    out2, err2 = second.communicate(timeout=60)
+    assert first.returncode == 0, err1
+    assert second.returncode == 0, err2
+    assert f"attaching to the running install (engine pid {winner})" in err2
+    assert "install complete" in err2 and "second" in out2 and "done" in out2
+    assert len(_runs(env)) == 1
+
+
+def test_two_installs_started_at_the_same_instant_share_one_run(env: Env) -> None:
+    errs = [env.tmp / "err-a", env.tmp / "err-b"]
+    cmd = [sys.executable, "-m", "digit_tui.cli", "install", "--answers", str(env.answers), "--headless",
+           "--state-dir", str(env.state), "--graph", GATE]
+    procs = []
+    for e in errs:
+        with open(e, "w") as fh:
+            procs.append(subprocess.Popen(cmd, env=env.environ, cwd=REPO, stdout=subprocess.DEVNULL, stderr=fh))
+    following = ("install running in the background", "attaching to the running install")
+    wait_until(lambda: all(any(f in e.read_text() for f in following) for e in errs), timeout=30,
+               what="both clients following an install")
+    (env.work / "gate").write_text("go")
+    for p, e in zip(procs, errs):
+        assert p.wait(timeout=60) == 0, e.read_text()
+        assert "install complete" in e.read_text()
+    assert len(_runs(env)) == 1
+    assert sum("attaching" in e.read_text() for e in errs) == 1
