@@ -23,6 +23,9 @@ from digit_tui.engine.redact import Redactor
 from digit_tui.engine.task import Task, TaskState
 
 
+OPERATOR_RETRY = "retrying now, as the operator asked"
+
+
 class GraphError(ValueError):
     pass
 
@@ -306,10 +309,11 @@ class Scheduler:
                     continue
                 if parked_since is None:
                     parked_since = asyncio.get_running_loop().time()
-                if not await self._wait_for_network(task, text, parked_since, remedy_for(exc)):
+                why = await self._wait_for_network(task, text, parked_since, remedy_for(exc))
+                if why is None:
                     return
                 failures = 0
-                self._set(task.id, TaskState.RUNNING, "network is back; retrying")
+                self._set(task.id, TaskState.RUNNING, why)
 
     def _finish(self, task: Task, ctx: RunContext, message: str) -> None:
         outputs = dict(self.outputs.get(task.id, {}))
@@ -359,8 +363,10 @@ class Scheduler:
         self._poke()
 
     # -- waiting for the network ------------------------------------------
-    async def _wait_for_network(self, task: Task, reason: str, start: float, remedy: str | None = None) -> bool:
-        """Park the task until its own endpoints answer; False (task failed) after the policy's limit.
+    async def _wait_for_network(self, task: Task, reason: str, start: float,
+                                remedy: str | None = None) -> str | None:
+        """Park the task until its own endpoints answer or the operator retries it; says which
+        ("network is back; retrying"), or None (task failed) after the policy's limit.
 
         Only the task's endpoints count: an unrelated host being down must not keep a task
         parked whose own target is back."""
@@ -380,19 +386,20 @@ class Scheduler:
                 self._set(task.id, TaskState.FAILED, msg, level="error", error=msg,
                           remedy=remedy or "check the VPN and the endpoints, then run `digit-tui install` again "
                                            "to resume")
-                return False
+                return None
             if not endpoints:
-                await self._pause_between_attempts(task.id, min(task.retry.max_delay, max(interval, 1.0)))
-                return True
+                if await self._pause_between_attempts(task.id, min(task.retry.max_delay, max(interval, 1.0))):
+                    return OPERATOR_RETRY
+                return "retrying (no endpoint to probe)"
             results = await probe_all(endpoints, timeout=min(2.0, max(0.2, interval)))
             if all(r.ok for r in results):
                 self.journal.log(self.run_id, task.id, f"network back after {waited:.1f}s: " +
                                  ", ".join(f"{r.endpoint} {r.detail}" for r in results))
-                return True
+                return "network is back; retrying"
             if loop.time() >= next_report:
                 next_report += self.wait_report_interval
                 down = "; ".join(f"{r.endpoint}: {r.detail}" for r in results if not r.ok)
                 self.journal.log(self.run_id, task.id, f"still waiting for the network after {waited:.0f}s ({down})",
                                  level="warning")
             if await self._pause_between_attempts(task.id, interval):
-                return True
+                return OPERATOR_RETRY

@@ -55,12 +55,6 @@ def service_graph(settings: Mapping[str, Any]) -> tuple[dict[str, list[str]], di
     return graph, {e.name: e.module for e in entries if e.name != CLUSTER_CONFIGS}
 
 
-def cluster_endpoints(settings: Mapping[str, Any]) -> tuple[Endpoint, ...]:
-    """The cluster API the release tasks talk to: what they wait for when the network drops."""
-    return tuple(Endpoint(str(e["host"]), int(e["port"]), str(e["label"]), str(e.get("scheme") or "https"))
-                 for e in settings.get("endpoints") or [] if e.get("label") == "cluster API")
-
-
 def source_endpoints(settings: Mapping[str, Any]) -> tuple[Endpoint, ...]:
     """The git server of a git source (https, ssh:// or scp-like ``git@host:path``)."""
     src = (settings.get("digit") or {}).get("source") or {}
@@ -94,14 +88,11 @@ def release_tasks(settings: Mapping[str, Any], after: Iterable[str] = ()) -> lis
         raise GraphError(str(exc)) from None
     policy = wait_policy(settings)
     cluster = Cluster()  # one connection and discovery cache for all release tasks of this engine
-    api = cluster_endpoints(settings)
     tasks: list[Task] = [HelmConfigTask(first), render]
     for service, deps in graph.items():
         tasks.append(ServiceTask(service, [RENDER, *deps] if service != CLUSTER_CONFIGS else [RENDER],
                                  policy=policy, cluster=cluster, module=modules.get(service)))
     tasks.append(ReleaseRecordTask(list(graph), cluster=cluster))
-    for task in tasks[2:]:
-        task.endpoints = api
     return tasks
 
 

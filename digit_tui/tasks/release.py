@@ -29,10 +29,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from digit_tui import paths
 from digit_tui.engine.errors import ErrorKind, PermanentError, TaskError, TransientError, classify
-from digit_tui.engine.task import RetryPolicy, Task, TaskContext
+from digit_tui.engine.task import Endpoint, RetryPolicy, Task, TaskContext
 from digit_tui.infra.failures import explain, failure_of
 from digit_tui.infra.kube import (
     DEFAULT_NAMESPACE,
@@ -143,6 +144,17 @@ class Cluster:
                 self._kube = connect(settings)
                 self._target = target
             return self._kube
+
+    def for_task(self, task: Task, settings: Mapping[str, Any]) -> Kube:
+        """The connection, and the task's network endpoint set to this cluster's API server: when
+        the network drops, the task waits for exactly the server it talks to, whichever kubeconfig
+        named it."""
+        kube = self.get(settings)
+        url = urlsplit(kube.server)
+        if url.hostname:
+            port = url.port or (443 if url.scheme == "https" else 80)
+            task.endpoints = (Endpoint(url.hostname, port, "cluster API", scheme=url.scheme or "https"),)
+        return kube
 
 
 AGAIN = "then run `digit-tui install` again"
@@ -264,7 +276,7 @@ class ServiceTask(Task):
     def _converged(self, ctx: TaskContext) -> tuple[bool, str]:
         info, crds, objects = self._rendered(ctx)
         digest = f"sha256:{info['digest']}"
-        kube = self.cluster.get(ctx.settings)
+        kube = self.cluster.for_task(self, ctx.settings)
         return _call(f"check {self.service}", kube, lambda: self._compare(kube, [*crds, *objects], digest))
 
     def _compare(self, kube: Kube, desired: list[dict[str, Any]], digest: str) -> tuple[bool, str]:
@@ -303,7 +315,7 @@ class ServiceTask(Task):
     # ensure -----------------------------------------------------------------
     def _apply(self, ctx: TaskContext, stop: threading.Event) -> int:
         info, crds, objects = self._rendered(ctx)
-        kube = self.cluster.get(ctx.settings)
+        kube = self.cluster.for_task(self, ctx.settings)
         for crd in crds:
             _call(f"apply {object_key(crd)}", kube, lambda crd=crd: kube.apply(crd))
         if crds:
@@ -414,7 +426,7 @@ class ReleaseRecordTask(Task):
 
     def _state(self, ctx: TaskContext) -> tuple[bool, str]:
         record, data = self._desired(ctx)
-        kube = self.cluster.get(ctx.settings)
+        kube = self.cluster.for_task(self, ctx.settings)
 
         def look() -> tuple[bool, str]:
             live = kube.get("v1", "ConfigMap", RELEASE_CONFIGMAP, RELEASE_NAMESPACE)
@@ -443,7 +455,7 @@ class ReleaseRecordTask(Task):
 
     def _write(self, ctx: TaskContext) -> None:
         record, data = self._desired(ctx)
-        kube = self.cluster.get(ctx.settings)
+        kube = self.cluster.for_task(self, ctx.settings)
 
         def run() -> None:
             orphans = self._orphans(kube, set(record))
