@@ -72,6 +72,11 @@ def classify(exc: BaseException) -> ErrorKind:
         return exc.kind
     if isinstance(exc, InputError):
         return ErrorKind.PERMANENT
+    # An adapter's own error that already knows (infra's SshError, TerraformError): the engine
+    # takes its word rather than importing it.
+    said = getattr(exc, "transient", None)
+    if isinstance(said, bool):
+        return ErrorKind.TRANSIENT if said else ErrorKind.PERMANENT
     if isinstance(exc, _classes("paramiko", _SSH_PERMANENT)) or isinstance(exc, _classes("paramiko.ssh_exception",
                                                                                          _SSH_PERMANENT)):
         return ErrorKind.PERMANENT
@@ -98,6 +103,9 @@ def remedy_for(exc: BaseException) -> str | None:
         return exc.remedy
     if isinstance(exc, InputError):
         return "fix the answers file and run `digit-tui validate`"
+    own = getattr(exc, "remedy", None)
+    if isinstance(own, str) and own:
+        return own
     name = type(exc).__name__
     if name == "BadHostKeyException":
         return "the host key changed: verify the VM, then remove its line from known_hosts in the state directory"

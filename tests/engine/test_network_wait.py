@@ -211,3 +211,13 @@ async def test_a_graph_that_cannot_be_rebuilt_fails_the_task_that_reshaped_it(tm
     row = j.task(run, "fetch")
     assert row.state == TaskState.FAILED
     assert "line 60: mapping values are not allowed here" in (row.error or "")
+
+
+def test_an_adapter_error_that_says_it_is_transient_is_retried_and_keeps_its_remedy() -> None:
+    from digit_tui.engine.errors import ErrorKind, classify, remedy_for
+    from digit_tui.infra.ssh import SshError, SshErrorKind
+
+    refused = SshError(SshErrorKind.REFUSED, "worker-1: connection refused", remedy="start sshd on worker-1")
+    changed = SshError(SshErrorKind.HOST_KEY_CHANGED, "worker-1: host key changed", remedy="verify the VM")
+    assert classify(refused) is ErrorKind.TRANSIENT and remedy_for(refused) == "start sshd on worker-1"
+    assert classify(changed) is ErrorKind.PERMANENT and remedy_for(changed) == "verify the VM"
