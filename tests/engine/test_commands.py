@@ -117,24 +117,24 @@ def _runs(env: Env) -> list[str]:
 
 
 def test_an_install_started_while_an_engine_is_starting_attaches_to_it(env: Env) -> None:
-    """The engine that holds the lock but does not answer yet is waited for; after a while the
-    second client starts its own engine, which loses on the lock: the client attaches all the same."""
-    first = _install(env, START_GATE)
-    wait_until(lambda: env.engine_pid() and env.engine_pid() != first.pid, what="first engine holds the lock")
-    winner = env.engine_pid()
-    second = _install(env, START_GATE)
+    """An engine that holds the lock but does not answer yet (the TUI started it; it is loading
+    the graph) is waited for; after a while the client starts its own engine, which loses on the
+    lock: the client attaches to the first one all the same, and no second run appears."""
+    first = env.engine(START_GATE)
+    wait_until(lambda: env.engine_pid() == first.pid, what="first engine holds the lock")
+    client = _install(env, START_GATE)
     log = env.state / "logs" / "engine.log"
-    wait_until(lambda: log.exists() and "holds" in log.read_text(), timeout=30,
-               what="the second client's engine giving up on the lock")
-    assert second.poll() is None, "the second client must wait for the winner, not exit"
+    wait_until(lambda: log.exists() and f"pid {first.pid}) holds" in log.read_text(), timeout=30,
+               what="the client's own engine giving up on the lock")
+    assert client.poll() is None, "the client must wait for the engine that holds the lock, not exit"
     (env.work / "start-gate").write_text("go")
     (env.work / "gate").write_text("go")
-    out1, err1 = first.communicate(timeout=60)
-    out2, err2 = second.communicate(timeout=60)
-    assert first.returncode == 0, err1
-    assert second.returncode == 0, err2
-    assert f"attaching to the running install (engine pid {winner})" in err2
-    assert "install complete" in err2 and "second" in out2 and "done" in out2
+    out, err = client.communicate(timeout=60)
+    assert client.returncode == 0, err
+    assert f"attaching to the running install (engine pid {first.pid})" in err
+    assert "install complete" in err and "second" in out
+    first.communicate(timeout=30)
+    assert first.returncode == 0
     assert len(_runs(env)) == 1
 
 
@@ -153,5 +153,5 @@ def test_two_installs_started_at_the_same_instant_share_one_run(env: Env) -> Non
     for p, e in zip(procs, errs):
         assert p.wait(timeout=60) == 0, e.read_text()
         assert "install complete" in e.read_text()
-    assert len(_runs(env)) == 1
+    assert len(_runs(env)) == 1, (env.state / "logs" / "engine.log").read_text()
     assert sum("attaching" in e.read_text() for e in errs) == 1
