@@ -208,6 +208,17 @@ CASES: list[Case] = [
     C("validate-unknown-option", "validate", "--frobnicate", says="unrecognized arguments: --frobnicate"),
     C("validate-json-nested", "validate", "--json", "--answers", "{d}/deep.yaml", says="nested deeper",
       where="{d}/deep.yaml:3", setup=(_deep,)),
+    C("validate-kubeconfig-nested-900", "validate", "--answers", "{d}/kc.yaml", says="is not a kubeconfig",
+      where="{d}/kc.yaml:5",
+      setup=(_file("kube/config", "clusters: " + "[" * 900 + "]" * 900 + "\n"),
+             _file("kc.yaml", "version: 1\nenvironment: dev\ntarget:\n  provider: existing\n  kubeconfig: kube/config\n"
+                              "digit:\n  domain: egov.example.test\n"))),
+    C("validate-release-manifest-yaml-error", "validate", "--answers", "{d}/rel.yaml", says="is not a usable release manifest: release manifest: YAML syntax error at line 4",
+      where="{d}/rel.yaml:8", setup=(_file("tree/charts/.keep", ""), _file("tree/rel/dependancy_chart-x-v1.yaml",
+                                     "version: v1\nmodules:\n  - name: m_x\n   services: [a]\n"),
+                                     _file("rel.yaml", "version: 1\nenvironment: dev\ntarget:\n  provider: sandbox\n"
+                                           "digit:\n  domain: egov.example.test\n  source: {path: tree}\n"
+                                           "  release: rel/dependancy_chart-x-v1.yaml\n"))),
 
     # -- plan
     C("plan-nested", "plan", "--answers", "{d}/deep.yaml", says="nested deeper than 64 levels",

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Annotated, Any, Callable
 
 import yaml
+
+from digit_tui import yamlload
 from pydantic import BeforeValidator, Field, ValidationInfo
 from pydantic_core import PydanticCustomError
 
@@ -355,7 +357,7 @@ def _check_content(kind: str, shown: str, path: Path) -> None:
             raise bad(f"password_file {shown} is empty", "a file holding the password on its first line")
     elif kind == "kubeconfig":
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8", errors="replace"))
+            data = yamlload.safe_load(path.read_text(encoding="utf-8", errors="replace"))
         except yaml.YAMLError:
             data = None
         if not isinstance(data, dict) or not isinstance(data.get("clusters"), list):

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -33,6 +32,8 @@ from pydantic import (
     model_validator,
 )
 
+from digit_tui import yamlload
+from digit_tui.errors import InputError
 from digit_tui.answers.fields import (
     HOSTNAME_EXPECTED,
     Address,
@@ -96,7 +97,7 @@ class Target(Section):
         _, check_files = check_context(info)
         if not check_files:
             return self
-        data = yaml.safe_load(self.kubeconfig.read_text(encoding="utf-8", errors="replace")) or {}
+        data = yamlload.safe_load(self.kubeconfig.read_text(encoding="utf-8", errors="replace")) or {}
         names = [c.get("name") for c in data.get("contexts") or [] if isinstance(c, dict)]
         if self.context not in names:
             raise bad(f"context {self.context!r} is not in {self.kubeconfig}",
@@ -185,15 +186,12 @@ def find_manifests(source_dir: Path) -> list[str]:
     return sorted(found)
 
 
-def manifest_modules(path: Path) -> list[str] | None:
-    """Selectable module names of a release manifest, or None if it is not one."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return None
-    if not isinstance(data, dict) or not isinstance(data.get("modules"), list):
-        return None
-    return [str(m["name"]) for m in data["modules"] if isinstance(m, dict) and "m_" in str(m.get("name", ""))]
+def manifest_modules(path: Path) -> list[str]:
+    """Selectable module names of a release manifest, read as DIGIT's deployer reads it
+    (InputError with the manifest's own file:line when it is not one)."""
+    from digit_tui.digit.manifest import load_manifest
+
+    return load_manifest(path).selectable()
 
 
 class Digit(Section):
@@ -250,10 +248,11 @@ class Digit(Section):
         if not manifest.is_file():
             raise bad(f"release manifest {release} does not exist in {base}", "a manifest path relative to the source, "
                       "such as product-release-charts/DIGIT/dependancy_chart-digit-v2.8.yaml", at=("release",))
-        available = manifest_modules(manifest)
-        if available is None:
-            raise bad(f"{release} is not a release manifest", "a YAML file with version and a modules list",
-                      at=("release",))
+        try:
+            available = manifest_modules(manifest)
+        except InputError as exc:
+            raise bad(f"{release} is not a usable release manifest: {exc.message}",
+                      exc.expected or "a YAML file with version and a modules list", at=("release",)) from None
         for index, module in enumerate(self.modules):
             if module not in available:
                 close = difflib.get_close_matches(module, available, n=1)

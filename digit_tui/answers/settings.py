@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from digit_tui import yamlload
+
 from digit_tui.answers.fields import split_host_port
 from digit_tui.answers.model import BUNDLED_SOURCE, Answers, SourceGit, SourcePath
 from digit_tui.engine.task import Endpoint
@@ -24,7 +26,7 @@ from digit_tui.engine.task import Endpoint
 def kubeconfig_server(path: Path, context: str | None) -> tuple[str, int] | None:
     """(host, port) of the API server the kubeconfig's (current or given) context points at."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yamlload.safe_load(path.read_text(encoding="utf-8"))
         name = context or data.get("current-context")
         ctx = next(c["context"] for c in data.get("contexts") or [] if c.get("name") == name)
         cluster = next(c["cluster"] for c in data.get("clusters") or [] if c.get("name") == ctx.get("cluster"))

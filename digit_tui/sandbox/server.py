@@ -24,7 +24,7 @@ import yaml
 from aiohttp import web
 
 from digit_tui.sandbox import openapi, patching, resources, tables
-from digit_tui.sandbox.faults import Errors, FaultState, Latency, Partition, deadline
+from digit_tui.sandbox.faults import Errors, FaultState, Latency, Partition, check_seconds, deadline
 from digit_tui.sandbox.resources import ResourceType
 from digit_tui.sandbox.store import ApiError, Store, clone
 
@@ -694,7 +694,11 @@ class ApiServer:
 
     def apply_fault(self, body: dict[str, Any]) -> dict[str, Any]:
         kind = body.get("kind")
-        seconds = body.get("seconds")
+        try:
+            # A bad duration is the client's mistake (400), whichever fault it came with.
+            seconds = check_seconds(body.get("seconds"))
+        except ValueError as exc:
+            raise ApiError.bad_request(str(exc)) from None
         if kind == "latency":
             self.faults.latency = Latency(until=deadline(seconds), ms=int(body.get("ms", 0)))
         elif kind == "errors":

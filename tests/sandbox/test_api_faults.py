@@ -182,3 +182,15 @@ def test_cli_up_status_fault_down(tmp_path: Path) -> None:
     assert not (state / "sandbox.pid").exists()
     bad = run("up", "--nodes", "0", check=False)
     assert bad.returncode == 2
+
+
+@pytest.mark.parametrize("body", [{"kind": "partition", "seconds": -5}, {"kind": "latency", "ms": 10, "seconds": 0},
+                                  {"kind": "node-not-ready", "node": "node-1", "seconds": "NaN"}])
+def test_a_bad_fault_duration_is_refused_and_changes_nothing(fsb: SandboxHandle, v1: client.CoreV1Api,
+                                                            body: dict[str, object]) -> None:
+    with pytest.raises(RuntimeError, match="seconds must be"):   # a 400 with the reason, not a 500
+        fsb.fault(body)
+    assert v1.list_namespace(_request_timeout=3).items                 # no partition, no latency took hold
+    ready = [c.status for n in v1.list_node(_request_timeout=3).items for c in n.status.conditions or []
+             if c.type == "Ready"]
+    assert ready and set(ready) == {"True"}
