@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "digit_tui.answers.command",      # validate
     "digit_tui.sizing.command",       # size
     "digit_tui.digit.command",        # render
+    "digit_tui.digit.checksource_command",  # check-source
     "digit_tui.sandbox.command",      # sandbox up|down|status|fault
     "digit_tui.screens.command",      # tui (default), demo
 )

@@ -411,7 +411,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     for name, text in (("pause", "start no new tasks (running ones finish)"),
                        ("resume", "continue a paused install"),
                        ("cancel", "stop the install now (resumable with `install`)"),
-                       ("retry", "retry a failed task and the tasks it blocked")):
+                       ("retry", "retry a failed task and the tasks it blocked, or a waiting one at once")):
         p = sub.add_parser(name, help=text)
         if name == "retry":
             p.add_argument("task", help="task id (see `digit-tui status`)")

@@ -18,13 +18,9 @@ from .conftest import Tree, write
 
 def check(*args: str) -> tuple[int, str, str]:
     """``digit-tui check-source ARGS`` in-process: (exit code, stdout, stderr)."""
-    with pytest.MonkeyPatch.context() as patch:
-        # check-source may not be in cli.COMMAND_MODULES yet: register it for the run.
-        patch.setattr(cli, "COMMAND_MODULES",
-                      tuple(dict.fromkeys((*cli.COMMAND_MODULES, "digit_tui.digit.checksource_command"))))
-        out, err = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = cli.main(["check-source", *args])
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(["check-source", *args])
     return code, out.getvalue(), err.getvalue()
 
 

@@ -65,13 +65,9 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def run_cli(args: list[str]) -> tuple[int, str]:
     """``digit-tui ARGS`` in-process: (exit code, stdout)."""
-    # check-source may not be in cli.COMMAND_MODULES yet: register it for the run.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(cli, "COMMAND_MODULES",
-                      tuple(dict.fromkeys((*cli.COMMAND_MODULES, "digit_tui.digit.checksource_command"))))
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
-            code = cli.main(args)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        code = cli.main(args)
     return code, out.getvalue()
 
 
