@@ -124,7 +124,7 @@ def test_an_install_started_while_an_engine_is_starting_attaches_to_it(env: Env)
     wait_until(lambda: env.engine_pid() == first.pid, what="first engine holds the lock")
     client = _install(env, START_GATE)
     log = env.state / "logs" / "engine.log"
-    wait_until(lambda: log.exists() and f"pid {first.pid}) holds" in log.read_text(), timeout=30,
+    wait_until(lambda: log.exists() and f"pid {first.pid}) holds" in log.read_text(), timeout=60,
                what="the client's own engine giving up on the lock")
     assert client.poll() is None, "the client must wait for the engine that holds the lock, not exit"
     (env.work / "start-gate").write_text("go")
