@@ -297,6 +297,8 @@ Email = Annotated[str, BeforeValidator(_pattern(
     r"[^@\s]+@[^@\s]+\.[^@\s]+", "e-mail address", "an e-mail address for ACME registration"))]
 GitUrl = Annotated[str, BeforeValidator(check_git_url)]
 GitRef = Annotated[str, BeforeValidator(check_git_ref)]
+ImageTag = Annotated[str, BeforeValidator(_pattern(
+    r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", "image tag", "an image tag such as v1.3.0-6cfa52c1f9-2"))]
 
 
 def check_context(info: ValidationInfo) -> tuple[Path, bool]:
@@ -369,6 +371,7 @@ Kubeconfig = Annotated[Path, BeforeValidator(_file_ref("kubeconfig"))]
 PasswordFile = Annotated[Path, BeforeValidator(_file_ref("password_file"))]
 CertFile = Annotated[Path, BeforeValidator(_file_ref("certificate"))]
 KeyFile = Annotated[Path, BeforeValidator(_file_ref("private key"))]
+ValuesFile = Annotated[Path, BeforeValidator(_file_ref("environment"))]
 SourceDir = Annotated[Path, BeforeValidator(_file_ref("DIGIT source", directory=True))]
 
 

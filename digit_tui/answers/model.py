@@ -45,6 +45,7 @@ from digit_tui.answers.fields import (
     EnvName,
     GitRef,
     GitUrl,
+    ImageTag,
     HostPort,
     KeyFile,
     Kubeconfig,
@@ -60,6 +61,7 @@ from digit_tui.answers.fields import (
     SshKey,
     Tenant,
     UnixUser,
+    ValuesFile,
     bad,
     check_context,
     expect,
@@ -201,6 +203,15 @@ class Digit(Section):
     domain: DnsName = expect("the DNS name DIGIT is served on, such as egov.example.gov.in")
     state_tenant: Tenant = "pb"
     container_registry: Registry = "egovio"
+    # The image tag of a service, over the release manifest's (a service it leaves untagged, or a
+    # knowing override); "<service>-db" sets only the Flyway migration image's tag.
+    tags: dict[KubeName, ImageTag] = expect("a mapping of service name to image tag", default_factory=dict)
+    # An environment file the state team maintains (environments/<env>.yaml, sops or plain): the
+    # base the generated file layers the answers over.
+    environment_file: ValuesFile | None = None
+    secrets_file: ValuesFile | None = None
+    # Services of the release left out knowingly; recorded with the release, shown as skipped.
+    skip_services: list[KubeName] = expect("a list of service names of the release", default_factory=list)
 
     def source_dir(self) -> Path | None:
         """The local directory of the source, or None for a git source (cloned at install time)."""
@@ -493,6 +504,12 @@ NOT_AVAILABLE_YET: tuple[Unbuilt, ...] = (
     Unbuilt(_section("sizing"), "the install sizes nothing from it; plan the VMs with `digit-tui size`",
             "no sizing section"),
     Unbuilt(_when("phases", "jenkins", lambda v: v is True), "the Jenkins phase is not built", "jenkins: false"),
+    Unbuilt(_given("digit", "tags"), "the render does not take tags from the answers yet", "no tags"),
+    Unbuilt(_given("digit", "environment_file"), "generated environment files are not layered over an "
+            "operator's own yet", "no environment_file"),
+    Unbuilt(_given("digit", "secrets_file"), "generated secrets files are not layered over an operator's own yet",
+            "no secrets_file"),
+    Unbuilt(_given("digit", "skip_services"), "the release cannot leave services out yet", "no skip_services"),
     Unbuilt(_when("phases", "monitoring", lambda v: v is True), "the monitoring phase is not built",
             "monitoring: false, or leave it out"),
 )
