@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from digit_tui.engine.errors import PermanentError
+from digit_tui import yamlload
 from digit_tui.errors import InputError
 
 # go-yaml v2's parser problems (parserc.go): their line is 0-based; scanner problems' is 1-based.
@@ -86,7 +87,24 @@ def parse_mapping(text: str, *, path: Path | str | None = None, role: str = "val
         problem = match.group("problem").strip().splitlines()[0][:300]
         shown = int(match.group("line")) if match.group("line") else None
         raise YamlSyntaxError(problem, path=path, line=helm_error_line(problem, shown), role=role) from None
-    return data if isinstance(data, dict) else {}
+    data = data if isinstance(data, dict) else {}
+    if _too_deep(data, yamlload.MAX_DEPTH):
+        # Helm reads it, but every Python step after it (merging the layers, copying) recurses.
+        raise InputError(f"{role} is nested deeper than {yamlload.MAX_DEPTH} levels", path=path,
+                         expected="values nested a few levels deep, as charts use them")
+    return data
+
+
+def _too_deep(data: Any, limit: int) -> bool:
+    """Whether ``data`` nests more than ``limit`` mappings and lists (without recursing itself)."""
+    todo: list[tuple[Any, int]] = [(data, 1)]
+    while todo:
+        node, depth = todo.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        todo.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
 
 def read_text(path: str | Path, *, role: str = "values file") -> str:
