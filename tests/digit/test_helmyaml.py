@@ -51,3 +51,13 @@ def test_a_document_that_is_not_a_mapping_is_named(text: str) -> None:
 
 def test_empty_text_is_an_empty_mapping() -> None:
     assert parse_mapping("") == {} and parse_mapping("# only a comment\n") == {}
+
+
+def test_values_nested_past_the_limit_are_refused_before_python_recurses_over_them() -> None:
+    from digit_tui.yamlload import MAX_DEPTH
+
+    deep = "global: " + "[" * 900 + "]" * 900 + "\n"
+    with pytest.raises(InputError, match=f"environment file is nested deeper than {MAX_DEPTH} levels"):
+        parse_mapping(deep, path="env.yaml", role="environment file")
+    ok = "a: " + "[" * (MAX_DEPTH - 1) + "]" * (MAX_DEPTH - 1) + "\n"   # the limit itself still reads
+    assert "a" in parse_mapping(ok, path="env.yaml")
