@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
-import tempfile
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
 import paramiko
+
+from digit_tui.atomic import atomic_write
 
 # What a known_hosts entry of a key type lets the client negotiate: an RSA entry is stored as
 # "ssh-rsa" but negotiated as one of the SHA-2 signature algorithms.
@@ -115,7 +115,7 @@ def trust(path: Path, host: str, port: int, key: paramiko.PKey) -> None:
                 continue
             kept.append(line)
     kept.append(f"{name} {key.get_name()} {key.get_base64()}")
-    _write_atomic(path, "\n".join(kept) + "\n")
+    atomic_write(path, "\n".join(kept) + "\n", mode=0o600)
 
 
 def _matches(pattern: str, name: str) -> bool:
@@ -126,20 +126,3 @@ def _matches(pattern: str, name: str) -> bool:
             return False
     return pattern == name
 
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
