@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+import uuid
 from types import MappingProxyType
 from typing import Any
 
@@ -55,13 +56,21 @@ JAVA_MEMORY_LIMIT = "512Mi"
 SERVICE_HOSTS: tuple[str, ...] = (
     "audit-service",
     "billing-service",
+    "birth-death-services",
+    "bpa-calculator",
     "bpa-services",
     "collection-services",
     "dashboard-analytics",
     "dashboard-ingest",
+    "echallan-calculator",
+    "echallan-services",
+    "egf-instrument",
+    "egf-master",
     "egov-accesscontrol",
     "egov-apportion-service",
+    "egov-common-masters",
     "egov-document-uploader",
+    "egov-edcr",
     "egov-enc-service",
     "egov-filestore",
     "egov-hrms",
@@ -73,30 +82,47 @@ SERVICE_HOSTS: tuple[str, ...] = (
     "egov-notification-mail",
     "egov-notification-sms",
     "egov-otp",
+    "egov-pdf",
     "egov-persister",
     "egov-pg-service",
     "egov-searcher",
     "egov-url-shortening",
     "egov-user",
+    "egov-user-chatbot",
     "egov-user-event",
     "egov-workflow-v2",
     "firenoc-calculator",
     "firenoc-services",
+    "fsm",
+    "fsm-calculator",
     "inbox",
+    "land-services",
+    "noc-services",
     "pdf-service",
     "pgr-services",
     "property-services",
     "pt-calculator-v2",
+    "pt-services-v2",
+    "rainmaker-pgr",
     "report-service",
     "sw-calculator",
     "sw-services",
     "tl-calculator",
     "tl-services",
+    "turn-io-adapter",
     "user-otp",
+    "vehicle",
+    "vendor",
     "ws-calculator",
     "ws-services",
     "zuul",
 )
+
+
+# The real frontend charts mount ConfigMap <chart>-js-injection (key sub_filter.conf, an nginx
+# include), which they create only from a custom-js-injection value: an empty include lets them start.
+JS_INJECTION_SERVICES: tuple[str, ...] = ("citizen", "digit-ui", "employee")
+NO_JS_INJECTION = 'sub_filter.conf: ""\n'
 
 
 def env_file_path(out_dir: str | Path, environment: str) -> Path:
@@ -154,6 +180,18 @@ def _cluster_configs(inputs: EnvInputs) -> dict[str, Any]:
         "kafka-infra-brokers": KAFKA_BROKERS,
         "server-tomcat-max-threads": "10",
         "spring-datasource-tomcat-max-active": "5",
+        # Read by the real DIGIT-DevOps charts (v2.2-v2.8) through configMapKeyRef: without
+        # them their pods never start (CreateContainerConfigError).
+        "server-tomcat-max-connections": "500",
+        "spring-datasource-tomcat-initialSize": "1",
+        "state-level-tenant-id": inputs.state_tenant_id,
+        "egov-internal-microservice-user-uuid": internal_user_uuid(inputs),
+        "erp-db-url": inputs.jdbc_url,
+        "bpa-db-url": inputs.jdbc_url,
+        "egov-bnd-freedownload-tenants": inputs.state_tenant_id,
+        "egov-bnd-live-citizen-tenants": inputs.state_tenant_id,
+        "db-ssl": "false",
+        "sms-enabled": "true",
         "spring-jpa-show-sql": "false",
         "timezone": inputs.timezone,
         "tracer-opentracing-enabled": "true" if inputs.tracing_enabled else "false",
@@ -182,8 +220,13 @@ def _cluster_configs(inputs: EnvInputs) -> dict[str, Any]:
     return configs
 
 
+def internal_user_uuid(inputs: EnvInputs) -> str:
+    """The uuid services use as the internal microservice user: stable per environment and domain."""
+    return str(uuid.uuid5(uuid.NAMESPACE_DNS, f"internal-microservice-user.{inputs.environment}.{inputs.domain}"))
+
+
 def _service_blocks(inputs: EnvInputs) -> dict[str, dict[str, Any]]:
-    names = set(inputs.services) | set(inputs.volumes) | set(inputs.service_overrides)
+    names = set(inputs.services) | set(inputs.volumes) | set(inputs.service_overrides) | set(JS_INJECTION_SERVICES)
     blocks: dict[str, dict[str, Any]] = {}
     for service in names:
         block: dict[str, Any] = {}
@@ -193,6 +236,8 @@ def _service_blocks(inputs: EnvInputs) -> dict[str, dict[str, Any]]:
             heap = JAVA_HEAP_MB[service]
             block["heap"] = f"-Xmx{heap}m -Xms{heap}m"
             block["memory_limits"] = JAVA_MEMORY_LIMIT
+        if service in JS_INJECTION_SERVICES:
+            block["custom-js-injection"] = NO_JS_INJECTION
         persistence = _persistence(inputs, service)
         if persistence:
             block["persistence"] = persistence
