@@ -8,7 +8,14 @@ rendered manifest. It then prunes objects carrying the service's label that
 the service no longer renders, and waits for its Deployments, StatefulSets,
 DaemonSets and Jobs to be ready within the service's deadline.
 
-``check`` is converged when every rendered object is in the cluster with the
+Objects of APIs the cluster no longer serves (DIGIT's charts target Kubernetes
+<= 1.21: extensions/v1beta1 Ingress, policy/v1beta1 PodDisruptionBudget, ...)
+are converted to the successor the cluster serves (``infra.kubeconvert``, from
+the cluster's discovery, read once per connection) before they are applied;
+what was converted is journalled. Apply, check and pruning all use the
+converted objects, so the identities compared are the ones applied.
+
+``check`` is converged when every object to apply is in the cluster with the
 current digest and every workload is ready, so a rerun applies nothing.
 
 ``release-record`` writes the ConfigMap ``digit-tui-release`` (namespace
@@ -35,6 +42,7 @@ from digit_tui import paths
 from digit_tui.engine.errors import ErrorKind, PermanentError, TaskError, TransientError, classify
 from digit_tui.engine.task import Endpoint, RetryPolicy, Task, TaskContext
 from digit_tui.infra.failures import explain, failure_of
+from digit_tui.infra.kubeconvert import ConversionResult, ServedAPIs, convert_objects
 from digit_tui.infra.kube import (
     DEFAULT_NAMESPACE,
     FIELD_MANAGER,
@@ -136,6 +144,7 @@ class Cluster:
         self._lock = threading.Lock()
         self._kube: Kube | None = None
         self._target: KubeTarget | None = None
+        self._served: ServedAPIs | None = None
 
     def get(self, settings: Mapping[str, Any]) -> Kube:
         target = kube_target(settings)
@@ -143,7 +152,20 @@ class Cluster:
             if self._kube is None or self._target != target:
                 self._kube = connect(settings)
                 self._target = target
+                self._served = None
             return self._kube
+
+    def served(self, kube: Kube) -> ServedAPIs:
+        """What the cluster of ``kube`` serves, read by discovery once per connection (the
+        API groups a conversion involves only; a service's own CRDs never change them)."""
+        with self._lock:
+            if self._served is not None and kube is self._kube:
+                return self._served
+        served = _call("discover the cluster's API versions", kube, lambda: ServedAPIs.from_kube(kube))
+        with self._lock:
+            if kube is self._kube:
+                self._served = served
+        return served
 
     def for_task(self, task: Task, settings: Mapping[str, Any]) -> Kube:
         """The connection, and the task's network endpoint set to this cluster's API server: when
@@ -257,14 +279,22 @@ class ServiceTask(Task):
                          retry=RetryPolicy(attempts=4, base_delay=1.0, max_delay=20.0),
                          timeout=self.policy.deadline + APPLY_ALLOWANCE)
 
-    def _rendered(self, ctx: TaskContext) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+    def _info(self, ctx: TaskContext) -> dict[str, Any]:
         info = (ctx.output(RENDER).get("services") or {}).get(self.service)
         if not info:
             raise PermanentError(f"the render task has no output for {self.service}",
                                  remedy="run `digit-tui install` again")
+        return dict(info)
+
+    def _desired(self, ctx: TaskContext, kube: Kube) -> Desired:
+        """The rendered objects converted for what this cluster serves, labelled and annotated."""
+        info = self._info(ctx)
         crds, objects = load_rendered(ctx.settings, self.service)
+        conversion = convert_objects([*crds, *objects], self.cluster.served(kube))
         digest = f"sha256:{info['digest']}"
-        return info, [managed(c, self.service, digest) for c in crds], [managed(o, self.service, digest) for o in objects]
+        out = [managed(o, self.service, digest) for o in conversion.objects]
+        return Desired(info, [o for o in out if o.get("kind") == CRD_KIND],
+                       [o for o in out if o.get("kind") != CRD_KIND], conversion)
 
     def _publish(self, ctx: TaskContext, info: Mapping[str, Any], count: int) -> None:
         ctx.publish("digest", f"sha256:{info['digest']}")
@@ -273,11 +303,12 @@ class ServiceTask(Task):
         ctx.publish("objects", count)
 
     # check ------------------------------------------------------------------
-    def _converged(self, ctx: TaskContext) -> tuple[bool, str]:
-        info, crds, objects = self._rendered(ctx)
-        digest = f"sha256:{info['digest']}"
+    def _converged(self, ctx: TaskContext) -> tuple[bool, str, int]:
         kube = self.cluster.for_task(self, ctx.settings)
-        return _call(f"check {self.service}", kube, lambda: self._compare(kube, [*crds, *objects], digest))
+        want = self._desired(ctx, kube)
+        digest = f"sha256:{want.info['digest']}"
+        ok, why = _call(f"check {self.service}", kube, lambda: self._compare(kube, [*want.crds, *want.objects], digest))
+        return ok, why, len(want.objects)
 
     def _compare(self, kube: Kube, desired: list[dict[str, Any]], digest: str) -> tuple[bool, str]:
         groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
@@ -304,18 +335,26 @@ class ServiceTask(Task):
         return True, "all objects applied and ready"
 
     async def check(self, ctx: TaskContext) -> bool:
-        ok, why = await ctx.run_sync(self._converged, ctx)
+        ok, why, count = await ctx.run_sync(self._converged, ctx)
         if ok:
-            info, _, objects = self._rendered(ctx)
-            self._publish(ctx, info, len(objects))
+            self._publish(ctx, self._info(ctx), count)
         else:
             ctx.log(f"check: {why}")
         return ok
 
     # ensure -----------------------------------------------------------------
+    def _log_conversion(self, ctx: TaskContext, conversion: ConversionResult) -> None:
+        if not conversion.converted and not conversion.dropped and not conversion.unserved:
+            return
+        ctx.log(f"{conversion.summary()} (for the API versions the cluster serves)")
+        for line in conversion.warnings():
+            ctx.log(line, level="warning")
+
     def _apply(self, ctx: TaskContext, stop: threading.Event) -> int:
-        info, crds, objects = self._rendered(ctx)
         kube = self.cluster.for_task(self, ctx.settings)
+        want = self._desired(ctx, kube)
+        info, crds, objects = want.info, want.crds, want.objects
+        self._log_conversion(ctx, want.conversion)
         for crd in crds:
             _call(f"apply {object_key(crd)}", kube, lambda crd=crd: kube.apply(crd))
         if crds:
@@ -365,12 +404,25 @@ class ServiceTask(Task):
         except asyncio.CancelledError:
             stop.set()  # the worker thread notices within one watch timeout
             raise
-        info, _, _ = self._rendered(ctx)
-        self._publish(ctx, info, count)
+        self._publish(ctx, self._info(ctx), count)
 
     async def dry_run(self, ctx: TaskContext) -> list[str]:
         return [f"would apply the rendered objects of {self.service} (server-side apply, field manager "
-                f"{FIELD_MANAGER}), prune what it no longer renders and wait until ready"]
+                f"{FIELD_MANAGER}; objects of removed APIs converted for the cluster's served versions), "
+                "prune what it no longer renders and wait until ready"]
+
+
+CRD_KIND = "CustomResourceDefinition"
+
+
+@dataclass
+class Desired:
+    """What a service task applies: the rendered objects as converted for the cluster."""
+
+    info: dict[str, Any]                # the render task's output for the service (module, tag, digest)
+    crds: list[dict[str, Any]]
+    objects: list[dict[str, Any]]
+    conversion: ConversionResult
 
 
 def key_of(kube: Kube, obj: Mapping[str, Any]) -> ObjectKey:
