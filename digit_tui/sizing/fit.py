@@ -256,63 +256,59 @@ class ClusterReadError(Exception):
 
 def nodes_from_cluster(kubeconfig: str, context: str | None = None,
                        release_namespaces: Sequence[str] = ()) -> list[NodeCapacity]:
-    """Schedulable worker nodes of a cluster, with what non-release pods already take."""
-    from kubernetes import client
+    """Schedulable worker nodes of a cluster, with what non-release pods already take.
 
+    Read as raw JSON through the one Kubernetes adapter (``infra/kube.py``), and a pod's
+    requests counted as the scheduler counts them (init containers and sidecars included),
+    by the same rule the release's own workloads are sized with (``workloads.pod_requests``)."""
     from digit_tui.infra.failures import explain, failure_of
-    from digit_tui.infra.kube import ClientPolicy, api_client, status_message
+    from digit_tui.infra.kube import ClientPolicy, Kube, status_message
+    from digit_tui.sizing.workloads import pod_requests
 
-    policy = ClientPolicy(read=KUBE_TIMEOUT)
     try:
-        api = api_client(kubeconfig, context, policy=policy)
+        kube = Kube(kubeconfig, context, policy=ClientPolicy(read=KUBE_TIMEOUT))
     except Exception as exc:  # ConfigException, an unreadable file, no kubeconfig named
         raise InputError(f"cannot load kubeconfig: {status_message(exc)}", path=kubeconfig) from None
-    v1 = client.CoreV1Api(api)
     try:
-        nodes = v1.list_node(_request_timeout=policy.request_timeout()).items
-        pods = v1.list_pod_for_all_namespaces(_request_timeout=policy.request_timeout()).items
+        nodes, _ = kube.list(kube.resource("v1", "Node"))
+        pods, _ = kube.list(kube.resource("v1", "Pod"))
     except Exception as exc:
         failure = failure_of(exc)
         if failure is None:
             raise ClusterReadError(f"cannot read the nodes of the cluster in {kubeconfig}: "
                                    f"{status_message(exc)}") from None
-        problem, remedy = explain(failure, kubeconfig, str(api.configuration.host))
+        problem, remedy = explain(failure, kubeconfig, kube.server)
         raise ClusterReadError(f"cannot read the nodes of the cluster: {problem}; {remedy}") from None
     finally:
-        api.close()
+        kube.close()
     used: dict[str, list[int]] = {}
     for p in pods:
-        if not p.spec.node_name or p.status.phase in ("Succeeded", "Failed"):
+        spec, meta = p.get("spec") or {}, p.get("metadata") or {}
+        node = spec.get("nodeName")
+        if not node or (p.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
             continue
-        # Every pod takes a slot of the node's pod limit, the release's own included.
-        used.setdefault(p.spec.node_name, [0, 0, 0])[2] += 1
-    for p in pods:
-        if not p.spec.node_name or p.status.phase in ("Succeeded", "Failed"):
+        u = used.setdefault(str(node), [0, 0, 0])
+        u[2] += 1  # every pod takes a slot of the node's pod limit, the release's own included
+        if meta.get("namespace") in release_namespaces:
             continue
-        if p.metadata.namespace in release_namespaces:
-            continue
-        cpu = mem = 0
-        for c in p.spec.containers or []:
-            req = (c.resources.requests if c.resources else None) or {}
-            cpu += cpu_millis(req.get("cpu", 0))
-            mem += bytes_of(req.get("memory", 0))
-        u = used.setdefault(p.spec.node_name, [0, 0, 0])
+        cpu, mem, _ = pod_requests(spec)
         u[0] += cpu
         u[1] += mem
     out: list[NodeCapacity] = []
     for n in nodes:
-        if n.spec.unschedulable:
+        spec = n.get("spec") or {}
+        if spec.get("unschedulable"):
             continue
-        taints = n.spec.taints or []
-        if any(t.effect in ("NoSchedule", "NoExecute") for t in taints):
+        if any(t.get("effect") in ("NoSchedule", "NoExecute") for t in spec.get("taints") or []):
             continue
-        alloc = n.status.allocatable or {}
-        u = used.get(n.metadata.name, [0, 0, 0])
+        name = str((n.get("metadata") or {}).get("name", ""))
+        alloc = (n.get("status") or {}).get("allocatable") or {}
+        u = used.get(name, [0, 0, 0])
         try:
             max_pods = int(str(alloc.get("pods", kubesched.DEFAULT_MAX_PODS)))
         except ValueError:
             max_pods = kubesched.DEFAULT_MAX_PODS
-        out.append(NodeCapacity(n.metadata.name, cpu_millis(alloc.get("cpu", 0)), bytes_of(alloc.get("memory", 0)),
+        out.append(NodeCapacity(name, cpu_millis(alloc.get("cpu", 0)), bytes_of(alloc.get("memory", 0)),
                                 True, u[0], u[1], max_pods, u[2]))
     return out
 

@@ -72,3 +72,29 @@ def test_cluster_nodes_are_read_through_the_kubernetes_api(tmp_path):
     assert [(n.cpu_m, n.mem_b, n.allocatable) for n in nodes] == [(4000, 8 * GI, True)] * 2
     report = fit.check(WORKLOADS, INPUTS, PRESET, nodes)
     assert not report.fits and report.short_flavor.name == "4C/8G" and report.short_by >= 1
+
+
+def test_what_other_pods_take_counts_their_init_containers_as_the_scheduler_does(tmp_path):
+    """A pod whose init container asks for more than its app containers holds the larger amount
+    (kube-scheduler's effective request); the release's own namespaces are left out."""
+    runtime = pytest.importorskip("digit_tui.sandbox.runtime")
+    from digit_tui.infra.kube import Kube
+
+    def pod(name, ns, init_cpu, app_cpu):
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns},
+                "spec": {"nodeName": "node-1",
+                         "initContainers": [{"name": "migrate", "image": "x:1",
+                                             "resources": {"requests": {"cpu": init_cpu, "memory": "1Gi"}}}],
+                         "containers": [{"name": "app", "image": "x:1",
+                                         "resources": {"requests": {"cpu": app_cpu, "memory": "512Mi"}}}]}}
+
+    with runtime.start_sandbox(tmp_path / "sb", nodes=2, node_cpu="8", node_memory="16Gi") as handle:
+        with Kube(handle.kubeconfig_path) as kube:
+            for ns in ("monitoring", "egov"):
+                kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+            kube.apply(pod("prometheus", "monitoring", "3", "500m"))
+            kube.apply(pod("egov-user", "egov", "2", "1"))
+        nodes = {n.name: n for n in fit.nodes_from_cluster(str(handle.kubeconfig_path), release_namespaces=["egov"])}
+    assert nodes["node-1"].used_cpu == 3000 and nodes["node-1"].used_mem == GI
+    assert nodes["node-1"].used_pods == 2                  # both take a pod slot
+    assert nodes["node-2"].used_cpu == 0
