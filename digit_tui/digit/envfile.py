@@ -8,11 +8,19 @@ from the volume task's outputs: static PVs per replica, or a storage class.
 
 Output is deterministic (same inputs, same bytes) and written atomically, so
 DIGIT's own deployer and Jenkins jobs can keep using the file.
+
+With an operator's own environment file (``digit.environment_file``) that file
+is the base: it is kept whole, and only what the answers control is layered
+over it (:func:`layer_env`; :class:`Answered` says which answers replace the
+operator's values and which only fill what the file lacks).
 """
 
 from __future__ import annotations
 
+import copy
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 import uuid
 from types import MappingProxyType
@@ -156,12 +164,153 @@ def render_env(inputs: EnvInputs) -> str:
     return header + yaml.safe_dump(build_env(inputs), sort_keys=False, default_flow_style=False, width=120)
 
 
-def write_env_file(inputs: EnvInputs, out_dir: str | Path) -> Path:
+def write_env_file(inputs: EnvInputs, out_dir: str | Path, base: Mapping[str, Any] | None = None,
+                   answered: Answered | None = None, base_path: str | Path | None = None) -> Path:
     """Write ``<out_dir>/environments/<env>.yaml`` atomically (0600); returns its path.
 
-    Private like the secrets file: it names the hosts, domain, storage and database of the install."""
-    text = render_env(inputs)
+    Private like the secrets file: it names the hosts, domain, storage and database of the install.
+    With ``base`` (an operator's environment file, as Helm parsed it) the file is that document
+    with the answers layered over it (see :func:`layer_env`)."""
+    text = render_env(inputs) if base is None else render_layered_env(inputs, base, answered, base_path)
     return atomic_write(env_file_path(out_dir, inputs.environment), text, mode=0o600)
+
+
+# -- an operator's own environment file as the base --------------------------------------------
+
+@dataclass(frozen=True)
+class Answered:
+    """Which answers replace what the operator's environment file says. An answer left at its
+    default (False here) only fills in what the file lacks: the state team's tenant, registry
+    and database stay unless the answers name others. The domain always replaces (it is required);
+    a storage class, when the answers give one, replaces the file's static volume lists."""
+
+    tenant: bool = True
+    registry: bool = True
+    db_host: bool = True
+    db_port: bool = True
+    db_name: bool = True
+
+
+# jdbc:postgresql://HOST:PORT/NAME?PARAMS, the form DIGIT's files use (IPv6 in brackets).
+_JDBC = re.compile(r"^jdbc:postgresql://(?P<host>\[[^\]]+\]|[^:/?]+)(?::(?P<port>\d+))?/(?P<name>[^?]*)(?P<query>\?.*)?$")
+_STATIC_PROVIDERS = ("aws", "azure", "cinder", "iscsi")
+
+
+def _mapping(parent: dict[str, Any], key: str) -> dict[str, Any]:
+    """``parent[key]`` as a mapping, made (or replacing a non-mapping) when needed."""
+    value = parent.get(key)
+    if not isinstance(value, dict):
+        value = parent[key] = {}
+    return value
+
+
+def _put(block: dict[str, Any], key: str, value: Any, replace: bool) -> None:
+    if replace or block.get(key) in (None, ""):
+        block[key] = value
+
+
+def jdbc_url(host: str, port: int, name: str, query: str = "") -> str:
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # IPv6 literal
+    return f"jdbc:postgresql://{host}:{port}/{name}{query}"
+
+
+def layer_env(inputs: EnvInputs, base: Mapping[str, Any], answered: Answered | None = None) -> dict[str, Any]:
+    """The operator's environment document with what the answers control laid over it: the
+    domain (``global.domain``, egov-config ``domain`` and ``egov-services-fqdn-name``), the
+    state tenant, the container registry, the database (``db-host``, ``db-name``, ``db-url``,
+    ``cluster-configs.db`` for an external database by IP) and storage (a storage class on the
+    stateful services; static volumes). Every other key of ``base`` is kept as it is."""
+    inputs.validate()
+    answered = answered or Answered()
+    env: dict[str, Any] = copy.deepcopy(dict(base))
+    glob = _mapping(env, "global")
+    glob["domain"] = inputs.domain
+    _put(glob, "containerRegistry", inputs.container_registry, answered.registry)
+    configs = _mapping(env, "cluster-configs")
+    data = _mapping(_mapping(_mapping(configs, "configmaps"), "egov-config"), "data")
+    data["domain"] = inputs.domain
+    old_fqdn = str(data.get("egov-services-fqdn-name") or "")
+    scheme = "http" if old_fqdn.startswith("http://") else "https" if old_fqdn else ("https" if inputs.https else "http")
+    data["egov-services-fqdn-name"] = f"{scheme}://{inputs.domain}/"
+    _put(data, "egov-state-level-tenant-id", inputs.state_tenant_id, answered.tenant)
+    _layer_database(inputs, answered, configs, data)
+    _layer_storage(inputs, env)
+    return env
+
+
+def _layer_database(inputs: EnvInputs, answered: Answered, configs: dict[str, Any], data: dict[str, Any]) -> None:
+    old = _JDBC.match(str(data.get("db-url") or ""))
+    host = inputs.effective_db_host if answered.db_host or not data.get("db-host") else str(data["db-host"])
+    name = inputs.db_name if answered.db_name or not data.get("db-name") else str(data["db-name"])
+    port = inputs.db_port if answered.db_port or not (old and old.group("port")) else int(old.group("port"))
+    data["db-host"], data["db-name"] = host, name
+    if answered.db_host or answered.db_port or answered.db_name or not old:
+        # A changed database gets a new URL; the operator's JDBC parameters (?ssl=...) stay.
+        data["db-url"] = jdbc_url(host, port, name, (old.group("query") or "") if old else "")
+    if inputs.db_ips and answered.db_host:
+        db = _mapping(configs, "db")
+        db.update({"name": "db-service", "port": inputs.db_port, "db-ips": list(inputs.db_ips)})
+
+
+def _layer_storage(inputs: EnvInputs, env: dict[str, Any]) -> None:
+    services = [s for s in STATEFUL_SERVICES if s in inputs.services or s in env]
+    for service in services:
+        if inputs.storage_mode == "static":
+            refs = inputs.volumes.get(service)
+            if refs:
+                persistence = _mapping(_mapping(env, service), "persistence")
+                persistence[inputs.storage_provider] = [r.persistence_entry(inputs.storage_provider) for r in refs]
+        elif inputs.storage_class:
+            persistence = _mapping(_mapping(env, service), "persistence")
+            for provider in _STATIC_PROVIDERS:   # disks of another cluster would win over the class
+                persistence.pop(provider, None)
+            persistence["storageClassName"] = inputs.storage_class
+
+
+def render_layered_env(inputs: EnvInputs, base: Mapping[str, Any], answered: Answered | None = None,
+                       base_path: str | Path | None = None) -> str:
+    where = f" {base_path}" if base_path else ""
+    header = (
+        f"# DIGIT environment {inputs.environment}, generated by digit-tui: the operator's environment file{where}\n"
+        "# with the answers (domain, tenant, registry, database, storage) layered over it. Regenerating\n"
+        "# rewrites this file; edit the operator's file or the answers instead.\n"
+    )
+    return header + dump_for_helm(layer_env(inputs, base, answered))
+
+
+# -- YAML that Helm reads back as the same values -----------------------------------------------
+
+# Plain scalars go-yaml v2 (Helm's parser) types as something other than a string, beyond what
+# PyYAML's own resolver quotes: y/n booleans, 1e3 floats, 1_000 ints and the like. Any string
+# that could be one is quoted, so Helm reads exactly the value the operator's file gave it.
+_GO_YAML_WORDS = frozenset({"y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "true", "True", "TRUE",
+                            "false", "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF", "~", "null",
+                            "Null", "NULL", "<<", "="})
+
+
+_RISKY_FIRST = "0123456789+-.~<!&*%@`|>'\"#{[,?:"
+
+
+class HelmSafeDumper(yaml.SafeDumper):
+    """PyYAML's safe dumper, quoting every string Helm might read as another type; multi-line
+    strings as literal blocks."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    if value in _GO_YAML_WORDS or (value and value[0] in _RISKY_FIRST):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')
+    if "\n" in value and not any(line != line.rstrip() for line in value.split("\n")):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
+
+
+HelmSafeDumper.add_representer(str, _represent_str)
+
+
+def dump_for_helm(data: Mapping[str, Any]) -> str:
+    return yaml.dump(dict(data), Dumper=HelmSafeDumper, sort_keys=False, default_flow_style=False, width=4096,
+                     allow_unicode=True)
 
 
 def _cluster_configs(inputs: EnvInputs) -> dict[str, Any]:

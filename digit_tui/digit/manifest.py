@@ -31,7 +31,7 @@ from __future__ import annotations
 import difflib
 import heapq
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -122,6 +122,16 @@ class ManifestNote:
         return f"line {self.line}: {self.message}" if self.line else self.message
 
 
+@dataclass(frozen=True)
+class SkipProblem:
+    """A bad entry of ``digit.skip_services``: its index in the list, the name, what is wrong."""
+
+    index: int
+    name: str
+    message: str
+    expected: str
+
+
 @dataclass
 class ReleaseManifest:
     path: Path | None
@@ -195,13 +205,14 @@ class ReleaseManifest:
 
     # -- services ----------------------------------------------------------
 
-    def services(self, modules: Iterable[str] | None = None) -> list[ServiceEntry]:
+    def services(self, modules: Iterable[str] | None = None, *, skip: Collection[str] = ()) -> list[ServiceEntry]:
         """The services of ``modules`` (already resolved and ordered; default: all, resolved), each once.
 
         A service listed twice keeps the place (and module) of its first entry and
         takes the tag of its last one, as the deployer's second deploy leaves it; a
         later entry without a tag keeps the earlier tag (the deployer reads the tag
-        back from the Deployment the earlier entry created)."""
+        back from the Deployment the earlier entry created). Services named in
+        ``skip`` (the answers' ``digit.skip_services``) are left out."""
         order = list(modules) if modules is not None else self.resolve(None)
         at: dict[str, int] = {}
         out: list[ServiceEntry] = []
@@ -213,16 +224,63 @@ class ReleaseManifest:
                     out.append(entry)
                 elif entry.tag:
                     out[i] = replace(entry, module=out[i].module)
-        return out
+        return [e for e in out if e.name not in skip] if skip else out
+
+    def skip_problems(self, modules: Iterable[str] | None, skip: Sequence[str], *,
+                      always: Iterable[str] = ()) -> list[SkipProblem]:
+        """What is wrong with a ``digit.skip_services`` list for these (resolved) modules: a name
+        that is no service of them (with a near match, or the unselected module holding it), or
+        a name listed twice. ``always`` names services every release has (cluster-configs)."""
+        order = list(modules) if modules is not None else self.resolve(None)
+        chosen = [*dict.fromkeys(always), *(e.name for e in self.services(order))]
+        owner: dict[str, str] = {}
+        for module in self.modules.values():
+            for e in module.services:
+                owner.setdefault(e.name, module.name)
+        problems: list[SkipProblem] = []
+        seen: set[str] = set()
+        release = f"release {self.version}" if self.version else "the release"
+        for index, name in enumerate(skip):
+            if name in seen:
+                problems.append(SkipProblem(index, name, f"{name} is listed twice", "each service once"))
+                continue
+            seen.add(name)
+            if name in chosen:
+                continue
+            if name in owner:
+                problems.append(SkipProblem(
+                    index, name, f"{name} is in module {owner[name]}, which is not selected, so it is not "
+                    "deployed anyway", f"a service of the selected modules, or {owner[name]} in digit.modules"))
+                continue
+            close = difflib.get_close_matches(name, chosen, n=1, cutoff=0.6) or \
+                [c for c in chosen if c.startswith(name) or name.startswith(c)][:1]
+            hint = f"did you mean {close[0]}?" if close else f"one of {', '.join(chosen[:8])}" + \
+                (", ..." if len(chosen) > 8 else "")
+            problems.append(SkipProblem(index, name, f"{name} is not a service of {release}",
+                                        f"a service the release deploys; {hint}"))
+        return problems
+
+    def check_skips(self, modules: Iterable[str] | None, skip: Sequence[str], *,
+                    always: Iterable[str] = ()) -> None:
+        """InputError for the first problem :meth:`skip_problems` finds."""
+        problems = self.skip_problems(modules, skip, always=always)
+        if problems:
+            first = problems[0]
+            raise InputError(f"digit.skip_services[{first.index}]: {first.message}", expected=first.expected)
 
     def service_dependencies(self, modules: Iterable[str] | None = None, *,
-                             cluster_configs: str | None = None) -> dict[str, list[str]]:
+                             cluster_configs: str | None = None,
+                             skip: Collection[str] = ()) -> dict[str, list[str]]:
         """Service-level graph: a service depends on every service of the modules its module
         depends on. A dependency module without services is looked through, so its own
         dependencies still order the service. With ``cluster_configs`` set (a node name),
-        every service also depends on that node, which has no dependencies itself."""
+        every service also depends on that node, which has no dependencies itself.
+        Services in ``skip`` have no node, and a module whose services are all skipped is
+        looked through like an empty one; a skipped ``cluster_configs`` has no node either."""
         order = list(modules) if modules is not None else self.resolve(None)
-        entries = self.services(order)
+        entries = self.services(order, skip=skip)
+        if cluster_configs in skip:
+            cluster_configs = None
         owner = {e.name: e.module for e in entries}
         by_module: dict[str, list[str]] = {m: [] for m in order}
         for e in entries:

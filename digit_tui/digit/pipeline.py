@@ -26,9 +26,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
-import subprocess
-from collections.abc import Callable, Container, Mapping
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -40,7 +38,6 @@ from digit_tui.digit.helmyaml import parse_mapping, read_text
 from digit_tui.digit.manifest import MIGRATION_SUFFIX, ReleaseManifest, ServiceEntry, load_manifest
 from digit_tui.digit.render import RenderError, Renderer, merge_values
 from digit_tui.digit.source import DigitSource, locate
-from digit_tui.engine.errors import PermanentError
 from digit_tui.errors import InputError
 
 CLUSTER_CONFIGS = "cluster-configs"
@@ -97,7 +94,8 @@ def render_release(source: DigitSource | str | os.PathLike[str],
                    namespace: str | None = None, skip: Container[str] = (),
                    on_rendered: Callable[[RenderedService], None] | None = None,
                    tags: Mapping[str, str] | None = None,
-                   running_tags: Mapping[str, str] | None = None) -> list[RenderedService]:
+                   running_tags: Mapping[str, str] | None = None,
+                   skip_services: Sequence[str] = ()) -> list[RenderedService]:
     """Render ``cluster-configs`` (when asked) and every service of the chosen modules, in order.
 
     ``modules`` None means every module of the manifest; otherwise the platform
@@ -105,12 +103,16 @@ def render_release(source: DigitSource | str | os.PathLike[str],
     in ``skip`` (rendered earlier with the same inputs) are left out of the result;
     ``on_rendered`` sees each service as soon as it is rendered, so a caller can
     keep finished work when it is killed halfway. ``tags`` and ``running_tags``:
-    see the module docstring.
+    see the module docstring. ``skip_services`` (the answers' ``digit.skip_services``)
+    are left out on purpose: not rendered at all, their charts not even looked up;
+    a name that is no service of these modules is an InputError with a near match.
     """
     src = source if isinstance(source, DigitSource) else locate(source)
     release = manifest if isinstance(manifest, ReleaseManifest) else load_manifest(manifest)
     index = ChartIndex.build(src.charts_dir)
-    entries = release_entries(release, modules, tags=tags, running_tags=running_tags)
+    entries = release_entries(release, modules, tags=tags, running_tags=running_tags, skip_services=skip_services)
+    if cluster_configs and CLUSTER_CONFIGS in skip_services:
+        cluster_configs = False
     # Resolve every chart before rendering anything: a missing chart is bad input, not a half-done render.
     refs = {e.name: _lookup(index, e, release) for e in entries}
     base = base_values(env_file, secrets_file)
@@ -159,12 +161,17 @@ def wants_tag(exc: RenderError) -> bool:
 
 def release_entries(release: ReleaseManifest, modules: list[str] | None, *,
                     tags: Mapping[str, str] | None = None,
-                    running_tags: Mapping[str, str] | None = None) -> list[ServiceEntry]:
-    """The services to render, in order, with the tags they are rendered with (see the module docstring)."""
+                    running_tags: Mapping[str, str] | None = None,
+                    skip_services: Sequence[str] = ()) -> list[ServiceEntry]:
+    """The services to render, in order, with the tags they are rendered with (see the module
+    docstring); ``skip_services`` are checked against the release and left out."""
     tags = tags or {}
     running = running_tags or {}
+    resolved = release.resolve(modules)
+    if skip_services:
+        release.check_skips(resolved, skip_services, always=(CLUSTER_CONFIGS,))
     out = []
-    for e in release.services(release.resolve(modules)):
+    for e in release.services(resolved, skip=set(skip_services)):
         tag, migration = e.tag, e.migration_tag
         if e.name in tags:
             tag = tags[e.name]
@@ -184,10 +191,11 @@ def base_values(env_file: str | os.PathLike[str], secrets_file: str | os.PathLik
                         load_values_file(secrets_file, role="secrets") if secrets_file else {})
 
 
-def release_order(manifest: ReleaseManifest, modules: list[str] | None, *, cluster_configs: bool = True) -> list[str]:
+def release_order(manifest: ReleaseManifest, modules: list[str] | None, *, cluster_configs: bool = True,
+                  skip_services: Sequence[str] = ()) -> list[str]:
     """The service names ``render_release`` renders, in its order."""
-    names = [e.name for e in manifest.services(manifest.resolve(modules))]
-    if cluster_configs:
+    names = [e.name for e in manifest.services(manifest.resolve(modules), skip=set(skip_services))]
+    if cluster_configs and CLUSTER_CONFIGS not in skip_services:
         names = [CLUSTER_CONFIGS, *(n for n in names if n != CLUSTER_CONFIGS)]
     return names
 
@@ -242,28 +250,15 @@ def _render_one(renderer: Renderer, ref: ChartRef, name: str, tag: str | None, m
 
 def load_values_file(path: str | os.PathLike[str], *, role: str = "values file") -> dict[str, Any]:
     """Read a values-shaped YAML file as Helm reads a ``-f`` file; a sops-encrypted one is
-    decrypted with ``sops -d`` (stdout only, never written to disk)."""
+    decrypted with ``sops -d`` (stdout only, never written to disk). A key this machine cannot
+    use is :class:`~digit_tui.digit.sops.SopsKeyUnavailable` (bad input, naming the key)."""
+    from digit_tui.digit import sops
+
     p = Path(path)
     role = role if role.endswith("file") else f"{role} file"
-    data = parse_mapping(read_text(p, role=role), path=p, role=role)
-    if isinstance(data.get("sops"), dict) and "mac" in data["sops"]:
-        data = parse_mapping(_sops_decrypt(p), path=p, role=role)
+    text = read_text(p, role=role)
+    data = parse_mapping(text, path=p, role=role)
+    if sops.is_sops_document(data):
+        data = parse_mapping(sops.decrypt(p, data["sops"], text=text, role=role, timeout=SOPS_TIMEOUT),
+                             path=p, role=role)
     return data
-
-
-def _sops_decrypt(path: Path) -> str:
-    sops = shutil.which("sops")
-    if sops is None:
-        raise InputError("the secrets file is sops-encrypted but sops is not on PATH", path=path,
-                         expected="sops installed (with access to the key), or a decrypted secrets file")
-    try:
-        proc = subprocess.run([sops, "--decrypt", str(path)], capture_output=True, timeout=SOPS_TIMEOUT,
-                              stdin=subprocess.DEVNULL, check=False)
-    except subprocess.TimeoutExpired:
-        raise PermanentError(f"sops did not decrypt {path} within {SOPS_TIMEOUT:.0f} s",
-                             remedy="check access to the sops key (KMS, age or PGP agent)") from None
-    if proc.returncode != 0:
-        last = (proc.stderr.decode(errors="replace").strip().splitlines() or ["no message"])[-1]
-        raise PermanentError(f"sops could not decrypt {path}: {last[:300]}",
-                             remedy="check that this machine holds the key named in .sops.yaml")
-    return proc.stdout.decode()

