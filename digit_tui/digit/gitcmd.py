@@ -182,7 +182,8 @@ def run_git(args: Sequence[str], deadline: float, report: Progress, *, what: str
     def pump_stderr() -> None:
         assert proc.stderr is not None
         buf = b""
-        while chunk := proc.stderr.read1(4096):
+        # A BufferedReader (bufsize -1): read1 returns what is there instead of waiting for 4 KiB.
+        while chunk := proc.stderr.read1(4096):  # type: ignore[attr-defined]
             buf += chunk
             *parts, buf = re.split(rb"[\r\n]", buf)
             for part in parts:

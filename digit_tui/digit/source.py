@@ -78,7 +78,7 @@ class DigitSource:
         for base in dict.fromkeys(bases):
             if (base / path).is_file():
                 return base / path
-        raise InputError(f"release manifest {given} not found in {self.root}", path=given,
+        raise InputError(f"release manifest {given} not found in {self.root}", path=Path(given),
                          expected="a path relative to the tree's root, deploy-as-code/helm or "
                                   f"{RELEASES}/ (looked in {', '.join(str(b) for b in dict.fromkeys(bases))})")
 

@@ -137,7 +137,7 @@ class Engine:
             # Tasks find generated files, rendered manifests and sources under the state directory.
             settings = {**self.spec.settings, "state_dir": str(self.state_dir)}
             factory = load_graph_factory(self.spec.graph) if self._tasks is None else None
-            tasks = list(self._tasks) if factory is None else factory(settings)
+            tasks = factory(settings) if factory is not None else list(self._tasks or ())
             run = journal.latest_run()
             if run is None or run.state in FINISHED_RUN_STATES:
                 self.run_id = journal.create_run(self.spec.environment, self.spec.graph, self.spec.settings,

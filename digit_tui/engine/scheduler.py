@@ -56,7 +56,7 @@ class RunContext:
         self._sched = sched
         self.task_id = task.id
         self.run_id = sched.run_id
-        self.settings = sched.settings
+        self.settings: Mapping[str, Any] = sched.settings
         self.outputs: dict[str, Any] = {}
 
     def output(self, task_id: str) -> Mapping[str, Any]:

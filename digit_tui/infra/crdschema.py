@@ -108,7 +108,7 @@ def make_structural(schema: Schema, *, preserve_unknown: bool = False) -> tuple[
         changes.append("type: object at the root")
     props = schema.get("properties")
     meta = props.get("metadata") if isinstance(props, dict) else None
-    if isinstance(meta, dict) and meta != {"type": "object"}:
+    if isinstance(props, dict) and isinstance(meta, dict) and meta != {"type": "object"}:
         props["metadata"] = {"type": "object"}
         changes.append("properties.metadata reduced to {type: object} (v1 allows no other metadata schema)")
     counts: dict[str, int] = {}

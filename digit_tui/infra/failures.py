@@ -180,7 +180,8 @@ def _failure(exc: BaseException) -> Failure | None:
 
 def broken_stream(exc: BaseException) -> bool:
     """A watch or chunked answer that ended mid-stream (the caller lists again)."""
-    incomplete = (http.client.IncompleteRead, *_urllib3("ProtocolError", "ReadTimeoutError", "InvalidChunkLength"))
+    incomplete: tuple[type[BaseException], ...] = (
+        http.client.IncompleteRead, *_urllib3("ProtocolError", "ReadTimeoutError", "InvalidChunkLength"))
     return any(isinstance(e, incomplete) for e in chain(exc)) or isinstance(exc, json.JSONDecodeError)
 
 

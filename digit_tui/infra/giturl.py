@@ -15,6 +15,7 @@ taken as a user part too, which errs on the safe side.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -115,7 +116,7 @@ def secrets_in(url: str) -> list[str]:
     return sorted((s for s in found if len(s) >= 4), key=len, reverse=True)
 
 
-def scrub(text: str, known: list[str] | tuple[str, ...] = ()) -> str:
+def scrub(text: str, known: Sequence[str] = ()) -> str:
     """``text`` with the ``known`` secrets and the credentials of every URL in it masked."""
     for secret in known:
         text = text.replace(secret, MASK)

@@ -44,6 +44,7 @@ CRD_ESTABLISH_WAIT = 15.0       # how long a just-applied CRD's type may take to
 POOL_SIZE = 32                  # connections kept per host
 
 Obj = dict[str, Any]
+Objs = list[Obj]    # for annotations inside Kube, whose method ``list`` hides the builtin there
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ def _default_timeout(api: Any, policy: ClientPolicy) -> None:
     API method someone forgot to pass it to): without one urllib3 would wait forever."""
     rest = getattr(api, "rest_client", None)
     send = getattr(rest, "request", None)
-    if send is None:
+    if rest is None or send is None:
         return
 
     def request(method: str, url: str, headers: Any = None, body: Any = None, post_params: Any = None,
@@ -380,7 +381,7 @@ class Kube:
             if not token:
                 return items, rv
 
-    def list_labelled(self, types: Iterable[ResourceType], label_selector: str) -> list[Obj]:
+    def list_labelled(self, types: Iterable[ResourceType], label_selector: str) -> Objs:
         """Every object of ``types`` (all namespaces) matching the label selector."""
         out: list[Obj] = []
         for rtype in types:
@@ -446,7 +447,7 @@ class Kube:
             raise _api_exception(resp.status, resp.reason, data)
         return data.decode(errors="replace")
 
-    def events_for(self, namespace: str, kind: str, name: str) -> list[Obj]:
+    def events_for(self, namespace: str, kind: str, name: str) -> Objs:
         """Core events about one object, oldest first."""
         rtype = self.resource("v1", "Event")
         selector = f"involvedObject.kind={kind},involvedObject.name={name}"

@@ -171,8 +171,8 @@ def parse_event(line: str | bytes) -> Event | None:
         return None
     kind = str(data.get("type") or "")
     message = str(data.get("@message") or "")
-    hook = data.get("hook") if isinstance(data.get("hook"), dict) else {}
-    change = data.get("change") if isinstance(data.get("change"), dict) else {}
+    hook: dict[str, Any] = data["hook"] if isinstance(data.get("hook"), dict) else {}
+    change: dict[str, Any] = data["change"] if isinstance(data.get("change"), dict) else {}
     if kind == "planned_change":
         return PlannedChange(_address(change), str(change.get("action") or ""), message,
                              str(change.get("reason") or ""))

@@ -194,7 +194,8 @@ def _read_facts(path: Any) -> list[dict[str, Any]]:
     except UnicodeDecodeError:
         raise InputError("VM facts are not UTF-8 text", path=path, expected="JSON or YAML") from None
     except TooDeep as exc:
-        raise InputError(f"VM facts are {exc.problem}", path=path, line=exc.problem_mark.line + 1,
+        raise InputError(f"VM facts are {exc.problem}", path=path,
+                         line=exc.problem_mark.line + 1 if exc.problem_mark is not None else None,
                          expected="[{name, cpus, memory_bytes}, ...]") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

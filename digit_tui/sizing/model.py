@@ -232,8 +232,7 @@ class Plan:
                         "utilisation": {"cpu": round(self.worker_utilisation[0], 3),
                                         "memory": round(self.worker_utilisation[1], 3)}},
             "volumes": [asdict(v) | {"total_gb": v.total_gb} for v in self.volumes],
-            "postgres": vm(self.postgres) | {"disk_gb": self.postgres_disk_gb} if self.postgres else
-            {"count": 0, "disk_gb": self.postgres_disk_gb},
+            "postgres": {**(vm(self.postgres) or {"count": 0}), "disk_gb": self.postgres_disk_gb},
             "lb": vm(self.lb),
             "jenkins": vm(self.jenkins),
             "services": [

@@ -233,7 +233,8 @@ def _prepare(selected: Sequence[Workload], inputs: SizingInputs, preset: Preset,
         lines.append(ServiceLine(w.service, w.module, w.kind, w.replicas, replicas, cpu, mem))
     if overrides:
         notes.append(Assumption("replicas.override", "replicas set by the preset: " + ", ".join(
-            f"{k}={v}" for k, v in sorted(overrides.items())), preset.replica_overrides.source))
+            f"{k}={v}" for k, v in sorted(overrides.items())),
+            preset.replica_overrides.source if preset.replica_overrides else ""))
     if unset_names:
         shown = ", ".join(unset_names[:4]) + (" …" if len(unset_names) > 4 else "")
         notes.append(Assumption("requests.unset",
@@ -314,15 +315,15 @@ def _volumes(selected: Sequence[Workload], inputs: SizingInputs, preset: Preset,
     covered: set[str] = set()
     out: list[VolumePlan] = []
     for rule in preset.volumes:
-        w = by_key.get(rule.workload) if rule.workload else None
-        if rule.workload and w is None and rule.count is None:
+        found = by_key.get(rule.workload) if rule.workload else None
+        if rule.workload and found is None and rule.count is None:
             continue
-        count = w.replicas if w is not None else (rule.count or 1)
-        if preset.replica_overrides and w is not None and w.name in preset.replica_overrides.value:
-            count = preset.replica_overrides.value[w.name]
-        if w is not None:
-            covered.add(w.name)
-        chart_gb = max((c.size_b for c in w.claims), default=0) / GI if w is not None else 0.0
+        count = found.replicas if found is not None else (rule.count or 1)
+        if preset.replica_overrides and found is not None and found.name in preset.replica_overrides.value:
+            count = preset.replica_overrides.value[found.name]
+        if found is not None:
+            covered.add(found.name)
+        chart_gb = max((c.size_b for c in found.claims), default=0) / GI if found is not None else 0.0
         u = inputs.ulbs
         if rule.rule == "kafka":
             grow = u * g.kafka_mb_per_ulb_day.value * kafka_days * g.kafka_replication.value / max(count, 1) / 1024
@@ -343,7 +344,8 @@ def _volumes(selected: Sequence[Workload], inputs: SizingInputs, preset: Preset,
             basis = f"the chart's claim ({chart_gb:g}Gi)"
         else:
             basis = "ULBs × growth × " + ("years" if rule.rule == "filestore" else "retention")
-        out.append(VolumePlan(rule.name, w.name if w is not None else (rule.workload or rule.name), count, size, basis))
+        out.append(VolumePlan(rule.name, found.name if found is not None else (rule.workload or rule.name), count, size,
+                              basis))
         notes.append(Assumption(f"volume.{rule.name}", f"{rule.name}: at least {rule.min_gb.value}G each"
                                 + (f"; grows as {how}" if how else ""), rule.min_gb.source))
     for w in selected:
@@ -431,7 +433,7 @@ def plan(
                              expected="--flavor with more CPU/memory")
         flavor, packed, suggested = best[2], best[3], True
         notes.append(Assumption("flavor", f"suggested {flavor.name}: cheapest of "
-                                f"{', '.join(c['flavor'] for c in candidates)} (cost = vCPU + GiB/4 per node)",
+                                f"{', '.join(str(c['flavor']) for c in candidates)} (cost = vCPU + GiB/4 per node)",
                                 preset.flavor_candidates.source))
     else:
         flavor = Flavor.parse(inputs.flavor)

@@ -127,8 +127,8 @@ def bundled_inputs(work_dir: Path | None = None) -> ReleaseInputs:
         env = envs[0]
         secrets = env.with_name(env.stem + "-secrets.yaml")
         return ReleaseInputs(BUNDLE, manifests[-1], env, secrets if secrets.exists() else None)
-    env, secrets = _generate_env(work_dir)
-    return ReleaseInputs(BUNDLE, manifests[-1], env, secrets)
+    generated, generated_secrets = _generate_env(work_dir)
+    return ReleaseInputs(BUNDLE, manifests[-1], generated, generated_secrets)
 
 
 def _generate_env(work_dir: Path | None) -> tuple[Path, Path | None]:
