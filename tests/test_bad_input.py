@@ -261,6 +261,10 @@ CASES: list[Case] = [
     C("install-answers-not-utf8", "install", "--headless", "--answers", "{d}/latin1.yaml", says="not UTF-8",
       where="{d}/latin1.yaml:2", setup=(_file("latin1.yaml", b"version: 1\nenvironment: d\xe9v\n"),)),
 
+    # -- the TUI: a damaged journal is said before any screen opens
+    C("tui-corrupt-journal", "tui", S, SD, says="journal.db is corrupt (file is not a database)",
+      setup=(_garbage_journal,)),
+
     # -- status
     C("status-corrupt-journal", "status", S, SD, says="journal.db is corrupt (file is not a database)",
       setup=(_garbage_journal,)),

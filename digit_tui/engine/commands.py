@@ -81,7 +81,7 @@ SPAWN_LOCK = "install.lock"
 
 
 @contextmanager
-def _spawn_turn(state_dir: Path, timeout: float) -> Iterator[None]:
+def spawn_turn(state_dir: Path, timeout: float) -> Iterator[None]:
     """One client at a time looks for the engine and starts it: a second `install` started at the
     same instant waits here, then finds the first one's engine and attaches. Held for seconds at
     most; a client that is killed releases it with its process. Past ``timeout`` we go on
@@ -105,12 +105,12 @@ def _spawn_turn(state_dir: Path, timeout: float) -> Iterator[None]:
 def _start_or_attach(state_dir: Path, spec: Any, timeout: float = 30.0) -> _Started:
     """Attach to the engine of this state directory, or start one and wait until it has opened its run.
 
-    Clients take turns (``_spawn_turn``). Should two engines start anyway (the TUI
+    Clients take turns (``spawn_turn``). Should two engines start anyway (the TUI
     starts one too), the one that loses the lock exits and this client attaches to
     the winner, as if it had come a moment later. A short install may already be
     over (even failed) by the time we look: what counts is a run owned by the
     engine we follow."""
-    with _spawn_turn(state_dir, timeout):
+    with spawn_turn(state_dir, timeout):
         return _find_or_spawn(state_dir, spec, timeout)
 
 

@@ -69,10 +69,14 @@ def find_install(explicit: str | None) -> Path | None:
 def cmd_tui(args: argparse.Namespace) -> int:
     from digit_tui.app import DigitApp
 
+    from digit_tui.engine.commands import check_journal
+
+    state = find_install(args.state_dir)
+    if state is not None:
+        check_journal(state, empty_ok=True)  # a damaged journal: one line, exit 2, not a blank screen
     bad = _need_terminal()
     if bad is not None:
         return bad
-    state = find_install(args.state_dir)
     if state is None:
         hint = Path(args.state_dir) if args.state_dir else None
         DigitApp(start="welcome", state_dir=hint).run()
@@ -111,6 +115,14 @@ def ensure_answers(state_dir: Path) -> Path:
 
 def ensure_engine(state_dir: Path, answers: Path, graph: str, *, cluster_is_new: bool) -> str:
     """Attach to a running engine, or start one unless the last install here finished and still stands."""
+    from digit_tui.engine.commands import spawn_turn
+
+    # Take the same turn as `install` does, so a demo and an install started together share one engine.
+    with spawn_turn(state_dir, timeout=30.0):
+        return _ensure_engine(state_dir, answers, graph, cluster_is_new=cluster_is_new)
+
+
+def _ensure_engine(state_dir: Path, answers: Path, graph: str, *, cluster_is_new: bool) -> str:
     from digit_tui.engine import control, daemon
     from digit_tui.engine.journal import Journal, JournalError
 
