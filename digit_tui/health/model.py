@@ -7,6 +7,8 @@ what ``digit-tui health --once --json`` prints.
 from __future__ import annotations
 
 import calendar
+import datetime
+import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -19,13 +21,26 @@ CRASH_FAULTS = ("CrashLoopBackOff",)
 # A running pod that is not ready this long is a fault, not a start-up.
 NOT_READY_GRACE = 120.0
 
+_EPOCH = datetime.datetime(1970, 1, 1)
+
 KINDS = ("pods", "deployments", "statefulsets", "jobs", "pvcs", "nodes", "events")
+
+
+_STAMP = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)")
 
 
 def parse_time(value: str | None) -> float | None:
     """RFC 3339 (as the API writes it) to epoch seconds."""
     if not value:
         return None
+    # The API's own format without strptime (a live view parses thousands of these); anything else
+    # goes through strptime as before.
+    m = _STAMP.match(value)
+    if m:
+        try:
+            return (datetime.datetime(*map(int, m.groups())) - _EPOCH).total_seconds()
+        except ValueError:
+            pass
     try:
         return float(calendar.timegm(time.strptime(value[:19], "%Y-%m-%dT%H:%M:%S")))
     except ValueError:
@@ -133,6 +148,49 @@ def classify_pod(pod: Mapping[str, Any], events: Iterable[Mapping[str, Any]] = (
                    node=str(spec.get("nodeName") or "–"), fault=fault, reason=reason)
 
 
+def verdict_due(pod: Mapping[str, Any], *, now: float | None = None) -> float | None:
+    """When ``classify_pod`` may give this pod another verdict with nothing changed in the API:
+    a running pod that is not ready becomes ``NotReady`` once the grace has passed. None: never."""
+    now = time.time() if now is None else now
+    m, spec, st = _meta(pod), pod.get("spec") or {}, pod.get("status") or {}
+    containers = spec.get("containers") or []
+    if m.get("deletionTimestamp") or st.get("phase") != "Running" or not containers:
+        return None
+    if sum(1 for c in st.get("containerStatuses") or [] if c.get("ready")) >= len(containers):
+        return None
+    started = parse_time(st.get("startTime")) or parse_time(m.get("creationTimestamp")) or now
+    due = started + NOT_READY_GRACE
+    return due if due >= now else None
+
+
+def slim_pod(pod: Mapping[str, Any]) -> dict[str, Any]:
+    """The parts of a pod ``classify_pod`` and ``verdict_due`` read (a live view keeps thousands)."""
+    m, spec = _meta(pod), pod.get("spec") or {}
+    meta = {k: m[k] for k in ("namespace", "name", "uid", "resourceVersion", "creationTimestamp",
+                              "deletionTimestamp") if m.get(k)}
+    slim_spec: dict[str, Any] = {"containers": [{"name": c.get("name")} for c in spec.get("containers") or []]}
+    if spec.get("nodeName"):
+        slim_spec["nodeName"] = spec["nodeName"]
+    return {"metadata": meta, "spec": slim_spec, "status": pod.get("status") or {}}
+
+
+def slim_event(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The parts of an event the model and the event views read."""
+    m = _meta(event)
+    inv = event.get("involvedObject") or event.get("regarding") or {}
+    out: dict[str, Any] = {k: event[k] for k in ("type", "reason", "message", "lastTimestamp", "eventTime", "count")
+                           if event.get(k) is not None}
+    out["metadata"] = {k: m[k] for k in ("namespace", "name", "uid", "creationTimestamp") if m.get(k)}
+    out["involvedObject"] = {k: inv[k] for k in ("kind", "namespace", "name") if inv.get(k)}
+    return out
+
+
+def event_subject(event: Mapping[str, Any]) -> str:
+    """"namespace/name" of the object an event is about (how ``events_by_object`` groups them)."""
+    inv = event.get("involvedObject") or event.get("regarding") or {}
+    return f"{inv.get('namespace') or _meta(event).get('namespace') or ''}/{inv.get('name') or ''}"
+
+
 @dataclass
 class Count:
     ready: int = 0
@@ -168,6 +226,15 @@ def _node_ready(node: Mapping[str, Any]) -> bool:
                for c in (node.get("status") or {}).get("conditions") or [])
 
 
+def _pvc_bound(pvc: Mapping[str, Any]) -> bool:
+    return (pvc.get("status") or {}).get("phase") == "Bound"
+
+
+# kind -> "is this object fine": what the summary line counts.
+READY_RULES: dict[str, Any] = {"deployments": _replicas_ready, "statefulsets": _replicas_ready, "jobs": _job_ok,
+                               "pvcs": _pvc_bound, "nodes": _node_ready}
+
+
 @dataclass
 class Summary:
     deployments: Count = field(default_factory=Count)
@@ -191,9 +258,7 @@ def events_by_object(events: Iterable[Mapping[str, Any]]) -> dict[str, list[Mapp
     """Events grouped by "namespace/name" of the object they are about, oldest first."""
     out: dict[str, list[Mapping[str, Any]]] = {}
     for e in sorted(events, key=event_time):
-        inv = e.get("involvedObject") or e.get("regarding") or {}
-        k = f"{inv.get('namespace') or _meta(e).get('namespace') or ''}/{inv.get('name') or ''}"
-        out.setdefault(k, []).append(e)
+        out.setdefault(event_subject(e), []).append(e)
     return out
 
 
@@ -232,11 +297,7 @@ def build_model(objects: Mapping[str, Iterable[Mapping[str, Any]]], *, now: floa
     pods = [classify_pod(p, evs.get(key_of(p), ()), now=now) for p in objects.get("pods") or []]
     pods.sort(key=lambda p: (p.namespace, p.name))
     s = Summary(
-        deployments=_count(objects.get("deployments") or [], _replicas_ready),
-        statefulsets=_count(objects.get("statefulsets") or [], _replicas_ready),
-        jobs=_count(objects.get("jobs") or [], _job_ok),
-        pvcs=_count(objects.get("pvcs") or [], lambda p: (p.get("status") or {}).get("phase") == "Bound"),
-        nodes=_count(objects.get("nodes") or [], _node_ready),
+        **{kind: _count(objects.get(kind) or [], rule) for kind, rule in READY_RULES.items()},
         pods=len(pods),
         faulty=sum(1 for p in pods if p.faulty),
     )

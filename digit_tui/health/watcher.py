@@ -1,102 +1,102 @@
-"""Keep a live snapshot of a cluster with list+watch in background threads.
+"""List and watch a cluster for the health views, as raw JSON through ``infra.kube``.
 
-One thread per resource type lists, then watches from the list's
-resourceVersion; a broken or expired watch relists. A small probe thread asks
-``/version`` every few seconds so a silent network drop is noticed even when
-no watch event is due. Every call carries the timeouts of ``POLICY`` (infra.kube's one client policy). Failures back
-off exponentially (capped, with jitter) and the last data stays available,
-marked with its age, so the dashboard can keep showing it dimmed.
+``ClusterWatcher`` runs one thread per resource type: a paginated list
+(``limit``/``continue``, each page handed on as it arrives), then a watch from
+the list's resourceVersion; a broken watch re-watches, an expired one (410)
+relists. Events are field-selected server-side to warnings, the only ones the
+views classify with. A small probe thread asks ``/version`` every few seconds
+so a silent network drop is noticed even when no watch event is due. Every call
+carries the timeouts of ``POLICY`` (infra.kube's one client policy). Failures
+back off exponentially (capped, with jitter); what was received stays with the
+sink, so the dashboard keeps showing it, dimmed, with its age.
+
+Everything goes through ``infra.kube.Kube`` (the one place clients are built):
+no typed models of the kubernetes client, whose API modules alone take a
+second to import.
 """
 
 from __future__ import annotations
 
-import json
 import random
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from digit_tui.health.model import KINDS
 from digit_tui.infra.failures import FailureKind, failure_of, status_text
-from digit_tui.infra.kube import ClientPolicy, api_client
+from digit_tui.infra.kube import ClientPolicy, Kube, ResourceType
 
 # Short timeouts: the dashboard must show "unreachable" within seconds. urllib3's retries are off
 # (api_client): the watcher retries itself, with backoff and a visible state.
 POLICY = ClientPolicy(connect=3.0, read=8.0, watch_slack=5.0, pool=16)
 WATCH_SECONDS = 50
 PROBE_INTERVAL = 3.0
-MAX_EVENTS = 2000
+PAGE_SIZE = 500
+
+_LW = frozenset({"list", "watch"})
+TYPES: dict[str, ResourceType] = {
+    "pods": ResourceType("", "v1", "Pod", "pods", True, _LW),
+    "deployments": ResourceType("apps", "v1", "Deployment", "deployments", True, _LW),
+    "statefulsets": ResourceType("apps", "v1", "StatefulSet", "statefulsets", True, _LW),
+    "jobs": ResourceType("batch", "v1", "Job", "jobs", True, _LW),
+    "pvcs": ResourceType("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", True, _LW),
+    "nodes": ResourceType("", "v1", "Node", "nodes", False, _LW),
+    "events": ResourceType("", "v1", "Event", "events", True, _LW),
+}
+# Filtered by the API server: only what the views use crosses the network.
+FIELD_SELECTORS: dict[str, str] = {"events": "type=Warning"}
+assert tuple(TYPES) == KINDS
 
 
-@dataclass
-class WatchSnapshot:
-    objects: dict[str, list[dict[str, Any]]]
-    synced: bool                       # every type has been listed at least once
-    reachable: bool
-    unreachable_since: float | None    # first failure after the last success
-    data_time: float | None            # last time the cluster answered
-    error: str | None
-    version: int                       # bumps on every change; cheap "did anything change"
-
-
-@dataclass
-class _State:
-    objects: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: {k: {} for k in KINDS})
-    listed: set[str] = field(default_factory=set)
-    last_ok: float | None = None
-    last_fail: float | None = None
-    fail_since: float | None = None
-    error: str | None = None
-    version: int = 0
-
-
-def make_api_client(kubeconfig: str | Path | None, context: str | None) -> Any:
-    """An ApiClient for the kubeconfig (which must be named: kubernetes' ConfigException otherwise,
-    never the library's $KUBECONFIG / ~/.kube/config fallback), under the health policy."""
-    from kubernetes.config import ConfigException
-
+def make_kube(kubeconfig: str | Path | None, context: str | None) -> Kube:
+    """The health views' client (which needs a named kubeconfig: kubernetes' ConfigException
+    otherwise, never the library's $KUBECONFIG / ~/.kube/config fallback), under ``POLICY``."""
     if not kubeconfig:
+        from kubernetes.config import ConfigException
+
         raise ConfigException("no kubeconfig given: pass --kubeconfig FILE "
                               "(digit-tui never reads $KUBECONFIG or ~/.kube/config by itself)")
-    return api_client(kubeconfig, context, policy=POLICY)
+    return Kube(kubeconfig, context, policy=POLICY)
 
 
-def list_functions(api: Any) -> dict[str, Callable[..., Any]]:
-    from kubernetes import client
-
-    core, apps, batch = client.CoreV1Api(api), client.AppsV1Api(api), client.BatchV1Api(api)
-    return {
-        "pods": core.list_pod_for_all_namespaces,
-        "deployments": apps.list_deployment_for_all_namespaces,
-        "statefulsets": apps.list_stateful_set_for_all_namespaces,
-        "jobs": batch.list_job_for_all_namespaces,
-        "pvcs": core.list_persistent_volume_claim_for_all_namespaces,
-        "nodes": core.list_node,
-        "events": core.list_event_for_all_namespaces,
-    }
-
-
-def _list(fn: Callable[..., Any]) -> tuple[list[dict[str, Any]], str]:
-    resp = fn(_preload_content=False, _request_timeout=POLICY.request_timeout())
-    data = json.loads(resp.data)
-    return list(data.get("items") or []), str((data.get("metadata") or {}).get("resourceVersion") or "")
-
-
-def _obj_key(obj: dict[str, Any]) -> str:
+def obj_key(kind: str, obj: dict[str, Any]) -> str:
+    """How the views key an object: "namespace/name" (pods, workloads), the uid for events."""
     m = obj.get("metadata") or {}
-    return m.get("uid") or f"{m.get('namespace') or ''}/{m.get('name') or ''}"
+    name = f"{m.get('namespace') or ''}/{m.get('name') or ''}"
+    return str(m.get("uid") or name) if kind == "events" else name
+
+
+def list_pages(kube: Kube, kind: str) -> Iterator[tuple[list[dict[str, Any]], str]]:
+    """(items, resourceVersion) per page of one cluster-wide list of ``kind``."""
+    rtype = TYPES[kind]
+    token: str | None = None
+    while True:
+        doc = kube.request("GET", rtype.path(), query={"fieldSelector": FIELD_SELECTORS.get(kind),
+                                                       "limit": PAGE_SIZE, "continue": token}) or {}
+        meta = doc.get("metadata") or {}
+        yield list(doc.get("items") or []), str(meta.get("resourceVersion") or "")
+        token = meta.get("continue") or None
+        if not token:
+            return
 
 
 def fetch_once(kubeconfig: str | Path | None, context: str | None) -> dict[str, list[dict[str, Any]]]:
-    """List every type once (for ``health --once``); raises on the first failure."""
-    api = make_api_client(kubeconfig, context)
+    """One paginated list per type, side by side (for ``health --once``); raises the first failure."""
+    kube = make_kube(kubeconfig, context)
+
+    def one(kind: str) -> list[dict[str, Any]]:
+        return [item for page, _ in list_pages(kube, kind) for item in page]
+
     try:
-        return {kind: _list(fn)[0] for kind, fn in list_functions(api).items()}
+        with ThreadPoolExecutor(len(TYPES), thread_name_prefix="health-list") as pool:
+            futures = {kind: pool.submit(one, kind) for kind in TYPES}
+            return {kind: f.result() for kind, f in futures.items()}
     finally:
-        api.close()
+        kube.close()
 
 
 _SHORT = {
@@ -125,83 +125,101 @@ def describe_error(exc: BaseException) -> str:
     return f"{short} ({failure.detail})" if failure.kind in (FailureKind.TLS, FailureKind.FORBIDDEN) else short
 
 
-class ClusterWatcher:
-    """Background list+watch of one cluster; ``snapshot()`` is cheap and thread-safe."""
+@dataclass(frozen=True)
+class Connection:
+    """Whether the cluster answers, and since when it does not."""
 
-    def __init__(self, kubeconfig: str | Path | None, context: str | None = None, *,
+    reachable: bool = True
+    unreachable_since: float | None = None   # first failure after the last success
+    data_time: float | None = None           # last time the cluster answered
+    error: str | None = None
+
+
+class WatchSink(Protocol):
+    """Where the watcher's threads deliver what they receive (must be thread-safe)."""
+
+    def upsert(self, kind: str, objs: list[dict[str, Any]]) -> None: ...
+    def delete(self, kind: str, obj: dict[str, Any]) -> None: ...
+    def listed(self, kind: str, keys: set[str]) -> None: ...   # a complete list: anything else is gone
+    def connection(self, state: Connection) -> None: ...
+
+
+class _Expired(Exception):
+    """The watch's resourceVersion is too old (410): relist."""
+
+
+class _WatchError(Exception):
+    """An ERROR event other than 410 ends the stream: relist."""
+
+
+class ClusterWatcher:
+    """Background list+watch of one cluster into a ``WatchSink``."""
+
+    def __init__(self, kubeconfig: str | Path | None, context: str | None = None, *, sink: WatchSink,
                  probe_interval: float = PROBE_INTERVAL, max_backoff: float = 10.0) -> None:
         self.kubeconfig = kubeconfig
         self.context = context
+        self.sink = sink
         self.probe_interval = probe_interval
         self.max_backoff = max_backoff
+        self.kube: Kube | None = None
+        self.probes = 0                       # answered or not: lets tests wait for "time has passed"
         self._lock = threading.Lock()
-        self._state = _State()
+        self._last_ok: float | None = None
+        self._fail_since: float | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._watches: list[Any] = []
-        self._api: Any = None
 
     # -- lifecycle ------------------------------------------------------------
     def start(self) -> None:
         try:
-            self._api = make_api_client(self.kubeconfig, self.context)
+            self.kube = make_kube(self.kubeconfig, self.context)
         except Exception as exc:  # a broken kubeconfig is bad input, shown by the caller
             raise ValueError(f"cannot use kubeconfig {self.kubeconfig or '(none given)'}: {describe_error(exc)}") from exc
-        for kind, fn in list_functions(self._api).items():
-            t = threading.Thread(target=self._run_kind, args=(kind, fn), name=f"watch-{kind}", daemon=True)
-            self._threads.append(t)
+        for kind in TYPES:
+            self._threads.append(threading.Thread(target=self._run_kind, args=(kind,), name=f"watch-{kind}",
+                                                  daemon=True))
         self._threads.append(threading.Thread(target=self._probe, name="watch-probe", daemon=True))
         for t in self._threads:
             t.start()
 
     def stop(self, timeout: float = 2.0) -> None:
+        """Stop the threads. A thread blocked reading a quiet watch leaves at its next event or
+        bookmark (it is a daemon thread and delivers nothing after this)."""
         self._stop.set()
-        with self._lock:
-            watches = list(self._watches)
-        for w in watches:
-            w.stop()
         deadline = time.monotonic() + timeout
         for t in self._threads:
             t.join(max(0.0, deadline - time.monotonic()))
-        if self._api is not None:
+        if self.kube is not None:
             try:
-                self._api.close()
+                self.kube.close()
             except Exception:
                 pass
 
-    # -- reading --------------------------------------------------------------
-    def snapshot(self) -> WatchSnapshot:
-        with self._lock:
-            s = self._state
-            objects = {k: list(v.values()) for k, v in s.objects.items()}
-            reachable = s.last_fail is None or (s.last_ok is not None and s.last_ok > s.last_fail)
-            return WatchSnapshot(objects=objects, synced=len(s.listed) == len(KINDS), reachable=reachable,
-                                 unreachable_since=None if reachable else s.fail_since, data_time=s.last_ok,
-                                 error=None if reachable else s.error, version=s.version)
-
     @property
-    def version(self) -> int:
-        with self._lock:
-            return self._state.version
+    def stopped(self) -> bool:
+        return self._stop.is_set()
 
     # -- bookkeeping ----------------------------------------------------------
     def _ok(self) -> None:
         with self._lock:
-            s = self._state
-            if s.last_fail is not None and (s.last_ok is None or s.last_ok <= s.last_fail):
-                s.version += 1  # reachability changed
-            s.last_ok = time.time()
-            s.fail_since = None
+            changed = self._fail_since is not None or self._last_ok is None
+            self._last_ok = time.time()
+            self._fail_since = None
+            state = Connection(reachable=True, data_time=self._last_ok)
+        if changed and not self._stop.is_set():
+            self.sink.connection(state)
 
     def _fail(self, exc: BaseException) -> None:
         with self._lock:
-            s = self._state
             now = time.time()
-            if s.fail_since is None:
-                s.fail_since = now
-                s.version += 1
-            s.last_fail = now
-            s.error = describe_error(exc)
+            first = self._fail_since is None
+            if first:
+                self._fail_since = now
+            state = Connection(reachable=False, unreachable_since=self._fail_since, data_time=self._last_ok,
+                               error=describe_error(exc))
+        if first and not self._stop.is_set():
+            self.sink.connection(state)
 
     def _backoff(self, attempt: int) -> bool:
         """Sleep before the next try; False when stopping."""
@@ -210,48 +228,38 @@ class ClusterWatcher:
 
     # -- threads --------------------------------------------------------------
     def _probe(self) -> None:
-        from kubernetes import client
-
-        version = client.VersionApi(self._api)
+        assert self.kube is not None
         while not self._stop.wait(self.probe_interval):
             try:
-                version.get_code(_request_timeout=POLICY.request_timeout(POLICY.connect))
+                self.kube.request("GET", "/version", timeout=POLICY.connect)
             except Exception as exc:
                 if self._stop.is_set():
                     return
                 self._fail(exc)
             else:
                 self._ok()
+            self.probes += 1
 
-    def _replace(self, kind: str, items: list[dict[str, Any]]) -> None:
-        fresh = {_obj_key(o): o for o in items}
-        if kind == "events" and len(fresh) > MAX_EVENTS:
-            fresh = dict(list(fresh.items())[-MAX_EVENTS:])
-        with self._lock:
-            self._state.objects[kind] = fresh
-            self._state.listed.add(kind)
-            self._state.version += 1
+    def _list(self, kind: str) -> str:
+        """List ``kind`` page by page into the sink; the list's resourceVersion."""
+        assert self.kube is not None
+        keys: set[str] = set()
+        rv = ""
+        for items, rv in list_pages(self.kube, kind):
+            if self._stop.is_set():
+                return rv
+            self._ok()
+            keys.update(obj_key(kind, o) for o in items)
+            self.sink.upsert(kind, items)
+        self.sink.listed(kind, keys)
+        return rv
 
-    def _apply(self, kind: str, etype: str, obj: dict[str, Any]) -> None:
-        with self._lock:
-            table = self._state.objects[kind]
-            k = _obj_key(obj)
-            if etype == "DELETED":
-                table.pop(k, None)
-            else:
-                table[k] = obj
-                if kind == "events" and len(table) > MAX_EVENTS:
-                    table.pop(next(iter(table)))
-            self._state.version += 1
-
-    def _run_kind(self, kind: str, fn: Callable[..., Any]) -> None:
-        from kubernetes import watch
-        from kubernetes.client.exceptions import ApiException
-
+    def _run_kind(self, kind: str) -> None:
+        assert self.kube is not None
         attempt = 0
         while not self._stop.is_set():
             try:
-                items, rv = _list(fn)
+                rv = self._list(kind)
             except Exception as exc:
                 if self._stop.is_set():
                     return
@@ -260,34 +268,35 @@ class ClusterWatcher:
                 if not self._backoff(attempt):
                     return
                 continue
-            self._ok()
-            self._replace(kind, items)
             attempt = 0
             # Watch from the list's version until the stream breaks or expires, then relist.
             while not self._stop.is_set():
-                w = watch.Watch()
-                with self._lock:
-                    self._watches.append(w)
                 try:
-                    for ev in w.stream(fn, resource_version=rv, timeout_seconds=WATCH_SECONDS,
-                                       allow_watch_bookmarks=True, deserialize=False,
-                                       _request_timeout=POLICY.watch_timeout(WATCH_SECONDS)):
-                        etype, obj = ev.get("type"), ev.get("object") or {}
-                        if etype == "ERROR":
-                            raise ApiException(status=int(obj.get("code") or 500), reason=obj.get("reason"))
-                        rv = str((obj.get("metadata") or {}).get("resourceVersion") or rv)
-                        if etype != "BOOKMARK":
-                            self._apply(kind, etype, obj)
-                        self._ok()
-                except Exception as exc:
+                    rv = self._watch(kind, rv)
+                except (_Expired, _WatchError):
+                    break
+                except Exception:
                     if self._stop.is_set():
                         return
-                    if not (isinstance(exc, ApiException) and exc.status == 410):
-                        # A broken stream is not proof the cluster is gone: the relist decides.
-                        self._stop.wait(0.2)
+                    # A broken stream is not proof the cluster is gone: the relist decides.
+                    self._stop.wait(0.2)
                     break
-                finally:
-                    with self._lock:
-                        if w in self._watches:
-                            self._watches.remove(w)
-                    w.stop()
+
+    def _watch(self, kind: str, rv: str) -> str:
+        """Deliver one watch stream's events; the last resourceVersion seen."""
+        assert self.kube is not None
+        for etype, obj in self.kube.watch(TYPES[kind], resource_version=rv, field_selector=FIELD_SELECTORS.get(kind),
+                                          timeout_seconds=WATCH_SECONDS):
+            if self._stop.is_set():
+                return rv
+            if etype == "ERROR":
+                if int(obj.get("code") or 0) == 410:
+                    raise _Expired()
+                raise _WatchError(f"{obj.get('code')} {obj.get('reason') or ''}")
+            rv = str((obj.get("metadata") or {}).get("resourceVersion") or rv)
+            if etype == "DELETED":
+                self.sink.delete(kind, obj)
+            elif etype in ("ADDED", "MODIFIED"):
+                self.sink.upsert(kind, [obj])
+            self._ok()
+        return rv
