@@ -179,19 +179,71 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
+# What `install` was asked for beyond the answers (--skip-checks), for the engine it starts: the
+# detached engine reads the answers again, and inherits this variable from the client that spawns it.
+ENGINE_OPTIONS_ENV = "DIGIT_TUI_ENGINE_OPTIONS"
+
+
+@contextmanager
+def _engine_options(options: dict[str, Any]) -> Iterator[None]:
+    before = os.environ.get(ENGINE_OPTIONS_ENV)
+    os.environ[ENGINE_OPTIONS_ENV] = json.dumps(options)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(ENGINE_OPTIONS_ENV, None)
+        else:
+            os.environ[ENGINE_OPTIONS_ENV] = before
+
+
+def _take_engine_options() -> dict[str, Any]:
+    """The options of the client that started this engine (none when the TUI started it)."""
+    try:
+        options = json.loads(os.environ.pop(ENGINE_OPTIONS_ENV, "") or "{}")
+    except ValueError:
+        return {}
+    return {"skip_checks": bool(options.get("skip_checks"))} if isinstance(options, dict) else {}
+
+
+def _trust_requests(spec: Any, values: list[str]) -> dict[str, str]:
+    if not values:
+        return {}
+    from digit_tui.preflight.trust import parse_trust_options
+
+    return parse_trust_options(values, [str(h["name"]) for h in spec.settings.get("hosts") or []])
+
+
+def _trust_host_keys(spec: Any, state_dir: Path, trust: dict[str, str]) -> bool:
+    """--trust-host-key, done by the client before the engine starts (the keys the prerequisites use)."""
+    from digit_tui.preflight.model import KNOWN_HOSTS, PreflightPlan, Status
+    from digit_tui.preflight.trust import trust_hosts
+
+    results = trust_hosts(PreflightPlan.from_settings(spec.settings), trust, state_dir / KNOWN_HOSTS)
+    for r in results:
+        print(f"{r.status.mark} {r.message}" + (f"\n  remedy: {r.remedy}" if r.remedy else ""), file=sys.stderr)
+    return all(r.status is not Status.FAIL for r in results)
+
+
 def cmd_install(args: argparse.Namespace) -> int:
     from digit_tui.engine.follow import follow
     from digit_tui.engine.journal import Journal
 
     spec = load_spec(args.answers, args.graph)  # bad input: exit 2 before anything is written
+    trust = _trust_requests(spec, args.trust_host_key)
     state_dir = paths.state_dir(spec.environment, args.state_dir)
     check_journal(state_dir, empty_ok=True)     # a damaged journal: exit 2, still nothing written
     paths.ensure_private_dir(state_dir)
+    if trust and not _trust_host_keys(spec, state_dir, trust):
+        return exitcodes.FAILED
+    options = {"skip_checks": bool(args.skip_checks)}
+    spec.settings["preflight"] = options
 
     if args.foreground:
         return _install_foreground(state_dir, spec, args)
 
-    started = _start_or_attach(state_dir, spec)
+    with _engine_options(options):
+        started = _start_or_attach(state_dir, spec)
     run_id = started.run_id
     if started.attached:
         print(f"attaching to the running install (engine pid {started.pid})", file=sys.stderr)
@@ -377,6 +429,7 @@ def cmd_engine(args: argparse.Namespace) -> int:
     from digit_tui.engine.daemon import engine_main
 
     spec = load_spec(args.answers, args.graph)
+    spec.settings["preflight"] = _take_engine_options()
     return engine_main(Path(args.state_dir), spec)
 
 
@@ -390,6 +443,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="no TUI: print one line per event until the install ends; Ctrl-C detaches")
     p.add_argument("--foreground", action="store_true",
                    help="run the engine in this process: Ctrl-C stops the install (resumable)")
+    p.add_argument("--skip-checks", action="store_true",
+                   help="acknowledge the prerequisite checks' warnings (they are still logged); failures still stop")
+    p.add_argument("--trust-host-key", action="append", default=[], metavar="NAME=SHA256:...",
+                   help="trust this host key of host NAME before starting (as `digit-tui preflight` shows it); "
+                        "repeatable")
     p.add_argument("--state-dir", metavar="DIR", help=STATE_HELP)
     p.add_argument("--graph", help=argparse.SUPPRESS)  # module:function, for tests and extensions
     p.set_defaults(func=cmd_install)
