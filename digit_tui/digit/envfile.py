@@ -356,10 +356,11 @@ def _cluster_configs(inputs: EnvInputs) -> dict[str, Any]:
     configs: dict[str, Any] = {
         "namespaces": {"create": True, "values": list(inputs.namespaces)},
         "root-ingress": root_ingress,
+        # No namespace: the chart's own applies. DIGIT-DevOps' cluster-configs ranges over a list
+        # there ([egov, monitoring]) and fails on a plain string; the sample defaults to egov.
         "configmaps": {
-            "egov-config": {"namespace": "egov", "data": dict(sorted(egov_config.items()))},
+            "egov-config": {"data": dict(sorted(egov_config.items()))},
             "egov-service-host": {
-                "namespace": "egov",
                 "data": {svc: f"http://{svc}.egov:8080/" for svc in sorted(SERVICE_HOSTS)},
             },
         },
