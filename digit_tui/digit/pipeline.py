@@ -222,13 +222,20 @@ def _render_entry(renderer: Renderer, ref: ChartRef, entry: ServiceEntry, base: 
 
 def service_values(base: Mapping[str, Any], ref: ChartRef | None, name: str, tag: str | None,
                    migration_tag: str | None) -> dict[str, Any]:
-    """The values DIGIT's deployer passes for one service (env + secrets + values file + --set)."""
+    """The values DIGIT's deployer passes for one service (env + secrets + values file + --set).
+
+    The values file is passed only when it is ``<service>-values.yaml`` (as the deployer's
+    ``-f``, over the env file); a chart's own ``values.yaml`` holds its defaults, which Helm
+    loads beneath everything given, so the environment file's values win over it."""
     sets = [("name", name)]
     if tag:
         sets.append(("image.tag", tag))
     if migration_tag or tag:
         sets.append(("initContainers.dbMigration.image.tag", migration_tag or tag))
+    # Read either way: a broken values file is reported with its file and line, in Helm's words.
     own = load_values_file(ref.values_file, role="values file") if ref is not None else {}
+    if ref is not None and not ref.shared_chart:
+        own = {}
     return merge_values(dict(base), own, *(set_value(key, value) for key, value in sets))
 
 
