@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 
 
@@ -25,3 +26,34 @@ class InputError(Exception):
             where = f"{self.path}:{self.line}: " if self.line else f"{self.path}: "
         tail = f" (expected: {self.expected})" if self.expected else ""
         return f"{where}{self.message}{tail}"
+
+
+class ErrorKind(str, Enum):
+    TRANSIENT = "transient"
+    PERMANENT = "permanent"
+
+
+class TaskError(Exception):
+    """Base for errors raised deliberately by tasks and the code they call (``remedy``: what to do)."""
+
+    kind: ErrorKind = ErrorKind.PERMANENT
+
+    def __init__(self, message: str, remedy: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.remedy = remedy
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class TransientError(TaskError):
+    """Worth retrying: the same call may succeed once the network is back."""
+
+    kind = ErrorKind.TRANSIENT
+
+
+class PermanentError(TaskError):
+    """Retrying cannot help; the operator has to change something (``remedy``)."""
+
+    kind = ErrorKind.PERMANENT

@@ -34,8 +34,7 @@ from digit_tui.digit.pipeline import (CLUSTER_CONFIGS, MissingTagsError, Rendere
                                       render_service, wants_tag)
 from digit_tui.digit.render import RenderError, Renderer
 from digit_tui.digit.source import DigitSource
-from digit_tui.engine.errors import PermanentError, TransientError
-from digit_tui.errors import InputError
+from digit_tui.errors import InputError, PermanentError, TransientError
 
 ERROR = "error"
 WARNING = "warning"

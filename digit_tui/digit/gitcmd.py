@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from digit_tui.engine.errors import PermanentError, TransientError
+from digit_tui.errors import PermanentError, TransientError
 from digit_tui.infra.giturl import scrub
 
 Progress = Callable[[str], None]

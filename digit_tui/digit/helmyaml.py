@@ -19,9 +19,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from digit_tui.engine.errors import PermanentError
 from digit_tui import yamlload
-from digit_tui.errors import InputError
+from digit_tui.errors import InputError, PermanentError
 
 # go-yaml v2's parser problems (parserc.go): their line is 0-based; scanner problems' is 1-based.
 _PARSER_PROBLEMS: tuple[str, ...] = (

@@ -32,8 +32,7 @@ from typing import Any, TypeVar
 import yaml
 
 from digit_tui.deepmerge import deep_merge
-from digit_tui.engine.errors import PermanentError, TransientError
-from digit_tui.errors import InputError
+from digit_tui.errors import InputError, PermanentError, TransientError
 
 ENGINES: tuple[str, ...] = ("auto", "sdk", "helm")
 DEFAULT_TIMEOUT = 60.0

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from digit_tui.digit.render import DEFAULT_TIMEOUT, Renderer, _Staged
-from digit_tui.engine.errors import PermanentError
+from digit_tui.errors import PermanentError
 
 
 class SdkRenderer(Renderer):

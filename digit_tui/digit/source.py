@@ -27,8 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from digit_tui.digit.gitcmd import GitFailed, GitRefNotFound, Progress, run_git
-from digit_tui.engine.errors import PermanentError, TransientError
-from digit_tui.errors import InputError
+from digit_tui.errors import InputError, PermanentError, TransientError
 from digit_tui.infra.giturl import CREDENTIAL_REMEDY, credential_part, redact_url, secrets_in
 
 # Where the three parts of a classic tree live, relative to the candidate base.

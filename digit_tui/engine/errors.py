@@ -1,4 +1,4 @@
-"""Error classes the engine understands, and the classifier for everything else.
+"""The classifier: which errors are worth retrying, and their remedies.
 
 Transient errors (the network, an overloaded API) are retried with backoff and
 then parked in ``waiting-for-network``; permanent ones (a wrong password, a host
@@ -12,42 +12,13 @@ import asyncio
 import errno
 import sys
 from collections.abc import Iterable
-from enum import Enum
 
-from digit_tui.errors import InputError
+# The error classes live at the bottom of the package (digit/ and infra/ raise them and know no
+# engine); the engine re-exports them with the classifier that reads them.
+from digit_tui.errors import ErrorKind, InputError, PermanentError, TaskError, TransientError
 from digit_tui.infra.failures import FailureKind, failure_of, http_status
 
-
-class ErrorKind(str, Enum):
-    TRANSIENT = "transient"
-    PERMANENT = "permanent"
-
-
-class TaskError(Exception):
-    """Base for errors raised deliberately by tasks."""
-
-    kind: ErrorKind = ErrorKind.PERMANENT
-
-    def __init__(self, message: str, remedy: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.remedy = remedy
-
-    def __str__(self) -> str:
-        return self.message
-
-
-class TransientError(TaskError):
-    """Worth retrying: the same call may succeed once the network is back."""
-
-    kind = ErrorKind.TRANSIENT
-
-
-class PermanentError(TaskError):
-    """Retrying cannot help; the operator has to change something (``remedy``)."""
-
-    kind = ErrorKind.PERMANENT
-
+__all__ = ["ErrorKind", "PermanentError", "TaskError", "TransientError", "classify", "remedy_for"]
 
 _TRANSIENT_ERRNOS = {
     errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.ETIMEDOUT,
