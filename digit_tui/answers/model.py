@@ -504,7 +504,6 @@ NOT_AVAILABLE_YET: tuple[Unbuilt, ...] = (
     Unbuilt(_section("sizing"), "the install sizes nothing from it; plan the VMs with `digit-tui size`",
             "no sizing section"),
     Unbuilt(_when("phases", "jenkins", lambda v: v is True), "the Jenkins phase is not built", "jenkins: false"),
-    Unbuilt(_given("digit", "tags"), "the render does not take tags from the answers yet", "no tags"),
     Unbuilt(_given("digit", "environment_file"), "generated environment files are not layered over an "
             "operator's own yet", "no environment_file"),
     Unbuilt(_given("digit", "secrets_file"), "generated secrets files are not layered over an operator's own yet",

@@ -4,8 +4,14 @@ One YAML file per service (``<out>/<service>.yaml``, CRDs first) plus
 ``<out>/index.yaml`` listing the order, modules, tags and digests. The files
 hold rendered Secrets, so they are written 0600 in a 0700 directory.
 
-Inputs come from an answers file (``--answers``), or directly from a DIGIT tree
+Inputs come from an answers file (``--answers``, whose ``digit.tags`` override the
+manifest's tags), or directly from a DIGIT tree
 (``--source DIR|URL [--ref REF] --manifest FILE --env-file F --secrets-file F``).
+
+Objects of APIs that Kubernetes ``--kube-version`` (default 1.30) no longer
+serves are converted to their successors, as the install converts them for the
+cluster it applies to, and what was converted is printed on stderr;
+``--no-convert`` writes Helm's output as it is.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from typing import Any
 
 from digit_tui.digit.atomic import atomic_write
 from digit_tui import exitcodes
+
+DEFAULT_KUBE_VERSION = "1.30"     # the sandbox's, and the oldest release still in upstream support
 
 
 def register(subparsers: Any) -> None:
@@ -52,6 +60,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--state-dir", metavar="DIR", help="where git sources are cloned (and answers' env files live)")
     parser.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
                         help="deadline for rendering one chart (default 60)")
+    parser.add_argument("--kube-version", metavar="X.Y", default=DEFAULT_KUBE_VERSION,
+                        help="convert objects of APIs this Kubernetes version no longer serves to their "
+                             f"successors (default {DEFAULT_KUBE_VERSION}; no cluster is contacted)")
+    parser.add_argument("--no-convert", dest="convert", action="store_false",
+                        help="write Helm's output as it is, removed APIs included")
     parser.set_defaults(func=run)
 
 
@@ -62,6 +75,7 @@ class RenderInputs:
     modules: list[str] | None
     env_file: Path
     secrets_file: Path | None
+    tags: dict[str, str] | None = None      # the answers' digit.tags
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,6 +86,13 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("render needs --answers FILE, or --source with --manifest and --env-file",
                          expected="digit-tui render --answers FILE --out DIR")
     _check_out(Path(args.out))  # before the render's seconds of work, not after
+    if args.convert:
+        from digit_tui.infra.kubeconvert import parse_minor
+
+        try:
+            parse_minor(args.kube_version)
+        except InputError as exc:
+            raise InputError(f"--kube-version: {exc.message}", expected="a Kubernetes version like 1.30") from None
     try:
         inputs = _inputs_from_answers(args) if args.answers else _inputs_from_args(args)
         return _render(args, inputs)
@@ -133,8 +154,9 @@ def _inputs_from_answers(args: argparse.Namespace) -> RenderInputs:
         secrets_file = Path(args.secrets_file) if args.secrets_file else None
     else:
         env_file, secrets_file = _generated_env_files(settings, state)
+    tags = {str(k): str(v) for k, v in ((settings.get("digit") or {}).get("tags") or {}).items()}
     return RenderInputs(source=release.source, manifest=release.manifest_path, modules=release.modules,
-                        env_file=env_file, secrets_file=secrets_file)
+                        env_file=env_file, secrets_file=secrets_file, tags=tags or None)
 
 
 def _generated_env_files(settings: dict[str, Any], state: Path) -> tuple[Path, Path | None]:
@@ -169,8 +191,10 @@ def _render(args: argparse.Namespace, inputs: RenderInputs) -> int:
         print(f"digit-tui: {inputs.manifest}: warning: {warning}", file=sys.stderr)
     with make_renderer(args.engine, timeout=args.timeout) as renderer:
         rendered = render_release(inputs.source, manifest, inputs.modules, inputs.env_file, inputs.secrets_file,
-                                  renderer, cluster_configs=args.cluster_configs)
+                                  renderer, cluster_configs=args.cluster_configs, tags=inputs.tags)
         engine = renderer.engine
+    if args.convert:
+        rendered = _converted(rendered, args.kube_version)
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -187,5 +211,32 @@ def _render(args: argparse.Namespace, inputs: RenderInputs) -> int:
     print(f"rendered {len(rendered)} services ({sum(i['objects'] + i['crds'] for i in index)} objects) "
           f"with the {engine} engine into {out}")
     return exitcodes.OK
+
+
+def _converted(rendered: list[Any], kube_version: str) -> list[Any]:
+    """Each service with the objects of removed APIs converted for ``kube_version`` (digest of the
+    converted text); the summary of the whole release and every warning printed on stderr."""
+    from dataclasses import replace
+
+    from digit_tui.digit.pipeline import digest_of
+    from digit_tui.infra.kubeconvert import ConversionResult, ServedAPIs, convert_objects
+
+    served = ServedAPIs.for_kube_version(kube_version)
+    total = ConversionResult(objects=[])
+    out = []
+    for svc in rendered:
+        crds, objects = convert_objects(svc.crds, served), convert_objects(svc.objects, served)
+        for part in (crds, objects):
+            total.converted += part.converted
+            total.dropped += part.dropped
+            total.unserved += part.unserved
+        out.append(replace(svc, crds=crds.objects, objects=objects.objects,
+                           digest=digest_of(crds.objects, objects.objects)))
+    print(f"digit-tui: {total.summary()} (for Kubernetes {kube_version})", file=sys.stderr)
+    for line in ConversionResult(objects=[], dropped=total.dropped, unserved=total.unserved).warnings():
+        print(f"digit-tui: warning: {line}", file=sys.stderr)
+    for line in ConversionResult(objects=[], converted=total.converted).warnings():
+        print(f"digit-tui: note: {line}", file=sys.stderr)
+    return out
 
 

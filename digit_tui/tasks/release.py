@@ -55,6 +55,7 @@ from digit_tui.infra.kube import (
 )
 from digit_tui.infra.kubewait import NotReady, WaitPolicy, Workload, is_workload, readiness, wait_ready
 from digit_tui.tasks.render import TASK_ID as RENDER, load_rendered
+from digit_tui.tasks.runningtags import TAG_ANNOTATION
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = FIELD_MANAGER
@@ -216,11 +217,12 @@ def _call(what: str, kube: Kube, fn: Callable[[], T]) -> T:
 
 # -- desired state ------------------------------------------------------------------
 
-def managed(obj: Mapping[str, Any], service: str, digest: str) -> dict[str, Any]:
-    """The object as applied: our labels and the digest annotation added."""
+def managed(obj: Mapping[str, Any], service: str, digest: str, tag: str | None = None) -> dict[str, Any]:
+    """The object as applied: our labels, the digest annotation and the tag it was rendered with
+    ("" for the chart's own: the running tag a later render takes, see ``runningtags``)."""
     meta = dict(obj.get("metadata") or {})
     meta["labels"] = {**(meta.get("labels") or {}), MANAGED_BY_LABEL: MANAGED_BY, SERVICE_LABEL: service}
-    meta["annotations"] = {**(meta.get("annotations") or {}), DIGEST_ANNOTATION: digest}
+    meta["annotations"] = {**(meta.get("annotations") or {}), DIGEST_ANNOTATION: digest, TAG_ANNOTATION: tag or ""}
     return {**obj, "metadata": meta}
 
 
@@ -292,7 +294,7 @@ class ServiceTask(Task):
         crds, objects = load_rendered(ctx.settings, self.service)
         conversion = convert_objects([*crds, *objects], self.cluster.served(kube))
         digest = f"sha256:{info['digest']}"
-        out = [managed(o, self.service, digest) for o in conversion.objects]
+        out = [managed(o, self.service, digest, info.get("tag")) for o in conversion.objects]
         return Desired(info, [o for o in out if o.get("kind") == CRD_KIND],
                        [o for o in out if o.get("kind") != CRD_KIND], conversion)
 
@@ -347,8 +349,10 @@ class ServiceTask(Task):
         if not conversion.converted and not conversion.dropped and not conversion.unserved:
             return
         ctx.log(f"{conversion.summary()} (for the API versions the cluster serves)")
-        for line in conversion.warnings():
+        for line in ConversionResult(objects=[], dropped=conversion.dropped, unserved=conversion.unserved).warnings():
             ctx.log(line, level="warning")
+        for line in ConversionResult(objects=[], converted=conversion.converted).warnings():
+            ctx.log(line)
 
     def _apply(self, ctx: TaskContext, stop: threading.Event) -> int:
         kube = self.cluster.for_task(self, ctx.settings)

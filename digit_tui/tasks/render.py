@@ -4,9 +4,14 @@ Writes ``<state_dir>/rendered/<service>.yaml`` (CRDs first, canonical YAML, 0600
 the files hold rendered Secrets) and ``index.json``, and publishes the
 per-service digests and tags as small outputs for the apply tasks.
 
+Tags: the answers' ``digit.tags`` override the manifest; a service left untagged
+by both takes the tag of its Deployment running in the target cluster, as
+DIGIT's deployer does (``runningtags``: one short lookup, only when a cluster is
+configured and answers; otherwise none, and the journal says so).
+
 Converged when ``index.json`` records the same inputs (source charts, manifest,
-modules, env and secrets files, render engine) and every file still has its
-digest, so a rerun does not render again.
+modules, env and secrets files, render engine, ``digit.tags`` and the running
+tags found) and every file still has its digest, so a rerun does not render again.
 """
 
 from __future__ import annotations
@@ -85,12 +90,27 @@ def _file_digest(path: str | None) -> str:
         return "missing"
 
 
-def inputs_digest(release: Release, env_file: str, secrets_file: str | None, engine: str) -> str:
+def inputs_digest(release: Release, env_file: str, secrets_file: str | None, engine: str,
+                  tags: Mapping[str, str] | None = None, running_tags: Mapping[str, str] | None = None) -> str:
     h = hashlib.sha256()
     for part in (str(FORMAT), engine, _tree_digest(release.source.charts_dir), _file_digest(str(release.manifest_path)),
-                 ",".join(release.modules), _file_digest(env_file), _file_digest(secrets_file)):
+                 ",".join(release.modules), _file_digest(env_file), _file_digest(secrets_file),
+                 json.dumps(dict(tags or {}), sort_keys=True), json.dumps(dict(running_tags or {}), sort_keys=True)):
         h.update(part.encode() + b"\n")
     return h.hexdigest()
+
+
+def answer_tags(settings: Mapping[str, Any]) -> dict[str, str]:
+    """The answers' ``digit.tags``: service (or ``<service>-db``) -> image tag."""
+    return {str(k): str(v) for k, v in ((settings.get("digit") or {}).get("tags") or {}).items()}
+
+
+def untagged(release: Release, tags: Mapping[str, str]) -> list[str]:
+    """Services neither the manifest nor ``digit.tags`` gives a tag: they may take a running one."""
+    from digit_tui.digit.pipeline import CLUSTER_CONFIGS, release_entries
+
+    return [e.name for e in release_entries(release.manifest, release.modules, tags=tags)
+            if not e.tag and e.name != CLUSTER_CONFIGS]
 
 
 def _engine_name() -> str:
@@ -124,6 +144,7 @@ class RenderTask(Task):
         super().__init__(TASK_ID, "Render the DIGIT release with Helm", "release", deps,
                          retry=RetryPolicy(attempts=2), timeout=900.0, endpoints=endpoints)
         self.reshapes_graph = reshapes_graph
+        self._running: dict[str, str] | None = None
 
     def _files(self, ctx: TaskContext) -> tuple[str, str | None]:
         out = ctx.output(HELM_CONFIG)
@@ -138,10 +159,23 @@ class RenderTask(Task):
         ctx.publish("services", {s["name"]: {"module": s["module"], "tag": s["tag"], "digest": s["digest"]}
                                  for s in index["services"]})
 
+    def _running_tags(self, ctx: TaskContext, release: Release, tags: Mapping[str, str]) -> dict[str, str]:
+        """Looked up once per engine run (check and ensure must agree on the inputs)."""
+        if self._running is None:
+            from digit_tui.tasks.runningtags import lookup
+
+            found = lookup(ctx.settings, untagged(release, tags))
+            if found.note:
+                ctx.log(found.note)
+            self._running = found.tags
+        return self._running
+
     def _current(self, ctx: TaskContext) -> dict[str, Any] | None:
         env_file, secrets_file = self._files(ctx)
         release = open_release(ctx.settings, progress=lambda line: ctx.log(line))
-        want = inputs_digest(release, env_file, secrets_file, _engine_name())
+        tags = answer_tags(ctx.settings)
+        want = inputs_digest(release, env_file, secrets_file, _engine_name(), tags,
+                             self._running_tags(ctx, release, tags))
         try:
             index = json.loads((rendered_dir(ctx.settings) / INDEX).read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -157,7 +191,8 @@ class RenderTask(Task):
     async def check(self, ctx: TaskContext) -> bool:
         index = await ctx.run_sync(self._current, ctx)
         if index is None:
-            return False
+            return False    # ensure renders with the running tags this check found
+        self._running = None
         self._publish(ctx, index)
         return True
 
@@ -172,9 +207,11 @@ class RenderTask(Task):
         out = rendered_dir(ctx.settings)
         out.mkdir(parents=True, exist_ok=True, mode=0o700)
         order = release_order(release.manifest, release.modules)
+        tags = answer_tags(ctx.settings)
+        running = self._running_tags(ctx, release, tags)
         with make_renderer("auto", timeout=RENDER_TIMEOUT) as renderer:
             engine = renderer.engine
-            inputs = inputs_digest(release, env_file, secrets_file, engine)
+            inputs = inputs_digest(release, env_file, secrets_file, engine, tags, running)
             done = _finished_so_far(out, inputs)
             if done:
                 ctx.log(f"resuming the render: {len(done)} of {len(order)} services were rendered "
@@ -189,14 +226,15 @@ class RenderTask(Task):
                 ctx.progress(len(done), len(order), f"rendered {svc.name}")
 
             render_release(release.source, release.manifest, release.modules, env_file, secrets_file, renderer,
-                           skip=set(done), on_rendered=save)
+                           skip=set(done), on_rendered=save, tags=tags, running_tags=running)
         services = [done[name] for name in order]
         keep = {f"{s['name']}.yaml" for s in services}
         for stale in out.glob("*.yaml"):
             if stale.name not in keep:
                 stale.unlink()
         index = {"format": FORMAT, "inputs": inputs, "engine": engine, "release": release.manifest.version,
-                 "manifest": str(release.manifest_path), "modules": release.modules, "services": services}
+                 "manifest": str(release.manifest_path), "modules": release.modules, "services": services,
+                 "tags": tags, "running_tags": running}
         atomic_write(out / INDEX, json.dumps(index, indent=1), mode=0o600)
         (out / PROGRESS).unlink(missing_ok=True)
         ctx.log(f"rendered {len(services)} services ({sum(s['objects'] + s['crds'] for s in services)} objects) "
@@ -204,7 +242,10 @@ class RenderTask(Task):
         return index
 
     async def ensure(self, ctx: TaskContext) -> None:
-        index = await ctx.run_sync(self._render, ctx)
+        try:
+            index = await ctx.run_sync(self._render, ctx)
+        finally:
+            self._running = None    # a retry (or the next run) looks again
         self._publish(ctx, index)
 
     async def dry_run(self, ctx: TaskContext) -> list[str]:
@@ -216,4 +257,34 @@ class RenderTask(Task):
             lines.append(f"would fetch {redact_url(str(src.get('git')))}@{src.get('ref') or 'HEAD'} "
                          "(the services to deploy are listed once it is fetched)")
         lines.append(f"would render the release into {ctx.settings.get('state_dir', '<state dir>')}/{RENDERED_DIR}/")
+        lines.append(await ctx.run_sync(conversion_plan, ctx.settings))
         return lines
+
+
+AT_APPLY_TIME = "objects of removed APIs are converted for the cluster's served versions at apply time"
+PLAN_TIMEOUT = 5.0      # seconds the plan waits for the cluster's discovery
+
+
+def conversion_plan(settings: Mapping[str, Any], *, timeout: float = PLAN_TIMEOUT) -> str:
+    """What the apply tasks will convert, when it can be known now: the last render's files in
+    the state directory against the served versions of the cluster (if it answers quickly)."""
+    from digit_tui.infra.kube import Kube
+    from digit_tui.infra.kubeconvert import ServedAPIs, convert_objects
+    from digit_tui.tasks.release import kube_target
+
+    try:
+        index = json.loads((rendered_dir(settings) / INDEX).read_text(encoding="utf-8"))
+        objects = []
+        for svc in index.get("services") or []:
+            crds, objs = load_rendered(settings, str(svc["name"]))
+            objects += crds + objs
+    except Exception:   # nothing rendered yet, or a file gone: the render task will tell
+        return AT_APPLY_TIME
+    try:
+        target = kube_target(settings)
+        with Kube(target.kubeconfig, target.context, timeout=timeout) as kube:
+            served = ServedAPIs.from_kube(kube)
+    except Exception:
+        return AT_APPLY_TIME
+    result = convert_objects(objects, served)
+    return f"{result.summary()} (the last render, for this cluster's served API versions; done at apply time)"
