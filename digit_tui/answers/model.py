@@ -504,10 +504,6 @@ NOT_AVAILABLE_YET: tuple[Unbuilt, ...] = (
     Unbuilt(_section("sizing"), "the install sizes nothing from it; plan the VMs with `digit-tui size`",
             "no sizing section"),
     Unbuilt(_when("phases", "jenkins", lambda v: v is True), "the Jenkins phase is not built", "jenkins: false"),
-    Unbuilt(_given("digit", "environment_file"), "generated environment files are not layered over an "
-            "operator's own yet", "no environment_file"),
-    Unbuilt(_given("digit", "secrets_file"), "generated secrets files are not layered over an operator's own yet",
-            "no secrets_file"),
     Unbuilt(_given("digit", "skip_services"), "the release cannot leave services out yet", "no skip_services"),
     Unbuilt(_when("phases", "monitoring", lambda v: v is True), "the monitoring phase is not built",
             "monitoring: false, or leave it out"),

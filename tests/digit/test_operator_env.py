@@ -288,3 +288,30 @@ def test_the_generated_env_reads_back_as_the_operators_values(tmp_path: Path, tm
 def _write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+async def test_an_answers_file_naming_the_operators_files_reaches_the_generated_ones(tmp_path: Path,
+                                                                                    tmp_path_factory) -> None:
+    """From the answers file (paths relative to it) through the settings to the helm-config task."""
+    import shutil
+
+    from digit_tui.answers import answers_to_settings, load_answers
+
+    own = tmp_path / "environments"
+    own.mkdir()
+    shutil.copy(real_tree(tmp_path_factory) / ENVS / "fsm-uat.yaml", own / "fsm-uat.yaml")
+    (own / "fsm-uat-secrets.yaml").write_text(f"cluster-configs:\n  secrets:\n    db:\n      password: {MARKER}\n")
+    answers = tmp_path / "answers.yaml"
+    answers.write_text("environment: uat\ntarget: {provider: sandbox}\ndigit:\n  domain: uat.digit.example.gov.in\n"
+                       "  environment_file: environments/fsm-uat.yaml\n"
+                       "  secrets_file: environments/fsm-uat-secrets.yaml\n")
+    s = answers_to_settings(load_answers(answers), answers)
+    assert s["digit"]["environment_file"] == str(own / "fsm-uat.yaml")
+    s["state_dir"] = str(tmp_path / "state")
+    final, info, journal = await run_helm_config(s, tmp_path, "a")
+    assert final == "done", info["errors"]
+    env = load_mapping(tmp_path / "state" / "helm" / "environments" / "uat.yaml")
+    assert set(load_mapping(own / "fsm-uat.yaml")) <= set(env)
+    assert env["cluster-configs"]["configmaps"]["egov-config"]["data"]["egov-state-level-tenant-id"] == "pg"
+    assert generated_secrets(tmp_path)["cluster-configs"]["secrets"]["db"]["password"] == MARKER
+    assert MARKER.encode() not in journal
