@@ -86,7 +86,7 @@ class Site:
                               timeout=timeout, cwd=REPO, env={**self.env, **(env or {})})
 
     def preflight(self, *args: str, env: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
-        r = self.run(["preflight", "--answers", str(self.answers), "--state-dir", str(self.state), "--timeout", "2",
+        r = self.run(["preflight", "--answers", str(self.answers), "--state-dir", str(self.state), "--timeout", "3",
                       "--json", *args], env)
         assert r.returncode in (0, 1), r.stderr
         return r.returncode, json.loads(r.stdout)
@@ -329,8 +329,10 @@ def test_install_stops_in_the_prerequisites_until_keys_are_trusted_and_warnings_
 
 
 def test_bad_options_are_one_line_and_exit_2(site: Site) -> None:
-    for bad, said in (("vm9=SHA256:" + "A" * 43, "no host named 'vm9'"), ("vm1", "is not NAME=SHA256:")):
-        r = site.run(["preflight", "--answers", str(site.answers), "--state-dir", str(site.state),
+    for command, bad, said in ((["preflight"], "vm9=SHA256:" + "A" * 43, "no host named 'vm9'"),
+                               (["preflight"], "vm1", "is not NAME=SHA256:"),
+                               (["install", "--headless"], "vm9=SHA256:" + "A" * 43, "no host named 'vm9'")):
+        r = site.run([*command, "--answers", str(site.answers), "--state-dir", str(site.state),
                       f"--trust-host-key={bad}"], in_lab=False)
         assert r.returncode == 2 and said in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
         assert "expected: NAME=SHA256:... with NAME one of vm1, vm2, vm3" in r.stderr
