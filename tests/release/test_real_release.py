@@ -56,14 +56,15 @@ def m_modules(tree: Path, manifest: str) -> list[str]:
     return [m for m in load_manifest(path).selectable() if m.startswith("m_")]
 
 
-def write_answers(inst: Install, tree: Path, manifest: str, tags: dict[str, str] | None = None) -> list[str]:
+def write_answers(inst: Install, tree: Path, manifest: str, tags: dict[str, str] | None = None, *,
+                  cluster: bool = True) -> list[str]:
     modules = m_modules(tree, manifest)
     digit: dict[str, Any] = {"domain": "digit.local", "source": {"path": str(tree)},
                              "release": f"{RELEASES}/{manifest}", "modules": modules}
     if tags:
         digit["tags"] = tags
-    doc = {"environment": "dev", "target": {"provider": "sandbox", "kubeconfig": str(inst.kubeconfig)},
-           "digit": digit}
+    target = {"provider": "sandbox", **({"kubeconfig": str(inst.kubeconfig)} if cluster else {})}
+    doc = {"environment": "dev", "target": target, "digit": digit}
     inst.answers.write_text(yaml.safe_dump(doc, sort_keys=False))
     return modules
 
@@ -214,3 +215,46 @@ def test_v2_2_with_duplicates_a_tag_from_the_answers_and_one_running_installs(tm
         assert notes and f"redis:{LEGACY_REDIS_TAG}" in notes[-1]
     finally:
         inst.kill_engine()
+
+
+# -- `digit-tui render`: converted offline for --kube-version, or left as Helm wrote it -----------------
+
+def render(inst: Install, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return inst.cli("render", "--answers", str(inst.answers), "--out", str(out), "--state-dir", str(inst.state),
+                    *extra)
+
+
+def api_versions(out: Path, kind: str) -> set[str]:
+    return {d["apiVersion"] for f in out.glob("*.yaml") if f.name != "index.yaml"
+            for d in yaml.safe_load_all(f.read_text()) if d and d.get("kind") == kind}
+
+
+def test_render_converts_for_the_kube_version_and_no_convert_keeps_helms_output(tmp_path: Path, tree: Path) -> None:
+    inst = Install(tmp_path, tmp_path / "no-kubeconfig")     # render never contacts a cluster
+    write_answers(inst, tree, "dependancy_chart-digit-v2.8.yaml", cluster=False)
+
+    default = render(inst, tmp_path / "out-1.30")
+    assert default.returncode == 0, default.stderr
+    assert ("digit-tui: converted 94 objects: 66 Ingress extensions/v1beta1 -> networking.k8s.io/v1, "
+            "8 ClusterRole rbac.authorization.k8s.io/v1beta1 -> rbac.authorization.k8s.io/v1") in default.stderr
+    assert "(for Kubernetes 1.30)" in default.stderr
+    assert api_versions(tmp_path / "out-1.30", "Ingress") == {"networking.k8s.io/v1"}
+    assert api_versions(tmp_path / "out-1.30", "CustomResourceDefinition") == {"apiextensions.k8s.io/v1"}
+    index = yaml.safe_load((tmp_path / "out-1.30" / "index.yaml").read_text())
+    assert len(index["services"]) == 84
+
+    # a cluster of 1.21 still serves every API these charts use
+    old = render(inst, tmp_path / "out-1.21", "--kube-version", "1.21", "--modules", "m_pgr")
+    assert old.returncode == 0, old.stderr
+    assert "digit-tui: converted 0 objects (for Kubernetes 1.21)" in old.stderr
+    assert api_versions(tmp_path / "out-1.21", "Ingress") == {"extensions/v1beta1"}
+
+    raw = render(inst, tmp_path / "out-raw", "--no-convert", "--modules", "m_pgr")
+    assert raw.returncode == 0, raw.stderr
+    assert "converted" not in raw.stderr
+    assert api_versions(tmp_path / "out-raw", "PodDisruptionBudget") == {"policy/v1beta1"}
+
+    bad = render(inst, tmp_path / "out-bad", "--kube-version", "2.0")
+    assert bad.returncode == 2
+    assert bad.stderr.strip().count("\n") == 0 and "--kube-version" in bad.stderr
+    assert not (tmp_path / "out-bad").exists()
