@@ -22,8 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from digit_tui.engine.errors import TransientError
-from digit_tui.errors import InputError
+from digit_tui.errors import InputError, TransientError
 
 DEFAULT_TIMEOUT = 60.0
 # sops' exit codes (cmd/sops/codes): the data key could not be had from any master key; the MAC
