@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "digit_tui.sizing.command",       # size
     "digit_tui.digit.command",        # render
     "digit_tui.digit.checksource_command",  # check-source
+    "digit_tui.tasks.preflight_command",    # preflight
     "digit_tui.sandbox.command",      # sandbox up|down|status|fault
     "digit_tui.screens.command",      # tui (default), demo
 )

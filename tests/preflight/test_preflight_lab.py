@@ -18,18 +18,13 @@ from typing import Any
 import pytest
 import yaml
 
-from digit_tui.cli import COMMAND_MODULES
 from digit_tui.infra import ssh
 from digit_tui.infra.ssh import SshOptions
 from digit_tui.sandbox.runtime import start_sandbox
 from tests.support import REPO
 from tests.vmlab import Vm, VmLab, keygen
 
-# Until digit_tui.cli lists the command, register it the way cli.py will.
-_MODULE = "digit_tui.tasks.preflight_command"
-CLI = ([sys.executable, "-m", "digit_tui.cli"] if _MODULE in COMMAND_MODULES else
-       [sys.executable, "-c", "import sys, digit_tui.cli as c; c.COMMAND_MODULES += "
-        f"({_MODULE!r},); sys.exit(c.main(sys.argv[1:]))"])
+CLI = [sys.executable, "-m", "digit_tui.cli"]
 PREFLIGHT_GRAPH = "digit_tui.tasks.preflight:preflight_graph"
 ROLES = {"vm1": ["master"], "vm2": ["worker"], "vm3": ["db"]}
 
