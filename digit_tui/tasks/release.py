@@ -4,7 +4,7 @@ A service task applies what the render task wrote for its service, with
 server-side apply (field manager ``digit-tui``): CRDs first, then the objects,
 each labelled ``app.kubernetes.io/managed-by=digit-tui`` and
 ``digit.org/service=<name>`` and annotated with the digest of the service's
-rendered manifest. It then prunes objects carrying the service's label that
+rendered manifest and the tag it was rendered with (``digit.org/tag``). It then prunes objects carrying the service's label that
 the service no longer renders, and waits for its Deployments, StatefulSets,
 DaemonSets and Jobs to be ready within the service's deadline.
 
