@@ -1,6 +1,7 @@
 """The install graph of the DIGIT release.
 
-    helm-config -> render -> cluster-configs -> one task per service -> release-record
+    prerequisites (config, network, tools, one per host) -> gate
+      -> helm-config -> render -> cluster-configs -> one task per service -> release-record
 
 A git source that has not been fetched yet cannot name its services: the graph
 is then ``helm-config -> render``, the render task fetches the source (where a
@@ -97,5 +98,8 @@ def release_tasks(settings: Mapping[str, Any], after: Iterable[str] = ()) -> lis
 
 
 def build_graph(settings: Mapping[str, Any]) -> list[Task]:
-    """The graph factory the engine loads (``digit_tui.tasks.graph:build_graph``)."""
-    return release_tasks(settings)
+    """The graph factory the engine loads (``digit_tui.tasks.graph:build_graph``): the prerequisites,
+    then the release once their gate has passed."""
+    from digit_tui.tasks.preflight import GATE, preflight_tasks
+
+    return preflight_tasks(settings) + release_tasks(settings, after=[GATE])

@@ -28,6 +28,11 @@ def test_graph_orders_services_by_module_and_runs_a_module_in_parallel(tmp_path:
     tasks = build_graph(settings_for(tmp_path))
     deps = {t.id: set(t.deps) for t in tasks}
     order = validate_graph(tasks)
+    # The prerequisites come first; the release starts once their gate has passed.
+    pre = [t.id for t in tasks if t.phase == "prerequisites"]
+    assert pre and set(order[:len(pre)]) == set(pre) and order[len(pre) - 1] == "prerequisites"
+    assert deps["helm-config"] == {"prerequisites"}
+    order = order[len(pre):]
     assert order[:3] == ["helm-config", "render", "cluster-configs"]
     assert order[-1] == "release-record"
     assert deps["cluster-configs"] == {"render"}
@@ -37,7 +42,7 @@ def test_graph_orders_services_by_module_and_runs_a_module_in_parallel(tmp_path:
     assert not (deps["egov-user"] & CORE)
     assert deps["egov-hrms"] == {"render", "cluster-configs"} | CORE
     assert deps["pgr-services"] == {"render", "cluster-configs"} | CORE | {"egov-hrms", "billing-service"}
-    assert deps["release-record"] == {t.id for t in tasks} - {"helm-config", "render", "release-record"}
+    assert deps["release-record"] == {t.id for t in tasks} - {"helm-config", "render", "release-record", *pre}
 
 
 def test_graph_without_modules_leaves_out_the_m_modules(tmp_path: Path) -> None:

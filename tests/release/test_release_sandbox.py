@@ -22,7 +22,9 @@ CORE = {"egov-mdms-service", "egov-enc-service", "egov-user", "egov-persister", 
         "egov-workflow-v2", "egov-localization", "egov-idgen"}
 AFTER_CORE = {"egov-hrms", "billing-service", "digit-ui", "pgr-services", "property-services"}
 ALL_SERVICES = {"cluster-configs"} | BACKBONE | AUTHN | CORE | AFTER_CORE
-ALL_TASKS = {"helm-config", "render", "release-record"} | ALL_SERVICES
+# The prerequisites phase (no hosts in these answers: the configuration, the API, kubectl).
+PREREQUISITES = {"prerequisites-config", "prerequisites-network", "prerequisites-tools", "prerequisites"}
+ALL_TASKS = PREREQUISITES | {"helm-config", "render", "release-record"} | ALL_SERVICES
 
 BAD_ENC = "egovio/egov-enc-service:v0.0.0-missing"      # the sandbox's registry has no such tag
 GOOD_ENC = "egovio/egov-enc-service:v1.1.3-44558a0602-3"
@@ -103,7 +105,7 @@ def test_bad_image_fails_its_service_blocks_dependants_and_a_rerun_finishes(tmp_
     assert states["egov-enc-service"] == "failed"
     assert {t for t, s in states.items() if s == "blocked"} == AFTER_CORE | {"release-record"}
     assert {t for t, s in states.items() if s == "done"} == \
-        {"helm-config", "render", "cluster-configs"} | BACKBONE | AUTHN | (CORE - {"egov-enc-service"})
+        PREREQUISITES | {"helm-config", "render", "cluster-configs"} | BACKBONE | AUTHN | (CORE - {"egov-enc-service"})
     # dependants were never attempted: nothing of theirs is in the cluster
     assert kubectl(install, "get", "deployment", "egov-hrms", "-n", "egov").returncode != 0
     assert not_ready_workloads(install) == ["Deployment egov-enc-service"]
