@@ -164,14 +164,35 @@ def verdict_due(pod: Mapping[str, Any], *, now: float | None = None) -> float | 
 
 
 def slim_pod(pod: Mapping[str, Any]) -> dict[str, Any]:
-    """The parts of a pod ``classify_pod`` and ``verdict_due`` read (a live view keeps thousands)."""
-    m, spec = _meta(pod), pod.get("spec") or {}
+    """Only what ``classify_pod`` and ``verdict_due`` read of a pod (a live view keeps thousands):
+    the same verdict from a tenth of the bytes."""
+    m, spec, st = _meta(pod), pod.get("spec") or {}, pod.get("status") or {}
     meta = {k: m[k] for k in ("namespace", "name", "uid", "resourceVersion", "creationTimestamp",
                               "deletionTimestamp") if m.get(k)}
     slim_spec: dict[str, Any] = {"containers": [{"name": c.get("name")} for c in spec.get("containers") or []]}
     if spec.get("nodeName"):
         slim_spec["nodeName"] = spec["nodeName"]
-    return {"metadata": meta, "spec": slim_spec, "status": pod.get("status") or {}}
+    status: dict[str, Any] = {k: st[k] for k in ("phase", "reason", "message", "startTime") if st.get(k)}
+    conds = [{k: c.get(k) for k in ("type", "status", "message")} for c in st.get("conditions") or []
+             if c.get("type") == "PodScheduled"]
+    if conds:
+        status["conditions"] = conds
+    for field_name in ("initContainerStatuses", "containerStatuses"):
+        if st.get(field_name):
+            status[field_name] = [_slim_container(c) for c in st[field_name]]
+    return {"metadata": meta, "spec": slim_spec, "status": status}
+
+
+def _slim_container(c: Mapping[str, Any]) -> dict[str, Any]:
+    waiting = (c.get("state") or {}).get("waiting")
+    terminated = (c.get("lastState") or {}).get("terminated")
+    out: dict[str, Any] = {"ready": bool(c.get("ready")), "restartCount": c.get("restartCount") or 0}
+    if waiting:
+        out["state"] = {"waiting": {k: waiting[k] for k in ("reason", "message") if waiting.get(k)} or {"reason": None}}
+    if terminated:
+        # Present (even without these two) is what counts: the reason line says "last exit code".
+        out["lastState"] = {"terminated": {"exitCode": terminated.get("exitCode"), "reason": terminated.get("reason")}}
+    return out
 
 
 def slim_event(event: Mapping[str, Any]) -> dict[str, Any]:

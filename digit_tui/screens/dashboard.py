@@ -10,10 +10,18 @@ over on screen.
 
 When the cluster stops answering, the last data stays on screen, dimmed, under
 a banner with its age, and the watcher reconnects by itself.
+
+The garbage collector's full passes walk every object the process holds (the
+modules of Textual and the kubernetes client, thousands of rows): 70–160 ms
+each, a frozen screen every few seconds under churn. What exists once the
+screen is up, and after each page of the first list, is frozen (``gc.freeze``):
+later passes walk only what changed since. Those objects are still freed by
+reference counting when they go.
 """
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Callable
@@ -38,6 +46,9 @@ if TYPE_CHECKING:  # at run time they are imported on the worker's thread (the k
 
 SUMMARY_KINDS = (("Deploy", "deployments"), ("StatefulSet", "statefulsets"), ("Job", "jobs"), ("PVC", "pvcs"),
                  ("Nodes", "nodes"))
+
+
+FREEZE_AFTER = 500      # rows in one frame that are worth hiding from the collector (see above)
 
 
 class PodsChanged(Message):
@@ -88,6 +99,11 @@ class DashboardScreen(DigitScreen):
         self.frames = 0                      # deltas applied (tests and benches read it)
         self._shown: dict[str, Any] = {}     # what each Static shows now: updated only when it changes
         self._stop = threading.Event()
+        self._connected = threading.Event()
+        self._connect_error: BaseException | None = None
+        # Connect now, not once mounted: importing the client and the first list pages overlap with
+        # the screen's own start (the list is most of the time to a full table).
+        threading.Thread(target=self._connect, name="dashboard-connect", daemon=True).start()
 
     def compose(self) -> ComposeResult:
         yield Static(id="dash-title")
@@ -110,6 +126,7 @@ class DashboardScreen(DigitScreen):
         self.table.set_view(predicate=self._predicate(), sort=self.sort_mode)
         self._render_title()
         self.table.focus()
+        gc.freeze()
         self.watch_cluster()
         self.set_interval(1.0, self._tick)
 
@@ -118,40 +135,55 @@ class DashboardScreen(DigitScreen):
         if self.feeder is not None:
             self.feeder.stop()
         if self.watcher is not None:
-            w, self.watcher = self.watcher, None
-            threading.Thread(target=w.stop, name="watch-stop", daemon=True).start()
+            threading.Thread(target=self.watcher.stop, name="watch-stop", daemon=True).start()
 
     def on_resize(self) -> None:
         self._layout_columns()
 
-    # -- worker: watcher → model → frames ------------------------------------------------------
+    # -- threads: watcher → model → frames -----------------------------------------------------
+    def _connect(self) -> None:
+        """Build the model and start watching (the kubernetes client is imported here, off the loop)."""
+        try:
+            from digit_tui.health.live import LiveModel
+            from digit_tui.health.watcher import ClusterWatcher
+
+            model = LiveModel(clock=self.clock)
+            watcher = ClusterWatcher(self.kubeconfig, self.context, sink=model, **(
+                {"probe_interval": self.probe_interval} if self.probe_interval else {}))
+            self.model = model
+            if not self._stop.is_set():
+                watcher.start()  # ValueError for a broken kubeconfig: the worker turns it into the dialog
+                self.watcher = watcher
+                if self._stop.is_set():   # the screen went away meanwhile
+                    watcher.stop()
+        except BaseException as exc:
+            self._connect_error = exc
+        finally:
+            self._connected.set()
+
     @work(thread=True, exclusive=True, group="cluster", exit_on_error=False, description="watching the cluster")
     def watch_cluster(self) -> None:
-        # Imported here, on the worker's thread: the kubernetes client costs the first frame nothing.
-        from digit_tui.health.live import Feeder, LiveModel
-        from digit_tui.health.watcher import ClusterWatcher
+        from digit_tui.health.live import Feeder
 
         worker = get_current_worker()
-        model = LiveModel(clock=self.clock)
-        feeder = Feeder(model, lambda delta: self.post_message(PodsChanged(delta)))
-        watcher = ClusterWatcher(self.kubeconfig, self.context, sink=model, **(
-            {"probe_interval": self.probe_interval} if self.probe_interval else {}))
-        self.model, self.feeder = model, feeder
+        while not self._connected.wait(0.5):
+            if self._stop.is_set() or worker.is_cancelled:
+                return
+        if self._connect_error is not None:
+            raise self._connect_error
+        assert self.model is not None
+        self.feeder = Feeder(self.model, lambda delta: self.post_message(PodsChanged(delta)))
         if self._stop.is_set() or worker.is_cancelled:
             return
-        watcher.start()  # ValueError for a broken kubeconfig: becomes the error dialog
-        self.watcher = watcher
-        try:
-            if not self._stop.is_set():
-                feeder.run()
-        finally:
-            watcher.stop()
+        self.feeder.run()
 
     def on_pods_changed(self, message: PodsChanged) -> None:
         delta = message.delta
         try:
             if delta.rows_changed:
                 self.table.apply(delta.upserts, delta.removed)
+            if len(delta.upserts) >= FREEZE_AFTER or ("pods" in delta.listed and "pods" not in self.listed):
+                gc.freeze()     # a page of the list, or all of it: rows that live as long as the screen
             self.summary, self.listed = delta.summary, delta.listed
             stale_before = self.connection is not None and not self.connection.reachable
             self.connection = delta.connection

@@ -1,0 +1,449 @@
+"""Pod dashboard at DIGIT scale: prints figures, asserts nothing.
+
+    .venv/bin/python bench/dashboard.py [--pods 5000] [--nodes 50] [--rate 100] [--minutes 1]
+
+The issue's figure for memory is after 10 minutes of churn: ``--minutes 10``.
+
+How it measures (honestly, in a real terminal):
+
+* The sandbox API runs as its own process with ``--nodes`` nodes and
+  ``--pods`` pods in namespace ``bench`` (all Running before anything is timed).
+* The dashboard runs in tmux (private socket, 120x40), and "on screen" means
+  what ``tmux capture-pane`` shows: the frame was drawn to the terminal.
+  Polling capture-pane costs a few ms per look; those looks are part of each
+  latency.
+* ``kubectl get pods -A`` (discovery cache warmed once) and the launch of
+  ``digit-tui health`` are timed in the same run, 3 times each, medians
+  printed. Launch-to-full-list ends when the title reads "<pods> pods" and
+  "● live": the title counts the rows the table holds.
+* Churn: ``--rate`` pod changes a second from 4 client threads (9 in 10 a
+  status patch of a random pod's restart count, 1 in 10 a delete or a create
+  of a pod; the kubelet's own status writes for those come on top), never
+  touching the first 100 pods, which are the rows on screen.
+* Change-to-screen: every probe patches the restart count of one visible pod
+  to a new number and waits until its row shows it. Key-press-to-screen:
+  ``send-keys f`` until the title says "faults only", ``f`` again until it
+  says "all". Probes alternate during the whole churn window and are repeated
+  with nothing changing (idle).
+* CPU % is the dashboard process's utime+stime over the window (idle: 10 s).
+  RSS is read from /proc at the full list and at the end of the churn.
+* Frozen UI: for the churn window the dashboard runs in a wrapper process
+  (``--tui-child``, the same app as ``digit-tui health``) with a 20 ms timer on
+  its event loop; the longest late wake-up is the longest freeze. Idle CPU is
+  measured on the plain command, without that timer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import random
+import re
+import shlex
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+WIDTH, HEIGHT = 120, 40
+VISIBLE = 25            # probes patch pods p-00000 .. p-00024, always on screen at 120x40
+UNTOUCHED = 100         # churn never touches the first 100 pods
+CLK = os.sysconf("SC_CLK_TCK")
+
+
+# -- measuring a process ----------------------------------------------------------------------
+def rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK
+
+
+class CpuWindow:
+    def __init__(self, pid: int) -> None:
+        self.pid, self.t0, self.c0 = pid, time.monotonic(), cpu_seconds(pid)
+
+    def percent(self) -> float:
+        return 100.0 * (cpu_seconds(self.pid) - self.c0) / (time.monotonic() - self.t0)
+
+
+def pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))] if s else float("nan")
+
+
+def ms(v: float) -> str:
+    return f"{v * 1000:.0f} ms"
+
+
+# -- tmux ------------------------------------------------------------------------------------
+class Tmux:
+    def __init__(self, tmp: Path) -> None:
+        self.sock = f"bench-{uuid.uuid4().hex[:8]}"
+        self.conf = tmp / "tmux.conf"
+        self.conf.write_text("set -g remain-on-exit on\nset -g status off\n")
+
+    def __call__(self, *args: str) -> str:
+        return subprocess.run(["tmux", "-L", self.sock, "-f", str(self.conf), *args], capture_output=True,
+                              text=True, timeout=10, check=True).stdout
+
+    def start(self, command: str) -> int:
+        """Run ``command`` in a fresh pane; the pid of its process."""
+        self.kill()
+        self("new-session", "-d", "-x", str(WIDTH), "-y", str(HEIGHT), f"exec {command}")
+        return int(self("display-message", "-p", "#{pane_pid}").strip())
+
+    def screen(self) -> str:
+        return self("capture-pane", "-p")
+
+    def keys(self, *keys: str) -> None:
+        self("send-keys", *keys)
+
+    def wait(self, cond: Callable[[str], bool], timeout: float, what: str) -> float:
+        """Poll the screen until ``cond``; the monotonic time it was first seen."""
+        deadline = time.monotonic() + timeout
+        text = ""
+        while time.monotonic() < deadline:
+            text = self.screen()
+            if cond(text):
+                return time.monotonic()
+            time.sleep(0.005)
+        raise TimeoutError(f"timed out waiting for {what}; screen was:\n{text}")
+
+    def kill(self) -> None:
+        subprocess.run(["tmux", "-L", self.sock, "kill-server"], capture_output=True, timeout=10)
+
+
+def title(screen: str) -> str:
+    return screen.splitlines()[0] if screen else ""
+
+
+# -- the cluster -----------------------------------------------------------------------------
+def pod_body(name: str) -> dict[str, Any]:
+    return {"metadata": {"name": name, "labels": {"app": "bench"}},
+            "spec": {"containers": [{"name": "c", "image": "nginx:1.25",
+                                     "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}]}}
+
+
+def populate(kube: Any, pods: int, nodes: int, workers: int = 8) -> float:
+    kube.request("POST", "/api/v1/namespaces", body={"metadata": {"name": "bench"}})
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        items = (kube.request("GET", "/api/v1/nodes") or {}).get("items") or []
+        ready = sum(1 for n in items for c in (n.get("status") or {}).get("conditions") or []
+                    if c.get("type") == "Ready" and c.get("status") == "True")
+        if ready >= nodes:
+            break
+        time.sleep(0.2)
+    t0 = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        list(pool.map(lambda i: kube.request("POST", "/api/v1/namespaces/bench/pods", body=pod_body(f"p-{i:05d}"),
+                                             timeout=60), range(pods)))
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        doc = kube.request("GET", "/api/v1/namespaces/bench/pods",
+                           query={"fieldSelector": "status.phase=Running", "limit": 1}, timeout=60) or {}
+        running = len(doc.get("items") or []) + int((doc.get("metadata") or {}).get("remainingItemCount") or 0)
+        if running >= pods:
+            return time.monotonic() - t0
+        time.sleep(0.5)
+    raise TimeoutError("pods did not all run")
+
+
+class Churn:
+    """``rate`` pod changes a second, spread over 4 threads, away from the visible rows."""
+
+    def __init__(self, kube: Any, pods: int, rate: float, statuses: dict[str, list[dict[str, Any]]]) -> None:
+        self.kube, self.pods, self.rate = kube, pods, rate
+        self.statuses = statuses
+        self.done = 0
+        self.errors = 0
+        self.late = 0.0
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(4)]
+        self._absent: set[str] = set()
+
+    def start(self) -> None:
+        self.t0 = time.monotonic()
+        for t in self._threads:
+            t.start()
+
+    def stop(self) -> float:
+        self._stop.set()
+        for t in self._threads:
+            t.join(30)
+        return self.done / (time.monotonic() - self.t0)
+
+    def _change(self, rnd: random.Random) -> None:
+        name = f"p-{rnd.randrange(UNTOUCHED, self.pods):05d}"
+        path = f"/api/v1/namespaces/bench/pods/{name}"
+        with self._lock:
+            absent = name in self._absent
+            self._absent.discard(name)
+        if absent:
+            self.kube.request("POST", "/api/v1/namespaces/bench/pods", body=pod_body(name), timeout=30)
+        elif rnd.random() < 0.05:
+            with self._lock:
+                self._absent.add(name)
+            self.kube.request("DELETE", path, timeout=30)
+        else:
+            cs = self.statuses.get(name)
+            if not cs:
+                return
+            cs = [dict(c, restartCount=int(c.get("restartCount") or 0) + 1) for c in cs]
+            self.statuses[name] = cs
+            self.kube.request("PATCH", path + "/status", body={"status": {"containerStatuses": cs}},
+                              content_type="application/merge-patch+json", timeout=30)
+
+    def _run(self, index: int) -> None:
+        rnd = random.Random(index)
+        interval = 4 / self.rate
+        due = time.monotonic() + index * interval / 4
+        while not self._stop.is_set():
+            wait = due - time.monotonic()
+            if wait > 0:
+                self._stop.wait(wait)
+            else:
+                self.late = max(self.late, -wait)
+            due += interval
+            try:
+                self._change(rnd)
+            except Exception:
+                self.errors += 1
+            self.done += 1
+
+
+def container_statuses(kube: Any) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    token = None
+    while True:
+        doc = kube.request("GET", "/api/v1/namespaces/bench/pods", query={"limit": 500, "continue": token},
+                           timeout=60) or {}
+        for p in doc.get("items") or []:
+            out[p["metadata"]["name"]] = (p.get("status") or {}).get("containerStatuses") or []
+        token = (doc.get("metadata") or {}).get("continue")
+        if not token:
+            return out
+
+
+# -- probes ----------------------------------------------------------------------------------
+class Probes:
+    def __init__(self, tmux: Tmux, kube: Any, statuses: dict[str, list[dict[str, Any]]]) -> None:
+        self.tmux, self.kube, self.statuses = tmux, kube, statuses
+        self.value = 100
+        self.change: list[float] = []
+        self.keys: list[float] = []
+
+    def change_once(self, index: int) -> None:
+        name = f"p-{index:05d}"
+        self.value = self.value + 1 if self.value < 999 else 100
+        value = self.value
+        cs = [dict(c, restartCount=value) for c in self.statuses[name]]
+        needle = re.compile(rf"{name}\b.*\s{value}\s")
+        t0 = time.monotonic()
+        self.kube.request("PATCH", f"/api/v1/namespaces/bench/pods/{name}/status",
+                          body={"status": {"containerStatuses": cs}}, content_type="application/merge-patch+json")
+        seen = self.tmux.wait(lambda s: bool(needle.search(s)), 30, f"{name} with {value} restarts")
+        self.change.append(seen - t0)
+
+    def key_once(self) -> None:
+        for expect in ("faults only [f]", "all [f]"):
+            t0 = time.monotonic()
+            self.tmux.keys("f")
+            seen = self.tmux.wait(lambda s: expect in title(s), 30, f"the title to say {expect!r}")
+            self.keys.append(seen - t0)
+        # Back on all pods: wait for the rows, so the next change probe finds its row on screen.
+        self.tmux.wait(lambda s: "p-00000" in s, 30, "the rows again")
+
+    def run(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        i = 0
+        while time.monotonic() < deadline:
+            self.change_once(i % VISIBLE)
+            if i % 2 == 0:
+                self.key_once()
+            i += 1
+            time.sleep(random.uniform(0.05, 0.25))
+
+
+# -- the dashboard with a freeze meter (--tui-child) ------------------------------------------
+def tui_child(kubeconfig: str, stall_file: str) -> int:
+    """The dashboard exactly as `digit-tui health` runs it, plus a 20 ms timer whose late wake-ups
+    are freezes of the event loop. SIGUSR1 writes the record to ``stall_file`` and starts a new one."""
+    import asyncio
+
+    from digit_tui.app import DigitApp
+
+    period = 0.02
+    record: dict[str, Any] = {"max": 0.0, "max_cpu": 0.0, "over_100ms": 0, "samples": 0, "since": time.time()}
+
+    class BenchApp(DigitApp):
+        def on_mount(self) -> None:   # Textual runs DigitApp.on_mount as well
+            self.run_worker(meter(), exclusive=False, exit_on_error=False)
+
+    async def meter() -> None:
+        loop = asyncio.get_running_loop()
+
+        def dump() -> None:
+            Path(stall_file + ".tmp").write_text(json.dumps(record))
+            os.replace(stall_file + ".tmp", stall_file)
+            record.update(max=0.0, max_cpu=0.0, over_100ms=0, samples=0, since=time.time())
+
+        loop.add_signal_handler(signal.SIGUSR1, dump)
+        while True:
+            t0, c0 = time.monotonic(), time.thread_time()
+            await asyncio.sleep(period)
+            late = time.monotonic() - t0 - period
+            record["samples"] += 1
+            if late > record["max"]:
+                # The loop's own CPU in that stall: near the stall, the app computed; near 0, it waited
+                # (for the GIL, or for a core on a busy machine).
+                record["max"], record["max_cpu"] = late, time.thread_time() - c0
+            record["over_100ms"] += late > 0.1
+
+    BenchApp(start="dashboard", kubeconfig=kubeconfig).run()
+    return 0
+
+
+def read_stalls(pid: int, path: Path) -> dict[str, Any]:
+    path.unlink(missing_ok=True)
+    os.kill(pid, signal.SIGUSR1)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not path.exists():
+        time.sleep(0.01)
+    return json.loads(path.read_text())
+
+
+# -- main ------------------------------------------------------------------------------------
+def kubectl_get(kubeconfig: Path, cache: Path) -> float:
+    t0 = time.monotonic()
+    out = subprocess.run(["/usr/bin/kubectl", "--kubeconfig", str(kubeconfig), "--cache-dir", str(cache),
+                          "get", "pods", "-A", "--no-headers"], capture_output=True, text=True, timeout=300)
+    took = time.monotonic() - t0
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr)
+    return took
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--pods", type=int, default=5000)
+    ap.add_argument("--nodes", type=int, default=50)
+    ap.add_argument("--rate", type=float, default=100.0, help="pod changes a second during churn")
+    ap.add_argument("--minutes", type=float, default=1.0,
+                    help="churn duration; RSS is read at its end (the issue's figure is 10)")
+    ap.add_argument("--launches", type=int, default=3)
+    ap.add_argument("--tui-child", nargs=2, metavar=("KUBECONFIG", "STALL_FILE"), help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.tui_child:
+        sys.exit(tui_child(*a.tui_child))
+
+    from digit_tui.infra.kube import Kube
+    from digit_tui.sandbox.runtime import start_sandbox_subprocess
+
+    tmp = Path(tempfile.mkdtemp(prefix="dash-bench-"))
+    h = start_sandbox_subprocess(tmp / "sandbox", nodes=a.nodes, speed=100.0)
+    tmux = Tmux(tmp)
+    try:
+        kube = Kube(h.kubeconfig_path, timeout=60)
+        took = populate(kube, a.pods, a.nodes)
+        print(f"sandbox: {a.pods} pods on {a.nodes} nodes, all Running after {took:.1f}s")
+        statuses = container_statuses(kube)
+        kubeconfig = str(h.kubeconfig_path)
+
+        # kubectl and the launch, side by side
+        kcache = tmp / "kcache"
+        kubectl_get(h.kubeconfig_path, kcache)                     # discovery cache
+        kubectl = statistics.median(kubectl_get(h.kubeconfig_path, kcache) for _ in range(3))
+        want = f"{a.pods} pods"
+        cmd = f"{shlex.quote(str(REPO / '.venv/bin/digit-tui'))} health --kubeconfig {shlex.quote(kubeconfig)}"
+        firsts, fulls = [], []
+        pid = 0
+        for n in range(a.launches):
+            t0 = time.monotonic()
+            pid = tmux.start(f"env TERM=xterm-256color {cmd}")
+            firsts.append(tmux.wait(lambda s: s.startswith("Pods ·"), 60, "the first frame") - t0)
+            fulls.append(tmux.wait(lambda s: want in title(s) and "● live" in title(s), 120, "the full list") - t0)
+            if n < a.launches - 1:
+                tmux.kill()
+        launch = statistics.median(fulls)
+        print(f"kubectl get pods -A: {kubectl:.2f}s (median of 3)")
+        print(f"dashboard launch: first frame {statistics.median(firsts):.2f}s, all {a.pods} pods shown "
+              f"{launch:.2f}s (median of {a.launches}) = {launch / kubectl:.2f}x kubectl   [goal <= 2x]")
+
+        # idle, on the plain command
+        rss_start = rss_mib(pid)
+        cpu = CpuWindow(pid)
+        time.sleep(10)
+        idle_cpu = cpu.percent()
+        probes = Probes(tmux, kube, statuses)
+        for i in range(10):
+            probes.change_once(i % VISIBLE)
+            probes.key_once()
+        idle_change, idle_keys = probes.change, probes.keys
+        print(f"idle: CPU {idle_cpu:.1f}% over 10 s   [goal <= 2%]; RSS {rss_start:.0f} MiB")
+        print(f"idle: change-to-screen p50 {ms(pct(idle_change, .5))} p95 {ms(pct(idle_change, .95))}; "
+              f"key-to-screen p50 {ms(pct(idle_keys, .5))} p95 {ms(pct(idle_keys, .95))}")
+        tmux.kill()
+
+        # churn, on the same app with the freeze meter
+        stall_file = tmp / "stalls.json"
+        pid = tmux.start(f"env TERM=xterm-256color {shlex.quote(sys.executable)} {shlex.quote(__file__)} "
+                         f"--tui-child {shlex.quote(kubeconfig)} {shlex.quote(str(stall_file))}")
+        tmux.wait(lambda s: want in title(s) and "● live" in title(s), 120, "the full list")
+        rss0 = rss_mib(pid)
+        time.sleep(5)
+        idle_stalls = read_stalls(pid, stall_file)
+        churn = Churn(kube, a.pods, a.rate, statuses)
+        probes = Probes(tmux, kube, statuses)
+        cpu = CpuWindow(pid)
+        churn.start()
+        rss_series = [rss0]
+        seconds = a.minutes * 60
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            probes.run(min(30.0, end - time.monotonic()))
+            rss_series.append(rss_mib(pid))
+        busy_cpu = cpu.percent()
+        busy_stalls = read_stalls(pid, stall_file)
+        achieved = churn.stop()
+        rss_end = rss_mib(pid)
+        print(f"churn: {achieved:.0f} changes/s for {seconds:.0f}s ({churn.errors} failed), "
+              f"{len(probes.change)} change probes, {len(probes.keys)} key probes")
+        print(f"churn: change-to-screen p50 {ms(pct(probes.change, .5))} p95 {ms(pct(probes.change, .95))} "
+              f"max {ms(max(probes.change))}   [goal p95 <= 250 ms]")
+        print(f"churn: key-to-screen p50 {ms(pct(probes.keys, .5))} p95 {ms(pct(probes.keys, .95))} "
+              f"max {ms(max(probes.keys))}")
+        print(f"churn: CPU {busy_cpu:.1f}% (dashboard process, freeze meter included)")
+        print(f"frozen UI: longest event-loop stall idle {ms(idle_stalls['max'])}, under churn "
+              f"{ms(busy_stalls['max'])} (the loop computing {ms(busy_stalls['max_cpu'])} of it; "
+              f"{busy_stalls['over_100ms']} stalls > 100 ms in {busy_stalls['samples']} ticks of 20 ms)"
+              f"   [goal never > 100 ms]")
+        print(f"RSS: {rss0:.0f} MiB at the full list, {rss_end:.0f} MiB after {a.minutes:g} min of churn "
+              f"(samples: {', '.join(f'{r:.0f}' for r in rss_series)})   [goal <= 300 MiB, flat]")
+    finally:
+        tmux.kill()
+        h.stop()
+
+
+if __name__ == "__main__":
+    main()
