@@ -37,7 +37,19 @@ class _Parser(argparse.ArgumentParser):
         self.exit(exitcodes.BAD_INPUT, f"{self.prog}: {message} (expected: see `{self.prog} --help`)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Commands run often on a slow jump host, and the module that registers each: `digit-tui validate`
+# imports that module alone, not every command's (the others are imported for --help or any other
+# command).
+FAST_COMMANDS: dict[str, str] = {
+    "validate": "digit_tui.answers.command",
+    "size": "digit_tui.sizing.command",
+    "health": "digit_tui.screens.command",
+    "tui": "digit_tui.screens.command",
+    "demo": "digit_tui.screens.command",
+}
+
+
+def build_parser(modules: tuple[str, ...] = COMMAND_MODULES) -> argparse.ArgumentParser:
     parser = _Parser(
         prog="digit-tui",
         description=(
@@ -48,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"digit-tui {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    for name in modules:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -70,8 +82,19 @@ def main(argv: list[str] | None = None) -> int:
         return _stdout_gone()
 
 
+def _parser_for(argv: list[str]) -> argparse.ArgumentParser:
+    """The parser for this command line: only the owner of a FAST_COMMANDS command, else all."""
+    command = argv[0] if argv else "tui"    # no command at all opens the TUI
+    module = FAST_COMMANDS.get(command)
+    if module is not None:
+        parser = build_parser((module,))
+        if command in parser._subparsers._group_actions[0].choices:  # type: ignore[union-attr]
+            return parser
+    return build_parser()
+
+
 def _run(argv: list[str] | None) -> int:
-    parser = build_parser()
+    parser = _parser_for(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
     if func is None:

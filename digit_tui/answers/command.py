@@ -43,18 +43,22 @@ def summary(answers: Any, shown: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from digit_tui.answers.example import EXAMPLE
-    from digit_tui.answers.loader import load_answers
-    from digit_tui.answers.settings import answers_to_settings
-    from digit_tui.errors import InputError
-
+    # Each import only where it is used: --example needs no validation, a summary no settings.
     if args.example:
+        from digit_tui.answers.example import EXAMPLE
+
         sys.stdout.write(EXAMPLE)
         return exitcodes.OK
     if not args.answers:
+        from digit_tui.errors import InputError
+
         raise InputError("validate needs --answers FILE (or --example)", expected="digit-tui validate --answers FILE")
+    from digit_tui.answers.loader import load_answers
+
     answers = load_answers(args.answers, check_files=args.check_files)
     if args.json:
+        from digit_tui.answers.settings import answers_to_settings
+
         json.dump(answers_to_settings(answers, answers_file=args.answers), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:

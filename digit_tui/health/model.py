@@ -306,8 +306,9 @@ class HealthModel:
                         for k, v in asdict(s).items() if k not in ("pods", "faulty")}
             | {"pods": s.pods, "faulty": s.faulty},
             "healthy": s.faulty == 0 and all(c.ok for c in (s.deployments, s.statefulsets, s.jobs, s.pvcs, s.nodes)),
-            "faults": [asdict(p) for p in self.faults],
-            "pods": [asdict(p) for p in self.pods],
+            # PodView is flat: a copy of its fields is what asdict gives, without its deep copies.
+            "faults": [dict(vars(p)) for p in self.faults],
+            "pods": [dict(vars(p)) for p in self.pods],
         }
 
 

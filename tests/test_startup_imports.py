@@ -1,0 +1,68 @@
+"""A command pays only for what it uses: `validate` imports no other command's modules, no Textual and
+no Kubernetes client; `health --once` reads raw JSON and never imports the client's typed API modules
+(a second of start-up on their own). `--help` still lists every command."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from digit_tui.sandbox.runtime import start_sandbox
+from tests.support import REPO
+
+PROBE = """
+import contextlib, io, json, sys
+from digit_tui import cli
+out = io.StringIO()
+with contextlib.redirect_stdout(out):
+    try:
+        code = cli.main(sys.argv[1:])
+    except SystemExit as exc:   # --help
+        code = exc.code
+print(json.dumps({"code": code, "out": out.getvalue(), "modules": sorted(sys.modules)}))
+"""
+
+
+def run(*argv: str) -> dict:
+    r = subprocess.run([sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout.splitlines()[-1])
+
+
+def test_validate_imports_only_what_validating_needs(tmp_path: Path) -> None:
+    example = run("validate", "--example")
+    assert example["code"] == 0 and "environment:" in example["out"]
+    assert "digit_tui.answers.loader" not in example["modules"]        # printing the example validates nothing
+    answers = tmp_path / "answers.yaml"
+    answers.write_text(example["out"])
+    r = run("validate", "--answers", str(answers), "--no-file-checks")
+    assert r["code"] == 0 and ": valid (" in r["out"]
+    modules = set(r["modules"])
+    for heavy in ("textual", "kubernetes", "digit_tui.engine.commands", "digit_tui.sizing.command",
+                  "digit_tui.digit.command", "digit_tui.sandbox.command", "digit_tui.screens.command",
+                  "digit_tui.answers.settings"):
+        assert heavy not in modules, heavy
+
+
+def test_help_still_lists_every_command() -> None:
+    r = run("--help")
+    assert r["code"] == 0
+    for command in ("install", "plan", "status", "validate", "size", "render", "check-source", "sandbox", "tui",
+                    "demo", "health"):
+        assert re.search(rf"^    {re.escape(command)}\b", r["out"], re.M), command
+
+
+def test_health_once_reads_raw_json_without_the_typed_client(tmp_path: Path) -> None:
+    h = start_sandbox(tmp_path / "sb", nodes=2, speed=50.0)
+    try:
+        r = run("health", "--kubeconfig", str(h.kubeconfig_path), "--once", "--json")
+    finally:
+        h.stop()
+    assert r["code"] == 0
+    report = json.loads(r["out"])
+    assert report["reachable"] is True and report["summary"]["nodes"] == {"ready": 2, "total": 2}
+    typed = [m for m in r["modules"] if m.startswith(("kubernetes.client.api.", "kubernetes.client.models."))]
+    assert typed == []
