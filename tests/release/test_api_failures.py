@@ -11,6 +11,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,9 @@ def broken_kubeconfig(cluster: Any, case: str, dest: Path) -> Path:
     return dest
 
 
+RELEASE_ONLY = "digit_tui.tasks.graph:release_tasks"
+
+
 def no_rights_token(cluster: Any) -> str:
     """A token the sandbox authenticates but grants nothing (RBAC's answer: 403)."""
     token = secrets.token_urlsafe(16)
@@ -93,7 +97,12 @@ def test_install_says_what_is_wrong_with_the_kubeconfig(tmp_path: Path, cluster:
         "digit": {"domain": "digit.local", "modules": ALL_MODULES},
         # a closed port would otherwise park the task for the network (the default hour)
         "engine": {"network_wait": 0}}, sort_keys=False))
-    proc, took = inst.install(timeout=60)
+    # The release's own classification: with the whole graph, the prerequisites would stop a
+    # closed port or an unknown host first (test_the_prerequisites_stop_an_unreachable_api_first).
+    start = time.monotonic()
+    proc = inst.cli("install", "--answers", str(inst.answers), "--headless", "--state-dir", str(inst.state),
+                    "--graph", RELEASE_ONLY, timeout=60)
+    took = time.monotonic() - start
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert took < 30
     task = inst.tasks()["cluster-configs"]
@@ -110,6 +119,24 @@ def test_install_says_what_is_wrong_with_the_kubeconfig(tmp_path: Path, cluster:
     shown = proc.stdout + proc.stderr + "\n".join(m for _, m in events)
     shown += (inst.state / "logs" / "engine.log").read_text()
     assert "MaxRetryError" not in shown and "Traceback" not in shown
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.transient or c.name == "unknown-host"],
+                         ids=lambda c: c.name)
+def test_the_prerequisites_stop_an_unreachable_api_first(tmp_path: Path, cluster: Any, case: Case) -> None:
+    kubeconfig = broken_kubeconfig(cluster, case.name, tmp_path / "kubeconfig")
+    inst = Install(tmp_path, kubeconfig)
+    inst.answers.write_text(yaml.safe_dump({
+        "environment": "dev", "target": {"provider": "sandbox", "kubeconfig": str(kubeconfig)},
+        "digit": {"domain": "digit.local", "modules": []}, "engine": {"network_wait": 0}}, sort_keys=False))
+    proc, took = inst.install(timeout=60)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert took < 30
+    tasks = inst.tasks()
+    assert tasks["prerequisites-network"]["state"] == "failed"
+    assert "cluster API" in tasks["prerequisites-network"]["error"]
+    assert tasks["cluster-configs"]["state"] == "blocked" and inst.applied() <= {"prerequisites-network"}
+    assert "MaxRetryError" not in proc.stdout + proc.stderr and "Traceback" not in proc.stderr
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
