@@ -6,6 +6,7 @@ from pathlib import Path
 
 from textual.app import App
 from textual.binding import Binding
+from textual.screen import Screen
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 
@@ -44,16 +45,21 @@ class DigitApp(App[int]):
         self.state_dir = Path(state_dir) if state_dir else None
         self.kubeconfig = kubeconfig
         self.context = context
+        self._dashboard: Screen[None] | None = None
+        if start == "dashboard":
+            # Made now, before Textual starts the terminal: it connects to the cluster at once, and
+            # the list of thousands of pods is most of the time until the table is full.
+            from digit_tui.screens.dashboard import DashboardScreen
+
+            self._dashboard = DashboardScreen(kubeconfig, context, top_level=True)
 
     def on_mount(self) -> None:
         if self.start == "install" and self.state_dir is not None:
             from digit_tui.screens.install import InstallScreen
 
             self.push_screen(InstallScreen(self.state_dir))
-        elif self.start == "dashboard":
-            from digit_tui.screens.dashboard import DashboardScreen
-
-            self.push_screen(DashboardScreen(self.kubeconfig, self.context, top_level=True))
+        elif self._dashboard is not None:
+            self.push_screen(self._dashboard)
         else:
             from digit_tui.screens.welcome import WelcomeScreen
 

@@ -73,6 +73,7 @@ class LiveModel:
         self.clock = clock
         self.max_warnings = max_warnings
         self.changed = threading.Event()
+        self.urgent = threading.Event()     # a change worth a frame now (a list completed)
         self._lock = threading.Lock()
         self._pods: dict[str, tuple[str, bytes]] = {}                # key -> (resourceVersion, slim JSON)
         self._warnings: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()  # uid -> (pod key, event)
@@ -134,6 +135,7 @@ class LiveModel:
             if kind not in self._listed:
                 self._listed.add(kind)
                 self._pending.summary = True
+                self.urgent.set()
             if kind == "pods":
                 for key in [k for k in self._pods if k not in keys]:
                     del self._pods[key]
@@ -272,6 +274,7 @@ class Feeder:
     def stop(self) -> None:
         self._stop.set()
         self.model.changed.set()
+        self.model.urgent.set()
         self._acked.set()
 
     @property
@@ -286,10 +289,13 @@ class Feeder:
             due = model.next_due()
             wait = None if due is None else max(0.0, due - model.clock())
             model.changed.wait(wait)
-            # Coalesce: the rest of this frame's changes join it.
+            # Coalesce: the rest of this frame's changes join it (a first complete list does not wait).
             rest = last + self.min_interval - time.monotonic()
-            if rest > 0 and self._stop.wait(rest):
+            if rest > 0:
+                model.urgent.wait(rest)
+            if self._stop.is_set():
                 return
+            model.urgent.clear()
             self._acked.wait()
             if self._stop.is_set():
                 return

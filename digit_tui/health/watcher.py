@@ -245,12 +245,19 @@ class ClusterWatcher:
         assert self.kube is not None
         keys: set[str] = set()
         rv = ""
+        handing: threading.Thread | None = None
         for items, rv in list_pages(self.kube, kind):
             if self._stop.is_set():
                 return rv
             self._ok()
             keys.update(obj_key(kind, o) for o in items)
-            self.sink.upsert(kind, items)
+            # The sink takes the page on another thread while the server makes the next one.
+            if handing is not None:
+                handing.join()
+            handing = threading.Thread(target=self.sink.upsert, args=(kind, items), name=f"page-{kind}", daemon=True)
+            handing.start()
+        if handing is not None:
+            handing.join()
         self.sink.listed(kind, keys)
         return rv
 
