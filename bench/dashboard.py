@@ -25,7 +25,8 @@ How it measures (honestly, in a real terminal):
   ``send-keys f`` until the title says "faults only", ``f`` again until it
   says "all". Probes alternate during the whole churn window and are repeated
   with nothing changing (idle).
-* CPU % is the dashboard process's utime+stime over the window (idle: 10 s).
+* CPU % is the dashboard process's utime+stime over the window (idle: 10 s,
+  starting 5 s after the full list).
   RSS is read from /proc at the full list and at the end of the churn.
 * Frozen UI: for the churn window the dashboard runs in a wrapper process
   (``--tui-child``, the same app as ``digit-tui health``) with a 20 ms timer on
@@ -390,8 +391,9 @@ def main() -> None:
         print(f"dashboard launch: first frame {statistics.median(firsts):.2f}s, all {a.pods} pods shown "
               f"{launch:.2f}s (median of {a.launches}) = {launch / kubectl:.2f}x kubectl   [goal <= 2x]")
 
-        # idle, on the plain command
+        # idle, on the plain command, once the last page's work has settled
         rss_start = rss_mib(pid)
+        time.sleep(5)
         cpu = CpuWindow(pid)
         time.sleep(10)
         idle_cpu = cpu.percent()
