@@ -139,6 +139,7 @@ class DashboardScreen(DigitScreen):
 
     def on_resize(self) -> None:
         self._layout_columns()
+        self._render_title()     # its right-hand side sits at the new width
 
     # -- threads: watcher → model → frames -----------------------------------------------------
     def _connect(self) -> None:
