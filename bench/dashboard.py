@@ -54,6 +54,8 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable
 
+from _measure import rss_mib  # bench/ is sys.path[0] when a bench runs
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -64,14 +66,6 @@ CLK = os.sysconf("SC_CLK_TCK")
 
 
 # -- measuring a process ----------------------------------------------------------------------
-def rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as fh:
         fields = fh.read().rsplit(")", 1)[1].split()

@@ -21,13 +21,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-
-def rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+from _measure import rss_mib  # bench/ is sys.path[0] when a bench runs
 
 
 def main() -> None:
