@@ -95,3 +95,24 @@ class EngineEnv:
                 p.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 pass
+
+
+def write_journal(state: Path, *, tasks: int = 1, events: int = 0, message_len: int = 200) -> Path:
+    """A real journal in ``state``, written by the engine's own Journal class with ``tasks`` tasks
+    and ``events`` events of one run, then closed (no -wal left); its path."""
+    import sqlite3
+
+    from digit_tui.engine.journal import Journal
+
+    state.mkdir(mode=0o700, exist_ok=True)
+    j = Journal.in_dir(state)
+    run = j.create_run("enginetest", "g", {}, None)
+    j.sync_tasks(run, [(f"t{i}", "T", "p", []) for i in range(tasks)])
+    j.close()
+    if events:  # one transaction: the engine's one-commit-per-event would take seconds
+        db = sqlite3.connect(state / Journal.FILENAME)
+        with db:
+            db.executemany("INSERT INTO events (run_id, time, task, level, kind, message) VALUES (?,?,?,?,?,?)",
+                           [(run, 0.0, "t0", "info", "log", "x" * message_len)] * events)
+        db.close()
+    return state / Journal.FILENAME

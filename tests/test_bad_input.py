@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import MINIMAL_ANSWERS, REPO
+from tests.support import MINIMAL_ANSWERS, REPO, write_journal
 
 OK = "ok.yaml"
 DEEP = "deep.yaml"  # flow nesting on line 3
@@ -65,22 +65,7 @@ def _file(name: str, content: str | bytes) -> Callable[[Path], None]:
 
 
 def _journal(d: Path, *, events: int = 0) -> Path:
-    """A real journal, written by the engine's own Journal class, then closed (no -wal left)."""
-    from digit_tui.engine.journal import Journal
-
-    state = d / STATE
-    state.mkdir(mode=0o700, exist_ok=True)
-    j = Journal.in_dir(state)
-    run = j.create_run("enginetest", "g", {}, None)
-    j.sync_tasks(run, [(f"t{i}", "T", "p", []) for i in range(20)])
-    j.close()
-    if events:  # one transaction: the engine's one-commit-per-event would take seconds
-        db = sqlite3.connect(state / Journal.FILENAME)
-        with db:
-            db.executemany("INSERT INTO events (run_id, time, task, level, kind, message) VALUES (?,?,?,?,?,?)",
-                           [(run, 0.0, "t1", "info", "log", "x" * 200)] * events)
-        db.close()
-    return state / Journal.FILENAME
+    return write_journal(d / STATE, tasks=20, events=events)
 
 
 def _garbage_journal(d: Path) -> None:

@@ -3,28 +3,15 @@ the CLI before it acts (tests/test_bad_input.py), the engine at start, or any qu
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
 
 from digit_tui.engine.journal import Journal, JournalError, JournalUnusable
 
+from tests.support import write_journal
+
 from .conftest import Env
-
-
-def _journal(state: Path, events: int) -> Path:
-    state.mkdir(mode=0o700, exist_ok=True)
-    j = Journal.in_dir(state)
-    run = j.create_run("e", "g", {}, None)
-    j.sync_tasks(run, [("t", "T", "p", [])])
-    j.close()
-    db = sqlite3.connect(state / Journal.FILENAME)
-    with db:
-        db.executemany("INSERT INTO events (run_id, time, task, level, kind, message) VALUES (?,?,?,?,?,?)",
-                       [(run, 0.0, "t", "info", "log", "x" * 300)] * events)
-    db.close()
-    return state / Journal.FILENAME
 
 
 def _truncate_half(path: Path) -> None:
@@ -40,7 +27,7 @@ def _scribble_over_the_second_half(path: Path) -> None:
 
 
 def test_a_query_that_meets_damaged_pages_names_the_journal(tmp_path: Path) -> None:
-    path = _journal(tmp_path / "state", events=3000)
+    path = write_journal(tmp_path / "state", events=3000, message_len=300)
     _scribble_over_the_second_half(path)
     j = Journal(path, readonly=True)  # opens: the schema pages are intact
     try:
@@ -55,7 +42,7 @@ def test_a_query_that_meets_damaged_pages_names_the_journal(tmp_path: Path) -> N
 
 
 def test_the_engine_refuses_to_resume_on_a_damaged_journal(tmp_path: Path) -> None:
-    path = _journal(tmp_path / "state", events=3000)
+    path = write_journal(tmp_path / "state", events=3000, message_len=300)
     _truncate_half(path)
     before = path.read_bytes()
     with pytest.raises(JournalUnusable, match="is corrupt"):
