@@ -1,7 +1,9 @@
-"""Entry point: ``digit-tui [COMMAND] ...``.
+"""Entry point: ``digit-tui [COMMAND] ...`` (``python -m digit_tui.cli`` runs it too).
 
-Each sub-command lives in the module that owns its job and exposes
-``register(subparsers)``; the module adds its parser and sets ``func`` to a
+The CLI layer: it owns argparse and the glue between the answers file, the
+engine and the screens, so the domain packages below it know nothing of
+command lines. Each command group is one module of this package exposing
+``register(subparsers)``; the module adds its parsers and sets ``func`` to a
 callable ``(args) -> int``. Heavy imports happen inside those callables so that
 ``--help`` and ``status`` stay fast on a slow jump host.
 """
@@ -123,7 +125,3 @@ def _stdout_gone() -> int:
     except (OSError, ValueError):
         pass
     return exitcodes.FAILED
-
-
-if __name__ == "__main__":
-    sys.exit(main())
