@@ -4,6 +4,7 @@ command and the detached engine as subprocesses."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -26,6 +27,14 @@ digit:
 """
 
 
+def worker_index() -> int:
+    """0 when the suite runs in one process, N for pytest-xdist's worker ``gwN``: what a fixture adds
+    to a fixed resource it must name (a subnet, a port range) so that workers running side by side
+    (``make test`` runs several) never pick the same one."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+
+
 def wait_until(cond: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05, what: str = "") -> Any:
     """Poll ``cond`` until it returns something truthy; fail naming ``what`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
@@ -36,6 +45,20 @@ def wait_until(cond: Callable[[], Any], timeout: float = 30.0, interval: float =
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g}s waiting for {what or cond} (last: {value!r})")
         time.sleep(interval)
+
+
+async def wait_until_async(cond: Callable[[], Any], timeout: float = 30.0, interval: float = 0.02,
+                           what: str = "") -> Any:
+    """``wait_until`` for a coroutine test: polls without blocking the event loop the code under test
+    shares with it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what or cond} (last: {value!r})")
+        await asyncio.sleep(interval)
 
 
 class EngineEnv:

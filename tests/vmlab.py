@@ -7,9 +7,14 @@
 Topology (all of it inside namespaces this lab created, torn down by ``close``):
 
     <tag>-sw   bridge br0, one veth port per host
-    <tag>-ctl  10.201.0.1     the "jump host"; the test process joins it per thread (``client_netns``)
-    <tag>-vmN  10.201.0.1N    hostname vmN; sshd on :22; users root and ``user`` (no password, key only)
+    <tag>-ctl  <subnet>.1     the "jump host"; the test process joins it per thread (``client_netns``)
+    <tag>-vmN  <subnet>.1N    hostname vmN; sshd on :22; users root and ``user`` (no password, key only)
 
+<tag> is dtlab<pid>x<n> (the pid makes labs of pytest-xdist workers distinct; a stale one's dead
+pid is how the next lab knows to sweep it). <subnet> is 10.<201 + worker>.<n>: every lab alive on
+the machine has a /24 of its own (see ``lab_subnet``), so addresses in logs, known_hosts and error
+messages name one lab only, and a route or rule a test adds can never reach another worker's lab.
+Tests name addresses through ``lab.subnet`` / ``vm.address``, never as literals.
 The 10.x addresses exist only inside these namespaces and nothing routes them from the root
 namespace, so test traffic goes only to hosts this lab made. Each VM runs in its own UTS and mount
 namespace: copy-on-write overlays of /etc, /var, /home, /root, /usr/local, /srv and /opt (a VM's
@@ -31,6 +36,7 @@ inside the VM's namespace, everything but its loopback), ``restart_sshd(new_host
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import itertools
 import os
 import re
@@ -47,7 +53,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from tests.support import wait_until
+from tests.support import wait_until, worker_index
 
 PREFIX = "dtlab"
 NETNS_DIR = Path("/run/netns")
@@ -57,6 +63,10 @@ VM_AUTHORIZED_KEYS = "/etc/vmlab/authorized_keys"
 _CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
 _seq = itertools.count(1)
+# Held (flock) around the first `ip netns add` of the machine: iproute2 turns /run/netns into a
+# shared mount point then, and two processes doing it at once stack two mounts, the namespace file
+# of one hidden under the other's. Only a fresh machine (CI) gets there, with several workers.
+_NETNS_INIT_LOCK = Path("/run/dtlab-netns.lock")
 _OVERLAID = ("etc", "var", "home", "root", "usr/local", "srv", "opt")
 
 
@@ -128,7 +138,7 @@ def keygen(path: Path, passphrase: str = "", comment: str = "vmlab") -> Path:
 
 
 class VmLab:
-    def __init__(self, root: Path, count: int = 3, subnet: str = "10.201.0", user: str = "dtuser") -> None:
+    def __init__(self, root: Path, count: int = 3, subnet: str | None = None, user: str = "dtuser") -> None:
         missing = [t for t in ("ip", "nsenter", "unshare", "iptables", "ssh-keygen", "useradd")
                    if shutil.which(t) is None] + ([SSHD] if not os.access(SSHD, os.X_OK) else [])
         if os.geteuid() != 0 or missing:
@@ -136,7 +146,10 @@ class VmLab:
                                "(scripts/bootstrap.sh --tests installs them)")
         self.root = root
         self.user = user
-        self.tag = f"{PREFIX}{os.getpid()}x{next(_seq)}"
+        seq = next(_seq)
+        self.tag = f"{PREFIX}{os.getpid()}x{seq}"
+        self.subnet = subnet or lab_subnet(seq)
+        subnet = self.subnet
         self.sw = f"{self.tag}-sw"
         self.ctl = f"{self.tag}-ctl"
         self.ctl_address = f"{subnet}.1"
@@ -205,7 +218,12 @@ class VmLab:
             shutil.rmtree(vm.dir / "ovl", ignore_errors=True)
 
     def _add_ns(self, ns: str) -> None:
-        _run(["ip", "netns", "add", ns])
+        if os.path.ismount(NETNS_DIR):
+            _run(["ip", "netns", "add", ns])
+        else:
+            with open(_NETNS_INIT_LOCK, "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                _run(["ip", "netns", "add", ns])
         self._namespaces.append(ns)
         _run(["ip", "-n", ns, "link", "set", "lo", "up"])
 
@@ -473,6 +491,12 @@ class _Forwarder(threading.Thread):
                 s.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+
+
+def lab_subnet(seq: int) -> str:
+    """The /24 (as "10.a.b") of this process's ``seq``-th lab: the second octet is the xdist worker's
+    (201 for gw0 or a plain run), the third the lab's own number in this process."""
+    return f"10.{201 + worker_index() % 50}.{(seq - 1) % 250}"
 
 
 def _kill_netns_pids(ns: str) -> None:

@@ -119,7 +119,7 @@ def test_unknown_host_key_is_refused_with_its_fingerprint_until_trusted(lab: VmL
         connect(lab, vm, known)
     assert e.value.kind is SshErrorKind.UNKNOWN_HOST_KEY and not e.value.transient
     assert e.value.fingerprint == expected and expected in str(e.value)
-    assert str(e.value).startswith("vm1 (10.201.0.11)")
+    assert str(e.value).startswith(f"vm1 ({vm.address})")
     assert not known.exists()                     # refusing trusts nothing
 
     other = lab.host_fingerprint(lab.vms[1])
@@ -145,7 +145,7 @@ def test_hashed_known_hosts_written_by_openssh(lab: VmLab, known: Path) -> None:
     vm = lab.vms[0]
     known.parent.mkdir(parents=True)
     pub = vm.host_key.with_name(vm.host_key.name + ".pub").read_text().split()
-    known.write_text(f"# kept\n10.201.0.99 {pub[0]} {pub[1]}\n{vm.address} {pub[0]} {pub[1]}\n")
+    known.write_text(f"# kept\n{lab.subnet}.99 {pub[0]} {pub[1]}\n{vm.address} {pub[0]} {pub[1]}\n")
     subprocess.run(["ssh-keygen", "-H", "-f", str(known)], check=True, capture_output=True, timeout=10)
     assert vm.address not in known.read_text()
     with connect(lab, vm, known) as conn:

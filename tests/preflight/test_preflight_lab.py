@@ -244,7 +244,7 @@ def test_a_vm_whose_link_is_down_is_reported_unreachable(site: Site, lab: VmLab)
         lab.link_up(lab.vms[1])
     assert code == 1
     [port] = results(report, "ssh vm2")
-    assert port["status"] == "fail" and port["transient"] and "10.201.0.12:22 does not answer" in port["message"]
+    assert port["status"] == "fail" and port["transient"] and f"{lab.vms[1].address}:22 does not answer" in port["message"]
     [login] = results(report, "vm2", "login")
     assert login["status"] == "fail" and login["transient"] and "unreachable" in login["message"]
     assert "vm2" not in report["facts"] and set(report["facts"]) == {"vm1", "vm3"}
@@ -255,11 +255,12 @@ def test_a_vm_whose_link_is_down_is_reported_unreachable(site: Site, lab: VmLab)
 
 def test_a_vpn_gateway_that_does_not_answer_and_a_vpn_that_is_down(site: Site, lab: VmLab) -> None:
     site.trust_all()
-    site.write(gateway="10.201.0.99:1194")      # nothing has that address on the vLAN
+    gateway = f"{lab.subnet}.99:1194"
+    site.write(gateway=gateway)      # nothing has that address on the vLAN
     code, report = site.preflight()
     [verdict] = results(report, check="vpn")
     assert verdict["status"] == "warn" and code == 1
-    assert verdict["message"].startswith("the VPN gateway 10.201.0.99:1194 does not answer")
+    assert verdict["message"].startswith(f"the VPN gateway {gateway} does not answer")
     assert verdict["message"].endswith("but 3 of 4 10.x endpoints do: the VPN itself is up")
 
     # the jump host loses the vLAN: every 10.x endpoint is silent, the API at 127.0.0.1 still answers
@@ -271,7 +272,8 @@ def test_a_vpn_gateway_that_does_not_answer_and_a_vpn_that_is_down(site: Site, l
     [verdict] = results(report, check="vpn")
     assert verdict["status"] == "fail" and verdict["transient"] and code == 1
     assert verdict["message"].startswith("VPN appears down: none of the 10.x endpoints answer (")
-    assert "VPN gateway 10.201.0.99:1194" in verdict["message"] and "ssh vm3 10.201.0.13:22" in verdict["message"]
+    assert f"VPN gateway {gateway}" in verdict["message"]
+    assert f"ssh vm3 {lab.vms[2].address}:22" in verdict["message"]
     assert results(report, "cluster API")[0]["status"] == "pass"
     assert all(r["status"] == "fail" for vm in lab.vms for r in results(report, vm.name, "login"))
     for vm in lab.vms:
@@ -288,7 +290,7 @@ def test_plan_lists_per_host_what_the_phase_would_do(site: Site) -> None:
     plan = {t["id"]: t for t in json.loads(r.stdout)["tasks"]}
     assert list(plan)[-1] == "prerequisites" and set(plan["prerequisites"]["deps"]) == set(plan) - {"prerequisites"}
     vm1 = plan["prerequisites-host-vm1"]["would"]
-    assert vm1[0].startswith("would SSH to vm1 (10.201.0.11) as root with key ")
+    assert vm1[0].startswith(f"would SSH to vm1 ({site.lab.vms[0].address}) as root with key ")
     assert "at least 2 CPUs, 2 GiB memory" in vm1[3] and vm1[4].startswith("would check that ports 2379, 2380, 6443")
     assert not any("ports" in x for x in plan["prerequisites-host-vm3"]["would"])   # the db VM is no node
     assert "would stop the install on any warning" in plan["prerequisites"]["would"][-1]
@@ -302,7 +304,7 @@ def test_install_stops_in_the_prerequisites_until_keys_are_trusted_and_warnings_
     r = site.run([*install, "--foreground"])
     assert r.returncode == 1
     fp = lab.host_fingerprint(lab.vms[0])
-    assert f"FAILED prerequisites-host-vm1: vm1 (10.201.0.11): host key not trusted yet: ssh-ed25519 {fp}" in r.stderr
+    assert f"FAILED prerequisites-host-vm1: vm1 ({lab.vms[0].address}): host key not trusted yet: ssh-ed25519 {fp}" in r.stderr
     assert f"`digit-tui install --answers FILE --trust-host-key vm1={fp}`" in r.stderr
 
     with listening(lab, lab.vms[1], 10250):
