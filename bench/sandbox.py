@@ -1,8 +1,15 @@
 """Sandbox API benchmark: prints figures, asserts nothing.
 
     .venv/bin/python bench/sandbox.py [--pods 5000] [--nodes 50] [--workers 8] [--watchers 10]
+                                      [--controller-pods 5000]
 
-The sandbox runs as its own process (as `digit-tui sandbox up` does), so the RSS
+First the controllers alone, in this process (no HTTP), as tests/sandbox/test_ctrl_scale.py runs
+them: --controller-pods pods in Deployments of 100 on --nodes nodes, the time until all are
+available and the event loop's worst stall meanwhile (the API shares that loop, so the stall is
+how long a request can wait behind a reconcile burst; Python's GC takes ~0.2 s of it with this
+many objects). 0 skips it.
+
+Then the sandbox as its own process (as `digit-tui sandbox up` does), so the RSS
 printed is the server's alone.  Figures: time to create the pods through the
 API (and until all are Running), time to list them with the Python client and
 with `kubectl get pods -A`, watch events per second fanned out to N watchers.
@@ -11,6 +18,7 @@ with `kubectl get pods -A`, watch events per second fanned out to N watchers.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import concurrent.futures
 import json
 import ssl
@@ -24,6 +32,43 @@ from pathlib import Path
 from _measure import rss_mib  # bench/ is sys.path[0] when a bench runs
 
 
+async def controllers(pods: int, nodes: int, speed: float) -> None:
+    from digit_tui.sandbox import resources as R
+    from digit_tui.sandbox.manager import ControllerManager
+    from digit_tui.sandbox.simconfig import SimConfig
+    from digit_tui.sandbox.store import Store
+
+    store = Store()
+    mgr = ControllerManager(store, SimConfig(speed=speed, nodes=nodes))
+    await mgr.start()
+    try:
+        store.create(R.NAMESPACES, {"metadata": {"name": "egov"}})
+        apps = [f"svc-{i}" for i in range((pods + 99) // 100)]
+        for i, app in enumerate(apps):
+            store.create(R.DEPLOYMENTS, {"metadata": {"name": app, "namespace": "egov"}, "spec": {
+                "replicas": min(100, pods - 100 * i), "selector": {"matchLabels": {"app": app}},
+                "template": {"metadata": {"labels": {"app": app}}, "spec": {"containers": [{
+                    "name": "app", "image": f"egovio/{app}:v1",
+                    "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}}}]}}}})
+            store.create(R.SERVICES, {"metadata": {"name": app, "namespace": "egov"}, "spec": {
+                "selector": {"app": app}, "ports": [{"port": 8080}]}})
+        t0 = time.monotonic()
+        worst = 0.0
+        avail = 0
+        while time.monotonic() < t0 + 300:
+            t = time.monotonic()
+            await asyncio.sleep(0.05)
+            worst = max(worst, time.monotonic() - t - 0.05)
+            avail = sum((store.get_ref(R.DEPLOYMENTS, "egov", app).get("status") or {}).get(
+                "availableReplicas", 0) for app in apps)
+            if avail >= pods:
+                break
+        print(f"controllers in-process: {avail}/{pods} pods available on {nodes} nodes after "
+              f"{time.monotonic() - t0:.2f}s; worst event-loop stall {worst:.2f}s")
+    finally:
+        await mgr.stop()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--pods", type=int, default=5000)
@@ -32,7 +77,11 @@ def main() -> None:
     ap.add_argument("--watchers", type=int, default=10)
     ap.add_argument("--watch-events", type=int, default=2000)
     ap.add_argument("--speed", type=float, default=100.0)
+    ap.add_argument("--controller-pods", type=int, default=5000)
     a = ap.parse_args()
+
+    if a.controller_pods:
+        asyncio.run(controllers(a.controller_pods, a.nodes, speed=50.0))    # the test's speed
 
     from kubernetes import client, config
 

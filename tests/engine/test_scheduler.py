@@ -13,6 +13,7 @@ from digit_tui.engine.errors import PermanentError, TransientError
 from digit_tui.engine.journal import Journal
 from digit_tui.engine.scheduler import GraphError, Scheduler, validate_graph
 from digit_tui.engine.task import FunctionTask, RetryPolicy, Task, TaskState
+from tests.support import wait_until_async
 
 
 def journal(tmp_path: Path) -> tuple[Journal, str]:
@@ -160,13 +161,12 @@ async def test_retry_command_reruns_a_failed_task_and_its_blocked_dependants(tmp
              FunctionTask("w", never, ok, deps=("z",))]
     sched = Scheduler(tasks, j, run)
     runner = asyncio.create_task(sched.run())
-    while sched.state.get("b") != TaskState.BLOCKED or sched.state.get("w") != TaskState.BLOCKED:
-        await asyncio.sleep(0.01)
+    await wait_until_async(lambda: sched.state.get("b") == TaskState.BLOCKED == sched.state.get("w"), timeout=20,
+                           what="b and w blocked")
     assert sched.retry("b").startswith("task b is blocked") is False  # blocked tasks can be retried too
     fixed.set()
     assert sched.retry("a") == "ok"
-    while sched.state.get("b") != TaskState.DONE:
-        await asyncio.sleep(0.01)
+    await wait_until_async(lambda: sched.state.get("b") == TaskState.DONE, timeout=20, what="b done after the retry")
     gate.set()
     assert await runner == "failed"  # z still failed
     assert states(j, run) == {"a": "done", "b": "done", "slow": "done", "z": "failed", "w": "blocked"}
@@ -198,7 +198,9 @@ async def test_secrets_never_reach_the_journal(tmp_path: Path) -> None:
 
     t = FunctionTask("db", never, leaky, retry=RetryPolicy(attempts=1, network_wait=0))
     await Scheduler([t], j, run).run()
-    await asyncio.sleep(0.05)  # let call_soon_threadsafe journal writes land
+    # the thread's line reaches the journal through call_soon_threadsafe: wait for it to land
+    await wait_until_async(lambda: any("from a thread:" in e.message for e in j.events(run)), timeout=10,
+                           what="the log line written from a thread")
     j.close()
     raw = (tmp_path / "journal.db").read_bytes()
     for extra in tmp_path.glob("journal.db-*"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -126,8 +125,12 @@ async def test_endpoints_follow_ready_pods(cluster: Cluster) -> None:
     s.create(R.SERVICES, {"metadata": {"name": "db", "namespace": "egov"}, "spec": {"ports": [{"port": 5432}]}})
     s.create(R.ENDPOINTS, {"metadata": {"name": "db", "namespace": "egov"}, "subsets": [
         {"addresses": [{"ip": "10.0.0.20"}], "ports": [{"port": 5432}]}]})
-    await cluster.mgr.settle()
-    await asyncio.sleep(0.1)
+    # Proof that the controller has been through the db objects: a Service created after them gets
+    # its Endpoints (the controller works through its events in order), then nothing is left queued.
+    s.create(R.SERVICES, {"metadata": {"name": "after-db", "namespace": "egov"}, "spec": {
+        "selector": {"app": "nothing"}, "ports": [{"port": 80}]}})
+    await cluster.wait(lambda: s.get(R.ENDPOINTS, "egov", "after-db"), what="the Endpoints of a later Service", timeout=20)
+    assert await cluster.mgr.settle(timeout=10), "the controllers never went idle"
     assert ready_ips(s.get(R.ENDPOINTS, "egov", "db")) == ["10.0.0.20"]
 
 
