@@ -247,6 +247,15 @@ class Kube:
     def version(self) -> dict[str, Any]:
         return self.request("GET", "/version") or {}
 
+    def readyz(self, timeout: float | None = None) -> str:
+        """The API server's ``GET /readyz`` answer ("ok"): plain text, not JSON, so not ``request``.
+        ApiException (500) while the server is not ready to serve."""
+        resp = self._send("GET", "/readyz", timeout=timeout)
+        data = resp.read()
+        if not 200 <= resp.status <= 299:
+            raise _api_exception(resp.status, resp.reason, data)
+        return data.decode(errors="replace").strip()
+
     # -- discovery --------------------------------------------------------
     def _fetch_group_version(self, api_version: str) -> dict[str, ResourceType]:
         group, version = split_api_version(api_version)
