@@ -47,13 +47,16 @@ def extract(tarball: Path, dest: Path) -> Path:
     return dest / "DIGIT-DevOps"
 
 
-def generated_env(settings: dict[str, Any], out: Path) -> tuple[Path, Path]:
-    """The environment and secrets files an install generates from these answers."""
+def generated_env(environment: str, domain: str, out: Path) -> tuple[Path, Path]:
+    """The environment and secrets files an install generates from minimal answers."""
+    from digit_tui.answers.config import InstallConfig
+    from digit_tui.answers.model import Answers
     from digit_tui.digit.envfile import write_env_file
     from digit_tui.digit.secretsfile import write_secrets_file
-    from digit_tui.digit.selection import env_inputs, preview_settings
 
-    inputs = env_inputs(preview_settings(settings))
+    answers = Answers.model_validate({"environment": environment, "target": {"provider": "sandbox"},
+                                      "digit": {"domain": domain}}, context={"check_files": False})
+    inputs = InstallConfig.from_answers(answers).env_inputs(preview=True)
     return write_env_file(inputs, out), write_secrets_file(inputs, out)
 
 
@@ -178,8 +181,7 @@ def main() -> int:
         work = Path(tmp)
         tree = extract(args.tarball, work / "src")
         modules = [m for m in load_manifest(tree / MANIFEST).selectable() if m.startswith("m_")]
-        settings = {"environment": "bench", "digit": {"domain": "digit.local"}}
-        env, secrets = generated_env(settings, work / "helm")
+        env, secrets = generated_env("bench", "digit.local", work / "helm")
 
         ours: list[float] = []
         converted: list[float] = []

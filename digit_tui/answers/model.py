@@ -188,6 +188,26 @@ def find_manifests(source_dir: Path) -> list[str]:
     return sorted(found)
 
 
+def _find_release(base: Path, release: str) -> Path | None:
+    """The manifest as the release task finds it: relative to the tree's root, to
+    ``deploy-as-code/helm`` or to a release folder (None when none has it)."""
+    from digit_tui.digit.source import open_source
+
+    try:
+        return open_source(str(base)).find_release(release)
+    except InputError:
+        return None
+
+
+def skip_problems(path: Path, modules: list[str], skip: list[str]) -> list[Any]:
+    """What is wrong with ``digit.skip_services`` for these modules of the release manifest."""
+    from digit_tui.digit.manifest import load_manifest
+    from digit_tui.digit.pipeline import CLUSTER_CONFIGS
+
+    manifest = load_manifest(path)
+    return manifest.skip_problems(manifest.resolve(modules), skip, always=(CLUSTER_CONFIGS,))
+
+
 def manifest_modules(path: Path) -> list[str]:
     """Selectable module names of a release manifest, read as DIGIT's deployer reads it
     (InputError with the manifest's own file:line when it is not one)."""
@@ -257,8 +277,11 @@ class Digit(Section):
                       f"release: one of {listing}", at=("source",))
         manifest = base / release
         if not manifest.is_file():
-            raise bad(f"release manifest {release} does not exist in {base}", "a manifest path relative to the source, "
-                      "such as product-release-charts/DIGIT/dependancy_chart-digit-v2.8.yaml", at=("release",))
+            manifest = _find_release(base, release) or manifest
+        if not manifest.is_file():
+            raise bad(f"release manifest {release} does not exist in {base}", "a manifest path relative to the source "
+                      "or to its deploy-as-code/helm, such as "
+                      "product-release-charts/DIGIT/dependancy_chart-digit-v2.8.yaml", at=("release",))
         try:
             available = manifest_modules(manifest)
         except InputError as exc:
@@ -270,6 +293,11 @@ class Digit(Section):
                 hint = f"; did you mean {close[0]}?" if close else ""
                 raise bad(f"module {module} is not in {release}",
                           "one of " + (", ".join(available) or "(no m_ modules)") + hint, at=("modules", index))
+        if self.skip_services:
+            problems = skip_problems(manifest, self.modules, self.skip_services)
+            if problems:
+                first = problems[0]
+                raise bad(first.message, first.expected, at=("skip_services", first.index))
         return self
 
 
@@ -395,7 +423,7 @@ class Answers(Section):
     # ------------------------------------------------------------------ cross-section rules
 
     @model_validator(mode="after")
-    def _cross_rules(self) -> Answers:
+    def _cross_rules(self, info: ValidationInfo) -> Answers:
         seen_names: dict[str, int] = {}
         seen_addr: dict[tuple[str, int], int] = {}
         for i, host in enumerate(self.hosts):
@@ -431,7 +459,10 @@ class Answers(Section):
         if self.database.mode == "vm" and self.database_host is None:
             raise bad("database mode vm needs host or a host with role db", "database.host, or a hosts entry with roles: [db]",
                       at=("database", "mode"))
-        # Last: a file that is consistent but asks for what no phase does yet.
+        # Last: a file that is consistent but asks for what no phase does yet. A recorded
+        # configuration (answers/config.py) was refused or accepted when it was first validated.
+        if (info.context or {}).get("recorded"):
+            return self
         for key in NOT_AVAILABLE_YET:
             hit = key.used(self)
             if hit is not None:
@@ -504,7 +535,6 @@ NOT_AVAILABLE_YET: tuple[Unbuilt, ...] = (
     Unbuilt(_section("sizing"), "the install sizes nothing from it; plan the VMs with `digit-tui size`",
             "no sizing section"),
     Unbuilt(_when("phases", "jenkins", lambda v: v is True), "the Jenkins phase is not built", "jenkins: false"),
-    Unbuilt(_given("digit", "skip_services"), "the release cannot leave services out yet", "no skip_services"),
     Unbuilt(_when("phases", "monitoring", lambda v: v is True), "the monitoring phase is not built",
             "monitoring: false, or leave it out"),
 )

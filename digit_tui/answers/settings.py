@@ -1,10 +1,9 @@
-"""What the engine and tasks get from validated answers, and answers back to YAML.
+"""From validated answers to what the engine stores, and answers back to YAML.
 
-``answers_to_settings`` is the JSON-serialisable mapping the engine stores in
-its journal and hands to tasks as ``ctx.settings``: the answers as written,
-plus values derived from them (effective release manifest, database host,
-monitoring on/off, the endpoints the network probe watches). It contains paths
-to secret files, never secrets.
+``answers_to_settings`` is the run's configuration document: the JSON the engine
+stores in its journal and hands to the graph factory, which rebuilds the typed
+``InstallConfig`` (answers/config.py) from it. ``network_endpoints`` is what the
+network probe watches. Neither contains secrets, only paths to secret files.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ import yaml
 from digit_tui import yamlload
 
 from digit_tui.answers.fields import split_host_port
-from digit_tui.answers.model import BUNDLED_SOURCE, Answers, SourceGit, SourcePath
+from digit_tui.answers.model import Answers
 from digit_tui.engine.task import Endpoint
 
 
@@ -68,26 +67,11 @@ def network_endpoints(answers: Answers) -> list[Endpoint]:
     return list(unique.values())
 
 
-def _source(answers: Answers) -> dict[str, Any]:
-    source = answers.digit.source
-    if isinstance(source, SourceGit):
-        return {"kind": "git", "git": source.git, "ref": source.ref}
-    if isinstance(source, SourcePath):
-        return {"kind": "path", "path": str(source.path)}
-    return {"kind": "bundled", "path": str(BUNDLED_SOURCE)}
-
-
 def answers_to_settings(answers: Answers, answers_file: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """The validated answers as plain JSON data, with derived values filled in."""
-    data: dict[str, Any] = answers.model_dump(mode="json", by_alias=True)
-    data["answers_file"] = os.path.abspath(answers_file) if answers_file is not None else None
-    data["digit"]["source"] = _source(answers)
-    data["digit"]["release"] = answers.digit.release_file()
-    data["database"]["host"] = answers.database_host
-    data["phases"]["monitoring"] = answers.monitoring_enabled
-    data["endpoints"] = [{"host": e.host, "port": e.port, "label": e.label, "scheme": e.scheme}
-                         for e in network_endpoints(answers)]
-    return data
+    """The run's configuration document (``InstallConfig.to_document``) for these answers."""
+    from digit_tui.answers.config import InstallConfig
+
+    return InstallConfig.from_answers(answers, answers_file).to_document()
 
 
 def answers_to_yaml(answers: Answers) -> str:

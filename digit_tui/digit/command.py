@@ -76,6 +76,7 @@ class RenderInputs:
     env_file: Path
     secrets_file: Path | None
     tags: dict[str, str] | None = None      # the answers' digit.tags
+    skip_services: tuple[str, ...] = ()     # the answers' digit.skip_services
 
 
 def run(args: argparse.Namespace) -> int:
@@ -141,42 +142,43 @@ def _inputs_from_args(args: argparse.Namespace) -> RenderInputs:
 
 def _inputs_from_answers(args: argparse.Namespace) -> RenderInputs:
     """Source, release and modules from the answers file; env and secrets files generated from it."""
-    from digit_tui.answers import answers_to_settings, load_answers
-    from digit_tui.digit.selection import open_release
+    from digit_tui.answers import load_answers
+    from digit_tui.answers.config import InstallConfig
+    from digit_tui.digit.skips import check_skipped
 
     answers = load_answers(args.answers)
-    settings = answers_to_settings(answers)
     state = _state_dir(args, answers.environment)
+    config = InstallConfig.from_answers(answers, args.answers, state_dir=state)
     modules = [m.strip() for m in args.modules.split(",") if m.strip()] if args.modules is not None else None
-    release = open_release(settings, state_dir=state, progress=_progress, manifest=args.manifest, modules=modules)
+    release = config.open_release(progress=_progress, manifest=args.manifest, modules=modules)
+    skip = check_skipped(release.manifest, release.modules, config.skip_services, config.answers_file)
     if args.env_file:
         env_file = Path(args.env_file)
         secrets_file = Path(args.secrets_file) if args.secrets_file else None
     else:
-        env_file, secrets_file = _generated_env_files(settings, state)
-    tags = {str(k): str(v) for k, v in ((settings.get("digit") or {}).get("tags") or {}).items()}
+        env_file, secrets_file = _generated_env_files(config, state)
     return RenderInputs(source=release.source, manifest=release.manifest_path, modules=release.modules,
-                        env_file=env_file, secrets_file=secrets_file, tags=tags or None)
+                        env_file=env_file, secrets_file=secrets_file, tags=config.tags or None, skip_services=skip)
 
 
-def _generated_env_files(settings: dict[str, Any], state: Path) -> tuple[Path, Path | None]:
+def _generated_env_files(config: Any, state: Path) -> tuple[Path, Path | None]:
     """The env and secrets files an install generated into the state directory; when there are
-    none yet, a preview pair generated from the answers into a private temporary directory."""
-    from digit_tui.digit.envfile import env_file_path, write_env_file
-    from digit_tui.digit.secretsfile import secrets_file_path, write_secrets_file
-    from digit_tui.digit.selection import HELM_DIR, env_inputs, preview_settings
+    none yet, a preview pair generated from the answers (over the operator's own files when the
+    answers name them, as the install does) into a private temporary directory."""
+    from digit_tui.digit.envfile import env_file_path
+    from digit_tui.digit.secretsfile import secrets_file_path
+    from digit_tui.digit.selection import HELM_DIR
 
-    environment = str(settings["environment"])
-    env_file = env_file_path(state / HELM_DIR, environment)
-    secrets_file = secrets_file_path(state / HELM_DIR, environment)
+    env_file = env_file_path(state / HELM_DIR, config.environment)
+    secrets_file = secrets_file_path(state / HELM_DIR, config.environment)
     if env_file.is_file():
         return env_file, secrets_file if secrets_file.is_file() else None
-    inputs = env_inputs(preview_settings(settings))
+    env = config.operator_env(config.env_inputs(preview=True))
     preview = Path(tempfile.mkdtemp(prefix="digit-tui-render-env-"))
     atexit.register(shutil.rmtree, preview, True)
     print(f"digit-tui: no generated environment in {state} yet; rendering with a preview environment "
           "(dynamic storage, freshly generated secrets)", file=sys.stderr)
-    return write_env_file(inputs, preview), write_secrets_file(inputs, preview)
+    return env.write(preview, {}, encrypt=False)
 
 
 def _render(args: argparse.Namespace, inputs: RenderInputs) -> int:
@@ -191,7 +193,8 @@ def _render(args: argparse.Namespace, inputs: RenderInputs) -> int:
         print(f"digit-tui: {inputs.manifest}: warning: {warning}", file=sys.stderr)
     with make_renderer(args.engine, timeout=args.timeout) as renderer:
         rendered = render_release(inputs.source, manifest, inputs.modules, inputs.env_file, inputs.secrets_file,
-                                  renderer, cluster_configs=args.cluster_configs, tags=inputs.tags)
+                                  renderer, cluster_configs=args.cluster_configs, tags=inputs.tags,
+                                  skip_services=inputs.skip_services)
         engine = renderer.engine
     if args.convert:
         rendered = _converted(rendered, args.kube_version)

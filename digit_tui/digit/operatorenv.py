@@ -1,4 +1,4 @@
-"""The generated environment and secrets files, from the answers settings and, when the operator
+"""The generated environment and secrets files, from the answers and, when the operator
 names them (``digit.environment_file``, ``digit.secrets_file``), over the operator's own files.
 
 One place for "what the helm-config task writes", shared by that task and by the
@@ -9,9 +9,9 @@ preview ``digit-tui render`` makes before an install, so both layer the same way
 * with one, it is the base (decrypted with sops when encrypted) and only what the
   answers control is laid over it. An answer left at its default (tenant ``pb``,
   registry ``egovio``, the in-cluster database, port 5432, name ``egov_db``, user
-  ``egov``) only fills in what the operator's file lacks; the settings do not say
-  whether the operator wrote the default, so a default never replaces the state
-  team's value. Secrets the operator's file holds are never replaced (never
+  ``egov``) only fills in what the operator's file lacks, so a default never
+  replaces the state team's value (``InstallConfig.answered`` decides which answers
+  replace). Secrets the operator's file holds are never replaced (never
   rotated); only ``database.password_file`` wins over the file's password.
 """
 
@@ -25,14 +25,8 @@ from typing import Any
 from digit_tui.digit.envfile import Answered, env_file_path, render_env, render_layered_env
 from digit_tui.digit.envinputs import EnvInputs
 
-# The answers' defaults (answers/model.py): an answer equal to one of these does not replace
-# the operator's value.
-DEFAULT_TENANT = "pb"
-DEFAULT_REGISTRY = "egovio"
-DEFAULT_DB_PORT = 5432
-DEFAULT_DB_NAME = "egov_db"
+# DIGIT's own default database user: the operator's file naming its user keeps it.
 DEFAULT_DB_USER = "egov"
-IN_CLUSTER = "in-cluster"
 
 
 @dataclass(frozen=True)
@@ -41,26 +35,6 @@ class OperatorFiles:
 
     env_file: Path | None = None
     secrets_file: Path | None = None
-
-
-def operator_files(settings: Mapping[str, Any]) -> OperatorFiles:
-    digit = settings.get("digit") or {}
-    env, secrets = digit.get("environment_file"), digit.get("secrets_file")
-    return OperatorFiles(Path(str(env)) if env else None, Path(str(secrets)) if secrets else None)
-
-
-def answered(settings: Mapping[str, Any]) -> Answered:
-    """Which answers replace the operator's values (see the module docstring)."""
-    digit = settings.get("digit") or {}
-    db = settings.get("database") or {}
-    external = str(db.get("mode") or IN_CLUSTER) != IN_CLUSTER
-    return Answered(
-        tenant=str(digit.get("state_tenant") or DEFAULT_TENANT) != DEFAULT_TENANT,
-        registry=str(digit.get("container_registry") or DEFAULT_REGISTRY) != DEFAULT_REGISTRY,
-        db_host=external,
-        db_port=int(db.get("port") or DEFAULT_DB_PORT) != DEFAULT_DB_PORT,
-        db_name=str(db.get("name") or DEFAULT_DB_NAME) != DEFAULT_DB_NAME,
-    )
 
 
 def load_operator_env(path: Path) -> dict[str, Any]:
@@ -99,12 +73,12 @@ class Generated:
 
 
 class OperatorEnv:
-    """The generated files for one set of answers settings (and the volume task's outputs)."""
+    """The generated files for one set of answers (and the volume task's outputs)."""
 
-    def __init__(self, settings: Mapping[str, Any], inputs: EnvInputs) -> None:
+    def __init__(self, files: OperatorFiles, answered: Answered, inputs: EnvInputs) -> None:
         self.inputs = inputs
-        self.files = operator_files(settings)
-        self.answered = answered(settings)
+        self.files = files
+        self.answered = answered
 
     def env_text(self) -> str:
         if self.files.env_file is None:

@@ -4,33 +4,27 @@ A skipped service is not rendered, gets no install task, is not deployed and is
 not pruned as "removed from the release": it is recorded as skipped on purpose.
 The manifest does the filtering (``ReleaseManifest.services(..., skip=...)``,
 ``service_dependencies(..., skip=...)``) and the pipeline renders around it
-(``render_release(..., skip_services=...)``); this module reads the list from the
-answers settings and checks it against the release, so every caller (the install
-graph, the render task, ``digit-tui render``, the release record) agrees.
+(``render_release(..., skip_services=...)``); this module checks the list
+against the release, so every caller (the install graph, the render task,
+``digit-tui render``, the release record) agrees.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from digit_tui.digit.pipeline import CLUSTER_CONFIGS
 from digit_tui.errors import InputError
 
 
-def skipped_services(settings: Mapping[str, Any]) -> tuple[str, ...]:
-    """``digit.skip_services`` of the answers settings, in the operator's order."""
-    digit = settings.get("digit") or {}
-    return tuple(str(name) for name in digit.get("skip_services") or ())
-
-
-def check_skipped(manifest: Any, modules: Iterable[str] | None, settings: Mapping[str, Any]) -> tuple[str, ...]:
+def check_skipped(manifest: Any, modules: Iterable[str] | None, skip: Sequence[str],
+                  answers_file: str | None = None) -> tuple[str, ...]:
     """The skipped services, after checking each is a service of these (resolved) modules of
     ``manifest`` (a ``ReleaseManifest``); InputError naming the answers file otherwise."""
-    skip = skipped_services(settings)
-    problems = manifest.skip_problems(modules, skip, always=(CLUSTER_CONFIGS,)) if skip else []
+    problems = manifest.skip_problems(modules, tuple(skip), always=(CLUSTER_CONFIGS,)) if skip else []
     if problems:
         first = problems[0]
         raise InputError(f"digit.skip_services[{first.index}]: {first.message}",
-                         path=settings.get("answers_file"), expected=first.expected)
-    return skip
+                         path=answers_file, expected=first.expected)
+    return tuple(skip)

@@ -26,6 +26,7 @@ from digit_tui.engine.journal import FINISHED_RUN_STATES, Journal
 from digit_tui.engine.lock import LockHeld, StateLock
 from digit_tui.engine.redact import Redactor
 from digit_tui.engine.scheduler import GraphError, Scheduler
+from digit_tui.engine.rundoc import GraphInput, RunOptions
 from digit_tui.engine.task import GraphFactory, Task
 
 DEFAULT_GRAPH = "digit_tui.tasks.graph:build_graph"
@@ -36,7 +37,8 @@ log = logging.getLogger("digit_tui.engine")
 
 @dataclass
 class InstallSpec:
-    """What one install is about: validated answers turned into engine settings."""
+    """What one install is about: the run's configuration document (opaque to the engine but for
+    the keys engine/rundoc.py reads), the answers file it came from and the graph factory."""
 
     environment: str
     settings: dict[str, Any]
@@ -134,10 +136,9 @@ class Engine:
         try:
             if lock.took_over_from:
                 log.info("took over the stale lock of engine pid %s", lock.took_over_from)
-            # Tasks find generated files, rendered manifests and sources under the state directory.
-            settings = {**self.spec.settings, "state_dir": str(self.state_dir)}
+            graph_input = GraphInput(self.spec.settings, self.state_dir)
             factory = load_graph_factory(self.spec.graph) if self._tasks is None else None
-            tasks = factory(settings) if factory is not None else list(self._tasks or ())
+            tasks = factory(graph_input) if factory is not None else list(self._tasks or ())
             run = journal.latest_run()
             if run is None or run.state in FINISHED_RUN_STATES:
                 self.run_id = journal.create_run(self.spec.environment, self.spec.graph, self.spec.settings,
@@ -150,11 +151,10 @@ class Engine:
                 if lock.took_over_from:
                     note += f"; previous engine pid {lock.took_over_from} is gone"
                 journal.set_run_state(self.run_id, "running", engine_pid=os.getpid(), message=note)
-            engine_opts = self.spec.settings.get("engine") or {}
-            self.scheduler = Scheduler(tasks, journal, self.run_id, settings=settings,
-                                       concurrency=int(engine_opts.get("concurrency") or 4), redactor=self.redact,
-                                       network_wait=engine_opts.get("network_wait", "task"),
-                                       rebuild=(lambda: factory(settings)) if factory is not None else None)
+            options = RunOptions.of(self.spec.settings)
+            self.scheduler = Scheduler(tasks, journal, self.run_id, concurrency=options.concurrency,
+                                       redactor=self.redact, network_wait=options.network_wait,
+                                       rebuild=(lambda: factory(graph_input)) if factory is not None else None)
             await control.start()
             self._loop = asyncio.get_running_loop()
             if threading.current_thread() is threading.main_thread():  # not when run inside a client

@@ -10,7 +10,7 @@ from typing import Any, TextIO
 
 from digit_tui.engine.journal import FINISHED_RUN_STATES, Event, Journal, RunRow
 from digit_tui.engine.lock import pid_alive
-from digit_tui.engine.netprobe import api_endpoints
+from digit_tui.engine.rundoc import RunOptions
 from digit_tui.engine.netwatch import PROBE_INTERVAL, PROBE_TIMEOUT, REPEAT_EVERY, ApiWatcher
 from digit_tui.engine.task import TaskState
 
@@ -95,7 +95,7 @@ def follow(state_dir: Path, run_id: str, out: TextIO, *, poll: float = 0.2,
     try:
         first = journal.run(run_id)
         if net_interval is not None and first is not None:
-            watcher = ApiWatcher(api_endpoints(first.settings), interval=net_interval, timeout=net_timeout,
+            watcher = ApiWatcher(RunOptions.of(first.settings).api_endpoints, interval=net_interval, timeout=net_timeout,
                                  repeat=net_repeat).start()
         while True:
             write_events()

@@ -325,7 +325,7 @@ class Journal:
 
     # -- runs -------------------------------------------------------------
     @_guarded
-    def create_run(self, environment: str, graph: str, settings: Mapping[str, Any],
+    def create_run(self, environment: str, graph: str, document: Mapping[str, Any],
                    answers_path: str | None) -> str:
         run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         now = time.time()
@@ -333,7 +333,7 @@ class Journal:
             db.execute(
                 "INSERT INTO runs (id, created, updated, state, environment, graph, settings, answers_path)"
                 " VALUES (?,?,?,?,?,?,?,?)",
-                (run_id, now, now, "running", environment, graph, json.dumps(settings, sort_keys=True),
+                (run_id, now, now, "running", environment, graph, json.dumps(document, sort_keys=True),
                  answers_path))
         return run_id
 

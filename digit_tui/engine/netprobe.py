@@ -13,9 +13,8 @@ import os
 import re
 import socket
 import ssl
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from digit_tui.engine.task import Endpoint
 
@@ -149,26 +148,3 @@ def parse_endpoint(text: str, label: str = "") -> Endpoint:
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"{text!r} is not host:port")
     return Endpoint(host, int(port), label)
-
-
-# Until every run's settings carry a scheme, the cluster API is recognised by its label or port.
-# Remove this (and its use in endpoint_from_settings) once answers/settings.py writes "scheme".
-_LEGACY_API_LABELS = ("cluster API", "cluster API endpoint")
-_LEGACY_API_PORTS = (6443, 443)
-
-
-def _legacy_scheme(label: str, port: int) -> str:
-    return "https" if label in _LEGACY_API_LABELS or port in _LEGACY_API_PORTS else "tcp"
-
-
-def endpoint_from_settings(item: Mapping[str, Any]) -> Endpoint:
-    """One entry of a run's ``settings["endpoints"]`` ({host, port, label[, scheme]}) -> Endpoint."""
-    host, port, label = str(item.get("host") or ""), int(item.get("port") or 0), str(item.get("label") or "")
-    scheme = str(item.get("scheme") or _legacy_scheme(label, port))
-    return Endpoint(host, port, label, scheme)
-
-
-def api_endpoints(settings: Mapping[str, Any]) -> list[Endpoint]:
-    """The run's HTTPS (cluster API) endpoints: what the headless follower watches."""
-    eps = [endpoint_from_settings(e) for e in settings.get("endpoints") or [] if isinstance(e, Mapping)]
-    return [e for e in eps if e.scheme == "https"]

@@ -12,10 +12,9 @@ from digit_tui.engine.task import Task
 class _PlanContext:
     """A context whose writes go nowhere: plan must not touch the journal or the world."""
 
-    def __init__(self, task: Task, settings: Mapping[str, Any]) -> None:
+    def __init__(self, task: Task) -> None:
         self.task_id = task.id
         self.run_id = "plan"
-        self.settings = settings
 
     def output(self, task_id: str) -> Mapping[str, Any]:
         return {}
@@ -36,14 +35,13 @@ class _PlanContext:
         return await asyncio.to_thread(fn, *args, **kwargs)
 
 
-async def dry_run_all(tasks: Sequence[Task], settings: Mapping[str, Any],
-                      timeout: float | None = None) -> dict[str, list[str]]:
+async def dry_run_all(tasks: Sequence[Task], timeout: float | None = None) -> dict[str, list[str]]:
     """Each task's dry run, within ``timeout`` or else the task's own attempt timeout (a cloud
     ``terraform plan`` can take minutes)."""
     out: dict[str, list[str]] = {}
     for t in tasks:
         try:
-            out[t.id] = await asyncio.wait_for(t.dry_run(_PlanContext(t, settings)), timeout or t.timeout)
+            out[t.id] = await asyncio.wait_for(t.dry_run(_PlanContext(t)), timeout or t.timeout)
         except Exception as exc:  # one task's dry run failing must not hide the rest of the plan
             out[t.id] = [f"(dry run failed: {exc})"]
     return out

@@ -56,7 +56,6 @@ class RunContext:
         self._sched = sched
         self.task_id = task.id
         self.run_id = sched.run_id
-        self.settings: Mapping[str, Any] = sched.settings
         self.outputs: dict[str, Any] = {}
 
     def output(self, task_id: str) -> Mapping[str, Any]:
@@ -82,7 +81,7 @@ class RunContext:
 
 class Scheduler:
     def __init__(self, tasks: Sequence[Task], journal: Journal, run_id: str, *,
-                 settings: Mapping[str, Any] | None = None, concurrency: int = 4,
+                 concurrency: int = 4,
                  redactor: Redactor | None = None, probe_interval: float = 1.0,
                  rng: random.Random | None = None,
                  network_wait: float | None | Literal["task"] = "task",
@@ -92,7 +91,6 @@ class Scheduler:
         self.tasks = {t.id: t for t in tasks}
         self.journal = journal
         self.run_id = run_id
-        self.settings = dict(settings or {})
         self.concurrency = max(1, concurrency)
         self.redactor = redactor or journal.redact
         self.probe_interval = probe_interval

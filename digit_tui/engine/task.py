@@ -65,7 +65,6 @@ class TaskContext(Protocol):
 
     task_id: str
     run_id: str
-    settings: Mapping[str, Any]         # the validated answers and engine settings, read-only
 
     def output(self, task_id: str) -> Mapping[str, Any]:
         """Outputs a dependency published (empty mapping if none)."""
@@ -158,8 +157,8 @@ class FunctionTask(Task):
         return await super().dry_run(ctx)
 
 
-GraphFactory = Callable[[Mapping[str, Any]], list[Task]]
-"""Builds the task list from validated settings; the engine records its import path
-(``module:function``) in the journal so a restarted engine rebuilds the same graph."""
+GraphFactory = Callable[[Any], list[Task]]
+"""Builds the task list from a ``GraphInput`` (engine/rundoc.py); the engine records its import
+path (``module:function``) in the journal so a restarted engine rebuilds the same graph."""
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from digit_tui.digit.releaserecord import RECORD_PATH
 from digit_tui.health.model import KINDS
 from digit_tui.infra.failures import FailureKind, failure_of, status_text
 from digit_tui.infra.kube import ClientPolicy, Kube, ResourceType
@@ -84,16 +85,29 @@ def list_pages(kube: Kube, kind: str) -> Iterator[tuple[list[dict[str, Any]], st
             return
 
 
+RELEASE_RECORD = "release-record"
+
+
 def fetch_once(kubeconfig: str | Path | None, context: str | None) -> dict[str, list[dict[str, Any]]]:
-    """One paginated list per type, side by side (for ``health --once``); raises the first failure."""
+    """One paginated list per type, side by side (for ``health --once``), and the release record
+    digit-tui wrote (under ``RELEASE_RECORD``, empty when there is none); raises the first failure."""
     kube = make_kube(kubeconfig, context)
 
     def one(kind: str) -> list[dict[str, Any]]:
         return [item for page, _ in list_pages(kube, kind) for item in page]
 
+    def record() -> list[dict[str, Any]]:
+        try:
+            return [kube.request("GET", RECORD_PATH) or {}]
+        except Exception as exc:
+            if getattr(exc, "status", None) in (403, 404):     # no install recorded, or no right to read it
+                return []
+            raise
+
     try:
-        with ThreadPoolExecutor(len(TYPES), thread_name_prefix="health-list") as pool:
+        with ThreadPoolExecutor(len(TYPES) + 1, thread_name_prefix="health-list") as pool:
             futures = {kind: pool.submit(one, kind) for kind in TYPES}
+            futures[RELEASE_RECORD] = pool.submit(record)
             return {kind: f.result() for kind, f in futures.items()}
     finally:
         kube.close()

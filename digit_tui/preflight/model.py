@@ -1,4 +1,4 @@
-"""What preflight reads (a typed view of the engine settings) and what it says (check results)."""
+"""What preflight reads (a typed view of the install's configuration) and what it says (check results)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from digit_tui.engine.netprobe import endpoint_from_settings
 from digit_tui.engine.task import Endpoint
 from digit_tui.infra.hostfacts import HostFacts, Interface
 from digit_tui.preflight.thresholds import Tier, tier_of
+
+if TYPE_CHECKING:
+    from digit_tui.answers.config import InstallConfig
 
 PASSPHRASE_ENV = "DIGIT_TUI_SSH_PASSPHRASE"
 KNOWN_HOSTS = "known_hosts"
@@ -88,7 +90,7 @@ class HostSpec:
 
 @dataclass(frozen=True)
 class PreflightPlan:
-    """The settings preflight acts on, typed; built from the engine settings (``answers_to_settings``)."""
+    """What preflight acts on, built from the install's configuration (``from_config``)."""
 
     environment: str
     tier: Tier
@@ -118,34 +120,24 @@ class PreflightPlan:
         return next(h for h in self.hosts if h.name == name)
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, Any], *, tier: str | None = None,
-                      skip_checks: bool | None = None) -> PreflightPlan:
-        options = settings.get("preflight") or {}
-        sizing = settings.get("sizing") or {}
-        target = settings.get("target") or {}
-        cluster = settings.get("cluster") or {}
-        database = settings.get("database") or {}
-        digit = settings.get("digit") or {}
-        network = settings.get("network") or {}
-        hosts = tuple(HostSpec(str(h["name"]), str(h["address"]), int(h.get("port") or 22), str(h["user"]),
-                               Path(str(h["ssh_key"])).expanduser(), tuple(h.get("roles") or ()))
-                      for h in settings.get("hosts") or [])
-        endpoints = tuple(endpoint_from_settings(e) for e in settings.get("endpoints") or [] if isinstance(e, Mapping))
-        files = tuple(Path(str(digit[k])) for k in ("environment_file", "secrets_file") if digit.get(k))
-        state = settings.get("state_dir")
+    def from_config(cls, config: InstallConfig, *, tier: str | None = None,
+                    skip_checks: bool | None = None) -> PreflightPlan:
+        a = config.answers
+        hosts = tuple(HostSpec(h.name, h.address, h.port, h.user, Path(h.ssh_key).expanduser(), tuple(h.roles))
+                      for h in a.hosts)
+        files = tuple(p for p in (a.digit.environment_file, a.digit.secrets_file) if p is not None)
         return cls(
-            environment=str(settings.get("environment") or ""),
-            tier=tier_of(tier or options.get("tier") or sizing.get("tier")),
-            provider=str(target.get("provider") or ""),
-            cluster_mode=str(cluster.get("mode") or "existing"),
-            hosts=hosts, endpoints=endpoints,
-            vpn_gateway=network.get("vpn_gateway"), api_endpoint=cluster.get("api_endpoint"),
-            pod_cidr=str(cluster.get("pod_cidr") or "10.244.0.0/16"),
-            service_cidr=str(cluster.get("service_cidr") or "10.96.0.0/12"),
-            database_mode=str(database.get("mode") or "in-cluster"), database_host=database.get("host"),
+            environment=a.environment,
+            tier=tier_of(tier or config.preflight.tier or a.sizing.tier),
+            provider=a.target.provider,
+            cluster_mode=a.cluster.mode,
+            hosts=hosts, endpoints=config.endpoints,
+            vpn_gateway=a.network.vpn_gateway, api_endpoint=a.cluster.api_endpoint,
+            pod_cidr=a.cluster.pod_cidr, service_cidr=a.cluster.service_cidr,
+            database_mode=a.database.mode, database_host=a.database.host,
             sops_candidates=files,
-            skip_checks=bool(options.get("skip_checks")) if skip_checks is None else skip_checks,
-            state_dir=Path(str(state)) if state else None,
+            skip_checks=config.preflight.skip_checks if skip_checks is None else skip_checks,
+            state_dir=config.state_dir,
         )
 
 

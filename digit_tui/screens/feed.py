@@ -13,7 +13,8 @@ from pathlib import Path
 
 from digit_tui.engine.journal import Event, Journal, JournalError, RunRow, TaskRow
 from digit_tui.engine.lock import pid_alive
-from digit_tui.engine.netprobe import endpoint_from_settings, probe_all
+from digit_tui.engine.netprobe import probe_all
+from digit_tui.engine.task import Endpoint
 
 
 @dataclass
@@ -75,10 +76,10 @@ class NetStatus:
 MAX_PROBED = 6
 
 
-def probe_endpoints(endpoints: list[dict[str, object]], timeout: float = 1.5) -> NetStatus:
+def probe_endpoints(endpoints: list[Endpoint], timeout: float = 1.5) -> NetStatus:
     """Probe each endpoint the install depends on (the cluster API with a request, the rest with a
     TCP connect), all at once; the slowest answer is the figure shown. Runs on a worker thread."""
-    eps = [endpoint_from_settings(e) for e in endpoints[:MAX_PROBED] if isinstance(e, dict)]
+    eps = endpoints[:MAX_PROBED]
     if not eps:
         return NetStatus(ok=None, millis=None, failed=None)
     results = asyncio.run(probe_all(eps, timeout=timeout))

@@ -22,6 +22,7 @@ from textual.widgets import Footer, Static, Tree
 from textual.worker import get_current_worker
 
 from digit_tui.engine.journal import Event, RunRow, TaskRow
+from digit_tui.engine.rundoc import RunOptions
 from digit_tui.engine.task import TaskState
 from digit_tui.screens.base import DigitScreen
 from digit_tui.screens.feed import FeedUpdate, JournalFeed, NetStatus, probe_endpoints
@@ -132,7 +133,7 @@ class InstallScreen(DigitScreen):
         stop = self._stop
         while not worker.is_cancelled and not stop.is_set():
             run = self.run_row
-            endpoints = list((run.settings.get("endpoints") or []) if run else [])
+            endpoints = list(RunOptions.of(run.settings).endpoints) if run else []
             if run is not None:
                 status = probe_endpoints(endpoints)
                 if worker.is_cancelled:
@@ -283,7 +284,8 @@ class InstallScreen(DigitScreen):
         head = Text()
         head.append("DIGIT installer", style="bold")
         if run is not None:
-            domain = ((run.settings.get("digit") or {}).get("domain")) or ""
+            config = _config_of(run)
+            domain = config.answers.digit.domain if config is not None else ""
             head.append(f" · {run.environment}")
             if domain:
                 head.append(f" · {domain}")
@@ -402,9 +404,19 @@ class InstallScreen(DigitScreen):
     def action_dashboard(self) -> None:
         from digit_tui.screens.dashboard import DashboardScreen
 
-        target = (self.run_row.settings.get("target") or {}) if self.run_row else {}
-        kubeconfig = target.get("kubeconfig")
-        if not kubeconfig:
+        config = _config_of(self.run_row) if self.run_row else None
+        target = config.answers.target if config is not None else None
+        if target is None or target.kubeconfig is None:
             self.notify("this install has no kubeconfig yet (the cluster phase writes it)", severity="warning")
             return
-        self.app.push_screen(DashboardScreen(kubeconfig, target.get("context")))
+        self.app.push_screen(DashboardScreen(str(target.kubeconfig), target.context))
+
+
+def _config_of(run: Any) -> Any:
+    """The run's typed configuration, or None for a run an older digit-tui recorded."""
+    from digit_tui.answers.config import InstallConfig
+
+    try:
+        return InstallConfig.from_document(run.settings, None)
+    except (ValueError, KeyError, TypeError):
+        return None

@@ -17,10 +17,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from digit_tui.digit.selection import HELM_DIR, env_inputs
-from digit_tui.engine.errors import PermanentError
+from digit_tui.answers.config import InstallConfig
+from digit_tui.digit.selection import HELM_DIR
 from digit_tui.engine.task import RetryPolicy, Task, TaskContext
-from digit_tui.errors import InputError
+from digit_tui.errors import InputError, PermanentError
 
 TASK_ID = "helm-config"
 VOLUMES_TASK = "volumes"         # the volume task publishes {"volumes": {service: [VolumeRef mapping, ...]}}
@@ -31,26 +31,16 @@ _MIN_SECRET_LEN = 8
 _NOT_SECRET_KEYS = frozenset({"username", "flywayUsername"})
 
 
-def state_dir_of(settings: Mapping[str, Any]) -> Path:
-    value = settings.get("state_dir")
-    if not value:
-        raise PermanentError("the engine gave no state directory to the release tasks",
-                             remedy="run through `digit-tui install`, which sets it")
-    return Path(str(value))
+def helm_dir(config: InstallConfig) -> Path:
+    return config.require_state_dir() / HELM_DIR
 
 
-def helm_dir(settings: Mapping[str, Any]) -> Path:
-    return state_dir_of(settings) / HELM_DIR
-
-
-def supplied_secrets(settings: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+def supplied_secrets(config: InstallConfig) -> dict[str, dict[str, str]]:
     """What the operator gave: the database user, and its password from ``password_file``."""
-    db = settings.get("database") or {}
-    out: dict[str, str] = {}
-    if db.get("username"):
-        out["username"] = str(db["username"])
-    if db.get("password_file"):
-        path = Path(str(db["password_file"]))
+    db = config.answers.database
+    out: dict[str, str] = {"username": db.username}
+    if db.password_file is not None:
+        path = db.password_file
         try:
             password = path.read_text(encoding="utf-8").strip()
         except OSError as exc:
@@ -58,7 +48,7 @@ def supplied_secrets(settings: Mapping[str, Any]) -> dict[str, dict[str, str]]:
         if not password:
             raise InputError("the database password file is empty", path=path, expected="the password on one line")
         out["password"] = password
-    return {"db": out} if out else {}
+    return {"db": out}
 
 
 def _private(path: Path) -> bool:
@@ -76,19 +66,20 @@ def _operator_error(exc: InputError) -> PermanentError:
 class HelmConfigTask(Task):
     """Generate ``environments/<env>.yaml`` and ``<env>-secrets.yaml`` under ``<state_dir>/helm/``."""
 
-    def __init__(self, deps: tuple[str, ...] | list[str] = ()) -> None:
+    def __init__(self, config: InstallConfig, deps: tuple[str, ...] | list[str] = ()) -> None:
         super().__init__(TASK_ID, "Generate the DIGIT environment and secrets files", "helmconfig", deps,
                          retry=RetryPolicy(attempts=2), timeout=120.0)
+        self.config = config
 
     def _inputs(self, ctx: TaskContext) -> Any:
         volumes = (ctx.output(VOLUMES_TASK) or {}).get("volumes") if VOLUMES_TASK in self.deps else None
-        return env_inputs(ctx.settings, volumes)
+        return self.config.env_inputs(volumes)
 
     def _paths(self, ctx: TaskContext, environment: str) -> tuple[Path, Path]:
         from digit_tui.digit.envfile import env_file_path
         from digit_tui.digit.secretsfile import secrets_file_path
 
-        out = helm_dir(ctx.settings)
+        out = helm_dir(self.config)
         return env_file_path(out, environment), secrets_file_path(out, environment)
 
     def _register(self, ctx: TaskContext, document: Mapping[str, Any] | None) -> None:
@@ -99,21 +90,18 @@ class HelmConfigTask(Task):
                 ctx.secret(value)
 
     def _publish(self, ctx: TaskContext, env_file: Path, secrets_file: Path, inputs: Any) -> None:
-        from digit_tui.digit.operatorenv import operator_files
-        from digit_tui.digit.skips import skipped_services
-
         ctx.publish("env_file", str(env_file))
         ctx.publish("secrets_file", str(secrets_file))
         ctx.publish("environment", inputs.environment)
         ctx.publish("storage", inputs.storage_mode)
-        own = operator_files(ctx.settings)
+        own = self.config.operator_files()
         ctx.publish("operator_env_file", str(own.env_file) if own.env_file else None)
         ctx.publish("operator_secrets_file", str(own.secrets_file) if own.secrets_file else None)
         # The release record shows these as skipped on purpose (not as missing or removed).
-        ctx.publish("skipped_services", list(skipped_services(ctx.settings)))
+        ctx.publish("skipped_services", list(self.config.skip_services))
 
     def _state(self, ctx: TaskContext) -> tuple[Any, Path, Path, bool]:
-        from digit_tui.digit.operatorenv import OperatorEnv, read_previous
+        from digit_tui.digit.operatorenv import read_previous
 
         inputs = self._inputs(ctx)
         env_file, secrets_file = self._paths(ctx, inputs.environment)
@@ -122,13 +110,13 @@ class HelmConfigTask(Task):
         if not (_private(env_file) and _private(secrets_file)):
             return inputs, env_file, secrets_file, False  # an older digit-tui wrote them 0644: rewrite 0600
         try:
-            env = OperatorEnv(ctx.settings, inputs)
+            env = self.config.operator_env(inputs)
             if env_file.read_text(encoding="utf-8") != env.env_text():
                 return inputs, env_file, secrets_file, False
             previous = read_previous(secrets_file, layered=env.files.secrets_file is not None)
             self._register(ctx, previous)
             # Converged when nothing would be added or changed (supplied values win, missing keys are generated).
-            want = env.secrets_document(previous, supplied_secrets(ctx.settings))
+            want = env.secrets_document(previous, supplied_secrets(self.config))
         except InputError as exc:
             raise _operator_error(exc) from None
         return inputs, env_file, secrets_file, want == previous
@@ -140,38 +128,34 @@ class HelmConfigTask(Task):
         return ok
 
     def _write(self, ctx: TaskContext) -> tuple[Any, Path, Path]:
-        from digit_tui.digit.operatorenv import OperatorEnv, read_previous
+        from digit_tui.digit.operatorenv import read_previous
         from digit_tui.digit.secretsfile import find_sops
 
         inputs = self._inputs(ctx)
-        out = helm_dir(ctx.settings)
+        out = helm_dir(self.config)
         out.mkdir(parents=True, exist_ok=True, mode=0o700)
         # sops is opt-in: an operator who put a .sops.yaml (creation rules) beside the files gets them encrypted.
         encrypt = (out / SOPS_CONFIG).is_file() and find_sops() is not None
         try:
-            env = OperatorEnv(ctx.settings, inputs)
-            env_file, secrets_file = env.write(out, supplied_secrets(ctx.settings), encrypt=encrypt)
+            env = self.config.operator_env(inputs)
+            env_file, secrets_file = env.write(out, supplied_secrets(self.config), encrypt=encrypt)
             self._register(ctx, read_previous(secrets_file, layered=env.files.secrets_file is not None))
         except InputError as exc:
             raise _operator_error(exc) from None
         return inputs, env_file, secrets_file
 
     async def ensure(self, ctx: TaskContext) -> None:
-        from digit_tui.digit.operatorenv import operator_files
-
         inputs, env_file, secrets_file = await ctx.run_sync(self._write, ctx)
-        own = operator_files(ctx.settings)
+        own = self.config.operator_files()
         base = [str(p) for p in (own.env_file, own.secrets_file) if p is not None]
         over = f" over the operator's {' and '.join(base)}" if base else ""
         ctx.log(f"wrote {env_file} and {secrets_file.name} (0600){over}")
         self._publish(ctx, env_file, secrets_file, inputs)
 
     async def dry_run(self, ctx: TaskContext) -> list[str]:
-        from digit_tui.digit.operatorenv import operator_files
-
-        out = Path(str(ctx.settings.get("state_dir") or "<state dir>")) / HELM_DIR / "environments"
-        env = ctx.settings.get("environment", "<env>")
-        own = operator_files(ctx.settings)
+        out = Path(str(self.config.state_dir or "<state dir>")) / HELM_DIR / "environments"
+        env = self.config.environment
+        own = self.config.operator_files()
         lines = [f"would write {out}/{env}.yaml and {env}-secrets.yaml (secrets kept if present)"]
         if own.env_file:
             lines.append(f"  the environment file is {own.env_file} with the answers layered over it")

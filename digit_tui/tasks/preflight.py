@@ -18,10 +18,11 @@ journal has them either way. A resumed install re-checks them all.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
-from digit_tui.engine.errors import PermanentError, TransientError
-from digit_tui.engine.task import Endpoint, RetryPolicy, Task, TaskContext
+from digit_tui.answers.config import InstallConfig
+from digit_tui.engine.rundoc import GraphInput
+from digit_tui.engine.task import RetryPolicy, Task, TaskContext
+from digit_tui.errors import PermanentError, TransientError
 from digit_tui.infra.ssh import SshOptions
 from digit_tui.preflight import checks, gather
 from digit_tui.preflight import thresholds as th
@@ -61,11 +62,13 @@ def raise_for(results: Sequence[CheckResult]) -> None:
 class _CheckTask(Task):
     """A task whose whole job is reading facts and deciding."""
 
+    plan: PreflightPlan
+
     async def results(self, ctx: TaskContext, plan: PreflightPlan) -> list[CheckResult]:
         raise NotImplementedError
 
     async def check(self, ctx: TaskContext) -> bool:
-        plan = PreflightPlan.from_settings(ctx.settings)
+        plan = self.plan
         results = await self.results(ctx, plan)
         for r in results:
             ctx.log(line(r), level=_LEVEL[r.status])
@@ -78,14 +81,15 @@ class _CheckTask(Task):
 
 
 class ConfigTask(_CheckTask):
-    def __init__(self) -> None:
+    def __init__(self, plan: PreflightPlan) -> None:
         super().__init__(CONFIG, "check the plan in the answers", PHASE, timeout=30)
+        self.plan = plan
 
     async def results(self, ctx: TaskContext, plan: PreflightPlan) -> list[CheckResult]:
         return checks.config_checks(plan)
 
     async def dry_run(self, ctx: TaskContext) -> list[str]:
-        plan = PreflightPlan.from_settings(ctx.settings)
+        plan = self.plan
         return [f"would check the plan: {checks._roles_summary(plan)} (addresses, roles, CIDRs, key modes)"]
 
 
@@ -93,11 +97,12 @@ class NetworkTask(_CheckTask):
     """Every endpoint the answers name, with latency, and the VPN verdict. A host's SSH port is that
     host task's to fail on (and to wait for): one dead VM must not hold up the others."""
 
-    def __init__(self, endpoints: Sequence[Endpoint]) -> None:
+    def __init__(self, plan: PreflightPlan) -> None:
         # Waiting watches what this task fails on: not the SSH ports, and not the gateway (which only warns).
-        watched = [e for e in endpoints if not e.label.startswith("ssh ") and e.label != "VPN gateway"]
+        watched = [e for e in plan.endpoints if not e.label.startswith("ssh ") and e.label != "VPN gateway"]
         super().__init__(NETWORK, "probe the VPN, the cluster API and every endpoint", PHASE, timeout=60,
                          endpoints=watched)
+        self.plan = plan
 
     async def results(self, ctx: TaskContext, plan: PreflightPlan) -> list[CheckResult]:
         probes = await gather.probe(plan, th.PROBE_TIMEOUT)
@@ -108,7 +113,7 @@ class NetworkTask(_CheckTask):
                 for r in results]
 
     async def dry_run(self, ctx: TaskContext) -> list[str]:
-        plan = PreflightPlan.from_settings(ctx.settings)
+        plan = self.plan
         if not plan.endpoints:
             return ["no endpoints to probe"]
         names = ", ".join(f"{e.label} {checks.where(e)}" for e in plan.endpoints)
@@ -120,14 +125,15 @@ class NetworkTask(_CheckTask):
 
 
 class ToolsTask(_CheckTask):
-    def __init__(self) -> None:
+    def __init__(self, plan: PreflightPlan) -> None:
         super().__init__(TOOLS, "check the tools on this machine", PHASE, timeout=60)
+        self.plan = plan
 
     async def results(self, ctx: TaskContext, plan: PreflightPlan) -> list[CheckResult]:
         return await ctx.run_sync(gather.tool_results, plan)
 
     async def dry_run(self, ctx: TaskContext) -> list[str]:
-        plan = PreflightPlan.from_settings(ctx.settings)
+        plan = self.plan
         need = checks.needed_tools(plan, gather.sops_needed(plan))
         words = {Status.FAIL: "required", Status.WARN: "recommended", Status.INFO: "optional"}
         return [f"would check {name} and its version ({words[s]})" for name, s in need.items()]
@@ -136,9 +142,10 @@ class ToolsTask(_CheckTask):
 class HostTask(_CheckTask):
     """One host over SSH: host key, login, passwordless sudo, facts against its roles and the tier."""
 
-    def __init__(self, host: HostSpec) -> None:
+    def __init__(self, plan: PreflightPlan, host: HostSpec) -> None:
         super().__init__(host_task_id(host.name), f"check host {host.name} over SSH", PHASE, timeout=120,
                          endpoints=[host.endpoint], retry=RetryPolicy(attempts=3, base_delay=2.0))
+        self.plan = plan
         self.host = host
 
     async def results(self, ctx: TaskContext, plan: PreflightPlan) -> list[CheckResult]:
@@ -155,7 +162,7 @@ class HostTask(_CheckTask):
         return [checks.with_command(r, "digit-tui install --answers FILE") for r in outcome.results]
 
     async def dry_run(self, ctx: TaskContext) -> list[str]:
-        plan = PreflightPlan.from_settings(ctx.settings)
+        plan = self.plan
         h = self.host
         limits = th.limits_for(plan.tier, h.roles)
         low, rec = limits.minimum, limits.recommended
@@ -180,12 +187,13 @@ def _cpus(n: int) -> str:
 class GateTask(Task):
     """Everything the phase found, the fleet checks, and the operator's acknowledgement of warnings."""
 
-    def __init__(self, deps: Sequence[str], hosts: Sequence[HostSpec]) -> None:
+    def __init__(self, plan: PreflightPlan, deps: Sequence[str]) -> None:
         super().__init__(GATE, "prerequisites: fleet checks and acknowledged warnings", PHASE, deps, timeout=30)
-        self.hosts = tuple(hosts)
+        self.plan = plan
+        self.hosts = plan.hosts
 
     async def check(self, ctx: TaskContext) -> bool:
-        plan = PreflightPlan.from_settings(ctx.settings)
+        plan = self.plan
         found = [CheckResult.from_json(x) for d in self.deps for x in ctx.output(d).get("results") or []]
         facts = {h.name: facts_from_json(f) for h in self.hosts
                  if isinstance(f := ctx.output(host_task_id(h.name)).get("facts"), Mapping)}
@@ -213,7 +221,7 @@ class GateTask(Task):
         await self.check(ctx)
 
     async def dry_run(self, ctx: TaskContext) -> list[str]:
-        plan = PreflightPlan.from_settings(ctx.settings)
+        plan = self.plan
         out = ["would check that hostnames, MAC addresses and product_uuids are unique across nodes and "
                f"that clocks agree within {th.SKEW_WARN:g} s"] if len(self.hosts) > 1 else []
         if plan.skip_checks:
@@ -223,15 +231,18 @@ class GateTask(Task):
         return out
 
 
-def preflight_tasks(settings: Mapping[str, Any]) -> list[Task]:
+def preflight_tasks(config: InstallConfig) -> list[Task]:
     """The prerequisites phase; every later task should depend on ``GATE``."""
-    plan = PreflightPlan.from_settings(settings)
-    tasks: list[Task] = [ConfigTask(), NetworkTask(plan.endpoints), ToolsTask()]
-    tasks += [HostTask(h) for h in plan.hosts]
-    tasks.append(GateTask([t.id for t in tasks], plan.hosts))
+    return plan_tasks(PreflightPlan.from_config(config))
+
+
+def plan_tasks(plan: PreflightPlan) -> list[Task]:
+    tasks: list[Task] = [ConfigTask(plan), NetworkTask(plan), ToolsTask(plan)]
+    tasks += [HostTask(plan, h) for h in plan.hosts]
+    tasks.append(GateTask(plan, [t.id for t in tasks]))
     return tasks
 
 
-def preflight_graph(settings: Mapping[str, Any]) -> list[Task]:
+def preflight_graph(run: GraphInput) -> list[Task]:
     """A graph of the prerequisites alone (``install --graph digit_tui.tasks.preflight:preflight_graph``)."""
-    return preflight_tasks(settings)
+    return preflight_tasks(InstallConfig.from_document(run.document, run.state_dir))

@@ -34,16 +34,17 @@ def _positive(text: str) -> float:
 
 
 def cmd_preflight(args: argparse.Namespace) -> int:
-    from digit_tui.answers import answers_to_settings, load_answers
+    from digit_tui.answers import load_answers
+    from digit_tui.answers.config import InstallConfig
     from digit_tui.preflight.gather import run_all
     from digit_tui.preflight.model import KNOWN_HOSTS, PreflightPlan, passed
     from digit_tui.preflight.trust import parse_trust_options
 
     answers = Path(args.answers).expanduser().resolve()
-    settings = answers_to_settings(load_answers(answers), answers)
-    state_dir = paths.state_dir(settings["environment"], args.state_dir)
-    plan = PreflightPlan.from_settings({**settings, "state_dir": str(state_dir)}, tier=args.tier,
-                                       skip_checks=args.skip_checks)
+    model = load_answers(answers)
+    state_dir = paths.state_dir(model.environment, args.state_dir)
+    config = InstallConfig.from_answers(model, answers, state_dir=state_dir)
+    plan = PreflightPlan.from_config(config, tier=args.tier, skip_checks=args.skip_checks)
     trust = parse_trust_options(args.trust_host_key, [h.name for h in plan.hosts])
     if trust:
         paths.ensure_private_dir(state_dir)    # the one thing this command writes: keys it was told to trust

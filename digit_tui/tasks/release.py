@@ -39,6 +39,8 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from digit_tui import paths
+from digit_tui.answers.config import InstallConfig
+from digit_tui.digit.releaserecord import RELEASE_CONFIGMAP, RELEASE_NAMESPACE
 from digit_tui.engine.errors import ErrorKind, PermanentError, TaskError, TransientError, classify
 from digit_tui.engine.task import Endpoint, RetryPolicy, Task, TaskContext
 from digit_tui.infra.failures import explain, failure_of
@@ -62,8 +64,6 @@ MANAGED_BY = FIELD_MANAGER
 SERVICE_LABEL = "digit.org/service"
 DIGEST_ANNOTATION = "digit.org/digest"
 RELEASE_TASK = "release-record"
-RELEASE_CONFIGMAP = "digit-tui-release"
-RELEASE_NAMESPACE = "egov"
 CLUSTER_CONFIGS = "cluster-configs"
 DEFAULT_DEADLINE = 600.0        # seconds per service: DIGIT's docs say "wait and watch for 10 minutes"
 APPLY_ALLOWANCE = 300.0         # on top of the deadline, for applying and pruning
@@ -100,21 +100,21 @@ class KubeTarget:
     origin: str             # where it came from, for messages: "target.kubeconfig", "the sandbox", ...
 
 
-def kube_target(settings: Mapping[str, Any]) -> KubeTarget:
+def kube_target(config: InstallConfig) -> KubeTarget:
     """The cluster the answers name: ``target.kubeconfig``, else the kubeconfig a cluster phase
     wrote into the state directory, else (provider sandbox) the running sandbox's.
 
     Never the kubernetes library's default: with none of these, PermanentError naming the key to
     set, raised before any task changes anything in a cluster.
     """
-    target = settings.get("target") or {}
-    context = target.get("context")
-    if target.get("kubeconfig"):
-        return KubeTarget(str(target["kubeconfig"]), context, "target.kubeconfig")
+    target = config.answers.target
+    context = target.context
+    if target.kubeconfig is not None:
+        return KubeTarget(str(target.kubeconfig), context, "target.kubeconfig")
     candidates: list[tuple[Path, str]] = []
-    if settings.get("state_dir"):
-        candidates.append((Path(str(settings["state_dir"])) / "kubeconfig", "the cluster phase"))
-    if target.get("provider") == "sandbox":
+    if config.state_dir is not None:
+        candidates.append((config.state_dir / "kubeconfig", "the cluster phase"))
+    if target.provider == "sandbox":
         # The sandbox's own kubeconfig (the cluster phase takes this over once it exists).
         candidates.append((paths.state_root() / "sandbox" / "kubeconfig", "the sandbox"))
     for path, origin in candidates:
@@ -122,14 +122,14 @@ def kube_target(settings: Mapping[str, Any]) -> KubeTarget:
             return KubeTarget(str(path), context, f"{origin} ({path})")
     looked = " or ".join(str(p) for p, _ in candidates)
     remedy = NO_CLUSTER_REMEDY
-    if target.get("provider") == "sandbox":
+    if target.provider == "sandbox":
         remedy = f"start the sandbox (`digit-tui sandbox up`), or {remedy}"
     raise PermanentError("the answers name no cluster: target.kubeconfig is not set"
                          + (f" and there is no kubeconfig at {looked}" if looked else ""), remedy=remedy)
 
 
-def connect(settings: Mapping[str, Any]) -> Kube:
-    target = kube_target(settings)
+def connect(config: InstallConfig) -> Kube:
+    target = kube_target(config)
     try:
         return Kube(target.kubeconfig, target.context)
     except Exception as exc:  # kubernetes.config.ConfigException, a missing or unreadable file
@@ -141,17 +141,18 @@ class Cluster:
     """One connection to the target shared by the release tasks of one engine: a pool of
     connections and one discovery cache instead of a handshake and discovery per task."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: InstallConfig) -> None:
+        self.config = config
         self._lock = threading.Lock()
         self._kube: Kube | None = None
         self._target: KubeTarget | None = None
         self._served: ServedAPIs | None = None
 
-    def get(self, settings: Mapping[str, Any]) -> Kube:
-        target = kube_target(settings)
+    def get(self) -> Kube:
+        target = kube_target(self.config)
         with self._lock:
             if self._kube is None or self._target != target:
-                self._kube = connect(settings)
+                self._kube = connect(self.config)
                 self._target = target
                 self._served = None
             return self._kube
@@ -168,11 +169,11 @@ class Cluster:
                 self._served = served
         return served
 
-    def for_task(self, task: Task, settings: Mapping[str, Any]) -> Kube:
+    def for_task(self, task: Task) -> Kube:
         """The connection, and the task's network endpoint set to this cluster's API server: when
         the network drops, the task waits for exactly the server it talks to, whichever kubeconfig
         named it."""
-        kube = self.get(settings)
+        kube = self.get()
         url = urlsplit(kube.server)
         if url.hostname:
             port = url.port or (443 if url.scheme == "https" else 80)
@@ -270,10 +271,10 @@ def prune_objects(kube: Kube, live: Iterable[Mapping[str, Any]], keep: set[Objec
 class ServiceTask(Task):
     """Apply one service's rendered objects, prune what it stopped rendering, wait until ready."""
 
-    def __init__(self, service: str, deps: Iterable[str], *, policy: WaitPolicy | None = None,
-                 cluster: Cluster | None = None, module: str | None = None) -> None:
+    def __init__(self, service: str, deps: Iterable[str], *, cluster: Cluster, policy: WaitPolicy | None = None,
+                 module: str | None = None) -> None:
         self.service = service
-        self.cluster = cluster or Cluster()
+        self.cluster = cluster
         self.policy = policy or WaitPolicy(deadline=DEFAULT_DEADLINE)
         # "release/core": screens group a module's services under the release phase
         phase = f"release/{module}" if module else "release"
@@ -291,7 +292,7 @@ class ServiceTask(Task):
     def _desired(self, ctx: TaskContext, kube: Kube) -> Desired:
         """The rendered objects converted for what this cluster serves, labelled and annotated."""
         info = self._info(ctx)
-        crds, objects = load_rendered(ctx.settings, self.service)
+        crds, objects = load_rendered(self.cluster.config.require_state_dir(), self.service)
         conversion = convert_objects([*crds, *objects], self.cluster.served(kube))
         digest = f"sha256:{info['digest']}"
         out = [managed(o, self.service, digest, info.get("tag")) for o in conversion.objects]
@@ -306,7 +307,7 @@ class ServiceTask(Task):
 
     # check ------------------------------------------------------------------
     def _converged(self, ctx: TaskContext) -> tuple[bool, str, int]:
-        kube = self.cluster.for_task(self, ctx.settings)
+        kube = self.cluster.for_task(self)
         want = self._desired(ctx, kube)
         digest = f"sha256:{want.info['digest']}"
         ok, why = _call(f"check {self.service}", kube, lambda: self._compare(kube, [*want.crds, *want.objects], digest))
@@ -355,7 +356,7 @@ class ServiceTask(Task):
             ctx.log(line)
 
     def _apply(self, ctx: TaskContext, stop: threading.Event) -> int:
-        kube = self.cluster.for_task(self, ctx.settings)
+        kube = self.cluster.for_task(self)
         want = self._desired(ctx, kube)
         info, crds, objects = want.info, want.crds, want.objects
         self._log_conversion(ctx, want.conversion)
@@ -454,8 +455,8 @@ def workload_of(obj: Mapping[str, Any]) -> Workload:
 class ReleaseRecordTask(Task):
     """Record the deployed release in ConfigMap digit-tui-release and prune removed services."""
 
-    def __init__(self, deps: Iterable[str], *, cluster: Cluster | None = None) -> None:
-        self.cluster = cluster or Cluster()
+    def __init__(self, deps: Iterable[str], *, cluster: Cluster) -> None:
+        self.cluster = cluster
         super().__init__(RELEASE_TASK, "Record the deployed release", "release", tuple(deps),
                          retry=RetryPolicy(attempts=4), timeout=300.0)
 
@@ -465,9 +466,18 @@ class ReleaseRecordTask(Task):
         record = {name: {"module": info.get("module"), "tag": info.get("tag"), "digest": f"sha256:{info['digest']}"}
                   for name, info in services.items()}
         modules = list(dict.fromkeys(str(i.get("module")) for i in services.values()))
-        data = {"release": str(out.get("release") or ""), "environment": str(ctx.settings.get("environment", "")),
+        data = {"release": str(out.get("release") or ""), "environment": self.cluster.config.environment,
                 "modules": ",".join(modules), "services.json": json.dumps(record, sort_keys=True, indent=1)}
+        skipped = [str(name) for name in out.get("skipped") or ()]
+        if skipped:
+            # Left out on purpose: the health view shows them as such, never as missing.
+            data["skipped"] = ",".join(skipped)
         return record, data
+
+    def _kept(self, ctx: TaskContext, record: Mapping[str, Any]) -> set[str]:
+        """Services whose objects stay: those of the release, and those skipped on purpose (an
+        operator leaving a service out does not ask to delete what an earlier install deployed)."""
+        return set(record) | {str(name) for name in ctx.output(RENDER).get("skipped") or ()}
 
     def _configmap(self, data: dict[str, str]) -> dict[str, Any]:
         return {"apiVersion": "v1", "kind": "ConfigMap",
@@ -482,13 +492,13 @@ class ReleaseRecordTask(Task):
 
     def _state(self, ctx: TaskContext) -> tuple[bool, str]:
         record, data = self._desired(ctx)
-        kube = self.cluster.for_task(self, ctx.settings)
+        kube = self.cluster.for_task(self)
 
         def look() -> tuple[bool, str]:
             live = kube.get("v1", "ConfigMap", RELEASE_CONFIGMAP, RELEASE_NAMESPACE)
             if live is None or (live.get("data") or {}) != data:
                 return False, f"ConfigMap {RELEASE_NAMESPACE}/{RELEASE_CONFIGMAP} is not up to date"
-            orphans = self._orphans(kube, set(record))
+            orphans = self._orphans(kube, self._kept(ctx, record))
             if orphans:
                 names = sorted({o["metadata"]["labels"][SERVICE_LABEL] for o in orphans})
                 return False, f"objects of removed services remain: {', '.join(names)}"
@@ -511,10 +521,10 @@ class ReleaseRecordTask(Task):
 
     def _write(self, ctx: TaskContext) -> None:
         record, data = self._desired(ctx)
-        kube = self.cluster.for_task(self, ctx.settings)
+        kube = self.cluster.for_task(self)
 
         def run() -> None:
-            orphans = self._orphans(kube, set(record))
+            orphans = self._orphans(kube, self._kept(ctx, record))
             for name in sorted({o["metadata"]["labels"][SERVICE_LABEL] for o in orphans}):
                 ctx.log(f"pruning service {name}: it is no longer in the release")
             prune_objects(kube, orphans, set(), ctx.log)

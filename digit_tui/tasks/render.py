@@ -23,12 +23,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from digit_tui.digit.atomic import atomic_write
-from digit_tui.digit import selection
+from digit_tui.answers.config import InstallConfig
+from digit_tui.atomic import atomic_write
 from digit_tui.digit.selection import Release
-from digit_tui.engine.errors import PermanentError
 from digit_tui.engine.task import Endpoint, RetryPolicy, Task, TaskContext
-from digit_tui.tasks.helmconfig import TASK_ID as HELM_CONFIG, state_dir_of
+from digit_tui.errors import PermanentError
+from digit_tui.tasks.helmconfig import TASK_ID as HELM_CONFIG
 
 TASK_ID = "render"
 RENDERED_DIR = "rendered"
@@ -38,25 +38,25 @@ FORMAT = 1                      # bump when the rendered file layout changes
 RENDER_TIMEOUT = 60.0           # per chart
 
 
-def open_release(settings: Mapping[str, Any], progress: Any = None, *, fetch: bool = True) -> Release:
+def open_release(config: InstallConfig, progress: Any = None, *, fetch: bool = True) -> Release:
     """The release the answers name; git sources are fetched into the state directory
     (``fetch=False``: only where an earlier fetch left them, else SourceNotFetched)."""
-    return selection.open_release(settings, state_dir=state_dir_of(settings), progress=progress, fetch=fetch)
+    return config.open_release(progress=progress, fetch=fetch)
 
 
-def rendered_dir(settings: Mapping[str, Any]) -> Path:
-    return state_dir_of(settings) / RENDERED_DIR
+def rendered_dir(state_dir: Path) -> Path:
+    return state_dir / RENDERED_DIR
 
 
-def rendered_file(settings: Mapping[str, Any], service: str) -> Path:
-    return rendered_dir(settings) / f"{service}.yaml"
+def rendered_file(state_dir: Path, service: str) -> Path:
+    return rendered_dir(state_dir) / f"{service}.yaml"
 
 
-def load_rendered(settings: Mapping[str, Any], service: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def load_rendered(state_dir: Path, service: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(crds, objects) of one rendered service, as the render task wrote them."""
     import yaml
 
-    path = rendered_file(settings, service)
+    path = rendered_file(state_dir, service)
     try:
         docs = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
     except FileNotFoundError:
@@ -91,26 +91,23 @@ def _file_digest(path: str | None) -> str:
 
 
 def inputs_digest(release: Release, env_file: str, secrets_file: str | None, engine: str,
-                  tags: Mapping[str, str] | None = None, running_tags: Mapping[str, str] | None = None) -> str:
+                  tags: Mapping[str, str] | None = None, running_tags: Mapping[str, str] | None = None,
+                  skip_services: tuple[str, ...] = ()) -> str:
     h = hashlib.sha256()
     for part in (str(FORMAT), engine, _tree_digest(release.source.charts_dir), _file_digest(str(release.manifest_path)),
                  ",".join(release.modules), _file_digest(env_file), _file_digest(secrets_file),
-                 json.dumps(dict(tags or {}), sort_keys=True), json.dumps(dict(running_tags or {}), sort_keys=True)):
+                 json.dumps(dict(tags or {}), sort_keys=True), json.dumps(dict(running_tags or {}), sort_keys=True),
+                 ",".join(sorted(skip_services))):
         h.update(part.encode() + b"\n")
     return h.hexdigest()
 
 
-def answer_tags(settings: Mapping[str, Any]) -> dict[str, str]:
-    """The answers' ``digit.tags``: service (or ``<service>-db``) -> image tag."""
-    return {str(k): str(v) for k, v in ((settings.get("digit") or {}).get("tags") or {}).items()}
-
-
-def untagged(release: Release, tags: Mapping[str, str]) -> list[str]:
+def untagged(release: Release, tags: Mapping[str, str], skip: tuple[str, ...] = ()) -> list[str]:
     """Services neither the manifest nor ``digit.tags`` gives a tag: they may take a running one."""
     from digit_tui.digit.pipeline import CLUSTER_CONFIGS, release_entries
 
     return [e.name for e in release_entries(release.manifest, release.modules, tags=tags)
-            if not e.tag and e.name != CLUSTER_CONFIGS]
+            if not e.tag and e.name != CLUSTER_CONFIGS and e.name not in skip]
 
 
 def _engine_name() -> str:
@@ -138,12 +135,13 @@ def _finished_so_far(out: Path, inputs: str) -> dict[str, dict[str, Any]]:
 class RenderTask(Task):
     """Render cluster-configs and every service of the release into the state directory."""
 
-    def __init__(self, deps: tuple[str, ...] | list[str] = (HELM_CONFIG,), *, reshapes_graph: bool = False,
-                 endpoints: tuple[Endpoint, ...] = ()) -> None:
+    def __init__(self, config: InstallConfig, deps: tuple[str, ...] | list[str] = (HELM_CONFIG,), *,
+                 reshapes_graph: bool = False, endpoints: tuple[Endpoint, ...] = ()) -> None:
         # A git source is fetched here; its fetch failures then retry and wait for the git server.
         super().__init__(TASK_ID, "Render the DIGIT release with Helm", "release", deps,
                          retry=RetryPolicy(attempts=2), timeout=900.0, endpoints=endpoints)
         self.reshapes_graph = reshapes_graph
+        self.config = config
         self._running: dict[str, str] | None = None
 
     def _files(self, ctx: TaskContext) -> tuple[str, str | None]:
@@ -158,32 +156,40 @@ class RenderTask(Task):
         ctx.publish("order", [s["name"] for s in index["services"]])
         ctx.publish("services", {s["name"]: {"module": s["module"], "tag": s["tag"], "digest": s["digest"]}
                                  for s in index["services"]})
+        ctx.publish("skipped", list(index.get("skipped") or ()))
 
     def _running_tags(self, ctx: TaskContext, release: Release, tags: Mapping[str, str]) -> dict[str, str]:
         """Looked up once per engine run (check and ensure must agree on the inputs)."""
         if self._running is None:
             from digit_tui.tasks.runningtags import lookup
 
-            found = lookup(ctx.settings, untagged(release, tags))
+            found = lookup(self.config, untagged(release, tags, self._skipped(release)))
             if found.note:
                 ctx.log(found.note)
             self._running = found.tags
         return self._running
 
+    def _skipped(self, release: Release) -> tuple[str, ...]:
+        from digit_tui.digit.skips import check_skipped
+
+        return check_skipped(release.manifest, release.modules, self.config.skip_services, self.config.answers_file)
+
     def _current(self, ctx: TaskContext) -> dict[str, Any] | None:
         env_file, secrets_file = self._files(ctx)
-        release = open_release(ctx.settings, progress=lambda line: ctx.log(line))
-        tags = answer_tags(ctx.settings)
+        release = open_release(self.config, progress=lambda line: ctx.log(line))
+        tags = self.config.tags
+        skip = self._skipped(release)
         want = inputs_digest(release, env_file, secrets_file, _engine_name(), tags,
-                             self._running_tags(ctx, release, tags))
+                             self._running_tags(ctx, release, tags), skip)
+        state = self.config.require_state_dir()
         try:
-            index = json.loads((rendered_dir(ctx.settings) / INDEX).read_text(encoding="utf-8"))
+            index = json.loads((rendered_dir(state) / INDEX).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
         if index.get("inputs") != want:
             return None
         for svc in index.get("services") or []:
-            path = rendered_file(ctx.settings, svc["name"])
+            path = rendered_file(state, svc["name"])
             if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != svc["digest"]:
                 return None
         return index
@@ -201,17 +207,20 @@ class RenderTask(Task):
         from digit_tui.digit.render import make_renderer
 
         env_file, secrets_file = self._files(ctx)
-        release = open_release(ctx.settings, progress=lambda line: ctx.log(line))
+        release = open_release(self.config, progress=lambda line: ctx.log(line))
         for warning in release.manifest.warnings:
             ctx.log(f"{release.manifest_path}: {warning}", level="warning")
-        out = rendered_dir(ctx.settings)
+        skip = self._skipped(release)
+        if skip:
+            ctx.log(f"left out on purpose (digit.skip_services): {', '.join(skip)}")
+        out = rendered_dir(self.config.require_state_dir())
         out.mkdir(parents=True, exist_ok=True, mode=0o700)
-        order = release_order(release.manifest, release.modules)
-        tags = answer_tags(ctx.settings)
+        order = release_order(release.manifest, release.modules, skip_services=skip)
+        tags = self.config.tags
         running = self._running_tags(ctx, release, tags)
         with make_renderer("auto", timeout=RENDER_TIMEOUT) as renderer:
             engine = renderer.engine
-            inputs = inputs_digest(release, env_file, secrets_file, engine, tags, running)
+            inputs = inputs_digest(release, env_file, secrets_file, engine, tags, running, skip)
             done = _finished_so_far(out, inputs)
             if done:
                 ctx.log(f"resuming the render: {len(done)} of {len(order)} services were rendered "
@@ -226,7 +235,7 @@ class RenderTask(Task):
                 ctx.progress(len(done), len(order), f"rendered {svc.name}")
 
             render_release(release.source, release.manifest, release.modules, env_file, secrets_file, renderer,
-                           skip=set(done), on_rendered=save, tags=tags, running_tags=running)
+                           skip=set(done), on_rendered=save, tags=tags, running_tags=running, skip_services=skip)
         services = [done[name] for name in order]
         keep = {f"{s['name']}.yaml" for s in services}
         for stale in out.glob("*.yaml"):
@@ -234,7 +243,7 @@ class RenderTask(Task):
                 stale.unlink()
         index = {"format": FORMAT, "inputs": inputs, "engine": engine, "release": release.manifest.version,
                  "manifest": str(release.manifest_path), "modules": release.modules, "services": services,
-                 "tags": tags, "running_tags": running}
+                 "tags": tags, "running_tags": running, "skipped": list(skip)}
         atomic_write(out / INDEX, json.dumps(index, indent=1), mode=0o600)
         (out / PROGRESS).unlink(missing_ok=True)
         ctx.log(f"rendered {len(services)} services ({sum(s['objects'] + s['crds'] for s in services)} objects) "
@@ -250,14 +259,16 @@ class RenderTask(Task):
 
     async def dry_run(self, ctx: TaskContext) -> list[str]:
         lines = []
-        src = (ctx.settings.get("digit") or {}).get("source") or {}
-        if src.get("kind") == "git":
+        src = self.config.source
+        if src.kind == "git":
             from digit_tui.digit.source import redact_url
 
-            lines.append(f"would fetch {redact_url(str(src.get('git')))}@{src.get('ref') or 'HEAD'} "
+            lines.append(f"would fetch {redact_url(str(src.git))}@{src.ref or 'HEAD'} "
                          "(the services to deploy are listed once it is fetched)")
-        lines.append(f"would render the release into {ctx.settings.get('state_dir', '<state dir>')}/{RENDERED_DIR}/")
-        lines.append(await ctx.run_sync(conversion_plan, ctx.settings))
+        lines.append(f"would render the release into {self.config.state_dir or '<state dir>'}/{RENDERED_DIR}/")
+        if self.config.skip_services:
+            lines.append(f"  leaving out on purpose: {', '.join(self.config.skip_services)}")
+        lines.append(await ctx.run_sync(conversion_plan, self.config))
         return lines
 
 
@@ -265,7 +276,7 @@ AT_APPLY_TIME = "objects of removed APIs are converted for the cluster's served 
 PLAN_TIMEOUT = 5.0      # seconds the plan waits for the cluster's discovery
 
 
-def conversion_plan(settings: Mapping[str, Any], *, timeout: float = PLAN_TIMEOUT) -> str:
+def conversion_plan(config: InstallConfig, *, timeout: float = PLAN_TIMEOUT) -> str:
     """What the apply tasks will convert, when it can be known now: the last render's files in
     the state directory against the served versions of the cluster (if it answers quickly)."""
     from digit_tui.infra.kube import Kube
@@ -273,15 +284,16 @@ def conversion_plan(settings: Mapping[str, Any], *, timeout: float = PLAN_TIMEOU
     from digit_tui.tasks.release import kube_target
 
     try:
-        index = json.loads((rendered_dir(settings) / INDEX).read_text(encoding="utf-8"))
+        state = config.require_state_dir()
+        index = json.loads((rendered_dir(state) / INDEX).read_text(encoding="utf-8"))
         objects = []
         for svc in index.get("services") or []:
-            crds, objs = load_rendered(settings, str(svc["name"]))
+            crds, objs = load_rendered(state, str(svc["name"]))
             objects += crds + objs
     except Exception:   # nothing rendered yet, or a file gone: the render task will tell
         return AT_APPLY_TIME
     try:
-        target = kube_target(settings)
+        target = kube_target(config)
         with Kube(target.kubeconfig, target.context, timeout=timeout) as kube:
             served = ServedAPIs.from_kube(kube)
     except Exception:

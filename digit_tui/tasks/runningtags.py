@@ -17,7 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from digit_tui.answers.config import InstallConfig
 
 TAG_ANNOTATION = "digit.org/tag"
 LOOKUP_TIMEOUT = 5.0        # seconds: the render must not wait long for a cluster it only asks a favour of
@@ -69,16 +72,16 @@ def pick(deployments: Iterable[Mapping[str, Any]], services: Iterable[str]) -> t
     return found, seen
 
 
-def lookup(settings: Mapping[str, Any], services: list[str], *, timeout: float = LOOKUP_TIMEOUT) -> RunningTags:
+def lookup(config: InstallConfig, services: list[str], *, timeout: float = LOOKUP_TIMEOUT) -> RunningTags:
     """The running tags of ``services`` in the cluster the answers name; never raises."""
     if not services:
         return RunningTags()
-    from digit_tui.engine.errors import TaskError
+    from digit_tui.errors import TaskError
     from digit_tui.infra.kube import Kube, status_message
     from digit_tui.tasks.release import kube_target
 
     try:
-        target = kube_target(settings)
+        target = kube_target(config)
     except TaskError:
         return RunningTags(note=f"no cluster configured: {len(services)} untagged services take no running tag")
     try:

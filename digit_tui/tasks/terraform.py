@@ -119,7 +119,8 @@ class TerraformTask(Task):
 
     def __init__(self, id: str, workdir: Path | str, variables: Mapping[str, Any], *, title: str | None = None,
                  phase: str = "cluster", deps: Iterable[str] = (), secret_variables: Iterable[str] = (),
-                 required_outputs: Iterable[str] = (), private_dir: Path | str | None = None,
+                 required_outputs: Iterable[str] = (), state_dir: Path | str | None = None,
+                 private_dir: Path | str | None = None,
                  destroy_ok: bool = False, binary: str = "terraform", env: Mapping[str, str] | None = None,
                  timeouts: Timeouts = Timeouts(), lock_timeout: str = "60s", retry: RetryPolicy | None = None,
                  timeout: float | None = None, endpoints: Iterable[Endpoint] = ()) -> None:
@@ -133,6 +134,7 @@ class TerraformTask(Task):
             raise ValueError(f"secret_variables names variables not given: {', '.join(unknown)}")
         self.required_outputs = tuple(required_outputs)
         self.private_dir = Path(private_dir) if private_dir is not None else None
+        self.state_dir = Path(state_dir) if state_dir is not None else None
         self.destroy_ok = destroy_ok
         self.terraform = Terraform(self.workdir, binary=binary, env=env, timeouts=timeouts, lock_timeout=lock_timeout)
         self._plan: Plan | None = None      # saved by check, applied by the ensure of the same attempt
@@ -143,11 +145,10 @@ class TerraformTask(Task):
         working directory so a checked-out DIGIT-DevOps tree never gets them."""
         if self.private_dir is not None:
             return self.private_dir
-        state = ctx.settings.get("state_dir")
-        if not state:
+        if self.state_dir is None:
             raise PermanentError(f"task {self.id}: no state directory to keep the terraform var-file in",
                                  remedy="run through `digit-tui install`, which sets it")
-        return Path(str(state)) / "terraform" / self.id
+        return self.state_dir / "terraform" / self.id
 
     def _register_secrets(self, ctx: TaskContext) -> None:
         for name in self.secret_variables:

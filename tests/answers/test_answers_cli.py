@@ -201,14 +201,21 @@ def test_json_settings_resolve_paths_and_derive_values(tmp_path: Path) -> None:
     proc = run_validate("--answers", str(answers), "--json")
     assert proc.returncode == 0, proc.stderr
     settings = json.loads(proc.stdout)
-    assert settings["hosts"][0]["ssh_key"] == str(tmp_path / "keys" / "digit_ed25519")
-    assert settings["database"]["host"] == "10.20.0.31"        # mode vm: the host with role db
-    assert settings["database"]["password_file"] == str(tmp_path / "secrets" / "db-password")
+    answers = settings["answers"]
+    assert answers["hosts"][0]["ssh_key"] == str(tmp_path / "keys" / "digit_ed25519")
+    assert settings["derived"]["database_host"] == "10.20.0.31"     # mode vm: the host with role db
+    assert answers["database"]["password_file"] == str(tmp_path / "secrets" / "db-password")
     assert "stand-in" not in proc.stdout                       # the password itself never appears
-    assert settings["digit"]["source"] == {"kind": "path", "path": str(tmp_path / "DIGIT-DevOps")}
+    assert settings["derived"]["source"] == {"kind": "path", "path": str(tmp_path / "DIGIT-DevOps"),
+                                             "git": None, "ref": None}
     assert {"host": "10.20.0.22", "port": 2222, "label": "ssh worker-2"} in [
         {k: e[k] for k in ("host", "port", "label")} for e in settings["endpoints"]]
-    assert settings["ingress"]["class"] == "nginx"
+    # The engine's graph rebuilds the same typed configuration from the document, defaults included.
+    from digit_tui.answers.config import InstallConfig
+
+    config = InstallConfig.from_document(settings)
+    assert config.answers.ingress.class_ == "nginx" and config.database_host == "10.20.0.31"
+    assert config.answers.hosts[0].ssh_key == tmp_path / "keys" / "digit_ed25519"
 
 
 def test_validate_without_answers_is_bad_input() -> None:

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 
 from digit_tui.answers.loader import AnswersError, load_answers, parse_answers
 from digit_tui.answers.model import Storage
+from digit_tui.answers.config import InstallConfig
 from digit_tui.answers.settings import answers_to_settings, answers_to_yaml, network_endpoints
 from digit_tui.errors import InputError
 
@@ -239,7 +240,7 @@ def test_source_rules(tmp_path: Path) -> None:
     assert err.line == 7 and "module m_propertytax is not in" in str(err) and "did you mean m_property-tax?" in str(err)
     answers_file.write_text(answers_file.read_text().replace("m_propertytax", "m_property-tax"))
     answers = load_answers(answers_file)
-    assert answers_to_settings(answers)["digit"]["release"].endswith("v2.9.yaml")
+    assert answers_to_settings(answers)["derived"]["release"].endswith("v2.9.yaml")
     err = error_of(answers_file.read_text().replace("release: product", "release: ../product"), answers_file)
     assert "leaves the DIGIT source" in str(err)
 
@@ -261,8 +262,8 @@ def test_storage_ingress_and_database_rules(tmp_path: Path) -> None:
     err = error_of(base("ingress: {tls: provided, cert_file: tls.crt, key_file: tls.key}\n"), tmp_path / "answers.yaml")
     assert "ingress.tls: provided is not available yet" in str(err)
     answers = parse_answers(base("storage: {storage_class: fast-ssd}\n"))
-    settings = answers_to_settings(answers)
-    assert settings["ingress"]["class"] == "nginx" and settings["storage"]["storage_class"] == "fast-ssd"
+    config = InstallConfig.from_document(answers_to_settings(answers))
+    assert config.answers.ingress.class_ == "nginx" and config.answers.storage.storage_class == "fast-ssd"
     err = error_of(base("database:\n  mode: in-cluster\n  host: 10.0.0.9\n"))
     assert err.line == 8 and "host is only used with mode external or vm" in str(err)
     err = error_of(base("database:\n  mode: vm\n"))

@@ -14,8 +14,9 @@ import pytest
 import yaml
 
 from digit_tui.digit.helmyaml import load_mapping
-from digit_tui.digit.operatorenv import OperatorEnv, load_operator_secrets
-from digit_tui.digit.selection import env_inputs
+from digit_tui.digit.operatorenv import load_operator_secrets
+from digit_tui.answers.config import InstallConfig
+from digit_tui.answers.model import Answers
 from digit_tui.digit.sops import SopsKeyUnavailable, find_sops, sops_keys
 from digit_tui.engine.journal import Journal
 from digit_tui.engine.scheduler import Scheduler
@@ -29,21 +30,20 @@ KMS_ARN = "arn:aws:kms:ap-south-1:218381940040:key/9a3b0835-7713-4925-8b3d-da7e4
 MARKER = "Operator-Secret-Marker-7Q2x"       # a value only the operator's secrets file holds
 
 
-def settings(tmp: Path, **digit: Any) -> dict[str, Any]:
-    """Answers settings as ``answers_to_settings`` gives them (defaults), plus ``digit`` keys."""
-    return {
-        "environment": "uat", "answers_file": str(tmp / "answers.yaml"), "state_dir": str(tmp / "state"),
-        "digit": {"domain": "uat.digit.example.gov.in", "state_tenant": "pb", "container_registry": "egovio",
-                  "skip_services": [], **digit},
-        "database": {"mode": "in-cluster", "host": None, "port": 5432, "name": "egov_db", "username": "egov",
-                     "password_file": None},
-        "storage": {"mode": "dynamic", "provider": "none", "storage_class": None},
-    }
+def settings(tmp: Path, *, database: dict[str, Any] | None = None, storage: dict[str, Any] | None = None,
+             **digit: Any) -> InstallConfig:
+    """The install configuration of a minimal answers file (defaults), plus ``digit`` keys and
+    the ``database`` and ``storage`` sections given."""
+    doc = {"environment": "uat", "target": {"provider": "sandbox"},
+           "digit": {"domain": "uat.digit.example.gov.in", **digit},
+           "database": database or {}, "storage": storage or {}}
+    answers = Answers.model_validate(doc, context={"check_files": False})
+    return InstallConfig.from_answers(answers, tmp / "answers.yaml", state_dir=tmp / "state")
 
 
-def generated_env(tmp: Path, s: dict[str, Any]) -> dict[str, Any]:
+def generated_env(tmp: Path, s: InstallConfig) -> dict[str, Any]:
     out = tmp / "helm"
-    env_file, _ = OperatorEnv(s, env_inputs(s)).write(out, {}, encrypt=False)
+    env_file, _ = s.operator_env(s.env_inputs()).write(out, {}, encrypt=False)
     assert env_file.stat().st_mode & 0o777 == 0o600
     return load_mapping(env_file)
 
@@ -86,9 +86,9 @@ def test_answers_that_are_given_replace_the_operators_values(tmp_path: Path) -> 
         "        egov-state-level-tenant-id: od\n        egov-services-fqdn-name: http://old.example.org/\n"
         "kafka-v2:\n  persistence:\n    enabled: true\n    aws: [{volumeId: vol-1}, {volumeId: vol-2}]\n"
         "egov-user: {replicas: 4, 'y': on}\n")
-    s = settings(tmp_path, environment_file=str(own), state_tenant="mz", container_registry="ghcr.io/mz")
-    s["database"].update(mode="external", host="10.20.0.5", port=5433, name="mz_db")
-    s["storage"]["storage_class"] = "fast-ssd"
+    s = settings(tmp_path, environment_file=str(own), state_tenant="mz", container_registry="ghcr.io/mz",
+                 database={"mode": "external", "host": "10.20.0.5", "port": 5433, "name": "mz_db"},
+                 storage={"storage_class": "fast-ssd"})
     env = generated_env(tmp_path, s)
     data = env["cluster-configs"]["configmaps"]["egov-config"]["data"]
     assert data["egov-state-level-tenant-id"] == "mz"
@@ -143,13 +143,13 @@ def encrypt(path: Path, text: str, recipient: str) -> Path:
     return path
 
 
-async def run_helm_config(s: dict[str, Any], tmp: Path, tag: str) -> tuple[str, dict[str, Any], bytes]:
+async def run_helm_config(s: InstallConfig, tmp: Path, tag: str) -> tuple[str, dict[str, Any], bytes]:
     jdir = tmp / f"journal-{tag}"
     jdir.mkdir()
     journal = Journal.in_dir(jdir)
     try:
         run = journal.create_run("uat", "test", {}, None)
-        sched = Scheduler([HelmConfigTask()], journal, run, settings=s)
+        sched = Scheduler([HelmConfigTask(s)], journal, run)
         final = await sched.run()
         info = {"checks": [e.message for e in journal.events(run) if e.kind == "check"],
                 "errors": {t.id: t.error for t in journal.tasks(run) if t.error},
@@ -201,7 +201,7 @@ async def test_the_operators_secrets_are_kept_and_only_what_they_lack_is_generat
     pw = tmp_path / "db-password"
     pw.write_text("Answers-Password-0042\n")
     pw.chmod(0o600)
-    s["database"]["password_file"] = str(pw)
+    s = settings(tmp_path, secrets_file=str(own), database={"password_file": str(pw)})
     final, _, _ = await run_helm_config(s, tmp_path, "4")
     assert final == "done"
     assert generated_secrets(tmp_path)["cluster-configs"]["secrets"]["db"]["password"] == "Answers-Password-0042"
@@ -295,7 +295,7 @@ async def test_an_answers_file_naming_the_operators_files_reaches_the_generated_
     """From the answers file (paths relative to it) through the settings to the helm-config task."""
     import shutil
 
-    from digit_tui.answers import answers_to_settings, load_answers
+    from digit_tui.answers import load_answers
 
     own = tmp_path / "environments"
     own.mkdir()
@@ -305,9 +305,8 @@ async def test_an_answers_file_naming_the_operators_files_reaches_the_generated_
     answers.write_text("environment: uat\ntarget: {provider: sandbox}\ndigit:\n  domain: uat.digit.example.gov.in\n"
                        "  environment_file: environments/fsm-uat.yaml\n"
                        "  secrets_file: environments/fsm-uat-secrets.yaml\n")
-    s = answers_to_settings(load_answers(answers), answers)
-    assert s["digit"]["environment_file"] == str(own / "fsm-uat.yaml")
-    s["state_dir"] = str(tmp_path / "state")
+    s = InstallConfig.from_answers(load_answers(answers), answers, state_dir=tmp_path / "state")
+    assert s.answers.digit.environment_file == own / "fsm-uat.yaml"
     final, info, journal = await run_helm_config(s, tmp_path, "a")
     assert final == "done", info["errors"]
     env = load_mapping(tmp_path / "state" / "helm" / "environments" / "uat.yaml")

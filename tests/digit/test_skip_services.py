@@ -10,7 +10,7 @@ import pytest
 from digit_tui.digit.manifest import load_manifest
 from digit_tui.digit.pipeline import CLUSTER_CONFIGS, release_order, render_release
 from digit_tui.digit.render import make_renderer
-from digit_tui.digit.skips import check_skipped, skipped_services
+from digit_tui.digit.skips import check_skipped
 from digit_tui.errors import InputError
 
 from .conftest import Tree
@@ -73,15 +73,13 @@ def test_a_service_of_a_module_not_selected_is_named_with_its_module(digit_tree:
     assert problems[0].expected == "a service of the selected modules, or m_pgr in digit.modules"
 
 
-def test_the_settings_list_is_checked_naming_the_answers_file(digit_tree: Tree, tmp_path: Path) -> None:
+def test_the_skip_list_is_checked_naming_the_answers_file(digit_tree: Tree, tmp_path: Path) -> None:
     manifest = load_manifest(digit_tree.manifest)
-    answers = tmp_path / "answers.yaml"
-    settings = {"answers_file": str(answers), "digit": {"skip_services": ["egov-user", CLUSTER_CONFIGS]}}
-    assert skipped_services(settings) == ("egov-user", CLUSTER_CONFIGS)
-    assert check_skipped(manifest, manifest.resolve(None), settings) == ("egov-user", CLUSTER_CONFIGS)
-    settings["digit"]["skip_services"] = ["pgr-service"]
+    answers = str(tmp_path / "answers.yaml")
+    skip = ["egov-user", CLUSTER_CONFIGS]
+    assert check_skipped(manifest, manifest.resolve(None), skip, answers) == ("egov-user", CLUSTER_CONFIGS)
     with pytest.raises(InputError) as err:
-        check_skipped(manifest, manifest.resolve(None), settings)
+        check_skipped(manifest, manifest.resolve(None), ["pgr-service"], answers)
     assert str(err.value).startswith(f"{answers}: digit.skip_services[0]: pgr-service is not a service")
     assert "did you mean pgr-services?" in str(err.value)
-    assert skipped_services({"digit": {}}) == ()
+    assert check_skipped(manifest, manifest.resolve(None), [], answers) == ()

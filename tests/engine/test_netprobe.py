@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from digit_tui.engine.netprobe import api_endpoints, endpoint_from_settings, probe_all, probe_endpoint
+from digit_tui.engine.netprobe import probe_all, probe_endpoint
+from digit_tui.engine.rundoc import RunOptions
 from digit_tui.engine.task import Endpoint
 from digit_tui.sandbox.runtime import SandboxHandle, start_sandbox
 
@@ -111,16 +112,16 @@ async def test_an_unknown_host_is_named() -> None:
 
 
 def test_settings_endpoints_get_a_scheme() -> None:
-    eps = [endpoint_from_settings(e) for e in (
+    eps = RunOptions.of({"endpoints": [
         {"host": "10.0.0.1", "port": 6443, "label": "cluster API", "scheme": "https"},
         {"host": "api.example", "port": 8443, "label": "cluster API"},     # runs written before "scheme"
         {"host": "10.0.0.2", "port": 6443, "label": "cluster API endpoint"},
         {"host": "10.0.0.3", "port": 22, "label": "ssh worker-1"},
         {"host": "10.0.0.4", "port": 443, "label": "probe registry", "scheme": "tcp"},
-    )]
+    ]}).endpoints
     assert [e.scheme for e in eps] == ["https", "https", "https", "tcp", "tcp"]
     settings = {"endpoints": [{"host": "10.0.0.1", "port": 6443, "label": "cluster API"},
                               {"host": "10.0.0.3", "port": 22, "label": "ssh worker-1"}]}
-    assert api_endpoints(settings) == [Endpoint("10.0.0.1", 6443, "cluster API", "https")]
-    assert api_endpoints({}) == []
+    assert RunOptions.of(settings).api_endpoints == [Endpoint("10.0.0.1", 6443, "cluster API", "https")]
+    assert RunOptions.of({}).api_endpoints == []
 

@@ -71,21 +71,21 @@ def test_generated_env_files_are_private_and_rewritten_when_loose(tmp_path: Path
     from digit_tui.engine.journal import Journal
     from digit_tui.engine.scheduler import Scheduler
     from digit_tui.tasks.helmconfig import HelmConfigTask
-    from tests.release.conftest import settings_for
+    from tests.release.conftest import config_for
 
-    settings = settings_for(tmp_path)
+    config = config_for(tmp_path)
 
     def run(tag: str) -> str:
         (tmp_path / tag).mkdir()
         journal = Journal.in_dir(tmp_path / tag)
         try:
             run_id = journal.create_run("dev", "test", {}, None)
-            return asyncio.run(Scheduler([HelmConfigTask()], journal, run_id, settings=settings).run())
+            return asyncio.run(Scheduler([HelmConfigTask(config)], journal, run_id).run())
         finally:
             journal.close()
 
     assert run("first") == "done"
-    environments = Path(settings["state_dir"]) / "helm" / "environments"
+    environments = config.state_dir / "helm" / "environments"
     env_file, secrets_file = environments / "dev.yaml", environments / "dev-secrets.yaml"
     assert mode(env_file) == 0o600 and mode(secrets_file) == 0o600
     content = env_file.read_text()

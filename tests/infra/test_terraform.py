@@ -86,7 +86,7 @@ def infra_task(module: Path, env: dict[str, str], gate: Path | None = None, **kw
                  **kw.pop("variables", {})}
     return TerraformTask("infra", module, variables, secret_variables=["db_password"],
                          required_outputs=["volume_ids", "db_host"], env=env, timeouts=TIMEOUTS,
-                         lock_timeout="0s", **kw)
+                         lock_timeout="0s", state_dir=module.parent / "state", **kw)
 
 
 async def never(ctx: Any) -> bool:
@@ -129,7 +129,7 @@ async def wait_for_gate(gate: Path) -> tuple[int, int]:
 
 async def first_apply(module: Path, tf_env: dict[str, str], engine: tuple[Journal, str, dict[str, Any]]) -> None:
     j, run, settings = engine
-    assert await Scheduler([infra_task(module, tf_env)], j, run, settings=settings).run() == "done"
+    assert await Scheduler([infra_task(module, tf_env)], j, run).run() == "done"
 
 
 # -- done-when 3 --------------------------------------------------------------------------------
@@ -138,7 +138,7 @@ async def test_apply_streams_progress_per_resource_and_outputs_reach_dependants(
     j, run, settings = engine
     gate = tmp_path / "gate"
     seen: list[dict[str, Any]] = []
-    sched = Scheduler([infra_task(module, tf_env, gate), reader(seen)], j, run, settings=settings)
+    sched = Scheduler([infra_task(module, tf_env, gate), reader(seen)], j, run)
 
     async def midway() -> None:
         try:
@@ -178,14 +178,14 @@ async def test_rerun_shows_no_changes_applies_nothing_and_dependants_still_get_o
         module: Path, tf_env: dict[str, str], engine: tuple[Journal, str, dict[str, Any]]) -> None:
     j, run, settings = engine
     seen: list[dict[str, Any]] = []
-    assert await Scheduler([infra_task(module, tf_env), reader(seen)], j, run, settings=settings).run() == "done"
+    assert await Scheduler([infra_task(module, tf_env), reader(seen)], j, run).run() == "done"
     before = tfstate(module)
     mark = j.events(run, limit=100000)[-1].seq
 
     # Resume the same run (what `digit-tui install` does after any stop): finished tasks are
     # re-checked; the journal's copy of the outputs has the password masked, so the value the
     # dependant gets must come from terraform again.
-    assert await Scheduler([infra_task(module, tf_env), reader(seen)], j, run, settings=settings).run() == "done"
+    assert await Scheduler([infra_task(module, tf_env), reader(seen)], j, run).run() == "done"
     events = j.events(run, after=mark, task="infra")
     assert any(e.message == "check: already converged" for e in events)
     assert not any("applying" in e.message or e.kind == "progress" for e in events), [e.message for e in events]
@@ -193,7 +193,7 @@ async def test_rerun_shows_no_changes_applies_nothing_and_dependants_still_get_o
     assert after["serial"] == before["serial"] and instances(after) == instances(before)
     assert seen[1] == seen[0] == {"volume_ids": expected_volume_ids(), "db_host": DB_HOST, "db_password": PASSWORD}
 
-    lines = await dry_run_all([infra_task(module, tf_env)], settings)
+    lines = await dry_run_all([infra_task(module, tf_env)])
     assert lines == {"infra": [f"terraform in {module}: no changes"]}
 
 
@@ -202,7 +202,7 @@ async def test_apply_killed_midway_converges_on_rerun_and_the_state_file_is_kept
     j, run, settings = engine
     gate = tmp_path / "gate"
     once = RetryPolicy(attempts=1, network_wait=0)  # a killed apply is transient: stop this run at once
-    sched = Scheduler([infra_task(module, tf_env, gate, retry=once), reader([])], j, run, settings=settings)
+    sched = Scheduler([infra_task(module, tf_env, gate, retry=once), reader([])], j, run)
 
     async def kill_midway() -> None:
         tf_pid, sh_pid = await wait_for_gate(gate)
@@ -220,7 +220,7 @@ async def test_apply_killed_midway_converges_on_rerun_and_the_state_file_is_kept
     gate.touch()
     seen: list[dict[str, Any]] = []
     mark = j.events(run, limit=100000)[-1].seq
-    sched = Scheduler([infra_task(module, tf_env, gate), reader(seen)], j, run, settings=settings)
+    sched = Scheduler([infra_task(module, tf_env, gate), reader(seen)], j, run)
     assert await sched.run() == "done"
     assert seen == [{"volume_ids": expected_volume_ids(), "db_host": DB_HOST, "db_password": PASSWORD}]
 
@@ -236,7 +236,7 @@ async def test_apply_killed_midway_converges_on_rerun_and_the_state_file_is_kept
 
     # And now it is converged: one more run applies nothing.
     mark = j.events(run, limit=100000)[-1].seq
-    assert await Scheduler([infra_task(module, tf_env)], j, run, settings=settings).run() == "done"
+    assert await Scheduler([infra_task(module, tf_env)], j, run).run() == "done"
     assert "check: already converged" in [e.message for e in j.events(run, after=mark, task="infra")]
 
 
@@ -244,7 +244,7 @@ async def test_cancelling_the_install_interrupts_terraform_and_the_rerun_replace
         tmp_path: Path, module: Path, tf_env: dict[str, str], engine: tuple[Journal, str, dict[str, Any]]) -> None:
     j, run, settings = engine
     gate = tmp_path / "gate"
-    sched = Scheduler([infra_task(module, tf_env, gate), reader([])], j, run, settings=settings)
+    sched = Scheduler([infra_task(module, tf_env, gate), reader([])], j, run)
 
     async def cancel_midway() -> tuple[int, int]:
         pids = await wait_for_gate(gate)
@@ -263,7 +263,7 @@ async def test_cancelling_the_install_interrupts_terraform_and_the_rerun_replace
     gate.touch()
     seen: list[dict[str, Any]] = []
     mark = j.events(run, limit=100000)[-1].seq
-    assert await Scheduler([infra_task(module, tf_env, gate), reader(seen)], j, run, settings=settings).run() == "done"
+    assert await Scheduler([infra_task(module, tf_env, gate), reader(seen)], j, run).run() == "done"
     logged = [e.message for e in j.events(run, after=mark, task="infra")]
     assert any(m.startswith("will replace terraform_data.gate (tainted") for m in logged), logged
     assert seen[0]["volume_ids"] == expected_volume_ids()
@@ -274,7 +274,7 @@ async def test_cancelling_the_install_interrupts_terraform_and_the_rerun_replace
 async def test_dry_run_lists_each_resource_change_and_changes_nothing(
         module: Path, tf_env: dict[str, str], engine: tuple[Journal, str, dict[str, Any]]) -> None:
     _, _, settings = engine
-    lines = (await dry_run_all([infra_task(module, tf_env)], settings))["infra"]
+    lines = (await dry_run_all([infra_task(module, tf_env)]))["infra"]
     assert lines[:-1] == sorted(f"would create {a}" for a in ALL_ADDRESSES)
     assert lines[-1] == f"terraform in {module}: Plan: {len(ALL_ADDRESSES)} to add, 0 to change, 0 to destroy."
     assert not (module / "terraform.tfstate").exists()
@@ -286,12 +286,12 @@ async def test_a_plan_that_destroys_a_volume_stops_unless_allowed(
     j, run, settings = engine
     await first_apply(module, tf_env, engine)
     fewer = {"variables": {"zookeeper_volumes": 2}}
-    lines = (await dry_run_all([infra_task(module, tf_env, **fewer)], settings))["infra"]
+    lines = (await dry_run_all([infra_task(module, tf_env, **fewer)]))["infra"]
     assert "would destroy terraform_data.volume_zk[2] (the count went down)" in lines
     assert lines[-1].startswith("would stop before applying")
 
     run2 = j.create_run(ENV, "test", {}, None)
-    assert await Scheduler([infra_task(module, tf_env, **fewer)], j, run2, settings=settings).run() == "failed"
+    assert await Scheduler([infra_task(module, tf_env, **fewer)], j, run2).run() == "failed"
     row = j.task(run2, "infra")
     assert row is not None and row.attempts == 1 and "terraform_data.volume_zk[2] (destroy)" in (row.error or "")
     assert "terraform_data.volume_zk[2]" in dict(instances(tfstate(module)))
@@ -299,7 +299,7 @@ async def test_a_plan_that_destroys_a_volume_stops_unless_allowed(
     run3 = j.create_run(ENV, "test", {}, None)
     seen: list[dict[str, Any]] = []
     tasks = [infra_task(module, tf_env, destroy_ok=True, **fewer), reader(seen)]
-    assert await Scheduler(tasks, j, run3, settings=settings).run() == "done"
+    assert await Scheduler(tasks, j, run3).run() == "done"
     assert seen[0]["volume_ids"]["zookeeper"] == expected_volume_ids()["zookeeper"][:2]
 
 
@@ -319,7 +319,7 @@ async def test_a_configuration_error_is_permanent_and_names_file_and_line(
     assert err.diagnostics[0].summary == "Reference to undeclared input variable"
     assert err.diagnostics[0].where == "broken.tf:2" and "(broken.tf:2)" in str(err)
 
-    assert await Scheduler([infra_task(module, tf_env)], j, run, settings=settings).run() == "failed"
+    assert await Scheduler([infra_task(module, tf_env)], j, run).run() == "failed"
     row = j.task(run, "infra")
     assert row is not None and row.state == TaskState.FAILED
     assert not any("retrying" in e.message for e in j.events(run, task="infra"))    # permanent: never retried
@@ -363,7 +363,7 @@ async def test_an_unreachable_registry_is_transient_and_retried(
     env = dict(tf_env, HTTPS_PROXY="http://127.0.0.1:1", HTTP_PROXY="http://127.0.0.1:1", NO_PROXY="")
     task = TerraformTask("infra", workdir, {}, env=env, timeouts=TIMEOUTS,
                          retry=RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02, network_wait=0))
-    assert await Scheduler([task], j, run, settings=settings).run() == "failed"
+    assert await Scheduler([task], j, run).run() == "failed"
     messages = [e.message for e in j.events(run, task="infra")]
     assert any("Failed to query available provider packages" in m and "transient; attempt 1/2" in m
                for m in messages), messages

@@ -18,8 +18,9 @@ from digit_tui.preflight import checks
 from digit_tui.preflight.checks import ToolVersion
 from digit_tui.preflight.model import (CheckResult, HostSpec, PreflightPlan, Status, facts_from_json, facts_to_json,
                                        passed)
+from digit_tui.preflight.thresholds import tier_of
 from digit_tui.preflight.trust import parse_trust_options
-from digit_tui.tasks.preflight import preflight_tasks, raise_for
+from digit_tui.tasks.preflight import plan_tasks, raise_for
 
 GiB = 2**30
 FP = "SHA256:" + "A" * 43
@@ -225,13 +226,12 @@ def test_trust_option_parsing() -> None:
 
 
 def test_graph_of_the_phase(tmp_path: Path) -> None:
-    settings = {"environment": "t", "target": {"provider": "sdc"}, "state_dir": str(tmp_path),
-                "hosts": [{"name": "m1", "address": "10.0.0.11", "port": 22, "user": "u", "ssh_key": "/k",
-                           "roles": ["master"]}],
-                "endpoints": [{"host": "10.0.0.11", "port": 22, "label": "ssh m1", "scheme": "tcp"},
-                              {"host": "10.0.0.1", "port": 1194, "label": "VPN gateway", "scheme": "tcp"},
-                              {"host": "10.0.0.2", "port": 6443, "label": "cluster API", "scheme": "https"}]}
-    tasks = {t.id: t for t in preflight_tasks(settings)}
+    plan = PreflightPlan(environment="t", tier=tier_of("dev"), provider="sdc", cluster_mode="existing",
+                         hosts=(HostSpec("m1", "10.0.0.11", 22, "u", Path("/k"), ("master",)),),
+                         endpoints=(Endpoint("10.0.0.11", 22, "ssh m1"), Endpoint("10.0.0.1", 1194, "VPN gateway"),
+                                    Endpoint("10.0.0.2", 6443, "cluster API", "https")),
+                         state_dir=tmp_path)
+    tasks = {t.id: t for t in plan_tasks(plan)}
     gate = tasks["prerequisites"]
     assert set(gate.deps) == set(tasks) - {"prerequisites"}
     assert tasks["prerequisites-host-m1"].endpoints == (Endpoint("10.0.0.11", 22, "ssh m1"),)

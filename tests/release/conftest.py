@@ -25,20 +25,35 @@ MANIFEST_REL = "deploy-as-code/helm/product-release-charts/DIGIT/dependancy_char
 ALL_MODULES = ["m_pgr", "m_property-tax"]
 
 
-def settings_for(tmp: Path, *, source: Path | None = None, modules: list[str] | None = None,
-                 kubeconfig: str | None = None) -> dict[str, Any]:
-    """The settings dict `digit-tui validate --json` gives for a minimal sandbox answers file."""
-    from digit_tui.answers import answers_to_settings, load_answers
+def config_for(tmp: Path, *, source: Path | None = None, modules: list[str] | None = None,
+               kubeconfig: str | None = None, name: str = "answers.yaml", **sections: dict[str, Any]) -> Any:
+    """The install configuration of a minimal sandbox answers file written to ``tmp/name``, with
+    ``sections`` merged into its top-level sections (``digit={"domain": ...}``), as the engine
+    hands it to the graph: state directory ``tmp/state``."""
+    from digit_tui.answers import load_answers
+    from digit_tui.answers.config import InstallConfig
 
-    answers = tmp / "answers.yaml"
-    answers.write_text(answers_text(source=source, modules=modules, kubeconfig=kubeconfig))
-    settings = answers_to_settings(load_answers(answers), answers)
-    settings["state_dir"] = str(tmp / "state")  # as the engine adds it
-    return settings
+    doc = yaml.safe_load(answers_text(source=source, modules=modules, kubeconfig=kubeconfig))
+    for key, values in sections.items():
+        doc[key] = {**(doc.get(key) or {}), **values}
+    answers = tmp / name
+    answers.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return InstallConfig.from_answers(load_answers(answers), answers, state_dir=tmp / "state")
+
+
+def with_answers(config: Any, **sections: dict[str, Any]) -> Any:
+    """``config`` with some answers changed in place of rewriting the file, unvalidated: for a
+    value validation refuses today (a key no phase acts on yet) whose task behaviour is tested."""
+    from dataclasses import replace
+
+    answers = config.answers
+    changed = {key: getattr(answers, key).model_copy(update=values) for key, values in sections.items()}
+    return replace(config, answers=answers.model_copy(update=changed))
 
 
 def answers_text(*, source: Path | None = None, modules: list[str] | None = None, kubeconfig: str | None = None,
-                 concurrency: int | None = None, release: str | None = None) -> str:
+                 concurrency: int | None = None, release: str | None = None,
+                 skip_services: list[str] | None = None) -> str:
     doc: dict[str, Any] = {"environment": "dev", "target": {"provider": "sandbox"},
                            "digit": {"domain": "digit.local", "modules": ALL_MODULES if modules is None else modules}}
     if kubeconfig:
@@ -48,6 +63,8 @@ def answers_text(*, source: Path | None = None, modules: list[str] | None = None
         doc["digit"]["release"] = release or MANIFEST_REL
     if concurrency:
         doc["engine"] = {"concurrency": concurrency}
+    if skip_services:
+        doc["digit"]["skip_services"] = skip_services
     return yaml.safe_dump(doc, sort_keys=False)
 
 

@@ -95,7 +95,9 @@ def test_no_client_falls_back_to_the_default_kubeconfig(cluster: Any, monkeypatc
     from digit_tui.infra.kube import Kube, NoKubeconfig, api_client
     from digit_tui.sizing.fit import nodes_from_cluster
     from digit_tui.tasks.release import kube_target
+    from tests.release.conftest import config_for, with_answers
 
+    existing = with_answers(config_for(tmp_path), target={"provider": "existing"})
     monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig_path))
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
     with pytest.raises(NoKubeconfig):
@@ -107,10 +109,10 @@ def test_no_client_falls_back_to_the_default_kubeconfig(cluster: Any, monkeypatc
     with pytest.raises(InputError, match="no kubeconfig named"):
         nodes_from_cluster("")
     with pytest.raises(PermanentError, match="target.kubeconfig is not set"):
-        kube_target({"target": {"provider": "existing"}, "state_dir": str(tmp_path / "state")})
+        kube_target(existing)
     # A kubeconfig a cluster phase wrote into the state directory is the cluster, then.
     state = tmp_path / "state"
     state.mkdir()
     (state / "kubeconfig").write_text(cluster.kubeconfig_path.read_text())
-    target = kube_target({"target": {"provider": "existing"}, "state_dir": str(state)})
+    target = kube_target(existing)
     assert target.kubeconfig == str(state / "kubeconfig")

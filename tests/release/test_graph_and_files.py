@@ -11,12 +11,13 @@ import pytest
 import yaml
 
 from digit_tui.engine.journal import Journal
+from digit_tui.errors import InputError
 from digit_tui.engine.scheduler import GraphError, Scheduler, validate_graph
-from digit_tui.tasks.graph import build_graph
+from digit_tui.tasks.graph import install_graph
 from digit_tui.tasks.helmconfig import HelmConfigTask
 from digit_tui.tasks.render import RenderTask
 
-from .conftest import copy_sample, edit_manifest, settings_for
+from .conftest import config_for, copy_sample, edit_manifest, with_answers
 
 BACKBONE = {"zookeeper-v2", "kafka-v2", "elasticsearch-data-v1", "elasticsearch-master-v1"}
 AUTHN = {"redis", "nginx-ingress", "zuul"}
@@ -25,7 +26,7 @@ CORE = {"egov-mdms-service", "egov-enc-service", "egov-user", "egov-persister", 
 
 
 def test_graph_orders_services_by_module_and_runs_a_module_in_parallel(tmp_path: Path) -> None:
-    tasks = build_graph(settings_for(tmp_path))
+    tasks = install_graph(config_for(tmp_path))
     deps = {t.id: set(t.deps) for t in tasks}
     order = validate_graph(tasks)
     # The prerequisites come first; the release starts once their gate has passed.
@@ -46,26 +47,53 @@ def test_graph_orders_services_by_module_and_runs_a_module_in_parallel(tmp_path:
 
 
 def test_graph_without_modules_leaves_out_the_m_modules(tmp_path: Path) -> None:
-    ids = {t.id for t in build_graph(settings_for(tmp_path, modules=[]))}
+    ids = {t.id for t in install_graph(config_for(tmp_path, modules=[]))}
     assert "egov-user" in ids and "digit-ui" in ids
     assert "pgr-services" not in ids and "property-services" not in ids
-    ids = {t.id for t in build_graph(settings_for(tmp_path, modules=["m_pgr"]))}
+    ids = {t.id for t in install_graph(config_for(tmp_path, modules=["m_pgr"]))}
     assert "pgr-services" in ids and "property-services" not in ids
+
+
+def test_a_service_skipped_on_purpose_has_no_task_and_nothing_waits_for_it(tmp_path: Path) -> None:
+    tasks = {t.id: t for t in install_graph(config_for(tmp_path, digit={"skip_services": ["egov-idgen", "redis"]}))}
+    assert "egov-idgen" not in tasks and "redis" not in tasks
+    assert not any({"egov-idgen", "redis"} & set(t.deps) for t in tasks.values())
+    assert tasks["egov-user"].deps and "zuul" in tasks["egov-user"].deps   # the rest of authn-authz still first
+
+
+def test_validate_refuses_a_skipped_service_the_release_does_not_have_at_its_line(tmp_path: Path) -> None:
+    from digit_tui.answers import load_answers
+
+    answers = tmp_path / "answers.yaml"
+    answers.write_text("environment: dev\ntarget: {provider: sandbox}\ndigit:\n  domain: digit.local\n"
+                       "  modules: [m_pgr]\n  skip_services:\n    - redis\n    - egov-idgn\n")
+    with pytest.raises(InputError) as err:
+        load_answers(answers)
+    assert err.value.line == 8 and "egov-idgn is not a service" in str(err.value)
+    assert "did you mean egov-idgen?" in str(err.value)
+
+
+def test_a_release_relative_to_deploy_as_code_helm_is_accepted(tmp_path: Path) -> None:
+    """DIGIT's docs name releases from deploy-as-code/helm; the tree's root is the source."""
+    source = copy_sample(tmp_path / "src")
+    config = config_for(tmp_path, source=source,
+                        digit={"release": "product-release-charts/DIGIT/dependancy_chart-digit-v2.8.yaml"})
+    assert "egov-user" in {t.id for t in install_graph(config)}
 
 
 def test_graph_reports_an_unknown_service_as_bad_input(tmp_path: Path) -> None:
     source = copy_sample(tmp_path / "src")
     edit_manifest(source, "egovio/egov-idgen:v1.2.3-44558a0602-7", "egovio/egov-idgenx:v1.2.3-44558a0602-7")
     with pytest.raises(GraphError, match="egov-idgenx"):
-        build_graph(settings_for(tmp_path, source=source))
+        install_graph(config_for(tmp_path, source=source))
 
 
-async def run_tasks(settings: dict[str, Any], tmp: Path, tag: str) -> tuple[str, dict[str, Any]]:
+async def run_tasks(config: Any, tmp: Path, tag: str) -> tuple[str, dict[str, Any]]:
     (tmp / f"journal-{tag}").mkdir()
     journal = Journal.in_dir(tmp / f"journal-{tag}")
     try:
         run = journal.create_run("dev", "test", {}, None)
-        sched = Scheduler([HelmConfigTask(), RenderTask()], journal, run, settings=settings)
+        sched = Scheduler([HelmConfigTask(config), RenderTask(config)], journal, run)
         final = await sched.run()
         checks = {t: m for t, m in [(e.task, e.message) for e in journal.events(run) if e.kind == "check"]}
         return final, {"outputs": sched.outputs, "checks": checks,
@@ -78,8 +106,7 @@ async def test_helm_config_and_render_write_files_then_converge(tmp_path: Path) 
     pw = tmp_path / "db-password"
     pw.write_text("Sup3r-secret-db-password\n")
     pw.chmod(0o600)
-    settings = settings_for(tmp_path)
-    settings["database"]["password_file"] = str(pw)
+    settings = config_for(tmp_path, database={"password_file": str(pw)})
 
     final, first = await run_tasks(settings, tmp_path, "1")
     assert final == "done", first["errors"]
@@ -119,7 +146,7 @@ async def test_helm_config_and_render_write_files_then_converge(tmp_path: Path) 
         "master-password"] == master
 
     # A changed answer (the domain) regenerates the env file and re-renders; secrets stay.
-    settings["digit"]["domain"] = "digit.example.gov.in"
+    settings = config_for(tmp_path, database={"password_file": str(pw)}, digit={"domain": "digit.example.gov.in"})
     final, third = await run_tasks(settings, tmp_path, "3")
     assert final == "done"
     assert third["checks"] == {"helm-config": "check: not converged", "render": "check: not converged"}
@@ -132,8 +159,7 @@ async def test_helm_config_and_render_write_files_then_converge(tmp_path: Path) 
 
 
 async def test_static_storage_without_volumes_fails_naming_what_is_missing(tmp_path: Path) -> None:
-    settings = settings_for(tmp_path)
-    settings["storage"] = {"mode": "static", "provider": "aws", "storage_class": None, "iscsi": None}
+    settings = with_answers(config_for(tmp_path), storage={"mode": "static", "provider": "aws"})
     final, result = await run_tasks(settings, tmp_path, "s")
     assert final == "failed"
     assert "no volumes" in result["errors"]["helm-config"]

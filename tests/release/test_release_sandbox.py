@@ -1,6 +1,7 @@
 """The release deployed on the sandbox through the real CLI (`digit-tui install --headless`),
 checked with the real kubectl: a whole release, a rerun that changes nothing, a bad image
-that stops only its dependants, and an upgrade that re-applies and prunes only what changed."""
+that stops only its dependants, an upgrade that re-applies and prunes only what changed, and a
+service left out on purpose."""
 
 from __future__ import annotations
 
@@ -142,3 +143,16 @@ def test_upgrade_reapplies_the_changed_service_and_prunes_the_removed_one(tmp_pa
     assert recorded["egov-idgen"]["tag"] == "v1.2.4-9a8b7c6d5e-9"
     assert any(t == "release-record" and "pruning service billing-service" in m for t, m in install.events())
     assert not_ready_workloads(install) == []
+
+    # Left out on purpose (digit.skip_services): no task, recorded as skipped, and what the earlier
+    # install deployed of it stays (skipping is not asking to delete).
+    install.write_answers(source=source, skip_services=["egov-idgen"])
+    skipped, _ = install.install()
+    assert skipped.returncode == 0, skipped.stderr
+    assert "egov-idgen" not in install.tasks()
+    assert install.applied() == {"render", "release-record"}
+    assert kget(install, "deployment", "egov-idgen", "-n", "egov")
+    record = kget(install, "configmap", "digit-tui-release", "-n", "egov")["data"]
+    assert record["skipped"] == "egov-idgen" and "egov-idgen" not in json.loads(record["services.json"])
+    assert any(t == "render" and "left out on purpose (digit.skip_services): egov-idgen" in m
+               for t, m in install.events())

@@ -17,7 +17,7 @@ from digit_tui.engine.scheduler import Scheduler
 from digit_tui.tasks.helmconfig import HelmConfigTask
 from digit_tui.tasks.render import RenderTask
 
-from .conftest import settings_for
+from .conftest import config_for
 
 
 class Killed(RuntimeError):
@@ -47,19 +47,19 @@ class CountingRenderer:
         self.real.__exit__(*exc)
 
 
-async def run_render(settings: dict[str, Any], tmp: Path, tag: str) -> str:
+async def run_render(settings: Any, tmp: Path, tag: str) -> str:
     (tmp / tag).mkdir()
     journal = Journal.in_dir(tmp / tag)
     try:
         run = journal.create_run("dev", "test", {}, None)
-        return await Scheduler([HelmConfigTask(), RenderTask()], journal, run, settings=settings).run()
+        return await Scheduler([HelmConfigTask(settings), RenderTask(settings)], journal, run).run()
     finally:
         journal.close()
 
 
 async def test_a_render_killed_halfway_resumes_with_the_services_left(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = settings_for(tmp_path)
+    settings = config_for(tmp_path)
     real_make = render_mod.make_renderer
     rendered: list[str] = []
     die_after: list[int | None] = [5]
@@ -84,14 +84,14 @@ async def test_a_render_killed_halfway_resumes_with_the_services_left(tmp_path: 
     whole = tmp_path / "whole"
     whole.mkdir()
     rendered.clear()
-    assert await run_render(settings_for(whole), whole, "once") == "done"
+    assert await run_render(config_for(whole), whole, "once") == "done"
     assert [s["name"] for s in index["services"]] == rendered
     for svc in index["services"]:
         assert hashlib.sha256((out / f"{svc['name']}.yaml").read_bytes()).hexdigest() == svc["digest"]
 
 
 async def test_changed_inputs_discard_an_interrupted_render(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = settings_for(tmp_path)
+    settings = config_for(tmp_path)
     real_make = render_mod.make_renderer
     rendered: list[str] = []
     die_after: list[int | None] = [3]
@@ -100,7 +100,7 @@ async def test_changed_inputs_discard_an_interrupted_render(tmp_path: Path, monk
     assert await run_render(settings, tmp_path, "first") == "failed"
     first = list(rendered)
 
-    settings["digit"]["domain"] = "digit.example.gov.in"    # new env file: nothing rendered before counts
+    settings = config_for(tmp_path, digit={"domain": "digit.example.gov.in"})  # new env file: nothing before counts
     rendered.clear()
     die_after[0] = None
     assert await run_render(settings, tmp_path, "second") == "done"
