@@ -21,7 +21,7 @@ from digit_tui.errors import InputError
 
 # Modules that contribute sub-commands, in the order --help lists them.
 COMMAND_MODULES: tuple[str, ...] = (
-    "digit_tui.engine.commands",      # install, plan, status, pause/resume/retry/cancel
+    "digit_tui.cli.install",          # install, plan, status, pause/resume/retry/cancel
     "digit_tui.answers.command",      # validate
     "digit_tui.sizing.command",       # size
     "digit_tui.digit.command",        # render

@@ -69,7 +69,7 @@ def find_install(explicit: str | None) -> Path | None:
 def cmd_tui(args: argparse.Namespace) -> int:
     from digit_tui.app import DigitApp
 
-    from digit_tui.engine.commands import check_journal
+    from digit_tui.cli.install import check_journal
 
     state = find_install(args.state_dir)
     if state is not None:
@@ -115,7 +115,7 @@ def ensure_answers(state_dir: Path) -> Path:
 
 def ensure_engine(state_dir: Path, answers: Path, graph: str, *, cluster_is_new: bool) -> str:
     """Attach to a running engine, or start one unless the last install here finished and still stands."""
-    from digit_tui.engine.commands import spawn_turn
+    from digit_tui.cli.install import spawn_turn
 
     # Take the same turn as `install` does, so a demo and an install started together share one engine.
     with spawn_turn(state_dir, timeout=30.0):
