@@ -29,8 +29,7 @@ def load_spec(answers: str, graph: str | None = None) -> "Any":
 
     path = Path(answers).expanduser().resolve()
     model = load_answers(path)
-    settings = answers_to_settings(model)
-    return InstallSpec(environment=settings["environment"], settings=settings, answers_path=str(path),
+    return InstallSpec(environment=model.environment, settings=answers_to_settings(model, path), answers_path=str(path),
                        graph=graph or DEFAULT_GRAPH)
 
 
@@ -206,12 +205,22 @@ def _take_engine_options() -> dict[str, Any]:
     return {"skip_checks": bool(options.get("skip_checks"))} if isinstance(options, dict) else {}
 
 
+def _acknowledge(spec: Any, options: dict[str, Any]) -> None:
+    """Record in the run's document what the client asked of the prerequisites (--skip-checks)."""
+    from digit_tui.answers.config import PreflightOptions, set_preflight
+
+    set_preflight(spec.settings, PreflightOptions(skip_checks=bool(options.get("skip_checks"))))
+
+
 def _trust_requests(spec: Any, values: list[str]) -> dict[str, str]:
     if not values:
         return {}
     from digit_tui.preflight.trust import parse_trust_options
 
-    return parse_trust_options(values, [str(h["name"]) for h in spec.settings.get("hosts") or []])
+    from digit_tui.answers.config import InstallConfig
+
+    config = InstallConfig.from_document(spec.settings)
+    return parse_trust_options(values, [h.name for h in config.answers.hosts])
 
 
 def _trust_host_keys(spec: Any, state_dir: Path, trust: dict[str, str]) -> bool:
@@ -219,7 +228,10 @@ def _trust_host_keys(spec: Any, state_dir: Path, trust: dict[str, str]) -> bool:
     from digit_tui.preflight.model import KNOWN_HOSTS, PreflightPlan, Status
     from digit_tui.preflight.trust import trust_hosts
 
-    results = trust_hosts(PreflightPlan.from_settings(spec.settings), trust, state_dir / KNOWN_HOSTS)
+    from digit_tui.answers.config import InstallConfig
+
+    config = InstallConfig.from_document(spec.settings, state_dir)
+    results = trust_hosts(PreflightPlan.from_config(config), trust, state_dir / KNOWN_HOSTS)
     for r in results:
         print(f"{r.status.mark} {r.message}" + (f"\n  remedy: {r.remedy}" if r.remedy else ""), file=sys.stderr)
     return all(r.status is not Status.FAIL for r in results)
@@ -237,7 +249,7 @@ def cmd_install(args: argparse.Namespace) -> int:
     if trust and not _trust_host_keys(spec, state_dir, trust):
         return exitcodes.FAILED
     options = {"skip_checks": bool(args.skip_checks)}
-    spec.settings["preflight"] = options
+    _acknowledge(spec, options)
 
     if args.foreground:
         return _install_foreground(state_dir, spec, args)
@@ -340,13 +352,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from digit_tui.engine.daemon import load_graph_factory
     from digit_tui.engine.journal import Journal
     from digit_tui.engine.plan import dry_run_all
+    from digit_tui.engine.rundoc import GraphInput
     from digit_tui.engine.scheduler import GraphError, validate_graph
 
     spec = load_spec(args.answers, args.graph)
     state_dir = paths.state_dir(spec.environment, args.state_dir)
-    settings = {**spec.settings, "state_dir": str(state_dir)}
     try:
-        tasks = load_graph_factory(spec.graph)(settings)
+        tasks = load_graph_factory(spec.graph)(GraphInput(spec.settings, state_dir))
         order = validate_graph(tasks)
     except GraphError as exc:
         raise InputError(str(exc), path=spec.answers_path) from None
@@ -359,7 +371,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
             known = {t.id: t.state.value for t in j.tasks(run.id)}
         finally:
             j.close()
-    lines = asyncio.run(dry_run_all(tasks, settings))
+    lines = asyncio.run(dry_run_all(tasks))
     by_id = {t.id: t for t in tasks}
     plan = [{"id": tid, "title": by_id[tid].title, "phase": by_id[tid].phase, "deps": list(by_id[tid].deps),
              "journal_state": known.get(tid), "would": lines.get(tid, [])} for tid in order]
@@ -429,7 +441,7 @@ def cmd_engine(args: argparse.Namespace) -> int:
     from digit_tui.engine.daemon import engine_main
 
     spec = load_spec(args.answers, args.graph)
-    spec.settings["preflight"] = _take_engine_options()
+    _acknowledge(spec, _take_engine_options())
     return engine_main(Path(args.state_dir), spec)
 
 

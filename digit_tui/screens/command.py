@@ -226,13 +226,20 @@ def _health_once(kubeconfig: str, context: str | None, *, as_json: bool) -> int:
         what = "cluster unreachable" if not reachable else "the cluster refused the request"
         print(f"digit-tui: {what}: {message}", file=sys.stderr)
         return exitcodes.FAILED
+    from digit_tui.digit.releaserecord import ReleaseRecord
+    from digit_tui.health.watcher import RELEASE_RECORD
+
     model = build_model(objects)
     data = model.to_json()
+    records = objects.get(RELEASE_RECORD) or []
+    record = ReleaseRecord.from_configmap(records[0]) if records else None
     if as_json:
-        json.dump({"reachable": True, **data}, sys.stdout, indent=2)
+        json.dump({"reachable": True, **data, "release": record.to_json() if record else None}, sys.stdout, indent=2)
         print()
     else:
         s = model.summary
+        if record is not None:
+            print(record.line())
         print(f"Deploy {s.deployments}  StatefulSet {s.statefulsets}  Job {s.jobs}  PVC {s.pvcs}  Nodes {s.nodes}"
               f"  · {s.pods} pods · {s.faulty} faulty")
         for p in model.faults:
