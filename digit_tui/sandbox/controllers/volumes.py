@@ -1,7 +1,7 @@
 """PersistentVolume binder and dynamic provisioner (the persistentvolume-controller's job).
 
 A pending claim binds, in this order, to: the PV named by ``spec.volumeName``; a PV whose
-``spec.claimRef`` names the claim (DIGIT's classic static volumes); the smallest Available
+``spec.claimRef`` names the claim and that fits it (DIGIT's classic static volumes); the smallest Available
 PV of the same storage class with enough capacity and the access modes asked; else a new PV
 provisioned through the claim's StorageClass (``pvc-<claim uid>``). A claim without
 ``storageClassName`` uses the default StorageClass, as the admission plugin would have set.
@@ -128,7 +128,8 @@ class VolumeBinder(Controller):
         for pv in self.cache.list(PVS):
             cref = spec_of(pv).get("claimRef") or {}
             if cref.get("name") == name and cref.get("namespace") == ns and \
-                    cref.get("uid") in (None, "", uid_of(pvc)) and status_of(pv).get("phase") != "Released":
+                    cref.get("uid") in (None, "", uid_of(pvc)) and status_of(pv).get("phase") != "Released" and \
+                    self._satisfies(pv, pvc):
                 self._bind(pv, pvc)
                 return
         spec = spec_of(pvc)
@@ -155,6 +156,15 @@ class VolumeBinder(Controller):
             self.event(pvc, PVCS, "WaitForFirstConsumer", "waiting for first consumer to be created before binding")
             return
         self._provision(pvc, sc, class_name, set_class=not explicit)
+
+    @staticmethod
+    def _satisfies(pv: Obj, pvc: Obj) -> bool:
+        """A pre-bound PV still has to fit its claim, as in the real controller's matching: enough
+        capacity, the access modes and volume mode asked (not the class), not being deleted."""
+        spec, pspec = spec_of(pvc), spec_of(pv)
+        return (_capacity(pv) >= _request(pvc) and not is_deleting(pv)
+                and set(spec.get("accessModes") or ()) <= set(pspec.get("accessModes") or ())
+                and spec.get("volumeMode", "Filesystem") == pspec.get("volumeMode", "Filesystem"))
 
     def _find_match(self, pvc: Obj, class_name: str) -> Obj | None:
         spec = spec_of(pvc)
