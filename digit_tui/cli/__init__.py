@@ -22,7 +22,7 @@ from digit_tui.errors import InputError
 # Modules that contribute sub-commands, in the order --help lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "digit_tui.cli.install",          # install, plan, status, pause/resume/retry/cancel
-    "digit_tui.answers.command",      # validate
+    "digit_tui.cli.validate",         # validate
     "digit_tui.sizing.command",       # size
     "digit_tui.digit.command",        # render
     "digit_tui.digit.checksource_command",  # check-source
@@ -43,7 +43,7 @@ class _Parser(argparse.ArgumentParser):
 # imports that module alone, not every command's (the others are imported for --help or any other
 # command).
 FAST_COMMANDS: dict[str, str] = {
-    "validate": "digit_tui.answers.command",
+    "validate": "digit_tui.cli.validate",
     "size": "digit_tui.sizing.command",
     "health": "digit_tui.screens.command",
     "tui": "digit_tui.screens.command",

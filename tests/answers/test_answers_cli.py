@@ -90,9 +90,9 @@ EXPECTED_HINTS: dict[str, str] = {
 
 def cli_command() -> list[str]:
     """The user's entry point once the lead has wired the module into cli.py; a real subprocess either way."""
-    if "digit_tui.answers.command" in cli.COMMAND_MODULES:
+    if "digit_tui.cli.validate" in cli.COMMAND_MODULES:
         return [str(Path(sys.executable).parent / "digit-tui")]
-    return [sys.executable, "-m", "digit_tui.answers.command"]
+    return [sys.executable, "-m", "digit_tui.cli.validate"]
 
 
 def run_validate(*args: str, env_extra: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

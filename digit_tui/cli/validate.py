@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (``python -m digit_tui.answers.command``) with the CLI's error handling."""
+    """Stand-alone entry (``python -m digit_tui.cli.validate``) with the CLI's error handling."""
     from digit_tui.errors import InputError
 
     parser = argparse.ArgumentParser(prog="digit-tui")
