@@ -41,7 +41,7 @@ def test_validate_imports_only_what_validating_needs(tmp_path: Path) -> None:
     r = run("validate", "--answers", str(answers), "--no-file-checks")
     assert r["code"] == 0 and ": valid (" in r["out"]
     modules = set(r["modules"])
-    for heavy in ("textual", "kubernetes", "digit_tui.cli.install", "digit_tui.sizing.command",
+    for heavy in ("textual", "kubernetes", "digit_tui.cli.install", "digit_tui.cli.size",
                   "digit_tui.digit.command", "digit_tui.sandbox.command", "digit_tui.screens.command",
                   "digit_tui.answers.settings"):
         assert heavy not in modules, heavy

@@ -23,7 +23,7 @@ from digit_tui.errors import InputError
 COMMAND_MODULES: tuple[str, ...] = (
     "digit_tui.cli.install",          # install, plan, status, pause/resume/retry/cancel
     "digit_tui.cli.validate",         # validate
-    "digit_tui.sizing.command",       # size
+    "digit_tui.cli.size",             # size
     "digit_tui.digit.command",        # render
     "digit_tui.digit.checksource_command",  # check-source
     "digit_tui.tasks.preflight_command",    # preflight
@@ -44,7 +44,7 @@ class _Parser(argparse.ArgumentParser):
 # command).
 FAST_COMMANDS: dict[str, str] = {
     "validate": "digit_tui.cli.validate",
-    "size": "digit_tui.sizing.command",
+    "size": "digit_tui.cli.size",
     "health": "digit_tui.screens.command",
     "tui": "digit_tui.screens.command",
     "demo": "digit_tui.screens.command",

@@ -73,7 +73,7 @@ def test_release_order_can_leave_a_pod_pending_where_largest_first_fits():
     assert report.summary().endswith("but applied in release order the scheduler would leave 1 pod Pending")
     assert "pod big-0 would not schedule: 0/2 nodes are available: 2 Insufficient memory." in report.lines()
     # `size --check-…` fails on it: the operator would see a Pending pod after buying the VMs.
-    from digit_tui.sizing.command import check_exit_code
+    from digit_tui.cli.size import check_exit_code
     assert check_exit_code(report) == 1
     # Applied the other way round, the replay agrees with the packing.
     again = fit.check(workloads[::-1], INPUTS, PRESET, _nodes(2))
