@@ -24,8 +24,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "digit_tui.cli.install",          # install, plan, status, pause/resume/retry/cancel
     "digit_tui.cli.validate",         # validate
     "digit_tui.cli.size",             # size
-    "digit_tui.digit.command",        # render
-    "digit_tui.digit.checksource_command",  # check-source
+    "digit_tui.cli.render",           # render
+    "digit_tui.cli.checksource",      # check-source
     "digit_tui.tasks.preflight_command",    # preflight
     "digit_tui.sandbox.command",      # sandbox up|down|status|fault
     "digit_tui.screens.command",      # tui (default), demo
