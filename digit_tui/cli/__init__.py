@@ -26,8 +26,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "digit_tui.cli.size",             # size
     "digit_tui.cli.render",           # render
     "digit_tui.cli.checksource",      # check-source
-    "digit_tui.tasks.preflight_command",    # preflight
-    "digit_tui.sandbox.command",      # sandbox up|down|status|fault
+    "digit_tui.cli.preflight",        # preflight
+    "digit_tui.cli.sandbox",          # sandbox up|down|status|fault
     "digit_tui.screens.command",      # tui (default), demo
 )
 

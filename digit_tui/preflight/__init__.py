@@ -10,5 +10,5 @@ the jump host's tools, turned into pass / warn / fail lines with a remedy.
 | ``trust`` | ``--trust-host-key NAME=SHA256:...``: parsing and explicit trust |
 
 The engine's tasks (``digit_tui.tasks.preflight``) and ``digit-tui preflight``
-(``digit_tui.tasks.preflight_command``) are both built on these.
+(``digit_tui.cli.preflight``) are both built on these.
 """
