@@ -28,7 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "digit_tui.cli.checksource",      # check-source
     "digit_tui.cli.preflight",        # preflight
     "digit_tui.cli.sandbox",          # sandbox up|down|status|fault
-    "digit_tui.screens.command",      # tui (default), demo
+    "digit_tui.cli.tui",              # tui (default), demo, health
 )
 
 
@@ -45,9 +45,9 @@ class _Parser(argparse.ArgumentParser):
 FAST_COMMANDS: dict[str, str] = {
     "validate": "digit_tui.cli.validate",
     "size": "digit_tui.cli.size",
-    "health": "digit_tui.screens.command",
-    "tui": "digit_tui.screens.command",
-    "demo": "digit_tui.screens.command",
+    "health": "digit_tui.cli.tui",
+    "tui": "digit_tui.cli.tui",
+    "demo": "digit_tui.cli.tui",
 }
 
 

@@ -265,7 +265,7 @@ def cmd_install(args: argparse.Namespace) -> int:
 
     if not args.headless:
         try:
-            from digit_tui.screens.command import attach_tui
+            from digit_tui.cli.tui import attach_tui
         except ImportError:
             attach_tui = None
         if attach_tui is not None and sys.stdout.isatty():
