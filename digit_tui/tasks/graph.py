@@ -1,6 +1,6 @@
 """The install graph of the DIGIT release.
 
-    prerequisites (config, network, tools, one per host) -> gate
+    prerequisites (config, network, tools, one per host) -> gate -> cluster
       -> helm-config -> render -> cluster-configs -> one task per service -> release-record
 
 A git source that has not been fetched yet cannot name its services: the graph
@@ -97,10 +97,14 @@ def release_graph(config: InstallConfig, after: Iterable[str] = (), *,
 
 
 def install_graph(config: InstallConfig) -> list[Task]:
-    """The whole install: the prerequisites, then the release once their gate has passed."""
+    """The whole install: the prerequisites, the cluster once their gate has passed (its task
+    publishes the kubeconfig every later task uses), then the release."""
+    from digit_tui.tasks.cluster import TASK_ID as CLUSTER, cluster_tasks
     from digit_tui.tasks.preflight import GATE, preflight_tasks
 
-    return preflight_tasks(config) + release_graph(config, after=[GATE])
+    a = config.answers
+    cluster = cluster_tasks(a.target, a.storage, config.require_state_dir(), after=[GATE])
+    return preflight_tasks(config) + cluster + release_graph(config, after=[CLUSTER])
 
 
 def config_of(run: GraphInput) -> InstallConfig:

@@ -23,8 +23,9 @@ current digest and every workload is ready, so a rerun applies nothing.
 services that are no longer in the release.
 
 The cluster is reached only through the kubeconfig ``kube_target`` finds: the
-answers' ``target.kubeconfig`` / ``target.context``, or one a cluster phase
-wrote; never the client library's default ``$KUBECONFIG`` / ``~/.kube/config``.
+one the cluster phase published (tasks/cluster.py), else the answers'
+``target.kubeconfig`` / ``target.context``; never the client library's default
+``$KUBECONFIG`` / ``~/.kube/config``.
 """
 
 from __future__ import annotations
@@ -34,11 +35,9 @@ import json
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from digit_tui import paths
 from digit_tui.answers.config import InstallConfig
 from digit_tui.digit.releaserecord import RELEASE_CONFIGMAP, RELEASE_NAMESPACE
 from digit_tui.engine.errors import ErrorKind, PermanentError, TaskError, TransientError, classify
@@ -65,6 +64,7 @@ SERVICE_LABEL = "digit.org/service"
 DIGEST_ANNOTATION = "digit.org/digest"
 RELEASE_TASK = "release-record"
 CLUSTER_CONFIGS = "cluster-configs"
+CLUSTER_TASK = "cluster"        # the cluster phase's task (tasks/cluster.py TASK_ID)
 DEFAULT_DEADLINE = 600.0        # seconds per service: DIGIT's docs say "wait and watch for 10 minutes"
 APPLY_ALLOWANCE = 300.0         # on top of the deadline, for applying and pruning
 
@@ -100,36 +100,31 @@ class KubeTarget:
     origin: str             # where it came from, for messages: "target.kubeconfig", "the sandbox", ...
 
 
-def kube_target(config: InstallConfig) -> KubeTarget:
-    """The cluster the answers name: ``target.kubeconfig``, else the kubeconfig a cluster phase
-    wrote into the state directory, else (provider sandbox) the running sandbox's.
+def kube_target(config: InstallConfig, cluster_outputs: Mapping[str, Any] | None = None) -> KubeTarget:
+    """The cluster to install into: what the cluster phase published (``cluster_outputs``, the
+    outputs of its task), else ``target.kubeconfig``, else a kubeconfig a cluster phase wrote into
+    the state directory (a graph without the cluster phase, such as ``release_tasks``).
 
     Never the kubernetes library's default: with none of these, PermanentError naming the key to
     set, raised before any task changes anything in a cluster.
     """
+    from digit_tui.tasks.cluster import PublishedCluster
+
+    if cluster_outputs and cluster_outputs.get("kubeconfig"):
+        published = PublishedCluster.from_outputs(cluster_outputs)
+        return KubeTarget(published.kubeconfig, published.context, f"the cluster phase ({published.provider})")
     target = config.answers.target
     context = target.context
     if target.kubeconfig is not None:
         return KubeTarget(str(target.kubeconfig), context, "target.kubeconfig")
-    candidates: list[tuple[Path, str]] = []
-    if config.state_dir is not None:
-        candidates.append((config.state_dir / "kubeconfig", "the cluster phase"))
-    if target.provider == "sandbox":
-        # The sandbox's own kubeconfig (the cluster phase takes this over once it exists).
-        candidates.append((paths.state_root() / "sandbox" / "kubeconfig", "the sandbox"))
-    for path, origin in candidates:
-        if path.is_file():
-            return KubeTarget(str(path), context, f"{origin} ({path})")
-    looked = " or ".join(str(p) for p, _ in candidates)
-    remedy = NO_CLUSTER_REMEDY
-    if target.provider == "sandbox":
-        remedy = f"start the sandbox (`digit-tui sandbox up`), or {remedy}"
+    looked = config.state_dir / "kubeconfig" if config.state_dir is not None else None
+    if looked is not None and looked.is_file():
+        return KubeTarget(str(looked), context, f"the cluster phase ({looked})")
     raise PermanentError("the answers name no cluster: target.kubeconfig is not set"
-                         + (f" and there is no kubeconfig at {looked}" if looked else ""), remedy=remedy)
+                         + (f" and there is no kubeconfig at {looked}" if looked else ""), remedy=NO_CLUSTER_REMEDY)
 
 
-def connect(config: InstallConfig) -> Kube:
-    target = kube_target(config)
+def connect(target: KubeTarget) -> Kube:
     try:
         return Kube(target.kubeconfig, target.context)
     except Exception as exc:  # kubernetes.config.ConfigException, a missing or unreadable file
@@ -148,11 +143,11 @@ class Cluster:
         self._target: KubeTarget | None = None
         self._served: ServedAPIs | None = None
 
-    def get(self) -> Kube:
-        target = kube_target(self.config)
+    def get(self, cluster_outputs: Mapping[str, Any] | None = None) -> Kube:
+        target = kube_target(self.config, cluster_outputs)
         with self._lock:
             if self._kube is None or self._target != target:
-                self._kube = connect(self.config)
+                self._kube = connect(target)
                 self._target = target
                 self._served = None
             return self._kube
@@ -169,11 +164,11 @@ class Cluster:
                 self._served = served
         return served
 
-    def for_task(self, task: Task) -> Kube:
-        """The connection, and the task's network endpoint set to this cluster's API server: when
-        the network drops, the task waits for exactly the server it talks to, whichever kubeconfig
-        named it."""
-        kube = self.get()
+    def for_task(self, task: Task, ctx: TaskContext) -> Kube:
+        """The connection to the cluster the cluster phase published (when the graph has one), and
+        the task's network endpoint set to its API server: when the network drops, the task waits
+        for exactly the server it talks to, whichever kubeconfig named it."""
+        kube = self.get(ctx.output(CLUSTER_TASK))
         url = urlsplit(kube.server)
         if url.hostname:
             port = url.port or (443 if url.scheme == "https" else 80)
@@ -307,7 +302,7 @@ class ServiceTask(Task):
 
     # check ------------------------------------------------------------------
     def _converged(self, ctx: TaskContext) -> tuple[bool, str, int]:
-        kube = self.cluster.for_task(self)
+        kube = self.cluster.for_task(self, ctx)
         want = self._desired(ctx, kube)
         digest = f"sha256:{want.info['digest']}"
         ok, why = _call(f"check {self.service}", kube, lambda: self._compare(kube, [*want.crds, *want.objects], digest))
@@ -356,7 +351,7 @@ class ServiceTask(Task):
             ctx.log(line)
 
     def _apply(self, ctx: TaskContext, stop: threading.Event) -> int:
-        kube = self.cluster.for_task(self)
+        kube = self.cluster.for_task(self, ctx)
         want = self._desired(ctx, kube)
         info, crds, objects = want.info, want.crds, want.objects
         self._log_conversion(ctx, want.conversion)
@@ -492,7 +487,7 @@ class ReleaseRecordTask(Task):
 
     def _state(self, ctx: TaskContext) -> tuple[bool, str]:
         record, data = self._desired(ctx)
-        kube = self.cluster.for_task(self)
+        kube = self.cluster.for_task(self, ctx)
 
         def look() -> tuple[bool, str]:
             live = kube.get("v1", "ConfigMap", RELEASE_CONFIGMAP, RELEASE_NAMESPACE)
@@ -521,7 +516,7 @@ class ReleaseRecordTask(Task):
 
     def _write(self, ctx: TaskContext) -> None:
         record, data = self._desired(ctx)
-        kube = self.cluster.for_task(self)
+        kube = self.cluster.for_task(self, ctx)
 
         def run() -> None:
             orphans = self._orphans(kube, self._kept(ctx, record))

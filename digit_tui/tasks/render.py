@@ -31,6 +31,7 @@ from digit_tui.errors import PermanentError
 from digit_tui.tasks.helmconfig import TASK_ID as HELM_CONFIG
 
 TASK_ID = "render"
+CLUSTER_TASK = "cluster"        # the cluster phase's task, whose kubeconfig the running tags are read with
 RENDERED_DIR = "rendered"
 INDEX = "index.json"
 PROGRESS = "progress.json"      # services rendered so far by an unfinished render, with their inputs
@@ -163,7 +164,8 @@ class RenderTask(Task):
         if self._running is None:
             from digit_tui.tasks.runningtags import lookup
 
-            found = lookup(self.config, untagged(release, tags, self._skipped(release)))
+            found = lookup(self.config, untagged(release, tags, self._skipped(release)),
+                           cluster_outputs=ctx.output(CLUSTER_TASK))
             if found.note:
                 ctx.log(found.note)
             self._running = found.tags

@@ -72,7 +72,8 @@ def pick(deployments: Iterable[Mapping[str, Any]], services: Iterable[str]) -> t
     return found, seen
 
 
-def lookup(config: InstallConfig, services: list[str], *, timeout: float = LOOKUP_TIMEOUT) -> RunningTags:
+def lookup(config: InstallConfig, services: list[str], *, cluster_outputs: Mapping[str, Any] | None = None,
+           timeout: float = LOOKUP_TIMEOUT) -> RunningTags:
     """The running tags of ``services`` in the cluster the answers name; never raises."""
     if not services:
         return RunningTags()
@@ -81,7 +82,7 @@ def lookup(config: InstallConfig, services: list[str], *, timeout: float = LOOKU
     from digit_tui.tasks.release import kube_target
 
     try:
-        target = kube_target(config)
+        target = kube_target(config, cluster_outputs)
     except TaskError:
         return RunningTags(note=f"no cluster configured: {len(services)} untagged services take no running tag")
     try:

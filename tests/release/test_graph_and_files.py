@@ -29,10 +29,12 @@ def test_graph_orders_services_by_module_and_runs_a_module_in_parallel(tmp_path:
     tasks = install_graph(config_for(tmp_path))
     deps = {t.id: set(t.deps) for t in tasks}
     order = validate_graph(tasks)
-    # The prerequisites come first; the release starts once their gate has passed.
+    # The prerequisites come first, then the cluster phase; the release starts once it has published.
     pre = [t.id for t in tasks if t.phase == "prerequisites"]
     assert pre and set(order[:len(pre)]) == set(pre) and order[len(pre) - 1] == "prerequisites"
-    assert deps["helm-config"] == {"prerequisites"}
+    assert order[len(pre)] == "cluster" and deps["cluster"] == {"prerequisites"}
+    assert deps["helm-config"] == {"cluster"}
+    pre.append("cluster")
     order = order[len(pre):]
     assert order[:3] == ["helm-config", "render", "cluster-configs"]
     assert order[-1] == "release-record"

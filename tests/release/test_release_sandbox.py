@@ -25,7 +25,8 @@ AFTER_CORE = {"egov-hrms", "billing-service", "digit-ui", "pgr-services", "prope
 ALL_SERVICES = {"cluster-configs"} | BACKBONE | AUTHN | CORE | AFTER_CORE
 # The prerequisites phase (no hosts in these answers: the configuration, the API, kubectl).
 PREREQUISITES = {"prerequisites-config", "prerequisites-network", "prerequisites-tools", "prerequisites"}
-ALL_TASKS = PREREQUISITES | {"helm-config", "render", "release-record"} | ALL_SERVICES
+# The cluster phase: these answers name a kubeconfig, so the existing-cluster checks.
+ALL_TASKS = PREREQUISITES | {"cluster", "helm-config", "render", "release-record"} | ALL_SERVICES
 
 BAD_ENC = "egovio/egov-enc-service:v0.0.0-missing"      # the sandbox's registry has no such tag
 GOOD_ENC = "egovio/egov-enc-service:v1.1.3-44558a0602-3"
@@ -87,7 +88,10 @@ def test_whole_release_deploys_and_a_rerun_changes_nothing(tmp_path: Path, slow_
         assert second.returncode == 0, second.stderr
         assert inst.applied() == set()
         assert inst.converged() == ALL_TASKS
-        assert second_time < 0.10 * first_time, (first_time, second_time)
+        # The first install's time is mostly the sandbox's rollout delays, the rerun's is CPU (render,
+        # checks) that other test workers slow down; a rerun that waited on rollouts would take about
+        # as long as the first, hence a bound that holds on a busy machine.
+        assert second_time < 0.5 * first_time, (first_time, second_time)
     finally:
         inst.kill_engine()
 
@@ -106,7 +110,7 @@ def test_bad_image_fails_its_service_blocks_dependants_and_a_rerun_finishes(tmp_
     assert states["egov-enc-service"] == "failed"
     assert {t for t, s in states.items() if s == "blocked"} == AFTER_CORE | {"release-record"}
     assert {t for t, s in states.items() if s == "done"} == \
-        PREREQUISITES | {"helm-config", "render", "cluster-configs"} | BACKBONE | AUTHN | (CORE - {"egov-enc-service"})
+        PREREQUISITES | {"cluster", "helm-config", "render", "cluster-configs"} | BACKBONE | AUTHN | (CORE - {"egov-enc-service"})
     # dependants were never attempted: nothing of theirs is in the cluster
     assert kubectl(install, "get", "deployment", "egov-hrms", "-n", "egov").returncode != 0
     assert not_ready_workloads(install) == ["Deployment egov-enc-service"]
@@ -156,3 +160,7 @@ def test_upgrade_reapplies_the_changed_service_and_prunes_the_removed_one(tmp_pa
     assert record["skipped"] == "egov-idgen" and "egov-idgen" not in json.loads(record["services.json"])
     assert any(t == "render" and "left out on purpose (digit.skip_services): egov-idgen" in m
                for t, m in install.events())
+    health = install.cli("health", "--once", "--json", "--kubeconfig", str(install.kubeconfig), timeout=60)
+    assert json.loads(health.stdout)["release"]["skipped_on_purpose"] == ["egov-idgen"], health.stderr
+    text = install.cli("health", "--once", "--kubeconfig", str(install.kubeconfig), timeout=60)
+    assert "skipped on purpose: egov-idgen" in text.stdout, text.stderr

@@ -15,6 +15,20 @@ __all__ = ["REPO", "EngineEnv", "wait_until"]
 
 SIZES = [(80, 24), (120, 40)]
 
+
+def run_document(environment: str, domain: str, endpoints: list[dict[str, object]] | None = None) -> dict[str, Any]:
+    """A run's configuration document as `digit-tui install` records it, for journals written by hand."""
+    from digit_tui.answers.config import InstallConfig
+    from digit_tui.answers.model import Answers
+
+    answers = Answers.model_validate({"environment": environment, "target": {"provider": "sandbox"},
+                                      "digit": {"domain": domain}}, context={"check_files": False})
+    doc = InstallConfig.from_answers(answers).to_document()
+    if endpoints is not None:
+        doc["endpoints"] = endpoints
+    return doc
+
+
 def screen_text(app: Any) -> str:
     """What the terminal shows right now, as plain text lines."""
     strips = app.screen._compositor.render_strips()

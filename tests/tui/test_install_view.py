@@ -10,7 +10,7 @@ import pytest
 from digit_tui.app import DigitApp
 from digit_tui.engine.journal import Journal
 from digit_tui.engine.task import TaskState
-from tests.tui.conftest import SIZES, line_with, wait_screen
+from tests.tui.conftest import SIZES, line_with, run_document, wait_screen
 
 TASKS = [
     ("hosts", "Check hosts", "prerequisites", []),
@@ -27,7 +27,7 @@ TASKS = [
 
 def write_journal(state: Path) -> tuple[Journal, str]:
     j = Journal.in_dir(state)
-    run = j.create_run("sdc-prod", "tests:graph", {"digit": {"domain": "egov.example.gov.in"}}, None)
+    run = j.create_run("sdc-prod", "tests:graph", run_document("sdc-prod", "egov.example.gov.in"), None)
     j.set_run_state(run, "running", engine_pid=os.getpid(), message="install started")
     j.sync_tasks(run, TASKS)
     for tid in ("hosts", "tools", "vpn", "kafka", "zookeeper"):
@@ -136,7 +136,7 @@ async def test_welcome_when_there_is_no_install(tmp_path: Path) -> None:
 async def test_labels_come_from_titles_and_module_names_not_capitalised_ids(tmp_path: Path) -> None:
     """The ids of the real graph: phase helmconfig, modules authn-authz and m_pgr under release."""
     j = Journal.in_dir(tmp_path)
-    run = j.create_run("dev", "tests:graph", {"digit": {"domain": "digit.local"}}, None)
+    run = j.create_run("dev", "tests:graph", run_document("dev", "digit.local"), None)
     j.set_run_state(run, "running", engine_pid=os.getpid(), message="install started")
     j.sync_tasks(run, [("helm-config", "Generate the env files", "helmconfig", []),
                        ("render", "Render the release", "release", ["helm-config"]),

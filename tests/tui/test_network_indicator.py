@@ -14,7 +14,7 @@ from digit_tui.app import DigitApp
 from digit_tui.engine.journal import Journal
 from digit_tui.engine.task import TaskState
 from digit_tui.sandbox.runtime import SandboxHandle, start_sandbox
-from tests.tui.conftest import line_with, wait_screen
+from tests.tui.conftest import line_with, run_document, wait_screen
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def quick_probe(monkeypatch: pytest.MonkeyPatch) -> None:
 def journal_with(state: Path, endpoints: list[dict[str, object]]) -> Journal:
     state.mkdir(mode=0o700)
     j = Journal.in_dir(state)
-    run = j.create_run("dev", "tests:graph", {"digit": {"domain": "digit.local"}, "endpoints": endpoints}, None)
+    run = j.create_run("dev", "tests:graph", run_document("dev", "digit.local", endpoints), None)
     j.set_run_state(run, "running", engine_pid=os.getpid(), message="install started")
     j.sync_tasks(run, [("hold", "hold on", "release", [])])
     j.transition(run, "hold", TaskState.RUNNING, "applying", attempt=True)
