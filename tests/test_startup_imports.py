@@ -42,7 +42,7 @@ def test_validate_imports_only_what_validating_needs(tmp_path: Path) -> None:
     assert r["code"] == 0 and ": valid (" in r["out"]
     modules = set(r["modules"])
     for heavy in ("textual", "kubernetes", "digit_tui.cli.install", "digit_tui.cli.size",
-                  "digit_tui.cli.render", "digit_tui.cli.sandbox", "digit_tui.cli.tui",
+                  "digit_tui.cli.render", "digit_tui.cli.sandbox", "digit_tui.cli.tui", "digit_tui.cli.health",
                   "digit_tui.answers.settings"):
         assert heavy not in modules, heavy
 

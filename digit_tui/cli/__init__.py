@@ -28,7 +28,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "digit_tui.cli.checksource",      # check-source
     "digit_tui.cli.preflight",        # preflight
     "digit_tui.cli.sandbox",          # sandbox up|down|status|fault
-    "digit_tui.cli.tui",              # tui (default), demo, health
+    "digit_tui.cli.tui",              # tui (default), demo
+    "digit_tui.cli.health",           # health
 )
 
 
@@ -45,7 +46,7 @@ class _Parser(argparse.ArgumentParser):
 FAST_COMMANDS: dict[str, str] = {
     "validate": "digit_tui.cli.validate",
     "size": "digit_tui.cli.size",
-    "health": "digit_tui.cli.tui",
+    "health": "digit_tui.cli.health",
     "tui": "digit_tui.cli.tui",
     "demo": "digit_tui.cli.tui",
 }
