@@ -20,12 +20,15 @@ from digit_tui import exitcodes, paths
 from digit_tui.errors import InputError
 
 STATE_HELP = "state directory (default: $XDG_STATE_HOME/digit-tui/<environment>)"
+# The install's task graph. The engine runs whatever graph it is handed and knows no task of its own;
+# --graph (tests, extensions) hands it another.
+DEFAULT_GRAPH = "digit_tui.tasks.graph:build_graph"
 
 
 def load_spec(answers: str, graph: str | None = None) -> "Any":
     """Validate the answers file (InputError on any problem) and build the install spec."""
     from digit_tui.answers import answers_to_settings, load_answers
-    from digit_tui.engine.daemon import DEFAULT_GRAPH, InstallSpec
+    from digit_tui.engine.daemon import InstallSpec
 
     path = Path(answers).expanduser().resolve()
     model = load_answers(path)

@@ -148,7 +148,7 @@ def _ensure_engine(state_dir: Path, answers: Path, graph: str, *, cluster_is_new
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from digit_tui.engine.daemon import DEFAULT_GRAPH
+    from digit_tui.cli.install import DEFAULT_GRAPH
 
     state = paths.ensure_private_dir(paths.state_dir(DEMO_ENV, args.state_dir))
     try:

@@ -29,7 +29,6 @@ from digit_tui.engine.scheduler import GraphError, Scheduler
 from digit_tui.engine.rundoc import GraphInput, RunOptions
 from digit_tui.engine.task import GraphFactory, Task
 
-DEFAULT_GRAPH = "digit_tui.tasks.graph:build_graph"
 LOG_NAME = "engine.log"
 
 log = logging.getLogger("digit_tui.engine")
@@ -43,7 +42,7 @@ class InstallSpec:
     environment: str
     settings: dict[str, Any]
     answers_path: str
-    graph: str = DEFAULT_GRAPH
+    graph: str                  # "module:function" of the task graph; the CLI names it
 
 
 def load_graph_factory(ref: str) -> GraphFactory:
@@ -189,7 +188,7 @@ def engine_main(state_dir: Path, spec: InstallSpec) -> int:
         return exitcodes.BAD_INPUT
 
 
-def spawn(state_dir: Path, answers_path: str, graph: str = DEFAULT_GRAPH) -> subprocess.Popen[bytes]:
+def spawn(state_dir: Path, answers_path: str, graph: str) -> subprocess.Popen[bytes]:
     """Start the engine detached from this terminal; it outlives the caller."""
     logs = Path(state_dir) / "logs"
     logs.mkdir(parents=True, exist_ok=True, mode=0o700)
