@@ -1,8 +1,8 @@
 """PostgreSQL on a plain Debian/Ubuntu VM, converged over SSH from what the VM says.
 
-    facts = read_facts(conn, spec)              # one or two commands, nothing changed
-    for step in plan(facts, spec): ...          # what is missing, in order
-    converge(conn, spec, password, say=print)   # do the first missing step, read again, repeat
+    facts = read_facts(conn, spec)                  # one command, nothing changed
+    steps = plan(facts, spec, password)             # what is missing, in order
+    done, facts = converge(conn, spec, password)    # do it, reading the facts again after each step
 
 The steps, each skipped when the facts say it is done:
 
@@ -102,6 +102,7 @@ class ClusterFacts:
     hba_text: str
     hba_mtime: float
     conf_loaded: float            # pg_conf_load_time()
+    now: float                    # the server's clock, for a pg_hba.conf dated in the future
     started: float                # pg_postmaster_start_time()
     hba_errors: tuple[str, ...]   # lines of pg_hba_file_rules the server cannot parse
     in_recovery: bool
@@ -149,6 +150,7 @@ SELECT 'hba_mtime', extract(epoch FROM (pg_stat_file(current_setting('hba_file')
 SELECT 'hba_text', translate(encode(convert_to(pg_read_file(current_setting('hba_file')), 'UTF8'), 'base64'),
                              E'\\n', '');
 SELECT 'conf_loaded', extract(epoch FROM pg_conf_load_time());
+SELECT 'now', extract(epoch FROM clock_timestamp());
 SELECT 'started', extract(epoch FROM pg_postmaster_start_time());
 SELECT 'in_recovery', pg_is_in_recovery();
 SELECT 'hba_error', line_number, error FROM pg_hba_file_rules WHERE error IS NOT NULL;
@@ -189,8 +191,9 @@ def run(conn: SshConnection, cmd: str, timeout: float, what: str, *, input: byte
         return r
     _check_sudo(conn, r)
     detail = _last_line(r.stderr or r.stdout)
-    if secret:
-        detail = detail.replace(secret, "***")
+    if secret and (secret in detail or scram.PREFIX + "$" in detail):
+        # psql quotes the failing statement's line, which may hold (a cut of) the verifier.
+        detail = "the statement that sets the role's password failed (the server's log says why)"
     raise PgVmError(f"{conn.target.label}: {what} failed (exit {r.exit_code}): {detail}",
                     "see the PostgreSQL log on the VM (/var/log/postgresql/) and fix what it says, then run the "
                     "install again")
@@ -257,6 +260,7 @@ def _server_facts(conn: SshConnection, cluster: Cluster, values: dict[str, list[
             listen_addresses=values["listen"][0], hba_file=values["hba_file"][0],
             hba_text=base64.b64decode(values["hba_text"][0]).decode("utf-8", "replace"),
             hba_mtime=float(values["hba_mtime"][0]), conf_loaded=float(values["conf_loaded"][0]),
+            now=float(values["now"][0]),
             started=float(values["started"][0]), hba_errors=tuple(errors), in_recovery=values["in_recovery"][0] == "t",
             role_exists=role is not None, role_login=role is not None and role[0] == "t",
             role_password=role[1] if role is not None and len(role) > 1 else "",
@@ -324,7 +328,7 @@ def plan(facts: Facts, spec: ServerSpec, password: str) -> list[Step]:
     # A cluster made here gets listen_addresses when it is created.
     if (s is None and facts.cluster is not None) or (s is not None and s.listen_addresses != spec.listen_addresses):
         steps.append(Step("listen", f"set listen_addresses = '{spec.listen_addresses}' and restart"))
-    if s is None or not hba_converged(s.hba_text, spec) or s.hba_mtime > s.conf_loaded:
+    if s is None or not hba_converged(s.hba_text, spec) or s.conf_loaded < s.hba_mtime <= s.now:
         steps.append(Step("hba", "allow " + ", ".join(spec.client_cidrs) +
                           f" to log in as {spec.role} to {spec.database} (pg_hba.conf, scram-sha-256) and reload"))
     if s is None or not s.role_exists:
@@ -365,6 +369,8 @@ def converge(conn: SshConnection, spec: ServerSpec, password: str, say: Callable
     given = facts
     for _ in range(8):
         facts, given = given or read_facts(conn, spec), None
+        if facts.server is not None and facts.server.in_recovery:
+            _need_server(conn, facts)       # a standby: says so, before any step
         steps = plan(facts, spec, password)
         if not steps:
             return done, facts

@@ -113,7 +113,8 @@ def _map_pg(e: PgError) -> TaskError:
 class PostgresVmTask(Task):
     """PostgreSQL converged on the database VM over SSH."""
 
-    def __init__(self, database: Database, host: Host, node_cidr: str, state_dir: Path, password: PasswordSource,
+    def __init__(self, database: Database, host: Host, node_cidrs: str | Sequence[str], state_dir: Path,
+                 password: PasswordSource,
                  *, deps: Sequence[str] = (), allow_jump_host: bool = True, ssh_options: SshOptions = SshOptions(),
                  timeouts: pgvm.Timeouts = pgvm.Timeouts(), retry: RetryPolicy | None = None) -> None:
         # Only the SSH port: the database port is not open until this task has opened it, so a wait
@@ -121,16 +122,15 @@ class PostgresVmTask(Task):
         super().__init__(VM_TASK_ID, f"PostgreSQL on {host.name}: install, cluster, access, role and database",
                          PHASE, tuple(deps), retry=retry or RetryPolicy(attempts=3, base_delay=2.0), timeout=1800.0,
                          endpoints=[Endpoint(host.address, host.port, f"ssh {host.name}")])
-        # pg_hba wants the network address itself (10.0.1.0/24, not 10.0.1.7/24).
         self.database, self.host = database, host
-        self.node_cidr = str(ipaddress.ip_network(node_cidr, strict=False))
+        self.node_cidrs = networks(node_cidrs)
         self.state_dir, self.password = Path(state_dir), password
         self.allow_jump_host, self.ssh_options, self.timeouts = allow_jump_host, ssh_options, timeouts
         self._checked: tuple[float, pgvm.ServerSpec, pgvm.Facts] | None = None
 
     def _spec(self, jump_host: str | None) -> pgvm.ServerSpec:
-        cidrs = [self.node_cidr]
-        if self.allow_jump_host and jump_host:
+        cidrs = list(self.node_cidrs)
+        if self.allow_jump_host and jump_host and not any(_inside(jump_host, c) for c in cidrs):
             cidrs.append(f"{jump_host}/128" if ":" in jump_host else f"{jump_host}/32")
         return pgvm.ServerSpec(self.database.port, self.database.name, self.database.username,
                                tuple(dict.fromkeys(cidrs)), timeouts=self.timeouts)
@@ -203,7 +203,7 @@ class PostgresVmTask(Task):
 
     async def dry_run(self, ctx: TaskContext) -> list[str]:
         db = self.database
-        clients = self.node_cidr + (f" and {JUMP_HOST_MARK}" if self.allow_jump_host else "")
+        clients = ", ".join(self.node_cidrs) + (f" and {JUMP_HOST_MARK}" if self.allow_jump_host else "")
         return [f"would SSH to {self.host.name} ({self.host.address}) as {self.host.user} and read what is there "
                 "(server binaries, clusters, settings, pg_hba.conf, roles, databases); each step below runs only "
                 "when missing:",
@@ -216,6 +216,23 @@ class PostgresVmTask(Task):
                 f"would create role {db.username} (LOGIN) with the password from {self.password.describe()}, "
                 "sent as its SCRAM verifier over SSH stdin",
                 f"would create database {db.name} owned by {db.username}"]
+
+
+def networks(cidrs: str | Sequence[str]) -> tuple[str, ...]:
+    """The client networks for pg_hba, each as its network address (10.0.1.0/24, not 10.0.1.7/24;
+    a bare address is a /32 or /128), in order, once each."""
+    given = [cidrs] if isinstance(cidrs, str) else list(cidrs)
+    out = tuple(dict.fromkeys(str(ipaddress.ip_network(c.strip(), strict=False)) for c in given if c.strip()))
+    if not out:
+        raise ValueError("no client network for pg_hba.conf")
+    return out
+
+
+def _inside(address: str, cidr: str) -> bool:
+    try:
+        return ipaddress.ip_address(address) in ipaddress.ip_network(cidr)
+    except ValueError:
+        return False
 
 
 def _vm_error(e: pgvm.PgVmError) -> TaskError:
@@ -271,14 +288,16 @@ def jdbc_url(host: str, port: int, database: str) -> str:
     return f"jdbc:postgresql://{where}:{port}/{database}"
 
 
-def postgres_tasks(database: Database, *, db_host: Host | None, node_cidr: str | None, state_dir: Path,
+def postgres_tasks(database: Database, *, db_host: Host | None, node_cidrs: str | Sequence[str] | None,
+                   state_dir: Path,
                    password: PasswordSource, deps: Sequence[str] = (), ssh_options: SshOptions = SshOptions(),
                    pg_options: PgOptions = PgOptions(), timeouts: pgvm.Timeouts = pgvm.Timeouts(),
                    retry: RetryPolicy | None = None) -> list[Task]:
     """The Postgres phase for ``database.mode``; dependants wait for ``TASK_ID``.
 
-    ``db_host``: the hosts entry with role db (mode vm). ``node_cidr``: the network the cluster's
-    nodes connect from (mode vm: the pg_hba entry). ``deps``: what the first task waits for (the
+    ``db_host``: the hosts entry with role db (mode vm). ``node_cidrs``: where the cluster's nodes
+    connect from (mode vm: one pg_hba line each): the node network's CIDR, or the nodes' own
+    addresses (pods reach an outside database with their node's address). ``deps``: what the first task waits for (the
     prerequisites gate, and helm-config when the password comes from the secrets file).
     ``in-cluster`` gives no task (not built)."""
     if database.mode == "in-cluster":
@@ -290,10 +309,10 @@ def postgres_tasks(database: Database, *, db_host: Host | None, node_cidr: str |
                                   retry=retry)]
     if db_host is None:
         raise ValueError("database.mode vm needs the hosts entry with role db")
-    if not node_cidr:
+    if not node_cidrs:
         raise ValueError("database.mode vm needs the cluster's node network (CIDR) for pg_hba.conf")
     address = database.host or db_host.address
-    vm = PostgresVmTask(database, db_host, node_cidr, state_dir, password, deps=deps, ssh_options=ssh_options,
+    vm = PostgresVmTask(database, db_host, node_cidrs, state_dir, password, deps=deps, ssh_options=ssh_options,
                         timeouts=timeouts, retry=retry)
     return [vm, PostgresCheckTask(database, address, password, mode="vm", deps=(vm.id,), options=pg_options,
                                   retry=retry)]

@@ -22,7 +22,7 @@ OPTIONS = PgOptions(timeout=1.0)
 def managed_tasks(pglab: Lab, tmp: Path, password: str, *, name: str = "egov_db") -> tuple[list, Path]:
     state = state_dir(pglab, tmp)
     db = database("external", password_file(tmp, password), host=pglab.managed.address, name=name)
-    tasks = postgres_tasks(db, db_host=None, node_cidr=None, state_dir=state,
+    tasks = postgres_tasks(db, db_host=None, node_cidrs=None, state_dir=state,
                            password=password_source(db, state / "unused-secrets.yaml"), pg_options=OPTIONS, retry=FAST)
     return tasks, state
 

@@ -17,8 +17,8 @@ from digit_tui.answers.model import Database, Host
 from digit_tui.engine.errors import PermanentError
 from digit_tui.infra import pgvm, scram
 from digit_tui.infra.pgvm import Cluster, ClusterFacts, Facts, ServerSpec
-from digit_tui.tasks.postgres import (TASK_ID, VM_TASK_ID, PasswordSource, PostgresVmTask, jdbc_url, password_source,
-                                      postgres_tasks)
+from digit_tui.tasks.postgres import (TASK_ID, VM_TASK_ID, PasswordSource, PostgresVmTask, jdbc_url, networks,
+                                      password_source, postgres_tasks)
 
 SPEC = ServerSpec(5432, "egov_db", "egov", ("10.0.1.0/24", "10.0.0.5/32"))
 DEBIAN_HBA = """# PostgreSQL Client Authentication Configuration File
@@ -63,7 +63,7 @@ def test_a_rule_put_ahead_of_ours_or_a_network_that_changed_is_converged_again()
 
 def server(**kw: object) -> ClusterFacts:
     base = dict(listen_addresses="*", hba_file="/etc/postgresql/15/main/pg_hba.conf",
-                hba_text=pgvm.with_hba(DEBIAN_HBA, SPEC), hba_mtime=100.0, conf_loaded=200.0, started=50.0,
+                hba_text=pgvm.with_hba(DEBIAN_HBA, SPEC), hba_mtime=100.0, conf_loaded=200.0, now=400.0, started=50.0,
                 hba_errors=(), in_recovery=False, role_exists=True, role_login=True,
                 role_password=str(scram.make(PASSWORD)), db_owner="egov", db_encoding="UTF8")
     base.update(kw)
@@ -90,6 +90,7 @@ def test_the_steps_follow_the_facts() -> None:
     assert names(facts(stopped)) == ["start", "listen", "hba", "role", "database"]
     assert names(facts(srv=server(listen_addresses="localhost"))) == ["listen"]
     assert names(facts(srv=server(hba_mtime=300.0))) == ["hba"]                        # edited, not reloaded
+    assert names(facts(srv=server(hba_mtime=500.0))) == []          # dated in the future: a reload cannot help
     assert names(facts(srv=server(role_exists=False, role_password="", db_owner=None))) == ["role", "database"]
     assert names(facts(srv=server(role_login=False))) == ["role"]
     assert names(facts(), "another password") == ["role"]
@@ -151,27 +152,27 @@ def host(tmp_path: Path) -> Host:
 
 def test_each_mode_gives_its_tasks_waiting_on_what_they_talk_to(tmp_path: Path) -> None:
     source = PasswordSource(tmp_path / "s.yaml", "secrets-file")
-    assert postgres_tasks(Database(), db_host=None, node_cidr=None, state_dir=tmp_path, password=source) == []
+    assert postgres_tasks(Database(), db_host=None, node_cidrs=None, state_dir=tmp_path, password=source) == []
     [check] = postgres_tasks(Database(mode="external", host="pg.example.test", port=6432), db_host=None,
-                             node_cidr=None, state_dir=tmp_path, password=source, deps=["helm-config"])
+                             node_cidrs=None, state_dir=tmp_path, password=source, deps=["helm-config"])
     assert (check.id, check.deps) == (TASK_ID, ("helm-config",))
     assert [(e.host, e.port) for e in check.endpoints] == [("pg.example.test", 6432)]
-    vm, check = postgres_tasks(Database(mode="vm"), db_host=host(tmp_path), node_cidr="10.0.1.7/24",
+    vm, check = postgres_tasks(Database(mode="vm"), db_host=host(tmp_path), node_cidrs="10.0.1.7/24",
                                state_dir=tmp_path, password=source, deps=["prerequisites"])
     assert isinstance(vm, PostgresVmTask) and (vm.id, vm.deps, check.deps) == (VM_TASK_ID, ("prerequisites",),
                                                                                  (VM_TASK_ID,))
-    assert vm.node_cidr == "10.0.1.0/24"
+    assert vm.node_cidrs == ("10.0.1.0/24",)
     # The converging task waits on SSH only: the database port is closed until it has opened it.
     assert [(e.host, e.port, e.label) for e in vm.endpoints] == [("10.0.1.20", 22, "ssh db-1")]
     assert [(e.host, e.port) for e in check.endpoints] == [("10.0.1.20", 5432)]
     with pytest.raises(ValueError, match="node network"):
-        postgres_tasks(Database(mode="vm"), db_host=host(tmp_path), node_cidr=None, state_dir=tmp_path,
+        postgres_tasks(Database(mode="vm"), db_host=host(tmp_path), node_cidrs=None, state_dir=tmp_path,
                        password=source)
 
 
 def test_the_dry_runs_say_what_would_happen_without_connecting_or_reading_the_password(tmp_path: Path) -> None:
     source = PasswordSource(tmp_path / "missing-secrets.yaml", "secrets-file")     # not there: never read
-    vm, check = postgres_tasks(Database(mode="vm"), db_host=host(tmp_path), node_cidr="10.0.1.0/24",
+    vm, check = postgres_tasks(Database(mode="vm"), db_host=host(tmp_path), node_cidrs="10.0.1.0/24",
                                state_dir=tmp_path, password=source)
     said = asyncio.run(vm.dry_run(None)) + asyncio.run(check.dry_run(None))  # type: ignore[arg-type]
     text = "\n".join(said)
@@ -179,6 +180,21 @@ def test_the_dry_runs_say_what_would_happen_without_connecting_or_reading_the_pa
     assert "allow 10.0.1.0/24 and this jump host to log in as egov to egov_db with scram-sha-256" in text
     assert f"db.password of {source.path}" in text
     assert "would connect to 10.0.1.20:5432" in text
+
+
+def test_client_networks_are_normalised_and_may_be_the_nodes_own_addresses(tmp_path: Path) -> None:
+    assert networks("10.0.1.7/24") == ("10.0.1.0/24",)
+    assert networks(["10.0.1.11", "10.0.1.12", "10.0.1.11/32", "fd00::7"]) == \
+        ("10.0.1.11/32", "10.0.1.12/32", "fd00::7/128")
+    with pytest.raises(ValueError):
+        networks([])
+    source = PasswordSource(tmp_path / "s.yaml", "secrets-file")
+    vm, _ = postgres_tasks(Database(mode="vm"), db_host=host(tmp_path), node_cidrs=["10.0.1.11", "10.0.1.12"],
+                           state_dir=tmp_path, password=source)
+    assert isinstance(vm, PostgresVmTask)
+    # The jump host gets no line of its own when a node network already holds it.
+    assert vm._spec("10.0.1.12").client_cidrs == ("10.0.1.11/32", "10.0.1.12/32")
+    assert vm._spec("10.0.0.5").client_cidrs == ("10.0.1.11/32", "10.0.1.12/32", "10.0.0.5/32")
 
 
 def test_jdbc_urls() -> None:

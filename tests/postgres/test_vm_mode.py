@@ -28,7 +28,7 @@ PASSWORD = "Vm-Mode-Pw-3e1f9a7c"
 def vm_tasks(pglab: Lab, vm: Vm, tmp: Path, node_cidr: str) -> tuple[list, Path]:
     state = state_dir(pglab, tmp)
     db = database("vm", password_file(tmp, PASSWORD))
-    tasks = postgres_tasks(db, db_host=db_host(pglab, vm), node_cidr=node_cidr, state_dir=state,
+    tasks = postgres_tasks(db, db_host=db_host(pglab, vm), node_cidrs=node_cidr, state_dir=state,
                            password=password_source(db, state / "unused-secrets.yaml"), ssh_options=SSH,
                            pg_options=PG, retry=FAST)
     return tasks, state
