@@ -10,7 +10,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from digit_tui.screens.installmodel import STYLE, SYMBOL
+from digit_tui.viewmodel.install import STYLE, SYMBOL
 
 LEGEND = (("done", "done / ready"), ("running", "working"), ("waiting-for-network", "waiting for the network / paused"),
           ("pending", "pending / skipped"), ("failed", "failed (blocked tasks: dim ✗)"))

@@ -25,8 +25,8 @@ from digit_tui.engine.journal import Event, RunRow, TaskRow
 from digit_tui.engine.rundoc import RunOptions
 from digit_tui.engine.task import TaskState
 from digit_tui.screens.base import DigitScreen
-from digit_tui.screens.feed import FeedUpdate, JournalFeed, NetStatus, probe_endpoints
-from digit_tui.screens.installmodel import (
+from digit_tui.viewmodel.feed import FeedUpdate, JournalFeed, NetStatus, probe_endpoints
+from digit_tui.viewmodel.install import (
     current_task,
     format_elapsed,
     phase_trail,

@@ -14,7 +14,7 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from digit_tui.engine.journal import TaskRow
-from digit_tui.screens.installmodel import PhaseView, build_phases, phase_title, style, symbol
+from digit_tui.viewmodel.install import PhaseView, build_phases, phase_title, style, symbol
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from digit_tui.screens.feed import NetStatus
-from digit_tui.screens.installmodel import Progress, format_eta
+from digit_tui.viewmodel.feed import NetStatus
+from digit_tui.viewmodel.install import Progress, format_eta
 
 
 def progress_text(p: Progress, net: NetStatus | None, width: int, *, state: str = "running") -> Text:

@@ -159,7 +159,7 @@ async def test_labels_come_from_titles_and_module_names_not_capitalised_ids(tmp_
 
 
 def test_phase_titles_come_from_one_mapping() -> None:
-    from digit_tui.screens.installmodel import phase_title, phase_trail
+    from digit_tui.viewmodel.install import phase_title, phase_trail
 
     assert [phase_title(p) for p in ("helmconfig", "helm-config", "postgres", "release/m_pgr", "custom-step")] \
         == ["Helm configuration", "Helm configuration", "PostgreSQL", "m_pgr", "custom-step"]
