@@ -24,17 +24,20 @@ test: export DIGIT_REAL_TREE_TARBALL := $(DIGIT_REAL_TREE_TARBALL)
 endif
 
 # Most tests wait on I/O (the sandbox API, sshd in namespaces, tmux, subprocesses), so three
-# pytest-xdist workers beat one on 2 cores. loadfile keeps each test file on one worker, so a
-# module's fixtures (its VmLab, its sandbox) are built once. PYTEST_WORKERS=0 runs in one process;
-# PYTEST_ARGS adds arguments (paths, -k, --durations=15).
+# pytest-xdist workers beat one on 2 cores. loadfile keeps a test file on one worker (a module's
+# fixtures, its VmLab or sandbox, are built once) except the few files of long independent tests
+# that tests/conftest.py spreads, and tests/conftest.py hands the long ones out first
+# (--no-loadscope-reorder keeps that order). PYTEST_WORKERS=0 runs in one process; PYTEST_ARGS
+# adds arguments (paths, -k, --durations=15).
 PYTEST_WORKERS ?= 3
 PYTEST_DIST ?= loadfile
 PYTEST_ARGS ?=
+XDIST_ARGS = -n $(PYTEST_WORKERS) $(if $(filter-out 0,$(PYTEST_WORKERS)),--dist $(PYTEST_DIST) --no-loadscope-reorder)
 
 ## test: install what the tests need, start their services, run the whole suite
 test:
 	@scripts/bootstrap.sh --tests
-	@set +e; $(PY) -m pytest -p no:cacheprovider -n $(PYTEST_WORKERS) $(if $(filter-out 0,$(PYTEST_WORKERS)),--dist $(PYTEST_DIST)) $(PYTEST_ARGS); rc=$$?; \
+	@set +e; $(PY) -m pytest -p no:cacheprovider $(XDIST_ARGS) $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 ## bench: print the speed figures (engine, sandbox, release, sizing)
