@@ -84,9 +84,10 @@ class PongServer:
 
 
 def test_task_waits_for_network_and_continues_by_itself(env: Env) -> None:
+    # Bound but not listening: connects are refused, as when the server is gone, and no other
+    # process (another test worker) can take the port before the server comes back on it.
     server = PongServer()
     port = server.port
-    server.close()  # the listener disappears before the task needs it
     down_since = time.monotonic()
     env.environ["DT_PORT"] = str(port)
     proc = env.engine("tests.engine.graphs:network_graph")
@@ -98,8 +99,7 @@ def test_task_waits_for_network_and_continues_by_itself(env: Env) -> None:
 
     wait_until(lambda: time.monotonic() - down_since >= 20, timeout=40, interval=0.2, what="20 s outage")
     assert env.status()["tasks"][0]["state"] == "waiting-for-network"  # still parked, nobody touched it
-    back = PongServer(port)
-    back.serve()
+    server.serve()
     try:
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err
@@ -111,4 +111,4 @@ def test_task_waits_for_network_and_continues_by_itself(env: Env) -> None:
         assert any(m.startswith("network back after") for m in messages)
         assert (env.work / "talked").read_text().strip() == "pong"
     finally:
-        back.close()
+        server.close()

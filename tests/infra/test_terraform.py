@@ -32,7 +32,7 @@ from digit_tui.infra.terraform import Cause, Terraform, TerraformError, Timeouts
 from digit_tui.infra.tfevents import ApplyComplete, ApplyStart, diagnostics_from_text
 from digit_tui.procs import pid_alive
 from digit_tui.tasks.terraform import PLAN_FILE, VAR_FILE, TerraformTask, _as_task_error
-from tests.support import wait_until
+from tests.support import wait_until, wait_until_async
 
 FIXTURE = Path(__file__).parent / "tf_fixture"
 PASSWORD = "tf-Secret-9f2c1e7a"
@@ -143,6 +143,12 @@ async def test_apply_streams_progress_per_resource_and_outputs_reach_dependants(
     async def midway() -> None:
         try:
             tf_pid, _ = await wait_for_gate(gate)
+            # The provisioner may start before the engine has read terraform's last lines (a busy
+            # machine): wait for the gate's own start, which terraform prints after every resource
+            # it depends on is complete.
+            await wait_until_async(lambda: any("terraform_data.gate: Creating..." in e.message
+                                               for e in j.events(run, task="infra") if e.kind == "progress"),
+                                   timeout=30, what="the gate's start in the journal")
             # terraform is still applying (blocked on the gate), and the journal already shows
             # every resource it finished, each as it finished.
             assert pid_alive(tf_pid)

@@ -25,8 +25,10 @@ AFTER_CORE = {"egov-hrms", "billing-service", "digit-ui", "pgr-services", "prope
 ALL_SERVICES = {"cluster-configs"} | BACKBONE | AUTHN | CORE | AFTER_CORE
 # The prerequisites phase (no hosts in these answers: the configuration, the API, kubectl).
 PREREQUISITES = {"prerequisites-config", "prerequisites-network", "prerequisites-tools", "prerequisites"}
-# The cluster phase: these answers name a kubeconfig, so the existing-cluster checks.
-ALL_TASKS = PREREQUISITES | {"cluster", "helm-config", "render", "release-record"} | ALL_SERVICES
+# The cluster phase (these answers name a kubeconfig, so the existing-cluster checks) and the
+# volumes phase (the sandbox's default StorageClass, the backbone's claims bound).
+ALL_TASKS = PREREQUISITES | {"cluster", "volumes", "volumes-bound", "helm-config", "render",
+                             "release-record"} | ALL_SERVICES
 
 BAD_ENC = "egovio/egov-enc-service:v0.0.0-missing"      # the sandbox's registry has no such tag
 GOOD_ENC = "egovio/egov-enc-service:v1.1.3-44558a0602-3"
@@ -110,7 +112,8 @@ def test_bad_image_fails_its_service_blocks_dependants_and_a_rerun_finishes(tmp_
     assert states["egov-enc-service"] == "failed"
     assert {t for t, s in states.items() if s == "blocked"} == AFTER_CORE | {"release-record"}
     assert {t for t, s in states.items() if s == "done"} == \
-        PREREQUISITES | {"cluster", "helm-config", "render", "cluster-configs"} | BACKBONE | AUTHN | (CORE - {"egov-enc-service"})
+        PREREQUISITES | {"cluster", "volumes", "volumes-bound", "helm-config", "render", "cluster-configs"} | BACKBONE \
+        | AUTHN | (CORE - {"egov-enc-service"})
     # dependants were never attempted: nothing of theirs is in the cluster
     assert kubectl(install, "get", "deployment", "egov-hrms", "-n", "egov").returncode != 0
     assert not_ready_workloads(install) == ["Deployment egov-enc-service"]

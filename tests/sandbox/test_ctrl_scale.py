@@ -33,7 +33,8 @@ async def test_five_thousand_pods_on_fifty_nodes() -> None:
         worst_stall = 0.0
         seen: list[int] = []
         avail = 0
-        while time.monotonic() < started + 90:
+        # ~20 s alone; much more beside other test workers on 2 cores: the deadline only stops a hang
+        while time.monotonic() < started + 240:
             t = time.monotonic()
             await asyncio.sleep(0.05)
             worst_stall = max(worst_stall, time.monotonic() - t - 0.05)
