@@ -16,6 +16,8 @@ if [ "$want_tests" = "--tests" ]; then
   have tmux || need+=(tmux)
   have ip || need+=(iproute2)
   [ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql-15)
+  # the kubeadm tests check the generated load-balancer configuration with the real `haproxy -c`
+  have haproxy || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
 fi
 # terraform is not a Debian package: the machine image carries it. The terraform tests run the
 # real binary, so say what is missing instead of letting them fail one by one.
