@@ -27,7 +27,8 @@ Obj = dict[str, Any]
 
 WORKLOAD_KINDS: tuple[str, ...] = ("Deployment", "StatefulSet", "DaemonSet", "Job")
 
-# Categories of a diagnosis; the first four mean waiting longer will not help.
+# Categories of a diagnosis; all but PROGRESSING mean waiting longer will not help. What the operator
+# does about each is worded above infra, in the operator's terms (tasks/waitremedy.py).
 IMAGE = "image"
 CONFIG = "config"
 UNSCHEDULABLE = "unschedulable"
@@ -35,21 +36,6 @@ CRASH = "crash"
 JOB_FAILED = "job-failed"
 PROGRESSING = "progressing"
 PERMANENT_KINDS = frozenset({IMAGE, CONFIG, UNSCHEDULABLE, CRASH, JOB_FAILED})
-
-REMEDIES: dict[str, str] = {
-    IMAGE: "check the image name and tag in the release manifest and that the registry is reachable "
-           "from the nodes (and its pull secret), then run `digit-tui install` again",
-    CONFIG: "cluster-configs must create it: check the environment and secrets files under the state "
-            "directory's helm/ folder, then run `digit-tui install` again",
-    UNSCHEDULABLE: "add nodes or memory/CPU (see `digit-tui size`), or lower the replicas or requests "
-                   "in the environment file, then run `digit-tui install` again",
-    CRASH: "read the container log (kubectl logs --previous) and fix the configuration it complains "
-           "about, then run `digit-tui install` again",
-    JOB_FAILED: "read the job's pod log (kubectl logs job/NAME), fix the cause, then run `digit-tui install` again",
-    PROGRESSING: "the pods are still starting: check the nodes and pods (kubectl get pods -A), then run "
-                 "`digit-tui install` again to keep waiting",
-}
-
 
 @dataclass(frozen=True)
 class Workload:
@@ -83,10 +69,6 @@ class Diagnosis:
     @property
     def permanent(self) -> bool:
         return self.kind in PERMANENT_KINDS
-
-    @property
-    def remedy(self) -> str:
-        return REMEDIES[self.kind]
 
 
 class NotReady(Exception):

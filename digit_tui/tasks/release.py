@@ -57,6 +57,7 @@ from digit_tui.infra.kube import (
 from digit_tui.infra.kubewait import NotReady, WaitPolicy, Workload, is_workload, readiness, wait_ready
 from digit_tui.tasks.render import TASK_ID as RENDER, load_rendered
 from digit_tui.tasks.runningtags import TAG_ANNOTATION
+from digit_tui.tasks.waitremedy import remedy_for
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = FIELD_MANAGER
@@ -384,7 +385,7 @@ class ServiceTask(Task):
             except NotReady as exc:
                 if stop.is_set():
                     raise asyncio.CancelledError() from None
-                raise PermanentError(f"{self.service} is not ready: {exc}", remedy=exc.diagnosis.remedy) from None
+                raise PermanentError(f"{self.service} is not ready: {exc}", remedy=remedy_for(exc.diagnosis)) from None
         return len(objects)
 
     def _prune(self, ctx: TaskContext, kube: Kube, desired: list[dict[str, Any]]) -> None:

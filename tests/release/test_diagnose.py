@@ -15,6 +15,7 @@ from digit_tui.infra.kubewait import (
     diagnose_pods,
     readiness,
 )
+from digit_tui.tasks.waitremedy import remedy_for
 
 Obj = dict[str, Any]
 
@@ -50,7 +51,7 @@ def test_image_that_cannot_be_pulled_is_named_and_permanent() -> None:
     d = diagnose_pods(deployment(), [pod(containers=[waiting("ImagePullBackOff", 'Back-off pulling image "x"')])])
     assert d.message == "image egovio/egov-user:v9 cannot be pulled"
     assert d.kind == IMAGE and d.permanent
-    assert "tag" in d.remedy
+    assert "tag" in remedy_for(d)
 
 
 def test_first_pull_error_is_not_yet_permanent() -> None:
