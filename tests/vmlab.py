@@ -11,10 +11,12 @@ Topology (all of it inside namespaces this lab created, torn down by ``close``):
     <tag>-vmN  <subnet>.1N    hostname vmN; sshd on :22; users root and ``user`` (no password, key only)
 
 <tag> is dtlab<pid>x<n> (the pid makes labs of pytest-xdist workers distinct; a stale one's dead
-pid is how the next lab knows to sweep it). <subnet> is 10.<201 + worker>.<n>: every lab alive on
-the machine has a /24 of its own (see ``lab_subnet``), so addresses in logs, known_hosts and error
-messages name one lab only, and a route or rule a test adds can never reach another worker's lab.
-Tests name addresses through ``lab.subnet`` / ``vm.address``, never as literals.
+pid is how the next lab knows to sweep it). <subnet> is 10.<201 + worker>.0 (10.201.0 in a plain
+run and on gw0, 10.202.0 on gw1, ...; see ``lab_subnet``): labs of different workers never share
+addresses, so logs, known_hosts and error messages name one worker's lab, and a route or rule a
+test adds can never reach another worker's lab. Labs of one process may share the subnet: each
+has namespaces of its own. Tests name addresses through ``lab.subnet`` / ``vm.address``, never as
+literals.
 The 10.x addresses exist only inside these namespaces and nothing routes them from the root
 namespace, so test traffic goes only to hosts this lab made. Each VM runs in its own UTS and mount
 namespace: copy-on-write overlays of /etc, /var, /home, /root, /usr/local, /srv and /opt (a VM's
@@ -146,9 +148,8 @@ class VmLab:
                                "(scripts/bootstrap.sh --tests installs them)")
         self.root = root
         self.user = user
-        seq = next(_seq)
-        self.tag = f"{PREFIX}{os.getpid()}x{seq}"
-        self.subnet = subnet or lab_subnet(seq)
+        self.tag = f"{PREFIX}{os.getpid()}x{next(_seq)}"
+        self.subnet = subnet or lab_subnet()
         subnet = self.subnet
         self.sw = f"{self.tag}-sw"
         self.ctl = f"{self.tag}-ctl"
@@ -493,10 +494,10 @@ class _Forwarder(threading.Thread):
                 pass
 
 
-def lab_subnet(seq: int) -> str:
-    """The /24 (as "10.a.b") of this process's ``seq``-th lab: the second octet is the xdist worker's
-    (201 for gw0 or a plain run), the third the lab's own number in this process."""
-    return f"10.{201 + worker_index() % 50}.{(seq - 1) % 250}"
+def lab_subnet() -> str:
+    """The /24 (as "10.a.b") of this process's labs: the second octet is the xdist worker's (201 for
+    gw0 or a plain run)."""
+    return f"10.{201 + worker_index() % 50}.0"
 
 
 def _kill_netns_pids(ns: str) -> None:
