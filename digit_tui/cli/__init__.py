@@ -91,9 +91,15 @@ def _parser_for(argv: list[str]) -> argparse.ArgumentParser:
     module = FAST_COMMANDS.get(command)
     if module is not None:
         parser = build_parser((module,))
-        if command in parser._subparsers._group_actions[0].choices:  # type: ignore[union-attr]
+        if command in _commands(parser):
             return parser
     return build_parser()
+
+
+def _commands(parser: argparse.ArgumentParser) -> set[str]:
+    """The sub-commands this parser was built with."""
+    return {name for action in parser._actions if isinstance(action, argparse._SubParsersAction)
+            for name in action.choices}
 
 
 def _run(argv: list[str] | None) -> int:
@@ -101,7 +107,7 @@ def _run(argv: list[str] | None) -> int:
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
     if func is None:
-        if "tui" in parser._subparsers._group_actions[0].choices:  # type: ignore[union-attr]
+        if "tui" in _commands(parser):
             args = parser.parse_args(["tui", *(argv or [])])
             func = args.func
         else:

@@ -266,13 +266,10 @@ def cmd_install(args: argparse.Namespace) -> int:
         print(f"install running in the background (engine pid {started.pid}); state: {state_dir}",
               file=sys.stderr)
 
-    if not args.headless:
-        try:
-            from digit_tui.cli.tui import attach_tui
-        except ImportError:
-            attach_tui = None
-        if attach_tui is not None and sys.stdout.isatty():
-            return attach_tui(state_dir)
+    if not args.headless and sys.stdout.isatty():
+        from digit_tui.cli.tui import attach_tui
+
+        return attach_tui(state_dir)
 
     try:
         final = follow(state_dir, run_id, sys.stdout)
@@ -376,8 +373,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
             j.close()
     lines = asyncio.run(dry_run_all(tasks))
     by_id = {t.id: t for t in tasks}
-    plan = [{"id": tid, "title": by_id[tid].title, "phase": by_id[tid].phase, "deps": list(by_id[tid].deps),
-             "journal_state": known.get(tid), "would": lines.get(tid, [])} for tid in order]
+    plan: list[dict[str, Any]] = [
+        {"id": tid, "title": by_id[tid].title, "phase": by_id[tid].phase, "deps": list(by_id[tid].deps),
+         "journal_state": known.get(tid), "would": lines.get(tid, [])} for tid in order]
     if args.json:
         json.dump({"environment": spec.environment, "tasks": plan}, sys.stdout, indent=2)
         print()
