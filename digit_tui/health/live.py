@@ -7,7 +7,8 @@ workload, PVC and node. What changed since the last look is a set of pod keys;
 ``drain`` classifies only those (``model.classify_pod``, the same verdicts as
 ``health --once``) and returns a ``Delta``: the rows that are new or different
 and the rows that are gone. A pod whose verdict may change with time alone (a
-running pod not ready yet) is re-classified when that time comes.
+grace of ``infra.podstate`` running out: a running pod not ready yet, a first
+failed pull) is re-classified when that time comes.
 
 ``Feeder`` runs the frame loop on a thread: wait for a change, coalesce what
 arrives within one frame (at most ``max_fps`` frames a second), wait until the

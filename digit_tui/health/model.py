@@ -1,50 +1,25 @@
 """Pure health model: classify pods, summarise workloads, from plain API objects (dicts).
 
+A pod's verdict and its reason come from ``infra.podstate`` (the rules the installer's wait
+uses too); this module turns them into dashboard rows.
+
 Nothing here talks to a cluster; ``Snapshot`` is what the watcher keeps and
 what ``digit-tui health --once --json`` prints.
 """
 
 from __future__ import annotations
 
-import calendar
-import datetime
-import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-# Waiting reasons that mean "this will not fix itself without an operator".
-IMAGE_FAULTS = ("ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull")
-CONFIG_FAULTS = ("CreateContainerConfigError", "CreateContainerError", "RunContainerError")
-CRASH_FAULTS = ("CrashLoopBackOff",)
-# A running pod that is not ready this long is a fault, not a start-up.
-NOT_READY_GRACE = 120.0
-
-_EPOCH = datetime.datetime(1970, 1, 1)
+# What a pod's state means is decided in one place for the dashboard, ``health --once`` and the
+# installer's wait: infra/podstate.py (with the graces and the API's time format).
+from digit_tui.infra import podstate
+from digit_tui.infra.podstate import CRASH_REASONS, parse_time
 
 KINDS = ("pods", "deployments", "statefulsets", "jobs", "pvcs", "nodes", "events")
-
-
-_STAMP = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)")
-
-
-def parse_time(value: str | None) -> float | None:
-    """RFC 3339 (as the API writes it) to epoch seconds."""
-    if not value:
-        return None
-    # The API's own format without strptime (a live view parses thousands of these); anything else
-    # goes through strptime as before.
-    m = _STAMP.match(value)
-    if m:
-        try:
-            return (datetime.datetime(*map(int, m.groups())) - _EPOCH).total_seconds()
-        except ValueError:
-            pass
-    try:
-        return float(calendar.timegm(time.strptime(value[:19], "%Y-%m-%dT%H:%M:%S")))
-    except ValueError:
-        return None
 
 
 def age(seconds: float | None) -> str:
@@ -84,83 +59,50 @@ class PodView:
     node: str
     fault: str | None = None        # short fault class, None when healthy
     reason: str | None = None       # one line shown under the row (scheduler / kubelet message)
+    verdict: str = podstate.Verdict.PROGRESSING.value   # progressing / ready / faulty (infra/podstate.py)
+    cause: str = ""                 # what the verdict is about: ErrImagePull, NotReady, Running, ...
 
     @property
     def faulty(self) -> bool:
         return self.fault is not None
 
 
-def _container_statuses(pod: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    st = pod.get("status") or {}
-    return list(st.get("initContainerStatuses") or []) + list(st.get("containerStatuses") or [])
+def _why(state: podstate.PodState) -> str | None:
+    """The line under a faulty row, in the kubelet's or the scheduler's words."""
+    if not state.faulty:
+        return None
+    if state.reason in CRASH_REASONS and state.exit_code is not None:
+        return f"last exit code {state.exit_code} ({state.last_reason or 'Error'})"
+    if state.reason == "FailedScheduling":
+        return state.message or "not scheduled"
+    if state.reason == "NotReady":
+        return state.message or "containers running but not ready"
+    return state.message or None
 
 
 def classify_pod(pod: Mapping[str, Any], events: Iterable[Mapping[str, Any]] = (), *,
                  now: float | None = None) -> PodView:
     """Turn a pod (and the events about it, oldest first) into a dashboard row with its fault."""
-    now = time.time() if now is None else now
+    state = podstate.judge(pod, events if isinstance(events, (list, tuple)) else list(events), now=now)
     m, spec, st = _meta(pod), pod.get("spec") or {}, pod.get("status") or {}
-    containers = list(spec.get("containers") or [])
-    statuses = list(st.get("containerStatuses") or [])
-    ready_n = sum(1 for c in statuses if c.get("ready"))
-    restarts = sum(int(c.get("restartCount") or 0) for c in _container_statuses(pod))
-    phase = st.get("phase") or "Pending"
-    status, fault, reason = phase, None, None
-    created = parse_time(m.get("creationTimestamp"))
-
-    for c in _container_statuses(pod):
-        state = c.get("state") or {}
-        waiting = state.get("waiting") or {}
-        w = waiting.get("reason")
-        if w in IMAGE_FAULTS or w in CRASH_FAULTS or w in CONFIG_FAULTS:
-            status, fault = w, w
-            reason = waiting.get("message") or None
-            if w in CRASH_FAULTS:
-                last = (c.get("lastState") or {}).get("terminated") or {}
-                if last:
-                    reason = f"last exit code {last.get('exitCode')} ({last.get('reason') or 'Error'})"
-            break
-        if w and status == phase and phase == "Pending":
-            status = w  # ContainerCreating, PodInitializing: progress, not a fault
-
-    if m.get("deletionTimestamp"):
-        status, fault = "Terminating", None
-    elif fault is None and phase == "Pending":
-        conds = {c.get("type"): c for c in st.get("conditions") or []}
-        sched = conds.get("PodScheduled") or {}
-        unscheduled = not spec.get("nodeName")
-        msgs = [e for e in events if e.get("reason") == "FailedScheduling"]
-        if unscheduled and (msgs or sched.get("status") == "False"):
-            fault = "FailedScheduling"
-            reason = (msgs[-1].get("message") if msgs else None) or sched.get("message") or "not scheduled"
-    elif fault is None and phase == "Failed":
-        status = st.get("reason") or "Failed"
-        fault = status
-        reason = st.get("message") or None
-    elif fault is None and phase == "Running" and containers and ready_n < len(containers):
-        started = parse_time(st.get("startTime")) or created or now
-        if now - started > NOT_READY_GRACE:
-            fault = "NotReady"
-            probe = [e for e in events if e.get("reason") in ("Unhealthy", "BackOff")]
-            reason = probe[-1].get("message") if probe else "containers running but not ready"
+    containers = spec.get("containers") or ()
+    ready_n = restarts = 0
+    for c in st.get("containerStatuses") or ():
+        ready_n += 1 if c.get("ready") else 0
+        restarts += int(c.get("restartCount") or 0)
+    for c in st.get("initContainerStatuses") or ():
+        restarts += int(c.get("restartCount") or 0)
     return PodView(key=key_of(pod), namespace=str(m.get("namespace") or ""), name=str(m.get("name") or ""),
-                   ready=f"{ready_n}/{len(containers)}", status=status, restarts=restarts, created=created,
-                   node=str(spec.get("nodeName") or "–"), fault=fault, reason=reason)
+                   ready=f"{ready_n}/{len(containers)}", status=state.status, restarts=restarts,
+                   created=parse_time(m.get("creationTimestamp")), node=str(spec.get("nodeName") or "–"),
+                   fault=state.reason if state.faulty else None, reason=_why(state), verdict=state.verdict.value,
+                   cause=state.reason)
 
 
 def verdict_due(pod: Mapping[str, Any], *, now: float | None = None) -> float | None:
     """When ``classify_pod`` may give this pod another verdict with nothing changed in the API:
-    a running pod that is not ready becomes ``NotReady`` once the grace has passed. None: never."""
-    now = time.time() if now is None else now
-    m, spec, st = _meta(pod), pod.get("spec") or {}, pod.get("status") or {}
-    containers = spec.get("containers") or []
-    if m.get("deletionTimestamp") or st.get("phase") != "Running" or not containers:
-        return None
-    if sum(1 for c in st.get("containerStatuses") or [] if c.get("ready")) >= len(containers):
-        return None
-    started = parse_time(st.get("startTime")) or parse_time(m.get("creationTimestamp")) or now
-    due = started + NOT_READY_GRACE
-    return due if due >= now else None
+    a grace running out (a running pod not ready, a first failed pull). None: never."""
+    return podstate.due(pod, now=now)
 
 
 def slim_pod(pod: Mapping[str, Any]) -> dict[str, Any]:
@@ -173,8 +115,11 @@ def slim_pod(pod: Mapping[str, Any]) -> dict[str, Any]:
     if spec.get("nodeName"):
         slim_spec["nodeName"] = spec["nodeName"]
     status: dict[str, Any] = {k: st[k] for k in ("phase", "reason", "message", "startTime") if st.get(k)}
-    conds = [{k: c.get(k) for k in ("type", "status", "message")} for c in st.get("conditions") or []
-             if c.get("type") == "PodScheduled"]
+    # PodScheduled says whether the scheduler refused the pod; ContainersReady=False since when it is
+    # not ready (the graces count from there). Nothing else of the conditions is read.
+    conds = [{k: c[k] for k in ("type", "status", "message", "lastTransitionTime") if c.get(k) is not None}
+             for c in st.get("conditions") or []
+             if c.get("type") == "PodScheduled" or (c.get("type") == "ContainersReady" and c.get("status") == "False")]
     if conds:
         status["conditions"] = conds
     for field_name in ("initContainerStatuses", "containerStatuses"):
@@ -183,15 +128,22 @@ def slim_pod(pod: Mapping[str, Any]) -> dict[str, Any]:
     return {"metadata": meta, "spec": slim_spec, "status": status}
 
 
+def _terminated(t: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    return {k: t[k] for k in ("exitCode", "reason", "message") if t.get(k) is not None} if t else None
+
+
 def _slim_container(c: Mapping[str, Any]) -> dict[str, Any]:
-    waiting = (c.get("state") or {}).get("waiting")
-    terminated = (c.get("lastState") or {}).get("terminated")
-    out: dict[str, Any] = {"ready": bool(c.get("ready")), "restartCount": c.get("restartCount") or 0}
+    state = c.get("state") or {}
+    waiting, terminated = state.get("waiting"), _terminated(state.get("terminated"))
+    last = _terminated((c.get("lastState") or {}).get("terminated"))
+    out: dict[str, Any] = {"name": c.get("name"), "ready": bool(c.get("ready")),
+                           "restartCount": c.get("restartCount") or 0}
     if waiting:
         out["state"] = {"waiting": {k: waiting[k] for k in ("reason", "message") if waiting.get(k)} or {"reason": None}}
-    if terminated:
-        # Present (even without these two) is what counts: the reason line says "last exit code".
-        out["lastState"] = {"terminated": {"exitCode": terminated.get("exitCode"), "reason": terminated.get("reason")}}
+    elif terminated is not None:
+        out["state"] = {"terminated": terminated}
+    if last is not None:
+        out["lastState"] = {"terminated": last}
     return out
 
 

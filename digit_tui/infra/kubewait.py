@@ -6,7 +6,10 @@ workload until it is ready or a deadline passes; while it waits it looks at the
 pods now and then, and stops early when they show a condition that waiting
 cannot fix (an image that cannot be pulled, a missing Secret, an unschedulable
 pod, a crash loop). ``diagnose`` turns the pods and events of a workload into
-one line an operator can act on: never just "timed out".
+one line an operator can act on: never just "timed out". What a pod's state
+means (progressing or faulty, and why) is ``infra.podstate``'s, the same rules
+the dashboard and ``health`` show; this module words it and decides whether
+waiting longer may help.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from digit_tui.infra.failures import broken_stream
+from digit_tui.infra.podstate import Kind, PodState, judge
 
 if TYPE_CHECKING:
     from digit_tui.infra.kube import Kube
@@ -65,6 +69,7 @@ class Readiness:
 class Diagnosis:
     kind: str                     # IMAGE, CONFIG, UNSCHEDULABLE, CRASH, JOB_FAILED, PROGRESSING
     message: str
+    state: PodState | None = None   # the pod's state it words (infra.podstate), when it is about one pod
 
     @property
     def permanent(self) -> bool:
@@ -168,13 +173,15 @@ def _config_problem(message: str, namespace: str) -> str:
 
 
 def diagnose_pods(workload: Obj, pods: Sequence[Obj], *, logs: Callable[[Obj, str, bool], str] | None = None,
-                  events: Callable[[Obj], list[Obj]] | None = None, crash_restarts: int = 0) -> Diagnosis:
+                  events: Callable[[Obj], list[Obj]] | None = None, crash_restarts: int = 0,
+                  now: float | None = None) -> Diagnosis:
     """Why ``workload`` is not ready, from its ``pods`` (plain API objects).
 
     ``logs(pod, container, previous)`` returns the last lines of a container's log;
-    ``events(pod)`` a pending pod's events. Both are optional so the rules can be
-    tested on hand-written objects. A crash counts as permanent once a container
-    restarted at least ``crash_restarts`` times and is in CrashLoopBackOff.
+    ``events(pod)`` a pod's events (read only when its status lacks the words). Both
+    are optional so the rules can be tested on hand-written objects. A crash counts
+    as permanent once a container restarted at least ``crash_restarts`` times and is
+    in CrashLoopBackOff. ``now`` (epoch seconds) is when the graces are judged.
     """
     ns = str((workload.get("metadata") or {}).get("namespace") or "")
     ready = readiness(workload)
@@ -192,7 +199,7 @@ def diagnose_pods(workload: Obj, pods: Sequence[Obj], *, logs: Callable[[Obj, st
     # Look at the most telling problem across pods, in order of what blocks earliest.
     found: list[tuple[int, Diagnosis]] = []
     for pod in live:
-        d = _diagnose_pod(pod, ns, logs=logs, events=events, crash_restarts=crash_restarts)
+        d = _diagnose_pod(pod, ns, logs=logs, events=events, crash_restarts=crash_restarts, now=now)
         if d is not None:
             found.append(d)
     if found:
@@ -202,57 +209,41 @@ def diagnose_pods(workload: Obj, pods: Sequence[Obj], *, logs: Callable[[Obj, st
 
 
 def _diagnose_pod(pod: Obj, ns: str, *, logs: Callable[[Obj, str, bool], str] | None,
-                  events: Callable[[Obj], list[Obj]] | None, crash_restarts: int) -> tuple[int, Diagnosis] | None:
-    status = pod.get("status") or {}
+                  events: Callable[[Obj], list[Obj]] | None, crash_restarts: int,
+                  now: float | None) -> tuple[int, Diagnosis] | None:
+    """The pod's state (``infra.podstate``, the dashboard's rules too) in the installer's words, with
+    its rank: what blocks earliest comes first. Whether waiting may still help is the installer's
+    patience: a crash loop counts as permanent after ``crash_restarts`` restarts, a pod not ready
+    (even past its grace) is waited for until the deadline."""
     name = (pod.get("metadata") or {}).get("name", "")
-    statuses = [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]
-    spec_images = {c.get("name"): c.get("image") for c in [*((pod.get("spec") or {}).get("initContainers") or []),
-                                                           *((pod.get("spec") or {}).get("containers") or [])]}
-    for cs in statuses:
-        waiting = (cs.get("state") or {}).get("waiting") or {}
-        reason = waiting.get("reason", "")
-        image = spec_images.get(cs.get("name")) or cs.get("image") or "?"
-        if reason in ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"):
-            # ErrImagePull may be a hiccup; the kubelet's back-off means it already retried.
-            kind = IMAGE if reason != "ErrImagePull" else PROGRESSING
-            return 0, Diagnosis(kind, f"image {image} cannot be pulled")
-        if reason in ("CreateContainerConfigError", "CreateContainerError"):
-            return 1, Diagnosis(CONFIG, _config_problem(waiting.get("message", ""), ns))
-    for cond in status.get("conditions") or []:
-        if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
-            message = cond.get("message") or ""
-            if not message and events is not None:
-                message = next((e.get("message", "") for e in reversed(events(pod))
-                                if e.get("reason") == "FailedScheduling"), "")
-            return 2, Diagnosis(UNSCHEDULABLE, f"Pending: {_first_line(message) or 'the scheduler found no node'}")
-    for cs in statuses:
-        waiting = (cs.get("state") or {}).get("waiting") or {}
-        restarts = int(cs.get("restartCount") or 0)
-        last = (cs.get("lastState") or {}).get("terminated") or {}
-        if waiting.get("reason") == "CrashLoopBackOff" or (last and restarts > 0 and not cs.get("ready")):
-            tail = _log_tail(logs, pod, str(cs.get("name", "")), previous=True) if logs is not None else ""
-            code = last.get("exitCode")
-            head = "CrashLoopBackOff" if waiting.get("reason") == "CrashLoopBackOff" else "restarting"
-            head += f" (pod {name}, exit code {code}, {restarts} restarts)" if code is not None \
-                else f" (pod {name}, {restarts} restarts)"
-            kind = CRASH if waiting.get("reason") == "CrashLoopBackOff" and restarts >= crash_restarts else PROGRESSING
-            return 3, Diagnosis(kind, head + (f", last log lines: {tail}" if tail else ""))
-    phase = status.get("phase", "")
-    if phase == "Pending":
-        waiting = next(((cs.get("state") or {}).get("waiting") or {} for cs in statuses
-                        if (cs.get("state") or {}).get("waiting")), {})
-        what = waiting.get("reason") or "Pending"
-        return 5, Diagnosis(PROGRESSING, f"pod {name} is {what}")
-    if phase == "Running":
-        not_ready = [cs.get("name") for cs in status.get("containerStatuses") or [] if not cs.get("ready")]
-        if not_ready:
-            probe = ""
-            if events is not None:
-                probe = next((e.get("message", "") for e in reversed(events(pod)) if e.get("reason") == "Unhealthy"),
-                             "")
-            text = f"pod {name} is running but container {', '.join(map(str, not_ready))} is not ready"
-            return 4, Diagnosis(PROGRESSING, text + (f": {_first_line(probe)}" if probe else
-                                                     " (readiness probe not passing yet)"))
+    state = judge(pod, (lambda: events(pod)) if events is not None else (), now=now)
+    if state.kind is Kind.IMAGE:
+        # A first failed pull may heal (progressing within its grace); the kubelet's back-off means it retried.
+        return 0, Diagnosis(IMAGE if state.faulty else PROGRESSING, f"image {state.image or '?'} cannot be pulled",
+                            state)
+    if state.kind is Kind.CONFIG:
+        return 1, Diagnosis(CONFIG, _config_problem(state.message, ns), state)
+    if state.kind is Kind.UNSCHEDULABLE:
+        return 2, Diagnosis(UNSCHEDULABLE, f"Pending: {_first_line(state.message) or 'the scheduler found no node'}",
+                            state)
+    if state.kind is Kind.CRASH or (state.kind is Kind.NOT_READY and state.restarts > 0):
+        tail = _log_tail(logs, pod, state.container, previous=True)
+        code = state.exit_code
+        exited = "" if code is None else f"exit code {code}{' OOMKilled' if state.last_reason == 'OOMKilled' else ''}, "
+        head = ("CrashLoopBackOff" if state.kind is Kind.CRASH else "restarting") + \
+            f" (pod {name}, {exited}{state.restarts} restarts)"
+        kind = CRASH if state.kind is Kind.CRASH and state.restarts >= crash_restarts else PROGRESSING
+        return 3, Diagnosis(kind, head + (f", last log lines: {tail}" if tail else ""), state)
+    if state.kind is Kind.NOT_READY:
+        text = f"pod {name} is running but container {', '.join(state.not_ready)} is not ready"
+        return 4, Diagnosis(PROGRESSING, text + (f": {_first_line(state.message)}" if state.message else
+                                                 " (readiness probe not passing yet)"), state)
+    if state.kind is Kind.STARTING and state.reason != "Terminating":
+        return 5, Diagnosis(PROGRESSING, f"pod {name} is {state.reason}", state)
+    if state.kind is Kind.FAILED:
+        # The controller replaces a failed pod (an eviction, say): worth naming, not worth giving up on.
+        return 6, Diagnosis(PROGRESSING, f"pod {name} failed: {state.reason}" +
+                            (f": {_first_line(state.message)}" if state.message else ""), state)
     return None
 
 

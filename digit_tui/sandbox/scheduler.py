@@ -17,12 +17,11 @@ import time
 from collections.abc import Hashable
 from typing import Any
 
-from digit_tui.infra import kubesched
+from digit_tui.infra import kubesched, podrequests
 from digit_tui.infra.kubesched import NodeLoad, PodRequest, tolerates
 from digit_tui.sandbox.controllers.base import Controller
 from digit_tui.sandbox.controllers.util import clone, is_deleting, labels_of, meta, name_of, ns_of, spec_of, status_of
 from digit_tui.sandbox.resources import NODES, PODS, PVCS, STORAGECLASSES, ResourceType
-from digit_tui.sandbox.simconfig import cpu_millis, memory_bytes
 
 Obj = dict[str, Any]
 PodKey = tuple[str, str]
@@ -32,50 +31,14 @@ _MAX_PER_PASS = 64  # pods per scheduling pass: the loop yields between passes
 _RETRY_UNSCHEDULABLE = 30.0  # seconds: periodic flush of unschedulable pods, as the real queue does
 
 
-def _container_request(c: Obj) -> tuple[int | None, int | None]:
-    """(cpu, memory) requests of one container; None where it sets neither request nor limit."""
-    res = c.get("resources") or {}
-    req = res.get("requests") or {}
-    lim = res.get("limits") or {}
-    cpu = req.get("cpu", lim.get("cpu"))
-    mem = req.get("memory", lim.get("memory"))
-    try:
-        return (cpu_millis(cpu) if cpu is not None else None, memory_bytes(mem) if mem is not None else None)
-    except ValueError:
-        return (0, 0)
-
-
-def container_requests(c: Obj) -> tuple[int, int]:
-    cpu, mem = _container_request(c)
-    return (cpu or 0, mem or 0)
-
-
 def pod_request(pod: Obj) -> PodRequest:
-    """Effective requests, max(sum of app containers, largest init container) + overhead, and the same
-    with the scheduler's non-zero defaults for containers that request nothing (used for scoring)."""
-    spec = spec_of(pod)
-    cpu = mem = cpu_nz = mem_nz = 0
-    for c in spec.get("containers") or ():
-        a, b = _container_request(c)
-        na, nb = kubesched.nonzero(a, b)
-        cpu, mem, cpu_nz, mem_nz = cpu + (a or 0), mem + (b or 0), cpu_nz + na, mem_nz + nb
-    for c in spec.get("initContainers") or ():
-        a, b = _container_request(c)
-        na, nb = kubesched.nonzero(a, b)
-        cpu, mem, cpu_nz, mem_nz = max(cpu, a or 0), max(mem, b or 0), max(cpu_nz, na), max(mem_nz, nb)
-    overhead = spec.get("overhead") or {}
+    """Effective requests, by the rule the sizing plan and fit check count with (``infra.podrequests``)."""
     try:
-        oc = cpu_millis(overhead["cpu"]) if "cpu" in overhead else 0
-        om = memory_bytes(overhead["memory"]) if "memory" in overhead else 0
+        return podrequests.pod_requests(spec_of(pod)).scheduling
     except ValueError:
-        oc = om = 0
-    return PodRequest(cpu + oc, mem + om, cpu_nz + oc, mem_nz + om)
-
-
-def pod_requests(pod: Obj) -> tuple[int, int]:
-    """Effective requests: max(sum of app containers, largest init container) + overhead."""
-    r = pod_request(pod)
-    return r.cpu, r.mem
+        # A real API server refuses a malformed quantity at admission; the sandbox's does not
+        # validate them, so such a pod is placed as if it asked for nothing.
+        return PodRequest.of(0, 0)
 
 
 def _match_node_expr(expr: Obj, labels: dict[str, str]) -> bool:
@@ -123,7 +86,8 @@ def node_load(obj: Obj) -> NodeLoad:
     """A node's allocatable as the scheduler's cache holds it (usage starts at zero)."""
     alloc = status_of(obj).get("allocatable") or status_of(obj).get("capacity") or {}
     try:
-        return NodeLoad(name_of(obj), cpu_millis(alloc.get("cpu", 0)), memory_bytes(alloc.get("memory", 0)),
+        return NodeLoad(name_of(obj), podrequests.cpu_millis(alloc.get("cpu", 0)),
+                        podrequests.memory_bytes(alloc.get("memory", 0)),
                         int(str(alloc.get("pods", kubesched.DEFAULT_MAX_PODS))))
     except ValueError:
         return NodeLoad(name_of(obj), 0, 0, 0)

@@ -259,11 +259,12 @@ def nodes_from_cluster(kubeconfig: str, context: str | None = None,
     """Schedulable worker nodes of a cluster, with what non-release pods already take.
 
     Read as raw JSON through the one Kubernetes adapter (``infra/kube.py``), and a pod's
-    requests counted as the scheduler counts them (init containers and sidecars included),
-    by the same rule the release's own workloads are sized with (``workloads.pod_requests``)."""
+    requests counted as the scheduler counts them (init containers and sidecars included,
+    ``infra.podrequests``: the rule the release's own workloads are sized with and the
+    sandbox's scheduler places by)."""
     from digit_tui.infra.failures import explain, failure_of
     from digit_tui.infra.kube import ClientPolicy, Kube, status_message
-    from digit_tui.sizing.workloads import pod_requests
+    from digit_tui.infra.podrequests import pod_requests
 
     try:
         kube = Kube(kubeconfig, context, policy=ClientPolicy(read=KUBE_TIMEOUT))
@@ -291,9 +292,9 @@ def nodes_from_cluster(kubeconfig: str, context: str | None = None,
         u[2] += 1  # every pod takes a slot of the node's pod limit, the release's own included
         if meta.get("namespace") in release_namespaces:
             continue
-        cpu, mem, _ = pod_requests(spec)
-        u[0] += cpu
-        u[1] += mem
+        asks = pod_requests(spec)   # the API server admitted it: its quantities are well-formed
+        u[0] += asks.cpu
+        u[1] += asks.mem
     out: list[NodeCapacity] = []
     for n in nodes:
         spec = n.get("spec") or {}

@@ -1,11 +1,8 @@
 """Rendered Kubernetes objects → the workloads the scheduler will have to place.
 
-Per-pod requests follow the scheduler's own rule: app containers (and sidecar
-init containers, ``restartPolicy: Always``) are summed; each ordinary init
-container runs alone (with the sidecars started before it), so the pod needs
-the max of those and the app sum; ``spec.overhead`` is added on top. A
-container with limits but no requests gets requests = limits (the API server
-defaults them that way).
+Per-pod requests follow the scheduler's own rule (``infra.podrequests``): app
+containers and sidecars summed, the largest init step if larger, overhead on
+top, limits standing in for missing requests as the API server defaults them.
 """
 
 from __future__ import annotations
@@ -15,48 +12,22 @@ from dataclasses import replace
 from typing import Any
 
 from digit_tui.errors import InputError
+from digit_tui.infra import podrequests
 from digit_tui.sizing.model import ClaimSize, Workload
-from digit_tui.sizing.quantity import bytes_of, cpu_millis
+from digit_tui.sizing.quantity import bytes_of
 
 POD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Pod"}
 HOSTNAME_KEY = "kubernetes.io/hostname"
 
 
-def _requests(container: Mapping[str, Any]) -> tuple[int, int, bool]:
-    res = container.get("resources") or {}
-    req = res.get("requests") or {}
-    lim = res.get("limits") or {}
-    cpu = req.get("cpu", lim.get("cpu"))
-    mem = req.get("memory", lim.get("memory"))
-    unset = cpu is None or mem is None
-    return (cpu_millis(cpu) if cpu is not None else 0, bytes_of(mem) if mem is not None else 0, unset)
-
-
 def pod_requests(spec: Mapping[str, Any]) -> tuple[int, int, bool]:
-    """Effective (cpu millicores, memory bytes, any-request-unset) of a pod spec."""
-    unset = False
-    side_cpu = side_mem = 0
-    init_cpu = init_mem = 0
-    for c in spec.get("initContainers") or []:
-        cpu, mem, u = _requests(c)
-        if c.get("restartPolicy") == "Always":
-            unset |= u              # a sidecar runs all along; a one-shot init without requests costs nothing
-            side_cpu += cpu
-            side_mem += mem
-        else:
-            init_cpu = max(init_cpu, cpu + side_cpu)
-            init_mem = max(init_mem, mem + side_mem)
-    app_cpu = side_cpu
-    app_mem = side_mem
-    for c in spec.get("containers") or []:
-        cpu, mem, u = _requests(c)
-        unset |= u
-        app_cpu += cpu
-        app_mem += mem
-    overhead = spec.get("overhead") or {}
-    cpu = max(app_cpu, init_cpu) + (cpu_millis(overhead["cpu"]) if "cpu" in overhead else 0)
-    mem = max(app_mem, init_mem) + (bytes_of(overhead["memory"]) if "memory" in overhead else 0)
-    return cpu, mem, unset
+    """Effective (cpu millicores, memory bytes, any-request-unset) of a pod spec, by the scheduler's
+    rule (``infra.podrequests``, which the sandbox's scheduler and the fit check use too)."""
+    try:
+        r = podrequests.pod_requests(spec)
+    except ValueError as exc:
+        raise InputError(str(exc), expected="e.g. 500m, 2, 384Mi, 1Gi, 1e3") from None
+    return r.cpu, r.mem, r.unset
 
 
 def _one_per_node(spec: Mapping[str, Any], labels: Mapping[str, Any]) -> bool:

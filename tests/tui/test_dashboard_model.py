@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from digit_tui.health.live import Delta, Feeder, LiveModel
-from digit_tui.health.model import NOT_READY_GRACE, classify_pod, parse_time, slim_pod, verdict_due
+from digit_tui.health.model import classify_pod, parse_time, slim_pod, verdict_due
 from digit_tui.health.watcher import ClusterWatcher
 from digit_tui.infra.kube import Kube
+from digit_tui.infra.podstate import NOT_READY_GRACE
 from digit_tui.sandbox.runtime import SandboxHandle, start_sandbox
 from tests.tui.conftest import wait_until
 
