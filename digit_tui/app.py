@@ -13,7 +13,16 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 
 def explain(exc: BaseException) -> tuple[str, str]:
     """(why, next step) for an error an operator may meet in the TUI."""
+    from digit_tui.engine.launch import EngineDidNotStart
+    from digit_tui.errors import InputError
+
     text = str(exc) or type(exc).__name__
+    if isinstance(exc, InputError):
+        return text, "fix what is named above (`digit-tui validate --answers FILE` says the same) and try again."
+    if isinstance(exc, EngineDidNotStart):
+        return text, "read the engine log named above; `digit-tui install --answers FILE` starts it again."
+    if isinstance(exc, FileExistsError):
+        return text, "choose another path, or confirm that the file may be replaced."
     if isinstance(exc, ConnectionError):
         return text, "check that the install engine runs (`digit-tui status`); `digit-tui install` resumes it."
     if isinstance(exc, PermissionError):
@@ -28,10 +37,12 @@ def explain(exc: BaseException) -> tuple[str, str]:
 
 
 class DigitApp(App[int]):
-    """``start``: "install" (attach to ``state_dir``), "dashboard" (``kubeconfig``) or "welcome"."""
+    """``start``: "install" (attach to ``state_dir``), "dashboard" (``kubeconfig``) or "welcome" (where
+    ``state_dir``, when given, is where a new install keeps its state). ``graph``: the task graph a new
+    install runs (tests hand in a synthetic one; default: the one `digit-tui install` runs)."""
 
     TITLE = "digit-tui"
-    CSS_PATH = [ASSETS / "app.tcss", ASSETS / "install.tcss", ASSETS / "dashboard.tcss"]
+    CSS_PATH = [ASSETS / "app.tcss", ASSETS / "install.tcss", ASSETS / "dashboard.tcss", ASSETS / "flow.tcss"]
     ENABLE_COMMAND_PALETTE = True
     BINDINGS = [
         # Screens that run beside an install show their own ctrl+q label saying the install goes on.
@@ -39,10 +50,13 @@ class DigitApp(App[int]):
     ]
 
     def __init__(self, *, start: str = "install", state_dir: Path | None = None, kubeconfig: str | None = None,
-                 context: str | None = None) -> None:
+                 context: str | None = None, graph: str | None = None) -> None:
         super().__init__()
         self.start = start
         self.state_dir = Path(state_dir) if state_dir else None
+        self.graph = graph
+        # The install the operator started or resumed from the welcome screen (the CLI says it goes on).
+        self.attached: Path | None = None
         self.kubeconfig = kubeconfig
         self.context = context
         self._dashboard: Screen[None] | None = None
@@ -64,6 +78,16 @@ class DigitApp(App[int]):
             from digit_tui.screens.welcome import WelcomeScreen
 
             self.push_screen(WelcomeScreen(self.state_dir))
+
+    def open_install(self, state_dir: Path) -> None:
+        """Leave the guided flow for the install view of ``state_dir``: ``q`` there leaves the TUI,
+        as when `digit-tui` attaches."""
+        from digit_tui.screens.install import InstallScreen
+
+        self.attached = Path(state_dir)
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+        self.switch_screen(InstallScreen(Path(state_dir)))
 
     def show_error(self, what: str, why: str, next_step: str) -> None:
         from digit_tui.screens.dialogs import ErrorDialog

@@ -4,15 +4,12 @@ and the internal ``engine`` command the detached process runs."""
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import os
-import sqlite3
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -72,108 +69,20 @@ def check_journal(state_dir: Path, *, empty_ok: bool = False) -> None:
         j.close()
 
 
-@dataclass
-class _Started:
-    run_id: str
-    pid: int
-    attached: bool
+def _start_or_attach(state_dir: Path, spec: Any, timeout: float = 30.0) -> Any:
+    """engine/launch.py's ``start_or_attach`` (the TUI's guided flow calls it too), failing as a command."""
+    from digit_tui.engine.launch import EngineDidNotStart, start_or_attach
 
-
-SPAWN_LOCK = "install.lock"
-
-
-@contextmanager
-def spawn_turn(state_dir: Path, timeout: float) -> Iterator[None]:
-    """One client at a time looks for the engine and starts it: a second `install` started at the
-    same instant waits here, then finds the first one's engine and attaches. Held for seconds at
-    most; a client that is killed releases it with its process. Past ``timeout`` we go on
-    regardless: the engine lock still keeps a second engine out."""
-    fd = os.open(state_dir / SPAWN_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    break
-                time.sleep(0.05)
-        yield
-    finally:
-        os.close(fd)  # releases the flock
-
-
-def _start_or_attach(state_dir: Path, spec: Any, timeout: float = 30.0) -> _Started:
-    """Attach to the engine of this state directory, or start one and wait until it has opened its run.
-
-    Clients take turns (``spawn_turn``). Should two engines start anyway (the TUI
-    starts one too), the one that loses the lock exits and this client attaches to
-    the winner, as if it had come a moment later. A short install may already be
-    over (even failed) by the time we look: what counts is a run owned by the
-    engine we follow."""
-    with spawn_turn(state_dir, timeout):
-        return _find_or_spawn(state_dir, spec, timeout)
-
-
-def _find_or_spawn(state_dir: Path, spec: Any, timeout: float) -> _Started:
-    from digit_tui.engine import control, daemon
-    from digit_tui.engine.lock import StateLock
-
-    lock = StateLock(state_dir)
-    proc: Any = None
-    spawned_at = 0.0
-    deadline = time.monotonic() + timeout
-    patience = time.monotonic() + min(10.0, timeout / 3)
-    while time.monotonic() < deadline:
-        code = proc.poll() if proc is not None else None
-        try:
-            reply = control.send(state_dir, {"cmd": "ping"})
-            pid = int(reply.get("pid") or 0)
-            # Another engine answering while ours still starts: wait until ours has lost (exited) or
-            # won, or ours would run a second install behind the client's back once the first ends.
-            if reply.get("run") and (proc is None or pid == proc.pid or code is not None):
-                return _Started(str(reply["run"]), pid, attached=proc is None or pid != proc.pid)
-        except ConnectionError:
-            pass
-        holder = lock.holder()
-        if proc is None:
-            # A live holder is an engine starting (lock taken, socket not up yet): give it a moment.
-            # After that the pid may be a stranger's (reused after a kill): ours takes the lock over.
-            if holder is None or time.monotonic() > patience:
-                proc = daemon.spawn(state_dir, spec.answers_path, spec.graph)
-                spawned_at = time.time()
-        else:
-            run = _latest_run(state_dir)
-            if run is not None and run.engine_pid == proc.pid:
-                return _Started(run.id, proc.pid, attached=False)
-            if code is not None and holder is None:
-                if run is not None and run.engine_pid != proc.pid and run.updated >= spawned_at - 1:
-                    # The winner of a simultaneous start ran its whole (short) install meanwhile.
-                    return _Started(run.id, run.engine_pid or 0, attached=True)
-                log = state_dir / "logs" / "engine.log"
-                tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
-                raise SystemExit(_fail(f"engine exited with code {code} before starting: {' '.join(tail)} "
-                                       f"(log: {log})", code or exitcodes.FAILED))
-            # exited with a live holder: ours lost the lock; the winner answers a ping soon
-        time.sleep(0.05)
-    raise SystemExit(_fail(f"engine did not start within {timeout:g}s; see {state_dir}/logs/engine.log",
-                           exitcodes.FAILED))
+        return start_or_attach(state_dir, spec.answers_path, spec.graph, timeout)
+    except EngineDidNotStart as exc:
+        raise SystemExit(_fail(str(exc), exc.code)) from None
 
 
 def _latest_run(state_dir: Path, *, snapshot: bool = False) -> Any:
-    from digit_tui.engine.journal import Journal, JournalError
+    from digit_tui.engine.launch import latest_run
 
-    if not (state_dir / Journal.FILENAME).exists():
-        return None
-    try:
-        j = Journal.in_dir(state_dir, readonly=True, snapshot=snapshot)
-    except (JournalError, sqlite3.Error):
-        return None  # being created by the engine right now
-    try:
-        return j.latest_run()
-    finally:
-        j.close()
+    return latest_run(state_dir, snapshot=snapshot)
 
 
 def _fail(message: str, code: int) -> int:

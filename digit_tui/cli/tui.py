@@ -77,7 +77,10 @@ def cmd_tui(args: argparse.Namespace) -> int:
         return bad
     if state is None:
         hint = Path(args.state_dir) if args.state_dir else None
-        DigitApp(start="welcome", state_dir=hint).run()
+        app = DigitApp(start="welcome", state_dir=hint)
+        app.run()
+        if app.attached is not None:  # the operator started or resumed an install from the welcome screen
+            _print_detached(app.attached)
         return exitcodes.OK
     return attach_tui(state)
 
@@ -113,7 +116,7 @@ def ensure_answers(state_dir: Path) -> Path:
 
 def ensure_engine(state_dir: Path, answers: Path, graph: str, *, cluster_is_new: bool) -> str:
     """Attach to a running engine, or start one unless the last install here finished and still stands."""
-    from digit_tui.cli.install import spawn_turn
+    from digit_tui.engine.launch import spawn_turn
 
     # Take the same turn as `install` does, so a demo and an install started together share one engine.
     with spawn_turn(state_dir, timeout=30.0):
