@@ -444,6 +444,17 @@ class Answers(Section):
             if not self.hosts_with("master"):
                 raise bad("kubeadm needs at least one host with role master", "hosts: [{name, address, user, ssh_key, roles: [master]}, ...]",
                           at=("cluster", "mode"))
+            masters = self.hosts_with("master")
+            lbs = self.hosts_with("lb")
+            if len(masters) > 1 and not lbs and self.cluster.api_endpoint is None:
+                raise bad(f"{len(masters)} masters need a load balancer in front of their API servers",
+                          "cluster.api_endpoint: the load balancer's host:6443, or a host with role lb",
+                          at=("cluster", "mode"))
+            for i, host in enumerate(self.hosts):
+                if "lb" in host.roles and "master" in host.roles:
+                    raise bad(f"host {host.name} has roles lb and master: HAProxy and the API server would both "
+                              "listen on 6443", "the load balancer on a host of its own (or a worker)",
+                              at=("hosts", i, "roles"))
             pods = ipaddress.ip_network(self.cluster.pod_cidr)
             for i, host in enumerate(self.hosts):
                 try:
@@ -453,7 +464,12 @@ class Answers(Section):
                 if ip in pods:
                     raise bad(f"host {host.name} ({ip}) lies inside pod_cidr {pods}", "a pod_cidr that does not contain any host address",
                               at=("cluster", "pod_cidr"))
-        elif provider != "sandbox" and self.target.kubeconfig is None:
+        else:
+            for key in ("pod_cidr", "service_cidr", "api_endpoint"):
+                if key in self.cluster.model_fields_set:
+                    raise bad(f"cluster.{key} is only used with cluster.mode: kubeadm",
+                              f"mode: kubeadm, or no {key} (an existing cluster keeps its own)", at=("cluster", key))
+        if mode != "kubeadm" and provider != "sandbox" and self.target.kubeconfig is None:
             raise bad(f"provider {provider} with an existing cluster needs a kubeconfig",
                       "kubeconfig: PATH of the cluster's kubeconfig", at=("target",))
         if self.database.mode == "vm" and self.database_host is None:
@@ -514,15 +530,9 @@ def _section(section: str) -> Use:
     return used
 
 
-KUBEADM = "the kubeadm cluster phase is not built; an existing cluster is reached through target.kubeconfig"
-VOLUMES = "the volumes phase that creates static disks is not built"
+VOLUMES = "the volumes phase has no answers key yet for the static disks' IDs"
 
 NOT_AVAILABLE_YET: tuple[Unbuilt, ...] = (
-    Unbuilt(_when("cluster", "mode", lambda v: v == "kubeadm"), "the kubeadm cluster phase is not built",
-            "mode: existing with target.kubeconfig"),
-    Unbuilt(_given("cluster", "pod_cidr"), KUBEADM, "no pod_cidr: an existing cluster keeps its own"),
-    Unbuilt(_given("cluster", "service_cidr"), KUBEADM, "no service_cidr: an existing cluster keeps its own"),
-    Unbuilt(_given("cluster", "api_endpoint"), KUBEADM, "no api_endpoint: the API is the server in target.kubeconfig"),
     Unbuilt(_when("storage", "mode", lambda v: v == "static"), VOLUMES,
             "mode: dynamic, with storage_class or the cluster's default StorageClass"),
     Unbuilt(_when("storage", "provider", lambda v: v != "none"), f"only static volumes use it, and {VOLUMES}",

@@ -355,6 +355,30 @@ class SandboxClusterTask(_WrittenClusterTask):
                 f"{self.written} (0600)"]
 
 
+class KubeadmClusterTask(_WrittenClusterTask):
+    """The cluster the kubeadm phase built on the VMs: the admin kubeconfig its last task fetched
+    into ``<state_dir>/kubeconfig``, checked like any cluster (nodes Ready once the CNI runs)."""
+
+    provider = "kubeadm"
+
+    def __init__(self, target: Target, storage: Storage, state_dir: Path, *,
+                 checks: ClusterChecks = ClusterChecks(ready_wait=600.0), **kw: Any) -> None:
+        super().__init__(target, storage, state_dir, checks=checks, **kw)
+
+    def current(self, ctx: TaskContext) -> tuple[Path, str] | None:
+        return self._written_context(ctx)
+
+    async def obtain(self, ctx: TaskContext) -> tuple[Path, str]:
+        found = await ctx.run_sync(self._written_context, ctx)
+        if found is None:
+            raise PermanentError(f"the kubeadm phase left no kubeconfig at {self.written}",
+                                 remedy="run `digit-tui install` again: the kubeadm-kubeconfig task fetches it")
+        return found
+
+    def dry_run_obtain(self, answering: bool) -> list[str]:
+        return [f"would check the cluster kubeadm built through {self.written}"]
+
+
 class TerraformClusterTask(_WrittenClusterTask):
     """The kubeconfig a terraform working directory outputs (``cluster-terraform``'s output)."""
 

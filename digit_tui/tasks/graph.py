@@ -1,7 +1,9 @@
 """The install graph of the DIGIT release.
 
-    prerequisites (config, network, tools, one per host) -> gate -> cluster
-      -> helm-config -> render -> cluster-configs -> one task per service -> release-record
+    prerequisites (config, network, tools, one per host) -> gate -> [kubeadm phases ->] cluster -> volumes
+                                                                 -> postgres (external / vm)
+      -> helm-config -> render -> cluster-configs -> one task per service (and volumes-bound)
+      -> release-record
 
 A git source that has not been fetched yet cannot name its services: the graph
 is then ``helm-config -> render``, the render task fetches the source (where a
@@ -16,11 +18,11 @@ placed after earlier phases (cluster, volumes, postgres) with ``after``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from urllib.parse import urlsplit
 
 from digit_tui.answers.config import InstallConfig
-from digit_tui.digit.selection import SourceNotFetched
+from digit_tui.digit.selection import Release, SourceNotFetched
 from digit_tui.engine.rundoc import GraphInput
 from digit_tui.engine.scheduler import GraphError
 from digit_tui.engine.task import Endpoint, Task
@@ -31,14 +33,14 @@ from digit_tui.tasks.release import CLUSTER_CONFIGS, Cluster, DEFAULT_DEADLINE, 
 from digit_tui.tasks.render import TASK_ID as RENDER, RenderTask, open_release
 
 
-def service_graph(config: InstallConfig) -> tuple[dict[str, list[str]], dict[str, str]]:
+def service_graph(config: InstallConfig, release: Release | None = None) -> tuple[dict[str, list[str]], dict[str, str]]:
     """Service -> the services it waits for, cluster-configs first; and service -> its module
     (InputError on a bad release). Services skipped on purpose (``digit.skip_services``) have no
     node: nothing waits for them."""
     from digit_tui.digit.chart_index import ChartIndex
     from digit_tui.digit.skips import check_skipped
 
-    release = open_release(config, fetch=False)
+    release = release or open_release(config, fetch=False)
     skip = check_skipped(release.manifest, release.modules, config.skip_services, config.answers_file)
     graph = release.manifest.service_dependencies(release.modules, cluster_configs=CLUSTER_CONFIGS, skip=skip)
     # Every service needs a chart: say which one is missing now, not halfway through the install.
@@ -74,37 +76,106 @@ def source_endpoints(config: InstallConfig) -> tuple[Endpoint, ...]:
     return (Endpoint(parts.hostname, port, f"git {parts.hostname}"),)
 
 
-def release_graph(config: InstallConfig, after: Iterable[str] = (), *,
-                  policy: WaitPolicy | None = None) -> list[Task]:
-    """helm-config -> render -> cluster-configs -> one task per service -> release-record, after ``after``."""
-    # Static volumes come from the volume task's outputs: pass "volumes" in ``after`` once it exists.
+def release_graph(config: InstallConfig, after: Iterable[str] = (), *, policy: WaitPolicy | None = None,
+                  volumes: bool = False, cluster_configs_after: Iterable[str] = ()) -> list[Task]:
+    """[volumes ->] helm-config -> render -> cluster-configs -> one task per service [, volumes-bound]
+    -> release-record, after ``after``. ``volumes``: with the volumes phase, whose tasks reach the
+    cluster the cluster phase published (so only in a graph that has it)."""
     first = list(after)
     render = RenderTask(config, reshapes_graph=config.source.kind == "git", endpoints=source_endpoints(config))
     try:
-        graph, modules = service_graph(config)
+        release = open_release(config, fetch=False)
+        graph, modules = service_graph(config, release)
     except SourceNotFetched:
         return [HelmConfigTask(config, first), render]
     except InputError as exc:
         raise GraphError(str(exc)) from None
     policy = policy or WaitPolicy(deadline=DEFAULT_DEADLINE)
     cluster = Cluster(config)  # one connection and discovery cache for all release tasks of this engine
-    tasks: list[Task] = [HelmConfigTask(config, first), render]
+    phase = volume_phase(config, release, graph, after=first) if volumes else []
+    tasks: list[Task] = [*phase, HelmConfigTask(config, first + [t.id for t in phase[:1]]), render]
     for service, deps in graph.items():
-        tasks.append(ServiceTask(service, [RENDER, *deps] if service != CLUSTER_CONFIGS else [RENDER],
-                                 policy=policy, cluster=cluster, module=modules.get(service)))
-    tasks.append(ReleaseRecordTask(list(graph), cluster=cluster))
+        needs = [RENDER, *deps] if service != CLUSTER_CONFIGS else [RENDER, *cluster_configs_after]
+        tasks.append(ServiceTask(service, needs, policy=policy, cluster=cluster, module=modules.get(service)))
+    tasks.append(ReleaseRecordTask([*graph, *(t.id for t in phase[1:])], cluster=cluster))
     return tasks
+
+
+def volume_phase(config: InstallConfig, release: Release, graph: Mapping[str, list[str]], *,
+                 after: Iterable[str]) -> list[Task]:
+    """``volumes`` (StorageClass checked, or static PVs created; helm-config reads its outputs) and,
+    when the release's backbone charts make claims, ``volumes-bound`` after cluster-configs, which
+    names a claim that does not bind and why. Only the backbone services this release deploys."""
+    from digit_tui.digit.volumes import DEFAULT_SIZES, detect_layout, unsupported
+    from digit_tui.tasks.volumes import volume_tasks
+
+    sizes = {svc: size for svc, size in DEFAULT_SIZES.items() if svc in graph}
+    if not sizes:
+        return []
+    layout = detect_layout(release.source.charts_dir)
+    state_dir = config.require_state_dir()
+    tasks = volume_tasks(config.answers.storage, kube=None, state_dir=state_dir, sizes=sizes, layout=layout,
+                         after=list(after), bound_after=[CLUSTER_CONFIGS] if CLUSTER_CONFIGS in graph else [])
+    # With charts that keep the data in an emptyDir there is no claim to wait for.
+    return tasks if unsupported(layout, config.answers.storage.mode) is None else tasks[:1]
 
 
 def install_graph(config: InstallConfig) -> list[Task]:
     """The whole install: the prerequisites, the cluster once their gate has passed (its task
-    publishes the kubeconfig every later task uses), then the release."""
+    publishes the kubeconfig every later task uses), the database beside it, then the release."""
     from digit_tui.tasks.cluster import TASK_ID as CLUSTER, cluster_tasks
     from digit_tui.tasks.preflight import GATE, preflight_tasks
 
     a = config.answers
-    cluster = cluster_tasks(a.target, a.storage, config.require_state_dir(), after=[GATE])
-    return preflight_tasks(config) + cluster + release_graph(config, after=[CLUSTER])
+    if a.cluster.mode == "kubeadm":
+        cluster = kubeadm_phase(config, after=[GATE])
+    else:
+        cluster = cluster_tasks(a.target, a.storage, config.require_state_dir(), after=[GATE])
+    database = postgres_phase(config, after=[GATE])
+    release = release_graph(config, after=[CLUSTER], volumes=True,
+                            cluster_configs_after=[t.id for t in database[-1:]])
+    return preflight_tasks(config) + cluster + database + release
+
+
+def kubeadm_phase(config: InstallConfig, *, after: Iterable[str]) -> list[Task]:
+    """The cluster built on the VMs over SSH (prepare, init, CNI, joins, the admin kubeconfig
+    fetched into the state directory), then the cluster task checking it like any cluster."""
+    from digit_tui.tasks.cluster import KubeadmClusterTask
+    from digit_tui.tasks.kubeadm import KUBECONFIG, kubeadm_tasks
+
+    a = config.answers
+    state_dir = config.require_state_dir()
+    try:
+        built = kubeadm_tasks(a.hosts, a.cluster, state_dir, environment=a.environment, after=list(after))
+    except InputError as exc:
+        raise GraphError(str(exc)) from None
+    return [*built, KubeadmClusterTask(a.target, a.storage, state_dir, deps=[KUBECONFIG])]
+
+
+def postgres_phase(config: InstallConfig, *, after: Iterable[str]) -> list[Task]:
+    """An external database checked from the jump host, or PostgreSQL converged on the db VM
+    (``database.mode`` external / vm); none for in-cluster, which the release deploys. Without a
+    ``password_file`` the password is the one helm-config generated into the secrets file, so the
+    phase waits for it; cluster-configs (the ``db`` Secret's consumers) waits for the phase."""
+    from digit_tui.digit.secretsfile import secrets_file_path
+    from digit_tui.tasks.helmconfig import TASK_ID as HELM_CONFIG, helm_dir
+    from digit_tui.tasks.postgres import password_source, postgres_tasks
+
+    a = config.answers
+    if a.database.mode == "in-cluster":
+        return []
+    db_hosts = a.hosts_with("db")
+    nodes = [h.address for h in a.hosts if {"master", "worker"} & set(h.roles)]
+    if a.database.mode == "vm" and not nodes:
+        raise GraphError("database.mode vm needs the cluster's nodes in hosts (roles master / worker): their "
+                         "addresses are what pg_hba.conf lets in")
+    deps = [*after] + ([] if a.database.password_file is not None else [HELM_CONFIG])
+    password = password_source(a.database, secrets_file_path(helm_dir(config), config.environment))
+    try:
+        return postgres_tasks(a.database, db_host=db_hosts[0] if db_hosts else None, node_cidrs=nodes,
+                              state_dir=config.require_state_dir(), password=password, deps=deps)
+    except ValueError as exc:
+        raise GraphError(str(exc)) from None
 
 
 def config_of(run: GraphInput) -> InstallConfig:

@@ -186,23 +186,33 @@ def storage_outputs(storage: StorageChoice, layout: ChartLayout, sizes: Mapping[
 # -- the cluster ----------------------------------------------------------------------------
 
 class _Connection:
-    """One client per task, made on first use (never at graph build) from the given kubeconfig."""
+    """One client per task, made on first use (never at graph build) from the given kubeconfig, or
+    (``access`` None) from the one the cluster phase's task published."""
 
-    def __init__(self, access: KubeAccess) -> None:
+    def __init__(self, access: KubeAccess | None) -> None:
         self.access = access
         self._kube: Kube | None = None
         self._lock = threading.Lock()
 
-    def get(self, task: Task) -> Kube:
+    def _access(self, ctx: TaskContext) -> KubeAccess:
+        if self.access is not None:
+            return self.access
+        from digit_tui.tasks.cluster import TASK_ID as CLUSTER, PublishedCluster
+
+        published = PublishedCluster.from_outputs(ctx.output(CLUSTER))
+        return KubeAccess(Path(published.kubeconfig), published.context)
+
+    def get(self, task: Task, ctx: TaskContext) -> Kube:
         from digit_tui.infra.kube import Kube
         from digit_tui.infra.kube import status_message
 
         with self._lock:
             if self._kube is None:
+                access = self._access(ctx)
                 try:
-                    self._kube = Kube(self.access.kubeconfig, self.access.context)
+                    self._kube = Kube(access.kubeconfig, access.context)
                 except Exception as exc:  # a missing or unusable kubeconfig
-                    raise PermanentError(f"cannot use the kubeconfig {self.access.kubeconfig}: {status_message(exc)}",
+                    raise PermanentError(f"cannot use the kubeconfig {access.kubeconfig}: {status_message(exc)}",
                                          remedy="the cluster phase writes it; check that phase, " + AGAIN) from None
             kube = self._kube
         url = urlsplit(kube.server)
@@ -258,7 +268,7 @@ class VolumesTask(Task):
     """Check the StorageClass (dynamic) or create the pre-bound PVs (static); publish the env
     file's storage inputs."""
 
-    def __init__(self, storage: Storage | StorageChoice, sizes: Mapping[str, DiskSize], kube: KubeAccess,
+    def __init__(self, storage: Storage | StorageChoice, sizes: Mapping[str, DiskSize], kube: KubeAccess | None,
                  state_dir: Path, *, layout: ChartLayout = SAMPLE, terraform: TerraformOutputs = TerraformOutputs(),
                  deps: Sequence[str] = ()) -> None:
         self.storage = StorageChoice.of(storage)
@@ -348,14 +358,16 @@ class VolumesTask(Task):
                     "to PVs someone created in it", level="warning")
 
     # -- the task --------------------------------------------------------------------------
-    def _refuse_unsupported(self) -> None:
+    def _warn_unsupported(self, ctx: TaskContext) -> None:
         why = unsupported(self.layout, self.storage.mode)
         if why:
-            raise PermanentError(why, remedy=f"use storage.mode: static with the disks' IDs, {AGAIN}")
+            # DIGIT's own deployer installs these charts this way: a warning the operator sees, not a refusal.
+            ctx.log(f"{why}: the backbone's data is not kept across pod restarts; use storage.mode: static "
+                    "with the disks' IDs to keep it", level="warning")
 
     def _state(self, ctx: TaskContext) -> tuple[bool, str]:
-        self._refuse_unsupported()
-        kube = self.connection.get(self)
+        self._warn_unsupported(ctx)
+        kube = self.connection.get(self, ctx)
         if not self.storage.static:
             name, classes = self._storage_class(kube)
             if name is None:
@@ -376,8 +388,8 @@ class VolumesTask(Task):
         return ok
 
     def _converge(self, ctx: TaskContext) -> None:
-        self._refuse_unsupported()
-        kube = self.connection.get(self)
+        self._warn_unsupported(ctx)
+        kube = self.connection.get(self, ctx)
         if not self.storage.static:
             name, classes = self._storage_class(kube)
             if name is None:
@@ -415,11 +427,10 @@ class VolumesTask(Task):
     async def dry_run(self, ctx: TaskContext) -> list[str]:
         s = self.storage
         why = unsupported(self.layout, s.mode)
-        if why:
-            return [f"would stop: {why}"]
         if not s.static:
             which = f"StorageClass {s.storage_class}" if s.storage_class else "the cluster's default StorageClass"
-            return [f"would check that {which} exists; the backbone's claims are provisioned through it"]
+            lines = [f"would check that {which} exists; the backbone's claims are provisioned through it"]
+            return lines + ([f"warning: {why}: the backbone's data would not outlive its pods"] if why else [])
         lines: list[str] = []
         try:
             disks: DiskSet | None = disks_from_outputs(
@@ -450,7 +461,7 @@ class ClaimReport:
 class VolumesBoundTask(Task):
     """Wait for the backbone StatefulSets' claims to bind; name each one that does not, and why."""
 
-    def __init__(self, storage: Storage | StorageChoice, sizes: Mapping[str, DiskSize], kube: KubeAccess,
+    def __init__(self, storage: Storage | StorageChoice, sizes: Mapping[str, DiskSize], kube: KubeAccess | None,
                  state_dir: Path, *, layout: ChartLayout = SAMPLE, deps: Sequence[str] = (TASK_ID,),
                  deadline: float = DEFAULT_BOUND_DEADLINE, grace: float = 10.0, interval: float = 1.0) -> None:
         self.storage = StorageChoice.of(storage)
@@ -516,7 +527,7 @@ class VolumesBoundTask(Task):
         ctx.publish("claims", {r.where: r.pv for r in reports})
 
     def _look(self, ctx: TaskContext) -> tuple[bool, list[ClaimReport]]:
-        kube = self.connection.get(self)
+        kube = self.connection.get(self, ctx)
         reports = _api("read the backbone's claims", kube, lambda: self._observe(kube))
         return all(r.state.bound for r in reports), reports
 
@@ -582,7 +593,7 @@ class VolumesBoundTask(Task):
 
 # -- the phase ----------------------------------------------------------------------------------
 
-def volume_tasks(storage: Storage | StorageChoice, *, kube: KubeAccess, state_dir: Path,
+def volume_tasks(storage: Storage | StorageChoice, *, kube: KubeAccess | None, state_dir: Path,
                  sizes: Mapping[str, DiskSize] = DEFAULT_SIZES, layout: ChartLayout = SAMPLE,
                  terraform: TerraformOutputs = TerraformOutputs(), after: Sequence[str] = (),
                  bound_after: Sequence[str] = (), bound_deadline: float = DEFAULT_BOUND_DEADLINE) -> list[Task]:

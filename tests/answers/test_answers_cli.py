@@ -59,9 +59,9 @@ CASES: dict[str, tuple[int, str]] = {
     "git_url_with_token.yaml": (8, "the git URL carries a password or token"),
     "kubeadm_on_sandbox.yaml": (6, "the sandbox cannot be built with kubeadm"),
     "pod_cidr_overlaps_hosts.yaml": (13, "lies inside pod_cidr 10.244.0.0/16"),
+    "kubeadm_two_masters_no_lb.yaml": (9, "2 masters need a load balancer in front of their API servers"),
     "empty.yaml": (1, "the file is empty"),
     # Keys only a phase that is not built yet would act on (answers/model.py NOT_AVAILABLE_YET).
-    "kubeadm_not_available.yaml": (8, "cluster.mode: kubeadm is not available yet (the kubeadm cluster phase is not built)"),
     "tls_not_available.yaml": (8, "ingress.tls: cert-manager is not available yet"),
     "monitoring_not_available.yaml": (9, "phases.monitoring: true is not available yet (the monitoring phase is not built)"),
     "static_storage_not_available.yaml": (8, "storage.mode: static is not available yet"),

@@ -62,9 +62,6 @@ def test_monitoring_is_off_until_its_phase_exists() -> None:
 
 # (snippet, line, message start): every key validation refuses until its phase is built.
 NOT_AVAILABLE = [
-    ("cluster:\n  pod_cidr: 10.1.0.0/16\n", 7, "cluster.pod_cidr: this key is not available yet (the kubeadm"),
-    ("cluster:\n  service_cidr: 10.96.0.0/12\n", 7, "cluster.service_cidr: this key is not available yet"),
-    ("cluster:\n  api_endpoint: 10.0.0.5:6443\n", 7, "cluster.api_endpoint: this key is not available yet"),
     ("storage:\n  mode: static\n  provider: aws\n", 7, "storage.mode: static is not available yet (the volumes"),
     ("storage:\n  provider: cinder\n", 7, "storage.provider: cinder is not available yet"),
     ("storage:\n  provider: iscsi\n  iscsi: {portal: 10.0.0.5}\n", 7, "storage.provider: iscsi is not available yet"),
@@ -82,7 +79,15 @@ def test_keys_no_phase_acts_on_yet_are_refused_by_name(snippet: str, line: int, 
     assert err.expected
 
 
-def test_kubeadm_is_not_available_yet_but_its_rules_still_explain_a_wrong_file() -> None:
+@pytest.mark.parametrize("snippet", ["cluster:\n  pod_cidr: 10.1.0.0/16\n", "cluster:\n  service_cidr: 10.96.0.0/12\n",
+                                     "cluster:\n  api_endpoint: 10.0.0.5:6443\n"])
+def test_kubeadm_keys_are_refused_for_an_existing_cluster(snippet: str) -> None:
+    err = error_of(base(snippet))
+    key = snippet.split("\n")[1].split(":")[0].strip()
+    assert err.line == 7 and f"cluster.{key} is only used with cluster.mode: kubeadm" in str(err), str(err)
+
+
+def test_kubeadm_answers_are_accepted_and_its_rules_explain_a_wrong_file() -> None:
     kubeadm = doc("""
         environment: lab
         target:
@@ -94,12 +99,12 @@ def test_kubeadm_is_not_available_yet_but_its_rules_still_explain_a_wrong_file()
         digit:
           domain: digit.local
         """)
-    err = error_of(kubeadm, check_files=False)
-    assert err.line == 7 and "cluster.mode: kubeadm is not available yet (the kubeadm cluster phase is not built)" \
-        in str(err) and err.expected == "mode: existing with target.kubeconfig"
-    # A rule that stays true once the phase exists is reported first.
+    answers = parse_answers(kubeadm, Path("answers.yaml"), check_files=False)
+    assert answers.cluster.mode == "kubeadm" and answers.cluster.pod_cidr == "10.244.0.0/16"
     err = error_of(kubeadm.replace("roles: [master]", "roles: [worker]"), check_files=False)
     assert "kubeadm needs at least one host with role master" in str(err)
+    err = error_of(kubeadm.replace("roles: [master]", "roles: [master, lb]"), check_files=False)
+    assert err.line == 5 and "has roles lb and master" in str(err)
 
 
 def test_all_problems_are_kept_in_file_order() -> None:

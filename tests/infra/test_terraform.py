@@ -367,7 +367,7 @@ async def test_an_unreachable_registry_is_transient_and_retried(
                                      '  }\n}\n')
     # A proxy port nothing listens on: the registry is unreachable however this machine's DNS is set up.
     env = dict(tf_env, HTTPS_PROXY="http://127.0.0.1:1", HTTP_PROXY="http://127.0.0.1:1", NO_PROXY="")
-    task = TerraformTask("infra", workdir, {}, env=env, timeouts=TIMEOUTS,
+    task = TerraformTask("infra", workdir, {}, env=env, timeouts=TIMEOUTS, state_dir=Path(settings["state_dir"]),
                          retry=RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02, network_wait=0))
     assert await Scheduler([task], j, run).run() == "failed"
     messages = [e.message for e in j.events(run, task="infra")]

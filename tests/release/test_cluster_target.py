@@ -69,22 +69,25 @@ def test_sandbox_answers_start_their_own_sandbox_and_never_touch_kubeconfigs_clu
         elsewhere.cli("sandbox", "--state-dir", str(elsewhere.state / "sandbox"), "down", timeout=60)
 
 
-def test_kubeadm_answers_are_refused_before_the_state_directory_exists(elsewhere: Install, cluster: Any,
-                                                                       tmp_path: Path) -> None:
+def test_kubeadm_answers_with_unreachable_hosts_fail_in_the_prerequisites(elsewhere: Install, cluster: Any,
+                                                                        tmp_path: Path) -> None:
+    """cluster.mode: kubeadm and a master whose SSH port refuses: the install stops in the
+    prerequisites, no kubeadm phase runs, and the cluster $KUBECONFIG names gets nothing."""
     before = objects(cluster)
     key = tmp_path / "id_ed25519"
     key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nstand-in\n-----END OPENSSH PRIVATE KEY-----\n")
     key.chmod(0o600)
     elsewhere.answers.write_text(
         "environment: lab\ntarget:\n  provider: sdc\n"
-        f"hosts:\n  - {{name: master-1, address: 10.20.0.11, user: ubuntu, ssh_key: {key}, roles: [master]}}\n"
-        "cluster:\n  mode: kubeadm\ndigit:\n  domain: digit.local\n")
-    proc, _ = elsewhere.install(timeout=60)
-    assert proc.returncode == 2
-    [line] = proc.stderr.strip().splitlines()
-    assert line == (f"digit-tui: {elsewhere.answers}:7: cluster.mode: kubeadm is not available yet (the kubeadm "
-                    "cluster phase is not built) (expected: mode: existing with target.kubeconfig)")
-    assert not elsewhere.state.exists()
+        f"hosts:\n  - {{name: master-1, address: 127.0.0.1, port: 1, user: ubuntu, ssh_key: {key}, roles: [master]}}\n"
+        "cluster:\n  mode: kubeadm\ndigit:\n  domain: digit.local\nengine:\n  network_wait: 0\n")
+    proc, _ = elsewhere.install(timeout=150)
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr
+    tasks = elsewhere.tasks()
+    assert tasks["prerequisites-host-master-1"]["state"] == "failed", tasks["prerequisites-host-master-1"]
+    assert {"kubeadm-init", "cluster"} <= set(tasks)
+    assert all(t["state"] in ("blocked", "pending") for tid, t in tasks.items()
+               if t["phase"] not in ("prerequisites",)), {tid: t["state"] for tid, t in tasks.items()}
     assert objects(cluster) == before
 
 

@@ -17,7 +17,7 @@ from digit_tui.tasks.graph import install_graph
 from digit_tui.tasks.helmconfig import HelmConfigTask
 from digit_tui.tasks.render import RenderTask
 
-from .conftest import config_for, copy_sample, edit_manifest, with_answers
+from .conftest import answers_text, config_for, copy_sample, edit_manifest, with_answers
 
 BACKBONE = {"zookeeper-v2", "kafka-v2", "elasticsearch-data-v1", "elasticsearch-master-v1"}
 AUTHN = {"redis", "nginx-ingress", "zuul"}
@@ -33,9 +33,11 @@ def test_graph_orders_services_by_module_and_runs_a_module_in_parallel(tmp_path:
     pre = [t.id for t in tasks if t.phase == "prerequisites"]
     assert pre and set(order[:len(pre)]) == set(pre) and order[len(pre) - 1] == "prerequisites"
     assert order[len(pre)] == "cluster" and deps["cluster"] == {"prerequisites"}
-    assert deps["helm-config"] == {"cluster"}
-    pre.append("cluster")
-    order = order[len(pre):]
+    # The volumes phase: the StorageClass before the env file; the claims checked beside the backbone.
+    assert deps["volumes"] == {"cluster"} and deps["helm-config"] == {"cluster", "volumes"}
+    assert deps["volumes-bound"] == {"volumes", "cluster-configs"} and "volumes-bound" in deps["release-record"]
+    pre += ["cluster", "volumes"]
+    order = [t for t in order[len(pre):] if t != "volumes-bound"]
     assert order[:3] == ["helm-config", "render", "cluster-configs"]
     assert order[-1] == "release-record"
     assert deps["cluster-configs"] == {"render"}
@@ -81,6 +83,27 @@ def test_a_release_relative_to_deploy_as_code_helm_is_accepted(tmp_path: Path) -
     config = config_for(tmp_path, source=source,
                         digit={"release": "product-release-charts/DIGIT/dependancy_chart-digit-v2.8.yaml"})
     assert "egov-user" in {t.id for t in install_graph(config)}
+
+
+def test_a_database_on_a_vm_is_converged_before_cluster_configs(tmp_path: Path) -> None:
+    key = tmp_path / "id_ed25519"
+    key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nstand-in\n-----END OPENSSH PRIVATE KEY-----\n")
+    key.chmod(0o600)
+    hosts = [{"name": "db-1", "address": "10.20.0.31", "user": "ubuntu", "ssh_key": str(key), "roles": ["db"]},
+             {"name": "worker-1", "address": "10.20.0.21", "user": "ubuntu", "ssh_key": str(key), "roles": ["worker"]}]
+    from digit_tui.answers import load_answers
+    from digit_tui.answers.config import InstallConfig
+
+    doc = yaml.safe_load(answers_text())
+    doc.update(hosts=hosts, database={"mode": "vm"})
+    answers = tmp_path / "answers.yaml"
+    answers.write_text(yaml.safe_dump(doc))
+    config = InstallConfig.from_answers(load_answers(answers), answers, state_dir=tmp_path / "state")
+    tasks = {t.id: t for t in install_graph(config)}
+    # The password is the generated one (no password_file): helm-config writes it first.
+    assert set(tasks["postgres-vm"].deps) == {"prerequisites", "helm-config"}
+    assert tasks["postgres"].deps == ("postgres-vm",)
+    assert "postgres" in tasks["cluster-configs"].deps
 
 
 def test_graph_reports_an_unknown_service_as_bad_input(tmp_path: Path) -> None:
