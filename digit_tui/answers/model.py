@@ -524,12 +524,6 @@ def _when(section: str, key: str, test: Callable[[Any], bool]) -> Use:
     return used
 
 
-def _section(section: str) -> Use:
-    def used(answers: Answers) -> tuple[tuple[str, ...], str] | None:
-        return ((section,), "this section") if getattr(answers, section).model_fields_set else None
-    return used
-
-
 VOLUMES = "the volumes phase has no answers key yet for the static disks' IDs"
 
 NOT_AVAILABLE_YET: tuple[Unbuilt, ...] = (
@@ -542,8 +536,11 @@ NOT_AVAILABLE_YET: tuple[Unbuilt, ...] = (
             "the release deploys nginx-ingress; no other ingress controller is set up", "class: nginx"),
     Unbuilt(_when("ingress", "tls", lambda v: v != "none"), "the TLS phase (cert-manager, certificate secrets) "
             "is not built", "tls: none (terminate TLS in front of the cluster for now)"),
-    Unbuilt(_section("sizing"), "the install sizes nothing from it; plan the VMs with `digit-tui size`",
-            "no sizing section"),
+    # sizing.tier is acted on: the prerequisites' thresholds (dev or prod). The rest sizes nothing yet.
+    Unbuilt(_given("sizing", "ulbs"), "the install sizes nothing from it; plan the VMs with `digit-tui size`",
+            "no ulbs (sizing.tier alone sets the prerequisites' thresholds)"),
+    Unbuilt(_given("sizing", "preset"), "the install sizes nothing from it; plan the VMs with `digit-tui size`",
+            "no preset (sizing.tier alone sets the prerequisites' thresholds)"),
     Unbuilt(_when("phases", "jenkins", lambda v: v is True), "the Jenkins phase is not built", "jenkins: false"),
     Unbuilt(_when("phases", "monitoring", lambda v: v is True), "the monitoring phase is not built",
             "monitoring: false, or leave it out"),

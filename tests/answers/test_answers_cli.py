@@ -65,7 +65,7 @@ CASES: dict[str, tuple[int, str]] = {
     "tls_not_available.yaml": (8, "ingress.tls: cert-manager is not available yet"),
     "monitoring_not_available.yaml": (9, "phases.monitoring: true is not available yet (the monitoring phase is not built)"),
     "static_storage_not_available.yaml": (8, "storage.mode: static is not available yet"),
-    "sizing_not_available.yaml": (8, "sizing: this section is not available yet"),
+    "sizing_not_available.yaml": (9, "sizing.ulbs: this key is not available yet"),
 }
 
 # What each expected part must mention, for the cases the brief names explicitly.

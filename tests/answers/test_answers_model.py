@@ -67,7 +67,7 @@ NOT_AVAILABLE = [
     ("storage:\n  provider: iscsi\n  iscsi: {portal: 10.0.0.5}\n", 7, "storage.provider: iscsi is not available yet"),
     ("ingress:\n  class: traefik\n", 7, "ingress.class: traefik is not available yet"),
     ("ingress:\n  tls: cert-manager\n", 7, "ingress.tls: cert-manager is not available yet (the TLS phase"),
-    ("sizing:\n  ulbs: 12\n", 6, "sizing: this section is not available yet"),
+    ("sizing:\n  ulbs: 12\n", 7, "sizing.ulbs: this key is not available yet"),
     ("phases:\n  jenkins: true\n", 7, "phases.jenkins: true is not available yet (the Jenkins phase is not built)"),
 ]
 
@@ -77,6 +77,14 @@ def test_keys_no_phase_acts_on_yet_are_refused_by_name(snippet: str, line: int, 
     err = error_of(base(snippet))
     assert err.line == line and str(err).startswith(f"answers.yaml:{line}: {message}"), str(err)
     assert err.expected
+
+
+def test_sizing_tier_sets_the_prerequisites_thresholds() -> None:
+    from digit_tui.preflight.model import PreflightPlan
+
+    answers = parse_answers(base("sizing:\n  tier: prod\n"))
+    plan = PreflightPlan.from_config(InstallConfig.from_document(answers_to_settings(answers)))
+    assert plan.tier == "prod"
 
 
 @pytest.mark.parametrize("snippet", ["cluster:\n  pod_cidr: 10.1.0.0/16\n", "cluster:\n  service_cidr: 10.96.0.0/12\n",
