@@ -27,7 +27,7 @@ def socket_path(state_dir: Path) -> Path:
 def _peer_uid(sock: socket.socket) -> int:
     creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     _pid, uid, _gid = struct.unpack("3i", creds)
-    return uid
+    return int(uid)
 
 
 class ControlServer:
@@ -93,4 +93,5 @@ def send(state_dir: Path, request: dict[str, Any], timeout: float = 5.0) -> dict
             if not chunk:
                 break
             data += chunk
-    return json.loads(data or b'{"ok": false, "error": "engine closed the connection"}')
+    reply: dict[str, Any] = json.loads(data or b'{"ok": false, "error": "engine closed the connection"}')
+    return reply

@@ -51,7 +51,8 @@ def load_graph_factory(ref: str) -> GraphFactory:
         raise GraphError(f"graph factory {ref!r} must look like module:function")
     try:
         module = importlib.import_module(module_name)
-        return getattr(module, func)
+        factory: GraphFactory = getattr(module, func)
+        return factory
     except (ImportError, AttributeError) as exc:
         raise GraphError(f"cannot load graph factory {ref!r}: {exc}") from exc
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from digit_tui import paths
 from digit_tui.engine.redact import Redactor
@@ -146,7 +146,8 @@ class JournalEmpty(JournalUnusable):
 _CORRUPT_CODES = {11, 26}            # SQLITE_CORRUPT, SQLITE_NOTADB
 _UNREADABLE_CODES = {3, 8, 10, 13, 14}  # PERM, READONLY, IOERR, FULL, CANTOPEN
 
-_F = TypeVar("_F", bound=Callable[..., Any])
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 def _unusable(path: Path, what: str, expected: str) -> JournalUnusable:
@@ -168,10 +169,10 @@ def _translate(path: Path, exc: sqlite3.DatabaseError) -> JournalUnusable | None
     return None  # busy, locked, a bug in a query: not the operator's file
 
 
-def _guarded(method: _F) -> _F:
+def _guarded(method: Callable[Concatenate[Journal, _P], _R]) -> Callable[Concatenate[Journal, _P], _R]:
     """A damaged file shows up as a JournalUnusable naming it, whichever query meets the damage first."""
     @functools.wraps(method)
-    def wrapper(self: "Journal", *args: Any, **kwargs: Any) -> Any:
+    def wrapper(self: Journal, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         try:
             return method(self, *args, **kwargs)
         except sqlite3.DatabaseError as exc:
@@ -179,7 +180,7 @@ def _guarded(method: _F) -> _F:
             if unusable is None:
                 raise
             raise unusable from None
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 class Journal:

@@ -56,7 +56,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int, rand: float) -> float:
         """Backoff before attempt ``attempt + 1`` (attempt counts from 1); ``rand`` in [0, 1)."""
-        raw = min(self.max_delay, self.base_delay * (2 ** max(0, attempt - 1)))
+        raw = min(self.max_delay, self.base_delay * (2.0 ** max(0, attempt - 1)))
         return max(0.0, raw * (1 + self.jitter * (2 * rand - 1)))
 
 
