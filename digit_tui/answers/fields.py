@@ -12,6 +12,7 @@ right kind of file. Nothing here writes.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 import stat
@@ -357,6 +358,18 @@ def _check_content(kind: str, shown: str, path: Path) -> None:
                       f"a file only its owner can read: chmod 600 {shown}")
         if not path.read_bytes().strip():
             raise bad(f"password_file {shown} is empty", "a file holding the password on its first line")
+    elif kind == "secret_variables_file":
+        mode = path.stat().st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise bad(f"secret_variables_file {shown} can be read by other users (mode {stat.S_IMODE(mode):04o})",
+                      f"a file only its owner can read: chmod 600 {shown}")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            data = None
+        if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
+            raise bad(f"secret_variables_file {shown} is not a JSON object",
+                      'a JSON object of terraform variable names to values, such as {"db_password": "..."}')
     elif kind == "kubeconfig":
         try:
             data = yamlload.safe_load(path.read_text(encoding="utf-8", errors="replace"))
@@ -373,6 +386,8 @@ CertFile = Annotated[Path, BeforeValidator(_file_ref("certificate"))]
 KeyFile = Annotated[Path, BeforeValidator(_file_ref("private key"))]
 ValuesFile = Annotated[Path, BeforeValidator(_file_ref("environment"))]
 SourceDir = Annotated[Path, BeforeValidator(_file_ref("DIGIT source", directory=True))]
+TerraformDir = Annotated[Path, BeforeValidator(_file_ref("terraform working", directory=True))]
+SecretVariablesFile = Annotated[Path, BeforeValidator(_file_ref("secret_variables_file"))]
 
 
 def check_relative(value: Any) -> str:

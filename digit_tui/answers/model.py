@@ -57,9 +57,11 @@ from digit_tui.answers.fields import (
     PresetName,
     Registry,
     RelPath,
+    SecretVariablesFile,
     SourceDir,
     SshKey,
     Tenant,
+    TerraformDir,
     UnixUser,
     ValuesFile,
     bad,
@@ -131,7 +133,7 @@ class Host(Section):
 
 
 class Cluster(Section):
-    mode: Literal["existing", "kubeadm"] = expect("existing or kubeadm", default="existing")
+    mode: Literal["existing", "kubeadm", "terraform"] = expect("existing, kubeadm or terraform", default="existing")
     pod_cidr: Cidr = "10.244.0.0/16"
     service_cidr: Cidr = "10.96.0.0/12"
     api_endpoint: HostPort | None = None
@@ -143,6 +145,18 @@ class Cluster(Section):
             raise bad(f"service_cidr {services} overlaps pod_cidr {pods}", "two CIDR blocks that do not overlap",
                       at=("service_cidr",))
         return self
+
+
+class Terraform(Section):
+    """A terraform working directory that builds the cluster (``cluster.mode: terraform``)."""
+
+    dir: TerraformDir = expect("the terraform working directory (DIGIT-DevOps' infra-as-code/<cloud>, or your own)")
+    # Plain values, written to a 0600 var-file in the state directory (never on a command line).
+    variables: dict[str, Any] = expect("a mapping of terraform variable names to values", default_factory=dict)
+    # Variables that are secrets (a database password, a kubeconfig): a 0600 JSON file, masked everywhere.
+    secret_variables_file: SecretVariablesFile | None = None
+    kubeconfig_output: str = expect("the name of the output holding the kubeconfig's text", default="kubeconfig",
+                                    min_length=1)
 
 
 class SourcePath(Section):
@@ -390,6 +404,7 @@ class Answers(Section):
     network: Network = Field(default_factory=Network)
     hosts: list[Host] = expect("a list of hosts, each with name, address, user, ssh_key and roles", default_factory=list)
     cluster: Cluster = Field(default_factory=Cluster)
+    terraform: Terraform | None = None
     digit: Digit = expect("a mapping with at least domain")
     database: Database = Field(default_factory=Database)
     storage: Storage = Field(default_factory=Storage)
@@ -469,7 +484,20 @@ class Answers(Section):
                 if key in self.cluster.model_fields_set:
                     raise bad(f"cluster.{key} is only used with cluster.mode: kubeadm",
                               f"mode: kubeadm, or no {key} (an existing cluster keeps its own)", at=("cluster", key))
-        if mode != "kubeadm" and provider != "sandbox" and self.target.kubeconfig is None:
+        if mode == "terraform":
+            if provider == "sandbox":
+                raise bad("the sandbox cannot be built with terraform", "cluster.mode: existing for provider sandbox",
+                          at=("cluster", "mode"))
+            if self.terraform is None:
+                raise bad("cluster.mode: terraform needs a terraform section", "terraform: {dir: PATH, variables: {...}}",
+                          at=("cluster", "mode"))
+            if self.target.kubeconfig is not None:
+                raise bad("target.kubeconfig is written by the terraform phase", "no target.kubeconfig with "
+                          "cluster.mode: terraform (the kubeconfig comes from the terraform output)", at=("target",))
+        elif self.terraform is not None:
+            raise bad("the terraform section is only used with cluster.mode: terraform",
+                      "cluster: {mode: terraform}, or remove the terraform section", at=("terraform",))
+        if mode == "existing" and provider != "sandbox" and self.target.kubeconfig is None:
             raise bad(f"provider {provider} with an existing cluster needs a kubeconfig",
                       "kubeconfig: PATH of the cluster's kubeconfig", at=("target",))
         if self.database.mode == "vm" and self.database_host is None:

@@ -19,6 +19,7 @@ placed after earlier phases (cluster, volumes, postgres) with ``after``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from digit_tui.answers.config import InstallConfig
@@ -31,6 +32,9 @@ from digit_tui.infra.kubewait import WaitPolicy
 from digit_tui.tasks.helmconfig import HelmConfigTask
 from digit_tui.tasks.release import CLUSTER_CONFIGS, Cluster, DEFAULT_DEADLINE, ReleaseRecordTask, ServiceTask
 from digit_tui.tasks.render import TASK_ID as RENDER, RenderTask, open_release
+
+if TYPE_CHECKING:
+    from digit_tui.tasks.cluster import TerraformCluster
 
 
 def service_graph(config: InstallConfig, release: Release | None = None) -> tuple[dict[str, list[str]], dict[str, str]]:
@@ -130,11 +134,37 @@ def install_graph(config: InstallConfig) -> list[Task]:
     if a.cluster.mode == "kubeadm":
         cluster = kubeadm_phase(config, after=[GATE])
     else:
-        cluster = cluster_tasks(a.target, a.storage, config.require_state_dir(), after=[GATE])
+        cluster = cluster_tasks(a.target, a.storage, config.require_state_dir(), after=[GATE],
+                                terraform=terraform_cluster(config))
     database = postgres_phase(config, after=[GATE])
     release = release_graph(config, after=[CLUSTER], volumes=True,
                             cluster_configs_after=[t.id for t in database[-1:]])
     return preflight_tasks(config) + cluster + database + release
+
+
+def terraform_cluster(config: InstallConfig) -> TerraformCluster | None:
+    """The terraform working directory that builds the cluster (``cluster.mode: terraform``), with
+    its plain variables and those of ``secret_variables_file`` (read here, masked by the task)."""
+    import json
+
+    from digit_tui.tasks.cluster import TerraformCluster
+
+    tf = config.answers.terraform
+    if config.answers.cluster.mode != "terraform" or tf is None:
+        return None
+    secrets: dict[str, object] = {}
+    if tf.secret_variables_file is not None:
+        try:
+            secrets = json.loads(tf.secret_variables_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise GraphError(f"{tf.secret_variables_file}: cannot read the secret variables ({exc.__class__.__name__}); "
+                             "fix the file and run `digit-tui install` again") from None
+    both = sorted(set(secrets) & set(tf.variables))
+    if both:
+        raise GraphError(f"terraform variable {both[0]} is both in terraform.variables and in "
+                         f"{tf.secret_variables_file}: keep it in one place")
+    return TerraformCluster(workdir=tf.dir, variables={**tf.variables, **secrets}, secret_variables=tuple(secrets),
+                            kubeconfig_output=tf.kubeconfig_output)
 
 
 def kubeadm_phase(config: InstallConfig, *, after: Iterable[str]) -> list[Task]:

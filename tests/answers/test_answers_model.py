@@ -79,6 +79,25 @@ def test_keys_no_phase_acts_on_yet_are_refused_by_name(snippet: str, line: int, 
     assert err.expected
 
 
+def test_terraform_mode_and_section_go_together(tmp_path: Path) -> None:
+    text = base("cluster:\n  mode: terraform\n").replace("provider: sandbox", "provider: azure")
+    err = error_of(text)
+    assert err.line == 7 and "cluster.mode: terraform needs a terraform section" in str(err), str(err)
+    (tmp_path / "infra").mkdir()
+    err = error_of(base("terraform:\n  dir: infra\n"), tmp_path / "answers.yaml")
+    assert "the terraform section is only used with cluster.mode: terraform" in str(err), str(err)
+    secrets = tmp_path / "tf.json"
+    secrets.write_text('["not", "an", "object"]')
+    secrets.chmod(0o600)
+    text = base("cluster:\n  mode: terraform\nterraform:\n  dir: infra\n  secret_variables_file: tf.json\n")
+    err = error_of(text.replace("provider: sandbox", "provider: azure"), tmp_path / "answers.yaml")
+    assert "secret_variables_file tf.json is not a JSON object" in str(err), str(err)
+    secrets.write_text('{"db_password": "x"}')
+    secrets.chmod(0o644)
+    err = error_of(text.replace("provider: sandbox", "provider: azure"), tmp_path / "answers.yaml")
+    assert "can be read by other users" in str(err), str(err)
+
+
 def test_sizing_tier_sets_the_prerequisites_thresholds() -> None:
     from digit_tui.preflight.model import PreflightPlan
 
