@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
@@ -133,9 +134,13 @@ def connect(target: KubeTarget) -> Kube:
                              f"{status_message(exc)}", remedy=NO_CLUSTER_REMEDY) from None
 
 
+SNAPSHOT_TTL = 10.0     # seconds a list of our objects taken by one check may serve the checks after it
+
+
 class Cluster:
     """One connection to the target shared by the release tasks of one engine: a pool of
-    connections and one discovery cache instead of a handshake and discovery per task."""
+    connections and one discovery cache instead of a handshake and discovery per task, and
+    one list of our objects per type and namespace for the checks of all services."""
 
     def __init__(self, config: InstallConfig) -> None:
         self.config = config
@@ -143,6 +148,36 @@ class Cluster:
         self._kube: Kube | None = None
         self._target: KubeTarget | None = None
         self._served: ServedAPIs | None = None
+        # (type path, namespace) -> (monotonic time listed, objects labelled managed-by digit-tui)
+        self._lists: dict[tuple[str, str | None], tuple[float, list[dict[str, Any]]]] = {}
+        self._listing: dict[tuple[str, str | None], threading.Lock] = {}
+
+    def ours(self, kube: Kube, rtype: Any, namespace: str | None) -> list[dict[str, Any]]:
+        """Every object of ``rtype`` in ``namespace`` that digit-tui labelled, whichever service: on
+        a rerun twenty checks in a row share one list per type instead of one per service and type.
+        A list serves for SNAPSHOT_TTL seconds and until any service applies or prunes (``changed``),
+        so a check never judges from a list older than the last change digit-tui made."""
+        key = (rtype.path(namespace), namespace)
+        with self._lock:
+            if kube is not self._kube:
+                return kube.list(rtype, namespace, label_selector=f"{MANAGED_BY_LABEL}={MANAGED_BY}")[0]
+            gate = self._listing.setdefault(key, threading.Lock())
+        with gate:  # concurrent checks of one type wait for one list rather than each making it
+            with self._lock:
+                hit = self._lists.get(key)
+                if hit is not None and time.monotonic() - hit[0] < SNAPSHOT_TTL:
+                    return hit[1]
+            started = time.monotonic()
+            items, _ = kube.list(rtype, namespace, label_selector=f"{MANAGED_BY_LABEL}={MANAGED_BY}")
+            with self._lock:
+                if kube is self._kube:
+                    self._lists[key] = (started, items)
+            return items
+
+    def changed(self) -> None:
+        """Forget every list: a service is about to apply or prune."""
+        with self._lock:
+            self._lists.clear()
 
     def get(self, cluster_outputs: Mapping[str, Any] | None = None) -> Kube:
         target = kube_target(self.config, cluster_outputs)
@@ -151,6 +186,7 @@ class Cluster:
                 self._kube = connect(target)
                 self._target = target
                 self._served = None
+                self._lists.clear()
             return self._kube
 
     def served(self, kube: Kube) -> ServedAPIs:
@@ -320,7 +356,10 @@ class ServiceTask(Task):
             except UnknownType:
                 return False, f"{kind} ({api_version}) is not served yet"
             where = (ns or DEFAULT_NAMESPACE) if rtype.namespaced else None
-            live, _ = kube.list(rtype, where, label_selector=service_selector(self.service))
+            # The same objects a list with service_selector(self.service) returns, from the
+            # engine's shared list of everything digit-tui labelled in this type and namespace.
+            live = [o for o in self.cluster.ours(kube, rtype, where)
+                    if ((o.get("metadata") or {}).get("labels") or {}).get(SERVICE_LABEL) == self.service]
             by_name = {str(o["metadata"]["name"]): o for o in live}
             for obj in objs:
                 name = str(obj["metadata"]["name"])
@@ -353,6 +392,7 @@ class ServiceTask(Task):
 
     def _apply(self, ctx: TaskContext, stop: threading.Event) -> int:
         kube = self.cluster.for_task(self, ctx)
+        self.cluster.changed()
         want = self._desired(ctx, kube)
         info, crds, objects = want.info, want.crds, want.objects
         self._log_conversion(ctx, want.conversion)
@@ -405,6 +445,8 @@ class ServiceTask(Task):
         except asyncio.CancelledError:
             stop.set()  # the worker thread notices within one watch timeout
             raise
+        finally:
+            self.cluster.changed()  # lists taken while it applied are not what it left behind
         self._publish(ctx, self._info(ctx), count)
 
     async def dry_run(self, ctx: TaskContext) -> list[str]:
@@ -482,7 +524,8 @@ class ReleaseRecordTask(Task):
                 "data": data}
 
     def _orphans(self, kube: Kube, current: set[str]) -> list[dict[str, Any]]:
-        live = kube.list_labelled(prune_types(kube), f"{MANAGED_BY_LABEL}={MANAGED_BY},{SERVICE_LABEL}")
+        # Objects of other phases (monitoring, Jenkins: labelled digit.org/phase) are not the release's to prune.
+        live = kube.list_labelled(prune_types(kube), f"{MANAGED_BY_LABEL}={MANAGED_BY},{SERVICE_LABEL},!digit.org/phase")
         return [o for o in live if ((o.get("metadata") or {}).get("labels") or {}).get(SERVICE_LABEL) not in current
                 and _group_kind(o) not in NEVER_PRUNE]
 

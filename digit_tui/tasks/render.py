@@ -59,7 +59,10 @@ def load_rendered(state_dir: Path, service: str) -> tuple[list[dict[str, Any]], 
 
     path = rendered_file(state_dir, service)
     try:
-        docs = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
+        # libyaml's loader when present (several times faster on these files, same documents):
+        # every converged service's check reads its file on a rerun.
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        docs = [d for d in yaml.load_all(path.read_text(encoding="utf-8"), Loader=loader) if d]
     except FileNotFoundError:
         raise PermanentError(f"rendered manifest {path} is missing",
                              remedy="run `digit-tui install` again: the render task writes it") from None
