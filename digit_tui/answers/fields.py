@@ -386,6 +386,7 @@ CertFile = Annotated[Path, BeforeValidator(_file_ref("certificate"))]
 KeyFile = Annotated[Path, BeforeValidator(_file_ref("private key"))]
 ValuesFile = Annotated[Path, BeforeValidator(_file_ref("environment"))]
 SourceDir = Annotated[Path, BeforeValidator(_file_ref("DIGIT source", directory=True))]
+SigningKey = Annotated[Path, BeforeValidator(_file_ref("signing key"))]
 TerraformDir = Annotated[Path, BeforeValidator(_file_ref("terraform working", directory=True))]
 SecretVariablesFile = Annotated[Path, BeforeValidator(_file_ref("secret_variables_file"))]
 

@@ -58,6 +58,7 @@ from digit_tui.answers.fields import (
     Registry,
     RelPath,
     SecretVariablesFile,
+    SigningKey,
     SourceDir,
     SshKey,
     Tenant,
@@ -137,6 +138,20 @@ class Cluster(Section):
     pod_cidr: Cidr = "10.244.0.0/16"
     service_cidr: Cidr = "10.96.0.0/12"
     api_endpoint: HostPort | None = None
+    # kubeadm: the Kubernetes packages, from pkgs.k8s.io or an SDC's own mirror of it (apt).
+    kubernetes_version: str = expect("a minor such as 1.30 or an exact version such as 1.30.2", default="1.30",
+                                     pattern=r"^1\.\d{1,2}(\.\d{1,3})?$")
+    package_repository: str | None = expect("an apt repository URL such as http://mirror.sdc.local/k8s/v1.30/deb/",
+                                            default=None, pattern=r"^https?://\S+$")
+    package_key_file: SigningKey | None = None
+    package_repository_trusted: bool = expect("true or false", default=False)
+
+    @model_validator(mode="after")
+    def _mirror_signed(self) -> Cluster:
+        if self.package_repository is not None and self.package_key_file is None and not self.package_repository_trusted:
+            raise bad("a package mirror needs its signing key", "package_key_file: the mirror's key (armored or binary), "
+                      "or package_repository_trusted: true for an internal mirror", at=("package_repository",))
+        return self
 
     @model_validator(mode="after")
     def _no_overlap(self) -> Cluster:
@@ -480,7 +495,8 @@ class Answers(Section):
                     raise bad(f"host {host.name} ({ip}) lies inside pod_cidr {pods}", "a pod_cidr that does not contain any host address",
                               at=("cluster", "pod_cidr"))
         else:
-            for key in ("pod_cidr", "service_cidr", "api_endpoint"):
+            for key in ("pod_cidr", "service_cidr", "api_endpoint", "kubernetes_version", "package_repository",
+                        "package_key_file", "package_repository_trusted"):
                 if key in self.cluster.model_fields_set:
                     raise bad(f"cluster.{key} is only used with cluster.mode: kubeadm",
                               f"mode: kubeadm, or no {key} (an existing cluster keeps its own)", at=("cluster", key))

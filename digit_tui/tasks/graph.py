@@ -173,10 +173,16 @@ def kubeadm_phase(config: InstallConfig, *, after: Iterable[str]) -> list[Task]:
     from digit_tui.tasks.cluster import KubeadmClusterTask
     from digit_tui.tasks.kubeadm import KUBECONFIG, kubeadm_tasks
 
+    from digit_tui.infra.kubeadm.packages import Packages
+
     a = config.answers
     state_dir = config.require_state_dir()
+    c = a.cluster
+    packages = Packages(kubernetes_version=c.kubernetes_version, repository=c.package_repository,
+                        key_file=c.package_key_file, trusted=c.package_repository_trusted)
     try:
-        built = kubeadm_tasks(a.hosts, a.cluster, state_dir, environment=a.environment, after=list(after))
+        built = kubeadm_tasks(a.hosts, a.cluster, state_dir, environment=a.environment, after=list(after),
+                              packages=packages)
     except InputError as exc:
         raise GraphError(str(exc)) from None
     return [*built, KubeadmClusterTask(a.target, a.storage, state_dir, deps=[KUBECONFIG])]

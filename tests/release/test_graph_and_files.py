@@ -106,6 +106,36 @@ def test_a_database_on_a_vm_is_converged_before_cluster_configs(tmp_path: Path) 
     assert "postgres" in tasks["cluster-configs"].deps
 
 
+def test_kubeadm_answers_put_the_kubeadm_phases_before_the_cluster_task(tmp_path: Path) -> None:
+    from digit_tui.answers import load_answers
+    from digit_tui.answers.config import InstallConfig
+    from digit_tui.tasks.kubeadm import KUBECONFIG
+
+    key = tmp_path / "id_ed25519"
+    key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nstand-in\n-----END OPENSSH PRIVATE KEY-----\n")
+    key.chmod(0o600)
+    doc = {"environment": "lab", "target": {"provider": "sdc"},
+           "hosts": [{"name": "master-1", "address": "10.20.0.11", "user": "ubuntu", "ssh_key": str(key),
+                      "roles": ["master"]},
+                     {"name": "worker-1", "address": "10.20.0.21", "user": "ubuntu", "ssh_key": str(key),
+                      "roles": ["worker"]}],
+           "cluster": {"mode": "kubeadm", "kubernetes_version": "1.31",
+                       "package_repository": "http://mirror.sdc.local/k8s/v1.31/deb/",
+                       "package_repository_trusted": True},
+           "digit": {"domain": "digit.local", "modules": ["m_pgr"]}}
+    answers = tmp_path / "answers.yaml"
+    answers.write_text(yaml.safe_dump(doc))
+    config = InstallConfig.from_answers(load_answers(answers), answers, state_dir=tmp_path / "state")
+    tasks = {t.id: t for t in install_graph(config)}
+    assert tasks["cluster"].deps == (KUBECONFIG,) and tasks["cluster"].title.endswith("(kubeadm)")
+    prepare = [t for tid, t in tasks.items() if tid.startswith("kubeadm-prepare-")]
+    assert {t.id for t in prepare} == {"kubeadm-prepare-master-1", "kubeadm-prepare-worker-1"}
+    assert all(set(t.deps) == {"prerequisites"} for t in prepare)
+    packages = prepare[0].fleet.packages
+    assert (packages.kubernetes_version, packages.repository, packages.trusted) == \
+        ("1.31", "http://mirror.sdc.local/k8s/v1.31/deb/", True)
+
+
 def test_graph_reports_an_unknown_service_as_bad_input(tmp_path: Path) -> None:
     source = copy_sample(tmp_path / "src")
     edit_manifest(source, "egovio/egov-idgen:v1.2.3-44558a0602-7", "egovio/egov-idgenx:v1.2.3-44558a0602-7")
