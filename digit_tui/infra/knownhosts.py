@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -71,7 +72,7 @@ def _load(path: Path) -> paramiko.HostKeys:
 
 
 def known_keys(path: Path, host: str, port: int) -> tuple[KnownKey, ...]:
-    entries = _load(path).lookup(entry_name(host, port)) or {}
+    entries: Mapping[str, paramiko.PKey] = _load(path).lookup(entry_name(host, port)) or {}
     return tuple(KnownKey(t, fingerprint(k)) for t, k in entries.items())
 
 
@@ -88,7 +89,7 @@ def preferred_algorithms(path: Path, host: str, port: int, defaults: tuple[str, 
 
 def verify(path: Path, host: str, port: int, key: paramiko.PKey) -> HostKeyCheck:
     presented = KnownKey(key.get_name(), fingerprint(key))
-    entries = _load(path).lookup(entry_name(host, port)) or {}
+    entries: Mapping[str, paramiko.PKey] = _load(path).lookup(entry_name(host, port)) or {}
     known = tuple(KnownKey(t, fingerprint(k)) for t, k in entries.items())
     if not entries:
         return HostKeyCheck(Verdict.UNKNOWN, presented, ())

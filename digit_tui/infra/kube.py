@@ -251,7 +251,7 @@ class Kube:
         """The API server's ``GET /readyz`` answer ("ok"): plain text, not JSON, so not ``request``.
         ApiException (500) while the server is not ready to serve."""
         resp = self._send("GET", "/readyz", timeout=timeout)
-        data = resp.read()
+        data: bytes = resp.read()
         if not 200 <= resp.status <= 299:
             raise _api_exception(resp.status, resp.reason, data)
         return data.decode(errors="replace").strip()
@@ -358,13 +358,15 @@ class Kube:
             if meta.get("namespace") != namespace:
                 obj = {**obj, "metadata": {**meta, "namespace": namespace}}
         query = {"fieldManager": field_manager, "force": "true" if force else None}
-        return self.request("PATCH", rtype.path(namespace, str(meta.get("name", ""))), query=query, body=obj,
-                            content_type="application/apply-patch+yaml")
+        live: Obj = self.request("PATCH", rtype.path(namespace, str(meta.get("name", ""))), query=query, body=obj,
+                                 content_type="application/apply-patch+yaml")
+        return live
 
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> Obj | None:
         rtype = self.resource(api_version, kind)
         try:
-            return self.request("GET", rtype.path(namespace if rtype.namespaced else None, name))
+            found: Obj | None = self.request("GET", rtype.path(namespace if rtype.namespaced else None, name))
+            return found
         except Exception as exc:
             if getattr(exc, "status", None) == 404:
                 return None
@@ -451,7 +453,7 @@ class Kube:
         path = f"/api/v1/namespaces/{quote(namespace, safe='')}/pods/{quote(name, safe='')}/log"
         query = {"container": container, "tailLines": tail_lines, "previous": "true" if previous else None}
         resp = self._send("GET", path, query=query)
-        data = resp.read()
+        data: bytes = resp.read()
         if not 200 <= resp.status <= 299:
             raise _api_exception(resp.status, resp.reason, data)
         return data.decode(errors="replace")

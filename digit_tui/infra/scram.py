@@ -34,7 +34,8 @@ class Verifier:
     server_key: bytes
 
     def __str__(self) -> str:
-        b64 = lambda b: base64.b64encode(b).decode("ascii")  # noqa: E731
+        def b64(b: bytes) -> str:
+            return base64.b64encode(b).decode("ascii")
         return f"{PREFIX}${self.iterations}:{b64(self.salt)}${b64(self.stored_key)}:{b64(self.server_key)}"
 
     def __repr__(self) -> str:      # a verifier allows an offline guessing attack: never printed whole

@@ -34,10 +34,13 @@ import time
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import Protocol
 
 import paramiko
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+# types-paramiko's paramiko/__init__.pyi does not re-export it, though paramiko does
+from paramiko.ssh_exception import IncompatiblePeer
 
 from digit_tui.infra import knownhosts
 from digit_tui.infra.knownhosts import HostKeyCheck, KnownKey, Verdict
@@ -377,7 +380,7 @@ def _handshake(target: SshTarget, known_hosts: Path, options: SshOptions) -> par
 
 
 def _handshake_error(target: SshTarget, exc: BaseException | None) -> SshError:
-    if isinstance(exc, paramiko.IncompatiblePeer):
+    if isinstance(exc, IncompatiblePeer):
         return SshError(SshErrorKind.PROTOCOL, f"{target.label}: no SSH algorithms in common with the host ({exc})",
                         "the host's sshd offers only algorithms this program refuses; update its configuration")
     text = str(exc) if exc is not None else ""
@@ -483,7 +486,12 @@ def _authenticate(transport: paramiko.Transport, target: SshTarget, auth: SshAut
             agent.close()
 
 
-def _decrypt(load, data: bytes, secret: bytes | None) -> tuple[object | None, str]:
+class _KeyLoader(Protocol):
+    """cryptography's load_ssh_private_key and load_pem_private_key, as _decrypt calls them."""
+    def __call__(self, data: bytes, password: bytes | None) -> object: ...
+
+
+def _decrypt(load: _KeyLoader, data: bytes, secret: bytes | None) -> tuple[object | None, str]:
     """cryptography's verdict as a word: it says "wrong passphrase" and "damaged" alike (ValueError)."""
     try:
         return load(data, password=secret), ""
@@ -515,7 +523,7 @@ def load_key(path: Path, passphrase: str | None, label: str = "") -> paramiko.PK
     if b"PRIVATE KEY-----" not in data:
         raise unusable("not a private key", "name the private key (not the .pub)")
     secret = passphrase.encode() if passphrase else None
-    load = serialization.load_ssh_private_key if b"BEGIN OPENSSH PRIVATE KEY" in data else \
+    load: _KeyLoader = serialization.load_ssh_private_key if b"BEGIN OPENSSH PRIVATE KEY" in data else \
         serialization.load_pem_private_key
     loaded, why = _decrypt(load, data, secret)
     if loaded is None and why == "passphrase-needed":
@@ -532,7 +540,9 @@ def load_key(path: Path, passphrase: str | None, label: str = "") -> paramiko.PK
     for crypto_class, key_class in _KEY_CLASSES:
         if isinstance(loaded, crypto_class):
             try:
-                return key_class.from_private_key_file(str(Path(path).expanduser()), password=secret)
+                # paramiko takes the passphrase as text and encodes it as UTF-8, as secret was
+                return key_class.from_private_key_file(str(Path(path).expanduser()),
+                                                       password=None if secret is None else secret.decode())
             except Exception:
                 raise unusable("not a private key this program can read", "use an ed25519, ECDSA or RSA key") from None
     raise unusable("unsupported key type", "use an ed25519, ECDSA or RSA key")
