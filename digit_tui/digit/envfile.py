@@ -250,7 +250,7 @@ def _layer_database(inputs: EnvInputs, answered: Answered, configs: dict[str, An
         data["db-url"] = jdbc_url(host, port, name, (old.group("query") or "") if old else "")
     if inputs.db_ips and answered.db_host:
         db = _mapping(configs, "db")
-        db.update({"name": "db-service", "port": inputs.db_port, "db-ips": list(inputs.db_ips)})
+        db.update(db_block(inputs))
 
 
 def _layer_storage(inputs: EnvInputs, env: dict[str, Any]) -> None:
@@ -366,8 +366,18 @@ def _cluster_configs(inputs: EnvInputs) -> dict[str, Any]:
         },
     }
     if inputs.db_ips:
-        configs["db"] = {"name": "db-service", "port": inputs.db_port, "db-ips": list(inputs.db_ips)}
+        configs["db"] = db_block(inputs)
     return configs
+
+
+def db_block(inputs: EnvInputs) -> dict[str, Any]:
+    """``cluster-configs.db`` for an external database by IP, in the shape DIGIT's cluster-configs
+    chart renders its selector-less ``db-service`` and manual Endpoints from (each ``db-ips``
+    entry is an EndpointAddress, ``{ip: ...}``)."""
+    from digit_tui.digit.dbservice import NAMESPACE, SERVICE
+
+    return {"name": SERVICE, "namespace": NAMESPACE, "port": inputs.db_port, "targetPort": inputs.db_port,
+            "db-ips": [{"ip": ip} for ip in inputs.db_ips]}
 
 
 def internal_user_uuid(inputs: EnvInputs) -> str:

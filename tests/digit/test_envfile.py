@@ -134,7 +134,7 @@ def test_overrides_are_merged_into_the_service_block(tmp_path: Path) -> None:
 def test_external_database_ips_become_db_service(tmp_path: Path) -> None:
     env = load(write_env_file(inputs(db_host="", db_ips=["10.9.8.7"]), tmp_path))
     cc = env["cluster-configs"]
-    assert cc["db"]["db-ips"] == ["10.9.8.7"]
+    assert cc["db"]["db-ips"] == [{"ip": "10.9.8.7"}] and cc["db"]["targetPort"] == cc["db"]["port"]
     assert cc["configmaps"]["egov-config"]["data"]["db-url"] == "jdbc:postgresql://db-service.egov:5433/egov_uat"
 
 

@@ -96,7 +96,8 @@ def test_answers_that_are_given_replace_the_operators_values(tmp_path: Path) -> 
     # An external database by IP: DIGIT's db-service with manual Endpoints; the JDBC parameters stay.
     assert data["db-host"] == "db-service.egov" and data["db-name"] == "mz_db"
     assert data["db-url"] == "jdbc:postgresql://db-service.egov:5433/mz_db?sslmode=require"
-    assert env["cluster-configs"]["db"] == {"name": "db-service", "port": 5433, "db-ips": ["10.20.0.5"]}
+    assert env["cluster-configs"]["db"] == {"name": "db-service", "namespace": "egov", "port": 5433,
+                                            "targetPort": 5433, "db-ips": [{"ip": "10.20.0.5"}]}
     assert data["egov-services-fqdn-name"] == "http://uat.digit.example.gov.in/"     # the operator's scheme
     # A storage class given in the answers replaces the disks of another cluster.
     assert env["kafka-v2"]["persistence"] == {"enabled": True, "storageClassName": "fast-ssd"}

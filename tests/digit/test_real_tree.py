@@ -153,3 +153,23 @@ def test_v28_with_all_13_modules_renders_84_services(tree: Path, tmp_path: Path)
               for c in o["spec"]["template"]["spec"]["containers"]]
     assert any(i.endswith(":v1.3.2-6cfa52c1f9-1") for i in images)     # the later entry's tag
     assert zuul.module == "authn-authz"                                # at the first entry's place
+
+
+def test_an_external_database_by_ip_renders_digits_db_service_and_endpoints(tree: Path, tmp_path: Path) -> None:
+    """DIGIT's cluster-configs renders ``toYaml db-ips`` under the Endpoints' addresses: each entry
+    an EndpointAddress; the generated env file gives it that shape (and the port it targets)."""
+    manifest = load_manifest(tree / RELEASES / "DIGIT" / "dependancy_chart-digit-v2.8.yaml")
+    inputs = EnvInputs(environment="real-tree", domain="digit.example.com", db_host="", db_ips=("10.20.0.31",),
+                       db_port=5433)
+    env, secrets = write_env_file(inputs, tmp_path), write_secrets_file(inputs, tmp_path)
+    from digit_tui.digit.pipeline import release_order
+
+    others = set(release_order(manifest, [])) - {CLUSTER_CONFIGS}     # only cluster-configs is rendered
+    with make_renderer("sdk") as renderer:
+        [configs] = render_release(tree, manifest, [], env, secrets, renderer, skip=others)
+    by_kind = {(o["kind"], o["metadata"]["name"]): o for o in configs.objects}
+    endpoints = by_kind[("Endpoints", "db-service")]
+    assert endpoints["metadata"]["namespace"] == "egov"
+    assert endpoints["subsets"][0]["addresses"] == [{"ip": "10.20.0.31"}]
+    assert endpoints["subsets"][0]["ports"] == [{"port": 5433}]
+    assert by_kind[("Service", "db-service")]["spec"]["ports"][0]["targetPort"] == 5433
