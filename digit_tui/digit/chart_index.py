@@ -13,6 +13,7 @@ import difflib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from digit_tui.digit.helmyaml import load_mapping
 from digit_tui.errors import InputError
@@ -122,6 +123,6 @@ def _chart_dirs(root: Path) -> list[Path]:
     return sorted(found)
 
 
-def _chart_meta(chart_dir: Path) -> dict:
+def _chart_meta(chart_dir: Path) -> dict[str, Any]:
     # Helm's own parser: a Chart.yaml Helm loads must not stop the index.
     return load_mapping(chart_dir / "Chart.yaml", role="Chart.yaml")

@@ -11,6 +11,7 @@ token even when the URL we were given does not.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import signal
@@ -180,10 +181,11 @@ def run_git(args: Sequence[str], deadline: float, report: Progress, *, what: str
             report(line)
 
     def pump_stderr() -> None:
-        assert proc.stderr is not None
+        # A BufferedReader (bufsize -1; typeshed says only IO[bytes]): read1 returns what is
+        # there instead of waiting for 4 KiB.
+        assert isinstance(proc.stderr, io.BufferedReader)
         buf = b""
-        # A BufferedReader (bufsize -1): read1 returns what is there instead of waiting for 4 KiB.
-        while chunk := proc.stderr.read1(4096):  # type: ignore[attr-defined]
+        while chunk := proc.stderr.read1(4096):
             buf += chunk
             *parts, buf = re.split(rb"[\r\n]", buf)
             for part in parts:

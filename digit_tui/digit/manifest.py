@@ -406,12 +406,12 @@ def parse_manifest(text: str, path: Path | None = None) -> ReleaseManifest:
             notes.append(ManifestNote(
                 ORPHAN_MIGRATION, f"migration image {base}{MIGRATION_SUFFIX} in module {module} has no service "
                 f"{base} in this release; ignored", line=line))
-    for name, mod in list(modules.items()):
+    for name, built in list(modules.items()):
         patched = tuple(
             replace(e, migration_tag=migrations[e.name][0] if e.name in migrations and migrations[e.name][0]
                     else e.tag)
-            for e in mod.services)
-        modules[name] = replace(mod, services=patched)
+            for e in built.services)
+        modules[name] = replace(built, services=patched)
     notes.extend(_duplicate_notes(modules))
     notes.extend(_untagged_notes(modules))
     return ReleaseManifest(path=path, version=model.version, modules=modules, notes=notes)

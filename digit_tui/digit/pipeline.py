@@ -231,8 +231,8 @@ def service_values(base: Mapping[str, Any], ref: ChartRef | None, name: str, tag
     sets = [("name", name)]
     if tag:
         sets.append(("image.tag", tag))
-    if migration_tag or tag:
-        sets.append(("initContainers.dbMigration.image.tag", migration_tag or tag))
+    if migration_image_tag := migration_tag or tag:
+        sets.append(("initContainers.dbMigration.image.tag", migration_image_tag))
     # Read either way: a broken values file is reported with its file and line, in Helm's words.
     own = load_values_file(ref.values_file, role="values file") if ref is not None else {}
     if ref is not None and not ref.shared_chart:
@@ -245,7 +245,8 @@ def set_value(dotted: str, value: str) -> dict[str, Any]:
     from digit_tui.digit.helmyaml import sdk
 
     escaped = value.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=")
-    return sdk().parse_set_string(f"{dotted}={escaped}")  # type: ignore[no-any-return]
+    parsed: dict[str, Any] = sdk().parse_set_string(f"{dotted}={escaped}")   # helm-python-sdk is untyped
+    return parsed
 
 
 def _render_one(renderer: Renderer, ref: ChartRef, name: str, tag: str | None, migration_tag: str | None,

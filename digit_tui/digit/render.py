@@ -330,14 +330,15 @@ def _with_deadline(fn: Callable[[], T], timeout: float, *, what: str,
     The native call cannot be interrupted, so a timed-out thread is left to
     finish on its own; being a daemon it never holds the process open.
     """
-    box: dict[str, Any] = {}
+    value: list[T] = []                 # filled by the thread: fn's result, or
+    error: list[BaseException] = []     # what it raised
     done = threading.Event()
 
     def work() -> None:
         try:
-            box["value"] = fn()
+            value.append(fn())
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            box["error"] = exc
+            error.append(exc)
         finally:
             done.set()
 
@@ -345,12 +346,12 @@ def _with_deadline(fn: Callable[[], T], timeout: float, *, what: str,
     if not done.wait(timeout):
         raise TransientError(f"{what} did not finish within {timeout:.0f} s",
                              remedy="the machine may be overloaded; retry, or raise the render timeout")
-    if "error" in box:
-        exc = box["error"]
+    if error:
+        exc = error[0]
         if isinstance(exc, (InputError, TransientError, PermanentError)):
             raise exc
         raise on_error(exc) from exc
-    return box["value"]
+    return value[0]
 
 
 # -- choosing an engine -----------------------------------------------------

@@ -40,7 +40,8 @@ from digit_tui.digit.atomic import atomic_write
 from digit_tui.yamlload import TooDeep, safe_load
 from digit_tui.digit.envfile import ENVIRONMENTS_DIR
 from digit_tui.digit.envinputs import EnvInputs
-from digit_tui.digit.sops import find_sops, is_sops_document
+# find_sops is re-exported: whoever writes a secrets file asks here whether it can be encrypted
+from digit_tui.digit.sops import find_sops as find_sops, is_sops_document
 from digit_tui.errors import InputError
 
 ALPHANUMERIC = string.ascii_letters + string.digits

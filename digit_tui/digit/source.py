@@ -28,7 +28,8 @@ from pathlib import Path
 
 from digit_tui.digit.gitcmd import GitFailed, GitRefNotFound, Progress, run_git
 from digit_tui.errors import InputError, PermanentError, TransientError
-from digit_tui.infra.giturl import CREDENTIAL_REMEDY, credential_part, redact_url, secrets_in
+# redact_url is re-exported: the callers of this module show URLs they got from it
+from digit_tui.infra.giturl import CREDENTIAL_REMEDY, credential_part, redact_url as redact_url, secrets_in
 
 # Where the three parts of a classic tree live, relative to the candidate base.
 _BASES: tuple[str, ...] = ("deploy-as-code/helm", "helm", ".")
