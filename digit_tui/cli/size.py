@@ -162,7 +162,9 @@ def _workloads(args: argparse.Namespace, preset: Any) -> tuple[list[Any], dict[s
     else:
         inputs = release.bundled_inputs()
     rp = frozenset(r.service for r in preset.request_path.services)
-    got = release.WorkloadCache().get(inputs, rp)
+    from digit_tui.sizing.diskcache import DiskCache
+
+    got = release.WorkloadCache(disk=DiskCache()).get(inputs, rp)
     return list(got.workloads), dict(got.module_deps), sorted({w.namespace for w in got.workloads})
 
 

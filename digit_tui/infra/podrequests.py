@@ -22,18 +22,41 @@ are refused here as the API server refuses them.
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
-
-from kubernetes.utils import parse_quantity as _untyped_parse_quantity
 
 from digit_tui.infra.kubesched import DEFAULT_CPU_M, DEFAULT_MEM_B, PodRequest
 
-parse_quantity: Callable[[str], Decimal] = _untyped_parse_quantity  # the client ships no annotations
+
+def _library_parse_quantity() -> Callable[[str], Decimal]:
+    """``kubernetes.utils.parse_quantity``, without importing the ``kubernetes`` package when it is
+    not loaded yet: the package's ``__init__`` imports its whole client and config (about a second),
+    which ``digit-tui size`` and ``validate`` would pay only to read quantities. The function's own
+    module needs nothing but ``decimal``, so it is loaded from the library's file on its own."""
+    if "kubernetes" not in sys.modules:
+        package = importlib.util.find_spec("kubernetes")   # finds it without running its __init__
+        if package is not None and package.origin:
+            spec = importlib.util.spec_from_file_location(
+                "digit_tui.infra._kubernetes_quantity", Path(package.origin).parent / "utils" / "quantity.py")
+            if spec is not None and spec.loader is not None:
+                module = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(module)
+                loaded: Callable[[str], Decimal] = module.parse_quantity
+                return loaded
+    from kubernetes.utils import parse_quantity as untyped
+
+    typed: Callable[[str], Decimal] = untyped
+    return typed
+
+
+parse_quantity: Callable[[str], Decimal] = _library_parse_quantity()  # the client ships no annotations
 
 # The API's quantity grammar (apimachinery's resource.Quantity): a signed decimal number, then one
 # binary suffix, one decimal suffix, or a decimal exponent.

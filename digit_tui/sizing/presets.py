@@ -192,7 +192,8 @@ def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
 def _read(path: Path) -> tuple[dict[str, Any], str]:
     try:
         text = path.read_text(encoding="utf-8")
-        data = yaml.safe_load(text)
+        # libyaml's loader when present: seven presets are read on every `digit-tui size`.
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except OSError as exc:
         raise InputError(f"cannot read preset: {exc.strerror}", path=path) from None
     except yaml.YAMLError as exc:

@@ -4,7 +4,9 @@ Rendering is the slow part (Helm, per service); planning is not. So every
 module is rendered once per (source, manifest, env file, secrets file) and the
 planner filters modules itself: changing the module selection on the sizing
 screen never re-renders. ``WorkloadCache`` keeps those renders in memory and
-notices edited files by their modification time.
+notices edited files by their modification time; given a ``DiskCache``
+(``digit-tui size`` does), it also keeps them on disk by the digest of their
+inputs, so the next process plans without rendering.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from digit_tui.errors import InputError
 from digit_tui.sizing.model import Workload
-from digit_tui.sizing.workloads import workloads_from_objects
+
+if TYPE_CHECKING:
+    from digit_tui.sizing.diskcache import DiskCache
 
 BUNDLE = Path(__file__).resolve().parent.parent / "bundles" / "digit-sample"
 
@@ -50,6 +54,8 @@ def _stamp(path: Path | None) -> tuple[str, float]:
 
 def workloads_of_rendered(services: Iterable[Any], request_path: frozenset[str] = frozenset()) -> list[Workload]:
     """Workloads of ``render_release`` output (objects with ``.name``, ``.module``, ``.objects``)."""
+    from digit_tui.sizing.workloads import workloads_from_objects
+
     out: list[Workload] = []
     for svc in services:
         ns = next((o.get("metadata", {}).get("namespace") for o in svc.objects
@@ -80,6 +86,7 @@ class WorkloadCache:
     """Rendered workloads by (source, manifest, env file, secrets file) and their mtimes."""
 
     renderer_factory: Callable[[], Any] | None = None
+    disk: DiskCache | None = None       # only for the default renderer: its engine is part of the digest
     _store: dict[tuple[Any, ...], ReleaseWorkloads] = field(default_factory=dict)
 
     def get(self, inputs: ReleaseInputs, request_path: frozenset[str] = frozenset()) -> ReleaseWorkloads:
@@ -88,6 +95,18 @@ class WorkloadCache:
         hit = self._store.get(key)
         if hit is not None:
             return hit
+        disk = self.disk if self.renderer_factory is None else None
+        digest = ""
+        if disk is not None:
+            from digit_tui.sizing.diskcache import inputs_digest
+
+            digest = inputs_digest(inputs.source, inputs.manifest, inputs.env_file, inputs.secrets_file, request_path)
+            stored = disk.load(digest)
+            if stored is not None:
+                result = ReleaseWorkloads(stored.workloads, stored.module_deps, stored.selectable, inputs.manifest,
+                                          stored.version)
+                self._store[key] = result
+                return result
         renderer = (self.renderer_factory or _default_renderer)()
         try:
             result = read_release(inputs, renderer, request_path)
@@ -96,6 +115,10 @@ class WorkloadCache:
             if close:
                 close()
         self._store[key] = result
+        if disk is not None:
+            from digit_tui.sizing.diskcache import Stored
+
+            disk.save(digest, Stored(result.workloads, dict(result.module_deps), result.selectable, result.version))
         return result
 
 
