@@ -47,16 +47,24 @@ def deploy(work: Path, speed: float, concurrency: int,
                 "--headless", "--state-dir", str(work / "state")]
 
         def once(what: str) -> float:
-            start = time.monotonic()
+            start, wall = time.monotonic(), time.time()
             proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=1800, cwd=REPO)
             elapsed = time.monotonic() - start
             if proc.returncode != 0:
                 raise SystemExit(f"{what} failed (concurrency {concurrency}):\n{proc.stderr[-2000:]}")
+            if what == "rerun":
+                phases.append(run_phases(work / "state" / "journal.db", wall, elapsed))
             return elapsed
 
+        phases: list[tuple[float, float, float]] = []
         elapsed = once("install")
         times = task_times(work / "state" / "journal.db")
         again = [once("rerun") for _ in range(reruns)]
+        if phases:
+            cols = list(zip(*phases))
+            print(f"rerun phases (medians): until the engine records the run {statistics.median(cols[0]):.2f} s, "
+                  f"its first to last event {statistics.median(cols[1]):.2f} s, "
+                  f"last event to the client's exit {statistics.median(cols[2]):.2f} s")
         return elapsed, times, again
     finally:
         handle.stop()
@@ -72,6 +80,18 @@ def task_times(journal: Path) -> dict[str, tuple[float, list[str]]]:
     finally:
         db.close()
     return {tid: (max(0.0, (fin or 0) - (st or 0)), json.loads(deps or "[]")) for tid, st, fin, deps in rows}
+
+
+def run_phases(journal: Path, started: float, elapsed: float) -> tuple[float, float, float]:
+    """Where a run's wall time went, from the journal's clock: the client and the engine starting
+    (until the run is recorded), the run itself (first to last event), and the client noticing the end."""
+    db = sqlite3.connect(f"file:{journal}?mode=ro", uri=True)
+    try:
+        run, created = db.execute("SELECT id, created FROM runs ORDER BY created DESC LIMIT 1").fetchone()
+        first, last = db.execute("SELECT min(time), max(time) FROM events WHERE run_id=?", (run,)).fetchone()
+    finally:
+        db.close()
+    return created - started, last - first, started + elapsed - last
 
 
 def critical_path(times: dict[str, tuple[float, list[str]]]) -> tuple[float, list[str]]:
