@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ParamSpec, TypeVar
 
 from digit_tui.engine.task import Task
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 class _PlanContext:
@@ -31,7 +35,7 @@ class _PlanContext:
     def secret(self, value: str) -> str:
         return value
 
-    async def run_sync(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    async def run_sync(self, fn: Callable[_P, _R], *args: _P.args, **kwargs: _P.kwargs) -> _R:
         return await asyncio.to_thread(fn, *args, **kwargs)
 
 

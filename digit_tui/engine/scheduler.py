@@ -14,7 +14,7 @@ import json
 import random
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, ParamSpec, TypeVar
 
 from digit_tui.engine.errors import ErrorKind, classify, remedy_for
 from digit_tui.engine.journal import Journal
@@ -49,6 +49,10 @@ def validate_graph(tasks: Sequence[Task]) -> list[str]:
         raise GraphError("task dependency cycle: " + " -> ".join(cycle)) from None
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
 class RunContext:
     """The ``TaskContext`` the engine hands to one task."""
 
@@ -75,7 +79,7 @@ class RunContext:
         self._sched.redactor.add(value)
         return value
 
-    async def run_sync(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    async def run_sync(self, fn: Callable[_P, _R], *args: _P.args, **kwargs: _P.kwargs) -> _R:
         return await asyncio.to_thread(fn, *args, **kwargs)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Protocol
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 
 class TaskState(str, Enum):
@@ -60,6 +60,10 @@ class RetryPolicy:
         return max(0.0, raw * (1 + self.jitter * (2 * rand - 1)))
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
 class TaskContext(Protocol):
     """What a running task may use; implemented by the engine."""
 
@@ -81,7 +85,7 @@ class TaskContext(Protocol):
     def secret(self, value: str) -> str:
         """Register a secret value so that it is redacted everywhere; returns it unchanged."""
 
-    async def run_sync(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    async def run_sync(self, fn: Callable[_P, _R], *args: _P.args, **kwargs: _P.kwargs) -> _R:
         """Run blocking code (paramiko, kubernetes client) in a thread."""
 
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -165,7 +165,7 @@ def split_api_version(api_version: str) -> tuple[str, str]:
     return group, version
 
 
-def object_key(obj: Obj, default_namespace: str = "") -> ObjectKey:
+def object_key(obj: Mapping[str, Any], default_namespace: str = "") -> ObjectKey:
     meta = obj.get("metadata") or {}
     group, _ = split_api_version(str(obj.get("apiVersion", "")))
     return ObjectKey(group, str(obj.get("kind", "")), str(meta.get("namespace") or default_namespace),

@@ -187,7 +187,7 @@ def _cpus(n: int) -> str:
 class GateTask(Task):
     """Everything the phase found, the fleet checks, and the operator's acknowledgement of warnings."""
 
-    def __init__(self, plan: PreflightPlan, deps: Sequence[str]) -> None:
+    def __init__(self, plan: PreflightPlan, deps: list[str]) -> None:
         super().__init__(GATE, "prerequisites: fleet checks and acknowledged warnings", PHASE, deps, timeout=30)
         self.plan = plan
         self.hosts = plan.hosts

@@ -397,7 +397,7 @@ class ServiceTask(Task):
         info, crds, objects = want.info, want.crds, want.objects
         self._log_conversion(ctx, want.conversion)
         for crd in crds:
-            _call(f"apply {object_key(crd)}", kube, lambda crd=crd: kube.apply(crd))
+            _call(f"apply {object_key(crd)}", kube, lambda: kube.apply(crd))  # called at once: crd is this one
         if crds:
             ctx.log(f"applied {len(crds)} CRDs")
             for crd in crds:  # their types must be discovered afresh
@@ -411,9 +411,9 @@ class ServiceTask(Task):
             key = object_key(obj)
             av, kind = str(obj["apiVersion"]), str(obj["kind"])
             if crds and (av, kind) not in served:
-                _call(f"discover {kind}", kube, lambda av=av, kind=kind: kube.wait_for_type(av, kind))
+                _call(f"discover {kind}", kube, lambda: kube.wait_for_type(av, kind))
                 served.add((av, kind))
-            _call(f"apply {key}", kube, lambda obj=obj: kube.apply(obj))
+            _call(f"apply {key}", kube, lambda: kube.apply(obj))
         ctx.log(f"applied {len(objects)} objects of {self.service} ({info.get('tag') or 'chart tag'})")
         self._prune(ctx, kube, [*crds, *objects])
         workloads = [workload_of(o) for o in objects if is_workload(o)]

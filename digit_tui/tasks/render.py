@@ -188,7 +188,7 @@ class RenderTask(Task):
                              self._running_tags(ctx, release, tags), skip)
         state = self.config.require_state_dir()
         try:
-            index = json.loads((rendered_dir(state) / INDEX).read_text(encoding="utf-8"))
+            index: dict[str, Any] = json.loads((rendered_dir(state) / INDEX).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
         if index.get("inputs") != want:

@@ -429,9 +429,9 @@ class VolumesTask(Task):
         why = unsupported(self.layout, s.mode)
         if not s.static:
             which = f"StorageClass {s.storage_class}" if s.storage_class else "the cluster's default StorageClass"
-            lines = [f"would check that {which} exists; the backbone's claims are provisioned through it"]
+            lines: list[str] = [f"would check that {which} exists; the backbone's claims are provisioned through it"]
             return lines + ([f"warning: {why}: the backbone's data would not outlive its pods"] if why else [])
-        lines: list[str] = []
+        lines = []
         try:
             disks: DiskSet | None = disks_from_outputs(
                 s.provider, self.terraform.read(ctx), {svc: size.replicas for svc, size in self.sizes.items()},
