@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ CLUSTER_TASK = "cluster"        # the cluster phase's task, whose kubeconfig the
 RENDERED_DIR = "rendered"
 INDEX = "index.json"
 PROGRESS = "progress.json"      # services rendered so far by an unfinished render, with their inputs
+STAMPS = "tree-stamps.json"     # size/mtime/ctime/inode and digest of each chart file, as last hashed
 FORMAT = 1                      # bump when the rendered file layout changes
 RENDER_TIMEOUT = 60.0           # per chart
 
@@ -71,18 +73,60 @@ def load_rendered(state_dir: Path, service: str) -> tuple[list[dict[str, Any]], 
     return crds, objects
 
 
-def _tree_digest(root: Path) -> str:
+RACY = 2.0     # seconds: a file modified this close to being hashed may change again unseen by its mtime
+
+
+def _tree_digest(root: Path, stamps: Path | None = None) -> str:
+    """The digest of every file under ``root`` (names and contents).
+
+    With ``stamps`` (a file the render task keeps in the state directory), a file whose
+    size, mtime, ctime and inode are those recorded when it was last hashed is not read
+    again (git's index makes the same bargain), except a file modified within RACY seconds of
+    that hashing. The digest is the same either way; only a rerun's check reads less."""
+    known: dict[str, list[Any]] = {}
+    trusted_before = 0.0
+    if stamps is not None:
+        try:
+            doc = json.loads(stamps.read_text(encoding="utf-8"))
+            if doc.get("root") == str(root):
+                known = dict(doc.get("files") or {})
+                trusted_before = float(doc.get("hashed_at") or 0.0) - RACY
+        except (OSError, ValueError, TypeError, AttributeError):
+            known = {}
+    seen: dict[str, list[Any]] = {}
+    hashed_at = time.time()
     h = hashlib.sha256()
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d != ".git")
         for name in sorted(filenames):
             p = Path(dirpath) / name
-            h.update(str(p.relative_to(root)).encode() + b"\0")
+            rel = str(p.relative_to(root))
+            h.update(rel.encode() + b"\0")
             try:
-                h.update(hashlib.sha256(p.read_bytes()).digest())
+                st = p.stat()
+                stamp = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+                old = known.get(rel)
+                if (old is not None and old[:4] == stamp and max(st.st_mtime, st.st_ctime) < trusted_before
+                        and isinstance(old[4], str) and len(old[4]) == 64):
+                    raw = bytes.fromhex(old[4])
+                else:
+                    raw = hashlib.sha256(p.read_bytes()).digest()
+                seen[rel] = [*stamp, raw.hex()]
+                h.update(raw)
             except OSError:
                 h.update(b"?")
+    if stamps is not None and seen != known:
+        try:
+            atomic_write(stamps, json.dumps({"root": str(root), "hashed_at": hashed_at, "files": seen}), mode=0o600)
+        except OSError:
+            pass    # the next check reads every file again, nothing worse
     return h.hexdigest()
+
+
+def _stamps(state_dir: Path) -> Path | None:
+    """Where the chart tree's file stamps are kept (none until the rendered directory exists)."""
+    out = rendered_dir(state_dir)
+    return out / STAMPS if out.is_dir() else None
 
 
 def _file_digest(path: str | None) -> str:
@@ -96,9 +140,10 @@ def _file_digest(path: str | None) -> str:
 
 def inputs_digest(release: Release, env_file: str, secrets_file: str | None, engine: str,
                   tags: Mapping[str, str] | None = None, running_tags: Mapping[str, str] | None = None,
-                  skip_services: tuple[str, ...] = ()) -> str:
+                  skip_services: tuple[str, ...] = (), *, stamps: Path | None = None) -> str:
     h = hashlib.sha256()
-    for part in (str(FORMAT), engine, _tree_digest(release.source.charts_dir), _file_digest(str(release.manifest_path)),
+    charts = _tree_digest(release.source.charts_dir, stamps)
+    for part in (str(FORMAT), engine, charts, _file_digest(str(release.manifest_path)),
                  ",".join(release.modules), _file_digest(env_file), _file_digest(secrets_file),
                  json.dumps(dict(tags or {}), sort_keys=True), json.dumps(dict(running_tags or {}), sort_keys=True),
                  ",".join(sorted(skip_services))):
@@ -184,9 +229,9 @@ class RenderTask(Task):
         release = open_release(self.config, progress=lambda line: ctx.log(line))
         tags = self.config.tags
         skip = self._skipped(release)
-        want = inputs_digest(release, env_file, secrets_file, _engine_name(), tags,
-                             self._running_tags(ctx, release, tags), skip)
         state = self.config.require_state_dir()
+        want = inputs_digest(release, env_file, secrets_file, _engine_name(), tags,
+                             self._running_tags(ctx, release, tags), skip, stamps=_stamps(state))
         try:
             index: dict[str, Any] = json.loads((rendered_dir(state) / INDEX).read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -225,7 +270,8 @@ class RenderTask(Task):
         running = self._running_tags(ctx, release, tags)
         with make_renderer("auto", timeout=RENDER_TIMEOUT) as renderer:
             engine = renderer.engine
-            inputs = inputs_digest(release, env_file, secrets_file, engine, tags, running, skip)
+            inputs = inputs_digest(release, env_file, secrets_file, engine, tags, running, skip,
+                                   stamps=_stamps(self.config.require_state_dir()))
             done = _finished_so_far(out, inputs)
             if done:
                 ctx.log(f"resuming the render: {len(done)} of {len(order)} services were rendered "
