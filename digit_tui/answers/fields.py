@@ -406,5 +406,4 @@ RelPath = Annotated[str, BeforeValidator(check_relative)]
 
 def expect(text: str, **kwargs: Any) -> Any:
     """A field whose ``expected`` text is shown when YAML gives it the wrong type."""
-    extra = {"expected": text}
-    return Field(json_schema_extra=extra, **kwargs)
+    return Field(json_schema_extra={"expected": text}, **kwargs)

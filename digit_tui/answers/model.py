@@ -523,11 +523,11 @@ class Answers(Section):
         # configuration (answers/config.py) was refused or accepted when it was first validated.
         if (info.context or {}).get("recorded"):
             return self
-        for key in NOT_AVAILABLE_YET:
-            hit = key.used(self)
+        for unbuilt in NOT_AVAILABLE_YET:
+            hit = unbuilt.used(self)
             if hit is not None:
                 at, value = hit
-                raise bad(f"{value} is not available yet ({key.why})", key.instead, at=at)
+                raise bad(f"{value} is not available yet ({unbuilt.why})", unbuilt.instead, at=at)
         return self
 
 

@@ -50,8 +50,8 @@ def network_endpoints(answers: Answers) -> list[Endpoint]:
     if answers.cluster.api_endpoint is not None:
         host, port = split_host_port(answers.cluster.api_endpoint)
         out.append(Endpoint(host, port, "cluster API endpoint", scheme="https"))
-    for host in answers.hosts:
-        out.append(Endpoint(host.address, host.port, f"ssh {host.name}"))
+    for machine in answers.hosts:
+        out.append(Endpoint(machine.address, machine.port, f"ssh {machine.name}"))
     gateway = answers.network.vpn_gateway
     if gateway is not None and (gateway.startswith("[") or gateway.count(":") == 1):
         host, port = split_host_port(gateway)

@@ -97,12 +97,13 @@ class PodTable(ScrollView, can_focus=True):
             old = self.rows.get(key)
             self.rows[key] = pod
             self.faulty += pod.faulty - (old.faulty if old is not None else 0)
-            was, now = old is not None and self._shows(old), self._shows(pod)
-            if was and now and self._key(old) == self._key(pod) and bool(old.reason) == bool(pod.reason):
+            was = old if old is not None and self._shows(old) else None    # the row as it is shown now
+            now = self._shows(pod)
+            if was is not None and now and self._key(was) == self._key(pod) and bool(was.reason) == bool(pod.reason):
                 touched.append(key)      # same place: redraw its lines, nothing moves
                 continue
-            if was:
-                shifted(*self._take(old))
+            if was is not None:
+                shifted(*self._take(was))
             if now:
                 shifted(*self._put(pod))
         self._after_change(top, bottom, anchor, first_shift, touched, cursor_at)
