@@ -4,7 +4,7 @@ Rendering the release is 90 % of a ``size`` run; planning takes milliseconds. Th
 workloads a render yields depend only on the chart tree, the manifest, the env
 and secrets files, the render engine and digit-tui's own render and sizing code,
 so a digest of those names the result. The chart tree and the code are stamped
-by path, size and modification time (what make and git's index trust; reading
+by path, size, mtime and ctime (what git's index trusts; reading
 every chart file would cost as much as the render it saves); the manifest, env
 and secrets files by their content.
 
@@ -48,7 +48,8 @@ def _tree_stamp(root: Path, h: Any, suffixes: tuple[str, ...] = ()) -> None:
             except OSError:
                 h.update(f"{os.path.relpath(p, root)}\0?\n".encode())
                 continue
-            h.update(f"{os.path.relpath(p, root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            # ctime too: a file edited with its mtime put back still moves its ctime
+            h.update(f"{os.path.relpath(p, root)}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\n".encode())
 
 
 def _content(path: Path | None) -> str:
