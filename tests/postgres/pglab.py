@@ -77,7 +77,7 @@ def _start_managed(lab: VmLab, vm: Vm, password: str) -> None:
     lab.exec(vm, ["runuser", "-u", "postgres", "--", f"{PG_BIN}/initdb", "-D", f"{d}/data", "-U", "postgres",
                   "--auth-local=peer", "--auth-host=scram-sha-256", "-E", "UTF8", "--no-locale", "--no-sync"],
              timeout=60)
-    lab.exec(vm, f"echo 'host all all 10.201.0.0/24 scram-sha-256' >> {d}/data/pg_hba.conf")
+    lab.exec(vm, f"echo 'host all all {lab.subnet}.0/24 scram-sha-256' >> {d}/data/pg_hba.conf")
     lab.exec(vm, ["runuser", "-u", "postgres", "--", f"{PG_BIN}/pg_ctl", "-D", f"{d}/data", "-l", f"{d}/server.log",
                   "-w", "-t", "30", "-o", f"-c listen_addresses={vm.address} -k {d} -c fsync=off", "start"], timeout=60)
     # The password on stdin, as an operator would type it into psql.

@@ -62,9 +62,10 @@ def login(pglab: Lab, argv_prefix: list[str], address: str, passfile_dir: str) -
 def test_vm_mode_creates_cluster_access_role_and_database_and_a_rerun_changes_nothing(
         pglab: Lab, tmp_path: Path) -> None:
     lab, vm, other = pglab.lab, pglab.fresh, pglab.existing
-    # vm1 (10.201.0.11) is in the node network, vm2 (10.201.0.12) is not; the jump host (10.201.0.1)
-    # gets its own line.
-    tasks, state = vm_tasks(pglab, vm, tmp_path, "10.201.0.8/30")
+    # vm1 (<subnet>.11) is in the node network, vm2 (<subnet>.12) is not; the jump host (<subnet>.1)
+    # gets its own line. Each test worker's lab has a subnet of its own.
+    net = lab.subnet
+    tasks, state = vm_tasks(pglab, vm, tmp_path, f"{net}.8/30")
     assert [t.id for t in tasks] == [VM_TASK_ID, TASK_ID]
     assert lab.exec(vm, "pg_lsclusters --no-header").stdout.strip() == b""     # nothing to start from
     j, run = journal(state)
@@ -79,8 +80,8 @@ def test_vm_mode_creates_cluster_access_role_and_database_and_a_rerun_changes_no
     assert after["role"].startswith("true SCRAM-SHA-256$4096:")
     hba = lab.exec(vm, "cat /etc/postgresql/15/main/pg_hba.conf").stdout.decode()
     rules = [line.split() for line in hba.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-    assert rules[:2] == [["host", '"egov_db"', '"egov"', "10.201.0.8/30", "scram-sha-256", "#", "digit-tui"],
-                         ["host", '"egov_db"', '"egov"', "10.201.0.1/32", "scram-sha-256", "#", "digit-tui"]]
+    assert rules[:2] == [["host", '"egov_db"', '"egov"', f"{net}.8/30", "scram-sha-256", "#", "digit-tui"],
+                         ["host", '"egov_db"', '"egov"', f"{lab.ctl_address}/32", "scram-sha-256", "#", "digit-tui"]]
     assert lab.exec(vm, "test -f /etc/postgresql/15/main/pg_hba.conf.before-digit-tui", check=False).returncode == 0
     out = j.task(run, TASK_ID).outputs
     assert (out["mode"], out["host"], out["port"], out["database"], out["username"]) == \
@@ -97,7 +98,7 @@ def test_vm_mode_creates_cluster_access_role_and_database_and_a_rerun_changes_no
     r = login(pglab, lab.vm_argv(vm, []), vm.address, "/root")
     assert r.stdout.strip() == "egov@egov_db", r.stderr
     r = login(pglab, lab.vm_argv(other, []), vm.address, "/root")
-    assert r.returncode != 0 and 'no pg_hba.conf entry for host "10.201.0.12"' in r.stderr
+    assert r.returncode != 0 and f'no pg_hba.conf entry for host "{other.address}"' in r.stderr
 
     # A rerun (a new install over the same VM): every task already converged, nothing touched.
     run2 = j.create_run("pgtest", "tests.postgres", {}, None)
@@ -116,7 +117,7 @@ def test_a_20s_drop_of_the_database_vm_during_the_phase_waits_and_then_completes
         pglab: Lab, tmp_path: Path) -> None:
     lab, vm = pglab.lab, pglab.existing     # the distribution's cluster 15/main, running on localhost only
     assert pglab.psql(vm, "SHOW listen_addresses") == "localhost"
-    tasks, state = vm_tasks(pglab, vm, tmp_path, "10.201.0.8/29")
+    tasks, state = vm_tasks(pglab, vm, tmp_path, f"{lab.subnet}.8/29")
     j, run = journal(state)
     dropped: list[float] = []
 

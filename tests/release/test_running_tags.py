@@ -14,6 +14,8 @@ import yaml
 
 from digit_tui.tasks.runningtags import image_tag, lookup, pick
 
+from tests.release.conftest import config_for, with_answers
+
 KUBECTL = "/usr/bin/kubectl"
 
 
@@ -58,8 +60,7 @@ def test_lookup_reads_the_cluster(tmp_path: Path, cluster: Any) -> None:
                               str(tmp_path / "kcache"), "--request-timeout", "20s", "apply", "-f", "-"],
                              input=yaml.safe_dump_all(docs), capture_output=True, text=True, timeout=60)
     assert applied.returncode == 0, applied.stderr
-    settings = {"target": {"provider": "sandbox", "kubeconfig": str(cluster.kubeconfig_path)}}
-    found = lookup(settings, ["redis", "kibana-v1", "zuul"])
+    found = lookup(config_for(tmp_path, kubeconfig=str(cluster.kubeconfig_path)), ["redis", "kibana-v1", "zuul"])
     assert found.tags == {"redis": "3.2.99"}
     assert found.note == ("untagged services: take the tag running in the cluster: redis:3.2.99; 1 run with their "
                           "chart's own tag and keep it; 1 have no Deployment in the cluster and use their chart's "
@@ -67,7 +68,7 @@ def test_lookup_reads_the_cluster(tmp_path: Path, cluster: Any) -> None:
 
 
 def test_no_cluster_or_a_silent_one_gives_no_running_tags(tmp_path: Path, cluster: Any) -> None:
-    none = lookup({"target": {"provider": "existing"}, "state_dir": str(tmp_path / "state")}, ["redis"])
+    none = lookup(with_answers(config_for(tmp_path), target={"provider": "existing"}), ["redis"])
     assert none.tags == {} and none.note.startswith("no cluster configured: 1 untagged services take no running tag")
 
     with socket.socket() as s:      # a port nothing listens on
@@ -78,7 +79,7 @@ def test_no_cluster_or_a_silent_one_gives_no_running_tags(tmp_path: Path, cluste
         c["cluster"]["server"] = f"https://127.0.0.1:{port}"
     dead = tmp_path / "dead-kubeconfig"
     dead.write_text(yaml.safe_dump(config))
-    gone = lookup({"target": {"provider": "existing", "kubeconfig": str(dead)}}, ["redis"], timeout=2.0)
+    gone = lookup(config_for(tmp_path, kubeconfig=str(dead), name="dead-answers.yaml"), ["redis"], timeout=2.0)
     assert gone.tags == {}
     assert gone.note.startswith("the cluster did not answer within 2 s (")
     assert gone.note.endswith("1 untagged services take no running tag")
