@@ -60,7 +60,7 @@ class SandboxHandle:
     token: str
     ca_path: Path
     state_dir: Path
-    _stop: Callable[[], None]
+    _stop: Callable[[], object]     # what it returns is not used
     sandbox: Sandbox | None = None  # the in-process object (None for a subprocess)
     loop: asyncio.AbstractEventLoop | None = None
     pid: int | None = None

@@ -43,7 +43,7 @@ def pod_request(pod: Obj) -> PodRequest:
 
 def _match_node_expr(expr: Obj, labels: dict[str, str]) -> bool:
     key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
-    val = labels.get(key)
+    val = labels.get(key) if isinstance(key, str) else None
     if op == "In":
         return val is not None and val in values
     if op == "NotIn":
@@ -305,7 +305,8 @@ class Scheduler(Controller):
     def _fail(self, key: PodKey, pod: Obj, message: str) -> None:
         self._unschedulable[key] = message
         status = status_of(pod)
-        cond = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}
+        cond: dict[str, str | None] = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                                       "message": message}
         current = next((c for c in status.get("conditions") or () if c.get("type") == "PodScheduled"), None)
         if current is None or any(current.get(k) != v for k, v in cond.items()):
             new = clone(pod)

@@ -91,7 +91,7 @@ class ApiServer:
         # as RBAC answers a service account nobody bound a role to.
         self.no_rights_tokens: set[str] = set()
         self.ready = True
-        self._watch_transports: set[asyncio.BaseTransport] = set()
+        self._watch_transports: set[asyncio.Transport] = set()
         self._runner: web.AppRunner | None = None
         self._heal_handles: dict[str, asyncio.TimerHandle] = {}
         self.url = ""

@@ -37,6 +37,7 @@ from digit_tui.sandbox.resources import Registry, ResourceType
 from digit_tui.sandbox.selectors import Predicate, SelectorError, field_equalities, field_predicate, label_predicate
 
 Listener = Callable[[str, ResourceType, dict[str, Any]], None]
+Objs = list[dict[str, Any]]   # for annotations inside Store, whose method ``list`` hides the builtin there
 
 _NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _LABEL_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -201,12 +202,12 @@ class Store:
         return self._bucket(rt).get(self._ns_of(rt, namespace), {}).get(name)
 
     def list(self, rt: ResourceType, namespace: str | None = None, *, label_selector: str | None = None,
-             field_selector: str | None = None) -> tuple[list[dict[str, Any]], str]:
+             field_selector: str | None = None) -> tuple[Objs, str]:
         refs, rv = self.list_refs(rt, namespace, label_selector=label_selector, field_selector=field_selector)
         return [self._view(rt, o) for o in refs], rv
 
     def list_refs(self, rt: ResourceType, namespace: str | None = None, *, label_selector: str | None = None,
-                  field_selector: str | None = None) -> tuple[list[dict[str, Any]], str]:
+                  field_selector: str | None = None) -> tuple[Objs, str]:
         """Stored objects (read-only, sorted by namespace and name) and the list resourceVersion."""
         match = self._matcher(label_selector, field_selector)
         bucket = self._bucket(rt)
@@ -267,7 +268,7 @@ class Store:
         else:
             meta.pop("namespace", None)
         bucket = self._bucket(rt).setdefault(ns, {})
-        name = meta.get("name")
+        name: str = meta.get("name") or ""
         if not name:
             gen = meta.get("generateName")
             if not gen:

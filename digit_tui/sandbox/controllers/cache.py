@@ -18,6 +18,10 @@ from digit_tui.sandbox.resources import EVENTS, EVENTS_V1, LEASES, PODS, Resourc
 Obj = dict[str, Any]
 RtKey = tuple[str, str]
 ObjKey = tuple[str, str]  # (namespace or "", name)
+# For annotations inside Cache, whose method ``list`` hides the builtin there:
+Objs = list[Obj]
+Names = list[str]
+Idents = list[tuple[RtKey, str, str]]
 
 # High-volume types no controller reads: only their ownership is tracked.
 _NOT_CACHED = {EVENTS.key, EVENTS_V1.key, LEASES.key}
@@ -129,7 +133,7 @@ class Cache:
     def get(self, rt: ResourceType, namespace: str | None, name: str) -> Obj | None:
         return self._objs[rt.key].get((namespace or "", name))
 
-    def list(self, rt: ResourceType, namespace: str | None = None) -> list[Obj]:
+    def list(self, rt: ResourceType, namespace: str | None = None) -> Objs:
         objs = self._objs[rt.key]
         if namespace is None:
             return list(objs.values())
@@ -138,7 +142,7 @@ class Cache:
     def count(self, rt: ResourceType) -> int:
         return len(self._objs[rt.key])
 
-    def namespaces_of(self, rt: ResourceType) -> list[str]:
+    def namespaces_of(self, rt: ResourceType) -> Names:
         return [ns for ns, names in self._by_ns[rt.key].items() if names]
 
     def rt_for(self, key: RtKey) -> ResourceType | None:
@@ -153,12 +157,12 @@ class Cache:
     def ident_of(self, uid: str) -> tuple[RtKey, str, str] | None:
         return self._uids.get(uid)
 
-    def dependents(self, uid: str) -> list[tuple[RtKey, str, str]]:
+    def dependents(self, uid: str) -> Idents:
         return list(self._dependents.get(uid, ()))
 
-    def owned_pods(self, owner_uid: str) -> list[Obj]:
+    def owned_pods(self, owner_uid: str) -> Objs:
         """Pods whose ownerReferences name ``owner_uid`` (any, not only the controller)."""
-        out: list[Obj] = []
+        out: Objs = []
         pods = self._objs[PODS.key]
         for key, ns, name in self._dependents.get(owner_uid, ()):
             if key == PODS.key:
@@ -167,8 +171,8 @@ class Cache:
                     out.append(pod)
         return out
 
-    def owned(self, rt: ResourceType, owner_uid: str) -> list[Obj]:
-        out: list[Obj] = []
+    def owned(self, rt: ResourceType, owner_uid: str) -> Objs:
+        out: Objs = []
         objs = self._objs[rt.key]
         for key, ns, name in self._dependents.get(owner_uid, ()):
             if key == rt.key:
@@ -184,7 +188,7 @@ class Cache:
             if pod is not None:
                 yield pod
 
-    def pods_matching(self, namespace: str, match_labels: dict[str, str]) -> list[Obj]:
+    def pods_matching(self, namespace: str, match_labels: dict[str, str]) -> Objs:
         """Candidate pods for a matchLabels selector (exact for matchLabels; callers re-check expressions)."""
         pods = self._objs[PODS.key]
         if not match_labels:

@@ -119,7 +119,7 @@ class DeploymentController(Controller):
             start = 0 if any(_spec_replicas(r) or status_of(r).get("replicas") for r in old_rss) else replicas
         labels = dict((template.get("metadata") or {}).get("labels") or {})
         labels[HASH_LABEL] = h
-        rs = {
+        rs: Obj = {
             "apiVersion": "apps/v1", "kind": "ReplicaSet",
             "metadata": {
                 "name": f"{name_of(d)}-{h}", "namespace": ns_of(d), "labels": labels,

@@ -111,7 +111,8 @@ class GarbageCollector(Controller):
                     except Exception as exc:
                         if getattr(exc, "code", None) != 404:
                             raise
-            if remaining and any(self.cache.rt_for(k) and self.cache.get(self.cache.rt_for(k), n, nm) is not None
+            if remaining and any((dependent_rt := self.cache.rt_for(k)) is not None
+                                 and self.cache.get(dependent_rt, n, nm) is not None
                                  for k, n, nm in self.cache.dependents(uid)):
                 return  # woken again when a dependent goes
             finalizers.remove("foregroundDeletion")

@@ -156,17 +156,17 @@ class NodeLifecycleController(Controller):
             good = "True" if ctype == "Ready" else "False"
             prev = old_conds.get(ctype)
             if faulted:
-                status = "False" if ctype == "Ready" else "Unknown"
+                cond_status = "False" if ctype == "Ready" else "Unknown"
                 reason_now, message_now = "NodeStatusUnknown", "Kubelet stopped posting node status."
             else:
-                status, reason_now, message_now = good, reason, message
-            transition = prev.get("lastTransitionTime") if prev and prev.get("status") == status else now_s
+                cond_status, reason_now, message_now = good, reason, message
+            transition = prev.get("lastTransitionTime") if prev and prev.get("status") == cond_status else now_s
             if faulted:
                 heartbeat = (prev or {}).get("lastHeartbeatTime") or now_s
             else:
-                heartbeat = now_s if (beat_due or prev is None or prev.get("status") != status) else \
+                heartbeat = now_s if (beat_due or prev is None or prev.get("status") != cond_status) else \
                     prev.get("lastHeartbeatTime", now_s)
-            conditions.append({"type": ctype, "status": status, "lastHeartbeatTime": heartbeat,
+            conditions.append({"type": ctype, "status": cond_status, "lastHeartbeatTime": heartbeat,
                                "lastTransitionTime": transition or now_s, "reason": reason_now,
                                "message": message_now})
         if not faulted and beat_due:
@@ -175,7 +175,7 @@ class NodeLifecycleController(Controller):
         for a in old.get("addresses") or ():
             if a.get("type") == "InternalIP":
                 ip = a.get("address")
-        status = {
+        status: Obj = {
             "capacity": cap,
             "allocatable": alloc,
             "conditions": conditions,

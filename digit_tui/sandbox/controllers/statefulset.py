@@ -58,12 +58,12 @@ class StatefulSetController(Controller):
         partition = int((strategy.get("rollingUpdate") or {}).get("partition", 0) or 0) if rolling else 0
 
         pods: dict[int, Obj] = {}
-        for pod in self.cache.owned_pods(uid_of(sts)):
-            if not is_controlled_by(pod, sts):
+        for owned in self.cache.owned_pods(uid_of(sts)):
+            if not is_controlled_by(owned, sts):
                 continue
-            o = _ordinal(name, name_of(pod))
+            o = _ordinal(name, name_of(owned))
             if o is not None:
-                pods[o] = pod
+                pods[o] = owned
 
         # Create or replace pods in ordinal order; OrderedReady waits for each one to be Running and Ready.
         for o in range(replicas):

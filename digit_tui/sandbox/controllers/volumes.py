@@ -196,7 +196,7 @@ class VolumeBinder(Controller):
         pv_name = f"pvc-{uid_of(pvc)}"
         spec = spec_of(pvc)
         storage = ((spec.get("resources") or {}).get("requests") or {}).get("storage", "1Gi")
-        pv = {
+        pv: Obj = {
             "apiVersion": "v1", "kind": "PersistentVolume",
             "metadata": {"name": pv_name, "annotations": {"pv.kubernetes.io/provisioned-by": provisioner},
                          "finalizers": ["kubernetes.io/pv-protection"]},
