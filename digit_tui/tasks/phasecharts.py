@@ -169,7 +169,10 @@ class PhaseRenderTask(Task):
                 ref = index.lookup(chart.service)
                 values = merge_values(service_values(base, ref, chart.service, None, None), dict(chart.values))
                 result = renderer.render(ref.chart_dir, chart.service, values)
-                objects = [*result.objects, *(dict(o) for o in chart.objects)]
+                own = [dict(o) for o in chart.objects]
+                # A namespace the phase brings must exist before anything is applied into it.
+                objects = [*(o for o in own if o.get("kind") == "Namespace"), *result.objects,
+                           *(o for o in own if o.get("kind") != "Namespace")]
                 workloads = [object_key(o) for o in objects if is_workload(o)]
                 if workloads and all(k in seen for k in workloads):
                     ctx.log(f"{chart.service}: left out, an earlier chart of the phase already deploys "
