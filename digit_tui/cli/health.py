@@ -98,7 +98,7 @@ def _health_once(kubeconfig: str, context: str | None, *, as_json: bool) -> int:
     return exitcodes.OK if data["healthy"] else exitcodes.FAILED
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("health", help="pod dashboard of a cluster (or one JSON report with --once --json)",
                        description="Live pod dashboard: workloads, PVCs, nodes and faulty pods "
                                    "(ImagePullBackOff, CrashLoopBackOff, unschedulable, config errors, not "

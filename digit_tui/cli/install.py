@@ -355,7 +355,7 @@ def cmd_engine(args: argparse.Namespace) -> int:
     return engine_main(Path(args.state_dir), spec)
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("install", help="run (or resume) the install described by an answers file",
                        description="Start or resume the install in a background engine that survives "
                                    "terminal and network loss, then show its progress. Running it again "

@@ -104,7 +104,7 @@ def _print_text(report: Any, ok: bool, out: TextIO) -> None:
               f" -> {'ready' if ok else 'not ready'}\n")
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("preflight", help="check the prerequisites (VPN, SSH, hosts, tools) without installing",
                        description="Run the prerequisite checks of an install alone: the plan, every endpoint "
                                    "the answers name (with latency and a VPN verdict), each host over SSH (host "

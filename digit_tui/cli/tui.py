@@ -169,7 +169,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 # -- registration ------------------------------------------------------------------
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("tui", help="open the TUI (the default): attach to the install in the state directory",
                        description="Attach to the install found in the state directory (the most recent one "
                                    "under $XDG_STATE_HOME/digit-tui/ without --state-dir), or show how to "

@@ -99,7 +99,7 @@ class PgCheck:
 
 def check_login(target: PgTarget, password: str, options: PgOptions = PgOptions()) -> PgCheck:
     """Log in to ``target`` with ``password`` and run ``SELECT 1``. Blocking; PgError on failure."""
-    import pg8000.native  # type: ignore[import-untyped]
+    import pg8000.native
 
     started = time.monotonic()
     conn: Any = None

@@ -14,7 +14,9 @@ from textual.widgets.option_list import Option
 
 
 class Choice(RadioButton):
-    @property  # type: ignore[misc]
+    # textual declares BUTTON_INNER a class attribute; the widget reads it per instance, so a
+    # property works, though mypy refuses a property in place of an attribute
+    @property
     def BUTTON_INNER(self) -> str:  # type: ignore[override]
         return "●" if self.value else "○"
 
