@@ -71,7 +71,9 @@ def load_phase_rendered(state_dir: Path, phase: str, service: str) -> tuple[list
 
     path = phase_dir(state_dir, phase) / f"{service}.yaml"
     try:
-        docs = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
+        # libyaml when it is there: the operator chart's CRDs are some 30,000 lines, read by every check.
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        docs = [d for d in yaml.load_all(path.read_text(encoding="utf-8"), Loader=loader) if d]
     except FileNotFoundError:
         raise PermanentError(f"rendered manifest {path} is missing",
                              remedy="run `digit-tui install` again: the phase's render task writes it") from None
