@@ -329,6 +329,9 @@ class Kube:
 
     def types_for(self, kinds: Iterable[tuple[str, str]]) -> list[ResourceType]:
         """Resource types for (group, kind) pairs the server serves, in its preferred versions."""
+        kinds = list(kinds)
+        self._discover({f"{group}/{version}" if group else version for group, _ in kinds
+                        if (version := self.preferred_version(group)) is not None})
         out: list[ResourceType] = []
         seen: set[tuple[str, str]] = set()
         for group, kind in kinds:
@@ -343,6 +346,21 @@ class Kube:
             except UnknownType:
                 continue
         return out
+
+    def _discover(self, api_versions: Iterable[str]) -> None:
+        """Fetch the discovery of the group-versions not cached yet, a few at a time (the release
+        record's check asks for some ten at once, one round trip each)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        with self._lock:
+            missing = sorted(v for v in set(api_versions) if v not in self._groups)
+        if len(missing) <= 1:
+            return      # resource() fetches it as before
+        with ThreadPoolExecutor(max_workers=min(LIST_PARALLEL, len(missing)), thread_name_prefix="kube-discovery") as pool:
+            fetched = list(pool.map(self._fetch_group_version, missing))
+        with self._lock:
+            for api_version, found in zip(missing, fetched):
+                self._groups.setdefault(api_version, found)
 
     # -- objects ----------------------------------------------------------
     def _type_of(self, obj: Obj) -> ResourceType:
