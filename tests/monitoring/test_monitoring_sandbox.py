@@ -14,16 +14,21 @@ import yaml
 
 from digit_tui.answers.model import BUNDLED_SOURCE
 from digit_tui.tasks.monitoring import CONFIG_TASK, NO_CHARTS, monitoring_tasks
-from digit_tui.tasks.release import CLUSTER_CONFIGS
+from digit_tui.tasks.release import CLUSTER_CONFIGS, RELEASE_TASK, Cluster, ReleaseRecordTask
 
 from .conftest import QUICK, Engine, base_tasks, kubectl, not_ready, phase_config
+
+
+def with_record(config: Any, tasks: list[Any]) -> list[Any]:
+    """``tasks`` then the release record, after all of them (as the graph's last release task)."""
+    return [*tasks, ReleaseRecordTask([t.id for t in tasks], cluster=Cluster(config))]
 
 
 def test_real_monitoring_charts_come_up_ready_and_a_rerun_applies_nothing(tmp_path: Path, tree: Path,
                                                                           cluster: Any, engine: Engine) -> None:
     config = phase_config(tmp_path, tree, cluster.kubeconfig_path)
-    tasks = [*base_tasks(config), *monitoring_tasks(config, after=[CLUSTER_CONFIGS], policy=QUICK)]
-    ids = [t.id for t in tasks]
+    tasks = with_record(config, [*base_tasks(config), *monitoring_tasks(config, after=[CLUSTER_CONFIGS], policy=QUICK)])
+    ids = [t.id for t in tasks[:-1]]
     assert ids[3:] == ["monitoring-render", "monitoring-prometheus-operator", "monitoring-grafana",
                        "monitoring-jaeger", CONFIG_TASK]
     assert asyncio.run(engine.run(tasks)) == "done", engine.failures(tasks)
@@ -48,7 +53,9 @@ def test_real_monitoring_charts_come_up_ready_and_a_rerun_applies_nothing(tmp_pa
     assert want["route"]["receiver"] == "null"
     assert yaml.safe_load(base64.b64decode(secret["data"]["alertmanager.yaml"])) == want
 
-    again = [*base_tasks(config), *monitoring_tasks(config, after=[CLUSTER_CONFIGS], policy=QUICK)]
+    # the release record, which prunes objects of services no longer released, left the phase's alone
+    assert not any("pruning service" in m for m in engine.messages(RELEASE_TASK))
+    again = with_record(config, [*base_tasks(config), *monitoring_tasks(config, after=[CLUSTER_CONFIGS], policy=QUICK)])
     assert asyncio.run(engine.run(again)) == "done", engine.failures(again)
     assert engine.applied(again) == []
 
