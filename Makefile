@@ -34,9 +34,14 @@ PYTEST_DIST ?= loadfile
 PYTEST_ARGS ?=
 XDIST_ARGS = -n $(PYTEST_WORKERS) $(if $(filter-out 0,$(PYTEST_WORKERS)),--dist $(PYTEST_DIST) --no-loadscope-reorder)
 
-## test: install what the tests need, start their services, run the whole suite
+# What `make lint` checks, and `make test` before the suite: pyflakes, then mypy as
+# pyproject.toml's [tool.mypy] sets it (its cache in .mypy_cache keeps a rerun to a second or two).
+LINT = $(PY) -m pyflakes digit_tui tests bench && $(PY) -m mypy
+
+## test: install what the tests need, start their services, run lint's checks and the whole suite
 test:
 	@scripts/bootstrap.sh --tests
+	@$(LINT)
 	@set +e; $(PY) -m pytest -p no:cacheprovider $(XDIST_ARGS) $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
@@ -44,9 +49,10 @@ test:
 bench: bootstrap
 	@for b in bench/[!_]*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
+## lint: pyflakes and mypy (strict for engine, infra, digit, tasks; the default level elsewhere)
 lint:
 	@scripts/bootstrap.sh --tests
-	@$(PY) -m pyflakes digit_tui tests bench
+	@$(LINT)
 
 clean:
-	rm -rf .venv .state build *.egg-info
+	rm -rf .venv .state build *.egg-info .mypy_cache
