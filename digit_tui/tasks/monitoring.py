@@ -2,7 +2,7 @@
 
     monitoring-render -> monitoring-prometheus-operator (CRDs first: Prometheus, Alertmanager,
     ServiceMonitor...; the operator, kube-state-metrics) -> monitoring-grafana, monitoring-jaeger,
-    monitoring-kube-state-metrics, monitoring-node-exporter (those the source has)
+    monitoring-node-exporter (those the source has, other than the operator chart's subcharts)
     -> monitoring-alertmanager-config
 
 Charts come from the DIGIT source (``backbone-services/prometheus-operator``, ``grafana``,
@@ -177,9 +177,10 @@ def _jaeger_storage(base: Mapping[str, Any]) -> dict[str, Any]:
 
 def monitoring_tasks(config: InstallConfig, release: Release | None = None, *, after: Iterable[str] = (),
                      policy: WaitPolicy | None = None) -> list[Task]:
-    """The monitoring phase's tasks, after ``after`` (which must include cluster-configs: it renders
-    the monitoring namespace and Alertmanager's Secret). ``release``: the opened release, to look up
-    the charts in (opened from ``config`` when not given)."""
+    """The monitoring phase's tasks, after ``after`` (which must include cluster-configs: it creates
+    the monitoring namespace and egov-config there). ``release``: the opened release, to look up the
+    charts in (opened from ``config`` when not given). Charts that are subcharts of the operator's
+    (kube-state-metrics in DIGIT's tree) get no task of their own."""
     after = list(after)
     if release is not None:
         charts_dir = release.source.charts_dir
@@ -246,7 +247,7 @@ class _MonitoringRender(PhaseRenderTask):
         lines = [f"would render {', '.join(self.present)} from the DIGIT source with the generated env and "
                  "secrets files; Alertmanager's config from cluster-configs.secrets.alertmanager"]
         if self.bundled:
-            lines.append(f"  {', '.join(self.bundled)}: deployed as subcharts of the {OPERATOR} chart")
+            lines.append(f"  {', '.join(self.bundled)}: deployed by the {OPERATOR} chart (its subcharts)")
         if self.no_exporter:
             lines.append("  the source has no node-exporter chart: node metrics are not collected")
         return lines
