@@ -401,7 +401,19 @@ class Sizing(Section):
 
 class Phases(Section):
     jenkins: bool = expect("true or false", default=False)
-    monitoring: bool | None = expect("true or false (default: off until the monitoring phase exists)", default=None)
+    monitoring: bool | None = expect("true or false (default: on for tier prod)", default=None)
+
+
+class Jenkins(Section):
+    """DIGIT's CI (``phases.jenkins: true``): the Job Builder's repositories and who logs in."""
+
+    repositories: list[GitUrl] = expect("a list of git URLs the Job Builder reads build-config.yml from", min_length=1)
+    deploy_repository: GitUrl = expect("the DevOps repository with the deployment config",
+                                       default="git@github.com:egovernments/DIGIT-DevOps.git")
+    admin_user: UnixUser = "admin"
+    # The git read key (a deploy key); default: the secrets file's git-sync key.
+    git_key_file: SshKey | None = None
+    namespace: KubeName = "jenkins"
 
 
 class Engine(Section):
@@ -426,6 +438,7 @@ class Answers(Section):
     ingress: Ingress = Field(default_factory=Ingress)
     sizing: Sizing = Field(default_factory=Sizing)
     phases: Phases = Field(default_factory=Phases)
+    jenkins: Jenkins | None = None
     engine: Engine = Field(default_factory=Engine)
 
     # ------------------------------------------------------------------ derived values
@@ -434,7 +447,7 @@ class Answers(Section):
     def monitoring_enabled(self) -> bool:
         if self.phases.monitoring is not None:
             return self.phases.monitoring
-        # DIGIT's docs enable Prometheus/Jaeger on production only; off while no phase installs them.
+        # DIGIT's docs enable Prometheus/Jaeger on production only.
         return MONITORING_BUILT and self.sizing.tier == "prod"
 
     def hosts_with(self, role: str) -> list[Host]:
@@ -516,6 +529,12 @@ class Answers(Section):
         if mode == "existing" and provider != "sandbox" and self.target.kubeconfig is None:
             raise bad(f"provider {provider} with an existing cluster needs a kubeconfig",
                       "kubeconfig: PATH of the cluster's kubeconfig", at=("target",))
+        if self.phases.jenkins and self.jenkins is None:
+            raise bad("true needs a jenkins section", "jenkins: {repositories: [GIT_URL, ...]}",
+                      at=("phases", "jenkins"))
+        if self.jenkins is not None and not self.phases.jenkins:
+            raise bad("the jenkins section is only used with phases.jenkins: true",
+                      "phases: {jenkins: true}, or remove the jenkins section", at=("jenkins",))
         if self.database.mode == "vm" and self.database_host is None:
             raise bad("database mode vm needs host or a host with role db", "database.host, or a hosts entry with roles: [db]",
                       at=("database", "mode"))
@@ -585,9 +604,6 @@ NOT_AVAILABLE_YET: tuple[Unbuilt, ...] = (
             "no ulbs (sizing.tier alone sets the prerequisites' thresholds)"),
     Unbuilt(_given("sizing", "preset"), "the install sizes nothing from it; plan the VMs with `digit-tui size`",
             "no preset (sizing.tier alone sets the prerequisites' thresholds)"),
-    Unbuilt(_when("phases", "jenkins", lambda v: v is True), "the Jenkins phase is not built", "jenkins: false"),
-    Unbuilt(_when("phases", "monitoring", lambda v: v is True), "the monitoring phase is not built",
-            "monitoring: false, or leave it out"),
 )
-# Whether a phase installs monitoring: until one does, tier prod does not turn it on by default.
-MONITORING_BUILT = False
+# The monitoring phase exists: tier prod turns it on unless phases.monitoring says otherwise.
+MONITORING_BUILT = True

@@ -81,7 +81,7 @@ def source_endpoints(config: InstallConfig) -> tuple[Endpoint, ...]:
 
 
 def release_graph(config: InstallConfig, after: Iterable[str] = (), *, policy: WaitPolicy | None = None,
-                  volumes: bool = False, cluster_configs_after: Iterable[str] = ()) -> list[Task]:
+                  volumes: bool = False, cluster_configs_after: Iterable[str] = (), extras: bool = False) -> list[Task]:
     """[volumes ->] helm-config -> render -> cluster-configs -> one task per service [, volumes-bound]
     -> release-record, after ``after``. ``volumes``: with the volumes phase, whose tasks reach the
     cluster the cluster phase published (so only in a graph that has it)."""
@@ -102,7 +102,32 @@ def release_graph(config: InstallConfig, after: Iterable[str] = (), *, policy: W
         needs = [RENDER, *deps] if service != CLUSTER_CONFIGS else [RENDER, *cluster_configs_after]
         tasks.append(ServiceTask(service, needs, policy=policy, cluster=cluster, module=modules.get(service)))
     tasks.append(ReleaseRecordTask([*graph, *(t.id for t in phase[1:])], cluster=cluster))
+    if extras:
+        tasks += extra_phases(config, release, graph)
     return tasks
+
+
+def extra_phases(config: InstallConfig, release: Release, graph: Mapping[str, list[str]]) -> list[Task]:
+    """Monitoring (``phases.monitoring``, on by default for tier prod) after cluster-configs, which
+    renders its namespace and Alertmanager's Secret; Jenkins (``phases.jenkins``) after the env files
+    (the secrets file holds the default git key). Both from the DIGIT source's own charts."""
+    from digit_tui.tasks.helmconfig import TASK_ID as HELM_CONFIG
+
+    out: list[Task] = []
+    after = [CLUSTER_CONFIGS] if CLUSTER_CONFIGS in graph else [RENDER]
+    if config.monitoring:
+        from digit_tui.tasks.monitoring import monitoring_tasks
+
+        out += monitoring_tasks(config, release, after=after)
+    jenkins = config.answers.jenkins
+    if config.answers.phases.jenkins and jenkins is not None:
+        from digit_tui.tasks.jenkins import JenkinsSettings, jenkins_tasks
+
+        settings = JenkinsSettings(repositories=tuple(jenkins.repositories), deploy_repository=jenkins.deploy_repository,
+                                   admin_user=jenkins.admin_user, git_key_file=jenkins.git_key_file,
+                                   namespace=jenkins.namespace)
+        out += jenkins_tasks(config, settings, release, after=[HELM_CONFIG, *after])
+    return out
 
 
 def volume_phase(config: InstallConfig, release: Release, graph: Mapping[str, list[str]], *,
@@ -137,7 +162,7 @@ def install_graph(config: InstallConfig) -> list[Task]:
         cluster = cluster_tasks(a.target, a.storage, config.require_state_dir(), after=[GATE],
                                 terraform=terraform_cluster(config))
     database = postgres_phase(config, after=[GATE])
-    release = release_graph(config, after=[CLUSTER], volumes=True,
+    release = release_graph(config, after=[CLUSTER], volumes=True, extras=True,
                             cluster_configs_after=[t.id for t in database[-1:]])
     return preflight_tasks(config) + cluster + database + release
 

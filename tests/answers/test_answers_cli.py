@@ -63,7 +63,7 @@ CASES: dict[str, tuple[int, str]] = {
     "empty.yaml": (1, "the file is empty"),
     # Keys only a phase that is not built yet would act on (answers/model.py NOT_AVAILABLE_YET).
     "tls_not_available.yaml": (8, "ingress.tls: cert-manager is not available yet"),
-    "monitoring_not_available.yaml": (9, "phases.monitoring: true is not available yet (the monitoring phase is not built)"),
+    "jenkins_without_section.yaml": (9, "phases.jenkins: true needs a jenkins section"),
     "static_storage_not_available.yaml": (8, "storage.mode: static is not available yet"),
     "sizing_not_available.yaml": (9, "sizing.ulbs: this key is not available yet"),
 }

@@ -52,12 +52,16 @@ def test_minimal_file_gets_sandbox_defaults() -> None:
     assert answers.phases.jenkins is False
 
 
-def test_monitoring_is_off_until_its_phase_exists() -> None:
-    # Was: on by default for tier prod. No phase installs monitoring yet, so only an explicit
-    # true is refused, and the default is off.
-    assert parse_answers(base("phases:\n  monitoring: false\n")).monitoring_enabled is False
-    err = error_of(base("phases:\n  monitoring: true\n"))
-    assert err.line == 7 and "phases.monitoring: true is not available yet" in str(err)
+def test_monitoring_is_on_by_default_for_tier_prod_and_jenkins_needs_its_repositories() -> None:
+    assert parse_answers(base()).monitoring_enabled is False
+    assert parse_answers(base("sizing:\n  tier: prod\n")).monitoring_enabled is True
+    assert parse_answers(base("sizing:\n  tier: prod\nphases:\n  monitoring: false\n")).monitoring_enabled is False
+    assert parse_answers(base("phases:\n  monitoring: true\n")).monitoring_enabled is True
+    err = error_of(base("jenkins:\n  repositories: [git@github.com:egovernments/DIGIT-OSS.git]\n"))
+    assert "the jenkins section is only used with phases.jenkins: true" in str(err)
+    answers = parse_answers(base("phases:\n  jenkins: true\n"
+                                 "jenkins:\n  repositories: [git@github.com:egovernments/DIGIT-OSS.git]\n"))
+    assert answers.jenkins is not None and answers.jenkins.namespace == "jenkins"
 
 
 # (snippet, line, message start): every key validation refuses until its phase is built.
@@ -68,7 +72,6 @@ NOT_AVAILABLE = [
     ("ingress:\n  class: traefik\n", 7, "ingress.class: traefik is not available yet"),
     ("ingress:\n  tls: cert-manager\n", 7, "ingress.tls: cert-manager is not available yet (the TLS phase"),
     ("sizing:\n  ulbs: 12\n", 7, "sizing.ulbs: this key is not available yet"),
-    ("phases:\n  jenkins: true\n", 7, "phases.jenkins: true is not available yet (the Jenkins phase is not built)"),
 ]
 
 

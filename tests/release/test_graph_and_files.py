@@ -136,6 +136,23 @@ def test_kubeadm_answers_put_the_kubeadm_phases_before_the_cluster_task(tmp_path
         ("1.31", "http://mirror.sdc.local/k8s/v1.31/deb/", True)
 
 
+async def test_monitoring_and_jenkins_come_from_the_source_and_the_sample_has_neither(tmp_path: Path) -> None:
+    """The phases deploy the DIGIT source's own charts (tests/monitoring, tests/jenkins run them on
+    the real tree); the bundled sample has none, which the plan says before anything is deployed."""
+    from digit_tui.engine.plan import dry_run_all
+
+    config = config_for(tmp_path, phases={"monitoring": True, "jenkins": True},
+                        jenkins={"repositories": ["git@github.com:egovernments/DIGIT-OSS.git"]})
+    tasks = {t.id: t for t in install_graph(config)}
+    assert tasks["monitoring"].deps == ("cluster-configs",)
+    assert set(tasks["jenkins"].deps) == {"helm-config", "cluster-configs"}
+    plan = await dry_run_all([tasks["monitoring"], tasks["jenkins"]])
+    assert plan["monitoring"][0].startswith("cannot run: the DIGIT source has no")
+    assert plan["jenkins"][0].startswith("cannot run: the DIGIT source has no jenkins chart")
+    # Off by default (tier dev): no monitoring task at all.
+    assert "monitoring" not in {t.id for t in install_graph(config_for(tmp_path, name="off.yaml"))}
+
+
 def test_graph_reports_an_unknown_service_as_bad_input(tmp_path: Path) -> None:
     source = copy_sample(tmp_path / "src")
     edit_manifest(source, "egovio/egov-idgen:v1.2.3-44558a0602-7", "egovio/egov-idgenx:v1.2.3-44558a0602-7")
