@@ -67,17 +67,9 @@ def phase_dir(state_dir: Path, phase: str) -> Path:
 
 
 def load_phase_rendered(state_dir: Path, phase: str, service: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    import yaml
+    from digit_tui.tasks.render import read_rendered
 
-    path = phase_dir(state_dir, phase) / f"{service}.yaml"
-    try:
-        # libyaml when it is there: the operator chart's CRDs are some 30,000 lines, read by every check.
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        docs = [d for d in yaml.load_all(path.read_text(encoding="utf-8"), Loader=loader) if d]
-    except FileNotFoundError:
-        raise PermanentError(f"rendered manifest {path} is missing",
-                             remedy="run `digit-tui install` again: the phase's render task writes it") from None
-    return [d for d in docs if d.get("kind") == CRD_KIND], [d for d in docs if d.get("kind") != CRD_KIND]
+    return read_rendered(phase_dir(state_dir, phase) / f"{service}.yaml", "the phase's render task")
 
 
 def _digest_text(*parts: str) -> str:

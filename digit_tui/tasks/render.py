@@ -57,17 +57,21 @@ def rendered_file(state_dir: Path, service: str) -> Path:
 
 def load_rendered(state_dir: Path, service: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(crds, objects) of one rendered service, as the render task wrote them."""
+    return read_rendered(rendered_file(state_dir, service), "the render task")
+
+
+def read_rendered(path: Path, writer: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(crds, objects) of a rendered manifest file; PermanentError naming ``writer`` when it is gone."""
     import yaml
 
-    path = rendered_file(state_dir, service)
     try:
         # libyaml's loader when present (several times faster on these files, same documents):
-        # every converged service's check reads its file on a rerun.
+        # every converged service's check reads its file on a rerun, some hold 30,000 lines of CRDs.
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
         docs = [d for d in yaml.load_all(path.read_text(encoding="utf-8"), Loader=loader) if d]
     except FileNotFoundError:
         raise PermanentError(f"rendered manifest {path} is missing",
-                             remedy="run `digit-tui install` again: the render task writes it") from None
+                             remedy=f"run `digit-tui install` again: {writer} writes it") from None
     crds = [d for d in docs if d.get("kind") == "CustomResourceDefinition"]
     objects = [d for d in docs if d.get("kind") != "CustomResourceDefinition"]
     return crds, objects
