@@ -33,8 +33,9 @@ async def test_five_thousand_pods_on_fifty_nodes() -> None:
         worst_stall = 0.0
         seen: list[int] = []
         avail = 0
-        # ~20 s alone; much more beside other test workers on 2 cores: the deadline only stops a hang
-        while time.monotonic() < started + 240:
+        # ~20 s alone, 190 s seen beside other test workers on a loaded 2-core machine: the deadline
+        # (under pytest's 300 s timeout) only stops a hang
+        while time.monotonic() < started + 270:
             t = time.monotonic()
             await asyncio.sleep(0.05)
             worst_stall = max(worst_stall, time.monotonic() - t - 0.05)
