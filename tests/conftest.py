@@ -80,3 +80,31 @@ def private_state_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("xdg-state")))
         yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_sandbox_outlives_the_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Installs with ``provider: sandbox`` and no kubeconfig start a detached sandbox (the cluster
+    phase's sandbox provider), which outlives the engine by design. A test that does not stop its
+    own leaves it here: stop every sandbox whose state directory is under this session's temp dir."""
+    yield
+    import os
+    import signal
+    from pathlib import Path
+
+    base = str(tmp_path_factory.getbasetemp())
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"digit_tui.sandbox.runtime" not in argv or b"--state-dir" not in argv:
+            continue
+        where = argv[argv.index(b"--state-dir") + 1].decode(errors="replace")
+        if where.startswith(base):
+            try:
+                os.kill(int(proc.name), signal.SIGTERM)
+            except ProcessLookupError:
+                pass

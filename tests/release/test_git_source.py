@@ -55,7 +55,11 @@ def test_an_unreachable_git_source_fails_the_render_task_with_a_journalled_error
     assert f"would fetch {url}@main" in plan.stdout
     assert not (inst.state / "sources").exists()                 # plan fetched nothing
 
-    proc, _ = inst.install(timeout=120)
+    try:
+        proc, _ = inst.install(timeout=120)
+    finally:
+        # provider sandbox without a kubeconfig: the cluster phase started this install's sandbox
+        inst.cli("sandbox", "--state-dir", str(inst.state / "sandbox"), "down", timeout=60)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     tasks = inst.tasks()
     assert tasks["render"]["state"] == "failed"
