@@ -45,6 +45,9 @@ LONG_FIRST = (
     "tests/sizing/test_sandbox_agreement.py",
     "tests/digit/test_helm_equivalence.py",
     "tests/sandbox/test_ctrl_scale.py",
+    "tests/test_lowest_kubernetes.py",          # installs the lowest client, then runs 17 tests with it
+    "tests/monitoring/test_monitoring_sandbox.py",
+    "tests/kubeadm/test_kubeadm_lab.py",
     "tests/answers/test_answers_cli.py",
     "tests/release/test_git_source.py",
     "tests/answers/test_answers_model.py",
