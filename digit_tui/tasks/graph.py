@@ -3,7 +3,7 @@
     prerequisites (config, network, tools, one per host) -> gate -> [kubeadm phases ->] cluster -> volumes
                                                                  -> postgres (external / vm)
       -> helm-config -> render -> cluster-configs -> one task per service (and volumes-bound)
-      -> release-record
+      -> release-record;  monitoring and Jenkins after cluster-configs when the answers ask for them
 
 A git source that has not been fetched yet cannot name its services: the graph
 is then ``helm-config -> render``, the render task fetches the source (where a
