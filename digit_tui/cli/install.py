@@ -334,15 +334,13 @@ def cmd_control(args: argparse.Namespace) -> int:
     from digit_tui.engine import control
 
     state_dir = resolve_state_dir(args)
-    req: dict[str, Any] = {"cmd": args.command}
-    if args.command == "retry":
-        req["task"] = args.task
+    req = control.Request(args.command, args.task if args.command == "retry" else None)
     try:
         reply = control.send(state_dir, req)
     except ConnectionError as exc:
         return _fail(f"{exc}; `digit-tui install --answers FILE` resumes the install", exitcodes.FAILED)
-    if not reply.get("ok"):
-        return _fail(reply.get("error", "refused"), exitcodes.FAILED)
+    if not reply.ok:
+        return _fail(reply.error or "refused", exitcodes.FAILED)
     print(f"{args.command}: ok")
     return exitcodes.OK
 

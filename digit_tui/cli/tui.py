@@ -128,7 +128,7 @@ def _ensure_engine(state_dir: Path, answers: Path, graph: str, *, cluster_is_new
     from digit_tui.engine.journal import Journal, JournalError
 
     try:
-        control.send(state_dir, {"cmd": "ping"}, timeout=2)
+        control.send(state_dir, control.Request("ping"), timeout=2)
         return "attached to the running install"
     except ConnectionError:
         pass

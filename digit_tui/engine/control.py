@@ -13,11 +13,12 @@ import os
 import socket
 import struct
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 SOCKET_NAME = "engine.sock"
-Handler = Callable[[dict[str, Any]], dict[str, Any]]
+Handler = Callable[["Request"], "Reply"]
 
 
 def socket_path(state_dir: Path) -> Path:
@@ -63,13 +64,10 @@ class ControlServer:
                 return
             line = await asyncio.wait_for(reader.readline(), 10)
             try:
-                request = json.loads(line)
-                if not isinstance(request, dict):
-                    raise ValueError("request must be an object")
-                reply = self.handler(request)
+                reply = self.handler(Request.from_json(json.loads(line)))
             except (ValueError, KeyError) as exc:
-                reply = {"ok": False, "error": f"bad request: {exc}"}
-            writer.write(json.dumps(reply).encode() + b"\n")
+                reply = Reply(False, f"bad request: {exc}")
+            writer.write(json.dumps(reply.to_json()).encode() + b"\n")
             await writer.drain()
         except (asyncio.TimeoutError, ConnectionError):
             pass
@@ -77,7 +75,53 @@ class ControlServer:
             writer.close()
 
 
-def send(state_dir: Path, request: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
+COMMANDS = ("ping", "pause", "resume", "cancel", "retry")
+
+
+@dataclass(frozen=True)
+class Request:
+    """One command to the engine (one JSON line on the socket)."""
+
+    cmd: str                        # one of COMMANDS
+    task: str | None = None         # retry: the task
+
+    @classmethod
+    def from_json(cls, data: Any) -> Request:
+        if not isinstance(data, dict):
+            raise ValueError("request must be an object")
+        cmd, task = data.get("cmd"), data.get("task")
+        if not isinstance(cmd, str) or (task is not None and not isinstance(task, str)):
+            raise ValueError("request needs cmd (and task) as strings")
+        return cls(cmd, task)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"cmd": self.cmd, **({"task": self.task} if self.task is not None else {})}
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The engine's answer: ok, or why not; ping also says which engine and run."""
+
+    ok: bool
+    error: str | None = None
+    pid: int | None = None
+    run: str | None = None
+
+    @classmethod
+    def from_json(cls, data: Any) -> Reply:
+        if not isinstance(data, dict):
+            return cls(False, "the engine sent no reply object")
+        pid, run, error = data.get("pid"), data.get("run"), data.get("error")
+        return cls(bool(data.get("ok")), str(error) if error is not None else None,
+                   int(pid) if isinstance(pid, int) else None, str(run) if run is not None else None)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"ok": self.ok}
+        out.update({k: v for k, v in (("error", self.error), ("pid", self.pid), ("run", self.run)) if v is not None})
+        return out
+
+
+def send(state_dir: Path, request: Request, timeout: float = 5.0) -> Reply:
     """Send one command to the engine; ConnectionError when no engine listens."""
     path = socket_path(state_dir)
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
@@ -86,12 +130,11 @@ def send(state_dir: Path, request: dict[str, Any], timeout: float = 5.0) -> dict
             s.connect(str(path))
         except (FileNotFoundError, ConnectionRefusedError) as exc:
             raise ConnectionError(f"no engine is running for {state_dir}") from exc
-        s.sendall(json.dumps(request).encode() + b"\n")
+        s.sendall(json.dumps(request.to_json()).encode() + b"\n")
         data = b""
         while not data.endswith(b"\n"):
             chunk = s.recv(65536)
             if not chunk:
                 break
             data += chunk
-    reply: dict[str, Any] = json.loads(data or b'{"ok": false, "error": "engine closed the connection"}')
-    return reply
+    return Reply.from_json(json.loads(data or b'{"ok": false, "error": "engine closed the connection"}'))

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from digit_tui import exitcodes
-from digit_tui.engine.control import ControlServer
-from digit_tui.engine.journal import FINISHED_RUN_STATES, Journal
+from digit_tui.engine.control import ControlServer, Reply, Request
+from digit_tui.engine.journal import FINISHED_RUN_STATES, Journal, RunState
 from digit_tui.engine.lock import LockHeld, StateLock
 from digit_tui.engine.redact import Redactor
 from digit_tui.engine.scheduler import GraphError, Scheduler
@@ -107,13 +107,13 @@ class Engine:
         if self._loop is not None and self.scheduler is not None:
             self._loop.call_soon_threadsafe(self.scheduler.cancel)
 
-    def _handle(self, req: dict[str, Any]) -> dict[str, Any]:
+    def _handle(self, req: Request) -> Reply:
         sched = self.scheduler
-        cmd = req.get("cmd")
+        cmd = req.cmd
         if cmd == "ping":
-            return {"ok": True, "pid": os.getpid(), "run": self.run_id}
+            return Reply(True, pid=os.getpid(), run=self.run_id)
         if sched is None:
-            return {"ok": False, "error": "engine is starting"}
+            return Reply(False, "engine is starting")
         if cmd == "pause":
             sched.pause()
         elif cmd == "resume":
@@ -121,12 +121,12 @@ class Engine:
         elif cmd == "cancel":
             sched.cancel()
         elif cmd == "retry":
-            result = sched.retry(str(req.get("task", "")))
+            result = sched.retry(req.task or "")
             if result != "ok":
-                return {"ok": False, "error": result}
+                return Reply(False, result)
         else:
-            return {"ok": False, "error": f"unknown command {cmd!r}"}
-        return {"ok": True}
+            return Reply(False, f"unknown command {cmd!r}")
+        return Reply(True)
 
     async def run(self) -> int:
         lock = StateLock(self.state_dir)
@@ -143,14 +143,14 @@ class Engine:
             if run is None or run.state in FINISHED_RUN_STATES:
                 self.run_id = journal.create_run(self.spec.environment, self.spec.graph, self.spec.settings,
                                                  self.spec.answers_path)
-                journal.set_run_state(self.run_id, "running", engine_pid=os.getpid(),
+                journal.set_run_state(self.run_id, RunState.RUNNING, engine_pid=os.getpid(),
                                       message=f"install started (engine pid {os.getpid()})")
             else:
                 self.run_id = run.id
                 note = f"resuming run {run.id} (engine pid {os.getpid()})"
                 if lock.took_over_from:
                     note += f"; previous engine pid {lock.took_over_from} is gone"
-                journal.set_run_state(self.run_id, "running", engine_pid=os.getpid(), message=note)
+                journal.set_run_state(self.run_id, RunState.RUNNING, engine_pid=os.getpid(), message=note)
             options = RunOptions.of(self.spec.settings)
             self.scheduler = Scheduler(tasks, journal, self.run_id, concurrency=options.concurrency,
                                        redactor=self.redact, network_wait=options.network_wait,
@@ -161,11 +161,11 @@ class Engine:
                 self._loop.add_signal_handler(signal.SIGTERM, self.interrupt)
                 self._loop.add_signal_handler(signal.SIGINT, self.interrupt)
             final = await self.scheduler.run()
-            if self._interrupted and final == "cancelled":
-                final = "interrupted"
+            if self._interrupted and final == RunState.CANCELLED:
+                final = RunState.INTERRUPTED
             journal.set_run_state(self.run_id, final, message=f"install {final}")
             log.info("run %s finished: %s", self.run_id, final)
-            return {"done": exitcodes.OK, "failed": exitcodes.FAILED}.get(final, exitcodes.INTERRUPTED)
+            return {RunState.DONE: exitcodes.OK, RunState.FAILED: exitcodes.FAILED}.get(final, exitcodes.INTERRUPTED)
         finally:
             await control.stop()
             journal.close()

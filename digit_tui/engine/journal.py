@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -76,7 +77,30 @@ _MIGRATIONS: dict[int, str] = {
     """,
 }
 
-FINISHED_RUN_STATES = ("done", "failed", "cancelled")
+class RunState(str, Enum):
+    """A run's state (the runs table's ``state``); a str, so it is stored and shown as its value."""
+
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"     # the engine stopped (a signal); a later install resumes it
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+
+FINISHED_RUN_STATES = (RunState.DONE, RunState.FAILED, RunState.CANCELLED)
+
+
+def _run_state(value: str) -> RunState:
+    try:
+        return RunState(value)
+    except ValueError:
+        raise JournalError(f"the journal records an unknown run state {value!r}") from None
 
 
 @dataclass
@@ -108,7 +132,7 @@ class RunRow:
     id: str
     created: float
     updated: float
-    state: str
+    state: RunState
     environment: str
     graph: str
     settings: dict[str, Any]
@@ -350,17 +374,17 @@ class Journal:
 
     @staticmethod
     def _run(row: sqlite3.Row) -> RunRow:
-        return RunRow(id=row["id"], created=row["created"], updated=row["updated"], state=row["state"],
+        return RunRow(id=row["id"], created=row["created"], updated=row["updated"], state=_run_state(row["state"]),
                       environment=row["environment"], graph=row["graph"],
                       settings=json.loads(row["settings"]), answers_path=row["answers_path"],
                       engine_pid=row["engine_pid"], paused=bool(row["paused"]))
 
     @_guarded
-    def set_run_state(self, run_id: str, state: str, *, engine_pid: int | None = None,
+    def set_run_state(self, run_id: str, state: RunState, *, engine_pid: int | None = None,
                       message: str | None = None) -> None:
         with self._tx() as db:
             db.execute("UPDATE runs SET state=?, updated=?, engine_pid=COALESCE(?, engine_pid) WHERE id=?",
-                       (state, time.time(), engine_pid, run_id))
+                       (RunState(state).value, time.time(), engine_pid, run_id))
             if message:
                 self._event(db, run_id, None, "info", "engine", message)
 

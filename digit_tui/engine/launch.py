@@ -87,13 +87,13 @@ def _find_or_spawn(state_dir: Path, answers_path: str, graph: str, timeout: floa
     while time.monotonic() < deadline:
         code = proc.poll() if proc is not None else None
         try:
-            reply = control.send(state_dir, {"cmd": "ping"})
-            pid = int(reply.get("pid") or 0)
+            reply = control.send(state_dir, control.Request("ping"))
+            pid = reply.pid or 0
             # Another engine answering while ours still starts: wait until ours has lost (exited) or
             # won, or ours would run a second install behind the client's back once the first ends.
-            if reply.get("run") and (proc is None or pid == proc.pid or code is not None):
+            if reply.run and (proc is None or pid == proc.pid or code is not None):
                 ours = proc is not None and pid == proc.pid
-                return Started(str(reply["run"]), pid, attached=not ours, process=proc if ours else None)
+                return Started(reply.run, pid, attached=not ours, process=proc if ours else None)
         except ConnectionError:
             pass
         holder = lock.holder()

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, ParamSpec, TypeVar
 
 from digit_tui.engine.errors import ErrorKind, classify, remedy_for
-from digit_tui.engine.journal import Journal
+from digit_tui.engine.journal import Journal, RunState
 from digit_tui.engine.netprobe import probe_all
 from digit_tui.engine.redact import Redactor
 from digit_tui.engine.task import Task, TaskState
@@ -213,7 +213,7 @@ class Scheduler:
                 ready.append(tid)
         return ready
 
-    async def run(self) -> str:
+    async def run(self) -> RunState:
         """Run to the end; returns the run's final state (done, failed or cancelled)."""
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
@@ -243,16 +243,16 @@ class Scheduler:
                 await asyncio.gather(*self._running.values(), return_exceptions=True)
         return self._final_state()
 
-    def _final_state(self) -> str:
+    def _final_state(self) -> RunState:
         states = set(self.state.values())
         if self._cancelled or TaskState.CANCELLED in states:
             for tid, st in self.state.items():
                 if st == TaskState.PENDING:
                     self._set(tid, TaskState.CANCELLED, "install cancelled before this task started")
-            return "cancelled"
+            return RunState.CANCELLED
         if states <= {TaskState.DONE}:
-            return "done"
-        return "failed"
+            return RunState.DONE
+        return RunState.FAILED
 
     async def _guard(self, tid: str) -> None:
         try:

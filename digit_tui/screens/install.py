@@ -22,6 +22,7 @@ from textual.widgets import Footer, Static, Tree
 from textual.worker import get_current_worker
 
 from digit_tui.engine.journal import Event, RunRow, TaskRow
+from digit_tui.engine.control import Request
 from digit_tui.engine.rundoc import RunOptions
 from digit_tui.engine.task import TaskState
 from digit_tui.screens.base import DigitScreen
@@ -142,7 +143,7 @@ class InstallScreen(DigitScreen):
             stop.wait(NET_INTERVAL if run is not None else POLL_INTERVAL)
 
     @work(thread=True, group="control", exit_on_error=False, description="sending a command to the engine")
-    def send_command(self, request: dict[str, Any], done_message: str) -> None:
+    def send_command(self, request: Request, done_message: str) -> None:
         from digit_tui.engine import control
 
         try:
@@ -150,14 +151,14 @@ class InstallScreen(DigitScreen):
         except ConnectionError as exc:
             answers = self.run_row.answers_path if self.run_row else None
             self.app.call_from_thread(
-                self.app.show_error, f"Could not {request['cmd']} the install",  # type: ignore[attr-defined]
+                self.app.show_error, f"Could not {request.cmd} the install",  # type: ignore[attr-defined]
                 f"{exc}: the engine has finished or was stopped.",
                 f"run `digit-tui install --answers {answers or 'FILE'}` to resume it." )
             return
-        if not reply.get("ok"):
+        if not reply.ok:
             self.app.call_from_thread(
-                self.app.show_error, f"The engine refused to {request['cmd']}",  # type: ignore[attr-defined]
-                str(reply.get("error") or "no reason given"), "check the task's state and try again.")
+                self.app.show_error, f"The engine refused to {request.cmd}",  # type: ignore[attr-defined]
+                reply.error or "no reason given", "check the task's state and try again.")
             return
         self.app.call_from_thread(self.notify, done_message, timeout=4)
         self._wake.set()
@@ -367,9 +368,9 @@ class InstallScreen(DigitScreen):
             self.notify("no install to pause yet", severity="warning")
             return
         if self.run_row.paused:
-            self.send_command({"cmd": "resume"}, "resumed")
+            self.send_command(Request("resume"), "resumed")
         else:
-            self.send_command({"cmd": "pause"}, "pausing: running tasks finish, no new ones start")
+            self.send_command(Request("pause"), "pausing: running tasks finish, no new ones start")
 
     def action_retry(self) -> None:
         sel = self._shown
@@ -379,7 +380,7 @@ class InstallScreen(DigitScreen):
         if task is None:
             self.notify("nothing to retry: no task has failed", severity="information")
             return
-        self.send_command({"cmd": "retry", "task": task.id}, f"retrying {task.id}")
+        self.send_command(Request("retry", task.id), f"retrying {task.id}")
 
     def action_logs(self) -> None:
         self.open_log()
