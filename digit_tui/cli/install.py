@@ -231,13 +231,15 @@ def _install_foreground(state_dir: Path, spec: Any, args: argparse.Namespace) ->
 
     t = threading.Thread(target=runner, name="engine", daemon=True)
     t.start()
-    while engine.run_id is None and t.is_alive():
-        time.sleep(0.02)
-    if "error" in result:
-        if isinstance(result["error"], LockHeld):
-            return _fail(str(result["error"]), exitcodes.BAD_INPUT)
-        raise result["error"]
+    # Ctrl-C can come while the engine is still starting: the whole wait is covered, and the
+    # engine honours an interruption that arrives before its scheduler exists.
     try:
+        while engine.run_id is None and t.is_alive():
+            time.sleep(0.02)
+        if "error" in result:
+            if isinstance(result["error"], LockHeld):
+                return _fail(str(result["error"]), exitcodes.BAD_INPUT)
+            raise result["error"]
         follow(state_dir, engine.run_id or "", sys.stdout, should_stop=lambda: not t.is_alive())
     except KeyboardInterrupt:
         print("\nstopping the install (resumable)...", file=sys.stderr)

@@ -105,7 +105,10 @@ class Engine:
         Safe to call from any thread."""
         self._interrupted = True
         if self._loop is not None and self.scheduler is not None:
-            self._loop.call_soon_threadsafe(self.scheduler.cancel)
+            try:
+                self._loop.call_soon_threadsafe(self.scheduler.cancel)
+            except RuntimeError:  # the loop has closed: the run is over, there is nothing to stop
+                pass
 
     def _handle(self, req: Request) -> Reply:
         sched = self.scheduler
@@ -157,6 +160,8 @@ class Engine:
                                        rebuild=(lambda: factory(graph_input)) if factory is not None else None)
             await control.start()
             self._loop = asyncio.get_running_loop()
+            if self._interrupted:  # interrupt() came before there was a loop to hand the cancel to
+                self.scheduler.cancel()
             if threading.current_thread() is threading.main_thread():  # not when run inside a client
                 self._loop.add_signal_handler(signal.SIGTERM, self.interrupt)
                 self._loop.add_signal_handler(signal.SIGINT, self.interrupt)

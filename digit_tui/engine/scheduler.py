@@ -176,6 +176,8 @@ class Scheduler:
         return True
 
     def cancel(self) -> None:
+        if self._cancelled:  # a second request must not cut short a task's own clean-up
+            return
         self._cancelled = True
         for t in self._running.values():
             t.cancel()

@@ -570,13 +570,15 @@ class ApiServer:
     # ------------------------------------------------------------- subresources
     async def _scale(self, request: web.Request, t: Target) -> web.Response:
         assert t.name is not None
+        # The body is read before the live object: a controller that writes the object while the
+        # request is awaited would otherwise make this update stale (a 409 no real API server gives).
+        body = None if request.method == "GET" else await self._body(request)
         live = self.store.get_ref(t.rt, t.namespace, t.name)
         if live is None:
             raise ApiError.not_found(t.rt, t.name)
         scale = _scale_of(t.rt, live)
         if request.method == "GET":
             return _json(scale)
-        body = await self._body(request)
         if request.method == "PUT":
             new_scale = body
         elif request.method == "PATCH":
@@ -589,6 +591,8 @@ class ApiServer:
                 new_scale = patching.merge_patch(scale, body)
         else:
             raise ApiError(405, "MethodNotAllowed", "the server does not allow this method")
+        if not isinstance(new_scale, dict):
+            raise ApiError.bad_request("a Scale must be an object")
         want_rv = (new_scale.get("metadata") or {}).get("resourceVersion")
         replicas = (new_scale.get("spec") or {}).get("replicas")
         if not isinstance(replicas, int) or replicas < 0:

@@ -222,3 +222,27 @@ def test_journal_schema_is_versioned(tmp_path: Path) -> None:
     from digit_tui.engine.journal import JournalError
     with pytest.raises(JournalError, match="newer digit-tui"):
         Journal.in_dir(tmp_path)
+
+
+async def test_an_interruption_before_the_scheduler_exists_still_stops_the_run(tmp_path: Path) -> None:
+    """Ctrl-C while the engine is still starting (no loop, no scheduler yet): the run stops
+    resumably instead of running on unnoticed, and nothing is attempted."""
+    from digit_tui.engine.daemon import Engine, InstallSpec
+
+    ran: list[str] = []
+
+    async def work(ctx: Any) -> None:
+        ran.append(ctx.task_id)
+
+    engine = Engine(tmp_path, InstallSpec("t", {}, "answers.yaml", "none:none"),
+                    tasks=[FunctionTask("a", never, work), FunctionTask("b", never, work, deps=("a",))])
+    engine.interrupt()
+    code = await engine.run()
+    j = Journal.in_dir(tmp_path, readonly=True)
+    try:
+        run = j.latest_run()
+        assert run is not None and run.state == "interrupted"
+        assert states(j, run.id) == {"a": "cancelled", "b": "cancelled"}
+    finally:
+        j.close()
+    assert code == 3 and ran == []
