@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from digit_tui.infra import markedoutput
 from digit_tui.infra.ssh import SshConnection
 
 # Interfaces container networking creates, with the same MAC on every node (Calico's cali* are all
@@ -89,7 +90,7 @@ def gather(conn: SshConnection, ports: Iterable[int] = (), disk_paths: Sequence[
 
 
 def parse_facts(text: str, ports: tuple[int, ...] = (), sent: float = 0.0, received: float = 0.0) -> HostFacts:
-    sections = _sections(text)
+    sections = markedoutput.sections(text, _MARK)
     osr = _os_release(sections.get("os-release", []))
     mem = _meminfo(sections.get("meminfo", []))
     swaps = [ln for ln in sections.get("swaps", [])[1:] if ln.strip()]
@@ -113,17 +114,6 @@ def parse_facts(text: str, ports: tuple[int, ...] = (), sent: float = 0.0, recei
         ports_in_use=tuple(sorted(p for p in set(ports) if p in in_use)),
         ports_checked=tuple(sorted(set(ports))),
     )
-
-
-def _sections(text: str) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    current: list[str] | None = None
-    for line in text.splitlines():
-        if line.startswith(_MARK):
-            current = out.setdefault(line[len(_MARK):].strip(), [])
-        elif current is not None:
-            current.append(line)
-    return out
 
 
 def _os_release(lines: list[str]) -> dict[str, str]:

@@ -92,7 +92,7 @@ def acquire(conn: SshConnection, name: str, owner: LockOwner, timeout: float = 3
             raise PermanentError(
                 f"{conn.target.label}: {path} is held by another install: {holder.describe()}",
                 f"let that install finish; if it is gone for good, remove {path} on {conn.target.name or conn.target.host} "
-                "and run `digit-tui install` again")
+                "and run the install again")
         if word == "held":
             raise PermanentError(f"{conn.target.label}: {path} exists and is not a digit-tui lock "
                                  f"({current.strip()[:120]!r})", f"check what wrote {path}, then remove it")

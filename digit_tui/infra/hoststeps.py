@@ -76,8 +76,7 @@ class StepError(PermanentError):
 
 class StepTimeout(PermanentError):
     def __init__(self, message: str) -> None:
-        super().__init__(message, "look at the step's log on the host; once it is over, run `digit-tui install` "
-                         "again")
+        super().__init__(message, "look at the step's log on the host; once it is over, run the install again")
 
 
 def slot_dir(slot: str) -> str:

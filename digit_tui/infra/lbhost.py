@@ -16,7 +16,7 @@ import hashlib
 from dataclasses import dataclass
 
 from digit_tui.errors import PermanentError
-from digit_tui.infra import hoststeps
+from digit_tui.infra import hoststeps, markedoutput
 from digit_tui.infra.hoststeps import StepState
 from digit_tui.infra.ssh import SshConnection
 
@@ -51,22 +51,11 @@ echo {m}end
 
 
 def read_facts(conn: SshConnection, timeout: float = 30.0) -> LbFacts:
-    r = conn.run(facts_script(), timeout, sudo=True)
-    if _MARK + "end" not in r.stdout:
-        raise PermanentError(f"{conn.target.label}: reading the load balancer's facts failed (exit {r.exit_code}): "
-                             f"{(r.stderr.strip() or r.stdout.strip())[:300]}",
-                             "log in as root, or give the user passwordless sudo (NOPASSWD)")
-    return parse_facts(r.stdout)
+    return parse_facts(markedoutput.run_as_root(conn, facts_script(), _MARK, "the load balancer's facts", timeout))
 
 
 def parse_facts(text: str) -> LbFacts:
-    sections: dict[str, list[str]] = {}
-    current: list[str] | None = None
-    for line in text.splitlines():
-        if line.startswith(_MARK):
-            current = sections.setdefault(line[len(_MARK):].strip(), [])
-        elif current is not None and line.strip():
-            current.append(line.strip())
+    sections = markedoutput.sections(text, _MARK, skip_blank=True)
     service = (sections.get("service") or [""])[0].split()
     step = sections.get("step") or [""]
     def first(name: str) -> str | None:

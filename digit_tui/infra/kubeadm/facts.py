@@ -16,8 +16,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from digit_tui.errors import PermanentError
-from digit_tui.infra import hoststeps
+from digit_tui.infra import hoststeps, markedoutput
 from digit_tui.infra.hoststeps import StepState
 from digit_tui.infra.kubeadm.packages import KEY_FILE, LIST_FILE
 from digit_tui.infra.ssh import SshConnection
@@ -128,23 +127,7 @@ echo {m}end
 
 
 def read_facts(conn: SshConnection, timeout: float = 60.0) -> NodeFacts:
-    r = conn.run(facts_script(), timeout, sudo=True)
-    if _MARK + "end" not in r.stdout:
-        said = (r.stderr.strip() or r.stdout.strip())[:300]
-        raise PermanentError(f"{conn.target.label}: reading the host's facts failed (exit {r.exit_code}): {said}",
-                             "log in as root, or give the user passwordless sudo (NOPASSWD)")
-    return parse_facts(r.stdout)
-
-
-def _sections(text: str) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    current: list[str] | None = None
-    for line in text.splitlines():
-        if line.startswith(_MARK):
-            current = out.setdefault(line[len(_MARK):].strip(), [])
-        elif current is not None:
-            current.append(line)
-    return out
+    return parse_facts(markedoutput.run_as_root(conn, facts_script(), _MARK, "the host's facts", timeout))
 
 
 def _text(lines: list[str]) -> str:
@@ -158,7 +141,7 @@ def version_of(text: str) -> str | None:
 
 
 def parse_facts(text: str) -> NodeFacts:
-    s = _sections(text)
+    s = markedoutput.sections(text, _MARK)
     os_id, os_like, os_version = ((s.get("os") or ["||"])[0].split("|") + ["", "", ""])[:3]
     tools = {t.strip() for t in s.get("tools", [])}
     sysctl: dict[str, str | None] = {}
