@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import ClassVar, Generic, TypeVar
 
 
 @dataclass
@@ -57,3 +58,32 @@ class PermanentError(TaskError):
     """Retrying cannot help; the operator has to change something (``remedy``)."""
 
     kind = ErrorKind.PERMANENT
+
+
+class AdapterError(Exception):
+    """An adapter's own failure (SSH, PostgreSQL, terraform, a VM step): the one-line message, the
+    remedy, and the adapter's word on whether trying again can help (``transient``), which the
+    engine takes without importing the adapter (engine/errors.py classify)."""
+
+    def __init__(self, message: str, remedy: str | None = None, transient: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.remedy = remedy
+        self.transient = transient
+
+    def __str__(self) -> str:
+        return self.message
+
+
+K = TypeVar("K", bound=Enum)
+
+
+class KindedError(AdapterError, Generic[K]):
+    """An AdapterError that names its failure as one of its adapter's kinds; the kinds in
+    ``transient_kinds`` are the ones worth retrying."""
+
+    transient_kinds: ClassVar[frozenset[Enum]] = frozenset()
+
+    def __init__(self, kind: K, message: str, remedy: str | None = None) -> None:
+        super().__init__(message, remedy, kind in self.transient_kinds)
+        self.kind = kind

@@ -32,6 +32,7 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from digit_tui.errors import AdapterError
 from digit_tui.infra import scram
 from digit_tui.infra.ssh import RunResult, SshConnection
 
@@ -42,17 +43,8 @@ DEFAULT_CLUSTER = "main"
 OWN_CLUSTER = "digit"        # when another cluster already holds the name main on another port
 
 
-class PgVmError(Exception):
+class PgVmError(AdapterError):
     """A step cannot go on; ``transient`` when waiting could help (never carries a password)."""
-
-    def __init__(self, message: str, remedy: str | None = None, transient: bool = False) -> None:
-        super().__init__(message)
-        self.message = message
-        self.remedy = remedy
-        self.transient = transient
-
-    def __str__(self) -> str:
-        return self.message
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Literal
 
+from digit_tui.errors import KindedError
+
 TlsMode = Literal["prefer", "require", "disable"]
 
 
@@ -54,19 +56,8 @@ _SQLSTATE_KIND = {
 }
 
 
-class PgError(Exception):
-    def __init__(self, kind: PgErrorKind, message: str, remedy: str | None = None) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
-        self.remedy = remedy
-
-    @property
-    def transient(self) -> bool:
-        return self.kind in TRANSIENT_KINDS
-
-    def __str__(self) -> str:
-        return self.message
+class PgError(KindedError[PgErrorKind]):
+    transient_kinds = TRANSIENT_KINDS
 
 
 @dataclass(frozen=True)

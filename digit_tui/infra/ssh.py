@@ -42,6 +42,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 # types-paramiko's paramiko/__init__.pyi does not re-export it, though paramiko does
 from paramiko.ssh_exception import IncompatiblePeer
 
+from digit_tui.errors import KindedError
 from digit_tui.infra import knownhosts
 from digit_tui.infra.knownhosts import HostKeyCheck, KnownKey, Verdict
 
@@ -64,19 +65,8 @@ TRANSIENT_KINDS = frozenset({SshErrorKind.UNREACHABLE, SshErrorKind.REFUSED, Ssh
                              SshErrorKind.COMMAND_TIMEOUT})
 
 
-class SshError(Exception):
-    def __init__(self, kind: SshErrorKind, message: str, remedy: str | None = None) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
-        self.remedy = remedy
-
-    @property
-    def transient(self) -> bool:
-        return self.kind in TRANSIENT_KINDS
-
-    def __str__(self) -> str:
-        return self.message
+class SshError(KindedError[SshErrorKind]):
+    transient_kinds = TRANSIENT_KINDS
 
 
 class UnknownHostKey(SshError):

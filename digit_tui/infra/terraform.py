@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from digit_tui.errors import AdapterError
 from digit_tui.infra.tfevents import (ApplyComplete, ApplyErrored, Cause, ChangeSummary, Diagnostic,
                                       DiagnosticEvent, Event, PlannedChange, classify, diagnostics_from_text,
                                       lock_holder, parse_event)
@@ -51,23 +52,14 @@ _VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _INIT_JSON_SINCE = (1, 9)   # `init -json` appeared in terraform 1.9
 
 
-class TerraformError(Exception):
-    """A terraform call that did not succeed; ``cause.transient`` says whether to try again."""
+class TerraformError(AdapterError):
+    """A terraform call that did not succeed; its cause says whether to try again."""
 
     def __init__(self, message: str, cause: Cause, *, remedy: str | None = None,
                  diagnostics: Sequence[Diagnostic] = ()) -> None:
-        super().__init__(message)
-        self.message = message
+        super().__init__(message, remedy, cause.transient)
         self.cause = cause
-        self.remedy = remedy
         self.diagnostics = tuple(diagnostics)
-
-    @property
-    def transient(self) -> bool:
-        return self.cause.transient
-
-    def __str__(self) -> str:
-        return self.message
 
 
 @dataclass(frozen=True)
