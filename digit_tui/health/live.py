@@ -25,7 +25,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from digit_tui.health.model import (
     READY_RULES,
@@ -256,11 +256,26 @@ class LiveModel:
                      connection=connection)
 
 
-class Feeder:
+D = TypeVar("D", covariant=True)
+F = TypeVar("F")
+
+
+class FrameSource(Protocol[D]):
+    """What ``Feeder`` drains: ``LiveModel`` (pods) and the other dashboard views' model."""
+
+    changed: threading.Event
+    urgent: threading.Event
+
+    def clock(self) -> float: ...
+    def next_due(self) -> float | None: ...
+    def drain(self) -> D | None: ...
+
+
+class Feeder(Generic[F]):
     """The frame loop: ``publish(delta)`` at most ``max_fps`` times a second, never when nothing
     changed, and never before the screen has ``ack()``-ed the previous delta."""
 
-    def __init__(self, model: LiveModel, publish: Callable[[Delta], Any], *, max_fps: float = 10.0) -> None:
+    def __init__(self, model: FrameSource[F], publish: Callable[[F], Any], *, max_fps: float = 10.0) -> None:
         self.model = model
         self.publish = publish
         self.min_interval = 1.0 / max_fps

@@ -20,7 +20,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,12 +71,15 @@ def obj_key(kind: str, obj: dict[str, Any]) -> str:
     return str(m.get("uid") or name) if kind == "events" else name
 
 
-def list_pages(kube: Kube, kind: str) -> Iterator[tuple[list[dict[str, Any]], str]]:
-    """(items, resourceVersion) per page of one cluster-wide list of ``kind``."""
-    rtype = TYPES[kind]
+def list_pages(kube: Kube, kind: str, rtype: ResourceType | None = None, field_selector: str | None = None
+               ) -> Iterator[tuple[list[dict[str, Any]], str]]:
+    """(items, resourceVersion) per page of one cluster-wide list of ``kind`` (of ``TYPES`` and its
+    ``FIELD_SELECTORS`` unless ``rtype`` is given, with its own ``field_selector``)."""
+    if rtype is None:
+        rtype, field_selector = TYPES[kind], FIELD_SELECTORS.get(kind)
     token: str | None = None
     while True:
-        doc = kube.request("GET", rtype.path(), query={"fieldSelector": FIELD_SELECTORS.get(kind),
+        doc = kube.request("GET", rtype.path(), query={"fieldSelector": field_selector,
                                                        "limit": PAGE_SIZE, "continue": token}) or {}
         meta = doc.get("metadata") or {}
         yield list(doc.get("items") or []), str(meta.get("resourceVersion") or "")
@@ -167,13 +170,19 @@ class _WatchError(Exception):
 
 
 class ClusterWatcher:
-    """Background list+watch of one cluster into a ``WatchSink``."""
+    """Background list+watch of one cluster into a ``WatchSink``: the dashboard's ``TYPES`` unless
+    ``types`` (kind name -> type, with ``field_selectors`` per kind name) says otherwise.
+    ``probe_interval=None``: no probe thread (another watcher of the same cluster probes)."""
 
     def __init__(self, kubeconfig: str | Path | None, context: str | None = None, *, sink: WatchSink,
-                 probe_interval: float = PROBE_INTERVAL, max_backoff: float = 10.0) -> None:
+                 probe_interval: float | None = PROBE_INTERVAL, max_backoff: float = 10.0,
+                 types: Mapping[str, ResourceType] | None = None,
+                 field_selectors: Mapping[str, str] | None = None) -> None:
         self.kubeconfig = kubeconfig
         self.context = context
         self.sink = sink
+        self.types = dict(TYPES if types is None else types)
+        self.field_selectors = dict(FIELD_SELECTORS if types is None else field_selectors or {})
         self.probe_interval = probe_interval
         self.max_backoff = max_backoff
         self.kube: Kube | None = None
@@ -190,10 +199,11 @@ class ClusterWatcher:
             self.kube = make_kube(self.kubeconfig, self.context)
         except Exception as exc:  # a broken kubeconfig is bad input, shown by the caller
             raise ValueError(f"cannot use kubeconfig {self.kubeconfig or '(none given)'}: {describe_error(exc)}") from exc
-        for kind in TYPES:
+        for kind in self.types:
             self._threads.append(threading.Thread(target=self._run_kind, args=(kind,), name=f"watch-{kind}",
                                                   daemon=True))
-        self._threads.append(threading.Thread(target=self._probe, name="watch-probe", daemon=True))
+        if self.probe_interval is not None:
+            self._threads.append(threading.Thread(target=self._probe, name="watch-probe", daemon=True))
         for t in self._threads:
             t.start()
 
@@ -242,7 +252,7 @@ class ClusterWatcher:
 
     # -- threads --------------------------------------------------------------
     def _probe(self) -> None:
-        assert self.kube is not None
+        assert self.kube is not None and self.probe_interval is not None
         while not self._stop.wait(self.probe_interval):
             try:
                 self.kube.request("GET", "/version", timeout=POLICY.connect)
@@ -260,7 +270,7 @@ class ClusterWatcher:
         keys: set[str] = set()
         rv = ""
         handing: threading.Thread | None = None
-        for items, rv in list_pages(self.kube, kind):
+        for items, rv in list_pages(self.kube, kind, self.types[kind], self.field_selectors.get(kind)):
             if self._stop.is_set():
                 return rv
             self._ok()
@@ -306,7 +316,8 @@ class ClusterWatcher:
     def _watch(self, kind: str, rv: str) -> str:
         """Deliver one watch stream's events; the last resourceVersion seen."""
         assert self.kube is not None
-        for etype, obj in self.kube.watch(TYPES[kind], resource_version=rv, field_selector=FIELD_SELECTORS.get(kind),
+        for etype, obj in self.kube.watch(self.types[kind], resource_version=rv,
+                                          field_selector=self.field_selectors.get(kind),
                                           timeout_seconds=WATCH_SECONDS):
             if self._stop.is_set():
                 return rv

@@ -146,11 +146,11 @@ class DashboardScreen(DigitScreen):
         """Build the model and start watching (the kubernetes client is imported here, off the loop)."""
         try:
             from digit_tui.health.live import LiveModel
-            from digit_tui.health.watcher import ClusterWatcher
+            from digit_tui.health.watcher import PROBE_INTERVAL, ClusterWatcher
 
             model = LiveModel(clock=self.clock)
-            watcher = ClusterWatcher(self.kubeconfig, self.context, sink=model, **(
-                {"probe_interval": self.probe_interval} if self.probe_interval else {}))
+            watcher = ClusterWatcher(self.kubeconfig, self.context, sink=model,
+                                     probe_interval=self.probe_interval or PROBE_INTERVAL)
             self.model = model
             if not self._stop.is_set():
                 watcher.start()  # ValueError for a broken kubeconfig: the worker turns it into the dialog
