@@ -334,6 +334,7 @@ class Kubelet(Controller):
                     return
                 c.crash_backoff = min(_MAX_BACKOFF, c.crash_backoff * 2) if c.crash_backoff else _FIRST_BACKOFF
                 c.step = "crashloop"
+                c.last_terminated = c.terminated    # the kubelet's lastState while it waits to restart
                 c.waiting_reason = "CrashLoopBackOff"
                 c.waiting_message = (f"back-off {int(c.crash_backoff)}s restarting failed container={c.name} "
                                      f"pod={name_of(pod)}_{ns_of(pod)}({sim.uid})")
@@ -605,9 +606,10 @@ class Kubelet(Controller):
             raise ApiError.bad_request(
                 f'container "{container}" in pod "{pod_name}" is waiting to start: {reason}')
         if previous:
+            # The kubelet reads lastState.terminated: the run before a running container, the run that
+            # just ended while it waits in CrashLoopBackOff, the one before a terminated container's.
             finished = [i for i in c.instances if i.finished is not None]
-            current_running = c.step == "running"
-            candidates = finished if current_running else finished[:-1]
+            candidates = finished if c.step in ("running", "crashloop") else finished[:-1]
             if not candidates:
                 raise ApiError.bad_request(
                     f'previous terminated container "{container}" in pod "{pod_name}" not found')
