@@ -1,7 +1,7 @@
-"""``digit-tui health``: the pod dashboard of a cluster, or one report with ``--once [--json]``.
+"""``digit-tui health``: the pod dashboard of a cluster, or one report with ``--once [--json | --markdown]``.
 
 The viewer only reads the cluster; ``--once`` reads raw JSON and never imports the client's typed
-API modules (a second of start-up on a slow jump host).
+API modules (a second of start-up on a slow jump host). Exit codes: docs/health.md.
 """
 
 from __future__ import annotations
@@ -37,11 +37,19 @@ def health_kubeconfig(given: str | None) -> tuple[str, str]:
 
 
 def cmd_health(args: argparse.Namespace) -> int:
+    once = args.once or args.json or args.markdown
+    if args.json and args.markdown:
+        raise InputError("--json and --markdown both asked for", expected="one of --json or --markdown")
+    if args.ingress_url and not once:
+        raise InputError("--ingress-url is probed by the one-off report only", expected="--once --ingress-url URL")
+    if args.ingress_url and not args.ingress_url.startswith(("http://", "https://")):
+        raise InputError(f"--ingress-url {args.ingress_url}: not an http(s) URL", expected="https://HOST/")
     kubeconfig, origin = health_kubeconfig(args.kubeconfig)
     if origin != "--kubeconfig":
         say(f"using the kubeconfig {kubeconfig} (from {origin})")
-    if args.once or args.json:
-        return _health_once(kubeconfig, args.context, as_json=args.json)
+    if once:
+        return _health_once(kubeconfig, args.context, fmt="json" if args.json else "markdown" if args.markdown
+                            else "text", ingress_url=args.ingress_url)
     bad = need_terminal()
     if bad is not None:
         return bad
@@ -51,62 +59,64 @@ def cmd_health(args: argparse.Namespace) -> int:
     return exitcodes.OK
 
 
-def _health_once(kubeconfig: str, context: str | None, *, as_json: bool) -> int:
-    from digit_tui.health.model import build_model
-    from digit_tui.health.watcher import describe_error, fetch_once
+def _health_once(kubeconfig: str, context: str | None, *, fmt: str, ingress_url: str | None) -> int:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from digit_tui.health.report import build_report, probe_ingress
+    from digit_tui.health.snapshot import read_cluster
+    from digit_tui.health.watcher import describe_error
     from digit_tui.infra.failures import FailureKind, failure_of
 
     NETWORK_KINDS = {FailureKind.UNREACHABLE, FailureKind.REFUSED, FailureKind.NO_SUCH_HOST}
 
-    try:
-        objects = fetch_once(kubeconfig, context)
-    except Exception as exc:
-        from kubernetes.config import ConfigException
+    with ThreadPoolExecutor(1, thread_name_prefix="health-probe") as pool:
+        # The ingress answers (or not) while the API is read.
+        probe = pool.submit(probe_ingress, ingress_url) if ingress_url else None
+        try:
+            objects = read_cluster(kubeconfig, context)
+        except Exception as exc:
+            from kubernetes.config import ConfigException
 
-        if isinstance(exc, ConfigException):
-            raise InputError(f"unusable kubeconfig: {exc}", path=kubeconfig,
-                             expected="a kubeconfig with a current context (or --context NAME)") from None
-        message = describe_error(exc)
-        failure = failure_of(exc)
-        reachable = failure is None or failure.kind not in NETWORK_KINDS
-        if as_json:
-            json.dump({"reachable": reachable, "error": message}, sys.stdout)
-            print()
-        what = "cluster unreachable" if not reachable else "the cluster refused the request"
-        print(f"digit-tui: {what}: {message}", file=sys.stderr)
-        return exitcodes.FAILED
-    from digit_tui.digit.releaserecord import ReleaseRecord
-    from digit_tui.health.watcher import RELEASE_RECORD
-
-    model = build_model(objects)
-    data = model.to_json()
-    records = objects.get(RELEASE_RECORD) or []
-    record = ReleaseRecord.from_configmap(records[0]) if records else None
-    if as_json:
-        json.dump({"reachable": True, **data, "release": record.to_json() if record else None}, sys.stdout, indent=2)
+            if isinstance(exc, ConfigException):
+                raise InputError(f"unusable kubeconfig: {exc}", path=kubeconfig,
+                                 expected="a kubeconfig with a current context (or --context NAME)") from None
+            message = describe_error(exc)
+            failure = failure_of(exc)
+            reachable = failure is None or failure.kind not in NETWORK_KINDS
+            if fmt == "json":
+                json.dump({"reachable": reachable, "healthy": None, "error": message, "checks": []}, sys.stdout)
+                print()
+            what = "cluster unreachable" if not reachable else "the cluster refused the request"
+            print(f"digit-tui: {what}: {message}", file=sys.stderr)
+            return exitcodes.UNREACHABLE
+        report = build_report(objects, server=objects.server,
+                              probe=probe.result() if probe is not None else None)
+    if fmt == "json":
+        json.dump(report.to_json(), sys.stdout, indent=1)
         print()
+    elif fmt == "markdown":
+        sys.stdout.write(report.markdown())
     else:
-        s = model.summary
-        if record is not None:
-            print(record.line())
-        print(f"Deploy {s.deployments}  StatefulSet {s.statefulsets}  Job {s.jobs}  PVC {s.pvcs}  Nodes {s.nodes}"
-              f"  · {s.pods} pods · {s.faulty} faulty")
-        for p in model.faults:
-            print(f"✗ {p.namespace}/{p.name}  {p.status}  restarts {p.restarts}  node {p.node}")
-            if p.reason:
-                print(f"    └ {p.reason}")
-    return exitcodes.OK if data["healthy"] else exitcodes.FAILED
+        print(report.text())
+    return exitcodes.OK if report.healthy else exitcodes.FAILED
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("health", help="pod dashboard of a cluster (or one JSON report with --once --json)",
+    p = sub.add_parser("health", help="pod dashboard of a cluster, or one DIGIT health report with --once",
                        description="Live pod dashboard: workloads, PVCs, nodes and faulty pods "
                                    "(ImagePullBackOff, CrashLoopBackOff, unschedulable, config errors, not "
-                                   "ready). --once prints one report and exits 0 when healthy, 1 otherwise.")
+                                   "ready). --once prints one report of DIGIT's checks (backbone, core services, "
+                                   "ingress, database, the release against its record, pods) and exits 0 when "
+                                   "healthy, 1 when a check fails, 4 when the cluster cannot be read "
+                                   "(docs/health.md).")
     p.add_argument("--kubeconfig", metavar="FILE",
                    help="kubeconfig to read (default: the first file of $KUBECONFIG, else ~/.kube/config; "
                         "the one used is named on stderr)")
     p.add_argument("--context", metavar="NAME", help="kubeconfig context (default: its current-context)")
     p.add_argument("--once", action="store_true", help="print one report and exit")
-    p.add_argument("--json", action="store_true", help="with --once: the report as JSON")
+    p.add_argument("--json", action="store_true", help="the report as JSON (implies --once)")
+    p.add_argument("--markdown", action="store_true", help="the report as Markdown, to paste into a ticket "
+                   "(implies --once)")
+    p.add_argument("--ingress-url", metavar="URL", help="with --once: also GET this URL (the DIGIT domain) and "
+                   "report whether the ingress answers (5 s timeout)")
     p.set_defaults(func=cmd_health)

@@ -18,6 +18,16 @@ RECORD_PATH = f"/api/v1/namespaces/{RELEASE_NAMESPACE}/configmaps/{RELEASE_CONFI
 
 
 @dataclass(frozen=True)
+class RecordedService:
+    """One service as the install recorded it."""
+
+    name: str
+    module: str
+    tag: str            # the tag it was rendered with; "" when its chart's own tag was used
+    digest: str         # "sha256:..." of its rendered manifest (the objects' digit.org/digest)
+
+
+@dataclass(frozen=True)
 class ReleaseRecord:
     release: str
     environment: str
@@ -34,6 +44,15 @@ class ReleaseRecord:
         skipped = tuple(s for s in str(data.get("skipped") or "").split(",") if s)
         return cls(str(data.get("release") or ""), str(data.get("environment") or ""),
                    services if isinstance(services, dict) else {}, skipped)
+
+    def recorded(self) -> dict[str, RecordedService]:
+        """The services, typed (an entry that is not a mapping is recorded with nothing known)."""
+        out: dict[str, RecordedService] = {}
+        for name, info in sorted(self.services.items()):
+            info = info if isinstance(info, Mapping) else {}
+            out[name] = RecordedService(name, str(info.get("module") or ""), str(info.get("tag") or ""),
+                                        str(info.get("digest") or ""))
+        return out
 
     def to_json(self) -> dict[str, Any]:
         return {"release": self.release, "environment": self.environment, "services": sorted(self.services),

@@ -38,9 +38,9 @@ def test_health_once_json_reports_faults_and_exits_1(tmp_path: Path) -> None:
         assert fault["name"] == "bad-image" and fault["fault"] in ("ImagePullBackOff", "ErrImagePull")
     finally:
         h.stop()
-    # The same kubeconfig with the cluster gone: exit 1, and the JSON says why.
+    # The same kubeconfig with the cluster gone: exit 4 (nothing could be checked), and the JSON says why.
     r = _cli("health", "--kubeconfig", str(h.kubeconfig_path), "--once", "--json")
-    assert r.returncode == 1
+    assert r.returncode == 4
     assert json.loads(r.stdout)["reachable"] is False
     assert "cluster unreachable" in r.stderr
 

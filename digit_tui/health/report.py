@@ -1,0 +1,156 @@
+"""The health report of ``health --once``: the checks, as text, JSON or Markdown.
+
+``build_report`` is pure (objects in, report out); ``probe_ingress`` is the one request the report
+makes outside the Kubernetes API, and only when an operator names the ingress URL.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from digit_tui.digit.releaserecord import ReleaseRecord
+from digit_tui.health.checks import Check, Inputs, ProbeResult, Verdict, run_checks
+from digit_tui.health.model import HealthModel, build_model, event_subject, event_time
+from digit_tui.health.snapshot import ClusterObjects
+
+RECENT_WARNINGS = 10        # the newest warning events the report quotes
+PROBE_TIMEOUT = 5.0         # seconds for the ingress URL to answer
+
+_MARK = {Verdict.OK: "✓", Verdict.WARN: "!", Verdict.FAIL: "✗"}
+
+
+@dataclass(frozen=True)
+class Warning_:
+    when: float
+    subject: str
+    reason: str
+    message: str
+    count: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"time": _iso(self.when), "object": self.subject, "reason": self.reason, "message": self.message,
+                "count": self.count}
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    server: str
+    generated: float
+    checks: tuple[Check, ...]
+    model: HealthModel
+    record: ReleaseRecord | None
+    warnings: tuple[Warning_, ...]
+
+    @property
+    def healthy(self) -> bool:
+        return all(c.verdict is not Verdict.FAIL for c in self.checks)
+
+    def to_json(self) -> dict[str, Any]:
+        data = self.model.to_json()
+        return {"reachable": True, "server": self.server, "generated": _iso(self.generated),
+                "healthy": self.healthy, "checks": [c.to_json() for c in self.checks],
+                "summary": data["summary"], "faults": data["faults"],
+                "release": self.record.to_json() if self.record else None,
+                "warnings": [w.to_json() for w in self.warnings], "pods": data["pods"]}
+
+    def text(self) -> str:
+        lines = []
+        if self.record is not None:
+            lines.append(self.record.line())
+        s = self.model.summary
+        lines.append(f"Deploy {s.deployments}  StatefulSet {s.statefulsets}  Job {s.jobs}  PVC {s.pvcs}  "
+                     f"Nodes {s.nodes}  · {s.pods} pods · {s.faulty} faulty")
+        for c in self.checks:
+            lines.append(f"{_MARK[c.verdict]} {c.name:<15} {c.detail}")
+            for f in c.findings:
+                if f.verdict is not Verdict.OK or f.state == "skipped":
+                    lines.append(f"    └ {f.subject}: {f.detail}")
+            if c.remedy:
+                lines.append(f"    remedy: {c.remedy}")
+        lines.append("healthy" if self.healthy else "UNHEALTHY")
+        return "\n".join(lines)
+
+    def markdown(self) -> str:
+        """A report to paste into a ticket: the verdicts first, the evidence after."""
+        status = "healthy" if self.healthy else "**unhealthy**"
+        out = [f"## DIGIT health: {status}", "",
+               f"- cluster: `{self.server}`", f"- checked: {_iso(self.generated)}"]
+        if self.record is not None:
+            out.append(f"- release: {self.record.release or '?'} ({self.record.environment}), "
+                       f"{len(self.record.services)} services recorded"
+                       + (f", skipped on purpose: {', '.join(self.record.skipped)}" if self.record.skipped else ""))
+        else:
+            out.append("- release: no release record (ConfigMap egov/digit-tui-release)")
+        out += ["", "| check | verdict | detail |", "|---|---|---|"]
+        out += [f"| {c.name} | {c.verdict.value} | {_cell(c.detail)} |" for c in self.checks]
+        for c in self.checks:
+            noted = [f for f in c.findings if f.verdict is not Verdict.OK or f.state == "skipped"]
+            if c.verdict is Verdict.OK and not noted:
+                continue
+            out += ["", f"### {c.name}: {c.verdict.value}", ""]
+            out += [f"- `{f.subject}` ({f.state}): {f.detail}" for f in noted]
+            if c.remedy:
+                out += ["", f"Remedy: {c.remedy}"]
+        if self.warnings:
+            out += ["", f"### Recent warnings ({len(self.warnings)} newest)", "",
+                    "| time | object | reason | message |", "|---|---|---|---|"]
+            out += [f"| {_iso(w.when)} | {_cell(w.subject)} | {w.reason} | {_cell(w.message)} |" for w in self.warnings]
+        return "\n".join(out) + "\n"
+
+
+def _iso(when: float) -> str:
+    return datetime.datetime.fromtimestamp(when, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def recent_warnings(events: list[dict[str, Any]], limit: int = RECENT_WARNINGS) -> tuple[Warning_, ...]:
+    newest = sorted(events, key=event_time)[-limit:][::-1]
+    return tuple(Warning_(event_time(e), event_subject(e), str(e.get("reason") or ""),
+                          " ".join(str(e.get("message") or "").split())[:300], int(e.get("count") or 1))
+                 for e in newest)
+
+
+def build_report(objects: ClusterObjects, *, server: str, probe: ProbeResult | None = None,
+                 now: float | None = None) -> HealthReport:
+    now = time.time() if now is None else now
+    model = build_model(objects.kinds(), now=now)
+    record = objects.release_record()
+    inputs = Inputs(model=model, record=record, record_forbidden=objects.record.forbidden,
+                    deployments=objects.deployments, statefulsets=objects.statefulsets, jobs=objects.jobs,
+                    pods=objects.pods, events=objects.events, services=objects.services,
+                    endpoints=objects.endpoints,
+                    egov_config=objects.egov_config.obj, egov_config_forbidden=objects.egov_config.forbidden,
+                    probe=probe, now=now)
+    return HealthReport(server, now, tuple(run_checks(inputs)), model, record, recent_warnings(objects.events))
+
+
+def probe_ingress(url: str, timeout: float = PROBE_TIMEOUT) -> ProbeResult:
+    """GET ``url`` once, without following redirects: any HTTP answer means the ingress answers."""
+    import urllib.error
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    start = time.monotonic()
+    try:
+        with opener.open(urllib.request.Request(url, method="GET"), timeout=timeout) as resp:
+            return ProbeResult(url, int(resp.status), "", time.monotonic() - start)
+    except urllib.error.HTTPError as exc:
+        return ProbeResult(url, int(exc.code), "", time.monotonic() - start)
+    except Exception as exc:
+        from digit_tui.infra.failures import failure_of
+
+        failure = failure_of(exc)
+        reason = failure.detail if failure is not None else (str(getattr(exc, "reason", "")) or str(exc) or
+                                                            type(exc).__name__)
+        return ProbeResult(url, None, reason.splitlines()[0][:200] if reason else type(exc).__name__,
+                           time.monotonic() - start)

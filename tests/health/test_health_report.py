@@ -1,0 +1,233 @@
+"""`digit-tui health --once` after a real install of the bundled sample on the sandbox: every check
+named and healthy (exit 0), a core service broken through the API (exit 1, the check names it), a
+changed image tag reported as drift, a service left out on purpose shown as such, and a cluster that
+cannot be reached (exit 4, within seconds).
+
+The sandbox simulates pods: the database check sees the Service and Endpoints of a database, not a
+PostgreSQL answering (no connection is made, on a real cluster either); the ingress URL probe is a
+real HTTP request to a local server standing in for the ingress address, since the sandbox's node
+ports do not listen.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.release.conftest import Install
+from tests.release.test_api_failures import broken_kubeconfig
+from tests.support import wait_until
+
+KUBECTL = "/usr/bin/kubectl"
+SKIPPED = "egov-idgen"
+ALL_CHECKS = ["nodes", "backbone", "core-services", "other-services", "ingress", "database", "release-drift",
+              "workloads", "volumes", "pods"]
+
+# What an in-cluster database puts in egov: a Service for postgres.egov (the services' db-host) with
+# a pod behind it; applied only if the install deployed none (database.mode in-cluster's phase).
+POSTGRES = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: postgres, namespace: egov}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: postgres}}
+  template:
+    metadata: {labels: {app: postgres}}
+    spec:
+      containers:
+      - {name: postgres, image: docker.io/library/postgres:15-alpine, ports: [{containerPort: 5432}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: postgres, namespace: egov}
+spec:
+  selector: {app: postgres}
+  ports: [{name: postgres, port: 5432, targetPort: 5432}]
+"""
+
+
+@dataclass
+class Installed:
+    install: Install
+    cluster: Any
+
+    def kubectl(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        r = subprocess.run([KUBECTL, "--kubeconfig", str(self.install.kubeconfig), "--cache-dir",
+                            str(self.install.tmp / "kcache"), "--request-timeout", "20s", *args],
+                           capture_output=True, text=True, timeout=60, input=stdin)
+        assert r.returncode == 0, r.stderr
+        return r
+
+    def health(self, *args: str) -> tuple[int, dict[str, Any]]:
+        r = self.install.cli("health", "--kubeconfig", str(self.install.kubeconfig), "--once", "--json", *args,
+                             timeout=60)
+        assert r.returncode in (0, 1), r.stderr
+        return r.returncode, json.loads(r.stdout)
+
+    def set_image(self, deployment: str, image: str) -> None:
+        dep = json.loads(self.kubectl("get", "deployment", deployment, "-n", "egov", "-o", "json").stdout)
+        container = dep["spec"]["template"]["spec"]["containers"][0]["name"]
+        self.kubectl("set", "image", f"deployment/{deployment}", f"{container}={image}", "-n", "egov")
+
+    def image(self, deployment: str) -> str:
+        dep = json.loads(self.kubectl("get", "deployment", deployment, "-n", "egov", "-o", "json").stdout)
+        return str(dep["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
+def checks(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["name"]: c for c in report["checks"]}
+
+
+def healthy_again(env: Installed) -> dict[str, Any]:
+    def look() -> dict[str, Any] | None:
+        code, report = env.health()
+        return report if code == 0 and checks(report)["core-services"]["verdict"] == "ok" else None
+    return wait_until(look, timeout=60, interval=0.5, what="health --once to report healthy")
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
+    from digit_tui.sandbox.runtime import start_sandbox
+
+    tmp = tmp_path_factory.mktemp("health")
+    with start_sandbox(tmp / "sandbox", nodes=3, speed=50.0) as cluster:
+        inst = Install(tmp, cluster.kubeconfig_path)
+        inst.write_answers(skip_services=[SKIPPED])
+        try:
+            proc, _ = inst.install()
+            assert proc.returncode == 0, proc.stderr + proc.stdout[-3000:]
+            env = Installed(inst, cluster)
+            if "postgres" not in env.kubectl("get", "services", "-n", "egov", "-o", "name").stdout:
+                env.kubectl("apply", "-f", "-", stdin=POSTGRES)
+            yield env
+        finally:
+            inst.kill_engine()
+
+
+def test_after_the_install_every_check_is_healthy(installed: Installed) -> None:
+    report = healthy_again(installed)
+    by_name = checks(report)
+    assert list(by_name) == ALL_CHECKS
+    assert {name: c["verdict"] for name, c in by_name.items()} == {name: "ok" for name in ALL_CHECKS}, report["checks"]
+    assert report["healthy"] is True and report["reachable"] is True
+    assert by_name["backbone"]["detail"].startswith("4/4 backbone services ready")
+    assert by_name["core-services"]["detail"].startswith("10/10 core services ready")   # 8 core - idgen + 3 authn
+    assert "Service backbone/nginx-ingress" in by_name["ingress"]["detail"]
+    assert "postgres.egov" in by_name["database"]["detail"]
+    # Left out on purpose: named as such, not as a fault.
+    [skipped] = [f for f in by_name["release-drift"]["findings"] if f["subject"] == SKIPPED]
+    assert skipped["state"] == "skipped" and "skipped on purpose" in skipped["detail"] and skipped["verdict"] == "ok"
+    assert f"skipped on purpose: {SKIPPED}" in by_name["release-drift"]["detail"]
+    assert report["release"]["skipped_on_purpose"] == [SKIPPED]
+
+    # The same report for a ticket.
+    md = installed.install.cli("health", "--kubeconfig", str(installed.install.kubeconfig), "--markdown", timeout=60)
+    assert md.returncode == 0, md.stderr
+    assert md.stdout.startswith("## DIGIT health: healthy\n")
+    for name in ALL_CHECKS:
+        assert f"| {name} | ok |" in md.stdout
+    assert f"- `{SKIPPED}` (skipped): skipped on purpose" in md.stdout
+
+
+def test_the_ingress_url_is_probed(installed: Installed) -> None:
+    class Answer(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(404)     # nginx's default backend: the ingress answers
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    try:
+        code, report = installed.health("--ingress-url", url)
+        ingress = checks(report)["ingress"]
+        assert code == 0 and ingress["verdict"] == "ok"
+        assert any(f["subject"] == url and f["state"] == "http-404" for f in ingress["findings"])
+    finally:
+        server.shutdown()
+        server.server_close()
+    # Nothing listens there any more: the ingress does not answer.
+    code, report = installed.health("--ingress-url", url)
+    ingress = checks(report)["ingress"]
+    assert code == 1 and ingress["verdict"] == "fail" and "does not answer" in ingress["remedy"]
+
+
+def test_a_broken_core_service_exits_1_and_is_named(installed: Installed) -> None:
+    good = installed.image("egov-user")
+    installed.set_image("egov-user", "egovio/egov-user:v0.0.0-missing")
+    try:
+        def broken() -> dict[str, Any] | None:
+            code, report = installed.health()
+            core = checks(report)["core-services"]
+            return report if code == 1 and core["verdict"] == "fail" else None
+        report = wait_until(broken, timeout=60, interval=0.5, what="the core-services check to fail")
+        core = checks(report)["core-services"]
+        assert "not ready: egov-user" in core["detail"]
+        [finding] = [f for f in core["findings"] if f["verdict"] == "fail"]
+        assert finding["subject"] == "egov-user"
+        assert "image egovio/egov-user:v0.0.0-missing cannot be pulled" in finding["detail"]
+        assert "image name and tag" in core["remedy"]
+        assert report["healthy"] is False
+    finally:
+        installed.set_image("egov-user", good)
+    healthy_again(installed)
+
+
+def test_a_database_without_ready_endpoints_fails(installed: Installed) -> None:
+    installed.kubectl("scale", "deployment/postgres", "-n", "egov", "--replicas=0")
+    try:
+        def down() -> dict[str, Any] | None:
+            code, report = installed.health()
+            return report if code == 1 and checks(report)["database"]["verdict"] == "fail" else None
+        report = wait_until(down, timeout=60, interval=0.5, what="the database check to fail")
+        db = checks(report)["database"]
+        assert db["detail"].startswith("Service egov/postgres for db-host postgres.egov: no ready address")
+        assert [c["name"] for c in report["checks"] if c["verdict"] != "ok"] == ["database"]
+    finally:
+        installed.kubectl("scale", "deployment/postgres", "-n", "egov", "--replicas=1")
+    healthy_again(installed)
+
+
+def test_a_changed_image_tag_is_drift(installed: Installed) -> None:
+    good = installed.image("egov-localization")
+    hotfix = "egovio/egov-localization:v1.1.4-hotfix-1"
+    installed.set_image("egov-localization", hotfix)
+    try:
+        def drifted() -> dict[str, Any] | None:
+            code, report = installed.health()
+            return report if code == 0 and checks(report)["release-drift"]["verdict"] == "warn" else None
+        report = wait_until(drifted, timeout=60, interval=0.5, what="the drift to be reported")
+        drift = checks(report)["release-drift"]
+        assert "drift: egov-localization" in drift["detail"] and "rerun the install" in drift["remedy"]
+        [finding] = [f for f in drift["findings"] if f["state"] == "image-drift"]
+        assert finding["subject"] == "egov-localization"
+        assert hotfix in finding["detail"] and "v1.1.4-72f8a8f87b-8" in finding["detail"]
+        assert report["healthy"] is True     # a drift is a warning: the services run
+    finally:
+        installed.set_image("egov-localization", good)
+    report = healthy_again(installed)
+    assert checks(report)["release-drift"]["verdict"] == "ok"
+
+
+def test_an_unreachable_cluster_exits_4_quickly(installed: Installed, tmp_path: Path) -> None:
+    kubeconfig = broken_kubeconfig(installed.cluster, "closed-port", tmp_path / "kubeconfig")
+    start = time.monotonic()
+    r = installed.install.cli("health", "--kubeconfig", str(kubeconfig), "--once", "--json", timeout=60)
+    took = time.monotonic() - start
+    assert r.returncode == 4, r.stderr
+    assert json.loads(r.stdout) == {"reachable": False, "healthy": None, "error": "connection refused", "checks": []}
+    assert "cluster unreachable: connection refused" in r.stderr
+    assert took < 15, took
