@@ -1,15 +1,15 @@
-"""DIGIT's database as the cluster sees it: the ``db-service`` Service and Endpoints for an external
-database, and a Job that checks the database from inside the cluster.
+"""DIGIT's database as the cluster sees it: where the services' environment file says it is, and
+a Job that checks it from inside the cluster.
 
-Pure functions: they return Kubernetes objects as mappings (to apply with server-side apply) and
-the ``cluster-configs.db`` values block; nothing here talks to a cluster or a database.
+Pure functions: they return Kubernetes objects as mappings (to apply with server-side apply);
+nothing here talks to a cluster or a database.
 
-DIGIT's cluster-configs chart renders ``db-service`` in namespace egov (``templates/services/
-db-service.yaml`` and ``db-endpoints.yaml``) from ``cluster-configs.db``: ``name``, ``namespace``,
-``port``, ``targetPort`` and ``db-ips``, which it puts under ``subsets[].addresses`` with
-``toYaml``, so each entry is an EndpointAddress (``{ip: 10.0.1.20}``), not a bare string. Endpoints
-take IP addresses only: a database known by a DNS name (a cloud's managed Postgres) gets an
-ExternalName Service instead.
+An external database by IP is reached through ``db-service`` in namespace egov, a Service without
+a selector plus manual Endpoints. DIGIT's cluster-configs chart renders both (``templates/services/
+db-service.yaml`` and ``db-endpoints.yaml``, the bundled sample's ``db-service.yaml``) from the
+environment file's ``cluster-configs.db`` block, which ``envfile.db_block`` writes; cluster-configs
+is the one thing that creates them, so nothing here builds them a second time. Endpoints take IP
+addresses only: a database known by a DNS name is reached by that name.
 
 The verification Job runs ``pg_isready`` and then a login with ``SELECT 1``, as the services do:
 the user and password come from the ``db`` Secret (keys ``username``, ``password``) through
@@ -19,9 +19,9 @@ the user and password come from the ``db`` Secret (keys ``username``, ``password
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,43 +29,10 @@ NAMESPACE = "egov"
 SERVICE = "db-service"
 DB_SECRET = "db"                         # rendered by cluster-configs from the secrets file
 MANAGED_BY = {"app.kubernetes.io/managed-by": "digit-tui"}
+CHECK_LABEL = "digit.org/check"
+JOB_PREFIX = "digit-tui-db-check-"
 CHECK_IMAGE = "docker.io/library/postgres:15-alpine"    # pg_isready and psql; any libpq 12+ client works
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
-
-
-def is_ip(address: str) -> bool:
-    try:
-        ipaddress.ip_address(address)
-        return True
-    except ValueError:
-        return False
-
-
-def db_values(address: str, port: int = 5432, *, name: str = SERVICE, namespace: str = NAMESPACE) -> dict[str, Any]:
-    """The ``cluster-configs.db`` block in the real chart's shape (``db-ips`` as EndpointAddress
-    mappings); empty for a DNS name, which the chart's Endpoints cannot hold."""
-    if not is_ip(address):
-        return {}
-    return {"name": name, "namespace": namespace, "port": port, "targetPort": port, "db-ips": [{"ip": address}]}
-
-
-def db_service_objects(address: str, port: int = 5432, *, name: str = SERVICE,
-                       namespace: str = NAMESPACE) -> list[dict[str, Any]]:
-    """The Service (and, for an IP address, its manual Endpoints) that make ``<name>.<namespace>``
-    reach the external database from every pod."""
-    meta = {"name": name, "namespace": namespace, "labels": {**MANAGED_BY, "app": name}}
-    if not is_ip(address):
-        return [{"apiVersion": "v1", "kind": "Service", "metadata": meta,
-                 "spec": {"type": "ExternalName", "externalName": address.rstrip("."),
-                          "ports": [{"name": "postgres", "port": port, "targetPort": port}]}}]
-    service = {"apiVersion": "v1", "kind": "Service", "metadata": meta,
-               # No selector: the Endpoints below are the backends, and the Service keeps them.
-               "spec": {"type": "ClusterIP", "ports": [{"name": "postgres", "port": port, "targetPort": port,
-                                                        "protocol": "TCP"}]}}
-    endpoints = {"apiVersion": "v1", "kind": "Endpoints", "metadata": meta,
-                 "subsets": [{"addresses": [{"ip": address}],
-                              "ports": [{"name": "postgres", "port": port, "protocol": "TCP"}]}]}
-    return [service, endpoints]
 
 
 @dataclass(frozen=True)
@@ -86,20 +53,50 @@ class DbCheck:
             raise ValueError(f"not a host name or address: {self.host!r}")
 
 
-def verification_job(check: DbCheck) -> dict[str, Any]:
+class NoDatabaseInEnv(ValueError):
+    """The environment file does not say where the database is (``egov-config`` ``db-host`` and ``db-url``)."""
+
+
+def db_check_of(values: Mapping[str, Any], *, image: str = CHECK_IMAGE) -> DbCheck:
+    """What the services connect to, as the environment file tells them: ``egov-config``'s
+    ``db-host`` and the port and database of its ``db-url`` (``db-name`` when the URL has none).
+    The one place the in-cluster checks read the database's address from."""
+    from digit_tui.digit.envfile import jdbc_parts
+
+    configs = values.get("cluster-configs") if isinstance(values, Mapping) else None
+    maps = configs.get("configmaps") if isinstance(configs, Mapping) else None
+    egov = maps.get("egov-config") if isinstance(maps, Mapping) else None
+    data = egov.get("data") if isinstance(egov, Mapping) else None
+    if not isinstance(data, Mapping):
+        raise NoDatabaseInEnv("the environment file has no cluster-configs.configmaps.egov-config.data")
+    url = str(data.get("db-url") or "")
+    parts = jdbc_parts(url)
+    host = str(data.get("db-host") or (parts[0] if parts else ""))
+    if not host:
+        raise NoDatabaseInEnv("egov-config has neither db-host nor a jdbc:postgresql:// db-url")
+    port = (parts[1] if parts else None) or 5432
+    name = str((parts[2] if parts else "") or data.get("db-name") or "")
+    if not name:
+        raise NoDatabaseInEnv("egov-config names no database (db-name, or the database of db-url)")
+    return DbCheck(host, port, name, image=image)
+
+
+def verification_job(check: DbCheck, run: str = "") -> dict[str, Any]:
     """A Job that succeeds once the database answers and the ``db`` Secret's user can log in.
 
-    Its name carries a digest of what it checks: a changed host or database gets a new Job, the
-    same one is found again on a rerun (and its result read instead of running it twice)."""
+    Its name carries a digest of what it checks and ``run`` (a token per attempt), so an attempt
+    never waits for the deletion of an earlier one's Job of the same name."""
+    if run and not re.fullmatch(r"[a-z0-9]{1,10}", run):
+        raise ValueError(f"run token {run!r}: lowercase letters and digits, at most 10")
     digest = hashlib.sha256(json.dumps([check.host, check.port, check.database, check.image]).encode()).hexdigest()[:8]
-    name = f"digit-tui-db-check-{digest}"
+    name = f"{JOB_PREFIX}{digest}" + (f"-{run}" if run else "")
     conninfo = (f"host={check.host} port={check.port} dbname={check.database} "
                 f"connect_timeout={check.connect_timeout} sslmode=prefer")
     # The values are validated above (no quote, space or $ can reach the shell); the password is
     # PGPASSWORD from the Secret, read by libpq, never on a command line.
     script = (f"pg_isready -h {check.host} -p {check.port} -d {check.database} -t {check.connect_timeout} && "
               f"psql '{conninfo}' -X -A -t -v ON_ERROR_STOP=1 -c 'SELECT 1'")
-    labels = {**MANAGED_BY, "digit.org/check": "database"}
+    labels = {**MANAGED_BY, CHECK_LABEL: "database"}
     return {
         "apiVersion": "batch/v1", "kind": "Job",
         "metadata": {"name": name, "namespace": check.namespace, "labels": labels},

@@ -209,6 +209,15 @@ def _put(block: dict[str, Any], key: str, value: Any, replace: bool) -> None:
         block[key] = value
 
 
+def jdbc_parts(url: str) -> tuple[str, int | None, str] | None:
+    """Host (IPv6 without brackets), port (None when the URL names none) and database of a
+    ``jdbc:postgresql://`` URL; None for anything else."""
+    m = _JDBC.match(url.strip())
+    if m is None:
+        return None
+    return m.group("host").strip("[]"), int(m.group("port")) if m.group("port") else None, m.group("name")
+
+
 def jdbc_url(host: str, port: int, name: str, query: str = "") -> str:
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"  # IPv6 literal

@@ -3,7 +3,9 @@
     prerequisites (config, network, tools, one per host) -> gate -> [kubeadm phases ->] cluster -> volumes
                                                                  -> postgres (external / vm)
       -> helm-config -> render -> cluster-configs -> one task per service (and volumes-bound)
-      -> release-record;  monitoring and Jenkins after cluster-configs when the answers ask for them
+      -> release-record;  monitoring and Jenkins after cluster-configs when the answers ask for them;
+      cluster-configs -> [postgres-render -> postgres-in-cluster ->] postgres-from-cluster, which the
+      services with a migration image wait for
 
 A git source that has not been fetched yet cannot name its services: the graph
 is then ``helm-config -> render``, the render task fetches the source (where a
@@ -81,10 +83,14 @@ def source_endpoints(config: InstallConfig) -> tuple[Endpoint, ...]:
 
 
 def release_graph(config: InstallConfig, after: Iterable[str] = (), *, policy: WaitPolicy | None = None,
-                  volumes: bool = False, cluster_configs_after: Iterable[str] = (), extras: bool = False) -> list[Task]:
+                  volumes: bool = False, cluster_configs_after: Iterable[str] = (), extras: bool = False,
+                  database: bool = False) -> list[Task]:
     """[volumes ->] helm-config -> render -> cluster-configs -> one task per service [, volumes-bound]
     -> release-record, after ``after``. ``volumes``: with the volumes phase, whose tasks reach the
-    cluster the cluster phase published (so only in a graph that has it)."""
+    cluster the cluster phase published (so only in a graph that has it). ``database``: with the
+    database's tasks inside the cluster (in-cluster Postgres, the check from a pod; see
+    tasks/postgres_cluster.py), after ``cluster_configs_after``; the services with a migration
+    image wait for that check."""
     first = list(after)
     render = RenderTask(config, reshapes_graph=config.source.kind == "git", endpoints=source_endpoints(config))
     try:
@@ -98,9 +104,19 @@ def release_graph(config: InstallConfig, after: Iterable[str] = (), *, policy: W
     cluster = Cluster(config)  # one connection and discovery cache for all release tasks of this engine
     phase = volume_phase(config, release, graph, after=first) if volumes else []
     tasks: list[Task] = [*phase, HelmConfigTask(config, first + [t.id for t in phase[:1]]), render]
+    db_tasks: list[Task] = []
+    if database:
+        from digit_tui.tasks.postgres_cluster import cluster_database_tasks
+
+        db_tasks = cluster_database_tasks(config, release, graph, database_checked=list(cluster_configs_after))
+    # Services with a Flyway migration image use the database from their first start.
+    db_users = {e.name for e in release.manifest.services(release.modules) if e.migration_tag} if db_tasks else set()
     for service, deps in graph.items():
         needs = [RENDER, *deps] if service != CLUSTER_CONFIGS else [RENDER, *cluster_configs_after]
+        if service in db_users:
+            needs.append(db_tasks[-1].id)
         tasks.append(ServiceTask(service, needs, policy=policy, cluster=cluster, module=modules.get(service)))
+    tasks += db_tasks
     tasks.append(ReleaseRecordTask([*graph, *(t.id for t in phase[1:])], cluster=cluster))
     if extras:
         tasks += extra_phases(config, release, graph)
@@ -162,7 +178,7 @@ def install_graph(config: InstallConfig) -> list[Task]:
         cluster = cluster_tasks(a.target, a.storage, config.require_state_dir(), after=[GATE],
                                 terraform=terraform_cluster(config))
     database = postgres_phase(config, after=[GATE])
-    release = release_graph(config, after=[CLUSTER], volumes=True, extras=True,
+    release = release_graph(config, after=[CLUSTER], volumes=True, extras=True, database=True,
                             cluster_configs_after=[t.id for t in database[-1:]])
     return preflight_tasks(config) + cluster + database + release
 
@@ -215,7 +231,8 @@ def kubeadm_phase(config: InstallConfig, *, after: Iterable[str]) -> list[Task]:
 
 def postgres_phase(config: InstallConfig, *, after: Iterable[str]) -> list[Task]:
     """An external database checked from the jump host, or PostgreSQL converged on the db VM
-    (``database.mode`` external / vm); none for in-cluster, which the release deploys. Without a
+    (``database.mode`` external / vm); none for in-cluster, whose tasks follow cluster-configs
+    (``release_graph(database=True)``). Without a
     ``password_file`` the password is the one helm-config generated into the secrets file, so the
     phase waits for it; cluster-configs (the ``db`` Secret's consumers) waits for the phase."""
     from digit_tui.digit.secretsfile import secrets_file_path

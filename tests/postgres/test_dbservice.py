@@ -1,6 +1,6 @@
-"""The cluster side of an external database, as pure objects: DIGIT's db-service (Service + manual
-Endpoints, or ExternalName for a DNS name), the cluster-configs values in the real chart's shape,
-and the in-cluster verification Job (the password only through the db Secret)."""
+"""The cluster side of the database, as pure objects: where the environment file says it is, and
+the in-cluster verification Job (the password only through the db Secret). db-service itself is
+cluster-configs' (tests/digit/test_bundle.py, test_real_tree.py, test_in_cluster_sandbox.py)."""
 
 from __future__ import annotations
 
@@ -8,34 +8,22 @@ import json
 
 import pytest
 
-from digit_tui.digit.dbservice import DbCheck, db_service_objects, db_values, job_result, verification_job
+from digit_tui.digit.dbservice import DbCheck, NoDatabaseInEnv, db_check_of, job_result, verification_job
 
 
-def test_an_ip_gets_a_selectorless_service_and_its_manual_endpoints() -> None:
-    service, endpoints = db_service_objects("10.0.1.20", 5432)
-    assert (service["kind"], service["metadata"]["name"], service["metadata"]["namespace"]) == \
-        ("Service", "db-service", "egov")
-    assert "selector" not in service["spec"] and service["spec"]["type"] == "ClusterIP"
-    assert service["spec"]["ports"][0]["port"] == 5432
-    assert endpoints["kind"] == "Endpoints" and endpoints["metadata"]["name"] == "db-service"
-    # Endpoints belong to the Service of the same name and namespace; port names must match too.
-    assert endpoints["subsets"] == [{"addresses": [{"ip": "10.0.1.20"}],
-                                     "ports": [{"name": "postgres", "port": 5432, "protocol": "TCP"}]}]
-    assert service["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "digit-tui"
+def test_the_database_is_read_from_the_environment_file_as_the_services_read_it() -> None:
+    def env(**data: str) -> dict[str, object]:
+        return {"cluster-configs": {"configmaps": {"egov-config": {"data": data}}}}
 
-
-def test_a_dns_name_gets_an_externalname_service_and_no_endpoints() -> None:
-    [service] = db_service_objects("egov-db.abc123.ap-south-1.rds.amazonaws.com.", 6432)
-    assert service["spec"]["type"] == "ExternalName"
-    assert service["spec"]["externalName"] == "egov-db.abc123.ap-south-1.rds.amazonaws.com"
-    assert db_values("egov-db.example.test") == {}
-
-
-def test_the_values_block_has_the_real_cluster_configs_charts_shape() -> None:
-    # DIGIT's templates/services/db-endpoints.yaml puts toYaml(db-ips) under subsets[].addresses:
-    # each entry must be an EndpointAddress mapping.
-    assert db_values("10.0.1.20", 5432) == {"name": "db-service", "namespace": "egov", "port": 5432,
-                                            "targetPort": 5432, "db-ips": [{"ip": "10.0.1.20"}]}
+    check = db_check_of(env(**{"db-host": "db-service.egov", "db-url": "jdbc:postgresql://db-service.egov:5433/mz_db"}))
+    assert (check.host, check.port, check.database) == ("db-service.egov", 5433, "mz_db")
+    check = db_check_of(env(**{"db-host": "postgres.egov", "db-name": "egov_db",
+                               "db-url": "jdbc:postgresql://postgres.egov/egov_db?sslmode=require"}))
+    assert (check.host, check.port, check.database) == ("postgres.egov", 5432, "egov_db")
+    with pytest.raises(NoDatabaseInEnv):
+        db_check_of(env(**{"db-name": "egov_db"}))
+    with pytest.raises(NoDatabaseInEnv):
+        db_check_of({"cluster-configs": {}})
 
 
 def test_the_verification_job_logs_in_with_the_db_secret_and_holds_no_value() -> None:
@@ -59,6 +47,10 @@ def test_the_job_name_follows_what_it_checks() -> None:
     assert a == verification_job(DbCheck("db-service.egov", 5432, "egov_db"))["metadata"]["name"]
     assert a != verification_job(DbCheck("10.0.1.20", 5432, "egov_db"))["metadata"]["name"]
     assert a.startswith("digit-tui-db-check-") and len(a) <= 63
+    attempt = verification_job(DbCheck("db-service.egov", 5432, "egov_db"), run="a1b2c3")["metadata"]["name"]
+    assert attempt == f"{a}-a1b2c3" and len(attempt) <= 63
+    with pytest.raises(ValueError):
+        verification_job(DbCheck("db-service.egov", 5432, "egov_db"), run="Not-OK")
 
 
 def test_nothing_that_could_break_out_of_the_script_is_accepted() -> None:
