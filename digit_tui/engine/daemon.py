@@ -155,9 +155,10 @@ class Engine:
                     note += f"; previous engine pid {lock.took_over_from} is gone"
                 journal.set_run_state(self.run_id, RunState.RUNNING, engine_pid=os.getpid(), message=note)
             options = RunOptions.of(self.spec.settings)
-            self.scheduler = Scheduler(tasks, journal, self.run_id, concurrency=options.concurrency,
+            self.scheduler = Scheduler(tasks, journal, self.run_id, limits=options.limits,
                                        redactor=self.redact, network_wait=options.network_wait,
                                        rebuild=(lambda: factory(graph_input)) if factory is not None else None)
+            log.info("run %s: up to %s", self.run_id, self.scheduler.limits)
             await control.start()
             self._loop = asyncio.get_running_loop()
             if self._interrupted:  # interrupt() came before there was a loop to hand the cancel to

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from digit_tui.engine.limits import Limits
 from digit_tui.engine.task import Endpoint
 
 # Until every recorded run carries a scheme, the cluster API is recognised by its label or port.
@@ -29,7 +30,8 @@ def _endpoint(item: Mapping[str, Any]) -> Endpoint:
 
 @dataclass(frozen=True)
 class RunOptions:
-    concurrency: int = 4
+    # A cap on tasks at once; None (absent or null in the document): automatic, by task load.
+    concurrency: int | None = None
     # How long a task waits for the network; "task": each task's own RetryPolicy; None: forever.
     network_wait: float | None | Literal["task"] = "task"
     endpoints: tuple[Endpoint, ...] = ()
@@ -44,7 +46,13 @@ class RunOptions:
             raw = engine["network_wait"]
             wait = None if raw is None else float(raw)
         endpoints = tuple(_endpoint(e) for e in doc.get("endpoints") or () if isinstance(e, Mapping))
-        return cls(concurrency=int(engine.get("concurrency") or 4), network_wait=wait, endpoints=endpoints)
+        raw_concurrency = engine.get("concurrency")
+        concurrency = None if raw_concurrency is None else max(1, int(raw_concurrency))
+        return cls(concurrency=concurrency, network_wait=wait, endpoints=endpoints)
+
+    @property
+    def limits(self) -> Limits:
+        return Limits.of(self.concurrency)
 
     @property
     def api_endpoints(self) -> list[Endpoint]:

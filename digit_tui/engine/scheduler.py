@@ -4,23 +4,34 @@ network waits, pause / resume / retry / cancel.
 A failure stops only the tasks that depend on it; independent branches run
 to the end. Every state change is committed to the journal before the task
 moves on, so a killed engine resumes from exactly what the journal says.
+
+How many tasks run at once depends on what they spend their time on (``Task.load``,
+engine/limits.py): computing tasks are held to the cores, waiting ones are not. A task starts
+the moment its last dependency is done; when more are ready than may start, the one heading
+the longest chain of tasks still to come goes first, so the critical path is never queued
+behind work that has time to spare.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import graphlib
 import json
 import random
 import threading
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal, ParamSpec, TypeVar
 
 from digit_tui.engine.errors import ErrorKind, classify, remedy_for
 from digit_tui.engine.journal import Journal, RunState
+from digit_tui.engine.limits import Limits
 from digit_tui.engine.netprobe import probe_all
 from digit_tui.engine.redact import Redactor
-from digit_tui.engine.task import Task, TaskState
+from digit_tui.engine.task import Load, Task, TaskState
 
 
 OPERATOR_RETRY = "retrying now, as the operator asked"
@@ -47,6 +58,19 @@ def validate_graph(tasks: Sequence[Task]) -> list[str]:
     except graphlib.CycleError as exc:
         cycle = exc.args[1]
         raise GraphError("task dependency cycle: " + " -> ".join(cycle)) from None
+
+
+def chain_lengths(tasks: Mapping[str, Task], order: Sequence[str]) -> dict[str, int]:
+    """Task id -> how many tasks the longest chain starting at it holds (itself and its dependants',
+    transitively): the work that cannot begin before it has finished."""
+    below: dict[str, list[str]] = {tid: [] for tid in order}
+    for tid in order:
+        for d in tasks[tid].deps:
+            below.setdefault(d, []).append(tid)
+    length: dict[str, int] = {}
+    for tid in reversed(order):  # dependants come later in a topological order: theirs are known
+        length[tid] = 1 + max((length.get(c, 0) for c in below[tid]), default=0)
+    return length
 
 
 _P = ParamSpec("_P")
@@ -80,12 +104,12 @@ class RunContext:
         return value
 
     async def run_sync(self, fn: Callable[_P, _R], *args: _P.args, **kwargs: _P.kwargs) -> _R:
-        return await asyncio.to_thread(fn, *args, **kwargs)
+        return await self._sched.in_thread(fn, *args, **kwargs)
 
 
 class Scheduler:
     def __init__(self, tasks: Sequence[Task], journal: Journal, run_id: str, *,
-                 concurrency: int = 4,
+                 concurrency: int | None = None, limits: Limits | None = None,
                  redactor: Redactor | None = None, probe_interval: float = 1.0,
                  rng: random.Random | None = None,
                  network_wait: float | None | Literal["task"] = "task",
@@ -93,9 +117,11 @@ class Scheduler:
                  wait_report_interval: float = 30.0) -> None:
         self.order = validate_graph(tasks)
         self.tasks = {t.id: t for t in tasks}
+        self.chains = chain_lengths(self.tasks, self.order)
         self.journal = journal
         self.run_id = run_id
-        self.concurrency = max(1, concurrency)
+        # ``concurrency``: a cap on tasks at once (1: one after another); neither: automatic limits.
+        self.limits = limits or Limits.of(concurrency)
         self.redactor = redactor or journal.redact
         self.probe_interval = probe_interval
         # The operator's answers (engine.network_wait) override each task's own limit; None waits forever.
@@ -114,6 +140,7 @@ class Scheduler:
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
+        self._executor: ThreadPoolExecutor | None = None
 
     # -- plumbing ---------------------------------------------------------
     def call_in_loop(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> None:
@@ -122,6 +149,13 @@ class Scheduler:
             fn(*args, **kw)
         else:
             self._loop.call_soon_threadsafe(lambda: fn(*args, **kw))
+
+    async def in_thread(self, fn: Callable[_P, _R], *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        """Run blocking task code on the engine's own threads, as many as tasks may run at once."""
+        if self._executor is None:  # not inside run()
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
     def _poke(self) -> None:
         if self._wake is not None:
@@ -213,13 +247,28 @@ class Scheduler:
                 continue
             if all(s == TaskState.DONE for s in deps):
                 ready.append(tid)
+        # Stable: among chains of one length, the topological order decides.
+        ready.sort(key=lambda tid: -self.chains.get(tid, 1))
         return ready
+
+    def _start_ready(self, ready: list[str]) -> None:
+        """Start what the limits admit: a full class of load does not hold up the other one."""
+        running: Counter[Load] = Counter(self.tasks[tid].load for tid in self._running)
+        for tid in ready:
+            if len(self._running) >= self.limits.total:
+                break
+            load = self.tasks[tid].load
+            if not self.limits.admits(load, running):
+                continue
+            running[load] += 1
+            self._running[tid] = asyncio.create_task(self._guard(tid), name=f"task:{tid}")
 
     async def run(self) -> RunState:
         """Run to the end; returns the run's final state (done, failed or cancelled)."""
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self._wake = asyncio.Event()
+        self._executor = ThreadPoolExecutor(max_workers=self.limits.threads, thread_name_prefix="task")
         self._load()
         try:
             while True:
@@ -227,10 +276,7 @@ class Scheduler:
                     break
                 ready = self._ready()
                 if not self.paused:
-                    for tid in ready:
-                        if len(self._running) >= self.concurrency:
-                            break
-                        self._running[tid] = asyncio.create_task(self._guard(tid), name=f"task:{tid}")
+                    self._start_ready(ready)
                 if not self._running and not ready and not self.paused:
                     break  # nothing running, nothing startable: the run is over
                 self._wake.clear()
@@ -243,6 +289,10 @@ class Scheduler:
                     if not t.cancelling():
                         t.cancel()
                 await asyncio.gather(*self._running.values(), return_exceptions=True)
+            # A cancelled task's thread ends on its own (its stop event, a watch timeout); the run
+            # does not wait for it.
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
         return self._final_state()
 
     def _final_state(self) -> RunState:
@@ -351,6 +401,7 @@ class Scheduler:
         added = [tid for tid in order if tid not in self.tasks]
         self.tasks = new
         self.order = order + kept
+        self.chains = chain_lengths(new, self.order)
         for tid in gone:
             self.state.pop(tid, None)
             self.outputs.pop(tid, None)

@@ -30,6 +30,14 @@ class TaskState(str, Enum):
         return self in (TaskState.DONE, TaskState.FAILED, TaskState.BLOCKED, TaskState.CANCELLED)
 
 
+class Load(str, Enum):
+    """What a task spends its time on, which decides how many such tasks the engine runs at once
+    (engine/limits.py): work for this machine's processors is limited to its cores, waiting is not."""
+
+    CPU = "cpu"                         # computes here (rendering charts): one per core is the most that helps
+    WAIT = "wait"                       # waits on something remote (an API server's rollout, SSH, a cloud API)
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """A host:port the task needs; the network probe watches it while the task waits."""
@@ -102,14 +110,19 @@ class Task:
     # True when what this task produces decides the rest of the graph (a fetched source names the
     # services to deploy): once it is done the engine rebuilds the graph from the same factory.
     reshapes_graph: bool = False
+    # Most tasks of an install wait (on a rollout, a VM, a cloud); a task that computes here says so.
+    load: Load = Load.WAIT
 
     def __init__(self, id: str, title: str | None = None, phase: str = "main",
                  deps: tuple[str, ...] | list[str] = (), *, retry: RetryPolicy | None = None,
-                 timeout: float | None = None, endpoints: tuple[Endpoint, ...] | list[Endpoint] = ()) -> None:
+                 timeout: float | None = None, endpoints: tuple[Endpoint, ...] | list[Endpoint] = (),
+                 load: Load | None = None) -> None:
         self.id = id
         self.title = title or id
         self.phase = phase
         self.deps = tuple(deps)
+        if load is not None:
+            self.load = load
         if retry is not None:
             self.retry = retry
         if timeout is not None:
@@ -144,6 +157,7 @@ class FunctionTask(Task):
     timeout: float = 600.0
     endpoints: tuple[Endpoint, ...] = ()
     dry_run_fn: Callable[[TaskContext], Awaitable[list[str]]] | None = None
+    load: Load = Load.WAIT
 
     def __post_init__(self) -> None:
         self.title = self.title or self.id

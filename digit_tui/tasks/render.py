@@ -27,7 +27,7 @@ from typing import Any
 from digit_tui.answers.config import InstallConfig
 from digit_tui.atomic import atomic_write
 from digit_tui.digit.selection import Release
-from digit_tui.engine.task import Endpoint, RetryPolicy, Task, TaskContext
+from digit_tui.engine.task import Endpoint, Load, RetryPolicy, Task, TaskContext
 from digit_tui.errors import PermanentError
 from digit_tui.tasks.helmconfig import TASK_ID as HELM_CONFIG
 
@@ -187,6 +187,8 @@ def _finished_so_far(out: Path, inputs: str) -> dict[str, dict[str, Any]]:
 
 class RenderTask(Task):
     """Render cluster-configs and every service of the release into the state directory."""
+
+    load = Load.CPU     # Helm's templating and the YAML it writes: held to the cores, not to the waits
 
     def __init__(self, config: InstallConfig, deps: tuple[str, ...] | list[str] = (HELM_CONFIG,), *,
                  reshapes_graph: bool = False, endpoints: tuple[Endpoint, ...] = ()) -> None:

@@ -11,8 +11,9 @@ import pytest
 
 from digit_tui.engine.errors import PermanentError, TransientError
 from digit_tui.engine.journal import Journal
+from digit_tui.engine.limits import AUTO_WAIT, Limits
 from digit_tui.engine.scheduler import GraphError, Scheduler, validate_graph
-from digit_tui.engine.task import FunctionTask, RetryPolicy, Task, TaskState
+from digit_tui.engine.task import FunctionTask, Load, RetryPolicy, Task, TaskState
 from tests.support import wait_until_async
 
 
@@ -246,3 +247,108 @@ async def test_an_interruption_before_the_scheduler_exists_still_stops_the_run(t
     finally:
         j.close()
     assert code == 3 and ran == []
+
+
+async def test_computing_tasks_are_held_to_their_limit_while_waiting_tasks_run_beside_them(tmp_path: Path) -> None:
+    """Rendering (Load.CPU) one at a time on a one-core limit, while every waiting task runs at
+    once: the computing tasks do not start until all five waiting ones have, so a shared limit
+    (or one that lets the computing class fill the slots first) would never get there."""
+    j, run = journal(tmp_path)
+    cpu_live = cpu_peak = 0
+    waiting_started = 0
+    all_waiting = asyncio.Event()
+
+    async def compute(ctx: Any) -> None:
+        nonlocal cpu_live, cpu_peak
+        cpu_live += 1
+        cpu_peak = max(cpu_peak, cpu_live)
+        await asyncio.wait_for(all_waiting.wait(), 10)
+        await asyncio.sleep(0)
+        cpu_live -= 1
+
+    async def wait(ctx: Any) -> None:
+        nonlocal waiting_started
+        waiting_started += 1
+        if waiting_started == 5:
+            all_waiting.set()
+        await asyncio.wait_for(all_waiting.wait(), 10)
+
+    tasks = [FunctionTask(f"render{i}", never, compute, load=Load.CPU) for i in range(3)]
+    tasks += [FunctionTask(f"service{i}", never, wait) for i in range(5)]
+    final = await Scheduler(tasks, j, run, limits=Limits(cpu=1, wait=8, total=9)).run()
+    assert final == "done"
+    assert cpu_peak == 1
+    assert states(j, run) == {t.id: "done" for t in tasks}
+
+
+async def test_an_explicit_concurrency_caps_every_task_and_one_means_one_at_a_time(tmp_path: Path) -> None:
+    j, run = journal(tmp_path)
+    live = peak = 0
+
+    async def work(ctx: Any) -> None:
+        nonlocal live, peak
+        live += 1
+        peak = max(peak, live)
+        await asyncio.sleep(0)
+        live -= 1
+
+    tasks = [FunctionTask(f"r{i}", never, work, load=Load.CPU) for i in range(2)]
+    tasks += [FunctionTask(f"w{i}", never, work) for i in range(4)]
+    assert await Scheduler(tasks, j, run, concurrency=1).run() == "done"
+    assert peak == 1
+    assert Limits.of(1, cores=8) == Limits(cpu=1, wait=1, total=1)
+    assert Limits.of(None, cores=2) == Limits(cpu=2, wait=AUTO_WAIT, total=2 + AUTO_WAIT)
+
+
+async def test_a_dependant_starts_as_soon_as_its_dependency_is_done_while_others_still_run(tmp_path: Path) -> None:
+    """``slow`` finishes only once ``after`` has started: a scheduler that waited for a round of
+    tasks to end before starting the next would never start ``after``."""
+    j, run = journal(tmp_path)
+    after_started = asyncio.Event()
+
+    async def quick(ctx: Any) -> None:
+        pass
+
+    async def slow(ctx: Any) -> None:
+        await asyncio.wait_for(after_started.wait(), 10)
+
+    async def after(ctx: Any) -> None:
+        after_started.set()
+
+    tasks = [FunctionTask("slow", never, slow), FunctionTask("first", never, quick),
+             FunctionTask("after", never, after, deps=("first",))]
+    assert await Scheduler(tasks, j, run, concurrency=2).run() == "done"
+    assert states(j, run) == {"slow": "done", "first": "done", "after": "done"}
+
+
+async def test_the_longest_chain_starts_first_when_not_all_ready_tasks_can(tmp_path: Path) -> None:
+    """Two slots, three ready tasks: the two heading chains start, the lone leaf waits."""
+    j, run = journal(tmp_path)
+    started: list[str] = []
+
+    async def work(ctx: Any) -> None:
+        started.append(ctx.task_id)
+
+    tasks = [FunctionTask("leaf", never, work), FunctionTask("a", never, work), FunctionTask("b", never, work),
+             FunctionTask("a2", never, work, deps=("a",)), FunctionTask("a3", never, work, deps=("a2",)),
+             FunctionTask("b2", never, work, deps=("b",))]
+    assert await Scheduler(tasks, j, run, concurrency=2).run() == "done"
+    assert set(started[:2]) == {"a", "b"}
+    assert started.index("leaf") > started.index("a")
+
+
+async def test_waiting_tasks_blocked_in_threads_all_run_at_once(tmp_path: Path) -> None:
+    """Twelve tasks each block a thread (a watch, an SSH command) until all twelve are blocked:
+    asyncio's default pool has min(32, cores + 4) threads, six on two cores, and would queue the
+    rest behind the first six forever (the barrier breaks after its timeout and the tasks fail)."""
+    import threading
+
+    j, run = journal(tmp_path)
+    barrier = threading.Barrier(12, timeout=10)
+
+    async def block(ctx: Any) -> None:
+        await ctx.run_sync(barrier.wait)
+
+    tasks = [FunctionTask(f"watch{i}", never, block, retry=RetryPolicy(attempts=1, network_wait=0))
+             for i in range(12)]
+    assert await Scheduler(tasks, j, run, limits=Limits(cpu=1, wait=16, total=17)).run() == "done"
