@@ -137,7 +137,10 @@ def test_resources_per_role_and_tier() -> None:
 
 def test_swap_ports_and_os() -> None:
     swap = facts(swap_on=True, swap_bytes=2 * GiB)
-    assert [s for s, _ in by(checks.host_checks(plan(mode="kubeadm"), host("w"), swap), "swap")] == [Status.FAIL]
+    # kubeadm's host preparation turns swap off itself: noted, not a failure to fix by hand first
+    assert by(checks.host_checks(plan(mode="kubeadm"), host("w"), swap), "swap") == [
+        (Status.INFO, "w has swap on (2 GiB); the kubelet needs it off: the kubeadm phase turns it off "
+                      "(swapoff -a, and its /etc/fstab line commented out)")]
     assert [s for s, _ in by(checks.host_checks(plan(tier="prod"), host("w"), swap), "swap")] == [Status.WARN]
     assert [s for s, _ in by(checks.host_checks(plan(), host("w"), swap), "swap")] == [Status.INFO]
     assert by(checks.host_checks(plan(mode="kubeadm"), host("db", "db"), swap), "swap") == []   # not a node
