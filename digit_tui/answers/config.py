@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from digit_tui.answers.model import BUNDLED_SOURCE, Answers, SourceGit, SourcePath
+from digit_tui.answers.sizingplan import SizingPlan
 from digit_tui.digit.selection import IN_CLUSTER_DB_HOST, SourceRef
 
 if TYPE_CHECKING:
@@ -57,12 +58,17 @@ class InstallConfig:
     endpoints: tuple[Endpoint, ...]
     state_dir: Path | None = None   # set by the engine (the document does not carry it)
     preflight: PreflightOptions = PreflightOptions()
+    # The capacity plan of sizing.ulbs / preset / tier (answers/sizingplan.py), planned by the client
+    # that starts the install (the planner is above this layer); None: nothing was planned, and the
+    # phases keep their defaults (DIGIT's dev disk sizes, no node variables for terraform).
+    sizing: SizingPlan | None = None
 
     # ------------------------------------------------------------------ building
 
     @classmethod
     def from_answers(cls, answers: Answers, answers_file: str | os.PathLike[str] | None = None, *,
-                     state_dir: Path | None = None, preflight: PreflightOptions = PreflightOptions()) -> InstallConfig:
+                     state_dir: Path | None = None, preflight: PreflightOptions = PreflightOptions(),
+                     sizing: SizingPlan | None = None) -> InstallConfig:
         from digit_tui.answers.settings import network_endpoints
 
         return cls(
@@ -75,6 +81,7 @@ class InstallConfig:
             endpoints=tuple(network_endpoints(answers)),
             state_dir=state_dir,
             preflight=preflight,
+            sizing=sizing,
         )
 
     def to_document(self) -> dict[str, Any]:
@@ -90,6 +97,7 @@ class InstallConfig:
                 "release": self.release,
                 "database_host": self.database_host,
                 "monitoring": self.monitoring,
+                "sizing": self.sizing.to_dict() if self.sizing is not None else None,
             },
             "preflight": {"skip_checks": self.preflight.skip_checks, "tier": self.preflight.tier},
             # Read by the engine itself (engine/options.py), which knows nothing else of this document.
@@ -121,6 +129,7 @@ class InstallConfig:
                             for e in document.get("endpoints") or ()),
             state_dir=Path(state_dir) if state_dir is not None else None,
             preflight=PreflightOptions(skip_checks=bool(options.get("skip_checks")), tier=options.get("tier")),
+            sizing=SizingPlan.from_dict(derived["sizing"]) if derived.get("sizing") else None,
         )
 
     def with_state_dir(self, state_dir: Path) -> InstallConfig:
@@ -156,9 +165,11 @@ class InstallConfig:
                             list(self.answers.digit.modules) if modules is None else modules,
                             state_dir=self.state_dir, progress=progress, fetch=fetch, answers_file=self.answers_file)
 
-    def env_inputs(self, volumes: Mapping[str, Any] | None = None, *, preview: bool = False) -> EnvInputs:
-        """What the environment file is generated from (and, for static storage, the volume task's
-        outputs). ``preview``: before an install no volume outputs exist, so dynamic storage."""
+    def env_inputs(self, storage: Mapping[str, Any] | None = None, *, preview: bool = False) -> EnvInputs:
+        """What the environment file is generated from. ``storage``: the volumes task's outputs
+        (``storage_mode``, ``storage_provider``, ``storage_class``, ``volumes``, ``env_overrides``),
+        which say what the ``persistence`` blocks hold; without them (a graph with no volumes phase,
+        or ``preview`` before an install) the answers' storage class, with dynamic volumes."""
         from digit_tui.digit.envinputs import EnvInputs, is_ip
 
         a = self.answers
@@ -169,7 +180,9 @@ class InstallConfig:
         elif is_ip(db_host):
             # DIGIT reaches an external database by IP through the db-service Service + manual Endpoints.
             db_host, db_ips = "", (db_host,)
-        mode = "dynamic" if preview else a.storage.mode
+        published = dict(storage or {}) if not preview else {}
+        mode = str(published.get("storage_mode") or "dynamic")
+        provider = str(published.get("storage_provider") or "none")
         inputs = EnvInputs(
             environment=a.environment,
             domain=a.digit.domain,
@@ -177,9 +190,12 @@ class InstallConfig:
             container_registry=a.digit.container_registry,
             db_host=db_host, db_ips=db_ips, db_port=a.database.port, db_name=a.database.name,
             storage_mode=mode,
-            storage_provider=a.storage.provider if a.storage.provider != "none" else "iscsi",
-            storage_class=a.storage.storage_class or "",
-            volumes=dict(volumes or {}) if mode == "static" else {},
+            storage_provider=provider if provider != "none" else "iscsi",
+            # The class the answers name, never the cluster default the task found: naming it now would
+            # change the volumeClaimTemplates of StatefulSets already made without it (immutable).
+            storage_class=a.storage.storage_class or "" if mode == "dynamic" else "",
+            volumes=dict(published.get("volumes") or {}) if mode == "static" else {},
+            service_overrides=dict(published.get("env_overrides") or {}),
         )
         inputs.validate()
         return inputs

@@ -32,6 +32,8 @@ from pydantic import (
     model_validator,
 )
 
+import yaml
+
 from digit_tui import yamlload
 from digit_tui.errors import InputError
 from digit_tui.answers.fields import (
@@ -352,11 +354,31 @@ class Iscsi(Section):
     iqn_prefix: str | None = expect("an IQN prefix such as iqn.2024-01.in.gov.sdc", default=None)
 
 
+# The backbone components whose disks static volumes need (digit/volumes.py BACKBONE), by the
+# names DIGIT's terraform gives them and by service name.
+def _components() -> dict[str, str]:
+    from digit_tui.digit.volumes import BACKBONE
+
+    out = {s.component: s.service for s in BACKBONE}
+    out.update({s.service: s.service for s in BACKBONE})
+    return out
+
+
+DISKS_EXPECTED = "a mapping of component (zookeeper, kafka, es-data, es-master) to its disks, one per replica"
+
+
 class Storage(Section):
     mode: Literal["static", "dynamic"] = expect("static or dynamic", default="dynamic")
     provider: Literal["iscsi", "aws", "azure", "cinder", "none"] = expect("one of iscsi, aws, azure, cinder, none", default="none")
     storage_class: KubeName | None = None
     iscsi: Iscsi | None = None
+    # Static disks handed over by hand (an SDC team's list): component -> one disk per replica, an
+    # ID (EBS / Cinder volume ID, Azure disk resource ID, IQN) or an object (id, zone, iqn, lun,
+    # portal). Without it the disks come from the terraform outputs (cluster.mode: terraform).
+    disks: dict[str, list[Any]] | None = expect(DISKS_EXPECTED, default=None)
+    # Component -> the terraform output listing its disks, where not named as DIGIT names them.
+    outputs: dict[str, str] = expect("a mapping of component (zookeeper, kafka, es-data, es-master) to a "
+                                     "terraform output name", default_factory=dict)
 
     @model_validator(mode="after")
     def _provider_rule(self) -> Storage:
@@ -367,7 +389,50 @@ class Storage(Section):
             raise bad("iscsi is only used with provider: iscsi", "provider: iscsi, or remove iscsi", at=("iscsi",))
         if self.mode == "static" and self.provider == "iscsi" and self.iscsi is None:
             raise bad("static iSCSI volumes need the target portal", "iscsi: {portal: HOST[:PORT]}", at=("provider",))
+        if self.mode == "dynamic" and self.provider != "none":
+            raise bad(f"provider {self.provider} is only used with mode: static", "mode: static, or provider: none "
+                      "(dynamic volumes come from storage_class)", at=("provider",))
+        for key in ("disks", "outputs"):
+            if key in self.model_fields_set and self.mode != "static":
+                raise bad(f"{key} is only used with mode: static", f"mode: static, or remove {key}", at=(key,))
+        if self.storage_class is not None and self.mode == "static":
+            raise bad("storage_class is only used with mode: dynamic (static PVs have no class)",
+                      "mode: dynamic, or remove storage_class", at=("storage_class",))
+        self._check_disks()
         return self
+
+    def _check_disks(self) -> None:
+        from digit_tui.digit.disks import DiskHints, parse_disk
+
+        known = _components()
+        for table, key in ((self.disks or {}, "disks"), (self.outputs, "outputs")):
+            for component in table:
+                if component not in known:
+                    close = difflib.get_close_matches(component, list(known), n=1)
+                    raise bad(f"{component} is not a backbone component",
+                              "one of zookeeper, kafka, es-data, es-master" + (f"; did you mean {close[0]}?" if close else ""),
+                              at=(key, component))
+        hints = DiskHints(portal=self.iscsi.portal if self.iscsi else "", iqn_prefix=(self.iscsi.iqn_prefix or "")
+                          if self.iscsi else "")
+        for component, items in (self.disks or {}).items():
+            if not items:
+                raise bad(f"disks: {component} lists no disk", "one disk per replica", at=("disks", component))
+            for i, item in enumerate(items):
+                try:
+                    parse_disk(self.provider, item, i, hints, "the disk")
+                except InputError as exc:
+                    raise bad(exc.message, exc.expected or "the disk's ID, or an object with its attributes",
+                              at=("disks", component, i)) from None
+
+    def disk_outputs(self) -> dict[str, Any]:
+        """The handed-over disks in the shape of terraform outputs (``digit/disks.py`` reads them):
+        one map keyed by component or service."""
+        return {"volume_ids": {k: list(v) for k, v in (self.disks or {}).items()}} if self.disks else {}
+
+    def output_names(self) -> dict[str, str]:
+        """Service -> terraform output name (``storage.outputs``, keyed by component or service)."""
+        known = _components()
+        return {known[k]: v for k, v in self.outputs.items() if k in known}
 
 
 class Ingress(Section):
@@ -393,10 +458,57 @@ class Ingress(Section):
         return self
 
 
+# The sizing presets are data files (digit_tui/profiles, kind SizingPreset); the planner that reads
+# them sits above the answers, so only their names and tiers are read here, to refuse a typo.
+PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
+MAX_ULBS = 10_000           # the planner's bound (sizing/planner.py): past it a plan means nothing
+
+
+def preset_tiers(directory: Path = PROFILES_DIR) -> dict[str, str]:
+    """Name -> tier of every concrete sizing preset."""
+    out: dict[str, str] = {}
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            data = yamlload.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue
+        if isinstance(data, dict) and data.get("kind") == "SizingPreset" and not data.get("abstract"):
+            out[str(data.get("name") or path.stem)] = str(data.get("tier") or "")
+    return out
+
+
 class Sizing(Section):
-    ulbs: int = expect("a whole number of ULBs, at least 1", default=1, ge=1)
+    """What the install is sized for: the planner (docs/sizing.md) turns it into the worker nodes
+    terraform builds and the backbone's disk sizes."""
+
+    ulbs: int = expect(f"a whole number of ULBs, 1-{MAX_ULBS}", default=1, ge=1, le=MAX_ULBS)
     tier: Literal["dev", "uat", "prod"] = expect("dev, uat or prod", default="dev")
     preset: PresetName | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tier_of_preset(cls, data: Any) -> Any:
+        # A preset names its tier (sdc-prod is prod): without a tier of its own the file takes it.
+        if isinstance(data, dict) and isinstance(data.get("preset"), str) and "tier" not in data:
+            tier = preset_tiers().get(data["preset"])
+            if tier:
+                data = {**data, "tier": tier}
+        return data
+
+    @model_validator(mode="after")
+    def _known_preset(self) -> Sizing:
+        if self.preset is None:
+            return self
+        tiers = preset_tiers()
+        if self.preset not in tiers:
+            close = difflib.get_close_matches(self.preset, list(tiers), n=1)
+            raise bad(f"unknown sizing preset {self.preset}", "one of " + ", ".join(sorted(tiers))
+                      + (f"; did you mean {close[0]}?" if close else ""), at=("preset",))
+        if tiers[self.preset] != self.tier:
+            raise bad(f"preset {self.preset} is a {tiers[self.preset]} preset but tier is {self.tier}",
+                      f"tier: {tiers[self.preset]}, or a {self.tier} preset (or no tier: the preset's is used)",
+                      at=("tier",))
+        return self
 
 
 class Phases(Section):
@@ -535,6 +647,19 @@ class Answers(Section):
         if self.jenkins is not None and not self.phases.jenkins:
             raise bad("the jenkins section is only used with phases.jenkins: true",
                       "phases: {jenkins: true}, or remove the jenkins section", at=("jenkins",))
+        st = self.storage
+        if st.outputs and mode != "terraform":
+            raise bad("storage.outputs names terraform outputs, and no terraform phase runs",
+                      "cluster.mode: terraform, or storage.disks", at=("storage", "outputs"))
+        if st.outputs and st.disks is not None:
+            raise bad("storage.disks and storage.outputs both say where the disks are", "one of them",
+                      at=("storage", "outputs"))
+        if st.mode == "static" and st.disks is None and mode != "terraform" and not (
+                st.provider == "iscsi" and st.iscsi is not None and st.iscsi.iqn_prefix):
+            raise bad(f"static {st.provider} volumes need the disks", "storage.disks: {kafka: [ID, ...], ...} as the "
+                      "disks' owner handed them over, or cluster.mode: terraform (its outputs list them)"
+                      + (", or iscsi.iqn_prefix (targets <prefix>:<service>-<i>)" if st.provider == "iscsi" else ""),
+                      at=("storage", "mode"))
         if self.database.mode == "vm" and self.database_host is None:
             raise bad("database mode vm needs host or a host with role db", "database.host, or a hosts entry with roles: [db]",
                       at=("database", "mode"))
@@ -587,23 +712,11 @@ def _when(section: str, key: str, test: Callable[[Any], bool]) -> Use:
     return used
 
 
-VOLUMES = "the volumes phase has no answers key yet for the static disks' IDs"
-
 NOT_AVAILABLE_YET: tuple[Unbuilt, ...] = (
-    Unbuilt(_when("storage", "mode", lambda v: v == "static"), VOLUMES,
-            "mode: dynamic, with storage_class or the cluster's default StorageClass"),
-    Unbuilt(_when("storage", "provider", lambda v: v != "none"), f"only static volumes use it, and {VOLUMES}",
-            "provider: none (dynamic volumes come from storage_class)"),
-    Unbuilt(_given("storage", "iscsi"), f"only static volumes use it, and {VOLUMES}", "no iscsi"),
     Unbuilt(_when("ingress", "class", lambda v: v != "nginx"),
             "the release deploys nginx-ingress; no other ingress controller is set up", "class: nginx"),
     Unbuilt(_when("ingress", "tls", lambda v: v != "none"), "the TLS phase (cert-manager, certificate secrets) "
             "is not built", "tls: none (terminate TLS in front of the cluster for now)"),
-    # sizing.tier is acted on: the prerequisites' thresholds (dev or prod). The rest sizes nothing yet.
-    Unbuilt(_given("sizing", "ulbs"), "the install sizes nothing from it; plan the VMs with `digit-tui size`",
-            "no ulbs (sizing.tier alone sets the prerequisites' thresholds)"),
-    Unbuilt(_given("sizing", "preset"), "the install sizes nothing from it; plan the VMs with `digit-tui size`",
-            "no preset (sizing.tier alone sets the prerequisites' thresholds)"),
 )
 # The monitoring phase exists: tier prod turns it on unless phases.monitoring says otherwise.
 MONITORING_BUILT = True

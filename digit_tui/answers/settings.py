@@ -19,6 +19,7 @@ from digit_tui import yamlload
 
 from digit_tui.answers.fields import split_host_port
 from digit_tui.answers.model import Answers
+from digit_tui.answers.sizingplan import SizingPlan
 from digit_tui.engine.task import Endpoint
 
 
@@ -67,11 +68,13 @@ def network_endpoints(answers: Answers) -> list[Endpoint]:
     return list(unique.values())
 
 
-def answers_to_settings(answers: Answers, answers_file: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """The run's configuration document (``InstallConfig.to_document``) for these answers."""
+def answers_to_settings(answers: Answers, answers_file: str | os.PathLike[str] | None = None, *,
+                        sizing: SizingPlan | None = None) -> dict[str, Any]:
+    """The run's configuration document (``InstallConfig.to_document``) for these answers, with the
+    sizing plan the caller made of them (``digit_tui.sizing.install.install_plan``)."""
     from digit_tui.answers.config import InstallConfig
 
-    return InstallConfig.from_answers(answers, answers_file).to_document()
+    return InstallConfig.from_answers(answers, answers_file, sizing=sizing).to_document()
 
 
 def answers_to_yaml(answers: Answers) -> str:

@@ -26,10 +26,13 @@ def load_spec(answers: str, graph: str | None = None) -> "Any":
     """Validate the answers file (InputError on any problem) and build the install spec."""
     from digit_tui.answers import answers_to_settings, load_answers
     from digit_tui.engine.daemon import InstallSpec
+    from digit_tui.sizing.install import install_plan
 
     path = Path(answers).expanduser().resolve()
     model = load_answers(path)
-    return InstallSpec(environment=model.environment, settings=answers_to_settings(model, path), answers_path=str(path),
+    # Planned once here and recorded in the run's document: the engine never plans again.
+    settings = answers_to_settings(model, path, sizing=install_plan(model, path))
+    return InstallSpec(environment=model.environment, settings=settings, answers_path=str(path),
                        graph=graph or DEFAULT_GRAPH)
 
 

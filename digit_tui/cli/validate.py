@@ -58,8 +58,10 @@ def run(args: argparse.Namespace) -> int:
     answers = load_answers(args.answers, check_files=args.check_files)
     if args.json:
         from digit_tui.answers.settings import answers_to_settings
+        from digit_tui.sizing.install import install_plan
 
-        json.dump(answers_to_settings(answers, answers_file=args.answers), sys.stdout, indent=2)
+        json.dump(answers_to_settings(answers, answers_file=args.answers, sizing=install_plan(answers, args.answers)), sys.stdout,
+                  indent=2)
         sys.stdout.write("\n")
     else:
         print(summary(answers, args.answers))

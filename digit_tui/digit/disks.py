@@ -95,6 +95,14 @@ def disks_from_outputs(provider: str, outputs: Mapping[str, Any], replicas: Mapp
     return DiskSet(provider, MappingProxyType(disks), MappingProxyType(sources))
 
 
+def parse_disk(provider: str, item: Any, index: int, hints: DiskHints = DiskHints(), where: str = "disk") -> Disk:
+    """One disk as an output item gives it (an ID or an object), completed and checked; InputError
+    naming ``where`` when it cannot be used (the answers' ``storage.disks`` are checked with it)."""
+    if provider not in PROVIDERS:
+        raise InputError(f"storage provider {provider!r} has no pre-created disks", expected=", ".join(PROVIDERS))
+    return _disk(provider, item, index, hints, [], where)
+
+
 def _zones(outputs: Mapping[str, Any]) -> list[str]:
     value = outputs.get(ZONES_OUTPUT)
     if isinstance(value, Sequence) and not isinstance(value, str | bytes):

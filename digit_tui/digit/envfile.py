@@ -229,7 +229,8 @@ def layer_env(inputs: EnvInputs, base: Mapping[str, Any], answered: Answered | N
     domain (``global.domain``, egov-config ``domain`` and ``egov-services-fqdn-name``), the
     state tenant, the container registry, the database (``db-host``, ``db-name``, ``db-url``,
     ``cluster-configs.db`` for an external database by IP) and storage (a storage class on the
-    stateful services; static volumes). Every other key of ``base`` is kept as it is."""
+    stateful services; static volumes; the per-service ``service_overrides`` merged over their
+    blocks). Every other key of ``base`` is kept as it is."""
     inputs.validate()
     answered = answered or Answered()
     env: dict[str, Any] = copy.deepcopy(dict(base))
@@ -245,6 +246,11 @@ def layer_env(inputs: EnvInputs, base: Mapping[str, Any], answered: Answered | N
     _put(data, "egov-state-level-tenant-id", inputs.state_tenant_id, answered.tenant)
     _layer_database(inputs, answered, configs, data)
     _layer_storage(inputs, env)
+    for service, override in inputs.service_overrides.items():
+        # What the volumes phase publishes (claim sizes, replicas, DIGIT-DevOps' persistence
+        # switches) describes the disks it made: it wins over the file's block.
+        if override:
+            env[service] = deep_merge(env[service] if isinstance(env.get(service), dict) else {}, override)
     return env
 
 

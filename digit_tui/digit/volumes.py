@@ -298,8 +298,8 @@ def volume_refs(disks: DiskSet, sizes: Mapping[str, DiskSize]) -> dict[str, list
 
 def env_overrides(layout: ChartLayout, sizes: Mapping[str, DiskSize], disks: DiskSet | None = None) -> dict[str, Obj]:
     """Service -> the subtree of its env-file block the family's charts read for storage, beyond
-    what ``envfile`` writes from ``volume_refs`` (``EnvInputs.service_overrides``): the claim size
-    for the sample; for DIGIT-DevOps' charts also ``persistence.enabled`` (off by default for kafka
+    what ``envfile`` writes from ``volume_refs`` (``EnvInputs.service_overrides``): the replicas
+    (one per disk) and, for the sample, the claim size; for DIGIT-DevOps' charts also ``persistence.enabled`` (off by default for kafka
     and zookeeper), ``dataDirSize``, the provider key in their shape (``openstack`` IDs, one
     ``iscsi`` portal with a list of IQNs) and Elasticsearch's ``volumeClaimTemplate``."""
     out: dict[str, Obj] = {}
@@ -307,8 +307,9 @@ def env_overrides(layout: ChartLayout, sizes: Mapping[str, DiskSize], disks: Dis
         size = sizes.get(svc.service)
         if size is None:
             continue
+        # One disk per replica: the StatefulSet runs as many replicas as the sizes give disks.
         if layout.family == "sample":
-            out[svc.service] = {"persistence": {"size": size.quantity}}
+            out[svc.service] = {"replicas": size.replicas, "persistence": {"size": size.quantity}}
             continue
         if disks is None:
             continue    # see unsupported(): these charts have no dynamic volumes
@@ -323,7 +324,7 @@ def env_overrides(layout: ChartLayout, sizes: Mapping[str, DiskSize], disks: Dis
                 persistence["openstack"] = [d.volume_id for d in mine]
             else:
                 persistence["iscsi"] = {"targetPortal": mine[0].target_portal, "iqn": [d.iqn for d in mine]}
-        block: Obj = {"persistence": persistence}
+        block: Obj = {"replicas": size.replicas, "persistence": persistence}
         if svc.service.startswith("elasticsearch-"):
             template: Obj = {"accessModes": [RWO], "resources": {"requests": {"storage": size.quantity}}}
             block["volumeClaimTemplate"] = template

@@ -131,6 +131,31 @@ def write_var_file(path: Path, variables: Mapping[str, Any]) -> Path:
     return path
 
 
+_VARIABLE_BLOCK = re.compile(r'^[ \t]*variable[ \t]+"([A-Za-z_][A-Za-z0-9_-]*)"', re.MULTILINE)
+
+
+def declared_variables(workdir: Path) -> frozenset[str]:
+    """The input variables the root module of ``workdir`` declares (``variable "x" {}`` in its
+    ``*.tf``, ``{"variable": {"x": ...}}`` in its ``*.tf.json``), read from the files: terraform
+    has no command that lists them. A file that cannot be read declares nothing."""
+    names: set[str] = set()
+    for path in sorted(Path(workdir).glob("*.tf")):
+        try:
+            names.update(_VARIABLE_BLOCK.findall(path.read_text(encoding="utf-8", errors="replace")))
+        except OSError:
+            continue
+    for path in sorted(Path(workdir).glob("*.tf.json")):
+        try:
+            block = json.loads(path.read_text(encoding="utf-8")).get("variable")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(block, dict):
+            names.update(str(k) for k in block)
+        elif isinstance(block, list):
+            names.update(str(k) for item in block if isinstance(item, dict) for k in item)
+    return frozenset(names)
+
+
 class Terraform:
     """The terraform CLI in one working directory."""
 

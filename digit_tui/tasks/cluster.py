@@ -69,6 +69,8 @@ class TerraformCluster:
     variables: Mapping[str, Any] = field(default_factory=dict)
     secret_variables: tuple[str, ...] = ()
     kubeconfig_output: str = "kubeconfig"
+    # The sizing plan's variables, under ``variables`` (answers/sizingplan.py names them).
+    planned_variables: Mapping[str, Any] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)
     binary: str = "terraform"
     timeouts: Timeouts = Timeouts()
@@ -463,5 +465,5 @@ def cluster_tasks(target: Target, storage: Storage, state_dir: Path, *, after: I
                           required_outputs=[terraform.kubeconfig_output],
                           private_dir=state_dir / "terraform" / TERRAFORM_TASK_ID, destroy_ok=terraform.destroy_ok,
                           binary=terraform.binary, env=terraform.env, timeouts=terraform.timeouts,
-                          lock_timeout=terraform.lock_timeout)
+                          lock_timeout=terraform.lock_timeout, planned_variables=terraform.planned_variables)
     return [infra, TerraformClusterTask(target, storage, state_dir, output=terraform.kubeconfig_output, **kw)]

@@ -152,14 +152,21 @@ def volume_phase(config: InstallConfig, release: Release, graph: Mapping[str, li
     when the release's backbone charts make claims, ``volumes-bound`` after cluster-configs, which
     names a claim that does not bind and why. Only the backbone services this release deploys."""
     from digit_tui.digit.volumes import DEFAULT_SIZES, detect_layout, unsupported
-    from digit_tui.tasks.volumes import volume_tasks
+    from digit_tui.tasks.cluster import TERRAFORM_TASK_ID
+    from digit_tui.tasks.volumes import TerraformOutputs, volume_tasks
 
-    sizes = {svc: size for svc, size in DEFAULT_SIZES.items() if svc in graph}
+    planned = config.sizing.disk_sizes() if config.sizing is not None else DEFAULT_SIZES
+    sizes = {svc: size for svc, size in planned.items() if svc in graph}
     if not sizes:
         return []
     layout = detect_layout(release.source.charts_dir)
     state_dir = config.require_state_dir()
-    tasks = volume_tasks(config.answers.storage, kube=None, state_dir=state_dir, sizes=sizes, layout=layout,
+    storage = config.answers.storage
+    # The disks: as handed over in the answers, else the outputs of the terraform that made them.
+    made_by_terraform = storage.disks is None and config.answers.cluster.mode == "terraform"
+    disks = TerraformOutputs(values=storage.disk_outputs(), names=storage.output_names(),
+                             task=TERRAFORM_TASK_ID if made_by_terraform else None)
+    tasks = volume_tasks(storage, kube=None, state_dir=state_dir, sizes=sizes, layout=layout, terraform=disks,
                          after=list(after), bound_after=[CLUSTER_CONFIGS] if CLUSTER_CONFIGS in graph else [])
     # With charts that keep the data in an emptyDir there is no claim to wait for.
     return tasks if unsupported(layout, config.answers.storage.mode) is None else tasks[:1]
@@ -204,8 +211,9 @@ def terraform_cluster(config: InstallConfig) -> TerraformCluster | None:
     if both:
         raise GraphError(f"terraform variable {both[0]} is both in terraform.variables and in "
                          f"{tf.secret_variables_file}: keep it in one place")
+    planned = config.sizing.terraform_variables() if config.sizing is not None else {}
     return TerraformCluster(workdir=tf.dir, variables={**tf.variables, **secrets}, secret_variables=tuple(secrets),
-                            kubeconfig_output=tf.kubeconfig_output)
+                            kubeconfig_output=tf.kubeconfig_output, planned_variables=planned)
 
 
 def kubeadm_phase(config: InstallConfig, *, after: Iterable[str]) -> list[Task]:

@@ -23,7 +23,7 @@ from digit_tui.engine.task import RetryPolicy, Task, TaskContext
 from digit_tui.errors import InputError, PermanentError
 
 TASK_ID = "helm-config"
-VOLUMES_TASK = "volumes"         # the volume task publishes {"volumes": {service: [VolumeRef mapping, ...]}}
+VOLUMES_TASK = "volumes"         # publishes storage_mode, storage_provider, storage_class, volumes, env_overrides
 SOPS_CONFIG = ".sops.yaml"
 
 # Secret values shorter than this are names rather than secrets (the db user "egov").
@@ -72,8 +72,15 @@ class HelmConfigTask(Task):
         self.config = config
 
     def _inputs(self, ctx: TaskContext) -> Any:
-        volumes = (ctx.output(VOLUMES_TASK) or {}).get("volumes") if VOLUMES_TASK in self.deps else None
-        return self.config.env_inputs(volumes)
+        # The persistence blocks are what the volumes task published (static disks, claim sizes from
+        # the sizing plan, DIGIT-DevOps' persistence switches), never typed into the answers.
+        storage = ctx.output(VOLUMES_TASK) if VOLUMES_TASK in self.deps else None
+        try:
+            return self.config.env_inputs(storage)
+        except InputError as exc:
+            raise PermanentError(f"the volumes task's outputs cannot go into the environment file: {exc.message}",
+                                 remedy="check the disks the volumes task read (its journal lines), then run "
+                                        "`digit-tui install` again") from None
 
     def _paths(self, ctx: TaskContext, environment: str) -> tuple[Path, Path]:
         from digit_tui.digit.envfile import env_file_path

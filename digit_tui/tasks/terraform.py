@@ -32,7 +32,8 @@ from typing import Any
 
 from digit_tui.engine.errors import PermanentError, TaskError, TransientError
 from digit_tui.engine.task import Endpoint, RetryPolicy, Task, TaskContext
-from digit_tui.infra.terraform import Output, Plan, Terraform, TerraformError, Timeouts, write_var_file
+from digit_tui.infra.terraform import (Output, Plan, Terraform, TerraformError, Timeouts, declared_variables,
+                                      write_var_file)
 from digit_tui.infra.tfevents import (ApplyComplete, ApplyErrored, ApplyProgress, ApplyStart, DiagnosticEvent,
                                       Event, LogMessage, PlannedChange, ProvisionOutput, ResourceDrift)
 
@@ -123,11 +124,15 @@ class TerraformTask(Task):
                  private_dir: Path | str | None = None,
                  destroy_ok: bool = False, binary: str = "terraform", env: Mapping[str, str] | None = None,
                  timeouts: Timeouts = Timeouts(), lock_timeout: str = "60s", retry: RetryPolicy | None = None,
-                 timeout: float | None = None, endpoints: Iterable[Endpoint] = ()) -> None:
+                 timeout: float | None = None, endpoints: Iterable[Endpoint] = (),
+                 planned_variables: Mapping[str, Any] | None = None) -> None:
         super().__init__(id, title or f"terraform {Path(workdir).name}", phase, tuple(deps), retry=retry,
                          timeout=timeout, endpoints=tuple(endpoints))
         self.workdir = Path(workdir)
         self.variables = dict(variables)
+        # The sizing plan's variables (node count and size, the backbone's disks), under the
+        # operator's: a variable both give takes the operator's value.
+        self.planned_variables = {k: v for k, v in (planned_variables or {}).items() if k not in self.variables}
         self.secret_variables = tuple(secret_variables)
         unknown = [n for n in self.secret_variables if n not in self.variables]
         if unknown:
@@ -155,10 +160,28 @@ class TerraformTask(Task):
             for s in _strings(self.variables[name]):
                 ctx.secret(s)
 
+    def effective_variables(self) -> tuple[dict[str, Any], list[str]]:
+        """The var-file's variables, and the plan's that the module does not declare (left out:
+        terraform warns about every undeclared variable a var-file sets)."""
+        declared = declared_variables(self.workdir) if self.planned_variables else frozenset()
+        taken = {k: v for k, v in self.planned_variables.items() if k in declared}
+        return {**taken, **self.variables}, sorted(set(self.planned_variables) - declared)
+
+    def plan_lines(self) -> list[str]:
+        """What the sizing plan puts into the var-file, in words."""
+        if not self.planned_variables:
+            return []
+        variables, unused = self.effective_variables()
+        given = [f"{k}={variables[k]}" for k in sorted(self.planned_variables) if k in variables]
+        lines = [f"var-file from the sizing plan: {', '.join(given)}"] if given else []
+        if unused:
+            lines.append(f"the module declares no variable {', '.join(unused)} of the sizing plan: left out")
+        return lines
+
     def _write_vars(self, ctx: TaskContext, directory: Path) -> Path:
         self._register_secrets(ctx)
         try:
-            return write_var_file(directory / VAR_FILE, self.variables)
+            return write_var_file(directory / VAR_FILE, self.effective_variables()[0])
         except (TypeError, ValueError) as exc:
             raise PermanentError(f"task {self.id}: the terraform variables cannot be written: {exc}") from None
 
@@ -204,6 +227,8 @@ class TerraformTask(Task):
         self._plan = None
         private = self._private(ctx)
         var_file = await ctx.run_sync(self._write_vars, ctx, private)
+        for line in self.plan_lines():
+            ctx.log(line)
         plan = await self._plan_now(ctx, private / PLAN_FILE, var_file)
         if plan.changes:
             summary = plan.summary.message if plan.summary else f"{len(plan.planned)} resource changes"
@@ -249,9 +274,10 @@ class TerraformTask(Task):
         with tempfile.TemporaryDirectory(prefix="digit-tui-tf-") as tmp:
             var_file = await ctx.run_sync(self._write_vars, ctx, Path(tmp))
             plan = await self._plan_now(ctx, None, var_file, lock=False)
+        sized = self.plan_lines()
         if not plan.changes:
-            return [f"terraform in {self.workdir}: no changes"]
-        lines = [change_line(c) for c in sorted(plan.planned, key=lambda c: c.address)]
+            return [*sized, f"terraform in {self.workdir}: no changes"]
+        lines = [*sized, *(change_line(c) for c in sorted(plan.planned, key=lambda c: c.address))]
         if plan.summary:
             lines.append(f"terraform in {self.workdir}: {plan.summary.message}")
         doomed = [c for c in plan.planned if c.action in _DESTRUCTIVE and c.reason != "tainted"]

@@ -59,7 +59,9 @@ def build_plan(answers: Answers, answers_path: Path, state_dir: Path, graph: str
     from digit_tui.engine.plan import dry_run_all
     from digit_tui.errors import InputError
 
-    document = InstallConfig.from_answers(answers, answers_path).to_document()
+    from digit_tui.sizing.install import install_plan
+
+    document = InstallConfig.from_answers(answers, answers_path, sizing=install_plan(answers, answers_path)).to_document()
     try:
         tasks = load_graph_factory(graph)(GraphInput(document, state_dir))
         order = validate_graph(tasks)

@@ -64,8 +64,12 @@ CASES: dict[str, tuple[int, str]] = {
     # Keys only a phase that is not built yet would act on (answers/model.py NOT_AVAILABLE_YET).
     "tls_not_available.yaml": (8, "ingress.tls: cert-manager is not available yet"),
     "jenkins_without_section.yaml": (9, "phases.jenkins: true needs a jenkins section"),
-    "static_storage_not_available.yaml": (8, "storage.mode: static is not available yet"),
-    "sizing_not_available.yaml": (9, "sizing.ulbs: this key is not available yet"),
+    "static_storage_without_disks.yaml": (8, "storage.mode: static iscsi volumes need the disks"),
+    "static_storage_bad_disk.yaml": (14, "storage.disks.kafka[1]: the disk.iqn 'kafka-1' is not an iSCSI name"),
+    "static_storage_unknown_component.yaml": (11, "storage.disks.kafak: kafak is not a backbone component"),
+    "sizing_unknown_preset.yaml": (9, "sizing.preset: unknown sizing preset sdc-prd"),
+    "sizing_too_many_ulbs.yaml": (8, "sizing.ulbs: 20000 is out of range (at most 10000)"),
+    "sizing_preset_tier_conflict.yaml": (8, "sizing.tier: preset sdc-prod is a prod preset but tier is dev"),
 }
 
 # What each expected part must mention, for the cases the brief names explicitly.
@@ -85,6 +89,8 @@ EXPECTED_HINTS: dict[str, str] = {
     "wrong_version.yaml": "(expected: 1",
     "kubeadm_not_available.yaml": "(expected: mode: existing with target.kubeconfig)",
     "tls_not_available.yaml": "(expected: tls: none",
+    "static_storage_without_disks.yaml": "or cluster.mode: terraform (its outputs list them)",
+    "sizing_unknown_preset.yaml": "did you mean sdc-prod?",
 }
 
 

@@ -66,12 +66,8 @@ def test_monitoring_is_on_by_default_for_tier_prod_and_jenkins_needs_its_reposit
 
 # (snippet, line, message start): every key validation refuses until its phase is built.
 NOT_AVAILABLE = [
-    ("storage:\n  mode: static\n  provider: aws\n", 7, "storage.mode: static is not available yet (the volumes"),
-    ("storage:\n  provider: cinder\n", 7, "storage.provider: cinder is not available yet"),
-    ("storage:\n  provider: iscsi\n  iscsi: {portal: 10.0.0.5}\n", 7, "storage.provider: iscsi is not available yet"),
     ("ingress:\n  class: traefik\n", 7, "ingress.class: traefik is not available yet"),
     ("ingress:\n  tls: cert-manager\n", 7, "ingress.tls: cert-manager is not available yet (the TLS phase"),
-    ("sizing:\n  ulbs: 12\n", 7, "sizing.ulbs: this key is not available yet"),
 ]
 
 
@@ -281,15 +277,17 @@ def test_source_rules(tmp_path: Path) -> None:
 
 
 def test_storage_ingress_and_database_rules(tmp_path: Path) -> None:
-    # Static volumes and TLS are refused as "not available yet" (their phases are not built), but
-    # their own rules still come first, so the file is right once the phase exists.
+    # TLS is refused as "not available yet" (its phase is not built), but its own rules still
+    # come first, so the file is right once the phase exists.
     err = error_of(base("storage: {mode: static, provider: iscsi}\n"))
     assert err.line == 6 and "need the target portal" in str(err)
     storage = Storage.model_validate({"mode": "static", "provider": "iscsi", "iscsi": {"portal": "10.0.0.50"}})
     assert storage.iscsi is not None and storage.iscsi.portal == "10.0.0.50:3260"
     err = error_of(base("storage: {mode: static, provider: iscsi, iscsi: {portal: 10.0.0.50}}\n"))
-    assert "storage.mode: static is not available yet" in str(err)
-    assert "only used with provider: iscsi" in str(error_of(base("storage: {provider: aws, iscsi: {portal: x.y}}\n")))
+    assert "static iscsi volumes need the disks" in str(err)
+    assert "only used with provider: iscsi" in str(error_of(base("storage: {mode: static, provider: aws, "
+                                                                 "iscsi: {portal: x.y}}\n")))
+    assert "provider cinder is only used with mode: static" in str(error_of(base("storage: {provider: cinder}\n")))
     err = error_of(base("ingress:\n  tls: provided\n  cert_file: tls.crt\n"), check_files=False)
     assert err.line == 7 and "tls: provided needs key_file" in str(err)
     (tmp_path / "tls.crt").write_text("cert")
@@ -368,3 +366,64 @@ def test_any_structure_gives_answers_or_a_line_inside_the_file(data: dict[str, o
     except InputError as exc:
         assert exc.line is not None and 1 <= exc.line <= max(1, text.count("\n"))
         assert exc.expected
+
+
+# -- static volumes and the sizing plan --------------------------------------------------------------
+
+def test_static_disks_are_named_in_the_answers_or_come_from_terraform(tmp_path: Path) -> None:
+    answers = parse_answers(base("storage:\n  mode: static\n  provider: iscsi\n"
+                                 "  iscsi: {portal: 10.0.0.50, iqn_prefix: iqn.2024-01.in.gov.sdc}\n"))
+    assert answers.storage.disk_outputs() == {}     # the targets are named from the prefix
+    answers = parse_answers(base("storage:\n  mode: static\n  provider: aws\n  disks:\n"
+                                 "    kafka: [vol-0a, vol-0b, vol-0c]\n"
+                                 "    elasticsearch-data-v1: [{id: vol-1a, zone: ap-south-1a}]\n"))
+    assert answers.storage.disk_outputs() == {"volume_ids": {"kafka": ["vol-0a", "vol-0b", "vol-0c"],
+                                                             "elasticsearch-data-v1": [{"id": "vol-1a",
+                                                                                        "zone": "ap-south-1a"}]}}
+    (tmp_path / "infra").mkdir()
+    text = base("cluster: {mode: terraform}\nterraform: {dir: infra}\nstorage:\n  mode: static\n  provider: azure\n"
+                "  outputs: {kafka: kafka_disks}\n").replace("provider: sandbox", "provider: azure")
+    answers = parse_answers(text, tmp_path / "answers.yaml")
+    assert answers.storage.output_names() == {"kafka-v2": "kafka_disks"}
+    err = error_of(base("storage:\n  mode: static\n  provider: aws\n  outputs: {kafka: kafka_disks}\n"))
+    assert err.line == 9 and "storage.outputs names terraform outputs, and no terraform phase runs" in str(err)
+    err = error_of(base("storage:\n  mode: dynamic\n  disks: {kafka: [vol-0a]}\n"))
+    assert err.line == 8 and "disks is only used with mode: static" in str(err)
+    err = error_of(base("storage:\n  mode: static\n  provider: aws\n  storage_class: gp3\n  disks: {kafka: [vol-0a]}\n"))
+    assert "storage_class is only used with mode: dynamic" in str(err)
+    err = error_of(base("storage:\n  mode: static\n  provider: aws\n  disks: {kafka: ['vol 0a']}\n"))
+    assert err.line == 9 and "storage.disks.kafka[0]: the disk has no usable volume ID" in str(err), str(err)
+
+
+def test_sizing_keys_are_acted_on_and_a_preset_brings_its_tier() -> None:
+    answers = parse_answers(base("sizing:\n  ulbs: 120\n  preset: sdc-prod\n"))
+    assert (answers.sizing.ulbs, answers.sizing.tier, answers.sizing.preset) == (120, "prod", "sdc-prod")
+    assert answers.monitoring_enabled is True       # tier prod, from the preset
+    answers = parse_answers(base("sizing:\n  tier: prod\n  preset: sdc-prod\n"))
+    assert answers.sizing.tier == "prod"
+    err = error_of(base("sizing:\n  ulbs: 0\n"))
+    assert err.line == 7 and "sizing.ulbs: 0 is out of range (at least 1)" in str(err)
+
+
+def test_the_sizing_plan_is_recorded_in_the_document_and_restored_as_it_was() -> None:
+    from digit_tui.answers.sizingplan import SizingPlan
+    from digit_tui.sizing.install import install_plan
+
+    answers = parse_answers(base("sizing:\n  ulbs: 4000\n  preset: sdc-prod\ndatabase: {mode: external, host: 10.0.0.9}\n"))
+    plan = install_plan(answers)
+    assert plan.preset == "sdc-prod" and plan.ulbs == 4000 and plan.workers >= 3 and plan.masters == 3
+    sizes = plan.disk_sizes()
+    assert sizes["kafka-v2"].replicas == 3 and sizes["kafka-v2"].gib > 100      # grown past the 100G minimum
+    assert sizes["zookeeper-v2"].gib == 10
+    document = InstallConfig.from_answers(answers, sizing=plan).to_document()
+    again = InstallConfig.from_document(document)
+    assert again.sizing == plan and isinstance(again.sizing, SizingPlan)
+    variables = plan.terraform_variables()
+    assert variables["node_count"] == plan.workers and variables["kafka_volume_size_gb"] == sizes["kafka-v2"].gib
+    assert variables["es_master_volume_count"] == 3
+    # More ULBs, bigger disks; the tier's own preset without any sizing key.
+    small = install_plan(parse_answers(base("sizing:\n  ulbs: 10\n  preset: sdc-prod\n")))
+    assert small.disk_sizes()["kafka-v2"].gib < sizes["kafka-v2"].gib
+    assert install_plan(parse_answers(base())).preset == "dev"
+    # A document without a plan (an older digit-tui) restores none: the phases keep their defaults.
+    assert InstallConfig.from_document(InstallConfig.from_answers(answers).to_document()).sizing is None

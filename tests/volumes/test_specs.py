@@ -194,12 +194,12 @@ def test_digit_devops_env_blocks_turn_persistence_on_in_their_shape() -> None:
             for stem in ("zookeeper", "kafka", "es_data", "es_master")}
     disks = disks_from_outputs("iscsi", iqns, REPLICAS, DiskHints(portal="10.67.49.8:3260"))
     blocks = env_overrides(DIGIT_DEVOPS, DEFAULT_SIZES, disks)
-    assert blocks["kafka-v2"] == {"persistence": {
+    assert blocks["kafka-v2"] == {"replicas": 3, "persistence": {
         "enabled": True, "dataDirSize": "50Gi",
         "iscsi": {"targetPortal": "10.67.49.8:3260", "iqn": [f"iqn.2024-01.in.gov.sdc:kafka-{i}" for i in range(3)]}}}
     assert blocks["elasticsearch-master-v1"]["volumeClaimTemplate"] == {
         "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "5Gi"}}}
-    assert env_overrides(SAMPLE, DEFAULT_SIZES, disks)["zookeeper-v2"] == {"persistence": {"size": "5Gi"}}
+    assert env_overrides(SAMPLE, DEFAULT_SIZES, disks)["zookeeper-v2"] == {"replicas": 3, "persistence": {"size": "5Gi"}}
 
 
 # -- why a claim is not bound -------------------------------------------------------------------

@@ -1,0 +1,61 @@
+"""The sizing plan of an install, from its answers (``sizing.ulbs``, ``sizing.preset``, ``sizing.tier``).
+
+Planned once when the install starts (``digit-tui install``, ``plan``, ``validate --json``) and
+recorded in the run's document (``answers/sizingplan.py``), so the engine never plans again.
+
+The workloads are the built-in DIGIT-shaped release (``synthetic.digit_like``), not the rendered
+charts: rendering the release takes seconds to minutes, and a plan that depended on whether a
+render happened to be cached would size the same answers differently from one run to the next,
+which terraform would show as a change. ``digit-tui size --source ...`` plans from the rendered
+charts; an operator who wants that size writes it into ``terraform.variables``, which win.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+
+from digit_tui.answers.model import Answers
+from digit_tui.answers.sizingplan import PlannedDisks, SizingPlan
+from digit_tui.digit.volumes import BY_SERVICE
+from digit_tui.errors import InputError
+from digit_tui.sizing import presets, synthetic
+from digit_tui.sizing.model import SizingInputs
+from digit_tui.sizing.planner import plan
+from digit_tui.sizing.quantity import GI
+
+WORKLOADS = "a DIGIT-shaped release (digit_tui/sizing/synthetic.py), not the rendered charts"
+# The answers' database modes in the planner's words.
+_DB_MODE = {"external": "managed", "vm": "vm", "in-cluster": "in-cluster"}
+
+
+def install_plan(answers: Answers, answers_file: str | os.PathLike[str] | None = None) -> SizingPlan:
+    """The plan for these answers (InputError naming the answers file when the planner refuses them)."""
+    try:
+        return _plan(answers)
+    except InputError as exc:
+        raise InputError(f"sizing: no plan for these answers: {exc.message}",
+                         path=os.fspath(answers_file) if answers_file is not None else None,
+                         expected="fewer sizing.ulbs, a database outside the cluster (database.mode external or "
+                                  "vm), or another sizing.preset") from None
+
+
+def _plan(answers: Answers) -> SizingPlan:
+    s = answers.sizing
+    preset = presets.load(s.preset) if s.preset else presets.default_for_tier(s.tier)
+    managed = True if answers.cluster.mode == "terraform" else False if answers.cluster.mode == "kubeadm" else None
+    inputs = SizingInputs(ulbs=s.ulbs if "ulbs" in s.model_fields_set else preset.ulbs.value, tier=preset.tier,
+                          flavor=preset.flavor.value, managed_control_plane=managed,
+                          db_mode=_DB_MODE[answers.database.mode])
+    workloads = synthetic.digit_like()
+    try:
+        made = plan(workloads, inputs, preset)
+    except InputError:
+        # The preset's flavor cannot hold the largest pod (an in-cluster Postgres of the tier's
+        # size): the cheapest flavor that can, as `digit-tui size --flavor suggest` picks it.
+        made = plan(workloads, replace(inputs, flavor="suggest"), preset)
+    disks = tuple(PlannedDisks(v.workload, v.count, v.size_gb) for v in made.volumes if v.workload in BY_SERVICE)
+    return SizingPlan(preset=preset.name, tier=preset.tier, ulbs=made.ulbs, workers=made.workers,
+                      worker_flavor=made.flavor.name, worker_cpus=made.flavor.cpu_m / 1000,
+                      worker_memory_gib=round(made.flavor.mem_b / GI, 2), worker_disk_gb=made.flavor.disk_gb,
+                      masters=made.masters.count if made.masters else 0, disks=disks, workloads=WORKLOADS)
