@@ -1,10 +1,14 @@
 """A command pays only for what it uses: `validate` imports no other command's modules, no Textual and
 no Kubernetes client; `health --once` reads raw JSON and never imports the client's typed API modules
-(a second of start-up on their own). `--help` still lists every command."""
+(a second of start-up on their own); `--help` imports no event loop, YAML or pydantic and still lists
+every command; a warm `size` reads its stored workloads and presets without YAML, pydantic or Helm.
+Each list names what an eager import at the top of a module would bring back (bench/startup.py
+prints the times)."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -26,8 +30,9 @@ print(json.dumps({"code": code, "out": out.getvalue(), "modules": sorted(sys.mod
 """
 
 
-def run(*argv: str) -> dict:
-    r = subprocess.run([sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, timeout=120, cwd=REPO)
+def run(*argv: str, env: dict[str, str] | None = None) -> dict:
+    r = subprocess.run([sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, timeout=120, cwd=REPO,
+                       env=None if env is None else {**os.environ, **env})
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout.splitlines()[-1])
 
@@ -47,12 +52,35 @@ def test_validate_imports_only_what_validating_needs(tmp_path: Path) -> None:
         assert heavy not in modules, heavy
 
 
-def test_help_still_lists_every_command() -> None:
+def test_help_lists_every_command_without_loading_them() -> None:
     r = run("--help")
     assert r["code"] == 0
-    for command in ("install", "plan", "status", "validate", "size", "render", "check-source", "sandbox", "tui",
-                    "demo", "health"):
+    for command in ("install", "plan", "status", "validate", "size", "render", "check-source", "preflight",
+                    "sandbox", "tui", "demo", "health"):
         assert re.search(rf"^    {re.escape(command)}\b", r["out"], re.M), command
+    heavy = [m for m in r["modules"] if m.split(".")[0] in HEAVY_FOR_HELP]
+    ours = [m for m in r["modules"] if m.startswith("digit_tui.") and m not in OURS_FOR_HELP
+            and not m.startswith("digit_tui.cli")]
+    assert heavy == [] and ours == []
+
+
+# What parsing a command line needs none of (asyncio alone is a fifth of python's own start-up), and
+# the only modules of digit-tui's own it may import besides the command modules.
+HEAVY_FOR_HELP = ("asyncio", "yaml", "pydantic", "textual", "rich", "kubernetes", "paramiko", "helm_python")
+OURS_FOR_HELP = ("digit_tui.exitcodes", "digit_tui.errors", "digit_tui.paths", "digit_tui.atomic", "digit_tui.digit",
+                 "digit_tui.digit.atomic")
+
+
+def test_warm_size_reads_its_caches_without_yaml_pydantic_or_helm(tmp_path: Path) -> None:
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "XDG_STATE_HOME": str(tmp_path / "state")}
+    argv = ("size", "--ulbs", "1000", "--tier", "prod")
+    cold = run(*argv, env=env)
+    assert cold["code"] == 0 and "pydantic" in cold["modules"]     # it validated the presets and rendered
+    warm = run(*argv, env=env)
+    assert warm["code"] == 0 and warm["out"] == cold["out"]
+    for heavy in ("yaml", "pydantic", "helm_python", "kubernetes", "paramiko", "textual", "digit_tui.digit.pipeline",
+                  "digit_tui.digit.manifest", "digit_tui.answers.model"):
+        assert heavy not in warm["modules"], heavy
 
 
 def test_health_once_reads_raw_json_without_the_typed_client(tmp_path: Path) -> None:

@@ -11,7 +11,6 @@ known_hosts, which the install uses too).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import shlex
 import sys
@@ -34,6 +33,8 @@ def _positive(text: str) -> float:
 
 
 def cmd_preflight(args: argparse.Namespace) -> int:
+    import asyncio      # here, not at the top: `digit-tui --help` imports this module and needs no event loop
+
     from digit_tui.answers import load_answers
     from digit_tui.answers.config import InstallConfig
     from digit_tui.preflight.gather import run_all

@@ -3,16 +3,20 @@
 A preset may ``extends:`` another (deep merge, lists replaced). Every number
 carries its ``source`` so the plan can print why it holds. Validation errors
 name the file and line of the offending key.
+
+The presets are plain frozen dataclasses, validated by pydantic (which reads
+stdlib dataclasses: types, extra keys refused, the checks in ``__post_init__``)
+only when the preset files or this schema changed: the validated presets are
+kept on disk (:mod:`digit_tui.sizing.presetcache`), so ``digit-tui size`` plans
+without importing pydantic, a third of its start-up.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
-
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from digit_tui.deepmerge import deep_merge
 from digit_tui.errors import InputError
@@ -22,25 +26,38 @@ KIND = "SizingPreset"
 T = TypeVar("T")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Strict:
+    # pydantic's configuration for the stdlib dataclasses below (a plain dict: no pydantic import here)
+    __pydantic_config__ = {"extra": "forbid"}
 
 
+def _at_least(value: float, bound: float, what: str, *, strictly: bool = False) -> None:
+    if value < bound or (strictly and value == bound):
+        raise ValueError(f"{what} should be {'greater than' if strictly else 'at least'} {bound:g}")
+
+
+@dataclass(frozen=True)
 class Sourced(_Strict, Generic[T]):
     value: T
-    source: str = Field(min_length=3)
+    source: str
+
+    def __post_init__(self) -> None:
+        _at_least(len(self.source), 3, "source's length")
 
 
+@dataclass(frozen=True)
 class UsersModel(_Strict):
     base: Sourced[int]
     per_ulb: Sourced[float]
 
 
+@dataclass(frozen=True)
 class Retention(_Strict):
     kafka_days: Sourced[int]
     es_days: Sourced[int]
 
 
+@dataclass(frozen=True)
 class Growth(_Strict):
     kafka_mb_per_ulb_day: Sourced[float]
     es_mb_per_ulb_day: Sourced[float]
@@ -52,6 +69,7 @@ class Growth(_Strict):
     free_margin: Sourced[float]
 
 
+@dataclass(frozen=True)
 class VolumeRule(_Strict):
     """How one row of the volume table is sized.
 
@@ -62,31 +80,37 @@ class VolumeRule(_Strict):
     """
 
     name: str
-    workload: str | None = None
     rule: Literal["kafka", "es", "filestore", "fixed"]
     min_gb: Sourced[int]
+    workload: str | None = None
     count: int | None = None
 
 
+@dataclass(frozen=True)
 class ExtraWorkload(_Strict):
     """A workload the release does not render but the target runs (e.g. the
     logging copies of Kafka and Elasticsearch on SDC prod)."""
 
     name: str
+    source: str
     copy_of: str | None = None
     namespace: str = "default"
     replicas: int | None = None
     cpu: str | None = None
     memory: str | None = None
-    source: str
 
 
+@dataclass(frozen=True)
 class VmSpec(_Strict):
-    count: int = Field(ge=0)
+    count: int
     flavor: str
     source: str
 
+    def __post_init__(self) -> None:
+        _at_least(self.count, 0, "count")
 
+
+@dataclass(frozen=True)
 class PostgresSpec(_Strict):
     mode: Literal["vm", "managed", "in-cluster"]
     count: Sourced[int]
@@ -97,6 +121,7 @@ class PostgresSpec(_Strict):
     users_per_core: Sourced[int]
 
 
+@dataclass(frozen=True)
 class Reservation(_Strict):
     """Per-node reservation as (upper bound, share) steps, plus eviction memory."""
 
@@ -106,6 +131,7 @@ class Reservation(_Strict):
     source: str
 
 
+@dataclass(frozen=True)
 class SystemDaemon(_Strict):
     name: str
     cpu: str
@@ -113,23 +139,33 @@ class SystemDaemon(_Strict):
     source: str
 
 
+@dataclass(frozen=True)
 class RequestPath(_Strict):
     service: str
-    users_per_replica: int = Field(gt=0)
+    users_per_replica: int
+
+    def __post_init__(self) -> None:
+        _at_least(self.users_per_replica, 0, "users_per_replica", strictly=True)
 
 
+@dataclass(frozen=True)
 class RequestPathSpec(_Strict):
     services: list[RequestPath]
-    ha_min_replicas: int = Field(ge=1)
+    ha_min_replicas: int
     source: str
 
+    def __post_init__(self) -> None:
+        _at_least(self.ha_min_replicas, 1, "ha_min_replicas")
 
+
+@dataclass(frozen=True)
 class UnsetDefault(_Strict):
     cpu: str
     memory: str
     source: str
 
 
+@dataclass(frozen=True)
 class Reference(_Strict):
     workers: int
     flavor: str
@@ -138,11 +174,11 @@ class Reference(_Strict):
     source: str
 
 
+@dataclass(frozen=True)
 class Preset(_Strict):
     kind: Literal["SizingPreset"]
     name: str
     description: str
-    abstract: bool = False
     tier: Literal["dev", "uat", "prod"]
     ulbs: Sourced[int]
     users: UsersModel
@@ -154,8 +190,6 @@ class Preset(_Strict):
     retention: Retention
     growth: Growth
     volumes: list[VolumeRule]
-    extra_workloads: list[ExtraWorkload] = []
-    replica_overrides: Sourced[dict[str, int]] | None = None
     masters: VmSpec
     lb: VmSpec
     jenkins: VmSpec
@@ -164,11 +198,16 @@ class Preset(_Strict):
     system_daemonsets: list[SystemDaemon]
     request_path: RequestPathSpec
     unset_default: UnsetDefault
+    abstract: bool = False
+    extra_workloads: list[ExtraWorkload] = field(default_factory=list)
+    replica_overrides: Sourced[dict[str, int]] | None = None
     reference: Reference | None = None
 
 
 def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
     """The 1-based line of the YAML node at ``loc`` (or of its nearest parent)."""
+    import yaml
+
     try:
         node = yaml.compose(text)
     except yaml.YAMLError:
@@ -190,9 +229,11 @@ def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
 
 
 def _read(path: Path) -> tuple[dict[str, Any], str]:
+    import yaml     # here: when the validated presets are on disk, no YAML is read
+
     try:
         text = path.read_text(encoding="utf-8")
-        # libyaml's loader when present: seven presets are read on every `digit-tui size`.
+        # libyaml's loader when present: seven presets are read whenever one of them changed.
         data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except OSError as exc:
         raise InputError(f"cannot read preset: {exc.strerror}", path=path) from None
@@ -232,13 +273,28 @@ def _resolve(name: str, files: dict[str, tuple[Path, dict[str, Any], str]], seen
 
 @lru_cache(maxsize=8)
 def load_all(directory: Path = PROFILES_DIR) -> dict[str, Preset]:
-    """Every concrete preset in ``directory``, validated."""
+    """Every concrete preset in ``directory``, validated (once per content of the files: see presetcache)."""
+    from digit_tui.sizing import presetcache
+
+    key = presetcache.digest(directory)
+    stored = presetcache.load(key, Preset)
+    if stored is not None:
+        return stored
+    out = _validate_all(directory)
+    presetcache.save(key, out)
+    return out
+
+
+def _validate_all(directory: Path) -> dict[str, Preset]:
+    from pydantic import TypeAdapter, ValidationError
+
     files = _files(directory)
+    adapter = TypeAdapter(Preset)
     out: dict[str, Preset] = {}
     for name in files:
         data = _resolve(name, files)
         try:
-            preset = Preset.model_validate(data)
+            preset = adapter.validate_python(data)
         except ValidationError as exc:
             err = exc.errors()[0]
             loc = tuple(err["loc"])
