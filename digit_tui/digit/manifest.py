@@ -93,6 +93,7 @@ class ServiceEntry:
     tag: str | None                      # image.tag; None when the chart pins its own
     registry: str | None = None          # as written in the manifest (e.g. ``egovio``)
     migration_tag: str | None = None     # initContainers.dbMigration.image.tag
+    migrates: bool = False               # the release lists its Flyway image (<name>-db)
     line: int | None = None
 
 
@@ -409,7 +410,7 @@ def parse_manifest(text: str, path: Path | None = None) -> ReleaseManifest:
     for name, built in list(modules.items()):
         patched = tuple(
             replace(e, migration_tag=migrations[e.name][0] if e.name in migrations and migrations[e.name][0]
-                    else e.tag)
+                    else e.tag, migrates=e.name in migrations)
             for e in built.services)
         modules[name] = replace(built, services=patched)
     notes.extend(_duplicate_notes(modules))

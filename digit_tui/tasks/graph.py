@@ -110,14 +110,14 @@ def release_graph(config: InstallConfig, after: Iterable[str] = (), *, policy: W
 
         db_tasks = cluster_database_tasks(config, release, graph, database_checked=list(cluster_configs_after))
     # Services with a Flyway migration image use the database from their first start.
-    db_users = {e.name for e in release.manifest.services(release.modules) if e.migration_tag} if db_tasks else set()
+    db_users = {e.name for e in release.manifest.services(release.modules) if e.migrates} if db_tasks else set()
     for service, deps in graph.items():
         needs = [RENDER, *deps] if service != CLUSTER_CONFIGS else [RENDER, *cluster_configs_after]
         if service in db_users:
             needs.append(db_tasks[-1].id)
         tasks.append(ServiceTask(service, needs, policy=policy, cluster=cluster, module=modules.get(service)))
     tasks += db_tasks
-    tasks.append(ReleaseRecordTask([*graph, *(t.id for t in phase[1:])], cluster=cluster))
+    tasks.append(ReleaseRecordTask([*graph, *(t.id for t in phase[1:]), *(t.id for t in db_tasks)], cluster=cluster))
     if extras:
         tasks += extra_phases(config, release, graph)
     return tasks

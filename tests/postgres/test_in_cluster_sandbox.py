@@ -227,6 +227,7 @@ def test_the_graph_puts_the_database_check_before_the_services_that_migrate(tmp_
     assert set(tasks[DEPLOY_TASK_ID].deps) == {"postgres-render", "cluster-configs"}
     assert CHECK_TASK_ID in tasks["egov-user"].deps                     # it has egov-user-db, a Flyway image
     assert CHECK_TASK_ID not in tasks["zookeeper-v2"].deps and CHECK_TASK_ID not in tasks["redis"].deps
+    assert CHECK_TASK_ID not in tasks["egov-mdms-service"].deps       # no -db entry: it migrates nothing
     plain = {t.id for t in release_graph(config)}
     assert not plain & {CHECK_TASK_ID, DEPLOY_TASK_ID, "postgres-render"}
 

@@ -42,11 +42,15 @@ def test_graph_orders_services_by_module_and_runs_a_module_in_parallel(tmp_path:
     assert order[-1] == "release-record"
     assert deps["cluster-configs"] == {"render"}
     assert deps["zookeeper-v2"] == {"render", "cluster-configs"}
-    # core waits for all of backbone and authn-authz, and its services do not wait for each other
-    assert deps["egov-user"] == {"render", "cluster-configs"} | BACKBONE | AUTHN
+    # core waits for all of backbone and authn-authz, and its services do not wait for each other;
+    # those that migrate a schema also for the database, checked from inside the cluster
+    assert deps["postgres-from-cluster"] == {"cluster-configs", "postgres-in-cluster"}
+    assert deps["egov-user"] == {"render", "cluster-configs", "postgres-from-cluster"} | BACKBONE | AUTHN
+    assert deps["egov-mdms-service"] == {"render", "cluster-configs"} | BACKBONE | AUTHN
     assert not (deps["egov-user"] & CORE)
-    assert deps["egov-hrms"] == {"render", "cluster-configs"} | CORE
-    assert deps["pgr-services"] == {"render", "cluster-configs"} | CORE | {"egov-hrms", "billing-service"}
+    assert deps["egov-hrms"] == {"render", "cluster-configs", "postgres-from-cluster"} | CORE
+    assert deps["pgr-services"] == {"render", "cluster-configs", "postgres-from-cluster"} | CORE | \
+        {"egov-hrms", "billing-service"}
     assert deps["release-record"] == {t.id for t in tasks} - {"helm-config", "render", "release-record", *pre}
 
 
