@@ -1,7 +1,8 @@
 """One read of a cluster for ``health --once``: every list it needs, side by side, as raw JSON.
 
-One paginated list per kind (``limit``/``continue`` through ``infra.kube``), events field-selected
-by the API server to warnings (the only ones the report reads), plus three single objects: the
+One paginated list per kind (``limit``/``continue`` through ``infra.kube``, the next page fetched
+while one is decoded), events field-selected by the API server to warnings (the only ones the
+report reads), pods and events cut to what the report reads as they arrive, plus three single objects: the
 release record (``egov/digit-tui-release``), DIGIT's ``egov/egov-config`` ConfigMap (the
 database host the services use) and nothing else. No typed models of the kubernetes client are
 imported (their API modules alone take a second).
@@ -13,12 +14,14 @@ what it could not check.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from digit_tui.digit.releaserecord import RECORD_PATH, ReleaseRecord
+from digit_tui.health.model import slim_event, slim_pod
 from digit_tui.health.watcher import FIELD_SELECTORS, TYPES, make_kube
 from digit_tui.infra.kube import Kube, ResourceType
 
@@ -64,8 +67,26 @@ class ClusterObjects:
         return ReleaseRecord.from_configmap(self.record.obj) if self.record.obj is not None else None
 
 
-def _list(kube: Kube, rtype: ResourceType, field_selector: str | None) -> list[Obj]:
-    return kube.list(rtype, None, field_selector=field_selector)[0]
+def _slim_pod(pod: Obj) -> Obj:
+    """What the checks read of a pod: the model's slim form, its labels (which workload it is
+    of) and its containers' images (what a failed pull names)."""
+    slim = slim_pod(pod)
+    labels = (pod.get("metadata") or {}).get("labels")
+    if labels:
+        slim["metadata"]["labels"] = labels
+    spec = pod.get("spec") or {}
+    for key in ("initContainers", "containers"):
+        if spec.get(key):
+            slim["spec"][key] = [{"name": c.get("name"), "image": c.get("image")} for c in spec[key]]
+    return slim
+
+
+# Thousands of pods and events: each is cut to what the report reads as its page is decoded.
+_SLIM: dict[str, Callable[[Obj], Obj]] = {"pods": _slim_pod, "events": slim_event}
+
+
+def _list(kube: Kube, kind: str, rtype: ResourceType, field_selector: str | None) -> list[Obj]:
+    return kube.list_pipelined(rtype, None, field_selector=field_selector, each=_SLIM.get(kind))
 
 
 def _optional(kube: Kube, path: str) -> Single:
@@ -86,7 +107,7 @@ def read_cluster(kubeconfig: str | Path, context: str | None) -> ClusterObjects:
     types = {**TYPES, **EXTRA_TYPES}
     try:
         with ThreadPoolExecutor(len(types) + 2, thread_name_prefix="health-read") as pool:
-            lists = {kind: pool.submit(_list, kube, rtype, FIELD_SELECTORS.get(kind)) for kind, rtype in types.items()}
+            lists = {kind: pool.submit(_list, kube, kind, rtype, FIELD_SELECTORS.get(kind)) for kind, rtype in types.items()}
             record = pool.submit(_optional, kube, RECORD_PATH)
             config = pool.submit(_optional, kube, EGOV_CONFIG_PATH)
             got = {kind: f.result() for kind, f in lists.items()}

@@ -231,3 +231,14 @@ def test_an_unreachable_cluster_exits_4_quickly(installed: Installed, tmp_path: 
     assert json.loads(r.stdout) == {"reachable": False, "healthy": None, "error": "connection refused", "checks": []}
     assert "cluster unreachable: connection refused" in r.stderr
     assert took < 15, took
+
+
+def test_a_paged_list_read_ahead_is_the_whole_list(installed: Installed) -> None:
+    from digit_tui.health.watcher import TYPES
+    from digit_tui.infra.kube import Kube
+
+    with Kube(installed.install.kubeconfig) as kube:
+        whole, _ = kube.list(TYPES["pods"])
+        paged = kube.list_pipelined(TYPES["pods"], limit=4, each=lambda pod: {"name": pod["metadata"]["name"]})
+    assert len(whole) > 8
+    assert [p["name"] for p in paged] == [p["metadata"]["name"] for p in whole]
