@@ -15,7 +15,8 @@ password. Each step is skipped when the facts say it is done, so a rerun changes
 
 The password comes from ``database.password_file``, else from the generated secrets file's
 ``db.password`` (``PasswordSource``); it is registered with the engine's redactor before use and
-never published. ``database.mode: in-cluster`` has no tasks here (not built yet).
+never published. ``database.mode: in-cluster`` has no tasks here: its database is deployed and
+checked inside the cluster after cluster-configs (``tasks.postgres_cluster``).
 
 Inputs are typed (the answers' ``Database`` and ``Host`` sections, the node network, the state
 directory, the password source): nothing is read from ``ctx.settings``.
@@ -299,7 +300,7 @@ def postgres_tasks(database: Database, *, db_host: Host | None, node_cidrs: str 
     connect from (mode vm: one pg_hba line each): the node network's CIDR, or the nodes' own
     addresses (pods reach an outside database with their node's address). ``deps``: what the first task waits for (the
     prerequisites gate, and helm-config when the password comes from the secrets file).
-    ``in-cluster`` gives no task (not built)."""
+    ``in-cluster`` gives no task here (``tasks.postgres_cluster`` deploys it after cluster-configs)."""
     if database.mode == "in-cluster":
         return []
     if database.mode == "external":
