@@ -1,9 +1,10 @@
-"""The Jenkins phase: DIGIT's own jenkins chart, configured from the answers, applied the release's way.
+"""The Jenkins phase: the source's jenkins chart, configured from the answers, applied the release's way.
 
     jenkins-render -> jenkins (apply, wait ready, print the URL and how to read the admin password)
 
-The chart (``backbone-services/jenkins``) is configured entirely by JCasC, from values DIGIT's
-``ci.yaml`` sets under ``jenkins:`` (the chart merges that block over its own values):
+The chart (``backbone-services/jenkins``: DIGIT-DevOps' or the bundled sample's small one) is
+configured entirely by JCasC, from values DIGIT's ``ci.yaml`` sets under ``jenkins:`` (the chart
+merges that block over its own values):
 
 - ``jobBuilder.repos``: the seed job "Job Builder" over the repositories the operator lists;
 - ``deploymentJobs``: one ``deployments/deploy-to-<env>`` job, with the ``Images`` and
@@ -207,7 +208,7 @@ class JenkinsTask(PhaseServiceTask):
 
     async def dry_run(self, ctx: TaskContext) -> list[str]:
         repos = ", ".join(self.settings.repositories)
-        return [f"would deploy DIGIT's jenkins chart into namespace {self.settings.namespace}: JCasC seed job "
+        return [f"would deploy the source's jenkins chart into namespace {self.settings.namespace}: JCasC seed job "
                 f"\"Job Builder\" over {repos}, deployments/deploy-to-<env> (Images, Cluster_Configs); the git read "
                 "key and this environment's kubeconfig in Secrets; then wait until ready and print its URL",
                 f"  rendered into {phase_dir(Path('<state dir>'), PHASE)}/"]

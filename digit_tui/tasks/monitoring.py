@@ -6,14 +6,15 @@
     -> monitoring-alertmanager-config
 
 Charts come from the DIGIT source (``backbone-services/prometheus-operator``, ``grafana``,
-``jaeger``, ``kube-state-metrics``, a node-exporter chart when the tree has one), rendered with
-the generated env and secrets files (:mod:`digit_tui.tasks.phasecharts`). Alertmanager's config
-is DIGIT's: ``cluster-configs.secrets.alertmanager.config`` in the secrets file, written by this
-phase into Secret ``monitoring/alertmanager-config``, which the Alertmanager resource names (not
-the Secret the cluster-configs chart renders from it: that one is a YAML string when the config is
-given as text, as the generated secrets file gives it); the last task checks it against the
-secrets file. The phase comes after cluster-configs, which creates the monitoring namespace.
-A source without the charts (the bundled sample) gets one task that fails permanently, saying so.
+``jaeger``, ``kube-state-metrics``, a node-exporter chart when the tree has one: DIGIT-DevOps' or
+the bundled sample's small ones), rendered with the generated env and secrets files
+(:mod:`digit_tui.tasks.phasecharts`). Alertmanager's config is DIGIT's:
+``cluster-configs.secrets.alertmanager.config`` in the secrets file, written by this phase into
+Secret ``monitoring/alertmanager-config``, which the Alertmanager resource names (not the Secret
+DIGIT's cluster-configs chart renders from it: that one is a YAML string when the config is given
+as text, as the generated secrets file gives it); the last task checks it against the secrets
+file. The phase comes after cluster-configs, which creates the monitoring namespace and
+egov-config there. A source without the charts gets one task that fails permanently, saying so.
 """
 
 from __future__ import annotations
@@ -43,8 +44,9 @@ CONFIG_TASK = "monitoring-alertmanager-config"
 CONFIG_KEY = "alertmanager.yaml"    # the key the operator reads
 CONFIG_SECRET = "alertmanager-config"
 TEXT_CONFIG_NOTE = ("the secrets file gives cluster-configs.secrets.alertmanager.config as text, which DIGIT's "
-                    "cluster-configs chart renders as a YAML string Alertmanager cannot read: Alertmanager reads "
-                    "Secret {where}, written from the parsed config")
+                    "cluster-configs chart renders into Secret {chart_secret} as a YAML string Alertmanager cannot "
+                    "read: Alertmanager reads Secret {where}, written from the parsed config")
+CONFIG_NOTE = "Alertmanager reads Secret {where}, written from the secrets file's cluster-configs.secrets.alertmanager.config"
 NO_CHARTS = "the DIGIT source has no monitoring charts"
 NO_CHARTS_REMEDY = ("set phases.monitoring: false, or use a DIGIT-DevOps tree with "
                     "deploy-as-code/helm/charts/backbone-services/prometheus-operator (and grafana, jaeger)")
@@ -58,6 +60,7 @@ class AlertmanagerConfig:
     namespace: str
     config: Mapping[str, Any]
     as_text: bool                   # the secrets file gives the config as YAML text, not as a map
+    chart_secret: str | None = None  # the Secret the source's cluster-configs chart names for it (DIGIT's)
 
     @classmethod
     def from_values(cls, base: Mapping[str, Any], defaults: Mapping[str, Any]) -> AlertmanagerConfig:
@@ -83,7 +86,16 @@ class AlertmanagerConfig:
         namespace = entry.get("namespace") or PHASE
         if isinstance(namespace, list):
             namespace = namespace[0]
-        return cls(str(namespace), dict(config), as_text)
+        return cls(str(namespace), dict(config), as_text, str(entry["name"]) if entry.get("name") else None)
+
+    def note(self) -> tuple[str, str]:
+        """What the render says about where Alertmanager's config comes from, and at which level:
+        a warning where the source's own cluster-configs chart would have written it unreadably."""
+        where = f"{self.namespace}/{CONFIG_SECRET}"
+        if self.as_text and self.chart_secret:
+            return "warning", TEXT_CONFIG_NOTE.format(chart_secret=f"{self.namespace}/{self.chart_secret}",
+                                                      where=where)
+        return "info", CONFIG_NOTE.format(where=where)
 
     def secret(self) -> dict[str, Any]:
         """The Secret Alertmanager reads. Our own rather than cluster-configs': that chart renders
@@ -121,12 +133,23 @@ def _resources_as_text(config: InstallConfig, service: str) -> dict[str, Any]:
     return {}
 
 
+def _uses_git_sync(config: InstallConfig, service: str) -> bool:
+    """Whether the chart's own values clone something with git-sync (DIGIT's grafana: its dashboards)."""
+    from digit_tui.digit.chart_index import ChartIndex
+    from digit_tui.digit.pipeline import load_values_file
+
+    ref = ChartIndex.build(config.open_release(fetch=False).source.charts_dir).lookup(service)
+    own = load_values_file(ref.chart_dir / "values.yaml") if (ref.chart_dir / "values.yaml").is_file() else {}
+    git_sync = (own.get("initContainers") or {}).get("gitSync") or {}
+    return isinstance(git_sync, Mapping) and bool(git_sync.get("enabled"))
+
+
 def monitoring_charts(config: InstallConfig, inputs: PhaseInputs, present: Sequence[str],
-                      log: Callable[[str], None] | None = None) -> list[PhaseChart]:
-    """The phase's charts and the values the phase sets on them, in apply order."""
+                      log: Callable[[str, str], None] | None = None) -> list[PhaseChart]:
+    """The phase's charts and the values the phase sets on them, in apply order. ``log(level, line)``."""
     alert = AlertmanagerConfig.from_values(inputs.base, _cluster_configs_defaults(config))
-    if alert.as_text and log is not None:
-        log(TEXT_CONFIG_NOTE.format(where=f"{alert.namespace}/{CONFIG_SECRET}"))
+    if log is not None:
+        log(*alert.note())
     charts = [PhaseChart(OPERATOR, {"alertmanager": {"alertmanagerSpec": {
         "useExistingSecret": True, "configSecret": CONFIG_SECRET}}}, objects=(alert.secret(),))]
     for name in present:
@@ -134,7 +157,8 @@ def monitoring_charts(config: InstallConfig, inputs: PhaseInputs, present: Seque
             values = _resources_as_text(config, name)
             if name == "jaeger":
                 values.update(_jaeger_storage(inputs.base))
-            objects = (_git_creds(inputs.base, _cluster_configs_defaults(config)),) if name == "grafana" else ()
+            objects = ((_git_creds(inputs.base, _cluster_configs_defaults(config)),)
+                       if name == "grafana" and _uses_git_sync(config, name) else ())
             charts.append(PhaseChart(name, values, objects=tuple(o for o in objects if o)))
     return charts
 
@@ -226,7 +250,7 @@ def _subcharts(charts_dir: Path, service: str) -> set[str]:
 class _MonitoringRender(PhaseRenderTask):
     def __init__(self, config: InstallConfig, present: Sequence[str], after: Iterable[str], *,
                  no_exporter: bool, bundled: Sequence[str]) -> None:
-        self._log: Callable[[str], None] | None = None
+        self._log: Callable[[str, str], None] | None = None
         super().__init__(config, PHASE, lambda inputs: monitoring_charts(config, inputs, present, self._log), after,
                          title="Render the monitoring charts")
         self.present = tuple(present)
@@ -237,7 +261,7 @@ class _MonitoringRender(PhaseRenderTask):
         if self.no_exporter:
             ctx.log("the DIGIT source has no node-exporter chart (prometheus-node-exporter, node-exporter): "
                     "node metrics are not collected", level="warning")
-        self._log = lambda line: ctx.log(line, level="warning")
+        self._log = lambda level, line: ctx.log(line, level=level)
         try:
             await super().ensure(ctx)
         finally:

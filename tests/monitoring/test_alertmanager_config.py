@@ -34,3 +34,16 @@ def test_a_missing_or_unusable_config_is_permanent(given: object) -> None:
     with pytest.raises(PermanentError) as err:
         AlertmanagerConfig.from_values(values(given), DEFAULTS)
     assert "cluster-configs.secrets.alertmanager.config" in str(err.value)
+
+
+@pytest.mark.parametrize(("given", "defaults", "level"), [
+    (yaml.safe_dump(CONFIG), DEFAULTS, "warning"),           # DIGIT's cluster-configs would write it unreadably
+    (CONFIG, DEFAULTS, "info"),                              # a map: DIGIT's chart writes it as YAML
+    (yaml.safe_dump(CONFIG), {}, "info"),                    # the sample's cluster-configs names no such Secret
+], ids=["digit-text", "digit-map", "sample-text"])
+def test_the_render_warns_only_where_the_sources_own_secret_would_be_unreadable(
+        given: object, defaults: dict[str, object], level: str) -> None:
+    said_level, said = AlertmanagerConfig.from_values(values(given), defaults).note()
+    assert said_level == level
+    assert f"Alertmanager reads Secret monitoring/{CONFIG_SECRET}" in said
+    assert ("monitoring/alertmanager-main" in said) is (level == "warning")

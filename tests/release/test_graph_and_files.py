@@ -140,21 +140,31 @@ def test_kubeadm_answers_put_the_kubeadm_phases_before_the_cluster_task(tmp_path
         ("1.31", "http://mirror.sdc.local/k8s/v1.31/deb/", True)
 
 
-async def test_monitoring_and_jenkins_come_from_the_source_and_the_sample_has_neither(tmp_path: Path) -> None:
-    """The phases deploy the DIGIT source's own charts (tests/monitoring, tests/jenkins run them on
-    the real tree); the bundled sample has none, which the plan says before anything is deployed."""
+async def test_monitoring_and_jenkins_come_from_the_source_only_when_the_phases_ask(tmp_path: Path) -> None:
+    """The phases deploy the source's own charts (tests/monitoring, tests/jenkins run them on the
+    real tree and on the bundled sample), after cluster-configs; the plan says what they would do.
+    The release itself never deploys those charts: they are not in the manifest."""
     from digit_tui.engine.plan import dry_run_all
 
     config = config_for(tmp_path, phases={"monitoring": True, "jenkins": True},
                         jenkins={"repositories": ["git@github.com:egovernments/DIGIT-OSS.git"]})
     tasks = {t.id: t for t in install_graph(config)}
-    assert tasks["monitoring"].deps == ("cluster-configs",)
-    assert set(tasks["jenkins"].deps) == {"helm-config", "cluster-configs"}
-    plan = await dry_run_all([tasks["monitoring"], tasks["jenkins"]])
-    assert plan["monitoring"][0].startswith("cannot run: the DIGIT source has no")
-    assert plan["jenkins"][0].startswith("cannot run: the DIGIT source has no jenkins chart")
-    # Off by default (tier dev): no monitoring task at all.
-    assert "monitoring" not in {t.id for t in install_graph(config_for(tmp_path, name="off.yaml"))}
+    monitoring = ["monitoring-render", "monitoring-prometheus-operator", "monitoring-grafana", "monitoring-jaeger",
+                  "monitoring-prometheus-node-exporter", "monitoring-alertmanager-config"]
+    assert [i for i in tasks if i.startswith("monitoring")] == monitoring
+    assert set(tasks["monitoring-render"].deps) == {"helm-config", "cluster-configs"}
+    assert set(tasks["jenkins-render"].deps) == {"helm-config", "cluster-configs"}
+    assert tasks["jenkins"].deps == ("jenkins-render",)
+    plan = await dry_run_all([tasks["monitoring-render"], tasks["jenkins"]])
+    assert plan["monitoring-render"][0].startswith(
+        "would render prometheus-operator, grafana, jaeger, prometheus-node-exporter from the DIGIT source")
+    assert "kube-state-metrics: deployed by the prometheus-operator chart" in plan["monitoring-render"][1]
+    assert plan["jenkins"][0].startswith("would deploy the source's jenkins chart into namespace jenkins")
+    assert "git@github.com:egovernments/DIGIT-OSS.git" in plan["jenkins"][0]
+    # Off by default (tier dev): no phase task, and the release deploys none of their charts.
+    off = {t.id for t in install_graph(config_for(tmp_path, name="off.yaml"))}
+    charts = {"prometheus-operator", "kube-state-metrics", "grafana", "jaeger", "prometheus-node-exporter", "jenkins"}
+    assert not {i for i in off if i in charts or i.startswith(("monitoring", "jenkins"))}
 
 
 def test_graph_reports_an_unknown_service_as_bad_input(tmp_path: Path) -> None:
