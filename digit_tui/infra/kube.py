@@ -425,7 +425,7 @@ class Kube:
         metadata before its items (a page whose head does not say is decoded first, as ``list``
         does). ``each`` maps every item as its page is decoded (to keep only what the caller reads:
         thousands of pods are large)."""
-        from concurrent.futures import ThreadPoolExecutor
+        from concurrent.futures import Future, ThreadPoolExecutor
 
         query = {"labelSelector": label_selector, "fieldSelector": field_selector, "limit": limit}
         path = rtype.path(namespace if rtype.namespaced else None)
@@ -439,7 +439,7 @@ class Kube:
 
         items: Objs = []
         with ThreadPoolExecutor(1, thread_name_prefix="kube-page") as pool:
-            pending = pool.submit(fetch, None)
+            pending: Future[bytes] | None = pool.submit(fetch, None)
             while pending is not None:
                 raw = pending.result()
                 head = _LIST_HEAD.match(raw[:4096])
