@@ -27,7 +27,7 @@ from digit_tui.engine.lock import LockHeld, StateLock
 from digit_tui.engine.redact import Redactor
 from digit_tui.engine.scheduler import GraphError, Scheduler
 from digit_tui.engine.rundoc import GraphInput, RunOptions
-from digit_tui.engine.task import GraphFactory, Task
+from digit_tui.engine.task import GraphFactory, Task, TaskState
 
 LOG_NAME = "engine.log"
 
@@ -143,7 +143,10 @@ class Engine:
             factory = load_graph_factory(self.spec.graph) if self._tasks is None else None
             tasks = factory(graph_input) if factory is not None else list(self._tasks or ())
             run = journal.latest_run()
+            recorded: dict[str, Any] = {}
             if run is None or run.state in FINISHED_RUN_STATES:
+                if run is not None:  # what the last run finished is checked in one pass, not in order
+                    recorded = {t.id: t.outputs for t in journal.tasks(run.id) if t.state == TaskState.DONE}
                 self.run_id = journal.create_run(self.spec.environment, self.spec.graph, self.spec.settings,
                                                  self.spec.answers_path)
                 journal.set_run_state(self.run_id, RunState.RUNNING, engine_pid=os.getpid(),
@@ -157,7 +160,8 @@ class Engine:
             options = RunOptions.of(self.spec.settings)
             self.scheduler = Scheduler(tasks, journal, self.run_id, limits=options.limits,
                                        redactor=self.redact, network_wait=options.network_wait,
-                                       rebuild=(lambda: factory(graph_input)) if factory is not None else None)
+                                       rebuild=(lambda: factory(graph_input)) if factory is not None else None,
+                                       recorded=recorded)
             log.info("run %s: up to %s", self.run_id, self.scheduler.limits)
             await control.start()
             self._loop = asyncio.get_running_loop()

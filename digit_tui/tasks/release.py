@@ -151,6 +151,7 @@ class Cluster:
         # (type path, namespace) -> (monotonic time listed, objects labelled managed-by digit-tui)
         self._lists: dict[tuple[str, str | None], tuple[float, list[dict[str, Any]]]] = {}
         self._listing: dict[tuple[str, str | None], threading.Lock] = {}
+        self._discovering = threading.Lock()
 
     def ours(self, kube: Kube, rtype: Any, namespace: str | None) -> list[dict[str, Any]]:
         """Every object of ``rtype`` in ``namespace`` that digit-tui labelled, whichever service: on
@@ -192,14 +193,15 @@ class Cluster:
     def served(self, kube: Kube) -> ServedAPIs:
         """What the cluster of ``kube`` serves, read by discovery once per connection (the
         API groups a conversion involves only; a service's own CRDs never change them)."""
-        with self._lock:
-            if self._served is not None and kube is self._kube:
-                return self._served
-        served = _call("discover the cluster's API versions", kube, lambda: ServedAPIs.from_kube(kube))
-        with self._lock:
-            if kube is self._kube:
-                self._served = served
-        return served
+        with self._discovering:  # the checks of a rerun start together: one discovery for all of them
+            with self._lock:
+                if self._served is not None and kube is self._kube:
+                    return self._served
+            served = _call("discover the cluster's API versions", kube, lambda: ServedAPIs.from_kube(kube))
+            with self._lock:
+                if kube is self._kube:
+                    self._served = served
+            return served
 
     def for_task(self, task: Task, ctx: TaskContext) -> Kube:
         """The connection to the cluster the cluster phase published (when the graph has one), and

@@ -352,3 +352,58 @@ async def test_waiting_tasks_blocked_in_threads_all_run_at_once(tmp_path: Path) 
     tasks = [FunctionTask(f"watch{i}", never, block, retry=RetryPolicy(attempts=1, network_wait=0))
              for i in range(12)]
     assert await Scheduler(tasks, j, run, limits=Limits(cpu=1, wait=16, total=17)).run() == "done"
+
+
+async def test_finished_work_is_checked_in_one_pass_not_along_its_chain(tmp_path: Path) -> None:
+    """A rerun: a -> b -> c finished before (their outputs recorded). Every check waits until all
+    three are in flight, which only happens when they are checked at once; each runs once, and
+    nothing is ensured."""
+    j, run = journal(tmp_path)
+    in_flight = 0
+    all_in = asyncio.Event()
+    checks: list[str] = []
+
+    async def check(ctx: Any) -> bool:
+        nonlocal in_flight
+        checks.append(ctx.task_id)
+        in_flight += 1
+        if in_flight == 3:
+            all_in.set()
+        await asyncio.wait_for(all_in.wait(), 10)
+        ctx.publish("seen", dict(ctx.output("a")) if ctx.task_id != "a" else {"v": 1})
+        return True
+
+    async def must_not_run(ctx: Any) -> None:
+        raise AssertionError("ensure of a converged task")
+
+    tasks = [FunctionTask("a", check, must_not_run), FunctionTask("b", check, must_not_run, deps=("a",)),
+             FunctionTask("c", check, must_not_run, deps=("b",))]
+    recorded = {"a": {"seen": {"v": 1}}, "b": {"seen": {"seen": {"v": 1}}}, "c": {"seen": {"seen": {"v": 1}}}}
+    assert await Scheduler(tasks, j, run, recorded=recorded).run() == "done"
+    assert sorted(checks) == ["a", "b", "c"]
+    assert j.task(run, "b").outputs == {"seen": {"seen": {"v": 1}}}  # type: ignore[union-attr]
+
+
+async def test_a_check_ahead_that_read_an_output_which_changed_is_checked_again(tmp_path: Path) -> None:
+    """``a`` publishes v=2 now where it recorded v=1: ``b``, checked ahead with v=1, is checked
+    again with what ``a`` publishes now, and that is the verdict that counts."""
+    j, run = journal(tmp_path)
+    b_saw: list[Any] = []
+
+    async def check_a(ctx: Any) -> bool:
+        ctx.publish("v", 2)
+        return True
+
+    async def check_b(ctx: Any) -> bool:
+        b_saw.append(ctx.output("a").get("v"))
+        return ctx.output("a").get("v") == 2
+
+    ensured: list[str] = []
+
+    async def ensure(ctx: Any) -> None:
+        ensured.append(ctx.task_id)
+
+    tasks = [FunctionTask("a", check_a, ensure), FunctionTask("b", check_b, ensure, deps=("a",))]
+    assert await Scheduler(tasks, j, run, recorded={"a": {"v": 1}, "b": {}}).run() == "done"
+    assert b_saw == [1, 2]
+    assert ensured == []
