@@ -45,13 +45,13 @@ class TargetScreen(DigitScreen):
                  ("enter", "in a text field: the next field; on a choice: choose it"),
                  ("↑ ↓ ← →", "move in a row of choices, a list or a menu"),
                  ("space", "toggle a module; choose an option"),
-                 ("ctrl+n", "next: the plan (once every field is valid)"),
+                 ("ctrl+n", "next: the prerequisites (once every field is valid)"),
                  ("escape", "back to the welcome screen"), ("? / f1", "this help"), ("ctrl+q", "quit")]
     HELP_NOTES = ["Each field is checked as you type with the messages of `digit-tui validate`.",
                   "A git URL and ref as the DIGIT source is a later step of this screen: meanwhile, write "
                   "digit.source: {git: URL, ref: REF} and digit.release in an answers file and run "
                   "`digit-tui install --answers FILE`."]
-    BINDINGS = [Binding("ctrl+n", "plan", "plan ▸"), Binding("escape", "back", "back"),
+    BINDINGS = [Binding("ctrl+n", "plan", "prerequisites ▸"), Binding("escape", "back", "back"),
                 # A text field takes "?" as text (Textual gives printable keys to the focused input): f1 there.
                 Binding("question_mark,f1", "help", "help")]
 
@@ -192,7 +192,7 @@ class TargetScreen(DigitScreen):
         self._render_modules()
         status = self.query_one("#flow-status", Static)
         if check.ok:
-            status.update(Text.assemble(("✓ ", "green"), "valid — ctrl+n: review the plan; answers go to ",
+            status.update(Text.assemble(("✓ ", "green"), "valid — ctrl+n: check the prerequisites; answers go to ",
                                         (str(check.answers_path), "bold")))
         elif check.first is not None:
             name, problem = check.first
@@ -214,7 +214,7 @@ class TargetScreen(DigitScreen):
     def _header(self) -> None:
         head = Text()
         head.append("New install", style="bold")
-        head.append(" · 1/2 target and source")
+        head.append(" · 1/4 target and source")
         width = self.size.width or 80
         check = self.check
         if self._pending or check is None:
@@ -254,7 +254,7 @@ class TargetScreen(DigitScreen):
 
     # -- actions -------------------------------------------------------------------------------
     def action_plan(self) -> None:
-        from digit_tui.screens.plan import PlanScreen
+        from digit_tui.screens.prereqs import PrereqScreen
 
         self.show_all = True
         if self._pending:
@@ -269,8 +269,8 @@ class TargetScreen(DigitScreen):
                 self.query_one(f"#{name}").focus()
                 self.notify(f"{LABELS[name]}: {check.first[1].message}", severity="error", timeout=4)
             return
-        self.app.push_screen(PlanScreen(check.answers, check.answers_path, check.state_dir,
-                                        state_override=self.state_override))
+        self.app.push_screen(PrereqScreen(check.answers, check.answers_path, check.state_dir,
+                                          state_override=self.state_override))
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -1,9 +1,11 @@
-"""New install, step 2: the plan — the task graph grouped by phase with what each task would do
+"""New install, step 4: the plan — the task graph grouped by phase with what each task would do
 (`digit-tui plan`'s dry run) — and the confirm step.
 
 Confirming writes the answers file (an existing file is replaced only when the operator says
 so), reads it back as `install` does, and starts the engine exactly as `digit-tui install` does
-(engine/launch.py); then the install view takes over. The same file drives
+(engine/launch.py), with the prerequisites' warnings acknowledged when the operator did so on the
+prerequisites screen (as `install --skip-checks` hands that to the engine); then the install view
+takes over. The same file drives
 `digit-tui install --answers FILE --headless`.
 """
 
@@ -45,8 +47,9 @@ class PlanScreen(DigitScreen):
                 Binding("question_mark,f1", "help", "help")]
 
     def __init__(self, answers: Answers, answers_path: Path, state_dir: Path, *,
-                 state_override: Path | None = None) -> None:
+                 state_override: Path | None = None, skip_checks: bool = False) -> None:
         super().__init__(id="plan")
+        self.skip_checks = skip_checks
         self.answers, self.default_path, self.state_dir = answers, Path(answers_path), Path(state_dir)
         self.state_override = state_override
         self.plan: Plan | None = None
@@ -84,7 +87,7 @@ class PlanScreen(DigitScreen):
         from digit_tui.viewmodel.plan import build_plan
 
         graph = getattr(self.app, "graph", None) or INSTALL_GRAPH
-        plan = build_plan(self.answers, self._answers_path(), self.state_dir, graph)
+        plan = build_plan(self.answers, self._answers_path(), self.state_dir, graph, skip_checks=self.skip_checks)
         self.app.call_from_thread(self._show_plan, plan)
 
     def _show_plan(self, plan: Plan) -> None:
@@ -112,7 +115,7 @@ class PlanScreen(DigitScreen):
     def _header(self, right_text: str, right_style: str) -> None:
         head = Text()
         head.append("New install", style="bold")
-        head.append(f" · 2/2 plan · {self.answers.environment} · {self.answers.digit.domain}")
+        head.append(f" · 4/4 plan · {self.answers.environment} · {self.answers.digit.domain}")
         right = Text(right_text, style=right_style)
         width = self.size.width or 80
         if head.cell_len + right.cell_len + 1 > width:
@@ -164,7 +167,8 @@ class PlanScreen(DigitScreen):
         state = f" --state-dir {self.state_dir}" if self.state_override is not None else ""
         path = self._answers_path()
         line = Text("unattended, the same: ", style="dim")
-        line.append(f"digit-tui install --answers {path}{state} --headless")
+        skip = " --skip-checks" if self.skip_checks else ""
+        line.append(f"digit-tui install --answers {path}{state}{skip} --headless")
         if path.exists():
             line.append(f"  ! {path.name} exists: confirming asks before replacing it", style="yellow")
         self.query_one("#plan-command", Static).update(line)
@@ -191,7 +195,8 @@ class PlanScreen(DigitScreen):
         path = self._answers_path()
         exists = path.exists()
         lines: list[Text | str] = [
-            f"{len(self.plan.tasks)} tasks, from the prerequisites to the release record.",
+            f"{len(self.plan.tasks)} tasks, from the prerequisites to the release record."
+            + (" The prerequisites' warnings are acknowledged (as --skip-checks)." if self.skip_checks else ""),
             Text.assemble("Writes ", (str(path), "bold"), ", then starts the install engine in the background, as "
                           "`digit-tui install` does; leaving the TUI does not stop it.")]
         if exists:
@@ -216,6 +221,7 @@ class PlanScreen(DigitScreen):
         from digit_tui.engine.launch import start_or_attach
         from digit_tui.screens.welcome import reap
         from digit_tui.viewmodel.newinstall import answers_text
+        from digit_tui.viewmodel.prereqs import engine_options
 
         graph = getattr(self.app, "graph", None) or INSTALL_GRAPH
         try:
@@ -224,7 +230,8 @@ class PlanScreen(DigitScreen):
             write_answers(path, answers_text(self.answers), overwrite=overwrite)
             load_answers(path)     # read back as `install` reads it: what starts is what was written
             self.app.call_from_thread(self._header, "◌ starting the install engine…", "yellow")
-            started = start_or_attach(self.state_dir, str(path), graph)
+            with engine_options(skip_checks=self.skip_checks):
+                started = start_or_attach(self.state_dir, str(path), graph)
         except BaseException:
             self._started = False
             self.app.call_from_thread(self._header, "✗ not started", "red")

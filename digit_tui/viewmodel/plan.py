@@ -49,10 +49,11 @@ class Plan:
 
 
 def build_plan(answers: Answers, answers_path: Path, state_dir: Path, graph: str = INSTALL_GRAPH,
-               timeout: float | None = None) -> Plan:
+               timeout: float | None = None, *, skip_checks: bool = False) -> Plan:
     """The plan for ``answers`` as they will be written at ``answers_path`` (InputError when the
-    graph cannot be built from them, as `plan` exits 2)."""
-    from digit_tui.answers.config import InstallConfig
+    graph cannot be built from them, as `plan` exits 2); ``skip_checks``: the prerequisites'
+    warnings acknowledged, recorded as `install --skip-checks` records them."""
+    from digit_tui.answers.config import InstallConfig, PreflightOptions, set_preflight
     from digit_tui.engine.daemon import load_graph_factory
     from digit_tui.engine.rundoc import GraphInput
     from digit_tui.engine.scheduler import GraphError, validate_graph
@@ -62,6 +63,8 @@ def build_plan(answers: Answers, answers_path: Path, state_dir: Path, graph: str
     from digit_tui.sizing.install import install_plan
 
     document = InstallConfig.from_answers(answers, answers_path, sizing=install_plan(answers, answers_path)).to_document()
+    if skip_checks:
+        set_preflight(document, PreflightOptions(skip_checks=True))
     try:
         tasks = load_graph_factory(graph)(GraphInput(document, state_dir))
         order = validate_graph(tasks)

@@ -1,5 +1,5 @@
-"""The guided flow, from a blank start: welcome -> target and source -> plan -> confirm -> the install
-view, against a real sandbox cluster (in process, its kubeconfig given as an existing cluster)
+"""The guided flow, from a blank start: welcome -> target and source -> prerequisites -> sizing ->
+plan -> confirm -> the install view, against a real sandbox cluster (in process, its kubeconfig given as an existing cluster)
 with the bundled sample release, no answers file at the start; the answers file it writes is the
 one `install --headless` takes. Every screen's text is checked at 80x24 and 160x50."""
 
@@ -20,7 +20,7 @@ from digit_tui.app import DigitApp
 from digit_tui.engine.journal import Journal
 from digit_tui.engine.task import TaskState
 from digit_tui.sandbox.runtime import SandboxHandle, start_sandbox
-from tests.tui.conftest import line_with, run_document, wait_screen, wait_until
+from tests.tui.conftest import line_with, run_document, screen_text, wait_screen, wait_until
 
 BIG = (160, 50)
 SMALL = (80, 24)
@@ -73,6 +73,11 @@ async def both_sizes(pilot: Any, cond: Any, what: str) -> tuple[str, str]:
     return small, big
 
 
+def flat_words(text: str) -> str:
+    """The screen's words in one line, without the panes' borders (text wraps inside a pane)."""
+    return " ".join(w for w in text.replace("│", " ").split() if w not in ("╭", "╰"))
+
+
 def flat(text: str) -> str:
     """The screen without its line breaks and spaces: long paths wrap at 80 columns."""
     return text.replace("\n", "").replace(" ", "")
@@ -88,6 +93,7 @@ async def test_blank_start_to_a_started_install_with_the_sample_release(cluster:
     from digit_tui.answers.config import InstallConfig
     from digit_tui.cli.install import load_spec
     from digit_tui.cli.validate import main as validate_main
+    from digit_tui.sizing.install import install_plan
 
     kubeconfig = str(cluster.kubeconfig_path)
     app = DigitApp(start="welcome")
@@ -107,7 +113,7 @@ async def test_blank_start_to_a_started_install_with_the_sample_release(cluster:
 
         # -- target and source: nothing typed yet ------------------------------------------------------
         await pilot.press("n")
-        small, big = await both_sizes(pilot, lambda t: "1/2 target and source" in t and "✗ 2 to fix" in t
+        small, big = await both_sizes(pilot, lambda t: "1/4 target and source" in t and "✗ 2 to fix" in t
                                       and "m_pgr" in t, "the blank form, checked")
         for text, (w, h) in ((small, SMALL), (big, BIG)):
             assert_fits(text, w, h)
@@ -118,11 +124,11 @@ async def test_blank_start_to_a_started_install_with_the_sample_release(cluster:
             assert "a git URL and ref: a later step" in text
             assert "Kubeconfig" not in text                      # only for an existing cluster
             assert "✗ environment: '' is not a valid environment name" in text    # the first problem, below
-            assert "^n plan" in text.splitlines()[-1]
+            assert "^n prerequisites" in text.splitlines()[-1]
 
         await pilot.press("question_mark")
         text = await wait_screen(pilot, lambda t: "Help · new install · target and source" in t, what="the form's help")
-        assert "next: the plan" in line_with(text, "ctrl+n")
+        assert "next: the prerequisites" in line_with(text, "ctrl+n")
         await pilot.press("escape")
 
         # An existing cluster: the sandbox's kubeconfig; its context comes from the file.
@@ -161,13 +167,54 @@ async def test_blank_start_to_a_started_install_with_the_sample_release(cluster:
             assert str(state_root / "gflow" / "answers.yaml") in flat(text)
             assert "is not a valid" not in text
 
-        # -- plan ------------------------------------------------------------------------------------------
+        # -- prerequisites: preflight's checks of an existing cluster -------------------------------------
         await pilot.press("ctrl+n")
+        small, big = await both_sizes(pilot, lambda t: "2/4 prerequisites · gflow" in t and "✓ ready" in t
+                                      and "◌" not in t, "the prerequisites, checked")
+        for text, (w, h) in ((small, SMALL), (big, BIG)):
+            assert_fits(text, w, h)
+            assert "✓ config" in text and "✓ network" in text and "tools" in text
+            api = line_with(text, "cluster API")
+            assert "✓ cluster API 127.0.0.1:" in api and " answers  (" in api and " ms)" in api   # with its latency
+            assert "kubectl" in text
+            assert "✓ every prerequisite passed — ctrl+n: sizing" in text
+            assert "^n sizing" in text.splitlines()[-1] and "a acknowledge" in text.splitlines()[-1]
+        await pilot.press("question_mark")
+        text = await wait_screen(pilot, lambda t: "Help · new install · prerequisites" in t, what="the checks' help")
+        assert "acknowledge the warnings" in line_with(text, "│ a ") and "trust the host key" in line_with(text, "│ t ")
+        await pilot.press("escape")
+
+        # -- sizing: the plan follows the ULBs; the fit check reads the cluster's node -----------------------
+        await pilot.press("ctrl+n")
+        small, big = await both_sizes(pilot, lambda t: "3/4 sizing · gflow" in t and "◌" not in t
+                                      and "Fit check against the cluster's 1 schedulable node" in flat_words(t),
+                                      "the sizing plan")
+        for text, (w, h) in ((small, SMALL), (big, BIG)):
+            assert_fits(text, w, h)
+            assert "Inputs" in text and "Plan · dev" in text
+            assert "dev (dev) · 10 ULBs · 50 peak users" in text
+            assert "m_pgr" in line_with(text, "│ m_pgr")
+            assert "^n plan" in text.splitlines()[-1]
+        await pilot.press("f1")                                 # the ULB field holds the focus: "?" is text there
+        text = await wait_screen(pilot, lambda t: "Help · new install · sizing" in t, what="the sizing help")
+        assert "the number of ULBs" in text and "next: the plan of the install" in line_with(text, "ctrl+n")
+        await pilot.press("escape")
+        await pilot.press("backspace", "backspace")
+        await wait_screen(pilot, lambda t: "✗ ULBs: not set" in t, what="no ULBs: said under the field")
+        await type_text(pilot, "40")
+        text = await wait_screen(pilot, lambda t: "40 ULBs · 200 peak users" in t and "◌" not in t,
+                                 what="the plan of 40 ULBs")
+        assert "✗ ULBs" not in text
+        await pilot.press("ctrl+n")
+        if "ctrl+n again" in screen_text(app) or "does not fit" in screen_text(app).splitlines()[0]:
+            await pilot.press("ctrl+n")        # one node may be short for 40 ULBs: the operator goes on
+
+        # -- plan ------------------------------------------------------------------------------------------
         small, big = await both_sizes(pilot, lambda t: "tasks · " in t.splitlines()[0] and "Release" in t,
                                       "the plan")
         for text, (w, h) in ((small, SMALL), (big, BIG)):
             assert_fits(text, w, h)
-            assert "2/2 plan · gflow · digit.gflow.test" in text.splitlines()[0]
+            assert "4/4 plan · gflow · digit.gflow.test" in text.splitlines()[0]
             for phase in ("Prerequisites", "Cluster", "Volumes", "Helm configuration", "Release"):
                 assert f"◌ {phase}" in text
             assert "would check kubectl" in text.replace("\n", " ")        # the selected phase: prerequisites
@@ -202,8 +249,12 @@ async def test_blank_start_to_a_started_install_with_the_sample_release(cluster:
     written = load_answers(path)
     assert written.target.provider == "existing" and str(written.target.kubeconfig) == kubeconfig
     assert written.digit.modules == ["m_pgr"] and written.digit.domain == "digit.gflow.test"
-    again = InstallConfig.from_answers(load_answers(path), path).to_document()
+    assert written.sizing.tier == "dev"
+    assert written.sizing.ulbs == 40                        # the sizing screen's ULBs
+    reread = load_answers(path)
+    again = InstallConfig.from_answers(reread, path, sizing=install_plan(reread, path)).to_document()
     assert load_spec(str(path)).settings == again
+    assert again["derived"]["sizing"]["ulbs"] == 40 and again["derived"]["sizing"]["tier"] == "dev"
     j = Journal.in_dir(state_root / "gflow", readonly=True)
     try:
         run = j.latest_run()
@@ -360,7 +411,11 @@ def test_form_messages_are_those_of_validate(tmp_path: Path, capsys: pytest.Capt
     from digit_tui.viewmodel.newinstall import Choices, SourceCache, check_choices
     from digit_tui.viewmodel.plan import INSTALL_GRAPH
 
+    from digit_tui.cli.install import ENGINE_OPTIONS_ENV
+    from digit_tui.viewmodel.prereqs import ENGINE_OPTIONS_ENV as TUI_ENGINE_OPTIONS_ENV
+
     assert INSTALL_GRAPH == DEFAULT_GRAPH
+    assert TUI_ENGINE_OPTIONS_ENV == ENGINE_OPTIONS_ENV      # how --skip-checks reaches the engine
     choices = Choices(provider="existing", kubeconfig=str(tmp_path / "nope"), environment="sdc-prod",
                       modules=("m_pgrr",), domain="egov.example.test")
     check = check_choices(choices, SourceCache())
@@ -430,3 +485,135 @@ async def test_an_existing_answers_file_is_replaced_only_when_the_operator_says_
     assert path.read_text() == "# the operator's own\n" and [p.name for p in state.iterdir()] == ["answers.yaml"]
     write_answers(path, "version: 1\n", overwrite=True)
     assert path.read_text() == "version: 1\n" and (path.stat().st_mode & 0o777) == 0o600
+
+
+# -- prerequisites and sizing on their own -------------------------------------------------------------
+
+
+def answers_for(state_root: Path, env: str, target: str, extra: str = "") -> Any:
+    from digit_tui.answers import parse_answers
+
+    return parse_answers(f"version: 1\nenvironment: {env}\ntarget: {target}\n"
+                         f"digit: {{domain: {env}.example.test, modules: [m_pgr]}}\n{extra}",
+                         state_root / env / "answers.yaml")
+
+
+async def test_a_failing_check_blocks_continue_and_shows_its_remedy(state_root: Path) -> None:
+    """A probe the answers name that nothing answers (a closed port on this machine): a failure,
+    with preflight's remedy under it and in the status line; ctrl+n stays on the checklist."""
+    from digit_tui.screens.prereqs import PrereqScreen
+
+    answers = answers_for(state_root, "closed", "{provider: sandbox}", "network: {probes: ['127.0.0.1:1']}\n")
+    app = DigitApp(start="welcome")
+    async with app.run_test(size=SMALL) as pilot:
+        await wait_screen(pilot, lambda t: "No install found" in t, what="the welcome screen")
+        app.push_screen(PrereqScreen(answers, state_root / "closed" / "answers.yaml", state_root / "closed"))
+        small, big = await both_sizes(pilot, lambda t: "✗ 1 failed" in t.splitlines()[0], "the failed check")
+        for text, (w, h) in ((small, SMALL), (big, BIG)):
+            assert_fits(text, w, h)
+            assert "✗ network" in text and "✗ probe 127.0.0.1:1 127.0.0.1:1 does not answer" in flat_words(text)
+            assert "→ check the address in the answers, the firewall and the VPN" in flat_words(text)
+            assert "✓ config" in text and "tools" in text          # what was checked besides
+            assert "✗ 1 failed — fix, then r to check again:" in flat_words(text)
+        await pilot.press("ctrl+n")
+        text = await wait_screen(pilot, lambda t: "2/4 prerequisites" in t.splitlines()[0], what="continue refused")
+        assert "3/4 sizing" not in text and isinstance(app.screen, PrereqScreen)
+        await pilot.press("a")                                   # no warning: nothing to acknowledge, still blocked
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert isinstance(app.screen, PrereqScreen)
+    assert not (state_root / "closed").exists()                   # checking writes nothing
+
+
+async def test_a_warning_must_be_acknowledged_and_the_install_records_it(
+        cluster: SandboxHandle, state_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """kubectl not on PATH for an existing cluster: a warning. ctrl+n stays until `a`; the plan's
+    command then says --skip-checks, and the engine the confirm starts records skip_checks in the
+    run's document, as `install --skip-checks` does."""
+    from digit_tui.screens.prereqs import PrereqScreen
+    from digit_tui.screens.sizing import SizingScreen
+    from tests.support import REPO
+
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.setenv("DT_TEST_DIR", str(work))
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    answers = answers_for(state_root, "warned", f"{{provider: existing, kubeconfig: '{cluster.kubeconfig_path}'}}")
+    app = DigitApp(start="welcome", graph="tests.tui.graphs:gate_graph")
+    async with app.run_test(size=SMALL) as pilot:
+        await wait_screen(pilot, lambda t: "No install found" in t, what="the welcome screen")
+        app.push_screen(PrereqScreen(answers, state_root / "warned" / "answers.yaml", state_root / "warned"))
+        small, big = await both_sizes(pilot, lambda t: "! 1 warning to acknowledge" in t.splitlines()[0],
+                                      "the warning")
+        for text, (w, h) in ((small, SMALL), (big, BIG)):
+            assert_fits(text, w, h)
+            assert "! kubectl not found on PATH" in text and "→ install kubectl on this machine" in flat_words(text)
+            assert "a acknowledges them (as `install --skip-checks`)" in flat_words(text)
+            assert "✓ cluster API" in text
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert isinstance(app.screen, PrereqScreen)               # not without the acknowledgement
+        await pilot.press("a")
+        text = await wait_screen(pilot, lambda t: "✓ ready (1 acknowledged)" in t.splitlines()[0],
+                                 what="the warning acknowledged")
+        assert "acknowledged (recorded as --skip-checks; a: take back)" in flat_words(text)
+        await pilot.press("ctrl+n")
+        await wait_screen(pilot, lambda t: "3/4 sizing" in t and "◌" not in t, timeout=60, what="the sizing screen")
+        assert isinstance(app.screen, SizingScreen)
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        if isinstance(app.screen, SizingScreen):
+            await pilot.press("ctrl+n")                           # short on one node: go on anyway
+        text = await wait_screen(pilot, lambda t: "3 tasks · 2 phases" in t, timeout=30, what="the plan")
+        assert "--skip-checks--headless" in flat_words(text).replace(" ", "")
+        await pilot.press("c")
+        text = await wait_screen(pilot, lambda t: "Start the install of warned?" in t, what="the confirm step")
+        assert "acknowledged (as --skip-checks)" in flat_words(text)
+        await pilot.press("s")
+        await wait_screen(pilot, lambda t: t.startswith("DIGIT installer · warned"), timeout=30,
+                          what="the install view")
+        await pilot.press("ctrl+q")
+    j = Journal.in_dir(state_root / "warned", readonly=True)
+    try:
+        run = j.latest_run()
+    finally:
+        j.close()
+    assert run is not None and run.settings["preflight"]["skip_checks"] is True
+    (work / "gate").write_text("open")
+
+
+async def test_the_sizing_plan_follows_the_ulbs_and_the_tier(state_root: Path) -> None:
+    """Typing the ULBs plans again (debounced, in a worker): users, workers, disks and the fit on the
+    sandbox's three nodes follow; a prod tier is said to change the prerequisites' thresholds."""
+    from digit_tui.screens.sizing import SizingScreen
+
+    answers = answers_for(state_root, "sized", "{provider: sandbox}")
+    app = DigitApp(start="welcome")
+    async with app.run_test(size=SMALL) as pilot:
+        await wait_screen(pilot, lambda t: "No install found" in t, what="the welcome screen")
+        app.push_screen(SizingScreen(answers, state_root / "sized" / "answers.yaml", state_root / "sized"))
+        text = await wait_screen(pilot, lambda t: "10 ULBs · 50 peak users" in t and "✓ fits" in t.splitlines()[0],
+                                 timeout=60, what="the plan of the tier's ULBs")
+        assert "Fit check against the sandbox's 3 nodes of 8 CPU / 16Gi" in flat_words(text)
+        before = line_with(text, "workers ")
+        await pilot.press("backspace", "backspace")
+        await type_text(pilot, "3000")
+        small, big = await both_sizes(pilot, lambda t: "3000 ULBs · 15000 peak users" in t
+                                      and "◌" not in t.splitlines()[0], "the plan of 3000 ULBs")
+        assert line_with(small, "workers ") != before              # more workers for 3000 ULBs
+        assert "✗ does not fit" in small.splitlines()[0] and "✗ short by" in small
+        assert_fits(small, *SMALL)
+        assert_fits(big, *BIG)
+        assert "DIGIT sizing · dev (dev) · 3000 ULBs" in big and "Volumes (13)" in big   # the whole report, wide
+        assert "scheduler replay (apply order)" in big
+        await pilot.press("tab")                                    # the tier: prod
+        await pilot.press("right", "right", "space")
+        text = await wait_screen(pilot, lambda t: "Plan · prod" in t and "◌" not in t.splitlines()[0],
+                                 what="the prod plan")
+        assert "prod (prod) · 3000 ULBs" in text
+        note = text.splitlines()[text.splitlines().index(line_with(text, "▐●▌ prod")) + 1:][:3]
+        assert "prerequisites were checked as dev; the install checks as prod" in flat_words("\n".join(
+            line[:30] for line in note))                          # under the tier, in the inputs' pane
