@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from digit_tui.sandbox.runtime import start_sandbox
 from tests.support import REPO
 
@@ -94,3 +96,15 @@ def test_health_once_reads_raw_json_without_the_typed_client(tmp_path: Path) -> 
     assert report["reachable"] is True and report["summary"]["nodes"] == {"ready": 2, "total": 2}
     typed = [m for m in r["modules"] if m.startswith(("kubernetes.client.api.", "kubernetes.client.models."))]
     assert typed == []
+
+
+def test_validate_in_process_leaves_the_cyclic_collector_on(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """validate and size run without the cyclic collector (cli.WITHOUT_CYCLIC_GC); a caller that runs
+    main() in its own process (the demo, these tests) gets it back, also when the command fails."""
+    import gc
+
+    from digit_tui import cli
+
+    assert cli.main(["validate", "--example"]) == 0 and gc.isenabled()
+    assert cli.main(["validate", "--answers", str(tmp_path / "absent.yaml")]) == 2 and gc.isenabled()
+    assert "answers file does not exist" in capsys.readouterr().err
