@@ -1,7 +1,7 @@
 """The commented example printed by ``digit-tui validate --example``.
 
 It describes a realistic State Data Center install on an existing cluster (its
-kubeconfig, a Postgres VM, dynamic volumes) and validates once the files it
+kubeconfig, a Postgres VM, dynamic volumes, sized for 120 ULBs) and validates once the files it
 names exist next to it (tests/answers/test_answers_cli.py builds them). It uses
 only keys some phase acts on today: the keys validation refuses as "not
 available yet" (answers/model.py NOT_AVAILABLE_YET) are listed in a comment.
@@ -26,10 +26,8 @@ EXAMPLE = """\
 version: 1
 environment: sdc-prod              # lowercase letters, digits, hyphens; names the state directory
 
-# Not available yet (validation refuses them until their phase is built): cluster.mode: kubeadm,
-# cluster.pod_cidr / service_cidr / api_endpoint, storage.mode: static, storage.provider, storage.iscsi,
-# ingress.class other than nginx, ingress.tls other than none, sizing, phases.jenkins: true,
-# phases.monitoring: true.
+# Not available yet (validation refuses them until their phase is built): ingress.class other than
+# nginx, ingress.tls other than none.
 
 target:
   provider: sdc                    # sandbox | sdc | nic | aws | azure | gcp | existing
@@ -65,7 +63,7 @@ hosts:                             # the VMs (the Postgres VM is the host with r
     roles: [db]
 
 cluster:
-  mode: existing                   # existing (target.kubeconfig); kubeadm is not available yet
+  mode: existing                   # existing (target.kubeconfig) | kubeadm (on the hosts) | terraform
 
 digit:
   source:                          # bundled | {path: DIR} | {git: URL, ref: REF}
@@ -85,16 +83,26 @@ database:
   password_file: ./secrets/db-password   # chmod 600; omit to let digit-tui generate one
 
 storage:
-  mode: dynamic                    # dynamic (a StorageClass); static is not available yet
+  mode: dynamic                    # dynamic (a StorageClass) | static (pre-made disks: provider, disks)
   storage_class: standard          # default: the cluster's default StorageClass
+  # Static iSCSI instead (the IQNs as the storage team hands them over; with cluster.mode terraform
+  # the disks come from terraform's outputs and nothing is listed here):
+  # mode: static
+  # provider: iscsi                # iscsi | aws | azure | cinder
+  # iscsi: {portal: 10.20.0.50:3260}
+  # disks: {kafka: [iqn.2010-06.com.nutanix:digit-kafka-0, ...], zookeeper: [...], es-data: [...], es-master: [...]}
+
+sizing:                            # planned once per install: the backbone's disks, terraform's nodes
+  ulbs: 120                        # urban local bodies served, 1-10000
+  preset: sdc-prod                 # sdc-dev | sdc-prod | dev | uat | prod | quickstart (brings its tier)
 
 ingress:
   class: nginx                     # the release deploys nginx-ingress
   tls: none                        # cert-manager and provided are not available yet
 
 phases:
-  jenkins: false                   # true is not available yet
-  monitoring: false                # true is not available yet
+  jenkins: false                   # true: Jenkins from the DIGIT source (needs a jenkins section)
+  monitoring: false                # default: on for tier prod (the preset's tier here)
 
 engine:
   concurrency: 4                   # tasks at once, 1-32
