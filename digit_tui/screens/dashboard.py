@@ -31,17 +31,23 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Footer, Input, Static
 from textual.worker import get_current_worker
 
 from digit_tui.health.model import KINDS, PodView, Summary, age, event_time
+from digit_tui.health.views import EXTRA_SELECTORS, EXTRA_TYPES, VIEW_KINDS, VIEWS, EventRow, NodeRow, ViewsModel
 from digit_tui.screens.base import DigitScreen
 from digit_tui.widgets.podrow import SORTS, column_widths, header_text, matches, pod_status_cell
 from digit_tui.widgets.podtable import PodTable
+from digit_tui.widgets.rowtable import RowTable
+from digit_tui.widgets.stale import stale_banner
+from digit_tui.widgets.viewrows import SPECS, NodePlan, nodes_footer
 
 if TYPE_CHECKING:  # at run time they are imported on the worker's thread (the kubernetes client is slow)
     from digit_tui.health.live import Delta, Feeder, LiveModel
+    from digit_tui.health.views import ViewDelta
     from digit_tui.health.watcher import ClusterWatcher, Connection
 
 SUMMARY_KINDS = (("Deploy", "deployments"), ("StatefulSet", "statefulsets"), ("Job", "jobs"), ("PVC", "pvcs"),
@@ -59,45 +65,78 @@ class PodsChanged(Message):
         self.delta = delta
 
 
+class ViewChanged(Message):
+    """A frame of the view on screen (workloads, nodes, events) from the views' feeder thread."""
+
+    def __init__(self, delta: ViewDelta) -> None:
+        super().__init__()
+        self.delta = delta
+
+
+ORDER = ("pods", *VIEWS)
+
+
 class DashboardScreen(DigitScreen):
-    HELP_TITLE = "pod dashboard"
-    HELP_KEYS = [("↑ ↓ pgup pgdn", "move between pods"), ("enter", "pod details with its events"),
-                 ("l", "logs of the selected pod"), ("e", "recent warnings in the cluster"),
-                 ("f", "faults only / all pods"), ("/", "filter by text (escape clears)"),
-                 ("s", "sort: " + " → ".join(SORTS)), ("q", "back"), ("ctrl+q", "quit")]
+    AUTO_FOCUS = "#pods"        # not the (hidden) filter box: a key pressed at once is a dashboard key
+    HELP_TITLE = "dashboard"
+    HELP_KEYS = [("tab / shift+tab", "next / previous view: pods → workloads → nodes → events"),
+                 ("p w n e", "pods, workloads (ready x/y), nodes (requested vs allocatable), events"),
+                 ("↑ ↓ pgup pgdn", "move"), ("enter", "pods: details with its events · workloads: its pods · "
+                                                     "events: the whole message"),
+                 ("l", "pods: logs of the selected pod (p there: the previous container)"),
+                 ("f", "only what is wrong: faulty pods, workloads or nodes not ready, warnings"),
+                 ("/", "filter by text (escape clears)"),
+                 ("s", "pods: sort " + " → ".join(SORTS)), ("q", "back"), ("ctrl+q", "quit")]
     HELP_NOTES = ["When the cluster does not answer, the last data stays on screen, dimmed, with its age; "
-                  "the dashboard reconnects by itself."]
+                  "the dashboard reconnects by itself.",
+                  "Events: warnings first, then normal events, newest first (the newest 500 of each); "
+                  "with f only warnings are watched (field-selected type=Warning)."]
 
     BINDINGS = [
         Binding("enter", "details", "details", show=True),
         Binding("l", "logs", "logs"),
-        Binding("e", "events", "events"),
         Binding("f", "faults", "faults"),
         Binding("slash", "filter", "filter"),
         Binding("s", "sort", "sort"),
+        Binding("tab", "next_view(1)", "view"),
+        Binding("shift+tab", "next_view(-1)", "view", show=False),
+        Binding("p", "view('pods')", "pods", show=False),
+        Binding("w", "view('workloads')", "workloads", show=False),
+        Binding("n", "view('nodes')", "nodes", show=False),
+        Binding("e", "view('events')", "events", show=False),
         Binding("question_mark", "help", "help"),
         Binding("q,escape", "back", "back"),
     ]
 
     def __init__(self, kubeconfig: str | None, context: str | None = None, *, faults_only: bool = False,
                  top_level: bool = False, probe_interval: float | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, plan: NodePlan | None = None) -> None:
         super().__init__(id="dashboard")
         self.probe_interval = probe_interval
         self.kubeconfig, self.context = kubeconfig, context
         self.faults_only = faults_only
         self.top_level = top_level
         self.clock = clock
+        self.plan = plan                     # the install's sizing plan, for the nodes view (None: none)
         self.sort_mode = SORTS[0]
         self.text_filter = ""
+        self.view = "pods"
+        self.only: dict[str, bool] = {v: False for v in VIEWS}     # `f` per further view
         self.watcher: ClusterWatcher | None = None
         self.model: LiveModel | None = None
-        self.feeder: Feeder | None = None
+        self.feeder: Feeder[Delta] | None = None
+        self.views_model = ViewsModel(clock=clock)
+        self.views_feeder: Feeder[ViewDelta] | None = None
+        self.view_listed: frozenset[str] = frozenset()
+        self.extra: dict[str, ClusterWatcher] = {}        # the watchers only a shown view needs
+        self._extra_lock = threading.Lock()
         self.summary: Summary | None = None
         self.listed: frozenset[str] = frozenset()
         self.connection: Connection | None = None
         self.frames = 0                      # deltas applied (tests and benches read it)
+        self.view_frames = 0
         self._shown: dict[str, Any] = {}     # what each Static shows now: updated only when it changes
+        self._laid_out: dict[str, tuple[Any, ...]] = {}    # per view: the filter its table is laid out for
         self._stop = threading.Event()
         self._connected = threading.Event()
         self._connect_error: BaseException | None = None
@@ -110,32 +149,55 @@ class DashboardScreen(DigitScreen):
         yield Static(id="dash-summary")
         yield Static(id="dash-banner")
         yield Input(placeholder="filter: namespace, name, status or node (escape clears)", id="dash-filter")
-        yield Static(id="pods-header")
-        yield PodTable(id="pods", clock=self.clock)
+        with Vertical(id="view-pods", classes="dash-view"):
+            yield Static(id="pods-header", classes="view-header")
+            yield PodTable(id="pods", clock=self.clock)
+        for view in VIEWS:
+            spec = SPECS[view]
+            with Vertical(id=f"view-{view}", classes="dash-view"):
+                yield Static(id=f"{view}-header", classes="view-header")
+                yield RowTable[Any](id=f"rows-{view}", sort_key=spec.sort, clock=self.clock, ticks=spec.ticks,
+                                    line_text=self._renderer(view))
+                if view == "nodes":
+                    yield Static(id="nodes-footer")
         yield Footer(show_command_palette=False)
+
+    def _renderer(self, view: str) -> Callable[[Any, float], Text]:
+        spec = SPECS[view]
+        return lambda row, now: spec.text(row, self._columns[view], now)
 
     @property
     def table(self) -> PodTable:
         return self.query_one("#pods", PodTable)
 
+    def view_table(self, view: str) -> RowTable[Any]:
+        return self.query_one(f"#rows-{view}", RowTable)
+
     def on_mount(self) -> None:
         self.query_one("#dash-filter", Input).display = False
         self.query_one("#dash-banner", Static).display = False
+        for view in VIEWS:
+            self.query_one(f"#view-{view}").display = False
         self._set("#dash-summary", Text("● connecting to the cluster…", style="yellow"))
+        self._columns: dict[str, Any] = {}
         self._layout_columns()
-        self.table.set_view(predicate=self._predicate(), sort=self.sort_mode)
-        self._render_title()
+        self._relayout()
         self.table.focus()
         gc.freeze()
         self.watch_cluster()
+        self.watch_views()
         self.set_interval(1.0, self._tick)
 
     def on_unmount(self) -> None:
         self._stop.set()
-        if self.feeder is not None:
-            self.feeder.stop()
-        if self.watcher is not None:
-            threading.Thread(target=self.watcher.stop, name="watch-stop", daemon=True).start()
+        for feeder in (self.feeder, self.views_feeder):
+            if feeder is not None:
+                feeder.stop()
+        with self._extra_lock:
+            watchers = [w for w in (self.watcher, *self.extra.values()) if w is not None]
+            self.extra.clear()
+        for w in watchers:
+            threading.Thread(target=w.stop, name="watch-stop", daemon=True).start()
 
     def on_resize(self) -> None:
         self._layout_columns()
@@ -148,8 +210,11 @@ class DashboardScreen(DigitScreen):
             from digit_tui.health.live import LiveModel
             from digit_tui.health.watcher import PROBE_INTERVAL, ClusterWatcher
 
+            from digit_tui.health.views import Tee
+
             model = LiveModel(clock=self.clock)
-            watcher = ClusterWatcher(self.kubeconfig, self.context, sink=model,
+            # One watcher feeds the pods and the other views: the types they share are watched once.
+            watcher = ClusterWatcher(self.kubeconfig, self.context, sink=Tee(model, self.views_model),
                                      probe_interval=self.probe_interval or PROBE_INTERVAL)
             self.model = model
             if not self._stop.is_set():
@@ -177,6 +242,63 @@ class DashboardScreen(DigitScreen):
         if self._stop.is_set() or worker.is_cancelled:
             return
         self.feeder.run()
+
+    @work(thread=True, exclusive=True, group="views", exit_on_error=False, description="watching the cluster")
+    def watch_views(self) -> None:
+        from digit_tui.health.live import Feeder
+
+        worker = get_current_worker()
+        while not self._connected.wait(0.5):
+            if self._stop.is_set() or worker.is_cancelled:
+                return
+        if self._connect_error is not None:
+            return      # watch_cluster reports it
+        self.views_feeder = Feeder(self.views_model, lambda delta: self.post_message(ViewChanged(delta)))
+        if self._stop.is_set() or worker.is_cancelled:
+            return
+        self.views_feeder.run()
+
+    def _extras_for(self, view: str) -> None:
+        """Run the watchers the shown view needs alone, stop the others (a worker thread: a watcher's
+        start reads the kubeconfig, its stop joins threads)."""
+        wanted = set(EXTRA_TYPES.get(view, {})) if not (view == "events" and self.only["events"]) else set()
+        threading.Thread(target=self._set_extras, args=(wanted,), name="dashboard-extras", daemon=True).start()
+
+    def _set_extras(self, wanted: set[str]) -> None:
+        from digit_tui.health.watcher import ClusterWatcher
+
+        if not self._connected.wait(30) or self._connect_error is not None:
+            return
+        with self._extra_lock:
+            if self._stop.is_set():
+                return
+            gone = [self.extra.pop(kind) for kind in list(self.extra) if kind not in wanted]
+            for kind in wanted - set(self.extra):
+                types = {v: t for views in EXTRA_TYPES.values() for v, t in views.items() if v == kind}
+                watcher = ClusterWatcher(self.kubeconfig, self.context, sink=self.views_model, probe_interval=None,
+                                         types=types, field_selectors=EXTRA_SELECTORS)
+                try:
+                    watcher.start()
+                except ValueError:
+                    continue        # the main watcher has said why (the same kubeconfig)
+                self.extra[kind] = watcher
+        for watcher in gone:
+            self.views_model.forget(watcher.types)
+            watcher.stop()
+
+    def on_view_changed(self, message: ViewChanged) -> None:
+        delta = message.delta
+        try:
+            self.view_table(delta.view).apply(delta.upserts, delta.removed)
+            self.view_listed = delta.listed
+            self.view_frames += 1
+            if delta.view == self.view:
+                self._render_title()
+                if delta.view == "nodes":
+                    self._render_nodes_footer()
+        finally:
+            if self.views_feeder is not None:
+                self.views_feeder.ack()
 
     def on_pods_changed(self, message: PodsChanged) -> None:
         delta = message.delta
@@ -206,9 +328,16 @@ class DashboardScreen(DigitScreen):
             self.query_one(selector, Static).update(text)
 
     def _layout_columns(self) -> None:
-        widths = column_widths(self.size.width or 80)
+        width = self.size.width or 80
+        widths = column_widths(width)
         self._set("#pods-header", header_text(widths))
         self.table.set_widths(widths)
+        for view in VIEWS:
+            cols = SPECS[view].columns(width)
+            if self._columns.get(view) != cols:
+                self._columns[view] = cols
+                self._set(f"#{view}-header", cols.header())
+                self.view_table(view).clear_cache()
 
     def _predicate(self) -> Callable[[PodView], bool] | None:
         needle = self.text_filter.lower()
@@ -220,13 +349,35 @@ class DashboardScreen(DigitScreen):
             return lambda p: matches(p, needle)
         return None
 
+    def _view_predicate(self, view: str) -> Callable[[Any], bool] | None:
+        spec, needle, only = SPECS[view], self.text_filter.lower(), self.only[view]
+        if only and needle:
+            return lambda r: spec.bad(r) and spec.matches(r, needle)
+        if only:
+            return spec.bad
+        if needle:
+            return lambda r: spec.matches(r, needle)
+        return None
+
     def _tick(self) -> None:
         """Once a second: ages that tick over on screen, the banner's count while stale."""
-        self.table.refresh_ages()
+        if self.view == "pods":
+            self.table.refresh_ages()
+        else:
+            self.view_table(self.view).refresh_ages()
         if self.connection is not None and not self.connection.reachable:
             self._render_banner()
 
+    def _state_text(self, listed: bool) -> Text:
+        if self.connection is not None and not self.connection.reachable:
+            return Text("⏸ stale", style="yellow")
+        if not listed:
+            return Text("◌ syncing", style="dim")
+        return Text("● live", style="green")
+
     def _title_text(self) -> Text:
+        if self.view != "pods":
+            return self._view_title(self.view)
         left = Text("Pods · all namespaces", style="bold")
         left.append(" · faults only [f]" if self.faults_only else " · all [f]")
         if self.text_filter:
@@ -239,16 +390,37 @@ class DashboardScreen(DigitScreen):
             right.append(f"{len(table.rows)} pods · ")
             right.append(f"{table.faulty} faulty", style="bold red" if table.faulty else "green")
             right.append(" · ")
-            if self.connection is not None and not self.connection.reachable:
-                right.append("⏸ stale", style="yellow")
-            elif not set(KINDS) <= self.listed:
-                right.append("◌ syncing", style="dim")
-            else:
-                right.append("● live", style="green")
+            right.append_text(self._state_text(set(KINDS) <= self.listed))
+        return self._spread(left, right)
+
+    def _view_title(self, view: str) -> Text:
+        spec, table = SPECS[view], self.view_table(view)
+        left = Text(spec.title, style="bold")
+        if view == "events":
+            left.append(" · warnings first")
+        left.append(f" · {spec.bad_label} only [f]" if self.only[view] else " · all [f]")
+        if self.text_filter:
+            left.append(f" · /{self.text_filter}")
+        kinds = set(VIEW_KINDS[view]) - ({"normal-events"} if view == "events" and self.only["events"] else set())
+        right = Text()
+        if kinds <= self.view_listed or table.rows:
+            bad = sum(1 for r in table.rows.values() if spec.bad(r))
+            right.append(f"{len(table.rows)} {spec.noun} · ")
+            right.append(f"{bad} {spec.bad_label}", style=("bold yellow" if view == "events" else "bold red")
+                         if bad else "green")
+            right.append(" · ")
+        right.append_text(self._state_text(kinds <= self.view_listed))
+        return self._spread(left, right)
+
+    def _spread(self, left: Text, right: Text) -> Text:
         width = self.size.width or 80
         left.append(" " * max(1, width - left.cell_len - right.cell_len))
         left.append_text(right)
         return left
+
+    def _render_nodes_footer(self) -> None:
+        rows: list[NodeRow] = list(self.view_table("nodes").rows.values())
+        self._set("#nodes-footer", nodes_footer(rows, self.plan, self.size.width or 80))
 
     def _render_title(self) -> None:
         self._set("#dash-title", self._title_text())
@@ -273,22 +445,14 @@ class DashboardScreen(DigitScreen):
         banner = self.query_one("#dash-banner", Static)
         stale = f is not None and not f.reachable
         self.table.set_class(stale, "-stale")
+        for view in VIEWS:
+            self.view_table(view).set_class(stale, "-stale")
         self.query_one("#dash-summary", Static).set_class(stale, "-stale")
         if not stale:
             banner.display = False
             return
         assert f is not None
-        now = self.clock()
-        since = f.unreachable_since or now
-        text = Text("⏸ ", style="bold yellow")
-        text.append(f"cluster unreachable for {int(max(0, now - since))} s")
-        if f.data_time:
-            text.append(" — data from " + time.strftime("%H:%M:%S", time.localtime(f.data_time)))
-        else:
-            text.append(" — no data yet")
-        text.append(" — retrying")
-        if f.error:
-            text.append(f" ({f.error})", style="dim")
+        text = stale_banner(f.unreachable_since, f.data_time, f.error, self.clock())
         self._set("#dash-banner", text)
         banner.display = True
 
@@ -297,12 +461,55 @@ class DashboardScreen(DigitScreen):
         return self.table.rows.get(key) if key else None
 
     def _relayout(self) -> None:
-        self.table.set_view(predicate=self._predicate(), sort=self.sort_mode)
+        """Lay the shown view out for its filter (the others when they are shown: a view's layout
+        sorts all its rows, so it is done only when it is seen)."""
+        view = self.view
+        sig = (self.text_filter, self.faults_only if view == "pods" else self.only[view], self.sort_mode)
+        if self._laid_out.get(view) != sig:
+            self._laid_out[view] = sig
+            if view == "pods":
+                self.table.set_view(predicate=self._predicate(), sort=self.sort_mode)
+            else:
+                self.view_table(view).set_view(self._view_predicate(view))
         self._render_title()
+
+    def _focused_table(self) -> PodTable | RowTable[Any]:
+        return self.table if self.view == "pods" else self.view_table(self.view)
+
+    # -- views -------------------------------------------------------------------------------
+    def action_view(self, view: str) -> None:
+        if view == self.view or view not in ORDER:
+            return
+        self.query_one(f"#view-{self.view}").display = False
+        self.view = view
+        self.query_one(f"#view-{view}").display = True
+        self.views_model.activate(view if view != "pods" else None)
+        self._extras_for(view)
+        self._relayout()
+        if view == "nodes":
+            self._render_nodes_footer()
+        if not self.query_one("#dash-filter", Input).has_focus:
+            self._focused_table().focus()
+        self.refresh_bindings()
+
+    def action_next_view(self, step: int) -> None:
+        self.action_view(ORDER[(ORDER.index(self.view) + step) % len(ORDER)])
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("logs", "sort"):
+            return self.view == "pods"
+        if action == "details":
+            return self.view != "nodes"
+        return True
 
     # -- actions -----------------------------------------------------------------------------
     def action_faults(self) -> None:
-        self.faults_only = not self.faults_only
+        if self.view == "pods":
+            self.faults_only = not self.faults_only
+        else:
+            self.only[self.view] = not self.only[self.view]
+            if self.view == "events":
+                self._extras_for("events")     # warnings only: the normal events are not watched
         self._relayout()
 
     def action_sort(self) -> None:
@@ -320,14 +527,14 @@ class DashboardScreen(DigitScreen):
         self._relayout()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.table.focus()
+        self._focused_table().focus()
 
     def on_key(self, event: Any) -> None:
         box = self.query_one("#dash-filter", Input)
         if event.key == "escape" and box.has_focus:
             box.value = ""
             box.display = False
-            self.table.focus()
+            self._focused_table().focus()
             event.stop()
             event.prevent_default()
 
@@ -338,10 +545,42 @@ class DashboardScreen(DigitScreen):
             self.app.pop_screen()
 
     def action_details(self) -> None:
+        if self.view == "workloads":
+            self._workload_pods()
+            return
+        if self.view == "events":
+            self._event_details()
+            return
         pod = self._selected()
         if pod is None:
             return
         self.fetch_details(pod)
+
+    def _workload_pods(self) -> None:
+        """enter on a workload: the pods view, filtered by its name."""
+        key = self.view_table("workloads").cursor_key
+        row = self.view_table("workloads").rows.get(key) if key else None
+        if row is None:
+            return
+        box = self.query_one("#dash-filter", Input)
+        box.display = True
+        box.value = row.name            # on_input_changed lays the pods out for it
+        self.action_view("pods")
+        self.table.focus()
+
+    def _event_details(self) -> None:
+        from digit_tui.screens.dialogs import TextViewer
+
+        key = self.view_table("events").cursor_key
+        row: EventRow | None = self.view_table("events").rows.get(key) if key else None
+        if row is None:
+            return
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row.time)) if row.time else "–"
+        self.app.push_screen(TextViewer(f"event · {row.namespace} {row.subject}", [
+            Text.assemble(("type ", "bold"), ("Warning", "yellow") if row.warning else "Normal",
+                          ("   reason ", "bold"), row.reason, ("   count ", "bold"), str(row.count)),
+            Text.assemble(("last seen ", "bold"), when, f"  ({age(self.clock() - row.time)} ago)" if row.time else ""),
+            "", row.message or "(no message)"]))
 
     @work(thread=True, group="details", exit_on_error=False, description="fetching the pod's events")
     def fetch_details(self, pod: PodView) -> None:
@@ -363,53 +602,15 @@ class DashboardScreen(DigitScreen):
             f"{pod.namespace}/{pod.name}", details_lines(pod, events, note, self.clock()),
             subtitle="q back · l logs"))
 
-    def action_events(self) -> None:
-        from digit_tui.screens.dialogs import TextViewer
-
-        events = self.model.warnings(300) if self.model is not None else []
-        lines: list[Text | str] = []
-        for e in events:
-            inv = e.get("involvedObject") or {}
-            t = event_time(e)
-            lines.append(Text.assemble(
-                time.strftime("%H:%M:%S", time.localtime(t)) if t else "--:--:--", " ", ("! ", "yellow"),
-                (f"{(inv.get('kind') or '').lower()}/{inv.get('name') or ''} ", "bold"),
-                f"{e.get('reason') or ''}: {e.get('message') or ''}"))
-        self.app.push_screen(TextViewer("recent warnings (latest last)", lines or ["no warnings"]))
-
     def action_logs(self) -> None:
+        from digit_tui.screens.logs import LogsScreen
+
         pod = self._selected()
         if pod is None:
             self.notify("select a pod first", severity="warning")
             return
-        self.notify(f"fetching logs of {pod.name}…", timeout=2)
-        self.fetch_logs(pod.namespace, pod.name)
-
-    @work(thread=True, group="logs", exit_on_error=False, description="fetching pod logs")
-    def fetch_logs(self, namespace: str, name: str) -> None:
-        import json
-
-        from digit_tui.health.watcher import describe_error
-        from digit_tui.screens.dialogs import TextViewer
-
-        kube = self.watcher.kube if self.watcher is not None else None
-        try:
-            if kube is None:
-                raise ConnectionError("not connected to the cluster yet")
-            text = kube.pod_log(namespace, name, tail_lines=500)
-        except Exception as exc:
-            body = getattr(exc, "body", None)
-            why = describe_error(exc)
-            if body:
-                try:
-                    why = json.loads(body).get("message") or why
-                except ValueError:
-                    pass
-            self.app.call_from_thread(self.app.show_error, f"No logs for {namespace}/{name}",  # type: ignore[attr-defined]
-                                      why, "press enter for the pod's events; a waiting container has no logs yet.")
-            return
-        lines = (text or "").splitlines() or ["(the container has written nothing)"]
-        self.app.call_from_thread(self.app.push_screen, TextViewer(f"logs · {namespace}/{name}", lines))
+        self.app.push_screen(LogsScreen(lambda: self.watcher.kube if self.watcher is not None else None,
+                                        pod.namespace, pod.name, clock=self.clock))
 
 
 def details_lines(pod: PodView, events: list[Any], note: str, now: float) -> list[Text | str]:

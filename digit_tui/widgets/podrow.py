@@ -34,7 +34,7 @@ def pod_status_cell(p: PodView) -> tuple[str, str]:
     return "● " + p.status, "yellow"
 
 
-def _cell(text: Text, value: str, width: int, style: str = "") -> None:
+def cell(text: Text, value: str, width: int, style: str = "") -> None:
     value = " " + value
     if len(value) > width:
         value = value[: max(1, width - 1)] + "…"
@@ -48,7 +48,7 @@ def row_text(p: PodView, widths: list[int], now: float) -> Text:
               (str(p.restarts), "yellow" if p.restarts else ""), (row_age(p, now), ""), (p.node, ""))
     text = Text(no_wrap=True, overflow="crop")
     for (value, style), width in zip(values, widths):
-        _cell(text, value, width, style)
+        cell(text, value, width, style)
     return text
 
 
@@ -59,9 +59,14 @@ def reason_text(p: PodView, width: int) -> Text:
 
 
 def header_text(widths: list[int]) -> Text:
+    return header_line(COLUMNS, widths)
+
+
+def header_line(names: tuple[str, ...], widths: list[int]) -> Text:
+    """A column header (every dashboard view's): each name padded to its column, bold."""
     text = Text(no_wrap=True, overflow="crop")
-    for name, width in zip(COLUMNS, widths):
-        _cell(text, name, width, "bold")
+    for name, width in zip(names, widths):
+        cell(text, name, width, "bold")
     return text
 
 

@@ -1,0 +1,247 @@
+"""A virtual table of keyed one-line rows for the dashboard's further views (workloads, nodes, events).
+
+The pod table's way (``podtable.py``), for rows without a reason line: the rows are one sorted list
+(``bisect``), a changed row is put in its place or redrawn where it is, and only lines on screen are
+ever drawn. Rows that come or go above the visible part move the scroll position with them, and
+the cursor is a row's key, not a line number.
+"""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Generic, Protocol, TypeVar
+
+from rich.style import Style
+from rich.text import Text
+from textual.binding import Binding
+from textual.events import Click
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+
+class Keyed(Protocol):
+    @property
+    def key(self) -> str: ...
+
+
+R = TypeVar("R", bound=Keyed)
+
+
+class RowTable(ScrollView, Generic[R], can_focus=True):
+    COMPONENT_CLASSES = {"rowtable--cursor"}
+    DEFAULT_CSS = """
+    RowTable { overflow-x: hidden; }
+    RowTable > .rowtable--cursor { background: $accent 40%; text-style: bold; }
+    """
+    BINDINGS = [
+        Binding("up,k", "cursor(-1)", "up", show=False),
+        Binding("down,j", "cursor(1)", "down", show=False),
+        Binding("pageup", "page(-1)", "page up", show=False),
+        Binding("pagedown", "page(1)", "page down", show=False),
+        Binding("home", "cursor_edge(0)", "first", show=False),
+        Binding("end", "cursor_edge(1)", "last", show=False),
+    ]
+
+    def __init__(self, *, sort_key: Callable[[R], tuple[Any, ...]], line_text: Callable[[R, float], Text],
+                 ticks: Callable[[R, float], str] | None = None, clock: Callable[[], float] = time.time,
+                 id: str | None = None) -> None:
+        """``line_text(row, now)`` is the row's line; ``ticks(row, now)`` what of it changes with time
+        alone (an age): the line is drawn again when that text changes."""
+        super().__init__(id=id)
+        self.sort_key, self.line_text, self.ticks, self.clock = sort_key, line_text, ticks, clock
+        self.rows: dict[str, R] = {}
+        self.shown = 0
+        self._lines: list[tuple[tuple[Any, ...], str]] = []
+        self._predicate: Callable[[R], bool] | None = None
+        self._cursor: str | None = None
+        self._strips: dict[str, tuple[R, str, bool, int, Strip]] = {}
+        self.renders = 0        # lines built anew (tests read it)
+
+    # -- the data ----------------------------------------------------------------------------
+    def apply(self, upserts: Mapping[str, R], removed: Iterable[str] = ()) -> None:
+        """New and changed rows in their place, removed ones out; only changed lines on screen are
+        refreshed."""
+        top, height = int(self.scroll_offset.y), self.size.height
+        anchor, first_shift = top, None
+        touched: list[str] = []
+        cursor_at = self._cursor_index()
+
+        def shifted(i: int, n: int) -> None:
+            nonlocal anchor, first_shift
+            first_shift = i if first_shift is None else min(first_shift, i)
+            if i < anchor:
+                anchor = max(i, anchor + n)
+
+        for key in removed:
+            old = self.rows.pop(key, None)
+            self._strips.pop(key, None)
+            if old is not None and self._shows(old):
+                shifted(self._take(old), -1)
+        for key, row in upserts.items():
+            prior = self.rows.get(key)
+            self.rows[key] = row
+            was = prior if prior is not None and self._shows(prior) else None
+            now = self._shows(row)
+            if was is not None and now and self.sort_key(was) == self.sort_key(row):
+                touched.append(key)
+                continue
+            if was is not None:
+                shifted(self._take(was), -1)
+            if now:
+                shifted(self._put(row), 1)
+        if first_shift is not None:
+            self.virtual_size = Size(0, len(self._lines))
+        if self._cursor_index() is None:
+            self._cursor = self._key_at(cursor_at if cursor_at is not None else 0)
+            if self._cursor is not None:
+                touched.append(self._cursor)
+        if anchor != top:
+            self.scroll_to(y=anchor, animate=False, immediate=True)
+            self.refresh()
+            return
+        bottom = top + height
+        if first_shift is not None and first_shift < bottom:
+            start = max(first_shift, top)
+            self.refresh_lines(start, bottom - start)
+        for key in touched:
+            shown = self.rows.get(key)
+            if shown is not None and self._shows(shown):
+                i = self._index(shown)
+                if top <= i < bottom:
+                    self.refresh_lines(i, 1)
+
+    def set_view(self, predicate: Callable[[R], bool] | None) -> None:
+        """Another filter: lay the lines out again (the cursor stays on its row if shown)."""
+        self._predicate = predicate
+        self._lines = sorted((self.sort_key(r), r.key) for r in self.rows.values() if predicate is None or predicate(r))
+        self.shown = len(self._lines)
+        self.virtual_size = Size(0, len(self._lines))
+        if self._cursor_index() is None:
+            self._cursor = self._key_at(0)
+        self._scroll_to_cursor()
+        self.refresh()
+
+    @property
+    def cursor_key(self) -> str | None:
+        return self._cursor if self._cursor_index() is not None else None
+
+    def visible_keys(self) -> list[str]:
+        top = int(self.scroll_offset.y)
+        return [k for _, k in self._lines[top: top + self.size.height]]
+
+    def cached_strip(self, key: str) -> Strip | None:
+        entry = self._strips.get(key)
+        return entry[4] if entry else None
+
+    # -- lines -------------------------------------------------------------------------------
+    def _shows(self, row: R) -> bool:
+        return self._predicate is None or self._predicate(row)
+
+    def _index(self, row: R) -> int:
+        return bisect_left(self._lines, (self.sort_key(row), row.key))
+
+    def _take(self, row: R) -> int:
+        i = self._index(row)
+        del self._lines[i]
+        self.shown -= 1
+        return i
+
+    def _put(self, row: R) -> int:
+        line = (self.sort_key(row), row.key)
+        i = bisect_left(self._lines, line)
+        self._lines.insert(i, line)
+        self.shown += 1
+        return i
+
+    def _key_at(self, index: int) -> str | None:
+        if not self._lines:
+            return None
+        return self._lines[max(0, min(index, len(self._lines) - 1))][1]
+
+    def _cursor_index(self) -> int | None:
+        row = self.rows.get(self._cursor) if self._cursor else None
+        if row is None or not self._shows(row):
+            return None
+        return self._index(row)
+
+    # -- drawing -----------------------------------------------------------------------------
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        index = int(self.scroll_offset.y) + y
+        if index >= len(self._lines):
+            return Strip.blank(width, self.rich_style)
+        key = self._lines[index][1]
+        row = self.rows[key]
+        now = self.clock()
+        tick = self.ticks(row, now) if self.ticks is not None else ""
+        cursor = key == self._cursor
+        cached = self._strips.get(key)
+        if cached is not None and cached[0] is row and cached[1] == tick and cached[2] == cursor and cached[3] == width:
+            return cached[4]
+        self.renders += 1
+        text = self.line_text(row, now)
+        base: Style = self.rich_style
+        if cursor:
+            base = base + self.get_component_rich_style("rowtable--cursor")
+        strip = Strip(list(text.render(self.app.console)), text.cell_len).crop_extend(0, width, None).apply_style(base)
+        if len(self._strips) > 4 * max(self.size.height, 10):
+            top = int(self.scroll_offset.y)
+            keep = {k for _, k in self._lines[top: top + self.size.height]}
+            self._strips = {k: v for k, v in self._strips.items() if k in keep}
+        self._strips[key] = (row, tick, cursor, width, strip)
+        return strip
+
+    def refresh_ages(self) -> None:
+        """Redraw the visible rows whose ticking text changed; others are not touched."""
+        if self.ticks is None:
+            return
+        now, top = self.clock(), int(self.scroll_offset.y)
+        for offset, (_, key) in enumerate(self._lines[top: top + self.size.height]):
+            cached = self._strips.get(key)
+            if cached is not None and cached[1] != self.ticks(self.rows[key], now):
+                self.refresh_lines(top + offset, 1)
+
+    def clear_cache(self) -> None:
+        """Column widths changed: every line is drawn again."""
+        self._strips.clear()
+        self.refresh()
+
+    # -- cursor ------------------------------------------------------------------------------
+    def _set_cursor(self, key: str | None) -> None:
+        if key == self._cursor:
+            return
+        old, self._cursor = self._cursor, key
+        for k in (old, key):
+            row = self.rows.get(k) if k else None
+            if row is not None and self._shows(row):
+                self.refresh_lines(self._index(row), 1)
+        self._scroll_to_cursor()
+
+    def _scroll_to_cursor(self) -> None:
+        i = self._cursor_index()
+        if i is None:
+            return
+        height, top = self.size.height, int(self.scroll_offset.y)
+        if i < top:
+            self.scroll_to(y=i, animate=False)
+        elif height and i + 1 > top + height:
+            self.scroll_to(y=i + 1 - height, animate=False)
+
+    def action_cursor(self, step: int) -> None:
+        i = self._cursor_index()
+        self._set_cursor(self._key_at(0 if i is None else i + step))
+
+    def action_page(self, direction: int) -> None:
+        i = self._cursor_index() or 0
+        self._set_cursor(self._key_at(i + direction * max(1, self.size.height - 1)))
+
+    def action_cursor_edge(self, end: int) -> None:
+        self._set_cursor(self._key_at(len(self._lines) - 1 if end else 0))
+
+    def on_click(self, event: Click) -> None:
+        index = int(self.scroll_offset.y) + event.y
+        if 0 <= index < len(self._lines):
+            self._set_cursor(self._lines[index][1])
