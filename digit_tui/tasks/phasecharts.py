@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from digit_tui.answers.config import InstallConfig
 from digit_tui.atomic import atomic_write
 from digit_tui.engine.task import RetryPolicy, Task, TaskContext
@@ -79,6 +81,29 @@ def _digest_text(*parts: str) -> str:
     return h.hexdigest()
 
 
+def chart_trees(chart_dir: Path) -> list[Path]:
+    """``chart_dir`` and the chart directories its ``file://`` dependencies name, recursively (the
+    operator chart's kube-state-metrics sits beside it, not under it): an edit of any of them is an
+    input of the render."""
+    out: list[Path] = []
+    todo = [chart_dir.resolve()]
+    while todo:
+        here = todo.pop(0)
+        if here in out or len(out) > 20:
+            continue
+        out.append(here)
+        for name in ("Chart.yaml", "requirements.yaml"):
+            try:
+                doc = yaml.safe_load((here / name).read_text(encoding="utf-8")) or {}
+            except (OSError, yaml.YAMLError):
+                continue
+            for dep in (doc.get("dependencies") or []) if isinstance(doc, dict) else []:
+                repo = str(dep.get("repository") or "") if isinstance(dep, dict) else ""
+                if repo.startswith("file://"):
+                    todo.append((here / repo[len("file://"):]).resolve())
+    return out
+
+
 class PhaseRenderTask(Task):
     """Render a phase's charts with the generated env files into ``rendered-<phase>/``."""
 
@@ -109,8 +134,8 @@ class PhaseRenderTask(Task):
                                                ctx.output("cluster"))))
         release = self.config.open_release(fetch=False)
         index = ChartIndex.build(release.source.charts_dir)
-        chart_dirs = [index.lookup(c.service).chart_dir for c in charts]
-        # The chart trees (with the common chart they include) and what the answers added.
+        chart_dirs = [d for c in charts for d in chart_trees(index.lookup(c.service).chart_dir)]
+        # The chart trees (with the charts they pull in: common, a subchart) and what the answers added.
         common = release.source.charts_dir / "common"
         digest = _digest_text(str(FORMAT), _engine_name(), _file_digest(env_file), _file_digest(secrets_file),
                               *(_tree_digest(d) for d in chart_dirs), _tree_digest(common) if common.is_dir() else "-",
