@@ -47,4 +47,3 @@ def test_the_render_warns_only_where_the_sources_own_secret_would_be_unreadable(
     assert said_level == level
     assert f"Alertmanager reads Secret monitoring/{CONFIG_SECRET}" in said
     assert ("monitoring/alertmanager-main" in said) is (level == "warning")
-
