@@ -55,13 +55,15 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("validate needs --answers FILE (or --example)", expected="digit-tui validate --answers FILE")
     from digit_tui.answers.loader import load_answers
 
+    from digit_tui.sizing.install import install_plan
+
     answers = load_answers(args.answers, check_files=args.check_files)
+    # The sizing plan is pure (milliseconds): a file the planner refuses fails here, not at install.
+    plan = install_plan(answers, args.answers)
     if args.json:
         from digit_tui.answers.settings import answers_to_settings
-        from digit_tui.sizing.install import install_plan
 
-        json.dump(answers_to_settings(answers, answers_file=args.answers, sizing=install_plan(answers, args.answers)), sys.stdout,
-                  indent=2)
+        json.dump(answers_to_settings(answers, answers_file=args.answers, sizing=plan), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         print(summary(answers, args.answers))

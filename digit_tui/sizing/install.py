@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
+from pathlib import Path
 
 from digit_tui.answers.model import Answers
 from digit_tui.answers.sizingplan import PlannedDisks, SizingPlan
@@ -34,10 +35,24 @@ def install_plan(answers: Answers, answers_file: str | os.PathLike[str] | None =
     try:
         return _plan(answers)
     except InputError as exc:
-        raise InputError(f"sizing: no plan for these answers: {exc.message}",
-                         path=os.fspath(answers_file) if answers_file is not None else None,
+        shown = os.fspath(answers_file) if answers_file is not None else None
+        raise InputError(f"sizing: no plan for these answers: {exc.message}", path=shown,
+                         line=_sizing_line(shown, answers),
                          expected="fewer sizing.ulbs, a database outside the cluster (database.mode external or "
                                   "vm), or another sizing.preset") from None
+
+
+def _sizing_line(path: str | None, answers: Answers) -> int | None:
+    """The line of ``sizing.ulbs`` (else of ``sizing``) in the answers file, for the error."""
+    if path is None:
+        return None
+    from digit_tui.answers.locate import parse, read_text
+
+    key = ("sizing", "ulbs") if "ulbs" in answers.sizing.model_fields_set else ("sizing",)
+    try:
+        return parse(read_text(Path(path), path), path).line(key, key=True) or None
+    except InputError:
+        return None
 
 
 def _plan(answers: Answers) -> SizingPlan:

@@ -70,6 +70,7 @@ CASES: dict[str, tuple[int, str]] = {
     "sizing_unknown_preset.yaml": (9, "sizing.preset: unknown sizing preset sdc-prd"),
     "sizing_too_many_ulbs.yaml": (8, "sizing.ulbs: 20000 is out of range (at most 10000)"),
     "sizing_preset_tier_conflict.yaml": (8, "sizing.tier: preset sdc-prod is a prod preset but tier is dev"),
+    "sizing_no_plan.yaml": (8, "sizing: no plan for these answers: no candidate flavor fits the largest pod"),
 }
 
 # What each expected part must mention, for the cases the brief names explicitly.
@@ -91,6 +92,7 @@ EXPECTED_HINTS: dict[str, str] = {
     "tls_not_available.yaml": "(expected: tls: none",
     "static_storage_without_disks.yaml": "or cluster.mode: terraform (its outputs list them)",
     "sizing_unknown_preset.yaml": "did you mean sdc-prod?",
+    "sizing_no_plan.yaml": "a database outside the cluster (database.mode external or vm)",
 }
 
 
