@@ -27,8 +27,10 @@ ALL_SERVICES = {"cluster-configs"} | BACKBONE | AUTHN | CORE | AFTER_CORE
 PREREQUISITES = {"prerequisites-config", "prerequisites-network", "prerequisites-tools", "prerequisites"}
 # The cluster phase (these answers name a kubeconfig, so the existing-cluster checks) and the
 # volumes phase (the sandbox's default StorageClass, the backbone's claims bound).
+# The answers' default database.mode in-cluster: PostgreSQL deployed after cluster-configs, checked from a pod.
+DATABASE = {"postgres-render", "postgres-in-cluster", "postgres-from-cluster"}
 ALL_TASKS = PREREQUISITES | {"cluster", "volumes", "volumes-bound", "helm-config", "render",
-                             "release-record"} | ALL_SERVICES
+                             "release-record"} | ALL_SERVICES | DATABASE
 
 BAD_ENC = "egovio/egov-enc-service:v0.0.0-missing"      # the sandbox's registry has no such tag
 GOOD_ENC = "egovio/egov-enc-service:v1.1.3-44558a0602-3"
@@ -113,7 +115,7 @@ def test_bad_image_fails_its_service_blocks_dependants_and_a_rerun_finishes(tmp_
     assert {t for t, s in states.items() if s == "blocked"} == AFTER_CORE | {"release-record"}
     assert {t for t, s in states.items() if s == "done"} == \
         PREREQUISITES | {"cluster", "volumes", "volumes-bound", "helm-config", "render", "cluster-configs"} | BACKBONE \
-        | AUTHN | (CORE - {"egov-enc-service"})
+        | AUTHN | (CORE - {"egov-enc-service"}) | DATABASE
     # dependants were never attempted: nothing of theirs is in the cluster
     assert kubectl(install, "get", "deployment", "egov-hrms", "-n", "egov").returncode != 0
     assert not_ready_workloads(install) == ["Deployment egov-enc-service"]
