@@ -98,6 +98,19 @@ def test_health_once_reads_raw_json_without_the_typed_client(tmp_path: Path) -> 
     assert typed == []
 
 
+def test_plan_describes_ssh_tasks_without_paramiko(tmp_path: Path) -> None:
+    """`plan` imports every phase's tasks (the graph names them all) and so the SSH module whose types
+    they use; the SSH client and its cryptography are imported only when a task connects."""
+    answers = tmp_path / "answers.yaml"
+    answers.write_text("environment: sbx\ntarget:\n  provider: sandbox\ndigit:\n  domain: sbx.example.org\n")
+    r = run("plan", "--answers", str(answers), env={"XDG_STATE_HOME": str(tmp_path / "state"),
+                                                  "XDG_CACHE_HOME": str(tmp_path / "cache")})
+    assert r["code"] == 0 and "would check" in r["out"]
+    assert {"digit_tui.tasks.preflight", "digit_tui.tasks.postgres", "digit_tui.infra.ssh"} <= set(r["modules"])
+    for heavy in ("paramiko", "cryptography", "textual", "kubernetes"):
+        assert heavy not in r["modules"], heavy
+
+
 def test_validate_in_process_leaves_the_cyclic_collector_on(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """validate and size run without the cyclic collector (cli.WITHOUT_CYCLIC_GC); a caller that runs
     main() in its own process (the demo, these tests) gets it back, also when the command fails."""

@@ -16,10 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-
-import paramiko
+from typing import TYPE_CHECKING
 
 from digit_tui.atomic import atomic_write
+
+if TYPE_CHECKING:   # imported where a file is read: `plan` and the TUI import this module for its types
+    import paramiko
 
 # What a known_hosts entry of a key type lets the client negotiate: an RSA entry is stored as
 # "ssh-rsa" but negotiated as one of the SHA-2 signature algorithms.
@@ -65,6 +67,8 @@ class HostKeyCheck:
 
 
 def _load(path: Path) -> paramiko.HostKeys:
+    import paramiko
+
     keys = paramiko.HostKeys()
     if path.exists():
         keys.load(str(path))
@@ -121,6 +125,8 @@ def trust(path: Path, host: str, port: int, key: paramiko.PKey) -> None:
 
 def _matches(pattern: str, name: str) -> bool:
     if pattern.startswith("|1|"):   # hashed: re-hash the name with the entry's salt
+        import paramiko
+
         try:
             return paramiko.HostKeys.hash_host(name, pattern) == pattern
         except (ValueError, AssertionError, IndexError):   # a malformed hash matches nothing

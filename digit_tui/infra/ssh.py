@@ -34,17 +34,16 @@ import time
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Protocol
-
-import paramiko
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-# types-paramiko's paramiko/__init__.pyi does not re-export it, though paramiko does
-from paramiko.ssh_exception import IncompatiblePeer
+from typing import TYPE_CHECKING, Protocol
 
 from digit_tui.errors import KindedError
 from digit_tui.infra import knownhosts
 from digit_tui.infra.knownhosts import HostKeyCheck, KnownKey, Verdict
+
+# paramiko and cryptography (a tenth of a second to import) are imported where a connection is made or
+# a key read: `digit-tui plan` and the TUI import this module only for its types and errors.
+if TYPE_CHECKING:
+    import paramiko
 
 
 class SshErrorKind(str, Enum):
@@ -235,6 +234,8 @@ class SshConnection:
         most ``timeout`` seconds. A command that outlives its timeout raises COMMAND_TIMEOUT; its
         channel is closed but the remote process may go on (callers hold a lock on the host).
         Messages never quote ``cmd``: it may carry a token."""
+        import paramiko
+
         deadline = time.monotonic() + timeout
         if sudo and self.target.user != "root":
             cmd = f"sudo -n -- sh -c {shlex.quote(cmd)}"
@@ -292,6 +293,8 @@ class SshConnection:
             return SudoCheck(SudoStatus.PASSWORD_REQUIRED, (r.stdout + r.stderr).strip()[:200])
 
     def _open_channel(self, timeout: float) -> paramiko.Channel:
+        import paramiko
+
         if not self._transport.is_active():
             raise self._lost(None)
         try:
@@ -344,6 +347,8 @@ def _short(key_type: str) -> str:
 
 
 def _handshake(target: SshTarget, known_hosts: Path, options: SshOptions) -> paramiko.Transport:
+    import paramiko
+
     sock = _open_socket(target, options)
     try:
         transport = paramiko.Transport(sock)
@@ -370,6 +375,9 @@ def _handshake(target: SshTarget, known_hosts: Path, options: SshOptions) -> par
 
 
 def _handshake_error(target: SshTarget, exc: BaseException | None) -> SshError:
+    # types-paramiko's paramiko/__init__.pyi does not re-export it, though paramiko does
+    from paramiko.ssh_exception import IncompatiblePeer
+
     if isinstance(exc, IncompatiblePeer):
         return SshError(SshErrorKind.PROTOCOL, f"{target.label}: no SSH algorithms in common with the host ({exc})",
                         "the host's sshd offers only algorithms this program refuses; update its configuration")
@@ -442,6 +450,8 @@ def _network_detail(exc: BaseException | None) -> str:
 
 
 def _authenticate(transport: paramiko.Transport, target: SshTarget, auth: SshAuth) -> None:
+    import paramiko
+
     keys: list[tuple[str, paramiko.PKey]] = []
     if auth.key_path is not None:
         keys.append((str(auth.key_path), load_key(auth.key_path, auth.passphrase, target.label)))
@@ -493,14 +503,16 @@ def _decrypt(load: _KeyLoader, data: bytes, secret: bytes | None) -> tuple[objec
         return None, "unsupported"
 
 
-_KEY_CLASSES = ((ed25519.Ed25519PrivateKey, paramiko.Ed25519Key), (ec.EllipticCurvePrivateKey, paramiko.ECDSAKey),
-                (rsa.RSAPrivateKey, paramiko.RSAKey))
-
-
 def load_key(path: Path, passphrase: str | None, label: str = "") -> paramiko.PKey:
     """A private key file (OpenSSH or PEM format), decrypted with ``passphrase`` if it is encrypted.
     Errors say what is wrong with the key and never include the passphrase (nor chain the library's
     exception, whose arguments are not ours to vouch for)."""
+    import paramiko
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+    key_classes = ((ed25519.Ed25519PrivateKey, paramiko.Ed25519Key), (ec.EllipticCurvePrivateKey, paramiko.ECDSAKey),
+                   (rsa.RSAPrivateKey, paramiko.RSAKey))
     who = f"{label}: " if label else ""
 
     def unusable(why: str, remedy: str) -> SshError:
@@ -527,7 +539,7 @@ def load_key(path: Path, passphrase: str | None, label: str = "") -> paramiko.PK
     if loaded is None:
         raise unusable("not a private key this program can read",
                        "name the private key (not the .pub); ed25519, ECDSA and RSA keys work")
-    for crypto_class, key_class in _KEY_CLASSES:
+    for crypto_class, key_class in key_classes:
         if isinstance(loaded, crypto_class):
             try:
                 # paramiko takes the passphrase as text and encodes it as UTF-8, as secret was
