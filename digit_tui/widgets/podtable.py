@@ -22,33 +22,23 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from rich.style import Style
-from textual.binding import Binding
-from textual.events import Click
 from textual.geometry import Size
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from digit_tui.health.model import PodView
 from digit_tui.widgets.podrow import column_widths, reason_text, row_age, row_text, sort_key
+from digit_tui.widgets.virtuallines import Shifts, VirtualLines
 
 Line = tuple[tuple[Any, ...], int, str]   # (sort key, 0 row / 1 reason, pod key)
 
 
-class PodTable(ScrollView, can_focus=True):
+class PodTable(VirtualLines):
     COMPONENT_CLASSES = {"podtable--cursor"}
+    CURSOR = "podtable--cursor"
     DEFAULT_CSS = """
     PodTable { overflow-x: hidden; }
     PodTable > .podtable--cursor { background: $accent 40%; text-style: bold; }
     """
-    BINDINGS = [
-        Binding("up,k", "cursor(-1)", "up", show=False),
-        Binding("down,j", "cursor(1)", "down", show=False),
-        Binding("pageup", "page(-1)", "page up", show=False),
-        Binding("pagedown", "page(1)", "page down", show=False),
-        Binding("home", "cursor_edge(0)", "first", show=False),
-        Binding("end", "cursor_edge(1)", "last", show=False),
-    ]
 
     def __init__(self, *, clock: Callable[[], float] = time.time, id: str | None = None,
                  classes: str | None = None) -> None:
@@ -62,7 +52,6 @@ class PodTable(ScrollView, can_focus=True):
         self._key = sort_key(self._sort)
         self._predicate: Callable[[PodView], bool] | None = None
         self._widths = column_widths(80)
-        self._cursor: str | None = None
         self._strips: dict[tuple[str, int], tuple[PodView, str, bool, int, Strip]] = {}
         # What a test (or a bench) reads to know what was drawn.
         self.renders = 0        # row lines built anew
@@ -72,18 +61,9 @@ class PodTable(ScrollView, can_focus=True):
     def apply(self, upserts: Mapping[str, PodView], removed: Iterable[str] = ()) -> None:
         """Put new and changed pods in their place and take removed ones out; only lines on
         screen that changed or moved are refreshed."""
-        top, bottom = int(self.scroll_offset.y), int(self.scroll_offset.y) + self.size.height
-        anchor = top
-        first_shift: int | None = None
+        shifted = Shifts(int(self.scroll_offset.y))
         touched: list[str] = []
         cursor_at = self._cursor_index()
-
-        def shifted(i: int, n: int) -> None:
-            nonlocal anchor, first_shift
-            first_shift = i if first_shift is None else min(first_shift, i)
-            if i < anchor:
-                anchor = max(i, anchor + n)
-
         for key in removed:
             old = self.rows.pop(key, None)
             if old is None:
@@ -106,7 +86,9 @@ class PodTable(ScrollView, can_focus=True):
                 shifted(*self._take(was))
             if now:
                 shifted(*self._put(pod))
-        self._after_change(top, bottom, anchor, first_shift, touched, cursor_at)
+        if shifted.first is not None:
+            self.virtual_size = Size(0, len(self._lines))
+        self._refresh_changed(shifted, touched, cursor_at)
 
     def set_view(self, *, predicate: Callable[[PodView], bool] | None = None, sort: str | None = None) -> None:
         """Another filter or order: lay the lines out again (the cursor stays on its pod if shown)."""
@@ -126,7 +108,7 @@ class PodTable(ScrollView, can_focus=True):
         self.shown = sum(1 for line in lines if line[1] == 0)
         self.virtual_size = Size(0, len(lines))
         if self._cursor_index() is None:
-            self._cursor = self._row_at(0)
+            self._cursor = self._key_at(0)
         self._scroll_to_cursor()
         self.refresh()
 
@@ -135,10 +117,6 @@ class PodTable(ScrollView, can_focus=True):
             self._widths = widths
             self._strips.clear()
             self.refresh()
-
-    @property
-    def cursor_key(self) -> str | None:
-        return self._cursor if self._cursor_index() is not None else None
 
     def visible_keys(self) -> list[str]:
         """The pods on screen, top to bottom."""
@@ -171,43 +149,27 @@ class PodTable(ScrollView, can_focus=True):
         self.shown += 1
         return i, len(new)
 
-    def _row_at(self, index: int) -> str | None:
+    def _line_count(self) -> int:
+        return len(self._lines)
+
+    def _key_at(self, index: int) -> str | None:
         """The pod whose row is at (or, for a reason line, just above) line ``index``."""
         if not self._lines:
             return None
         index = max(0, min(index, len(self._lines) - 1))
         return self._lines[index][2]
 
+    def _span(self, key: str | None) -> tuple[int, int] | None:
+        pod = self.rows.get(key) if key else None
+        if pod is None or not self._shows(pod):
+            return None
+        return self._index(pod), 2 if pod.reason else 1
+
     def _cursor_index(self) -> int | None:
         pod = self.rows.get(self._cursor) if self._cursor else None
         if pod is None or not self._shows(pod):
             return None
         return self._index(pod)
-
-    def _after_change(self, top: int, bottom: int, anchor: int, first_shift: int | None, touched: list[str],
-                      cursor_at: int | None) -> None:
-        if first_shift is not None:
-            self.virtual_size = Size(0, len(self._lines))
-        if self._cursor_index() is None:
-            # The cursor's pod is gone (or filtered out): the row now in its place takes it.
-            self._cursor = self._row_at(cursor_at if cursor_at is not None else 0)
-            if self._cursor is not None:
-                touched.append(self._cursor)
-        if anchor != top:
-            # Rows came or went above the visible part: keep what is on screen where it is.
-            self.scroll_to(y=anchor, animate=False, immediate=True)
-            self.refresh()
-            return
-        if first_shift is not None and first_shift < bottom:
-            start = max(first_shift, top)
-            self.refresh_lines(start, bottom - start)
-        for key in touched:
-            pod = self.rows.get(key)
-            if pod is None or not self._shows(pod):
-                continue
-            i = self._index(pod)
-            if i < bottom and i + (2 if pod.reason else 1) > top:
-                self.refresh_lines(i, 2 if pod.reason else 1)
 
     # -- drawing -----------------------------------------------------------------------------
     def render_line(self, y: int) -> Strip:
@@ -226,11 +188,7 @@ class PodTable(ScrollView, can_focus=True):
             return cached[4]
         self.renders += 1
         text = row_text(pod, self._widths, self.clock()) if part == 0 else reason_text(pod, width)
-        base: Style = self.rich_style
-        if cursor:
-            base = base + self.get_component_rich_style("podtable--cursor")
-        strip = Strip(list(text.render(self.app.console)), text.cell_len).crop_extend(0, width, None)
-        strip = strip.apply_style(base)
+        strip = self._strip(text, width, cursor)
         if len(self._strips) > 4 * max(self.size.height, 10):
             self._prune_strips()
         self._strips[(key, part)] = (pod, age, cursor, width, strip)
@@ -252,47 +210,13 @@ class PodTable(ScrollView, can_focus=True):
                 self.refresh_lines(top + offset, 1)
 
     # -- cursor ------------------------------------------------------------------------------
-    def _set_cursor(self, key: str | None) -> None:
-        if key == self._cursor:
-            return
-        old, self._cursor = self._cursor, key
-        for k in (old, key):
-            pod = self.rows.get(k) if k else None
-            if pod is not None and self._shows(pod):
-                self.refresh_lines(self._index(pod), 2 if pod.reason else 1)
-        self._scroll_to_cursor()
-
-    def _scroll_to_cursor(self) -> None:
-        i = self._cursor_index()
-        if i is None:
-            return
-        pod = self.rows[self._lines[i][2]]
-        height, top = self.size.height, int(self.scroll_offset.y)
-        last = i + (2 if pod.reason else 1)
-        if i < top:
-            self.scroll_to(y=i, animate=False)
-        elif height and last > top + height:
-            self.scroll_to(y=last - height, animate=False)
-
     def action_cursor(self, step: int) -> None:
         i = self._cursor_index()
         if i is None:
-            self._set_cursor(self._row_at(0))
+            self._set_cursor(self._key_at(0))
             return
         j = i + step
         while 0 <= j < len(self._lines) and self._lines[j][1] != 0:
             j += 1 if step > 0 else -1
         if 0 <= j < len(self._lines):
             self._set_cursor(self._lines[j][2])
-
-    def action_page(self, direction: int) -> None:
-        i = self._cursor_index() or 0
-        self._set_cursor(self._row_at(i + direction * max(1, self.size.height - 1)))
-
-    def action_cursor_edge(self, end: int) -> None:
-        self._set_cursor(self._row_at(len(self._lines) - 1 if end else 0))
-
-    def on_click(self, event: Click) -> None:
-        index = int(self.scroll_offset.y) + event.y
-        if 0 <= index < len(self._lines):
-            self._set_cursor(self._lines[index][2])

@@ -1,9 +1,8 @@
 """A virtual table of keyed one-line rows for the dashboard's further views (workloads, nodes, events).
 
-The pod table's way (``podtable.py``), for rows without a reason line: the rows are one sorted list
-(``bisect``), a changed row is put in its place or redrawn where it is, and only lines on screen are
-ever drawn. Rows that come or go above the visible part move the scroll position with them, and
-the cursor is a row's key, not a line number.
+The pod table's way (``podtable.py``, both on ``virtuallines.VirtualLines``), for rows without a
+reason line: the rows are one sorted list (``bisect``), a changed row is put in its place or
+redrawn where it is, and only lines on screen are ever drawn.
 """
 
 from __future__ import annotations
@@ -13,13 +12,11 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, Protocol, TypeVar
 
-from rich.style import Style
 from rich.text import Text
-from textual.binding import Binding
-from textual.events import Click
 from textual.geometry import Size
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
+
+from digit_tui.widgets.virtuallines import Shifts, VirtualLines
 
 
 class Keyed(Protocol):
@@ -30,20 +27,13 @@ class Keyed(Protocol):
 R = TypeVar("R", bound=Keyed)
 
 
-class RowTable(ScrollView, Generic[R], can_focus=True):
+class RowTable(VirtualLines, Generic[R]):
     COMPONENT_CLASSES = {"rowtable--cursor"}
+    CURSOR = "rowtable--cursor"
     DEFAULT_CSS = """
     RowTable { overflow-x: hidden; }
     RowTable > .rowtable--cursor { background: $accent 40%; text-style: bold; }
     """
-    BINDINGS = [
-        Binding("up,k", "cursor(-1)", "up", show=False),
-        Binding("down,j", "cursor(1)", "down", show=False),
-        Binding("pageup", "page(-1)", "page up", show=False),
-        Binding("pagedown", "page(1)", "page down", show=False),
-        Binding("home", "cursor_edge(0)", "first", show=False),
-        Binding("end", "cursor_edge(1)", "last", show=False),
-    ]
 
     def __init__(self, *, sort_key: Callable[[R], tuple[Any, ...]], line_text: Callable[[R, float], Text],
                  ticks: Callable[[R, float], str] | None = None, clock: Callable[[], float] = time.time,
@@ -56,7 +46,6 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         self.shown = 0
         self._lines: list[tuple[tuple[Any, ...], str]] = []
         self._predicate: Callable[[R], bool] | None = None
-        self._cursor: str | None = None
         self._strips: dict[str, tuple[R, str, bool, int, Strip]] = {}
         self.renders = 0        # lines built anew (tests read it)
 
@@ -64,17 +53,9 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
     def apply(self, upserts: Mapping[str, R], removed: Iterable[str] = ()) -> None:
         """New and changed rows in their place, removed ones out; only changed lines on screen are
         refreshed."""
-        top, height = int(self.scroll_offset.y), self.size.height
-        anchor, first_shift = top, None
+        shifted = Shifts(int(self.scroll_offset.y))
         touched: list[str] = []
         cursor_at = self._cursor_index()
-
-        def shifted(i: int, n: int) -> None:
-            nonlocal anchor, first_shift
-            first_shift = i if first_shift is None else min(first_shift, i)
-            if i < anchor:
-                anchor = max(i, anchor + n)
-
         for key in removed:
             old = self.rows.pop(key, None)
             self._strips.pop(key, None)
@@ -92,26 +73,9 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
                 shifted(self._take(was), -1)
             if now:
                 shifted(self._put(row), 1)
-        if first_shift is not None:
+        if shifted.first is not None:
             self.virtual_size = Size(0, len(self._lines))
-        if self._cursor_index() is None:
-            self._cursor = self._key_at(cursor_at if cursor_at is not None else 0)
-            if self._cursor is not None:
-                touched.append(self._cursor)
-        if anchor != top:
-            self.scroll_to(y=anchor, animate=False, immediate=True)
-            self.refresh()
-            return
-        bottom = top + height
-        if first_shift is not None and first_shift < bottom:
-            start = max(first_shift, top)
-            self.refresh_lines(start, bottom - start)
-        for key in touched:
-            shown = self.rows.get(key)
-            if shown is not None and self._shows(shown):
-                i = self._index(shown)
-                if top <= i < bottom:
-                    self.refresh_lines(i, 1)
+        self._refresh_changed(shifted, touched, cursor_at)
 
     def set_view(self, predicate: Callable[[R], bool] | None) -> None:
         """Another filter: lay the lines out again (the cursor stays on its row if shown)."""
@@ -123,10 +87,6 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
             self._cursor = self._key_at(0)
         self._scroll_to_cursor()
         self.refresh()
-
-    @property
-    def cursor_key(self) -> str | None:
-        return self._cursor if self._cursor_index() is not None else None
 
     def visible_keys(self) -> list[str]:
         top = int(self.scroll_offset.y)
@@ -156,13 +116,22 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         self.shown += 1
         return i
 
+    def _line_count(self) -> int:
+        return len(self._lines)
+
+    def _span(self, key: str | None) -> tuple[int, int] | None:
+        i = self._cursor_index(key)
+        return None if i is None else (i, 1)
+
     def _key_at(self, index: int) -> str | None:
         if not self._lines:
             return None
         return self._lines[max(0, min(index, len(self._lines) - 1))][1]
 
-    def _cursor_index(self) -> int | None:
-        row = self.rows.get(self._cursor) if self._cursor else None
+    def _cursor_index(self, key: str | None = None) -> int | None:
+        """The line of the row ``key`` (default: the cursor's) if it is shown."""
+        key = self._cursor if key is None else key
+        row = self.rows.get(key) if key else None
         if row is None or not self._shows(row):
             return None
         return self._index(row)
@@ -182,11 +151,7 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         if cached is not None and cached[0] is row and cached[1] == tick and cached[2] == cursor and cached[3] == width:
             return cached[4]
         self.renders += 1
-        text = self.line_text(row, now)
-        base: Style = self.rich_style
-        if cursor:
-            base = base + self.get_component_rich_style("rowtable--cursor")
-        strip = Strip(list(text.render(self.app.console)), text.cell_len).crop_extend(0, width, None).apply_style(base)
+        strip = self._strip(self.line_text(row, now), width, cursor)
         if len(self._strips) > 4 * max(self.size.height, 10):
             top = int(self.scroll_offset.y)
             keep = {k for _, k in self._lines[top: top + self.size.height]}
@@ -210,38 +175,6 @@ class RowTable(ScrollView, Generic[R], can_focus=True):
         self.refresh()
 
     # -- cursor ------------------------------------------------------------------------------
-    def _set_cursor(self, key: str | None) -> None:
-        if key == self._cursor:
-            return
-        old, self._cursor = self._cursor, key
-        for k in (old, key):
-            row = self.rows.get(k) if k else None
-            if row is not None and self._shows(row):
-                self.refresh_lines(self._index(row), 1)
-        self._scroll_to_cursor()
-
-    def _scroll_to_cursor(self) -> None:
-        i = self._cursor_index()
-        if i is None:
-            return
-        height, top = self.size.height, int(self.scroll_offset.y)
-        if i < top:
-            self.scroll_to(y=i, animate=False)
-        elif height and i + 1 > top + height:
-            self.scroll_to(y=i + 1 - height, animate=False)
-
     def action_cursor(self, step: int) -> None:
         i = self._cursor_index()
         self._set_cursor(self._key_at(0 if i is None else i + step))
-
-    def action_page(self, direction: int) -> None:
-        i = self._cursor_index() or 0
-        self._set_cursor(self._key_at(i + direction * max(1, self.size.height - 1)))
-
-    def action_cursor_edge(self, end: int) -> None:
-        self._set_cursor(self._key_at(len(self._lines) - 1 if end else 0))
-
-    def on_click(self, event: Click) -> None:
-        index = int(self.scroll_offset.y) + event.y
-        if 0 <= index < len(self._lines):
-            self._set_cursor(self._lines[index][1])
