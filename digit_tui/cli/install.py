@@ -73,11 +73,12 @@ def check_journal(state_dir: Path, *, empty_ok: bool = False) -> None:
 
 
 def _start_or_attach(state_dir: Path, spec: Any, timeout: float = 30.0) -> Any:
-    """engine/launch.py's ``start_or_attach`` (the TUI's guided flow calls it too), failing as a command."""
+    """engine/launch.py's ``start_or_attach`` (the TUI's guided flow calls it too), failing as a command.
+    A finished install is checked here first: the engine starts only when a task has work to do."""
     from digit_tui.engine.launch import EngineDidNotStart, start_or_attach
 
     try:
-        return start_or_attach(state_dir, spec.answers_path, spec.graph, timeout)
+        return start_or_attach(state_dir, spec.answers_path, spec.graph, timeout, check_first=spec)
     except EngineDidNotStart as exc:
         raise SystemExit(_fail(str(exc), exc.code)) from None
 
@@ -172,7 +173,9 @@ def cmd_install(args: argparse.Namespace) -> int:
     with _engine_options(options):
         started = _start_or_attach(state_dir, spec)
     run_id = started.run_id
-    if started.attached:
+    if started.checked_here:
+        print(f"checked the finished install: nothing to change; state: {state_dir}", file=sys.stderr)
+    elif started.attached:
         print(f"attaching to the running install (engine pid {started.pid})", file=sys.stderr)
     else:
         print(f"install running in the background (engine pid {started.pid}); state: {state_dir}",

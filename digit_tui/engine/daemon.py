@@ -89,8 +89,12 @@ def _setup_logging(state_dir: Path, redact: Redactor) -> None:
 class Engine:
     """One engine lifetime over one state directory."""
 
-    def __init__(self, state_dir: Path, spec: InstallSpec, *, tasks: Sequence[Task] | None = None) -> None:
+    def __init__(self, state_dir: Path, spec: InstallSpec, *, tasks: Sequence[Task] | None = None,
+                 check_only: bool = False) -> None:
         self.state_dir = Path(state_dir)
+        # Only check (a client deciding a rerun): the first task with work to do ends the run,
+        # interrupted, for the detached engine to resume.
+        self.check_only = check_only
         self.spec = spec
         self.redact = Redactor()
         self._tasks = tasks
@@ -98,6 +102,16 @@ class Engine:
         self.run_id: str | None = None
         self._interrupted = False
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def work_found(self) -> str | None:
+        """check_only: the task whose check found work (the run is left to an engine)."""
+        sched = self.scheduler
+        return sched.work_found if sched is not None and not self._interrupted else None
+
+    @property
+    def interrupted(self) -> bool:
+        return self._interrupted
 
     def interrupt(self) -> None:
         """Stop the install because this process is stopping (SIGTERM, Ctrl-C): resumable, not cancelled.
@@ -161,7 +175,7 @@ class Engine:
             self.scheduler = Scheduler(tasks, journal, self.run_id, limits=options.limits,
                                        redactor=self.redact, network_wait=options.network_wait,
                                        rebuild=(lambda: factory(graph_input)) if factory is not None else None,
-                                       recorded=recorded)
+                                       recorded=recorded, check_only=self.check_only)
             log.info("run %s: up to %s", self.run_id, self.scheduler.limits)
             await control.start()
             self._loop = asyncio.get_running_loop()
@@ -173,7 +187,10 @@ class Engine:
             final = await self.scheduler.run()
             if self._interrupted and final == RunState.CANCELLED:
                 final = RunState.INTERRUPTED
-            journal.set_run_state(self.run_id, final, message=f"install {final}")
+            message = f"install {final}"
+            if self.work_found is not None:
+                message = f"checked: {self.work_found} has work to do; the engine takes over"
+            journal.set_run_state(self.run_id, final, message=message)
             log.info("run %s finished: %s", self.run_id, final)
             return {RunState.DONE: exitcodes.OK, RunState.FAILED: exitcodes.FAILED}.get(final, exitcodes.INTERRUPTED)
         finally:

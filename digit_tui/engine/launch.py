@@ -31,6 +31,8 @@ class Started:
     # The engine this client spawned (None when it attached): a long-lived client (the TUI) reaps
     # it, or a finished engine stays a zombie that looks alive to the install view.
     process: subprocess.Popen[bytes] | None = None
+    # The client found every task converged itself (``check_first``): no engine was started.
+    checked_here: bool = False
 
 
 class EngineDidNotStart(RuntimeError):
@@ -63,8 +65,14 @@ def spawn_turn(state_dir: Path, timeout: float) -> Iterator[None]:
         os.close(fd)  # releases the flock
 
 
-def start_or_attach(state_dir: Path, answers_path: str, graph: str, timeout: float = 30.0) -> Started:
+def start_or_attach(state_dir: Path, answers_path: str, graph: str, timeout: float = 30.0, *,
+                    check_first: Any = None) -> Started:
     """Attach to the engine of this state directory, or start one and wait until it has opened its run.
+
+    ``check_first`` (the client's InstallSpec): when no engine runs and the last run finished
+    done, the client checks every task itself first (``converged_here``); only when one has
+    work to do is the engine started, and it resumes that run. A converged rerun so costs one
+    process start, not two.
 
     Clients take turns (``spawn_turn``). Should two engines start anyway (the TUI
     starts one too), the one that loses the lock exits and this client attaches to
@@ -72,10 +80,38 @@ def start_or_attach(state_dir: Path, answers_path: str, graph: str, timeout: flo
     over (even failed) by the time we look: what counts is a run owned by the
     engine we follow."""
     with spawn_turn(state_dir, timeout):
-        return _find_or_spawn(state_dir, answers_path, graph, timeout)
+        return _find_or_spawn(state_dir, answers_path, graph, timeout, check_first)
 
 
-def _find_or_spawn(state_dir: Path, answers_path: str, graph: str, timeout: float) -> Started:
+def converged_here(state_dir: Path, spec: Any) -> Started | None:
+    """Check a finished install in this process; Started (with ``checked_here``) when every task
+    is converged, None when there is work (the run is left interrupted, for the engine) or when
+    this process cannot check (another engine holds the lock, the graph cannot be built: the
+    engine reports that as usual). Ctrl-C meanwhile: KeyboardInterrupt, the run resumable."""
+    import asyncio
+
+    from digit_tui.engine.daemon import Engine
+    from digit_tui.engine.journal import RunState
+    from digit_tui.engine.lock import LockHeld
+    from digit_tui.engine.scheduler import GraphError
+
+    run = latest_run(state_dir)
+    if run is None or run.state != RunState.DONE:
+        return None  # a first install, or one to resume: the engine's work from the start
+    engine = Engine(state_dir, spec, check_only=True)
+    try:
+        code = asyncio.run(engine.run())
+    except (LockHeld, GraphError):
+        return None
+    if engine.interrupted:
+        raise KeyboardInterrupt
+    if code != exitcodes.OK or engine.run_id is None:
+        return None
+    return Started(engine.run_id, os.getpid(), attached=False, checked_here=True)
+
+
+def _find_or_spawn(state_dir: Path, answers_path: str, graph: str, timeout: float,
+                   check_first: Any = None) -> Started:
     from digit_tui.engine import control, daemon
     from digit_tui.engine.lock import StateLock
 
@@ -101,6 +137,11 @@ def _find_or_spawn(state_dir: Path, answers_path: str, graph: str, timeout: floa
             # A live holder is an engine starting (lock taken, socket not up yet): give it a moment.
             # After that the pid may be a stranger's (reused after a kill): ours takes the lock over.
             if holder is None or time.monotonic() > patience:
+                if check_first is not None and holder is None:
+                    checked = converged_here(state_dir, check_first)
+                    check_first = None  # once: after it, the engine resumes what it left
+                    if checked is not None:
+                        return checked
                 proc = daemon.spawn(state_dir, answers_path, graph)
                 spawned_at = time.time()
         else:

@@ -16,6 +16,10 @@ once, each check given the outputs its dependencies recorded last time; a task i
 when it converged and every output it read is what the task that publishes it publishes now.
 The others are checked again in order, once what they depend on is done. A rerun of a finished
 install then costs its slowest check, not the sum of the checks along its longest chain.
+
+``check_only``: the run only checks; the first task that is not converged (or whose check fails)
+ends it as interrupted, with every unfinished task pending, for an engine to resume. A client
+decides a converged rerun so without starting the engine (engine/launch.py).
 """
 
 from __future__ import annotations
@@ -141,7 +145,8 @@ class Scheduler:
                  network_wait: float | None | Literal["task"] = "task",
                  rebuild: Callable[[], Sequence[Task]] | None = None,
                  wait_report_interval: float = 30.0,
-                 recorded: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+                 recorded: Mapping[str, Mapping[str, Any]] | None = None,
+                 check_only: bool = False) -> None:
         self.order = validate_graph(tasks)
         self.tasks = {t.id: t for t in tasks}
         self.chains = chain_lengths(self.tasks, self.order)
@@ -163,8 +168,11 @@ class Scheduler:
         # Outputs of tasks a previous run (or this one, before a restart) finished: checked ahead.
         self.recorded: dict[str, Mapping[str, Any]] = dict(recorded or {})
         self._ahead: dict[str, asyncio.Task[RunContext | None]] = {}   # checks started ahead of their turn
+        self.check_only = check_only
+        self.work_found: str | None = None    # check_only: the first task that is not converged
         self.paused = False
         self._cancelled = False
+        self._interrupted_by_operator = False
         self._running: dict[str, asyncio.Task[None]] = {}
         self._retry_now: dict[str, asyncio.Event] = {}   # set by `retry` to cut a backoff or network wait short
         self._wake: asyncio.Event | None = None
@@ -241,8 +249,10 @@ class Scheduler:
 
     def cancel(self) -> None:
         if self._cancelled:  # a second request must not cut short a task's own clean-up
+            self._interrupted_by_operator = True
             return
         self._cancelled = True
+        self._interrupted_by_operator = self.work_found is None
         for t in [*self._running.values(), *self._ahead.values()]:
             t.cancel()
         self._poke()
@@ -379,7 +389,21 @@ class Scheduler:
             t.cancel()
         await asyncio.gather(*left, return_exceptions=True)
 
+    def _hand_over(self, task: Task) -> None:
+        """check_only: ``task`` has work to do; stop here and leave the run to an engine."""
+        if self.work_found is None:
+            self.work_found = task.id
+            self._set(task.id, TaskState.PENDING, "not converged: left to the engine")
+            self._cancelled = True
+            this = asyncio.current_task()  # the task saying so returns by itself
+            for t in [*self._running.values(), *self._ahead.values()]:
+                if t is not this:
+                    t.cancel()
+            self._poke()
+
     def _final_state(self) -> RunState:
+        if self.work_found is not None and not self._interrupted_by_operator:
+            return RunState.INTERRUPTED  # pending tasks stay pending: the engine resumes them
         states = set(self.state.values())
         if self._cancelled or TaskState.CANCELLED in states:
             for tid, st in self.state.items():
@@ -394,7 +418,10 @@ class Scheduler:
         try:
             await self._run_task(self.tasks[tid])
         except asyncio.CancelledError:
-            self._set(tid, TaskState.CANCELLED, "cancelled", level="warning")
+            if self.work_found is not None and not self._interrupted_by_operator:
+                self._set(tid, TaskState.PENDING, f"left to the engine ({self.work_found} has work to do)")
+            else:
+                self._set(tid, TaskState.CANCELLED, "cancelled", level="warning")
         except Exception as exc:  # a bug in the engine itself must not hang the run
             self._set(tid, TaskState.FAILED, f"internal error: {type(exc).__name__}: {exc}",
                       level="error", error=f"{type(exc).__name__}: {exc}")
@@ -424,6 +451,9 @@ class Scheduler:
                         self._finish(task, ctx, "already converged")
                     return
                 self.journal.log(self.run_id, task.id, "check: not converged", kind="check")
+                if self.check_only:
+                    self._hand_over(task)
+                    return
                 phase = "ensure"
                 self._set(task.id, TaskState.RUNNING, "applying", attempt=True)
                 await asyncio.wait_for(task.ensure(ctx), task.timeout)
@@ -433,6 +463,9 @@ class Scheduler:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if self.check_only:  # retries, waits and failures are the engine's to journal
+                    self._hand_over(task)
+                    return
                 if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) and not str(exc):
                     text = f"{phase} timed out after {task.timeout:g}s"
                 else:

@@ -1,0 +1,27 @@
+"""The redactor masks every kind of secret it knows, and leaves text without one as it was."""
+
+from __future__ import annotations
+
+import json
+
+from digit_tui.engine.redact import MASK, Redactor
+
+
+def test_each_kind_of_secret_is_masked() -> None:
+    r = Redactor(["Zq8-registered-value"])
+    pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----"
+    text = (f"dsn uses Zq8-registered-value; password=hunter22 \"api_key\": \"k-123456\" "
+            f"Authorization: Bearer abcdefgh12345678 key follows {pem} DB_PASSWORD: s3cr3t-Value")
+    out = r(text)
+    for secret in ("Zq8-registered-value", "hunter22", "k-123456", "abcdefgh12345678", "MIIEow", "s3cr3t-Value"):
+        assert secret not in out
+    assert out.count(MASK) == 6
+    assert "Authorization: Bearer " + MASK in out
+
+
+def test_outputs_full_of_digests_are_left_as_they_are() -> None:
+    """What the journal writes most (task outputs: digests, tags, names) holds no secret key."""
+    outputs = {"services": {f"svc-{i}": {"digest": "ab" * 32, "tag": f"v1.{i}-0123456789abcdef-{i}",
+                                         "module": "core"} for i in range(200)}}
+    text = json.dumps(outputs)
+    assert Redactor(["not-in-there"])(text) == text

@@ -1,0 +1,47 @@
+"""A rerun of a finished install is decided by the `install` client itself: when every task is
+converged no engine is started; when one has work to do, the detached engine takes the run over."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from .conftest import REPO, Env
+
+GRAPH = "tests.engine.graphs:kill_graph"
+
+
+def _install(env: Env) -> tuple[subprocess.CompletedProcess[str], int]:
+    proc = subprocess.Popen([sys.executable, "-m", "digit_tui.cli", "install", "--answers", str(env.answers),
+                             "--headless", "--state-dir", str(env.state), "--graph", GRAPH],
+                            env=env.environ, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env.procs.append(proc)
+    out, err = proc.communicate(timeout=120)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), proc.pid
+
+
+def test_a_converged_rerun_starts_no_engine_and_one_with_work_hands_it_over(env: Env) -> None:
+    env.environ.update(DT_TASKS="6", DT_DELAY="0.01")
+    first, _ = _install(env)
+    assert first.returncode == 0, first.stderr
+    assert (env.work / "audit.txt").read_text().count("start ") == 6
+
+    again, client_pid = _install(env)
+    assert again.returncode == 0, again.stderr
+    assert "checked the finished install: nothing to change" in again.stderr
+    assert "install complete" in again.stderr
+    st = env.status()
+    assert st["run"]["state"] == "done" and st["run"]["engine_pid"] == client_pid  # no engine process ran
+    assert all(t["state"] == "done" for t in st["tasks"])
+    assert (env.work / "audit.txt").read_text().count("start ") == 6  # nothing ensured
+
+    data = env.work / "data.txt"
+    data.write_text("".join(line + "\n" for line in data.read_text().splitlines() if line != "key=t5"))
+    third, client_pid = _install(env)
+    assert third.returncode == 0, third.stderr
+    assert "install running in the background" in third.stderr
+    st = env.status()
+    assert st["run"]["state"] == "done" and st["run"]["engine_pid"] != client_pid
+    audit = (env.work / "audit.txt").read_text().splitlines()
+    assert audit[6:] == ["start t5 present=False"]  # only the task with work was ensured
+    assert "key=t5" in data.read_text().splitlines()
