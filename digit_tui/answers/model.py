@@ -349,6 +349,10 @@ class Database(Section):
         return self
 
 
+class Nfs(Section):
+    server: Address = expect("the NFS server's address, such as 10.20.0.60")
+
+
 class Iscsi(Section):
     portal: Annotated[str, BeforeValidator(host_port(3260))] = expect("the iSCSI target portal, host or host:port")
     iqn_prefix: str | None = expect("an IQN prefix such as iqn.2024-01.in.gov.sdc", default=None)
@@ -369,9 +373,12 @@ DISKS_EXPECTED = "a mapping of component (zookeeper, kafka, es-data, es-master) 
 
 class Storage(Section):
     mode: Literal["static", "dynamic"] = expect("static or dynamic", default="dynamic")
-    provider: Literal["iscsi", "aws", "azure", "cinder", "none"] = expect("one of iscsi, aws, azure, cinder, none", default="none")
+    provider: Literal["iscsi", "nfs", "aws", "azure", "cinder", "none"] = expect(
+        "one of iscsi, nfs, aws, azure, cinder, none", default="none")
     storage_class: KubeName | None = None
     iscsi: Iscsi | None = None
+    # NFS exports (disks: server:/path or /path on this server): pre-bound PVs only, as no chart renders them.
+    nfs: Nfs | None = None
     # Static disks handed over by hand (an SDC team's list): component -> one disk per replica, an
     # ID (EBS / Cinder volume ID, Azure disk resource ID, IQN) or an object (id, zone, iqn, lun,
     # portal). Without it the disks come from the terraform outputs (cluster.mode: terraform).
@@ -383,10 +390,12 @@ class Storage(Section):
     @model_validator(mode="after")
     def _provider_rule(self) -> Storage:
         if self.mode == "static" and self.provider == "none":
-            raise bad("static volumes need a provider", "provider: iscsi, aws, azure or cinder (or mode: dynamic)",
+            raise bad("static volumes need a provider", "provider: iscsi, aws, azure or cinder (or nfs; or mode: dynamic)",
                       at=("mode",))
         if self.iscsi is not None and self.provider != "iscsi":
             raise bad("iscsi is only used with provider: iscsi", "provider: iscsi, or remove iscsi", at=("iscsi",))
+        if self.nfs is not None and self.provider != "nfs":
+            raise bad("nfs is only used with provider: nfs", "provider: nfs, or remove nfs", at=("nfs",))
         if self.mode == "static" and self.provider == "iscsi" and self.iscsi is None:
             raise bad("static iSCSI volumes need the target portal", "iscsi: {portal: HOST[:PORT]}", at=("provider",))
         if self.mode == "dynamic" and self.provider != "none":
@@ -413,7 +422,7 @@ class Storage(Section):
                               "one of zookeeper, kafka, es-data, es-master" + (f"; did you mean {close[0]}?" if close else ""),
                               at=(key, component))
         hints = DiskHints(portal=self.iscsi.portal if self.iscsi else "", iqn_prefix=(self.iscsi.iqn_prefix or "")
-                          if self.iscsi else "")
+                          if self.iscsi else "", nfs_server=self.nfs.server if self.nfs else "")
         for component, items in (self.disks or {}).items():
             if not items:
                 raise bad(f"disks: {component} lists no disk", "one disk per replica", at=("disks", component))

@@ -92,8 +92,7 @@ class KubeAccess:
 
 @dataclass(frozen=True)
 class StorageChoice:
-    """The answers' storage section as this phase reads it (``of`` converts ``answers.model.Storage``);
-    ``nfs`` and ``nfs_server`` go beyond what the answers schema offers today."""
+    """The answers' storage section as this phase reads it (``of`` converts ``answers.model.Storage``)."""
 
     mode: str = "dynamic"                   # static or dynamic
     provider: str = "none"                  # iscsi, nfs, aws, azure, cinder; none for dynamic
@@ -108,7 +107,8 @@ class StorageChoice:
             return storage
         iscsi = storage.iscsi
         return cls(mode=storage.mode, provider=storage.provider, storage_class=storage.storage_class or "",
-                   iscsi_portal=iscsi.portal if iscsi else "", iqn_prefix=(iscsi.iqn_prefix or "") if iscsi else "")
+                   iscsi_portal=iscsi.portal if iscsi else "", iqn_prefix=(iscsi.iqn_prefix or "") if iscsi else "",
+                   nfs_server=storage.nfs.server if storage.nfs else "")
 
     def __post_init__(self) -> None:
         if self.mode not in ("static", "dynamic"):

@@ -391,6 +391,11 @@ def test_static_disks_are_named_in_the_answers_or_come_from_terraform(tmp_path: 
     assert err.line == 8 and "disks is only used with mode: static" in str(err)
     err = error_of(base("storage:\n  mode: static\n  provider: aws\n  storage_class: gp3\n  disks: {kafka: [vol-0a]}\n"))
     assert "storage_class is only used with mode: dynamic" in str(err)
+    err = error_of(base("storage:\n  mode: static\n  provider: nfs\n  disks: {kafka: [/exports/kafka-0]}\n"))
+    assert err.line == 9 and "storage.disks.kafka[0]: the disk names no NFS server" in str(err), str(err)
+    answers = parse_answers(base("storage:\n  mode: static\n  provider: nfs\n  nfs: {server: 10.0.0.60}\n"
+                                 "  disks: {kafka: [/exports/kafka-0, 10.0.0.61:/exports/kafka-1]}\n"))
+    assert answers.storage.nfs is not None and answers.storage.nfs.server == "10.0.0.60"
     err = error_of(base("storage:\n  mode: static\n  provider: aws\n  disks: {kafka: ['vol 0a']}\n"))
     assert err.line == 9 and "storage.disks.kafka[0]: the disk has no usable volume ID" in str(err), str(err)
 

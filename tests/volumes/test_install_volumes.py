@@ -196,3 +196,24 @@ async def test_dynamic_volumes_are_sized_by_the_plan_and_bind_through_the_class(
     assert claim is not None and claim["spec"]["storageClassName"] == "fast"
     assert claim["spec"]["resources"]["requests"]["storage"] == kafka.quantity
     assert bound_to(kube, "kafka-cluster", "data-kafka-v2-0").startswith("pvc-")
+
+
+async def test_nfs_exports_become_pre_bound_pvs_and_the_env_file_stays_dynamic(
+        kube: Kube, sandbox: Any, engine: Engine, tmp_path: Path) -> None:
+    """No chart renders an NFS volume: the PVs are pre-bound to the claims, which bind to them
+    whatever class they carry (as Kubernetes binds a pre-bound PV), and the env file says nothing
+    of them but the claim sizes."""
+    exports = {c: [f"/exports/digit/{c}-{i}" for i in range(3)] for c in ("zookeeper", "kafka", "es-data", "es-master")}
+    config = configure(tmp_path / "answers.yaml", {
+        "environment": "dev", "target": {"provider": "sdc", "kubeconfig": str(sandbox.kubeconfig_path)},
+        "digit": {"domain": "digit.local"},
+        "storage": {"mode": "static", "provider": "nfs", "nfs": {"server": "10.20.0.60"}, "disks": exports}},
+        engine.state_dir)
+    cluster = cluster_tasks(config.answers.target, config.answers.storage, engine.state_dir, checks=QUICK)
+    result, rows = await engine.run_tasks(install_tasks(config, kube, cluster))
+    assert result == "done", {t: (r.state, r.error) for t, r in rows.items()}
+    pv = kube.get("v1", "PersistentVolume", "zookeeper-cluster-data-zookeeper-v2-1")
+    assert pv is not None and pv["spec"]["nfs"] == {"server": "10.20.0.60", "path": "/exports/digit/zookeeper-1"}
+    assert bound_to(kube, "zookeeper-cluster", "data-zookeeper-v2-1") == "zookeeper-cluster-data-zookeeper-v2-1"
+    env = yaml.safe_load(Path(rows[HELM_CONFIG].outputs["env_file"]).read_text())
+    assert env["zookeeper-v2"]["persistence"] == {"size": "5Gi"}
