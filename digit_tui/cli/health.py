@@ -75,9 +75,9 @@ def _health_once(kubeconfig: str, context: str | None, *, fmt: str, ingress_url:
         try:
             objects = read_cluster(kubeconfig, context)
         except Exception as exc:
-            from kubernetes.config import ConfigException
-
-            if isinstance(exc, ConfigException):
+            # Only the library's loader raises ConfigException: it is imported when it was used.
+            config = sys.modules.get("kubernetes.config")
+            if config is not None and isinstance(exc, config.ConfigException):
                 raise InputError(f"unusable kubeconfig: {exc}", path=kubeconfig,
                                  expected="a kubeconfig with a current context (or --context NAME)") from None
             message = describe_error(exc)

@@ -2,10 +2,10 @@
 
 One paginated list per kind (``limit``/``continue`` through ``infra.kube``, the next page fetched
 while one is decoded), events field-selected by the API server to warnings (the only ones the
-report reads), pods and events cut to what the report reads as they arrive, plus three single objects: the
+report reads), pods and events cut to what the report reads as they arrive, plus two single objects: the
 release record (``egov/digit-tui-release``), DIGIT's ``egov/egov-config`` ConfigMap (the
-database host the services use) and nothing else. No typed models of the kubernetes client are
-imported (their API modules alone take a second).
+database host the services use). The kubernetes package is not imported at all when the
+kubeconfig is one ``infra.kubelite`` reads (a CA, a token or a client certificate).
 
 A network failure or a refused kubeconfig on any list raises (the caller exits 4: nothing could
 be checked). The single objects are optional: absent (404) or not readable (403), the report says
@@ -18,12 +18,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from digit_tui.digit.releaserecord import RECORD_PATH, ReleaseRecord
 from digit_tui.health.model import slim_event, slim_pod
-from digit_tui.health.watcher import FIELD_SELECTORS, TYPES, make_kube
-from digit_tui.infra.kube import Kube, ResourceType
+from digit_tui.health.watcher import FIELD_SELECTORS, POLICY, TYPES, make_kube
+from digit_tui.infra.kube import ResourceType
+from digit_tui.infra.kubelite import lite_kube
 
 Obj = dict[str, Any]
 
@@ -85,11 +86,23 @@ def _slim_pod(pod: Obj) -> Obj:
 _SLIM: dict[str, Callable[[Obj], Obj]] = {"pods": _slim_pod, "events": slim_event}
 
 
-def _list(kube: Kube, kind: str, rtype: ResourceType, field_selector: str | None) -> list[Obj]:
+class Reader(Protocol):
+    """What the read needs of a client: ``infra.kube.Kube`` or ``infra.kubelite.LiteKube``."""
+
+    @property
+    def server(self) -> str: ...
+    def request(self, method: str, path: str, *, query: dict[str, Any] | None = None) -> Any: ...
+    def list_pipelined(self, rtype: ResourceType, namespace: str | None = None, *,
+                       label_selector: str | None = None, field_selector: str | None = None,
+                       limit: int = 500, each: Callable[[Obj], Obj] | None = None) -> list[Obj]: ...
+    def close(self) -> None: ...
+
+
+def _list(kube: Reader, kind: str, rtype: ResourceType, field_selector: str | None) -> list[Obj]:
     return kube.list_pipelined(rtype, None, field_selector=field_selector, each=_SLIM.get(kind))
 
 
-def _optional(kube: Kube, path: str) -> Single:
+def _optional(kube: Reader, path: str) -> Single:
     try:
         return Single(kube.request("GET", path) or {})
     except Exception as exc:
@@ -102,8 +115,10 @@ def _optional(kube: Kube, path: str) -> Single:
 
 
 def read_cluster(kubeconfig: str | Path, context: str | None) -> ClusterObjects:
-    """Everything the report checks, read once; raises the first failure of a list."""
-    kube = make_kube(kubeconfig, context)
+    """Everything the report checks, read once; raises the first failure of a list. The standard
+    library's client when the kubeconfig allows (no kubernetes import: half a second or more),
+    else the library's."""
+    kube: Reader = lite_kube(kubeconfig, context, policy=POLICY) or make_kube(kubeconfig, context)
     types = {**TYPES, **EXTRA_TYPES}
     try:
         with ThreadPoolExecutor(len(types) + 2, thread_name_prefix="health-read") as pool:

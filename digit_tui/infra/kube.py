@@ -420,13 +420,9 @@ class Kube:
     def list_pipelined(self, rtype: ResourceType, namespace: str | None = None, *,
                        label_selector: str | None = None, field_selector: str | None = None,
                        limit: int = 500, each: Callable[[Obj], Obj] | None = None) -> Objs:
-        """Like ``list`` (items only), but page n+1 is on its way while page n is decoded: the
-        continue token is read from the raw page's head, where the API server writes the list's
-        metadata before its items (a page whose head does not say is decoded first, as ``list``
-        does). ``each`` maps every item as its page is decoded (to keep only what the caller reads:
-        thousands of pods are large)."""
-        from concurrent.futures import Future, ThreadPoolExecutor
-
+        """Like ``list`` (items only), but page n+1 is on its way while page n is decoded
+        (``read_pipelined``). ``each`` maps every item as its page is decoded (to keep only what
+        the caller reads: thousands of pods are large)."""
         query = {"labelSelector": label_selector, "fieldSelector": field_selector, "limit": limit}
         path = rtype.path(namespace if rtype.namespaced else None)
 
@@ -437,29 +433,7 @@ class Kube:
                 raise _api_exception(resp.status, resp.reason, data)
             return data
 
-        items: Objs = []
-        with ThreadPoolExecutor(1, thread_name_prefix="kube-page") as pool:
-            pending: Future[bytes] | None = pool.submit(fetch, None)
-            while pending is not None:
-                raw = pending.result()
-                head = _LIST_HEAD.match(raw[:4096])
-                token: str | None = None
-                pending = None
-                if head is not None:
-                    found = _CONTINUE.search(head.group(1))
-                    token = found.group(1).decode() if found else None
-                    if token:
-                        pending = pool.submit(fetch, token)
-                doc = json.loads(raw) if raw else {}
-                if head is None:
-                    token = (doc.get("metadata") or {}).get("continue") or None
-                    if token:
-                        pending = pool.submit(fetch, token)
-                for item in doc.get("items") or []:
-                    item.setdefault("apiVersion", rtype.api_version)
-                    item.setdefault("kind", rtype.kind)
-                    items.append(each(item) if each is not None else item)
-        return items
+        return read_pipelined(fetch, rtype, each)
 
     def list_labelled(self, types: Iterable[ResourceType], label_selector: str) -> Objs:
         """Every object of ``types`` (all namespaces) matching the label selector, in the order of
@@ -543,3 +517,33 @@ def _event_time(ev: Obj) -> str:
     return str(ev.get("lastTimestamp") or ev.get("eventTime") or (ev.get("metadata") or {}).get("creationTimestamp")
                or "")
 
+
+def read_pipelined(fetch: Callable[[str | None], bytes], rtype: ResourceType,
+                   each: Callable[[Obj], Obj] | None = None) -> Objs:
+    """The items of a paginated list, ``fetch(continue_token)`` giving each raw page, with page n+1
+    on its way while page n is decoded: the continue token is read from the raw page's head, where
+    the API server writes the list's metadata before its items (a page whose head does not say is
+    decoded first)."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    items: Objs = []
+    with ThreadPoolExecutor(1, thread_name_prefix="kube-page") as pool:
+        pending: Future[bytes] | None = pool.submit(fetch, None)
+        while pending is not None:
+            raw = pending.result()
+            head = _LIST_HEAD.match(raw[:4096])
+            pending = None
+            if head is not None:
+                found = _CONTINUE.search(head.group(1))
+                if found and found.group(1):
+                    pending = pool.submit(fetch, found.group(1).decode())
+            doc = json.loads(raw) if raw else {}
+            if head is None:
+                token = (doc.get("metadata") or {}).get("continue") or None
+                if token:
+                    pending = pool.submit(fetch, token)
+            for item in doc.get("items") or []:
+                item.setdefault("apiVersion", rtype.api_version)
+                item.setdefault("kind", rtype.kind)
+                items.append(each(item) if each is not None else item)
+    return items

@@ -1,0 +1,225 @@
+"""A read-only Kubernetes API client on the standard library, for one-off reads that must start fast.
+
+``health --once`` reads a few lists and exits: importing the ``kubernetes`` package (its kubeconfig
+loader pulls in requests, oauthlib, pydantic, urllib3...) costs it half a second or more, as much
+as the reads. ``LiteKube`` reads the kubeconfigs most clusters hand out (a server URL, a CA, a
+bearer token or token file, or a client certificate and key) with ``http.client`` and ``ssl``.
+``lite_kube`` answers None for anything else (exec plugins, auth providers, basic auth, proxies,
+an incomplete file): the caller then uses ``infra.kube.Kube``, whose library loader also says
+what is wrong with a broken file.
+
+Errors are what ``infra.failures`` classifies: the socket's and ``ssl``'s own exceptions (with the
+connection, whose ``host`` names the server, as ``conn``), and ``ApiError`` (``status``,
+``reason``, ``body``) for an HTTP error. Every request has the connect and read timeouts of a
+``ClientPolicy``; there are no retries. One connection per thread, kept alive across pages.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import os
+import ssl
+import tempfile
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from digit_tui.infra.kube import DEFAULT_POLICY, ClientPolicy, KubeError, ResourceType, read_pipelined
+
+Obj = dict[str, Any]
+
+# Keys of a kubeconfig's user / cluster this client does not implement: the library must.
+_USER_NEEDS_LIBRARY = ("exec", "auth-provider", "username", "password", "impersonate", "as", "as-groups")
+_CLUSTER_NEEDS_LIBRARY = ("proxy-url", "tls-server-name")
+
+
+class ApiError(KubeError):
+    """An HTTP error answer (``status``, ``reason``, and the body: a ``Status`` object)."""
+
+    def __init__(self, status: int, reason: str, body: str) -> None:
+        super().__init__(f"HTTP {status} {reason}")
+        self.status = status
+        self.reason = reason
+        self.body = body
+
+
+@dataclass(frozen=True)
+class LiteConfig:
+    server: str
+    ca: bytes | None                 # PEM
+    insecure: bool
+    token: str | None
+    cert: bytes | None               # PEM
+    key: bytes | None                # PEM
+
+
+def _data_or_file(entry: Mapping[str, Any], key: str, base: Path) -> bytes | None:
+    if entry.get(f"{key}-data"):
+        return base64.b64decode(str(entry[f"{key}-data"]))
+    if entry.get(key):
+        return (base / str(entry[key])).expanduser().read_bytes()
+    return None
+
+
+def lite_config(kubeconfig: str | Path, context: str | None = None) -> LiteConfig | None:
+    """What ``LiteKube`` needs from the kubeconfig's context, or None when this client cannot do it
+    (or the file is not one it can read: the library's loader then says why)."""
+    from digit_tui.yamlload import safe_load
+
+    path = Path(kubeconfig)
+    try:
+        doc = safe_load(path.read_text())
+        if not isinstance(doc, dict):
+            return None
+        name = context or doc.get("current-context")
+        ctx = next((c.get("context") or {} for c in doc.get("contexts") or [] if c.get("name") == name), None)
+        if not ctx:
+            return None
+        cluster = next((c.get("cluster") or {} for c in doc.get("clusters") or []
+                        if c.get("name") == ctx.get("cluster")), None)
+        user = next((u.get("user") or {} for u in doc.get("users") or [] if u.get("name") == ctx.get("user")), {})
+        if not cluster or not cluster.get("server") or any(user.get(k) for k in _USER_NEEDS_LIBRARY) \
+                or any(cluster.get(k) for k in _CLUSTER_NEEDS_LIBRARY):
+            return None
+        base = path.parent
+        token = user.get("token")
+        if not token and user.get("tokenFile"):
+            token = (base / str(user["tokenFile"])).expanduser().read_text().strip()
+        return LiteConfig(server=str(cluster["server"]).rstrip("/"),
+                          ca=_data_or_file(cluster, "certificate-authority", base),
+                          insecure=bool(cluster.get("insecure-skip-tls-verify")),
+                          token=str(token) if token else None,
+                          cert=_data_or_file(user, "client-certificate", base),
+                          key=_data_or_file(user, "client-key", base))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
+
+
+def _context(cfg: LiteConfig) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cadata=cfg.ca.decode() if cfg.ca else None)
+    if cfg.insecure:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if cfg.cert and cfg.key:
+        # ssl loads a client certificate from files only: a private directory, removed at once.
+        with tempfile.TemporaryDirectory(prefix="digit-tui-kube-") as tmp:
+            cert, key = Path(tmp, "cert.pem"), Path(tmp, "key.pem")
+            for file, data in ((cert, cfg.cert), (key, cfg.key)):
+                fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+            ctx.load_cert_chain(str(cert), str(key))
+    return ctx
+
+
+class LiteKube:
+    """GET requests to one API server; thread-safe (a connection per thread)."""
+
+    def __init__(self, cfg: LiteConfig, policy: ClientPolicy = DEFAULT_POLICY) -> None:
+        self.cfg = cfg
+        self.policy = policy
+        url = urlsplit(cfg.server)
+        self._https = url.scheme == "https"
+        self._host = url.hostname or ""
+        self._port = url.port or (443 if self._https else 80)
+        self._prefix = url.path.rstrip("/")
+        self._ssl = _context(cfg) if self._https else None
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._conns: list[http.client.HTTPConnection] = []
+        self._headers = {"Accept": "application/json", "User-Agent": "digit-tui"}
+        if cfg.token:
+            self._headers["Authorization"] = f"Bearer {cfg.token}"
+
+    @property
+    def server(self) -> str:
+        return self.cfg.server
+
+    def close(self) -> None:
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for conn in conns:
+            conn.close()
+
+    def __enter__(self) -> LiteKube:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _conn(self) -> http.client.HTTPConnection:
+        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        if self._https:
+            conn = http.client.HTTPSConnection(self._host, self._port, timeout=self.policy.connect, context=self._ssl)
+        else:
+            conn = http.client.HTTPConnection(self._host, self._port, timeout=self.policy.connect)
+        self._local.conn = conn
+        with self._lock:
+            self._conns.append(conn)
+        return conn
+
+    def get_raw(self, path: str, query: Mapping[str, Any] | None = None) -> bytes:
+        """The body of ``GET path?query`` (None values left out); ApiError for an HTTP error."""
+        params = {k: v for k, v in (query or {}).items() if v is not None}
+        target = self._prefix + path + (f"?{urlencode(params)}" if params else "")
+        for attempt in (1, 2):
+            conn = self._conn()
+            reused = conn.sock is not None
+            try:
+                if conn.sock is None:
+                    conn.connect()
+                    assert conn.sock is not None
+                    conn.sock.settimeout(self.policy.read)
+                conn.request("GET", target, headers=self._headers)
+                resp = conn.getresponse()
+                body = resp.read()
+            except Exception as exc:
+                conn.close()
+                self._local.conn = None
+                # A kept-alive connection the server closed meanwhile is not a failure: once more, anew.
+                if reused and attempt == 1 and isinstance(exc, (http.client.RemoteDisconnected, ConnectionResetError,
+                                                                BrokenPipeError)):
+                    continue
+                exc.conn = conn     # type: ignore[attr-defined]  # infra.failures reads the host from it
+                raise
+            if resp.will_close:
+                conn.close()
+                self._local.conn = None
+            if not 200 <= resp.status <= 299:
+                raise ApiError(resp.status, resp.reason, body.decode(errors="replace"))
+            return body
+        raise AssertionError("unreachable")
+
+    def request(self, method: str, path: str, *, query: Mapping[str, Any] | None = None) -> Any:
+        """``Kube.request`` for GET: the decoded JSON answer (None when empty)."""
+        if method != "GET":
+            raise KubeError(f"LiteKube only reads ({method} {path})")
+        data = self.get_raw(path, query)
+        return json.loads(data) if data else None
+
+    def list_pipelined(self, rtype: ResourceType, namespace: str | None = None, *,
+                       label_selector: str | None = None, field_selector: str | None = None,
+                       limit: int = 500, each: Callable[[Obj], Obj] | None = None) -> list[Obj]:
+        """``Kube.list_pipelined``."""
+        query = {"labelSelector": label_selector, "fieldSelector": field_selector, "limit": limit}
+        path = rtype.path(namespace if rtype.namespaced else None)
+        return read_pipelined(lambda token: self.get_raw(path, {**query, "continue": token}), rtype, each)
+
+
+def lite_kube(kubeconfig: str | Path, context: str | None = None, *,
+              policy: ClientPolicy = DEFAULT_POLICY) -> LiteKube | None:
+    """A ``LiteKube`` for this kubeconfig's context, or None when it needs the kubernetes library."""
+    cfg = lite_config(kubeconfig, context)
+    if cfg is None:
+        return None
+    try:
+        return LiteKube(cfg, policy)
+    except (ssl.SSLError, ValueError, OSError):
+        return None     # a CA or key ssl cannot load: the library's loader says what is wrong
