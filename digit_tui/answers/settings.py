@@ -60,7 +60,9 @@ def network_endpoints(answers: Answers) -> list[Endpoint]:
     for probe in answers.network.probes:
         host, port = split_host_port(probe)
         out.append(Endpoint(host, port, f"probe {probe}"))
-    if answers.database.mode != "in-cluster" and answers.database_host is not None:
+    # Only a database that exists before the install: a database VM's server is what the install
+    # sets up (its SSH is probed above, and the Postgres tasks watch :5432 once they need it).
+    if answers.database.mode == "external" and answers.database_host is not None:
         out.append(Endpoint(answers.database_host, answers.database.port, "postgres"))
     unique: dict[tuple[str, int], Endpoint] = {}
     for endpoint in out:
