@@ -14,8 +14,10 @@ renders can be applied, listed, watched and deleted without a typed model:
   one), and watches bounded twice: the server-side ``timeoutSeconds`` ends a
   quiet stream, the socket's read timeout a dead one.
 
-``api_client`` is the one place an API client is built from a kubeconfig; the
-health watcher, the sizing fit check and the dashboard use it too. It needs an
+``api_client`` is the one place a kubernetes-library client is built from a
+kubeconfig; the health watcher, the sizing fit check and the dashboard use it
+too (``health --once`` reads simple kubeconfigs without the library:
+``infra.kubelite``). It needs an
 explicit kubeconfig: the library's fallback to ``$KUBECONFIG`` or
 ``~/.kube/config`` is never taken, so nothing talks to a cluster nobody named.
 
