@@ -436,7 +436,7 @@ class Storage(Section):
     def disk_outputs(self) -> dict[str, Any]:
         """The handed-over disks in the shape of terraform outputs (``digit/disks.py`` reads them):
         one map keyed by component or service."""
-        return {"volume_ids": {k: list(v) for k, v in (self.disks or {}).items()}} if self.disks else {}
+        return {"disks": {k: list(v) for k, v in (self.disks or {}).items()}} if self.disks else {}
 
     def output_names(self) -> dict[str, str]:
         """Service -> terraform output name (``storage.outputs``, keyed by component or service)."""

@@ -55,6 +55,9 @@ class DiskHints:
     iqn_prefix: str = ""
     nfs_server: str = ""
     output_names: Mapping[str, str] = field(default_factory=dict)
+    # How messages name where a list came from: "terraform output kafka_vol_ids", or, for disks
+    # handed over in the answers (read as one map output named "disks"), "storage.disks.kafka".
+    source: str = "terraform output "
 
 
 def candidate_outputs(svc: StatefulService) -> list[str]:
@@ -78,6 +81,9 @@ def disks_from_outputs(provider: str, outputs: Mapping[str, Any], replicas: Mapp
             if provider == "iscsi" and hints.iqn_prefix:
                 items = [f"{hints.iqn_prefix}:{svc.service}-{i}" for i in range(want)]
                 name = f"iqn_prefix {hints.iqn_prefix}"
+            elif not hints.source.startswith("terraform"):
+                raise InputError(f"{hints.source}disks names no disks for {svc.service}",
+                                 expected=f"{svc.component}: one disk per replica of {svc.service}")
             else:
                 looked = hints.output_names.get(svc.service) or ", ".join(candidate_outputs(svc)[:4]) + " ..."
                 present = ", ".join(sorted(outputs)) or "none"
@@ -85,7 +91,7 @@ def disks_from_outputs(provider: str, outputs: Mapping[str, Any], replicas: Mapp
                                  f"outputs present: {present})",
                                  expected=f"an output such as {svc.output_stems[0]}_vol_ids with one disk per "
                                           f"replica, or a map volume_ids = {{{svc.component} = [...]}}")
-        where = name if name.startswith("iqn_prefix") else f"terraform output {name}"
+        where = name if name.startswith("iqn_prefix") else f"{hints.source}{name}"
         if len(items) < want:
             raise InputError(f"{where} has {len(items)} disk(s) for the {want} replicas of {svc.service}",
                              expected="one disk per replica")

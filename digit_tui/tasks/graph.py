@@ -165,7 +165,8 @@ def volume_phase(config: InstallConfig, release: Release, graph: Mapping[str, li
     # The disks: as handed over in the answers, else the outputs of the terraform that made them.
     made_by_terraform = storage.disks is None and config.answers.cluster.mode == "terraform"
     disks = TerraformOutputs(values=storage.disk_outputs(), names=storage.output_names(),
-                             task=TERRAFORM_TASK_ID if made_by_terraform else None)
+                             task=TERRAFORM_TASK_ID if made_by_terraform else None,
+                             source="terraform output " if storage.disks is None else "storage.")
     tasks = volume_tasks(storage, kube=None, state_dir=state_dir, sizes=sizes, layout=layout, terraform=disks,
                          after=list(after), bound_after=[CLUSTER_CONFIGS] if CLUSTER_CONFIGS in graph else [])
     # With charts that keep the data in an emptyDir there is no claim to wait for.

@@ -2,8 +2,9 @@
 
 Writes ``<state_dir>/helm/environments/<env>.yaml`` and ``<env>-secrets.yaml``
 in DIGIT-DevOps' classic shape (so DIGIT's own deployer and Jenkins jobs can use
-them too). Volumes come from the volume task's outputs when storage is static;
-otherwise the cluster's StorageClass provisions them (dynamic).
+them too). The ``persistence`` blocks come from what the volumes task published (static
+disks, claim sizes and replicas from the sizing plan); a graph without that task gets dynamic
+volumes from the answers' storage class, and refuses static storage.
 
 Converged when both files exist and are exactly what would be generated now.
 Secrets are never rotated: values already in the file, and the database
@@ -75,6 +76,11 @@ class HelmConfigTask(Task):
         # The persistence blocks are what the volumes task published (static disks, claim sizes from
         # the sizing plan, DIGIT-DevOps' persistence switches), never typed into the answers.
         storage = ctx.output(VOLUMES_TASK) if VOLUMES_TASK in self.deps else None
+        if storage is None and self.config.answers.storage.mode == "static":
+            # Without the phase nobody makes the PVs: an env file saying dynamic would ignore the answer.
+            raise PermanentError("storage.mode: static needs the volumes phase, which this install graph does not have",
+                                 remedy="run the whole install (`digit-tui install` without --graph), or use "
+                                        "storage.mode: dynamic")
         try:
             return self.config.env_inputs(storage)
         except InputError as exc:

@@ -130,6 +130,8 @@ class TerraformOutputs:
     values: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     task: str | None = None
     names: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # Where ``values`` came from, as messages name it: "storage." for the answers' storage.disks.
+    source: str = "terraform output "
 
     def read(self, ctx: TaskContext) -> dict[str, Any]:
         found = dict(self.values)
@@ -286,14 +288,16 @@ class VolumesTask(Task):
     def _disks(self, ctx: TaskContext) -> DiskSet:
         s = self.storage
         hints = DiskHints(portal=s.iscsi_portal, iqn_prefix=s.iqn_prefix, nfs_server=s.nfs_server,
-                          output_names=self.terraform.names)
+                          output_names=self.terraform.names, source=self.terraform.source)
         try:
             disks = disks_from_outputs(s.provider, self.terraform.read(ctx),
                                        {svc: size.replicas for svc, size in self.sizes.items()}, hints)
         except InputError as exc:
-            origin = f" of task {self.terraform.task}" if self.terraform.task else ""
+            origin = f" in the terraform outputs of task {self.terraform.task}" if self.terraform.task else \
+                " in the terraform outputs" if self.terraform.source.startswith("terraform") else \
+                " in storage.disks of the answers (as many disks as the sizing plan's replicas)"
             raise PermanentError(f"the disks for static {s.provider} volumes: {exc.message}",
-                                 remedy=(exc.expected or "") + f" in the terraform outputs{origin}; {AGAIN}") from None
+                                 remedy=(exc.expected or "") + f"{origin}; {AGAIN}") from None
         limit = layout_limits(self.layout, disks)
         if limit:
             raise PermanentError(limit, remedy="give the disks as those charts can mount them, " + AGAIN)
@@ -435,7 +439,7 @@ class VolumesTask(Task):
         try:
             disks: DiskSet | None = disks_from_outputs(
                 s.provider, self.terraform.read(ctx), {svc: size.replicas for svc, size in self.sizes.items()},
-                DiskHints(s.iscsi_portal, s.iqn_prefix, s.nfs_server, self.terraform.names))
+                DiskHints(s.iscsi_portal, s.iqn_prefix, s.nfs_server, self.terraform.names, self.terraform.source))
         except InputError as exc:
             disks = None
             known = f"after task {self.terraform.task} runs" if self.terraform.task else "from the terraform outputs"

@@ -377,7 +377,7 @@ def test_static_disks_are_named_in_the_answers_or_come_from_terraform(tmp_path: 
     answers = parse_answers(base("storage:\n  mode: static\n  provider: aws\n  disks:\n"
                                  "    kafka: [vol-0a, vol-0b, vol-0c]\n"
                                  "    elasticsearch-data-v1: [{id: vol-1a, zone: ap-south-1a}]\n"))
-    assert answers.storage.disk_outputs() == {"volume_ids": {"kafka": ["vol-0a", "vol-0b", "vol-0c"],
+    assert answers.storage.disk_outputs() == {"disks": {"kafka": ["vol-0a", "vol-0b", "vol-0c"],
                                                              "elasticsearch-data-v1": [{"id": "vol-1a",
                                                                                         "zone": "ap-south-1a"}]}}
     (tmp_path / "infra").mkdir()

@@ -217,3 +217,33 @@ async def test_nfs_exports_become_pre_bound_pvs_and_the_env_file_stays_dynamic(
     assert bound_to(kube, "zookeeper-cluster", "data-zookeeper-v2-1") == "zookeeper-cluster-data-zookeeper-v2-1"
     env = yaml.safe_load(Path(rows[HELM_CONFIG].outputs["env_file"]).read_text())
     assert env["zookeeper-v2"]["persistence"] == {"size": "5Gi"}
+
+
+async def test_too_few_handed_over_disks_are_named_against_the_plan(
+        kube: Kube, sandbox: Any, engine: Engine, tmp_path: Path) -> None:
+    config = configure(tmp_path / "answers.yaml", {
+        "environment": "dev", "target": {"provider": "sdc", "kubeconfig": str(sandbox.kubeconfig_path)},
+        "digit": {"domain": "digit.local"},
+        "storage": {"mode": "static", "provider": "aws", "disks": {
+            "zookeeper": ["vol-0z0", "vol-0z1", "vol-0z2"], "kafka": ["vol-0k0", "vol-0k1"]}}}, engine.state_dir)
+    cluster = cluster_tasks(config.answers.target, config.answers.storage, engine.state_dir, checks=QUICK)
+    result, rows = await engine.run_tasks(install_tasks(config, kube, cluster))
+    assert result == "failed"
+    assert rows[TASK_ID].error == ("the disks for static aws volumes: storage.disks.kafka has 2 disk(s) for the 3 "
+                                   "replicas of kafka-v2")
+    assert "in storage.disks of the answers (as many disks as the sizing plan's replicas)" in (rows[TASK_ID].remedy or "")
+    assert kube.get("v1", "PersistentVolume", "zookeeper-cluster-data-zookeeper-v2-0") is None   # nothing half-made
+    assert HELM_CONFIG in rows and rows[HELM_CONFIG].state != "done"
+
+
+async def test_static_storage_in_a_graph_without_the_volumes_phase_is_refused(engine: Engine, tmp_path: Path) -> None:
+    """`install --graph ...:release_tasks` has no volumes phase: nobody would make the PVs, so
+    helm-config refuses rather than write an environment file that says dynamic."""
+    config = configure(tmp_path / "answers.yaml", {
+        "environment": "dev", "target": {"provider": "sandbox"}, "digit": {"domain": "digit.local"},
+        "storage": {"mode": "static", "provider": "iscsi", "iscsi": {"portal": PORTAL, "iqn_prefix": "iqn.2024-01.in.gov.sdc"}}},
+        engine.state_dir)
+    result, rows = await engine.run_tasks([HelmConfigTask(config, [])])
+    assert result == "failed"
+    assert rows[HELM_CONFIG].error == "storage.mode: static needs the volumes phase, which this install graph does not have"
+    assert not (engine.state_dir / "helm").exists() or not any((engine.state_dir / "helm").rglob("dev.yaml"))
