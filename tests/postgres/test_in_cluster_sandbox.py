@@ -249,3 +249,46 @@ def test_a_release_that_deploys_postgres_itself_is_only_checked(tmp_path: Path) 
     tasks = {t.id: t for t in release_graph(config, database=True)}
     assert DEPLOY_TASK_ID not in tasks and "postgres-render" not in tasks
     assert "postgres" in tasks[CHECK_TASK_ID].deps
+
+
+def test_a_source_without_a_postgres_chart_says_so_and_the_check_waits_behind_it(tmp_path: Path) -> None:
+    import shutil
+
+    from digit_tui.engine.plan import dry_run_all
+
+    source = tmp_path / "digit-sample"
+    shutil.copytree(BUNDLED_SOURCE, source)
+    shutil.rmtree(source / "deploy-as-code/helm/charts/backbone-services/postgres")
+    offline_kubeconfig(tmp_path)
+    config = make_config(tmp_path, source, tmp_path / "kubeconfig")
+    tasks = {t.id: t for t in release_graph(config, database=True)}
+    assert "postgres-render" not in tasks and DEPLOY_TASK_ID in tasks
+    assert DEPLOY_TASK_ID in tasks[CHECK_TASK_ID].deps
+    [plan] = asyncio.run(dry_run_all([tasks[DEPLOY_TASK_ID]])).values()
+    assert plan[0].startswith("cannot run: database.mode is in-cluster but the DIGIT source has no postgres chart")
+    assert "use database.mode vm or external" in plan[0]
+
+
+def test_the_chart_gets_the_env_files_database_and_a_claim_and_refuses_another_db_host(tmp_path: Path) -> None:
+    from digit_tui.engine.errors import PermanentError
+    from digit_tui.tasks.phasecharts import PhaseInputs
+    from digit_tui.tasks.postgres_cluster import postgres_chart
+
+    offline_kubeconfig(tmp_path)
+    config = make_config(tmp_path, BUNDLED_SOURCE, tmp_path / "kubeconfig")
+
+    def env(host: str, url: str) -> PhaseInputs:
+        data = {"db-host": host, "db-name": "mz_db", "db-url": url}
+        return PhaseInputs({"cluster-configs": {"configmaps": {"egov-config": {"data": data}}}}, None, {})
+
+    chart = postgres_chart(config, env("postgres.egov", "jdbc:postgresql://postgres.egov:5432/mz_db"))
+    assert chart.values["postgresDatabase"] == "mz_db" and chart.values["postgres"]["postgresDatabase"] == "mz_db"
+    assert chart.values["persistence"] == {"enabled": False, "claimName": CLAIM}
+    [claim] = chart.objects
+    assert claim["kind"] == "PersistentVolumeClaim" and claim["metadata"] == {
+        "name": CLAIM, "namespace": "egov", "labels": {"app": "postgres"}}
+    assert "storageClassName" not in claim["spec"]                  # the cluster's default class
+    with pytest.raises(PermanentError) as err:
+        postgres_chart(config, env("pg.internal.example", "jdbc:postgresql://pg.internal.example:5432/mz_db"))
+    assert "db-host is pg.internal.example, not the in-cluster database's Service postgres.egov" in str(err.value)
+    assert "set db-host: postgres.egov" in (err.value.remedy or "")
