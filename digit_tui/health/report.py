@@ -92,8 +92,9 @@ class HealthReport:
             noted = [f for f in c.findings if f.verdict is not Verdict.OK or f.state == "skipped"]
             if c.verdict is Verdict.OK and not noted:
                 continue
-            out += ["", f"### {c.name}: {c.verdict.value}", ""]
-            out += [f"- `{f.subject}` ({f.state}): {f.detail}" for f in noted]
+            out += ["", f"### {c.name}: {c.verdict.value}", "", c.detail]
+            if noted:
+                out += ["", *(f"- `{f.subject}` ({f.state}): {f.detail}" for f in noted)]
             if c.remedy:
                 out += ["", f"Remedy: {c.remedy}"]
         if self.warnings:
