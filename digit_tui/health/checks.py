@@ -183,13 +183,17 @@ class _Index:
 
 # -- workload readiness -----------------------------------------------------------------------
 
-_REMEDIES = {
-    "image": "check the image name and tag (and the registry's pull secret); `kubectl describe pod` shows the pull error",
-    "config": "create the missing Secret / ConfigMap or key (cluster-configs renders them from the env and secrets files)",
-    "unschedulable": "add capacity or lower the requests: `digit-tui size` and the nodes' allocatable",
-    "crash": "read the container's previous log: `kubectl logs --previous` (often the database or Kafka)",
-    "job-failed": "read the Job's pod log and rerun the install",
-}
+# The remedy for the first finding that is not ok, by the words the installer's diagnosis uses.
+_REMEDIES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("cannot be pulled",),
+     "check the image name and tag (and the registry's pull secret); `kubectl describe pod` shows the pull error"),
+    (("missing in", "configuration error"),
+     "create the missing Secret / ConfigMap or key (cluster-configs renders them from the env and secrets files)"),
+    (("Pending:",), "add capacity or lower the requests: `digit-tui size` and the nodes' allocatable"),
+    (("CrashLoopBackOff", "restarting"),
+     "read the container's previous log: `kubectl logs --previous` (often the database or Kafka)"),
+    (("job failed",), "read the Job's pod log and rerun the install"),
+)
 NOT_READY_REMEDY = "wait for the rollout, or look at its pods: `kubectl describe` and `kubectl logs`"
 
 
@@ -214,14 +218,8 @@ def _remedy_for(findings: Sequence[Finding]) -> str:
     for f in findings:
         if f.verdict is Verdict.OK:
             continue
-        for kind, text in _REMEDIES.items():
-            if kind == "image" and "cannot be pulled" in f.detail:
-                return text
-            if kind == "config" and ("missing in" in f.detail or "configuration error" in f.detail):
-                return text
-            if kind == "unschedulable" and "Pending:" in f.detail:
-                return text
-            if kind == "crash" and "CrashLoopBackOff" in f.detail:
+        for words, text in _REMEDIES:
+            if any(w in f.detail for w in words):
                 return text
     return NOT_READY_REMEDY
 
