@@ -56,6 +56,7 @@ class PrereqScreen(DigitScreen):
         self.checklist = vm.Checklist(self.plan)
         self.acknowledged = False
         self._gen = 0
+        self._moved = -1                # the run whose first failure the checklist moved to
         self._failed_to_run: str | None = None
 
     def compose(self) -> ComposeResult:
@@ -98,6 +99,10 @@ class PrereqScreen(DigitScreen):
         self.checklist.update(section)
         self._show_section(section)
         self._refresh()
+        failures = self.checklist.failures()
+        if self.checklist.done and failures and self._moved != gen:
+            self._moved = gen           # once per run: after that the operator moves
+            self._highlight_result(failures[0])
 
     def _set_facts(self, gen: int, facts: dict[str, HostFacts]) -> None:
         if gen == self._gen:
@@ -163,11 +168,9 @@ class PrereqScreen(DigitScreen):
         failures = c.failures()
         if failures:
             first = failures[0]
-            line = Text.assemble(("✗ ", "bold red"), f"{len(failures)} failed — fix, then r to check again: ",
-                                 (first.remedy or first.message, "bold"))
-            if c.untrusted():
-                line.append("  (t: trust the host key)", style="dim")
-            return line
+            where = first.subject or first.group
+            return Text.assemble(("✗ ", "bold red"), f"{len(failures)} failed ({where}): its remedy (→) says what to do; "
+                                 "r checks again")
         warnings = c.warnings()
         if warnings and not self.acknowledged:
             return Text.assemble(("! ", "bold yellow"), f"{len(warnings)} warning{'s' if len(warnings) != 1 else ''}: "
@@ -241,7 +244,7 @@ class PrereqScreen(DigitScreen):
             blocking = failures[0] if failures else c.warnings()[0]
             self._highlight_result(blocking)
             if failures:
-                self.notify(f"{blocking.message} — {blocking.remedy or 'fix it and check again (r)'}",
+                self.notify(f"{blocking.message} — {vm.remedy_here(blocking) or 'fix it and check again (r)'}",
                             severity="error", timeout=6)
             else:
                 self.notify("acknowledge the warnings first (a)", severity="warning", timeout=4)
@@ -271,9 +274,10 @@ def _result_line(r: CheckResult) -> Text:
     line.append(r.message, style="dim" if r.status is Status.INFO else "")
     if r.latency_ms is not None:
         line.append(f"  ({r.latency_ms:.0f} ms)", style="dim")
-    if r.remedy and r.status in (Status.FAIL, Status.WARN):
+    remedy = vm.remedy_here(r)
+    if remedy and r.status in (Status.FAIL, Status.WARN):
         line.append("\n    → ", style="dim")
-        line.append(r.remedy, style="bold" if r.status is Status.FAIL else "")
+        line.append(remedy, style="bold" if r.status is Status.FAIL else "")
     fingerprint = vm.fingerprint_to_trust(r)
     if fingerprint is not None:
         line.append("\n    t: trust ", style="dim")

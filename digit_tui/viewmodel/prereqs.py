@@ -151,6 +151,18 @@ def fingerprint_to_trust(result: CheckResult) -> str | None:
     return fingerprint if fingerprint.startswith("SHA256:") else None
 
 
+def remedy_here(result: CheckResult) -> str | None:
+    """The remedy as the TUI gives it: a host key is trusted with ``t`` on the screen, not with the
+    command-line option preflight's remedy names."""
+    from digit_tui.preflight.checks import trust_option
+
+    remedy = result.remedy
+    if remedy is None or fingerprint_to_trust(result) is None:
+        return remedy
+    head = remedy[:remedy.find(trust_option(result.subject, ""))].rstrip(" :`")
+    return f"{head} (t)"
+
+
 def preflight_plan(answers: Answers, answers_path: Path, state_dir: Path) -> PreflightPlan:
     """What the engine's prerequisite tasks will check, from these answers."""
     from digit_tui.answers.config import InstallConfig

@@ -63,9 +63,9 @@ async def paste(pilot: Any, selector: str, text: str) -> None:
     await pilot.pause()
 
 
-async def both_sizes(pilot: Any, cond: Any, what: str) -> tuple[str, str]:
+async def both_sizes(pilot: Any, cond: Any, what: str, timeout: float = 10.0) -> tuple[str, str]:
     """The screen at 80x24, then at 160x50 (and back): both must satisfy ``cond``."""
-    small = await wait_screen(pilot, cond, what=f"{what} at 80x24")
+    small = await wait_screen(pilot, cond, timeout=timeout, what=f"{what} at 80x24")
     await pilot.resize_terminal(*BIG)
     big = await wait_screen(pilot, cond, what=f"{what} at 160x50")
     await pilot.resize_terminal(*SMALL)
@@ -514,7 +514,8 @@ async def test_a_failing_check_blocks_continue_and_shows_its_remedy(state_root: 
             assert "✗ network" in text and "✗ probe 127.0.0.1:1 127.0.0.1:1 does not answer" in flat_words(text)
             assert "→ check the address in the answers, the firewall and the VPN" in flat_words(text)
             assert "✓ config" in text and "tools" in text          # what was checked besides
-            assert "✗ 1 failed — fix, then r to check again:" in flat_words(text)
+            assert "✗ 1 failed (probe 127.0.0.1:1): its remedy (→) says what to do; r checks again" in flat_words(
+                "\n".join(text.splitlines()[-3:-1]))                # the status line, above the keys
         await pilot.press("ctrl+n")
         text = await wait_screen(pilot, lambda t: "2/4 prerequisites" in t.splitlines()[0], what="continue refused")
         assert "3/4 sizing" not in text and isinstance(app.screen, PrereqScreen)
