@@ -14,8 +14,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from digit_tui.sandbox.runtime import start_sandbox
 from tests.support import REPO
 
@@ -110,14 +108,3 @@ def test_plan_describes_ssh_tasks_without_paramiko(tmp_path: Path) -> None:
     for heavy in ("paramiko", "cryptography", "textual", "kubernetes"):
         assert heavy not in r["modules"], heavy
 
-
-def test_validate_in_process_leaves_the_cyclic_collector_on(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """validate and size run without the cyclic collector (cli.WITHOUT_CYCLIC_GC); a caller that runs
-    main() in its own process (the demo, these tests) gets it back, also when the command fails."""
-    import gc
-
-    from digit_tui import cli
-
-    assert cli.main(["validate", "--example"]) == 0 and gc.isenabled()
-    assert cli.main(["validate", "--answers", str(tmp_path / "absent.yaml")]) == 2 and gc.isenabled()
-    assert "answers file does not exist" in capsys.readouterr().err

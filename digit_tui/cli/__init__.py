@@ -11,7 +11,6 @@ callable ``(args) -> int``. Heavy imports happen inside those callables so that
 from __future__ import annotations
 
 import argparse
-import gc
 import importlib
 import os
 import sys
@@ -51,12 +50,6 @@ FAST_COMMANDS: dict[str, str] = {
     "tui": "digit_tui.cli.tui",
     "demo": "digit_tui.cli.tui",
 }
-
-
-# Short-lived commands that import and build a large graph of objects, then exit: during validate the
-# cyclic collector walks pydantic's schemas some 60 times (size: 20), 5-10 % of the run, and finds
-# next to no cycles. Reference counting still frees everything else.
-WITHOUT_CYCLIC_GC: frozenset[str] = frozenset({"validate", "size"})
 
 
 def build_parser(modules: tuple[str, ...] = COMMAND_MODULES) -> argparse.ArgumentParser:
@@ -120,9 +113,6 @@ def _run(argv: list[str] | None) -> int:
         else:
             parser.print_help()
             return exitcodes.BAD_INPUT
-    collecting = gc.isenabled()
-    if args.command in WITHOUT_CYCLIC_GC:
-        gc.disable()
     try:
         return int(func(args) or 0)
     except InputError as exc:
@@ -131,9 +121,6 @@ def _run(argv: list[str] | None) -> int:
     except KeyboardInterrupt:
         print("digit-tui: interrupted", file=sys.stderr)
         return exitcodes.INTERRUPTED
-    finally:
-        if collecting:
-            gc.enable()     # main() called in-process (tests, the demo) leaves the caller's collector as it was
 
 
 def _stdout_gone() -> int:
