@@ -44,7 +44,9 @@ def cmd_preflight(args: argparse.Namespace) -> int:
     answers = Path(args.answers).expanduser().resolve()
     model = load_answers(answers)
     state_dir = paths.state_dir(model.environment, args.state_dir)
-    config = InstallConfig.from_answers(model, answers, state_dir=state_dir)
+    from digit_tui.sizing.install import install_plan
+
+    config = InstallConfig.from_answers(model, answers, state_dir=state_dir, sizing=install_plan(model, answers))
     plan = PreflightPlan.from_config(config, tier=args.tier, skip_checks=args.skip_checks)
     trust = parse_trust_options(args.trust_host_key, [h.name for h in plan.hosts])
     if trust:

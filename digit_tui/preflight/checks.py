@@ -67,6 +67,12 @@ def config_checks(plan: PreflightPlan) -> list[CheckResult]:
         if plan.tier == "prod" and len(masters) == 1:
             add("roles", Status.WARN, "one master: the control plane has no redundancy (tier prod)",
                 "use 3 masters behind a load balancer")
+        sized = plan.sizing
+        if workers and sized is not None and len(workers) < sized.workers:
+            add("sizing", _plan_status(plan), f"{len(workers)} worker host{'s' if len(workers) != 1 else ''}; the "
+                f"sizing plan ({sized.preset}, {sized.ulbs} ULBs) has {sized.workers} × {sized.worker_flavor} workers",
+                f"add {sized.workers - len(workers)} worker host(s), or plan for fewer sizing.ulbs or another "
+                "sizing.preset")
         services = ipaddress.ip_network(plan.service_cidr)
         for h in plan.hosts:
             ip = _ip(h.address)
@@ -294,6 +300,7 @@ def host_checks(plan: PreflightPlan, host: HostSpec, f: HostFacts, already_node:
             if have is not None and have < rec.disk_gib * GiB:
                 out.append(CheckResult("host", "disk", Status.WARN, f"{name} has {gib(have)} free on {path}; {why} "
                                        f"{gib(int(rec.disk_gib * GiB))}", name, f"free space on {path} of {name}"))
+    out += _plan_checks(plan, host, f, need.memory_slack)
     if f.swap_on:
         text = f"{name} has swap on ({gib(f.swap_bytes)}); the kubelet needs it off"
         remedy = f"`swapoff -a` on {name} and remove the swap line from /etc/fstab"
@@ -313,6 +320,31 @@ def host_checks(plan: PreflightPlan, host: HostSpec, f: HostFacts, already_node:
                                    f"not a distribution kubeadm supports ({wanted})", name,
                                    "use a supported distribution, or acknowledge it"))
         out += _port_checks(plan, host, f, already_node)
+    return out
+
+
+def _plan_status(plan: PreflightPlan) -> Status:
+    # The plan estimates from DIGIT-shaped requests: production must acknowledge a shortfall, a dev
+    # lab is told of it.
+    return Status.WARN if plan.tier == "prod" else Status.INFO
+
+
+def _plan_checks(plan: PreflightPlan, host: HostSpec, f: HostFacts, memory_slack: float) -> list[CheckResult]:
+    """A worker host smaller than the sizing plan's workers."""
+    sized = plan.sizing
+    if sized is None or "worker" not in host.roles:
+        return []
+    name = host.name
+    out: list[CheckResult] = []
+    flavor = f"the sizing plan's workers are {sized.worker_flavor}"
+    fix = "or plan for fewer sizing.ulbs or another sizing.preset"
+    if f.cpus < sized.worker_cpus:
+        out.append(CheckResult("host", "sizing", _plan_status(plan), f"{name} has {f.cpus} CPU{'s' if f.cpus != 1 else ''}; "
+                               f"{flavor} ({sized.worker_cpus:g} CPUs)", name, f"give {name} {sized.worker_cpus:g} CPUs, {fix}"))
+    want = int(sized.worker_memory_gib * GiB)
+    if f.memory_bytes < want * (1 - memory_slack):
+        out.append(CheckResult("host", "sizing", _plan_status(plan), f"{name} has {gib(f.memory_bytes)} of memory; "
+                               f"{flavor} ({gib(want)})", name, f"give {name} {gib(want)} of memory, {fix}"))
     return out
 
 

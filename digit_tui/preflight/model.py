@@ -14,6 +14,7 @@ from digit_tui.preflight.thresholds import Tier, tier_of
 
 if TYPE_CHECKING:
     from digit_tui.answers.config import InstallConfig
+    from digit_tui.answers.sizingplan import SizingPlan
 
 PASSPHRASE_ENV = "DIGIT_TUI_SSH_PASSPHRASE"
 KNOWN_HOSTS = "known_hosts"
@@ -107,6 +108,7 @@ class PreflightPlan:
     sops_candidates: tuple[Path, ...] = ()  # environment / secrets files that may be sops-encrypted
     skip_checks: bool = False
     state_dir: Path | None = None
+    sizing: SizingPlan | None = None        # the install's plan: worker hosts are compared with it
 
     @property
     def known_hosts(self) -> Path | None:
@@ -138,6 +140,7 @@ class PreflightPlan:
             sops_candidates=files,
             skip_checks=config.preflight.skip_checks if skip_checks is None else skip_checks,
             state_dir=config.state_dir,
+            sizing=config.sizing,
         )
 
 
