@@ -173,6 +173,35 @@ def _node_info(node: Mapping[str, Any]) -> _NodeInfo:
                      pods=read(lambda v: int(memory_bytes(v)), "pods"))
 
 
+def _resources_key(spec: Mapping[str, Any]) -> str:
+    """All that ``pod_requests`` reads of a spec, as text: the pods of one template share it."""
+    return repr(([(c.get("restartPolicy"), c.get("resources")) for c in spec.get("initContainers") or ()],
+                 [c.get("resources") for c in spec.get("containers") or ()], spec.get("overhead")))
+
+
+class _RequestsCache:
+    """(millicores, bytes) a pod spec requests (``pod_requests``), computed once per distinct set of
+    resources: thousands of pods come from a few templates, and the rule reads decimal quantities."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._known: dict[str, tuple[int, int]] = {}
+
+    def __call__(self, spec: Mapping[str, Any]) -> tuple[int, int]:
+        key = _resources_key(spec)
+        found = self._known.get(key)
+        if found is None:
+            try:
+                r = pod_requests(spec)
+                found = (r.cpu, r.mem)
+            except ValueError:      # the API admits no such pod; count it as asking nothing
+                found = (0, 0)
+            if len(self._known) >= self.size:
+                self._known.clear()
+            self._known[key] = found
+        return found
+
+
 class ViewsModel:
     """Thread-safe: watcher threads write, one feeder thread drains the view on screen."""
 
@@ -186,6 +215,7 @@ class ViewsModel:
         self._workloads: dict[str, WorkloadRow] = {}
         self._wl_kind: dict[str, dict[str, str]] = {k: {} for k in WORKLOAD_KINDS}   # kind -> obj key -> row key
         self._nodes: dict[str, _NodeInfo] = {}
+        self._requests = _RequestsCache()
         self._pods: dict[str, _PodAsks] = {}                # pod key -> what it holds, bound and unfinished pods only
         self._used: dict[str, list[int]] = {}               # node -> [millicores, bytes, pods]
         self._events: dict[str, dict[str, EventRow]] = {"events": {}, "normal-events": {}}
@@ -308,11 +338,7 @@ class ViewsModel:
         old = self._pods.get(key)       # read without the lock: a dict lookup, and only a hint
         if old is not None and old.uid == uid and uid:
             return _PodAsks(uid, str(node), old.cpu, old.mem)
-        try:
-            r = pod_requests(spec)
-            cpu, mem = r.cpu, r.mem
-        except ValueError:      # the API admits no such pod; count it as asking nothing
-            cpu = mem = 0
+        cpu, mem = self._requests(spec)
         return _PodAsks(uid, str(node), cpu, mem)
 
     def _set_pod(self, key: str, entry: _PodAsks | None) -> None:
