@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -86,5 +87,63 @@ def test_demo_opens_the_tui_and_ctrl_q_leaves_the_install_running(tmp_path: Path
         if engine_pid:
             try:
                 os.kill(engine_pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def _events_before(screen: str, when: str) -> list[str]:
+    """The event lines of the right-hand panel stamped no later than ``when`` (HH:MM:SS)."""
+    stamped = []
+    for line in screen.splitlines():
+        panel = line.split("││", 1)[1] if "││" in line else ""
+        words = panel.strip(" │").split()
+        if words and len(words[0]) == 8 and words[0].count(":") == 2 and words[0] <= when:
+            stamped.append(panel.strip(" │"))
+    return stamped
+
+
+def test_a_killed_terminal_mid_install_and_digit_tui_in_a_new_one_reattaches_with_the_whole_history(
+        tmp_path: Path) -> None:
+    """The operator's terminal (here: the whole tmux server) dies mid-install; `digit-tui` in a new
+    terminal finds the install, re-attaches to it and shows it going on (or finished) with the
+    history from before the terminal died. The real product end to end: the welcome screen's
+    "try the sandbox" (the demo: the sandbox, the sample release, the detached engine)."""
+    xdg = tmp_path / "xdg"
+    state = xdg / "digit-tui" / "demo"
+    script = tmp_path / "run.sh"
+    script.write_text(f"export PYTHONPATH={REPO} XDG_STATE_HOME={xdg} TERM=xterm-256color\n"
+                      f"{sys.executable} -m digit_tui.cli\n")
+    first, second = Tmux(tmp_path), Tmux(tmp_path)
+    try:
+        first("new-session", "-d", "-x", "80", "-y", "24", f"bash {script}")
+        wait_until(lambda: "No install found" in first.screen(), timeout=30, what="the welcome screen")
+        first("send-keys", "s")                                  # try the sandbox
+        wait_until(lambda: (lambda s: "DIGIT installer · demo" in s and "● running" in s.splitlines()[0])(
+            first.screen()), timeout=120, what="the demo's install view, running")
+        killed_at = time.strftime("%H:%M:%S")
+        first.kill()                                             # the terminal is gone, the TUI with it
+        run = status_json(state)["run"]
+        assert run["engine_alive"] or run["state"] == "done"     # the install did not die with it
+
+        second("new-session", "-d", "-x", "80", "-y", "24", f"bash {script}")
+        screen = wait_until(lambda: (lambda s: s if s.startswith("DIGIT installer · demo · digit.demo.local")
+                                     and ("● running" in s.splitlines()[0] or "✓ done" in s.splitlines()[0])
+                                     else None)(second.screen()), timeout=30, what="the re-attached install view")
+        assert "Prerequisites" in screen and "Release" in screen
+        wait_until(lambda: "✓ install complete" in second.screen(), timeout=180, what="the install to finish")
+        second("send-keys", "Home")                              # the first phase: from before the kill
+        screen = wait_until(lambda: (lambda s: s if "╭─ Prerequisites ─" in s.splitlines()[1] else None)(
+            second.screen()), timeout=10, what="the Prerequisites phase's events")
+        history = _events_before(screen, killed_at)
+        assert any("prerequisites" in line for line in history), history
+        assert status_json(state)["complete"]
+    finally:
+        first.kill()
+        second.kill()
+        stop_background(state / "sandbox")
+        lock = state / "engine.lock"
+        if lock.exists() and lock.read_text().strip().isdigit():
+            try:
+                os.kill(int(lock.read_text().strip()), signal.SIGKILL)
             except ProcessLookupError:
                 pass
