@@ -167,7 +167,8 @@ class Scheduler:
         self.outputs: dict[str, dict[str, Any]] = {}
         # Outputs of tasks a previous run (or this one, before a restart) finished: checked ahead.
         self.recorded: dict[str, Mapping[str, Any]] = dict(recorded or {})
-        self._ahead: dict[str, asyncio.Task[RunContext | None]] = {}   # checks started ahead of their turn
+        # Checks started ahead of their turn, with the context each reads its dependencies' outputs through.
+        self._ahead: dict[str, tuple[asyncio.Task[RunContext | None], RunContext]] = {}
         self.check_only = check_only
         self.work_found: str | None = None    # check_only: the first task that is not converged
         self.paused = False
@@ -253,7 +254,7 @@ class Scheduler:
             return
         self._cancelled = True
         self._interrupted_by_operator = self.work_found is None
-        for t in [*self._running.values(), *self._ahead.values()]:
+        for t in [*self._running.values(), *(a for a, _ in self._ahead.values())]:
             t.cancel()
         self._poke()
 
@@ -354,8 +355,7 @@ class Scheduler:
         gates = {load: asyncio.Semaphore(self.limits.of_load(load)) for load in Load}
         slots = asyncio.Semaphore(self.limits.total)
 
-        async def one(task: Task) -> RunContext | None:
-            ctx = RunContext(self, task, assumed=known)
+        async def one(task: Task, ctx: RunContext) -> RunContext | None:
             async with slots, gates[task.load]:
                 try:
                     return ctx if await asyncio.wait_for(task.check(ctx), task.timeout) else None
@@ -366,24 +366,37 @@ class Scheduler:
 
         ahead.sort(key=lambda tid: -self.chains.get(tid, 1))
         for tid in ahead:
-            self._ahead[tid] = asyncio.create_task(one(self.tasks[tid]), name=f"check:{tid}")
+            ctx = RunContext(self, self.tasks[tid], assumed=known)
+            self._ahead[tid] = (asyncio.create_task(one(self.tasks[tid], ctx), name=f"check:{tid}"), ctx)
 
     async def _checked_ahead(self, task: Task) -> RunContext | None:
         """The context of this task's check ahead when it converged and everything it read is what
         the tasks that publish it have published in this run; None: check it now."""
-        pending = self._ahead.pop(task.id, None)
-        if pending is None:
+        entry = self._ahead.pop(task.id, None)
+        if entry is None:
+            return None
+        pending, reading = entry
+        if not pending.done() and self._stale(task, reading):
+            # What it has read (or its dependencies publish) changed: whatever it finds is moot, and
+            # it may be waiting on what no longer exists (the address of a cluster built anew).
+            pending.cancel()
             return None
         ctx = await pending
-        if ctx is None:
+        if ctx is None or self._stale(task, ctx):
             return None
-        for source, value in ctx.seen.items():
-            if self.state.get(source) != TaskState.DONE or _as_json(self.outputs.get(source, {})) != _as_json(value):
-                return None
         return ctx
 
+    def _stale(self, task: Task, ctx: RunContext) -> bool:
+        """Whether a check ahead read (or will read, of its dependencies) other outputs than those
+        published in this run: of a task not done yet, or done with different outputs."""
+        read = list(ctx.seen.items())  # one step under the GIL: the check may be reading in a thread
+        if any(self.state.get(src) != TaskState.DONE or _as_json(self.outputs.get(src, {})) != _as_json(value)
+               for src, value in read):
+            return True
+        return any(_as_json(self.outputs.get(d, {})) != _as_json(self.recorded.get(d, {})) for d in task.deps)
+
     async def _stop_checks_ahead(self) -> None:
-        left = list(self._ahead.values())
+        left = [a for a, _ in self._ahead.values()]
         self._ahead.clear()
         for t in left:
             t.cancel()
@@ -396,7 +409,7 @@ class Scheduler:
             self._set(task.id, TaskState.PENDING, "not converged: left to the engine")
             self._cancelled = True
             this = asyncio.current_task()  # the task saying so returns by itself
-            for t in [*self._running.values(), *self._ahead.values()]:
+            for t in [*self._running.values(), *(a for a, _ in self._ahead.values())]:
                 if t is not this:
                     t.cancel()
             self._poke()

@@ -407,3 +407,26 @@ async def test_a_check_ahead_that_read_an_output_which_changed_is_checked_again(
     assert await Scheduler(tasks, j, run, recorded={"a": {"v": 1}, "b": {}}).run() == "done"
     assert b_saw == [1, 2]
     assert ensured == []
+
+
+async def test_a_check_ahead_still_running_when_its_input_changed_is_not_waited_for(tmp_path: Path) -> None:
+    """``b``'s check ahead, given the v=1 ``a`` recorded, hangs (a cluster that is no more); ``a``
+    now publishes v=2, so in its turn ``b`` is checked again at once instead of waiting for it."""
+    j, run = journal(tmp_path)
+    forever = asyncio.Event()
+
+    async def check_a(ctx: Any) -> bool:
+        ctx.publish("v", 2)
+        return True
+
+    async def check_b(ctx: Any) -> bool:
+        if ctx.output("a").get("v") == 1:
+            await forever.wait()
+        return True
+
+    async def must_not_run(ctx: Any) -> None:
+        raise AssertionError("ensure of a converged task")
+
+    tasks = [FunctionTask("a", check_a, must_not_run), FunctionTask("b", check_b, must_not_run, deps=("a",))]
+    sched = Scheduler(tasks, j, run, recorded={"a": {"v": 1}, "b": {}})
+    assert await asyncio.wait_for(sched.run(), 10) == "done"
