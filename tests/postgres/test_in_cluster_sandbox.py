@@ -230,6 +230,15 @@ def test_the_graph_puts_the_database_check_before_the_services_that_migrate(tmp_
     assert CHECK_TASK_ID not in tasks["egov-mdms-service"].deps       # no -db entry: it migrates nothing
     plain = {t.id for t in release_graph(config)}
     assert not plain & {CHECK_TASK_ID, DEPLOY_TASK_ID, "postgres-render"}
+    # What `digit-tui plan` says of them.
+    from digit_tui.engine.plan import dry_run_all
+
+    plan = asyncio.run(dry_run_all([tasks["postgres-render"], tasks[DEPLOY_TASK_ID], tasks[CHECK_TASK_ID]]))
+    assert plan["postgres-render"][0].startswith("would render the postgres charts")
+    assert plan[DEPLOY_TASK_ID][0].startswith(
+        f"would create the claim {CLAIM} (10Gi, the cluster's default StorageClass) and apply the DIGIT source's "
+        "postgres chart (Service postgres.egov; role and password from the db Secret")
+    assert "pg_isready" in plan[CHECK_TASK_ID][0] and "delete the Job" in plan[CHECK_TASK_ID][0]
 
 
 def test_a_release_that_deploys_postgres_itself_is_only_checked(tmp_path: Path) -> None:
