@@ -47,7 +47,7 @@ from digit_tui.engine.errors import PermanentError, TaskError
 from digit_tui.engine.task import RetryPolicy, Task, TaskContext
 from digit_tui.infra.kube import Kube
 from digit_tui.infra.kubeclaims import default_class
-from digit_tui.infra.kubewait import CONFIG, NotReady, WaitPolicy, Workload, wait_ready
+from digit_tui.infra.kubewait import CRASH, JOB_FAILED, NotReady, WaitPolicy, Workload, wait_ready
 from digit_tui.tasks.helmconfig import TASK_ID as HELM_CONFIG
 from digit_tui.tasks.phasecharts import (
     PhaseChart, PhaseInputs, PhaseRenderTask, PhaseServiceTask, PhaseUnavailable, missing_charts,
@@ -199,7 +199,9 @@ class ClusterDbCheckTask(Task):
             if stop.is_set():
                 raise asyncio.CancelledError() from None
             why = self._pod_failure(kube, check.namespace, name, log="last log lines" not in exc.diagnosis.message)
-            remedy = remedy_for(exc.diagnosis) if exc.diagnosis.kind == CONFIG else CHECK_REMEDY
+            # A failed login or an unreachable server is the database's; an image that cannot be pulled or
+            # a missing db Secret is the cluster's, in the release's words.
+            remedy = CHECK_REMEDY if exc.diagnosis.kind in (JOB_FAILED, CRASH) else remedy_for(exc.diagnosis)
             raise PermanentError(f"the database {check.host}:{check.port}/{check.database} does not pass the check from "
                                  f"inside the cluster: {exc.diagnosis.message}" + (f"; {why}" if why else ""),
                                  remedy=remedy) from None

@@ -301,3 +301,16 @@ def test_the_chart_gets_the_env_files_database_and_a_claim_and_refuses_another_d
         postgres_chart(config, env("pg.internal.example", "jdbc:postgresql://pg.internal.example:5432/mz_db"))
     assert "db-host is pg.internal.example, not the in-cluster database's Service postgres.egov" in str(err.value)
     assert "set db-host: postgres.egov" in (err.value.remedy or "")
+
+
+def test_a_check_image_the_nodes_cannot_pull_is_named_with_the_registry_remedy(
+        tmp_path: Path, cluster: Any, engine: Engine) -> None:
+    kc, cache = cluster.kubeconfig_path, tmp_path / "kcache"
+    config = make_config(tmp_path, BUNDLED_SOURCE, kc, database={"mode": "external", "host": "10.20.0.31"})
+    missing = "docker.io/library/postgres:v0.0.0-missing"          # the sandbox's registry has no such tag
+    tasks = [*base_tasks(config), *db_tasks(config, check_image=missing)]
+    assert asyncio.run(engine.run(tasks)) == "failed"
+    row = engine.journal.task(engine.run_id, CHECK_TASK_ID)
+    assert row is not None and row.error is not None and f"image {missing} cannot be pulled" in row.error
+    assert row.remedy is not None and "registry is reachable from the nodes" in row.remedy
+    wait_until(lambda: check_jobs(kc, cache) == [], timeout=30, what="the check Job to be deleted")
