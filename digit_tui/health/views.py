@@ -78,6 +78,7 @@ class NodeRow:
     mem_allocatable: int
     pods: int
     pods_allocatable: int
+    control_plane: bool = False     # labelled or tainted as a control-plane node: not a worker
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +156,10 @@ class _NodeInfo:
     cpu: int
     mem: int
     pods: int
+    control_plane: bool
+
+
+CONTROL_PLANE = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")
 
 
 def _node_info(node: Mapping[str, Any]) -> _NodeInfo:
@@ -168,9 +173,13 @@ def _node_info(node: Mapping[str, Any]) -> _NodeInfo:
             return 0
 
     ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in st.get("conditions") or ())
-    return _NodeInfo(ready=ready, schedulable=not (node.get("spec") or {}).get("unschedulable"),
+    spec = node.get("spec") or {}
+    labels = (node.get("metadata") or {}).get("labels") or {}
+    control = any(k in labels for k in CONTROL_PLANE) or any(
+        t.get("key") in CONTROL_PLANE and t.get("effect") == "NoSchedule" for t in spec.get("taints") or ())
+    return _NodeInfo(ready=ready, schedulable=not spec.get("unschedulable"),
                      cpu=read(cpu_millis, "cpu"), mem=read(memory_bytes, "memory"),
-                     pods=read(lambda v: int(memory_bytes(v)), "pods"))
+                     pods=read(lambda v: int(memory_bytes(v)), "pods"), control_plane=control)
 
 
 def _resources_key(spec: Mapping[str, Any]) -> str:
@@ -401,7 +410,8 @@ class ViewsModel:
                     upserts[name] = NodeRow(key=name, name=name, ready=info.ready, schedulable=info.schedulable,
                                             cpu_requested=used[0], cpu_allocatable=info.cpu,
                                             mem_requested=used[1], mem_allocatable=info.mem,
-                                            pods=used[2], pods_allocatable=info.pods)
+                                            pods=used[2], pods_allocatable=info.pods,
+                                            control_plane=info.control_plane)
             else:
                 tables = self._events.values()
                 for key in keys:

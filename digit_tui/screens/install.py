@@ -404,13 +404,15 @@ class InstallScreen(DigitScreen):
 
     def action_dashboard(self) -> None:
         from digit_tui.screens.dashboard import DashboardScreen
+        from digit_tui.widgets.viewrows import NodePlan
 
         config = _config_of(self.run_row) if self.run_row else None
         target = config.answers.target if config is not None else None
         if target is None or target.kubeconfig is None:
             self.notify("this install has no kubeconfig yet (the cluster phase writes it)", severity="warning")
             return
-        self.app.push_screen(DashboardScreen(str(target.kubeconfig), target.context))
+        self.app.push_screen(DashboardScreen(str(target.kubeconfig), target.context,
+                                             plan=NodePlan.of(config.sizing if config is not None else None)))
 
 
 def _config_of(run: Any) -> Any:

@@ -12,6 +12,7 @@ from typing import Any
 
 from rich.text import Text
 
+from digit_tui.answers.sizingplan import SizingPlan
 from digit_tui.health.model import age
 from digit_tui.health.views import EventRow, NodeRow, WorkloadRow
 from digit_tui.widgets.podrow import cell, header_line
@@ -147,17 +148,18 @@ class NodePlan:
     flavor: str = ""
 
     @classmethod
-    def of(cls, sizing: Any) -> NodePlan | None:
+    def of(cls, sizing: SizingPlan | None) -> NodePlan | None:
         """From the run's sizing plan (``InstallConfig.sizing``), None when the install has none."""
         if sizing is None:
             return None
-        return cls(workers=int(sizing.workers), cpus=float(sizing.worker_cpus),
-                   memory_gib=float(sizing.worker_memory_gib), flavor=str(sizing.worker_flavor or ""))
+        return cls(workers=sizing.workers, cpus=sizing.worker_cpus, memory_gib=sizing.worker_memory_gib,
+                   flavor=sizing.worker_flavor)
 
 
 def nodes_footer(rows: list[NodeRow], plan: NodePlan | None, width: int = 80) -> Text:
     """Requested against allocatable over all nodes, and against the plan when the install has one
-    (its worker count; on a wide terminal also what the planned workers would give)."""
+    (its worker count against the nodes that are not control-plane nodes; on a wide terminal also
+    what the planned workers would give)."""
     cpu_used = sum(n.cpu_requested for n in rows)
     mem_used = sum(n.mem_requested for n in rows)
     text = Text(no_wrap=True, overflow="crop")
@@ -177,7 +179,7 @@ def nodes_footer(rows: list[NodeRow], plan: NodePlan | None, width: int = 80) ->
         want_cpu, want_mem = int(plan.workers * plan.cpus * 1000), int(plan.workers * plan.memory_gib * GIB)
         text.append(f" = {cpu_text(want_cpu)} cpu {mem_text(want_mem)}, requested {share(cpu_used, want_cpu)[0]} / "
                     f"{share(mem_used, want_mem)[0]}")
-    short = plan.workers - len(rows)
+    short = plan.workers - sum(1 for n in rows if not n.control_plane)
     text.append(f" ✗ {short} node{'s' if short > 1 else ''} short" if short > 0 else " ✓",
                 style="bold red" if short > 0 else "green")
     return text

@@ -273,3 +273,34 @@ async def test_unreachable_cluster_keeps_the_views_data_with_its_age_and_recover
     finally:
         kube.close()
         h.stop()
+
+
+async def test_the_install_view_opens_the_dashboard_with_the_install_sizing_plan(
+        cluster: tuple[SandboxHandle, Kube], tmp_path: Path) -> None:
+    import os
+
+    from digit_tui.answers.config import InstallConfig
+    from digit_tui.answers.model import Answers
+    from digit_tui.answers.sizingplan import SizingPlan
+    from digit_tui.engine.journal import Journal
+
+    h, _ = cluster
+    answers = Answers.model_validate({"environment": "sdc-prod", "target": {
+        "provider": "existing", "kubeconfig": str(h.kubeconfig_path)}, "digit": {"domain": "egov.example.gov.in"}},
+        context={"check_files": False})
+    sizing = SizingPlan(preset="sdc", tier="prod", ulbs=100, workers=3, worker_flavor="8C/16G", worker_cpus=8,
+                        worker_memory_gib=16, worker_disk_gb=None, masters=0, disks=(), workloads="test")
+    j = Journal.in_dir(tmp_path)
+    run = j.create_run("sdc-prod", "tests:graph", InstallConfig.from_answers(answers, sizing=sizing).to_document(),
+                       None)
+    j.set_run_state(run, "running", engine_pid=os.getpid(), message="install started")
+    j.sync_tasks(run, [("vpn", "Reach the VPN", "prerequisites", [])])
+    app = DigitApp(start="install", state_dir=tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_screen(pilot, lambda t: "Prerequisites" in t, what="the install view")
+        await pilot.press("d")
+        await wait_screen(pilot, lambda t: t.startswith("Pods ·") and "● live" in t, timeout=20, what="the dashboard")
+        await pilot.press("n")
+        text = await wait_screen(pilot, lambda t: "2 nodes:" in t, timeout=20, what="the nodes line")
+        total = line_with(text, "2 nodes:")
+        assert "plan 3×8C/16G" in total and "✗ 1 node short" in total
