@@ -490,7 +490,8 @@ class Sizing(Section):
     """What the install is sized for: the planner (docs/sizing.md) turns it into the worker nodes
     terraform builds and the backbone's disk sizes."""
 
-    ulbs: int = expect(f"a whole number of ULBs, 1-{MAX_ULBS}", default=1, ge=1, le=MAX_ULBS)
+    # None: the preset's own number of ULBs (digit_tui/profiles).
+    ulbs: int | None = expect(f"a whole number of ULBs, 1-{MAX_ULBS}", default=None, ge=1, le=MAX_ULBS)
     tier: Literal["dev", "uat", "prod"] = expect("dev, uat or prod", default="dev")
     preset: PresetName | None = None
 

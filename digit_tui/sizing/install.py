@@ -59,7 +59,7 @@ def _plan(answers: Answers) -> SizingPlan:
     s = answers.sizing
     preset = presets.load(s.preset) if s.preset else presets.default_for_tier(s.tier)
     managed = True if answers.cluster.mode == "terraform" else False if answers.cluster.mode == "kubeadm" else None
-    inputs = SizingInputs(ulbs=s.ulbs if "ulbs" in s.model_fields_set else preset.ulbs.value, tier=preset.tier,
+    inputs = SizingInputs(ulbs=s.ulbs if s.ulbs is not None else preset.ulbs.value, tier=preset.tier,
                           flavor=preset.flavor.value, managed_control_plane=managed,
                           db_mode=_DB_MODE[answers.database.mode])
     workloads = synthetic.digit_like()
