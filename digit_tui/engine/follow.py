@@ -94,7 +94,10 @@ def follow(state_dir: Path, run_id: str, out: TextIO, *, poll: float = 0.2,
 
     try:
         first = journal.run(run_id)
-        if net_interval is not None and first is not None:
+        # A run already over (a rerun the client checked itself) has no network to watch: a probe
+        # started now would only hold up the exit (stop() gives one in flight half a second).
+        over = first is not None and summarise(journal, first).state in END_STATES
+        if net_interval is not None and first is not None and not over:
             watcher = ApiWatcher(RunOptions.of(first.settings).api_endpoints, interval=net_interval, timeout=net_timeout,
                                  repeat=net_repeat).start()
         while True:
