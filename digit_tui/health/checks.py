@@ -386,9 +386,13 @@ def ingress_check(inp: Inputs, index: _Index) -> Check:
     detail = "; ".join(f.detail for f in findings)
     remedy = ""
     if verdict is not Verdict.OK:
-        remedy = ("the controller's pods are not ready: see the core-services and pods checks"
-                  if any(f.state == "no-endpoints" for f in findings)
-                  else "the ingress address does not answer: check the load balancer, the node ports and the firewall")
+        if any(f.state == "no-endpoints" for f in findings):
+            remedy = "the controller's pods are not ready: see the core-services and pods checks"
+        elif inp.probe is not None and "certificate" in inp.probe.error:
+            remedy = ("the ingress answers with a certificate this machine does not trust: check the domain's "
+                      "certificate (cert-manager, or the one the load balancer serves)")
+        else:
+            remedy = "the ingress address does not answer: check the load balancer, the node ports and the firewall"
     return Check("ingress", verdict, detail, remedy, tuple(findings))
 
 

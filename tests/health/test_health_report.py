@@ -163,6 +163,10 @@ def test_the_ingress_url_is_probed(installed: Installed) -> None:
     code, report = installed.health("--ingress-url", url)
     ingress = checks(report)["ingress"]
     assert code == 1 and ingress["verdict"] == "fail" and "does not answer" in ingress["remedy"]
+    # An HTTPS address whose certificate this machine does not trust (the sandbox API's own CA).
+    code, report = installed.health("--ingress-url", installed.cluster.url)
+    ingress = checks(report)["ingress"]
+    assert code == 1 and "certificate verify failed" in ingress["detail"] and "does not trust" in ingress["remedy"]
 
 
 def test_a_broken_core_service_exits_1_and_is_named(installed: Installed) -> None:
