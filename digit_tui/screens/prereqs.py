@@ -13,6 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rich.console import Group, RenderableType
+from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -119,25 +121,30 @@ class PrereqScreen(DigitScreen):
     def _show_section(self, section: vm.Section) -> None:
         self.query_one("#prereq-list", OptionList).replace_option_prompt(section.key, self._prompt(section))
 
-    def _prompt(self, section: vm.Section) -> Text:
-        text = Text()
+    def _prompt(self, section: vm.Section) -> RenderableType:
+        head = Text()
         if not section.done:
-            text.append("◌ ", style="yellow")
-            text.append(section.title, style="bold")
-            text.append(f"  {section.doing}…", style="yellow")
-            return text
+            head.append("◌ ", style="yellow")
+            head.append(section.title, style="bold")
+            head.append(f"  {section.doing}…", style="yellow")
+            return head
         worst = section.worst
-        text.append(f"{worst.mark if worst else '·'} ", style=STYLE.get(worst, "dim") if worst else "dim")
-        text.append(section.title, style="bold")
+        head.append(f"{worst.mark if worst else '·'} ", style=STYLE[worst] if worst else "dim")
+        head.append(section.title, style="bold")
         if section.seconds is not None:
-            text.append(f"  {_duration(section.seconds)}", style="dim")
+            head.append(f"  {_duration(section.seconds)}", style="dim")
         if not section.results:
-            text.append("  no endpoint in the answers to probe" if section.key == "network" else "  nothing to check",
+            head.append("  no endpoint in the answers to probe" if section.key == "network" else "  nothing to check",
                         style="dim")
+            return head
+        # A grid, so that a long message wraps under its own first word, not under the mark.
+        grid = Table.grid()
+        grid.add_column(width=2, no_wrap=True)
+        grid.add_column(width=2, no_wrap=True)
+        grid.add_column(ratio=1)
         for r in section.results:
-            text.append("\n")
-            text.append_text(_result_line(r))
-        return text
+            _result_rows(grid, r)
+        return Group(head, grid)
 
     def _header(self) -> None:
         head = Text()
@@ -268,19 +275,15 @@ def _duration(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
 
 
-def _result_line(r: CheckResult) -> Text:
-    line = Text("  ")
-    line.append(f"{r.status.mark} ", style=STYLE[r.status])
-    line.append(r.message, style="dim" if r.status is Status.INFO else "")
+def _result_rows(grid: Table, r: CheckResult) -> None:
+    message = Text(r.message, style="dim" if r.status is Status.INFO else "", overflow="fold")   # paths: whole
     if r.latency_ms is not None:
-        line.append(f"  ({r.latency_ms:.0f} ms)", style="dim")
+        message.append(f"  ({r.latency_ms:.0f} ms)", style="dim")
+    grid.add_row("", Text(r.status.mark, style=STYLE[r.status]), message)
     remedy = vm.remedy_here(r)
     if remedy and r.status in (Status.FAIL, Status.WARN):
-        line.append("\n    → ", style="dim")
-        line.append(remedy, style="bold" if r.status is Status.FAIL else "")
+        grid.add_row("", "", Text.assemble(("→ ", "dim"), (remedy, "bold" if r.status is Status.FAIL else "")))
     fingerprint = vm.fingerprint_to_trust(r)
     if fingerprint is not None:
-        line.append("\n    t: trust ", style="dim")
-        line.append(fingerprint, style="bold")
-        line.append(" once it matches the host's console", style="dim")
-    return line
+        grid.add_row("", "", Text.assemble(("t: trust ", "dim"), (fingerprint, "bold"),
+                                           (" once it matches the host's console", "dim")))

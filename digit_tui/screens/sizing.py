@@ -25,6 +25,7 @@ from textual.worker import Worker, WorkerState
 from digit_tui.screens.base import DigitScreen
 from digit_tui.viewmodel import sizing as vm
 from digit_tui.widgets.choices import Choice
+from digit_tui.widgets.numberinput import NumberInput
 
 if TYPE_CHECKING:
     from digit_tui.answers.model import Answers
@@ -81,8 +82,8 @@ class SizingScreen(DigitScreen):
                 form.border_title = "Inputs"
                 with Vertical(classes="sizing-field"):
                     yield Label("ULBs", classes="sizing-label")
-                    yield Input(self._given_ulbs(), placeholder="(the preset's…)", id="ulbs", compact=True,
-                                restrict=r"[0-9]*", max_length=6)
+                    yield NumberInput(self._given_ulbs(), placeholder="(the preset's…)", id="ulbs", compact=True,
+                                      max_length=6)
                     yield Static(id="err-ulbs", classes="field-error")
                 with Vertical(classes="sizing-field"):
                     yield Label("Tier", classes="sizing-label")

@@ -195,7 +195,7 @@ async def test_blank_start_to_a_started_install_with_the_sample_release(cluster:
             assert "dev (dev) · 10 ULBs · 50 peak users" in text
             assert "m_pgr" in line_with(text, "│ m_pgr")
             assert "^n plan" in text.splitlines()[-1]
-        await pilot.press("f1")                                 # the ULB field holds the focus: "?" is text there
+        await pilot.press("question_mark")                      # in the ULB field too: it takes digits only
         text = await wait_screen(pilot, lambda t: "Help · new install · sizing" in t, what="the sizing help")
         assert "the number of ULBs" in text and "next: the plan of the install" in line_with(text, "ctrl+n")
         await pilot.press("escape")
