@@ -505,7 +505,10 @@ class ReleaseRecordTask(Task):
         services = out.get("services") or {}
         record = {name: {"module": info.get("module"), "tag": info.get("tag"), "digest": f"sha256:{info['digest']}"}
                   for name, info in services.items()}
-        modules = list(dict.fromkeys(str(i.get("module")) for i in services.values()))
+        # In the render's order, not the mapping's: outputs read back from the journal have their
+        # keys sorted, and a resumed (or checked-ahead) record must not differ from the one written.
+        names = [n for n in out.get("order") or () if n in services] or list(services)
+        modules = list(dict.fromkeys(str(services[n].get("module")) for n in names))
         data = {"release": str(out.get("release") or ""), "environment": self.cluster.config.environment,
                 "modules": ",".join(modules), "services.json": json.dumps(record, sort_keys=True, indent=1)}
         skipped = [str(name) for name in out.get("skipped") or ()]
