@@ -17,6 +17,7 @@ import hashlib
 import json
 import types
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +50,8 @@ def load(key: str, cls: type[Any], root: Path | None = None) -> dict[str, Any] |
         doc = json.loads(((root or cache_dir()) / f"{key}.json").read_text(encoding="utf-8"))
         if doc.get("format") != FORMAT:
             return None
-        hints: dict[type[Any], dict[str, Any]] = {}
-        return {str(name): _build(cls, data, hints) for name, data in doc["presets"].items()}
+        build = _builder(cls, {})
+        return {str(name): build(data) for name, data in doc["presets"].items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None     # absent, truncated, or another layout: validate again
 
@@ -68,37 +69,53 @@ def save(key: str, presets: dict[str, Any], root: Path | None = None) -> None:
         pass
 
 
-def _build(tp: Any, value: Any, hints: dict[type[Any], dict[str, Any]]) -> Any:
-    """``value`` (JSON data of a validated preset) as type ``tp``: dataclasses, lists, tuples, dicts,
-    optionals, literals and scalars, which is all the preset schema uses."""
+Build = Callable[[Any], Any]
+
+
+def _builder(tp: Any, made: dict[Any, Build]) -> Build:
+    """A function making type ``tp`` of its JSON data (a validated preset): dataclasses, lists, tuples,
+    dicts, optionals, literals and scalars, which is all the preset schema uses. Made once per type
+    (``made``), so that reading is a call per value, not a walk of the type each time."""
+    if tp in made:
+        return made[tp]
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     cls = origin if origin is not None else tp
+    build: Build
     if isinstance(cls, type) and dataclasses.is_dataclass(cls):
-        if not isinstance(value, dict):
-            raise TypeError(f"{cls.__name__}: not a mapping")
-        if cls not in hints:
-            hints[cls] = typing.get_type_hints(cls)
+        made[tp] = lambda value: build(value)       # a dataclass may hold itself, if only optionally
+        hints = typing.get_type_hints(cls)
         bound = dict(zip(getattr(cls, "__parameters__", ()), args))
-        kwargs = {f.name: _build(bound.get(hints[cls][f.name], hints[cls][f.name]), value[f.name], hints)
-                  for f in dataclasses.fields(cls) if f.name in value}
-        return cls(**kwargs)
-    if origin is list:
-        return [_build(args[0], v, hints) for v in value]
-    if origin is tuple:
-        return tuple(_build(a, v, hints) for a, v in zip(args, value, strict=True))
-    if origin is dict:
-        return {str(k): _build(args[1], v, hints) for k, v in value.items()}
-    if origin is typing.Union or origin is types.UnionType:
-        if value is None:
-            return None
-        return _build(next(a for a in args if a is not type(None)), value, hints)
-    if origin is typing.Literal:
-        if value not in args:
-            raise TypeError(f"{value!r} is not one of {args}")
-        return value
-    if tp is float:
-        return float(value)
-    if tp in (int, str, bool) and not isinstance(value, tp):
-        raise TypeError(f"{value!r} is not {tp.__name__}")
-    return value
+        fields = [(f.name, _builder(bound.get(hints[f.name], hints[f.name]), made)) for f in dataclasses.fields(cls)]
 
+        def build(value: Any) -> Any:
+            if not isinstance(value, dict):
+                raise TypeError(f"{cls.__name__}: not a mapping")
+            return cls(**{name: part(value[name]) for name, part in fields if name in value})
+    elif origin is list:
+        item = _builder(args[0], made)
+        build = lambda value: [item(v) for v in value]  # noqa: E731
+    elif origin is tuple:
+        parts = [_builder(a, made) for a in args]
+        build = lambda value: tuple(part(v) for part, v in zip(parts, value, strict=True))  # noqa: E731
+    elif origin is dict:
+        item = _builder(args[1], made)
+        build = lambda value: {str(k): item(v) for k, v in value.items()}  # noqa: E731
+    elif origin is typing.Union or origin is types.UnionType:
+        inner = _builder(next(a for a in args if a is not type(None)), made)
+        build = lambda value: None if value is None else inner(value)  # noqa: E731
+    elif origin is typing.Literal:
+        def build(value: Any) -> Any:
+            if value not in args:
+                raise TypeError(f"{value!r} is not one of {args}")
+            return value
+    elif tp is float:
+        build = float
+    elif tp in (int, str, bool):
+        def build(value: Any) -> Any:
+            if not isinstance(value, tp):
+                raise TypeError(f"{value!r} is not {tp.__name__}")
+            return value
+    else:
+        build = lambda value: value  # noqa: E731
+    made[tp] = build
+    return build
