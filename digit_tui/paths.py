@@ -1,4 +1,5 @@
-"""Where digit-tui keeps its state: $XDG_STATE_HOME/digit-tui/<environment>/."""
+"""Where digit-tui keeps its state ($XDG_STATE_HOME/digit-tui/<environment>/) and its caches
+($XDG_CACHE_HOME/digit-tui/: what can always be made again)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,11 @@ PRIVATE_FILE = 0o600
 
 def state_root() -> Path:
     base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(base) / "digit-tui"
+
+
+def cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "digit-tui"
 
 

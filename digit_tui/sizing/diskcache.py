@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from digit_tui.paths import cache_root
 from digit_tui.sizing.model import ClaimSize, Workload
 
 FORMAT = 1                                       # bump when the stored layout changes
@@ -32,8 +33,7 @@ CODE_DIRS = ("digit", "sizing", "infra")         # the code a render and its wor
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "digit-tui" / "sizing"
+    return cache_root() / "sizing"
 
 
 def _tree_stamp(root: Path, h: Any, suffixes: tuple[str, ...] = ()) -> None:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from digit_tui.sizing import diskcache
+from digit_tui.paths import cache_root
 
 FORMAT = 1                                       # bump when the stored layout changes
 _PACKAGE = Path(__file__).resolve().parent.parent
@@ -30,7 +30,7 @@ SCHEMA = (_PACKAGE / "sizing" / "presets.py", _PACKAGE / "deepmerge.py", _PACKAG
 
 
 def cache_dir() -> Path:
-    return diskcache.cache_dir().parent / "presets"
+    return cache_root() / "presets"
 
 
 def digest(directory: Path) -> str:
