@@ -77,6 +77,10 @@ def deploy(work: Path, speed: float, concurrency: int | None, reruns: int = 0) -
             if what == "rerun":
                 phases.append(run_phases(work / "state" / "journal.db", wall, elapsed))
                 result.rerun_cpu.append(children_cpu() - cpu)
+            else:
+                start, span, end = run_phases(work / "state" / "journal.db", wall, elapsed)
+                print(f"install phases (concurrency {concurrency or 'default'}): until the engine records the run "
+                      f"{start:.2f} s, its first to last event {span:.2f} s, last event to the client's exit {end:.2f} s")
             return elapsed
 
         phases: list[tuple[float, float, float]] = []
