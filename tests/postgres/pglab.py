@@ -61,7 +61,7 @@ class Lab:
             return asyncio.run(coro())
 
 
-def _own_run_and_ram_disk(lab: VmLab, vm: Vm) -> None:
+def own_run_and_ram_disk(lab: VmLab, vm: Vm) -> None:
     """The VM's own /run/postgresql, and /var/lib/postgresql in memory (its contents copied): a
     throwaway VM's fast disk, freed with the VM instead of deleted file by file."""
     ram = "/srv/.pgdata"
@@ -91,7 +91,7 @@ def pglab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     with VmLab(tmp_path_factory.mktemp("pglab"), count=3) as lab:
         fresh, existing, managed = lab.vms
         for vm in lab.vms:
-            _own_run_and_ram_disk(lab, vm)
+            own_run_and_ram_disk(lab, vm)
         # A VM with the server installed and no cluster: what pg_dropcluster leaves (faster by hand).
         lab.exec(fresh, "rm -rf /etc/postgresql/15/main /var/lib/postgresql/15/main && printf \"initdb_options = "
                         "'--no-sync'\\n%s\" >> /etc/postgresql-common/createcluster.conf" % FAST)
