@@ -37,7 +37,6 @@ from textual.widgets import Footer, Input, Static
 from textual.worker import get_current_worker
 
 from digit_tui.health.model import KINDS, PodView, Summary, age, event_time
-from digit_tui.health.views import EXTRA_SELECTORS, EXTRA_TYPES, VIEW_KINDS, VIEWS, EventRow, NodeRow, ViewsModel
 from digit_tui.screens.base import DigitScreen
 from digit_tui.widgets.podrow import SORTS, column_widths, header_text, matches, pod_status_cell
 from digit_tui.widgets.podtable import PodTable
@@ -45,9 +44,11 @@ from digit_tui.widgets.rowtable import RowTable
 from digit_tui.widgets.stale import stale_banner
 from digit_tui.widgets.viewrows import SPECS, NodePlan, nodes_footer
 
+VIEWS = tuple(SPECS)    # the further views (their model, health/views.py, is imported off the event loop)
+
 if TYPE_CHECKING:  # at run time they are imported on the worker's thread (the kubernetes client is slow)
     from digit_tui.health.live import Delta, Feeder, LiveModel
-    from digit_tui.health.views import ViewDelta
+    from digit_tui.health.views import EventRow, NodeRow, ViewDelta, ViewsModel
     from digit_tui.health.watcher import ClusterWatcher, Connection
 
 SUMMARY_KINDS = (("Deploy", "deployments"), ("StatefulSet", "statefulsets"), ("Job", "jobs"), ("PVC", "pvcs"),
@@ -125,7 +126,7 @@ class DashboardScreen(DigitScreen):
         self.watcher: ClusterWatcher | None = None
         self.model: LiveModel | None = None
         self.feeder: Feeder[Delta] | None = None
-        self.views_model = ViewsModel(clock=clock)
+        self.views_model: ViewsModel | None = None
         self.views_feeder: Feeder[ViewDelta] | None = None
         self.view_listed: frozenset[str] = frozenset()
         self.extra: dict[str, ClusterWatcher] = {}        # the watchers only a shown view needs
@@ -210,11 +211,14 @@ class DashboardScreen(DigitScreen):
             from digit_tui.health.live import LiveModel
             from digit_tui.health.watcher import PROBE_INTERVAL, ClusterWatcher
 
-            from digit_tui.health.views import Tee
+            from digit_tui.health.views import Tee, ViewsModel
 
             model = LiveModel(clock=self.clock)
+            views = ViewsModel(clock=self.clock)
+            self.views_model = views
+            views.activate(self.view if self.view != "pods" else None)   # a view chosen meanwhile
             # One watcher feeds the pods and the other views: the types they share are watched once.
-            watcher = ClusterWatcher(self.kubeconfig, self.context, sink=Tee(model, self.views_model),
+            watcher = ClusterWatcher(self.kubeconfig, self.context, sink=Tee(model, views),
                                      probe_interval=self.probe_interval or PROBE_INTERVAL)
             self.model = model
             if not self._stop.is_set():
@@ -253,6 +257,7 @@ class DashboardScreen(DigitScreen):
                 return
         if self._connect_error is not None:
             return      # watch_cluster reports it
+        assert self.views_model is not None
         self.views_feeder = Feeder(self.views_model, lambda delta: self.post_message(ViewChanged(delta)))
         if self._stop.is_set() or worker.is_cancelled:
             return
@@ -261,13 +266,16 @@ class DashboardScreen(DigitScreen):
     def _extras_for(self, view: str) -> None:
         """Run the watchers the shown view needs alone, stop the others (a worker thread: a watcher's
         start reads the kubeconfig, its stop joins threads)."""
+        from digit_tui.health.views import EXTRA_TYPES
+
         wanted = set(EXTRA_TYPES.get(view, {})) if not (view == "events" and self.only["events"]) else set()
         threading.Thread(target=self._set_extras, args=(wanted,), name="dashboard-extras", daemon=True).start()
 
     def _set_extras(self, wanted: set[str]) -> None:
+        from digit_tui.health.views import EXTRA_SELECTORS, EXTRA_TYPES
         from digit_tui.health.watcher import ClusterWatcher
 
-        if not self._connected.wait(30) or self._connect_error is not None:
+        if not self._connected.wait(30) or self._connect_error is not None or self.views_model is None:
             return
         with self._extra_lock:
             if self._stop.is_set():
@@ -401,6 +409,8 @@ class DashboardScreen(DigitScreen):
         left.append(f" · {spec.bad_label} only [f]" if self.only[view] else " · all [f]")
         if self.text_filter:
             left.append(f" · /{self.text_filter}")
+        from digit_tui.health.views import VIEW_KINDS
+
         kinds = set(VIEW_KINDS[view]) - ({"normal-events"} if view == "events" and self.only["events"] else set())
         right = Text()
         if kinds <= self.view_listed or table.rows:
@@ -483,7 +493,8 @@ class DashboardScreen(DigitScreen):
         self.query_one(f"#view-{self.view}").display = False
         self.view = view
         self.query_one(f"#view-{view}").display = True
-        self.views_model.activate(view if view != "pods" else None)
+        if self.views_model is not None:      # else it is activated for self.view once made
+            self.views_model.activate(view if view != "pods" else None)
         self._extras_for(view)
         self._relayout()
         if view == "nodes":

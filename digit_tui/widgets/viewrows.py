@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 
-from digit_tui.answers.sizingplan import SizingPlan
 from digit_tui.health.model import age
-from digit_tui.health.views import EventRow, NodeRow, WorkloadRow
 from digit_tui.widgets.podrow import cell, header_line
+
+if TYPE_CHECKING:   # the dashboard imports this module before its first frame: nothing heavy at run time
+    from digit_tui.answers.sizingplan import SizingPlan
+    from digit_tui.health.views import EventRow, NodeRow, WorkloadRow
 
 GIB = 1 << 30
 MIB = 1 << 20
