@@ -391,6 +391,18 @@ TerraformDir = Annotated[Path, BeforeValidator(_file_ref("terraform working", di
 SecretVariablesFile = Annotated[Path, BeforeValidator(_file_ref("secret_variables_file"))]
 
 
+def _manifest_ref(value: Any, info: ValidationInfo) -> str:
+    """A URL the first master fetches, kept as written; anything else is a file on this machine."""
+    if isinstance(value, str) and value.startswith(("https://", "http://")):
+        if any(c.isspace() for c in value):
+            raise bad(f"{show(value)} is not a URL", "an http(s) URL, or the path of a manifest file")
+        return value
+    return str(_file_ref("pod network manifest")(value, info))
+
+
+CniManifest = Annotated[str, BeforeValidator(_manifest_ref)]
+
+
 def check_relative(value: Any) -> str:
     expected = "a path relative to the DIGIT source, such as product-release-charts/DIGIT/dependancy_chart-digit-v2.8.yaml"
     if not isinstance(value, str) or not value.strip():

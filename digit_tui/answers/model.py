@@ -41,6 +41,7 @@ from digit_tui.answers.fields import (
     Address,
     CertFile,
     Cidr,
+    CniManifest,
     DbIdent,
     DnsName,
     Email,
@@ -147,6 +148,23 @@ class Cluster(Section):
                                             default=None, pattern=r"^https?://\S+$")
     package_key_file: SigningKey | None = None
     package_repository_trusted: bool = expect("true or false", default=False)
+    # kubeadm: an SDC without internet reaches neither registry.k8s.io nor Calico's GitHub release.
+    image_repository: Registry | None = expect("a registry mirror of registry.k8s.io such as "
+                                               "registry.sdc.local:5000/k8s", default=None)
+    cni_manifest: CniManifest | None = None
+    cni_daemonset: str | None = expect("NAMESPACE/NAME of the pod network's DaemonSet, such as kube-system/calico-node",
+                                       default=None, pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?/"
+                                                             r"[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")
+    # kubeadm with a host of role lb: HAProxy installed there (false: only <state>/haproxy.cfg is written).
+    lb_install: bool = expect("true or false", default=True)
+    api_allow: list[Cidr] = expect("a list of source CIDRs allowed on the load balancer's :6443", default_factory=list)
+
+    @model_validator(mode="after")
+    def _cni_named(self) -> Cluster:
+        if self.cni_manifest is not None and self.cni_daemonset is None:
+            raise bad("a pod network manifest of your own needs the DaemonSet that shows it runs",
+                      "cni_daemonset: NAMESPACE/NAME (kube-system/calico-node for Calico)", at=("cni_manifest",))
+        return self
 
     @model_validator(mode="after")
     def _mirror_signed(self) -> Cluster:
@@ -631,7 +649,8 @@ class Answers(Section):
                               at=("cluster", "pod_cidr"))
         else:
             for key in ("pod_cidr", "service_cidr", "api_endpoint", "kubernetes_version", "package_repository",
-                        "package_key_file", "package_repository_trusted"):
+                        "package_key_file", "package_repository_trusted", "image_repository", "cni_manifest",
+                        "cni_daemonset", "lb_install", "api_allow"):
                 if key in self.cluster.model_fields_set:
                     raise bad(f"cluster.{key} is only used with cluster.mode: kubeadm",
                               f"mode: kubeadm, or no {key} (an existing cluster keeps its own)", at=("cluster", key))

@@ -222,6 +222,7 @@ def kubeadm_phase(config: InstallConfig, *, after: Iterable[str]) -> list[Task]:
     fetched into the state directory), then the cluster task checking it like any cluster."""
     from digit_tui.tasks.cluster import KubeadmClusterTask
     from digit_tui.tasks.kubeadm import KUBECONFIG, kubeadm_tasks
+    from digit_tui.tasks.kubeadm_fleet import CniSettings, LbSettings
 
     from digit_tui.infra.kubeadm.packages import Packages
 
@@ -232,7 +233,10 @@ def kubeadm_phase(config: InstallConfig, *, after: Iterable[str]) -> list[Task]:
                         key_file=c.package_key_file, trusted=c.package_repository_trusted)
     try:
         built = kubeadm_tasks(a.hosts, a.cluster, state_dir, environment=a.environment, after=list(after),
-                              packages=packages)
+                              packages=packages, image_repository=c.image_repository,
+                              cni=CniSettings(manifest=c.cni_manifest, daemonset=c.cni_daemonset)
+                              if c.cni_manifest is not None and c.cni_daemonset is not None else CniSettings(),
+                              lb=LbSettings(install=c.lb_install, api_allow=tuple(c.api_allow)))
     except InputError as exc:
         raise GraphError(str(exc)) from None
     return [*built, KubeadmClusterTask(a.target, a.storage, state_dir, deps=[KUBECONFIG])]
