@@ -64,6 +64,15 @@ hosts:                             # the VMs (the Postgres VM is the host with r
 
 cluster:
   mode: existing                   # existing (target.kubeconfig) | kubeadm (on the hosts) | terraform
+  # kubeadm on the hosts instead, from an SDC's own mirrors (no internet needed):
+  # mode: kubeadm
+  # package_repository: http://mirror.sdc.local/k8s/v1.30/deb/
+  # package_key_file: ./keys/k8s-mirror.gpg
+  # image_repository: registry.sdc.local:5000/k8s
+  # cni_manifest: ./cni/calico-v3.28.yaml      # a file here, sent over SSH (or an http(s) URL)
+  # cni_daemonset: kube-system/calico-node
+  # lb_install: true                           # HAProxy on the host with role lb
+  # api_allow: [10.20.0.0/16]                  # who may reach the API through it
 
 digit:
   source:                          # bundled | {path: DIR} | {git: URL, ref: REF}
