@@ -78,7 +78,7 @@ def _start_or_attach(state_dir: Path, spec: Any, timeout: float = 30.0) -> Any:
     from digit_tui.engine.launch import EngineDidNotStart, start_or_attach
 
     try:
-        return start_or_attach(state_dir, spec.answers_path, spec.graph, timeout, check_first=spec)
+        return start_or_attach(state_dir, spec.answers_path, spec.graph, timeout, spec=spec)
     except EngineDidNotStart as exc:
         raise SystemExit(_fail(str(exc), exc.code)) from None
 
@@ -354,10 +354,18 @@ def cmd_control(args: argparse.Namespace) -> int:
 
 
 def cmd_engine(args: argparse.Namespace) -> int:
-    from digit_tui.engine.daemon import engine_main
+    from digit_tui.engine.daemon import engine_main, read_spec
 
-    spec = load_spec(args.answers, args.graph)
-    _acknowledge(spec, _take_engine_options())
+    options = _take_engine_options()
+    spec = None
+    if args.spec:  # what the starting client validated (its --skip-checks already in the settings)
+        try:
+            spec = read_spec(Path(args.spec))
+        except (OSError, ValueError, KeyError):
+            spec = None  # gone or damaged: read the answers, as an engine the TUI starts does
+    if spec is None:
+        spec = load_spec(args.answers, args.graph)
+        _acknowledge(spec, options)
     return engine_main(Path(args.state_dir), spec)
 
 
@@ -409,4 +417,5 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--state-dir", required=True)
     p.add_argument("--answers", required=True)
     p.add_argument("--graph")
+    p.add_argument("--spec")  # the client's validated spec (engine/daemon.py write_spec)
     p.set_defaults(func=cmd_engine)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import logging
 import os
 import signal
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from digit_tui import exitcodes
+from digit_tui.atomic import atomic_write
 from digit_tui.engine.control import ControlServer, Reply, Request
 from digit_tui.engine.journal import FINISHED_RUN_STATES, Journal, RunState
 from digit_tui.engine.lock import LockHeld, StateLock
@@ -30,6 +32,7 @@ from digit_tui.engine.rundoc import GraphInput, RunOptions
 from digit_tui.engine.task import GraphFactory, Task, TaskState
 
 LOG_NAME = "engine.log"
+SPEC_NAME = "engine-spec.json"      # the client's validated spec, handed to the engine it starts
 
 log = logging.getLogger("digit_tui.engine")
 
@@ -216,16 +219,38 @@ def engine_main(state_dir: Path, spec: InstallSpec) -> int:
         return exitcodes.BAD_INPUT
 
 
-def spawn(state_dir: Path, answers_path: str, graph: str) -> subprocess.Popen[bytes]:
-    """Start the engine detached from this terminal; it outlives the caller."""
+def write_spec(state_dir: Path, spec: InstallSpec) -> Path:
+    """The spec a client validated, for the engine it starts (0600, like the journal that records the
+    same document): the engine then does not read and validate the answers a second time."""
+    path = Path(state_dir) / SPEC_NAME
+    atomic_write(path, json.dumps({"environment": spec.environment, "settings": spec.settings,
+                                   "answers_path": spec.answers_path, "graph": spec.graph}), mode=0o600)
+    return path
+
+
+def read_spec(path: Path) -> InstallSpec:
+    """The spec ``write_spec`` left, taken (the file is removed: it is one engine's start);
+    ValueError or OSError when it is not one."""
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    path.unlink(missing_ok=True)
+    if not isinstance(doc, dict) or not isinstance(doc.get("settings"), dict):
+        raise ValueError(f"{path} is not an engine spec")
+    return InstallSpec(environment=str(doc["environment"]), settings=doc["settings"],
+                       answers_path=str(doc["answers_path"]), graph=str(doc["graph"]))
+
+
+def spawn(state_dir: Path, answers_path: str, graph: str, spec: InstallSpec | None = None) -> subprocess.Popen[bytes]:
+    """Start the engine detached from this terminal; it outlives the caller. With ``spec`` (what the
+    caller validated from ``answers_path``) the engine takes it instead of reading the answers."""
     logs = Path(state_dir) / "logs"
     logs.mkdir(parents=True, exist_ok=True, mode=0o700)
     _private_file(logs / LOG_NAME)
+    handed = ["--spec", str(write_spec(state_dir, spec))] if spec is not None else []
     out = open(logs / LOG_NAME, "ab")
     try:
         return subprocess.Popen(
             [sys.executable, "-m", "digit_tui.cli", "engine", "--state-dir", str(state_dir),
-             "--answers", answers_path, "--graph", graph],
+             "--answers", answers_path, "--graph", graph, *handed],
             stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True, close_fds=True,
             cwd="/",
         )

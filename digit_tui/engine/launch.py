@@ -31,7 +31,7 @@ class Started:
     # The engine this client spawned (None when it attached): a long-lived client (the TUI) reaps
     # it, or a finished engine stays a zombie that looks alive to the install view.
     process: subprocess.Popen[bytes] | None = None
-    # The client found every task converged itself (``check_first``): no engine was started.
+    # The client found every task converged itself (``spec`` given): no engine was started.
     checked_here: bool = False
 
 
@@ -66,13 +66,14 @@ def spawn_turn(state_dir: Path, timeout: float) -> Iterator[None]:
 
 
 def start_or_attach(state_dir: Path, answers_path: str, graph: str, timeout: float = 30.0, *,
-                    check_first: Any = None) -> Started:
+                    spec: Any = None) -> Started:
     """Attach to the engine of this state directory, or start one and wait until it has opened its run.
 
-    ``check_first`` (the client's InstallSpec): when no engine runs and the last run finished
-    done, the client checks every task itself first (``converged_here``); only when one has
-    work to do is the engine started, and it resumes that run. A converged rerun so costs one
-    process start, not two.
+    ``spec`` (the InstallSpec the client validated from ``answers_path``): when no engine runs and
+    the last run finished done, the client checks every task itself first (``converged_here``);
+    only when one has work to do is the engine started, and it resumes that run. A converged rerun
+    so costs one process start, not two. The engine started is handed the spec rather than
+    reading and validating the answers again.
 
     Clients take turns (``spawn_turn``). Should two engines start anyway (the TUI
     starts one too), the one that loses the lock exits and this client attaches to
@@ -80,7 +81,7 @@ def start_or_attach(state_dir: Path, answers_path: str, graph: str, timeout: flo
     over (even failed) by the time we look: what counts is a run owned by the
     engine we follow."""
     with spawn_turn(state_dir, timeout):
-        return _find_or_spawn(state_dir, answers_path, graph, timeout, check_first)
+        return _find_or_spawn(state_dir, answers_path, graph, timeout, spec)
 
 
 def converged_here(state_dir: Path, spec: Any) -> Started | None:
@@ -111,12 +112,13 @@ def converged_here(state_dir: Path, spec: Any) -> Started | None:
 
 
 def _find_or_spawn(state_dir: Path, answers_path: str, graph: str, timeout: float,
-                   check_first: Any = None) -> Started:
+                   spec: Any = None) -> Started:
     from digit_tui.engine import control, daemon
     from digit_tui.engine.lock import StateLock
 
     lock = StateLock(state_dir)
     proc: Any = None
+    checked = False
     spawned_at = 0.0
     deadline = time.monotonic() + timeout
     patience = time.monotonic() + min(10.0, timeout / 3)
@@ -137,12 +139,12 @@ def _find_or_spawn(state_dir: Path, answers_path: str, graph: str, timeout: floa
             # A live holder is an engine starting (lock taken, socket not up yet): give it a moment.
             # After that the pid may be a stranger's (reused after a kill): ours takes the lock over.
             if holder is None or time.monotonic() > patience:
-                if check_first is not None and holder is None:
-                    checked = converged_here(state_dir, check_first)
-                    check_first = None  # once: after it, the engine resumes what it left
-                    if checked is not None:
-                        return checked
-                proc = daemon.spawn(state_dir, answers_path, graph)
+                if spec is not None and holder is None and not checked:
+                    checked = True  # once: after it, the engine resumes what it left
+                    here = converged_here(state_dir, spec)
+                    if here is not None:
+                        return here
+                proc = daemon.spawn(state_dir, answers_path, graph, spec)
                 spawned_at = time.time()
         else:
             run = latest_run(state_dir)

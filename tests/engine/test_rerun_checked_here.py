@@ -45,3 +45,21 @@ def test_a_converged_rerun_starts_no_engine_and_one_with_work_hands_it_over(env:
     audit = (env.work / "audit.txt").read_text().splitlines()
     assert audit[6:] == ["start t5 present=False"]  # only the task with work was ensured
     assert "key=t5" in data.read_text().splitlines()
+    assert not (env.state / "engine-spec.json").exists()  # taken by the engine it was written for
+
+
+def test_the_engine_a_client_starts_takes_its_validated_spec_instead_of_the_answers(env: Env) -> None:
+    """The spec file the client writes is all the engine reads (here the answers file it names does
+    not exist), and it is gone once the engine has taken it."""
+    from digit_tui.engine.daemon import InstallSpec, write_spec
+
+    env.environ.update(DT_TASKS="3", DT_DELAY="0.01")
+    env.state.mkdir(mode=0o700)
+    spec = write_spec(env.state, InstallSpec("t", {}, str(env.tmp / "gone.yaml"), GRAPH))
+    assert spec.stat().st_mode & 0o777 == 0o600
+    proc = subprocess.run([sys.executable, "-m", "digit_tui.cli", "engine", "--state-dir", str(env.state),
+                           "--answers", str(env.tmp / "gone.yaml"), "--graph", GRAPH, "--spec", str(spec)],
+                          env=env.environ, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert not spec.exists()
+    assert env.status()["run"]["state"] == "done"
