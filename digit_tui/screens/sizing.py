@@ -246,9 +246,13 @@ class SizingScreen(DigitScreen):
         if result.plan is not None and width >= WIDE:
             from digit_tui.sizing import report
 
-            text = Text(report.render(result.plan, result.fit, services=True))
+            text = Text()
             if self.capacity is not None:
-                text = Text.assemble(self._capacity_line(), "\n\n", text)
+                text.append_text(self._capacity_line())
+            for line, style in vm.recorded_lines(result):       # above the long report, where it is seen
+                text.append("\n" + line, style=style)
+            text.append("\n\n")
+            text.append(report.render(result.plan, result.fit, services=True))
             return text
         text = Text()
         for i, (line, style) in enumerate(vm.plan_lines(result, self.capacity)):
@@ -269,8 +273,8 @@ class SizingScreen(DigitScreen):
         if result.fits is False and result.fit is not None:
             return Text.assemble(("✗ ", "bold red"), result.fit.summary(),
                                  " — more or larger nodes, fewer ULBs or modules; ctrl+n twice goes on anyway")
-        return Text.assemble(("✓ ", "green"), "ctrl+n: the plan of the install (sizing ", (result.tier, "bold"),
-                             f", {result.ulbs} ULBs goes into the answers)")
+        return Text.assemble(("✓ ", "green"), "ctrl+n: the plan of the install (tier ", (result.tier, "bold"),
+                             " and ", (f"{result.ulbs} ULBs", "bold"), " go into the answers)")
 
     def _tier_note(self) -> None:
         from digit_tui.preflight.thresholds import tier_of

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,12 +20,15 @@ from digit_tui.errors import InputError
 
 if TYPE_CHECKING:
     from digit_tui.answers.model import Answers
+    from digit_tui.answers.sizingplan import SizingPlan
     from digit_tui.sizing.fit import FitReport, NodeCapacity
     from digit_tui.sizing.model import Plan
     from digit_tui.sizing.presets import Preset
     from digit_tui.sizing.release import ReleaseWorkloads
 
 TIERS = ("dev", "uat", "prod")
+# The answers' database modes in the planner's words (as sizing/install.py plans the install).
+DB_MODES = {"external": "managed", "vm": "vm", "in-cluster": "in-cluster"}
 TIER_DEFAULT = ""                   # the preset field's "the tier's own preset"
 
 
@@ -72,6 +75,8 @@ class SizingResult:
     fit: FitReport | None
     error: InputError | None
     seconds: float                              # planning and fit check
+    recorded: SizingPlan | None = None          # what the install will record (sizing/install.py)
+    recorded_error: str | None = None
 
     @property
     def fits(self) -> bool | None:
@@ -124,17 +129,42 @@ class SizingModel:
             ulbs = parse_ulbs(choices.ulbs)
         except InputError as exc:
             return SizingResult(choices, None, preset.name, preset.tier, None, None, exc, time.monotonic() - started)
-        inputs = SizingInputs(ulbs=ulbs, tier=preset.tier, modules=choices.modules, flavor=preset.flavor.value)
+        mode = self.answers.cluster.mode
+        inputs = SizingInputs(ulbs=ulbs, tier=preset.tier, modules=choices.modules, flavor=preset.flavor.value,
+                              managed_control_plane=True if mode == "terraform" else False if mode == "kubeadm"
+                              else None, db_mode=DB_MODES.get(self.answers.database.mode))
         check_bounds(inputs)
         inputs.validate()
         got = self.release()
         deps = dict(got.module_deps)
-        made = plan(list(got.workloads), inputs, preset, module_deps=deps)
+        try:
+            try:
+                made = plan(list(got.workloads), inputs, preset, module_deps=deps)
+            except InputError:
+                # The preset's flavor cannot hold the largest pod: the cheapest that can, as the install does.
+                inputs = replace(inputs, flavor="suggest")
+                made = plan(list(got.workloads), inputs, preset, module_deps=deps)
+        except InputError as exc:
+            return SizingResult(choices, ulbs, preset.name, preset.tier, None, None, InputError(
+                f"no plan for {ulbs} ULBs: {exc.message}", expected="fewer ULBs, a database outside the cluster "
+                "(database.mode external or vm), or another preset"), time.monotonic() - started)
         report = None
         if capacity is not None and capacity.nodes:
             report = fitmod.check(list(got.workloads), inputs, preset, list(capacity.nodes), flavor=made.flavor,
                                   module_deps=deps)
-        return SizingResult(choices, ulbs, preset.name, preset.tier, made, report, None, time.monotonic() - started)
+        recorded, recorded_error = self._recorded(choices, preset.tier, ulbs)
+        return SizingResult(choices, ulbs, preset.name, preset.tier, made, report, None, time.monotonic() - started,
+                            recorded, recorded_error)
+
+    def _recorded(self, choices: SizingChoices, tier: str, ulbs: int) -> tuple[SizingPlan | None, str | None]:
+        """The plan the install records for these inputs (its own, from a DIGIT-shaped release)."""
+        from digit_tui.sizing.install import install_plan
+
+        try:
+            answers = with_sizing(self.answers, self.answers_path, tier, ulbs, choices.preset or None)
+            return install_plan(answers, self.answers_path), None
+        except InputError as exc:
+            return None, exc.message
 
     def namespaces(self) -> list[str]:
         return sorted({w.namespace for w in self.release().workloads})
@@ -270,4 +300,17 @@ def plan_lines(result: SizingResult, capacity: Capacity | None) -> list[tuple[st
                 out.append((("✓ " if ok else "✗ ") + line, "green" if ok else "red"))
             else:
                 out.append(("  " + line, ""))
-    return out
+    return out + recorded_lines(result)
+
+
+def recorded_lines(result: SizingResult) -> list[tuple[str, str]]:
+    """What the install records of the sizing (and acts on: disks, terraform's nodes), which it plans
+    from a DIGIT-shaped release rather than the rendered charts (sizing/install.py says why)."""
+    r = result.recorded
+    if r is None:
+        return [(f"! the install cannot plan these inputs: {result.recorded_error}", "yellow")] \
+            if result.recorded_error else []
+    disks = ", ".join(f"{d.service} {d.count}×{d.size_gb}G" for d in r.disks)
+    return [("", ""), ("The install records (its DIGIT-shaped plan):", "dim"),
+            (f"  {r.workers} workers of {r.worker_flavor}, {r.masters} masters" + (f"; disks {disks}" if disks else ""),
+             "dim")]

@@ -588,7 +588,8 @@ async def test_a_warning_must_be_acknowledged_and_the_install_records_it(
 
 async def test_the_sizing_plan_follows_the_ulbs_and_the_tier(state_root: Path) -> None:
     """Typing the ULBs plans again (debounced, in a worker): users, workers, disks and the fit on the
-    sandbox's three nodes follow; a prod tier is said to change the prerequisites' thresholds."""
+    sandbox's three nodes follow; inputs the planner refuses are said under the field; a prod tier
+    is said to change the prerequisites' thresholds."""
     from digit_tui.screens.sizing import SizingScreen
 
     answers = answers_for(state_root, "sized", "{provider: sandbox}")
@@ -602,19 +603,26 @@ async def test_the_sizing_plan_follows_the_ulbs_and_the_tier(state_root: Path) -
         before = line_with(text, "workers ")
         await pilot.press("backspace", "backspace")
         await type_text(pilot, "3000")
-        small, big = await both_sizes(pilot, lambda t: "3000 ULBs · 15000 peak users" in t
-                                      and "◌" not in t.splitlines()[0], "the plan of 3000 ULBs")
-        assert line_with(small, "workers ") != before              # more workers for 3000 ULBs
-        assert "✗ does not fit" in small.splitlines()[0] and "✗ short by" in small
+        text = await wait_screen(pilot, lambda t: "✗ fix the inputs" in t.splitlines()[0], what="no plan for 3000")
+        assert "✗ no plan for 3000 ULBs: no candidate flavor fits the largest pod" in flat_words(text)
+        assert_fits(text, *SMALL)
+        for _ in range(4):
+            await pilot.press("backspace")
+        await type_text(pilot, "500")
+        small, big = await both_sizes(pilot, lambda t: "500 ULBs · 2500 peak users" in t
+                                      and "◌" not in t.splitlines()[0], "the plan of 500 ULBs")
+        assert line_with(small, "workers ") != before              # larger workers for 500 ULBs
+        assert "✗ no plan" not in small and "no N+1 spare" in flat_words(small)
         assert_fits(small, *SMALL)
         assert_fits(big, *BIG)
-        assert "DIGIT sizing · dev (dev) · 3000 ULBs" in big and "Volumes (13)" in big   # the whole report, wide
+        assert "DIGIT sizing · dev (dev) · 500 ULBs" in big and "Volumes (14)" in big   # the whole report, wide
         assert "scheduler replay (apply order)" in big
+        assert "The install records (its DIGIT-shaped plan):" in big       # what it will act on, said apart
         await pilot.press("tab")                                    # the tier: prod
         await pilot.press("right", "right", "space")
         text = await wait_screen(pilot, lambda t: "Plan · prod" in t and "◌" not in t.splitlines()[0],
                                  what="the prod plan")
-        assert "prod (prod) · 3000 ULBs" in text
+        assert "prod (prod) · 500 ULBs" in text
         note = text.splitlines()[text.splitlines().index(line_with(text, "▐●▌ prod")) + 1:][:3]
         assert "prerequisites were checked as dev; the install checks as prod" in flat_words("\n".join(
             line[:30] for line in note))                          # under the tier, in the inputs' pane
