@@ -90,6 +90,7 @@ database:
   name: egov_db                    # letters, digits, underscore (no hyphens)
   username: egov
   password_file: ./secrets/db-password   # chmod 600; omit to let digit-tui generate one
+  # standby: db-2                  # vm: a second host with role db, made a streaming standby
 
 storage:
   mode: dynamic                    # dynamic (a StorageClass) | static (pre-made disks: provider, disks)

@@ -357,6 +357,8 @@ class Database(Section):
     name: DbIdent = "egov_db"
     username: DbIdent = "egov"
     password_file: PasswordFile | None = None
+    # mode vm: the name of a second host with role db, made a streaming standby of the primary.
+    standby: NodeName | None = expect("the name of a hosts entry with role db (not the primary)", default=None)
 
     @model_validator(mode="after")
     def _host_rule(self) -> Database:
@@ -599,11 +601,42 @@ class Answers(Section):
         if self.database.host is not None:
             return self.database.host
         if self.database.mode == "vm":
-            db_hosts = self.hosts_with("db")
-            return db_hosts[0].address if db_hosts else None
+            primary = self.database_primary
+            return primary.address if primary is not None else None
         return None
 
+    @property
+    def database_primary(self) -> Host | None:
+        """Mode vm: the database VM, the first host with role db that is not ``database.standby``."""
+        return next((h for h in self.hosts_with("db") if h.name != self.database.standby), None)
+
+    @property
+    def database_standby(self) -> Host | None:
+        return next((h for h in self.hosts if h.name == self.database.standby), None)
+
     # ------------------------------------------------------------------ cross-section rules
+
+    def _standby_rule(self) -> None:
+        name = self.database.standby
+        if name is None:
+            return
+        at = ("database", "standby")
+        if self.database.mode != "vm":
+            raise bad("standby is only used with mode vm (digit-tui sets up both VMs over SSH)",
+                      "mode: vm, or remove standby", at=at)
+        standby = self.database_standby
+        if standby is None:
+            raise bad(f"no host is named {name}", "the name of a hosts entry with role db: "
+                      + (", ".join(h.name for h in self.hosts_with("db")) or "(none has role db)"), at=at)
+        if "db" not in standby.roles:
+            raise bad(f"host {name} has no role db", f"add db to the roles of {name}", at=at)
+        primary = self.database_primary
+        if primary is None:
+            raise bad(f"{name} is the only host with role db: the primary needs one too",
+                      "a second hosts entry with roles: [db] for the primary", at=at)
+        if self.database.host is not None and self.database.host == standby.address:
+            raise bad(f"database.host {self.database.host} is the standby's address", "the primary's address in "
+                      f"database.host (or leave it out: {primary.name}'s)", at=at)
 
     @model_validator(mode="after")
     def _cross_rules(self, info: ValidationInfo) -> Answers:
@@ -689,6 +722,7 @@ class Answers(Section):
                       "disks' owner handed them over, or cluster.mode: terraform (its outputs list them)"
                       + (", or iscsi.iqn_prefix (targets <prefix>:<service>-<i>)" if st.provider == "iscsi" else ""),
                       at=("storage", "mode"))
+        self._standby_rule()
         if self.database.mode == "vm" and self.database_host is None:
             raise bad("database mode vm needs host or a host with role db", "database.host, or a hosts entry with roles: [db]",
                       at=("database", "mode"))
