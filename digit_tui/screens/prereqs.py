@@ -56,7 +56,8 @@ class PrereqScreen(DigitScreen):
         self.state_override = state_override
         self.plan = vm.preflight_plan(answers, self.answers_path, self.state_dir)
         self.checklist = vm.Checklist(self.plan)
-        self.acknowledged = False
+        # The warnings the operator acknowledged: one that appears later (a host checked again) is not.
+        self._acked: frozenset[tuple[str, str, str]] = frozenset()
         self._gen = 0
         self._moved = -1                # the run whose first failure the checklist moved to
         self._failed_to_run: str | None = None
@@ -188,12 +189,17 @@ class PrereqScreen(DigitScreen):
         return Text.assemble(("✓ ", "green"), "every prerequisite passed — ctrl+n: sizing")
 
     # -- actions --------------------------------------------------------------------------------
+    @property
+    def acknowledged(self) -> bool:
+        warnings = self.checklist.warnings()
+        return bool(warnings) and all(_key(w) in self._acked for w in warnings)
+
     def action_acknowledge(self) -> None:
         c = self.checklist
-        if not c.warnings():
+        if not c.warnings() or not c.done:
             self.notify("no warning to acknowledge" if c.done else "still checking", timeout=3)
             return
-        self.acknowledged = not self.acknowledged
+        self._acked = frozenset() if self.acknowledged else frozenset(_key(w) for w in c.warnings())
         self._refresh()
 
     def action_trust(self) -> None:
@@ -269,6 +275,10 @@ class PrereqScreen(DigitScreen):
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+
+def _key(r: CheckResult) -> tuple[str, str, str]:
+    return (r.subject, r.check, r.message)
 
 
 def _duration(seconds: float) -> str:

@@ -30,7 +30,7 @@ from digit_tui.viewmodel.installs import InstallStatus, ago, find_installs
 REFRESH = 3.0
 DEMO_TIMEOUT = 180.0      # the sandbox's start (60 s at most) and the engine's
 ACTIONS = (
-    ("new", "n", "New install", "cluster, DIGIT release, modules; review the plan; start"),
+    ("new", "n", "New install", "cluster, release, prerequisites, sizing; the plan; start"),
     ("sandbox", "s", "Try the sandbox", "sample DIGIT on the embedded sandbox (`digit-tui demo`)"),
     ("health", "h", "Health view", "pod dashboard of an existing cluster"),
 )
