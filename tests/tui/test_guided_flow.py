@@ -626,3 +626,26 @@ async def test_the_sizing_plan_follows_the_ulbs_and_the_tier(state_root: Path) -
         note = text.splitlines()[text.splitlines().index(line_with(text, "▐●▌ prod")) + 1:][:3]
         assert "prerequisites were checked as dev; the install checks as prod" in flat_words("\n".join(
             line[:30] for line in note))                          # under the tier, in the inputs' pane
+
+
+async def test_a_sizing_worker_error_becomes_the_one_error_dialog(state_root: Path, tmp_path: Path) -> None:
+    """A DIGIT tree gone since the target screen checked it: the worker that reads the release fails,
+    and the app's one error path says what, why and what next; the screen says it has no plan."""
+    from digit_tui.answers import parse_answers
+    from digit_tui.screens.sizing import SizingScreen
+
+    gone = tmp_path / "gone-tree"
+    answers = parse_answers(f"version: 1\nenvironment: gone\ntarget: {{provider: sandbox}}\n"
+                            f"digit: {{domain: gone.example.test, source: {{path: '{gone}'}}, "
+                            "release: dependancy_chart-x.yaml}\n", state_root / "gone" / "answers.yaml",
+                            check_files=False)
+    app = DigitApp(start="welcome")
+    async with app.run_test(size=SMALL) as pilot:
+        await wait_screen(pilot, lambda t: "No install found" in t, what="the welcome screen")
+        app.push_screen(SizingScreen(answers, state_root / "gone" / "answers.yaml", state_root / "gone"))
+        text = await wait_screen(pilot, lambda t: "✗ Reading the release's charts failed" in t, what="the error dialog")
+        assert str(gone) in flat(text).replace("│", "") and "Next:" in text
+        await pilot.press("escape")
+        text = await wait_screen(pilot, lambda t: "✗ no plan" in t.splitlines()[0], what="the sizing screen after it")
+        assert "reading the release's charts failed" in flat_words(text)
+    assert not (state_root / "gone").exists()
