@@ -266,12 +266,9 @@ class DashboardScreen(DigitScreen):
     def _extras_for(self, view: str) -> None:
         """Run the watchers the shown view needs alone, stop the others (a worker thread: a watcher's
         start reads the kubeconfig, its stop joins threads)."""
-        from digit_tui.health.views import EXTRA_TYPES
+        threading.Thread(target=self._set_extras, name="dashboard-extras", daemon=True).start()
 
-        wanted = set(EXTRA_TYPES.get(view, {})) if not (view == "events" and self.only["events"]) else set()
-        threading.Thread(target=self._set_extras, args=(wanted,), name="dashboard-extras", daemon=True).start()
-
-    def _set_extras(self, wanted: set[str]) -> None:
+    def _set_extras(self) -> None:
         from digit_tui.health.views import EXTRA_SELECTORS, EXTRA_TYPES
         from digit_tui.health.watcher import ClusterWatcher
 
@@ -280,6 +277,9 @@ class DashboardScreen(DigitScreen):
         with self._extra_lock:
             if self._stop.is_set():
                 return
+            # What the view shown now needs (read under the lock: the last of several quick switches wins).
+            view = self.view
+            wanted = set(EXTRA_TYPES.get(view, {})) if not (view == "events" and self.only["events"]) else set()
             gone = [self.extra.pop(kind) for kind in list(self.extra) if kind not in wanted]
             for kind in wanted - set(self.extra):
                 types = {v: t for views in EXTRA_TYPES.values() for v, t in views.items() if v == kind}

@@ -111,6 +111,15 @@ async def test_workloads_show_ready_x_of_y_and_follow_a_scale(cluster: tuple[San
         scale(kube, "egov-user", 2)
         await wait_screen(pilot, lambda t: "✓ 2/2" in line_with(t, "egov-user"), timeout=20, what="back to two")
 
+        # Only the shown view's own watches run: DaemonSets here; after quick switches, the last view's.
+        await wait_screen(pilot, lambda t: set(screen.extra) == {"daemonsets"}, what="the DaemonSets' watch")
+        for key in ("e", "n", "e", "w", "p"):
+            await pilot.press(key)
+        await wait_screen(pilot, lambda t: t.startswith("Pods ·") and not screen.extra, what="no extra watch")
+        await pilot.press("w")
+        await wait_screen(pilot, lambda t: set(screen.extra) == {"daemonsets"} and "✓ 2/2" in line_with(
+            t, "fluent-bit") and "● live" in t.splitlines()[0], timeout=20, what="the workloads again")
+
         await pilot.press("f")     # not ready only
         text = await wait_screen(pilot, lambda t: "not ready only" in t and "egov-user" not in t, what="f")
         assert "egov-hrms" in text
