@@ -17,6 +17,11 @@ The steps, each skipped when the facts say it is done:
 6. ``role``: the role with LOGIN and the password, set as its SCRAM verifier (``infra.scram``).
 7. ``database``: the database, owned by the role.
 
+With ``spec.replication`` (a streaming standby, ``infra.pgstandby``) the primary also gets a
+``wal`` step (``wal_level`` replica and ``max_wal_senders`` when they cannot serve a standby, then a
+restart), a ``host replication <role> <standby>/32`` pg_hba line, and a ``replication`` step (the
+replication role with REPLICATION LOGIN and its own password, set as a verifier like the other).
+
 The password never reaches the VM: only its verifier does, on the SSH channel's stdin to psql
 (never in a command line). The verifier read back from ``pg_authid`` is checked here. Commands
 run as root (``sudo -n`` for another user) and psql as the postgres user over the local socket.
@@ -54,6 +59,23 @@ class Timeouts:
     cluster: float = 180.0      # initdb
     service: float = 120.0      # start / restart
     sql: float = 60.0
+    basebackup: float = 3600.0  # the standby's copy of the primary's data
+    stream: float = 60.0        # a started standby until the primary sees it streaming
+
+
+@dataclass(frozen=True)
+class Replication:
+    """Who may stream from the primary: the replication role, from the standbys' addresses."""
+
+    role: str
+    cidrs: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not IDENT.fullmatch(self.role):
+            raise ValueError(f"replication role name {self.role!r}: letters, digits and underscores only")
+
+
+MIN_WAL_SENDERS = 2     # the standby's stream, and room for its reconnect or a pg_basebackup beside it
 
 
 @dataclass(frozen=True)
@@ -65,6 +87,7 @@ class ServerSpec:
     listen_addresses: str = "*"             # pg_hba decides who gets in; the VM's addresses may change
     package: str = "postgresql"             # the distribution's supported version
     timeouts: Timeouts = Timeouts()
+    replication: Replication | None = None  # a primary with a streaming standby
 
     def __post_init__(self) -> None:
         for what, name in (("database", self.database), ("role", self.role)):
@@ -104,6 +127,13 @@ class ClusterFacts:
     db_owner: str | None = None
     db_encoding: str | None = None
     template_encoding: str = "UTF8"
+    system_id: str = ""                        # pg_control_system(): a standby copied from here has the same
+    wal_level: str = "replica"
+    max_wal_senders: int = 10
+    repl_role_exists: bool = False
+    repl_role_ok: bool = False                 # LOGIN and REPLICATION
+    repl_password: str = field(default="", repr=False)
+    senders: tuple[tuple[str, str], ...] = ()  # pg_stat_replication: (client address, state)
 
 
 @dataclass(frozen=True)
@@ -135,6 +165,7 @@ def _psql(cluster: Cluster) -> str:
 
 def _facts_sql(spec: ServerSpec) -> str:
     role, db = _literal(spec.role), _literal(spec.database)
+    repl = _literal(spec.replication.role) if spec.replication is not None else "NULL"
     return f"""
 SELECT 'listen', current_setting('listen_addresses');
 SELECT 'hba_file', current_setting('hba_file');
@@ -149,6 +180,10 @@ SELECT 'hba_error', line_number, error FROM pg_hba_file_rules WHERE error IS NOT
 SELECT 'role', rolcanlogin, coalesce(rolpassword, '') FROM pg_authid WHERE rolname = {role};
 SELECT 'db', pg_get_userbyid(datdba), pg_encoding_to_char(encoding) FROM pg_database WHERE datname = {db};
 SELECT 'template', pg_encoding_to_char(encoding) FROM pg_database WHERE datname = 'template1';
+SELECT 'system_id', system_identifier FROM pg_control_system();
+SELECT 'wal', current_setting('wal_level'), current_setting('max_wal_senders');
+SELECT 'repl_role', rolcanlogin AND rolreplication, coalesce(rolpassword, '') FROM pg_authid WHERE rolname = {repl};
+SELECT 'sender', coalesce(host(client_addr), ''), state FROM pg_stat_replication;
 """
 
 
@@ -206,6 +241,7 @@ def read_facts(conn: SshConnection, spec: ServerSpec) -> Facts:
     queried: str | None = None
     values: dict[str, list[str]] = {}
     errors: list[str] = []
+    senders: list[tuple[str, str]] = []
     for line in r.stdout.splitlines():
         word, _, rest = line.strip().partition(" ")
         if word == "server":
@@ -224,6 +260,9 @@ def read_facts(conn: SshConnection, spec: ServerSpec) -> Facts:
             key, _, tail = line.partition("|")
             if key == "hba_error":
                 errors.append(tail.replace("|", ": ", 1))
+            elif key == "sender":
+                address, _, state = tail.partition("|")
+                senders.append((address, state))
             else:
                 values[key] = tail.split("|")
     _check_sudo(conn, r)
@@ -236,7 +275,7 @@ def read_facts(conn: SshConnection, spec: ServerSpec) -> Facts:
             raise PgVmError(f"{conn.target.label}: cannot read cluster {cluster.label} as the postgres user: {detail}",
                             "the local 'postgres' login must work (pg_hba.conf: local all postgres peer)",
                             transient=transient)
-        server = _server_facts(conn, cluster, values, errors)
+        server = _server_facts(conn, cluster, values, errors, tuple(senders))
     elif not r.ok:
         raise PgVmError(f"{conn.target.label}: reading the PostgreSQL installation failed (exit {r.exit_code}): "
                         f"{_last_line(r.stderr or r.stdout)}")
@@ -244,10 +283,12 @@ def read_facts(conn: SshConnection, spec: ServerSpec) -> Facts:
 
 
 def _server_facts(conn: SshConnection, cluster: Cluster, values: dict[str, list[str]],
-                  errors: list[str]) -> ClusterFacts:
+                  errors: list[str], senders: tuple[tuple[str, str], ...]) -> ClusterFacts:
     try:
         role = values.get("role")
         db = values.get("db")
+        repl = values.get("repl_role")
+        wal = values.get("wal") or ["replica", "10"]
         return ClusterFacts(
             listen_addresses=values["listen"][0], hba_file=values["hba_file"][0],
             hba_text=base64.b64decode(values["hba_text"][0]).decode("utf-8", "replace"),
@@ -257,7 +298,10 @@ def _server_facts(conn: SshConnection, cluster: Cluster, values: dict[str, list[
             role_exists=role is not None, role_login=role is not None and role[0] == "t",
             role_password=role[1] if role is not None and len(role) > 1 else "",
             db_owner=db[0] if db else None, db_encoding=db[1] if db and len(db) > 1 else None,
-            template_encoding=(values.get("template") or ["UTF8"])[0])
+            template_encoding=(values.get("template") or ["UTF8"])[0],
+            system_id=(values.get("system_id") or [""])[0], wal_level=wal[0], max_wal_senders=int(wal[1]),
+            repl_role_exists=repl is not None, repl_role_ok=repl is not None and repl[0] == "t",
+            repl_password=repl[1] if repl is not None and len(repl) > 1 else "", senders=senders)
     except (KeyError, IndexError, ValueError) as exc:
         raise PgVmError(f"{conn.target.label}: unexpected answer from cluster {cluster.label} ({type(exc).__name__})",
                         "check that psql works on the VM: runuser -u postgres -- psql --cluster "
@@ -276,7 +320,12 @@ def _check_sudo(conn: SshConnection, r: RunResult) -> None:
 
 def hba_lines(spec: ServerSpec) -> list[str]:
     db, role = _hba_name(spec.database), _hba_name(spec.role)
-    return [f"host    {db}    {role}    {cidr}    scram-sha-256    {MARK}" for cidr in spec.client_cidrs]
+    lines = [f"host    {db}    {role}    {cidr}    scram-sha-256    {MARK}" for cidr in spec.client_cidrs]
+    if spec.replication is not None:
+        # replication unquoted: the keyword for streaming connections (quoted, it names a database).
+        repl = _hba_name(spec.replication.role)
+        lines += [f"host    replication    {repl}    {cidr}    scram-sha-256    {MARK}" for cidr in spec.replication.cidrs]
+    return lines
 
 
 def hba_converged(text: str, spec: ServerSpec) -> bool:
@@ -305,8 +354,15 @@ def password_ok(facts: ClusterFacts, password: str) -> bool:
     return scram.matches(password, facts.role_password)
 
 
-def plan(facts: Facts, spec: ServerSpec, password: str) -> list[Step]:
-    """The steps still to do, in order; empty when the VM is converged."""
+def wal_ok(facts: ClusterFacts) -> bool:
+    return facts.wal_level in ("replica", "logical") and facts.max_wal_senders >= MIN_WAL_SENDERS
+
+
+def plan(facts: Facts, spec: ServerSpec, password: str, replication_password: str | None = None) -> list[Step]:
+    """The steps still to do, in order; empty when the VM is converged. ``replication_password``:
+    the replication role's, with ``spec.replication``."""
+    if spec.replication is not None and replication_password is None:
+        raise ValueError("a spec with replication needs the replication role's password")
     steps: list[Step] = []
     if not facts.installed:
         steps.append(Step("install", f"install PostgreSQL: apt-get install {spec.package}"))
@@ -320,9 +376,14 @@ def plan(facts: Facts, spec: ServerSpec, password: str) -> list[Step]:
     # A cluster made here gets listen_addresses when it is created.
     if (s is None and facts.cluster is not None) or (s is not None and s.listen_addresses != spec.listen_addresses):
         steps.append(Step("listen", f"set listen_addresses = '{spec.listen_addresses}' and restart"))
+    if spec.replication is not None and s is not None and not wal_ok(s):
+        steps.append(Step("wal", f"set wal_level = replica and max_wal_senders = {_wal_senders(s)} (now "
+                                 f"{s.wal_level}, {s.max_wal_senders}) for the standby, and restart"))
     if s is None or not hba_converged(s.hba_text, spec) or s.conf_loaded < s.hba_mtime <= s.now:
+        repl = (f", and {', '.join(spec.replication.cidrs)} to stream as {spec.replication.role}"
+                if spec.replication is not None else "")
         steps.append(Step("hba", "allow " + ", ".join(spec.client_cidrs) +
-                          f" to log in as {spec.role} to {spec.database} (pg_hba.conf, scram-sha-256) and reload"))
+                          f" to log in as {spec.role} to {spec.database}{repl} (pg_hba.conf, scram-sha-256) and reload"))
     if s is None or not s.role_exists:
         steps.append(Step("role", f"create role {spec.role} with LOGIN and the password"))
     elif not s.role_login or not password_ok(s, password):
@@ -331,7 +392,17 @@ def plan(facts: Facts, spec: ServerSpec, password: str) -> list[Step]:
         steps.append(Step("database", f"create database {spec.database} owned by {spec.role} (UTF8)"))
     elif s.db_owner != spec.role:
         steps.append(Step("database", f"make {spec.role} the owner of database {spec.database} (now {s.db_owner})"))
+    if spec.replication is not None and replication_password is not None:
+        r = spec.replication.role
+        if s is None or not s.repl_role_exists:
+            steps.append(Step("replication", f"create role {r} with REPLICATION LOGIN and its password"))
+        elif not s.repl_role_ok or not scram.matches(replication_password, s.repl_password):
+            steps.append(Step("replication", f"set REPLICATION LOGIN and the password of role {r}"))
     return steps
+
+
+def _wal_senders(s: ClusterFacts) -> int:
+    return max(s.max_wal_senders, 10)
 
 
 def _cluster_name(facts: Facts) -> str:
@@ -343,13 +414,13 @@ def _cluster_name(facts: Facts) -> str:
 # ---- doing -------------------------------------------------------------------------------------
 
 
-SYSTEM_STEPS = ("install", "cluster", "start", "listen")    # each changes what the next one reads
-ACCESS_STEPS = ("hba", "role", "database")                  # independent of each other: done together
+SYSTEM_STEPS = ("install", "cluster", "start", "listen", "wal")    # each changes what the next one reads
+ACCESS_STEPS = ("hba", "role", "database", "replication")          # independent of each other: done together
 
 
 def converge(conn: SshConnection, spec: ServerSpec, password: str, say: Callable[[str], object] = lambda _m: None,
-             on_secret: Callable[[str], object] = lambda _s: None, facts: Facts | None = None
-             ) -> tuple[list[str], Facts]:
+             on_secret: Callable[[str], object] = lambda _s: None, facts: Facts | None = None,
+             replication_password: str | None = None) -> tuple[list[str], Facts]:
     """Do what ``plan`` says from freshly read facts: a system step alone, then read again; the
     access steps (pg_hba, role, database) in one command. Returns the steps done (names) and the
     facts that show the VM converged. ``facts``: read a moment ago (by a check), used for the
@@ -363,7 +434,7 @@ def converge(conn: SshConnection, spec: ServerSpec, password: str, say: Callable
         facts, given = given or read_facts(conn, spec), None
         if facts.server is not None and facts.server.in_recovery:
             _need_server(conn, facts)       # a standby: says so, before any step
-        steps = plan(facts, spec, password)
+        steps = plan(facts, spec, password, replication_password)
         if not steps:
             return done, facts
         batch = steps[:1] if steps[0].name in SYSTEM_STEPS else [s for s in steps if s.name in ACCESS_STEPS]
@@ -375,7 +446,7 @@ def converge(conn: SshConnection, spec: ServerSpec, password: str, say: Callable
         if batch[0].name in SYSTEM_STEPS:
             _SYSTEM_DO[batch[0].name](conn, spec, facts)
         else:
-            _access(conn, spec, facts, names, password, on_secret)
+            _access(conn, spec, facts, names, password, on_secret, replication_password)
         for step in batch:
             say(f"{step.name}: {step.says}")
         done += names
@@ -421,8 +492,16 @@ def _listen(conn: SshConnection, spec: ServerSpec, facts: Facts) -> None:
         spec.timeouts.service, f"restarting cluster {cluster.label}")
 
 
+def _wal(conn: SshConnection, spec: ServerSpec, facts: Facts) -> None:
+    cluster, s = _need_cluster(conn, facts), _need_server(conn, facts)
+    sql = f"ALTER SYSTEM SET wal_level = 'replica';\nALTER SYSTEM SET max_wal_senders = {_wal_senders(s)};\n"
+    run(conn, _psql(cluster), spec.timeouts.sql, "setting wal_level and max_wal_senders", input=sql.encode())
+    run(conn, f"pg_ctlcluster {shlex.quote(cluster.version)} {shlex.quote(cluster.name)} restart",
+        spec.timeouts.service, f"restarting cluster {cluster.label}")
+
+
 def _access(conn: SshConnection, spec: ServerSpec, facts: Facts, steps: tuple[str, ...], password: str,
-            on_secret: Callable[[str], object]) -> None:
+            on_secret: Callable[[str], object], replication_password: str | None = None) -> None:
     """pg_hba (written and reloaded), the role and the database, in one command: the new pg_hba
     file, then the SQL, both on stdin (the SQL carries the role's verifier)."""
     cluster = _need_cluster(conn, facts)
@@ -446,6 +525,12 @@ def _access(conn: SshConnection, spec: ServerSpec, facts: Facts, steps: tuple[st
         on_secret(verifier)
         verb = "ALTER" if s.role_exists else "CREATE"
         sql.append(f"{verb} ROLE {_ident(spec.role)} LOGIN PASSWORD {_literal(verifier)};")
+    if "replication" in steps and spec.replication is not None and replication_password is not None:
+        repl_verifier = str(scram.make(replication_password))
+        on_secret(repl_verifier)
+        verifier = verifier or repl_verifier
+        verb = "ALTER" if s.repl_role_exists else "CREATE"
+        sql.append(f"{verb} ROLE {_ident(spec.replication.role)} REPLICATION LOGIN PASSWORD {_literal(repl_verifier)};")
     if "database" in steps:
         db, role = _ident(spec.database), _ident(spec.role)
         if s.db_owner is not None:
@@ -467,10 +552,21 @@ def _access(conn: SshConnection, spec: ServerSpec, facts: Facts, steps: tuple[st
                         "the server keeps its previous rules until the file is valid")
 
 
-_ACCESS_WHAT = {"hba": "updating pg_hba.conf", "role": "setting the role", "database": "creating the database"}
+_ACCESS_WHAT = {"hba": "updating pg_hba.conf", "role": "setting the role", "database": "creating the database",
+                "replication": "setting the replication role"}
 _SYSTEM_DO: dict[str, Callable[[SshConnection, ServerSpec, Facts], None]] = {
-    "install": _install, "cluster": _cluster, "start": _start, "listen": _listen,
+    "install": _install, "cluster": _cluster, "start": _start, "listen": _listen, "wal": _wal,
 }
+
+
+def system_step(name: str, conn: SshConnection, spec: ServerSpec, facts: Facts) -> None:
+    """One of ``SYSTEM_STEPS`` alone (the standby's install, cluster and start)."""
+    _SYSTEM_DO[name](conn, spec, facts)
+
+
+def psql_command(cluster: Cluster) -> str:
+    """psql as the postgres user on ``cluster``'s local socket, reading SQL from stdin."""
+    return _psql(cluster)
 
 
 def _need_cluster(conn: SshConnection, facts: Facts) -> Cluster:

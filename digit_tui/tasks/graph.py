@@ -255,7 +255,6 @@ def postgres_phase(config: InstallConfig, *, after: Iterable[str]) -> list[Task]
     a = config.answers
     if a.database.mode == "in-cluster":
         return []
-    db_hosts = a.hosts_with("db")
     nodes = [h.address for h in a.hosts if {"master", "worker"} & set(h.roles)]
     if a.database.mode == "vm" and not nodes:
         raise GraphError("database.mode vm needs the cluster's nodes in hosts (roles master / worker): their "
@@ -263,8 +262,9 @@ def postgres_phase(config: InstallConfig, *, after: Iterable[str]) -> list[Task]
     deps = [*after] + ([] if a.database.password_file is not None else [HELM_CONFIG])
     password = password_source(a.database, secrets_file_path(helm_dir(config), config.environment))
     try:
-        return postgres_tasks(a.database, db_host=db_hosts[0] if db_hosts else None, node_cidrs=nodes,
-                              state_dir=config.require_state_dir(), password=password, deps=deps)
+        return postgres_tasks(a.database, db_host=a.database_primary, node_cidrs=nodes,
+                              state_dir=config.require_state_dir(), password=password, deps=deps,
+                              standby=a.database_standby)
     except ValueError as exc:
         raise GraphError(str(exc)) from None
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -91,6 +92,56 @@ class PasswordSource:
                 else f"db.password of {self.path}")
 
 
+REPLICATION_ROLE = "replicator"
+REPLICATION_PASSWORD_FILE = "postgres-replication-password"
+
+
+@dataclass(frozen=True)
+class ReplicationPassword:
+    """The standby's password for the replication role: made once into the state directory (0600),
+    read from there by the primary's task and the standby's."""
+
+    path: Path
+
+    @classmethod
+    def in_state(cls, state_dir: Path) -> ReplicationPassword:
+        return cls(Path(state_dir) / REPLICATION_PASSWORD_FILE)
+
+    def read(self) -> str:
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(secrets.token_urlsafe(24) + "\n")
+        try:
+            password = self.path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise PermanentError(f"cannot read the replication password {self.path}: {exc.strerror}",
+                                 "check that this user owns the state directory") from None
+        if not password:
+            raise PermanentError(f"the replication password file {self.path} is empty",
+                                 "remove it: the next install makes a new one and sets it on both VMs")
+        return password
+
+
+@dataclass(frozen=True)
+class StandbyAccess:
+    """What the primary lets the standby do: stream as ``role`` from ``address``."""
+
+    host: Host
+    password: ReplicationPassword
+    role: str = REPLICATION_ROLE
+
+    @property
+    def cidr(self) -> str:
+        return networks(self.host.address)[0]
+
+    def spec(self) -> pgvm.Replication:
+        return pgvm.Replication(self.role, (self.cidr,))
+
+
 def password_source(database: Database, secrets_file: Path) -> PasswordSource:
     """The operator's ``password_file`` when given, else the generated secrets file's ``db.password``."""
     if database.password_file is not None:
@@ -111,13 +162,27 @@ def _map_pg(e: PgError) -> TaskError:
     return TransientError(str(e)) if e.transient else PermanentError(str(e), e.remedy)
 
 
+def connect(ctx: TaskContext, host: Host, state_dir: Path, options: SshOptions) -> ssh.SshConnection:
+    """SSH to ``host`` as its user, trusting the host keys preflight recorded in the state directory."""
+    secret = os.environ.get(PASSPHRASE_ENV) or None
+    if secret:
+        ctx.secret(secret)
+    target = SshTarget(host.address, host.port, host.user, name=host.name)
+    auth = SshAuth(key_path=Path(host.ssh_key), passphrase=secret, use_agent=True)
+    try:
+        return ssh.connect(target, auth, state_dir / KNOWN_HOSTS, options)
+    except SshError as e:
+        raise _map_ssh(e, host) from None
+
+
 class PostgresVmTask(Task):
-    """PostgreSQL converged on the database VM over SSH."""
+    """PostgreSQL converged on the database VM over SSH (with ``standby``: what the standby needs of it)."""
 
     def __init__(self, database: Database, host: Host, node_cidrs: str | Sequence[str], state_dir: Path,
                  password: PasswordSource,
                  *, deps: Sequence[str] = (), allow_jump_host: bool = True, ssh_options: SshOptions = SshOptions(),
-                 timeouts: pgvm.Timeouts = pgvm.Timeouts(), retry: RetryPolicy | None = None) -> None:
+                 timeouts: pgvm.Timeouts = pgvm.Timeouts(), retry: RetryPolicy | None = None,
+                 standby: StandbyAccess | None = None) -> None:
         # Only the SSH port: the database port is not open until this task has opened it, so a wait
         # on it during the first install would never end.
         super().__init__(VM_TASK_ID, f"PostgreSQL on {host.name}: install, cluster, access, role and database",
@@ -127,6 +192,7 @@ class PostgresVmTask(Task):
         self.node_cidrs = networks(node_cidrs)
         self.state_dir, self.password = Path(state_dir), password
         self.allow_jump_host, self.ssh_options, self.timeouts = allow_jump_host, ssh_options, timeouts
+        self.standby = standby
         self._checked: tuple[float, pgvm.ServerSpec, pgvm.Facts] | None = None
 
     def _spec(self, jump_host: str | None) -> pgvm.ServerSpec:
@@ -134,21 +200,18 @@ class PostgresVmTask(Task):
         if self.allow_jump_host and jump_host and not any(_inside(jump_host, c) for c in cidrs):
             cidrs.append(f"{jump_host}/128" if ":" in jump_host else f"{jump_host}/32")
         return pgvm.ServerSpec(self.database.port, self.database.name, self.database.username,
-                               tuple(dict.fromkeys(cidrs)), timeouts=self.timeouts)
+                               tuple(dict.fromkeys(cidrs)), timeouts=self.timeouts,
+                               replication=self.standby.spec() if self.standby is not None else None)
 
     def _connect(self, ctx: TaskContext) -> ssh.SshConnection:
-        secret = os.environ.get(PASSPHRASE_ENV) or None
-        if secret:
-            ctx.secret(secret)
-        target = SshTarget(self.host.address, self.host.port, self.host.user, name=self.host.name)
-        auth = SshAuth(key_path=Path(self.host.ssh_key), passphrase=secret, use_agent=True)
-        try:
-            return ssh.connect(target, auth, self.state_dir / KNOWN_HOSTS, self.ssh_options)
-        except SshError as e:
-            raise _map_ssh(e, self.host) from None
+        return connect(ctx, self.host, self.state_dir, self.ssh_options)
+
+    def _replication_password(self, ctx: TaskContext) -> str | None:
+        return ctx.secret(self.standby.password.read()) if self.standby is not None else None
 
     def _facts(self, ctx: TaskContext) -> tuple[pgvm.ServerSpec, list[pgvm.Step]]:
         password = ctx.secret(self.password.read())
+        replication = self._replication_password(ctx)
         with self._connect(ctx) as conn:
             try:
                 spec = self._spec(pgvm.client_address(conn))
@@ -161,7 +224,7 @@ class PostgresVmTask(Task):
         # The engine calls ensure right after a check that found work: its first round starts from
         # these facts rather than reading the same ones again.
         self._checked = (time.monotonic(), spec, facts)
-        return spec, pgvm.plan(facts, spec, password)
+        return spec, pgvm.plan(facts, spec, password, replication)
 
     def _recent(self, spec: pgvm.ServerSpec) -> pgvm.Facts | None:
         checked, self._checked = self._checked, None
@@ -185,11 +248,13 @@ class PostgresVmTask(Task):
 
     def _converge(self, ctx: TaskContext) -> list[str]:
         password = ctx.secret(self.password.read())
+        replication = self._replication_password(ctx)
         with self._connect(ctx) as conn:
             try:
                 spec = self._spec(pgvm.client_address(conn))
                 done, facts = pgvm.converge(conn, spec, password, on_secret=ctx.secret, facts=self._recent(spec),
-                                            say=lambda m: ctx.log(f"{self.host.name}: done: {m}"))
+                                            say=lambda m: ctx.log(f"{self.host.name}: done: {m}"),
+                                            replication_password=replication)
             except SshError as e:
                 raise _map_ssh(e, self.host) from None
             except pgvm.PgVmError as e:
@@ -216,7 +281,17 @@ class PostgresVmTask(Task):
                 "and reload",
                 f"would create role {db.username} (LOGIN) with the password from {self.password.describe()}, "
                 "sent as its SCRAM verifier over SSH stdin",
-                f"would create database {db.name} owned by {db.username}"]
+                f"would create database {db.name} owned by {db.username}"] + self._standby_dry_run()
+
+    def _standby_dry_run(self) -> list[str]:
+        if self.standby is None:
+            return []
+        sb = self.standby
+        return [f"would set wal_level = replica and max_wal_senders >= {pgvm.MIN_WAL_SENDERS} (and restart) unless "
+                "they are already",
+                f"would allow {sb.host.name} ({sb.cidr}) to stream as {sb.role} (pg_hba.conf replication line)",
+                f"would create role {sb.role} (REPLICATION LOGIN) with the password in {sb.password.path} (0600, "
+                "made there once), sent as its SCRAM verifier"]
 
 
 def networks(cidrs: str | Sequence[str]) -> tuple[str, ...]:
@@ -293,14 +368,16 @@ def postgres_tasks(database: Database, *, db_host: Host | None, node_cidrs: str 
                    state_dir: Path,
                    password: PasswordSource, deps: Sequence[str] = (), ssh_options: SshOptions = SshOptions(),
                    pg_options: PgOptions = PgOptions(), timeouts: pgvm.Timeouts = pgvm.Timeouts(),
-                   retry: RetryPolicy | None = None) -> list[Task]:
+                   retry: RetryPolicy | None = None, standby: Host | None = None) -> list[Task]:
     """The Postgres phase for ``database.mode``; dependants wait for ``TASK_ID``.
 
     ``db_host``: the hosts entry with role db (mode vm). ``node_cidrs``: where the cluster's nodes
     connect from (mode vm: one pg_hba line each): the node network's CIDR, or the nodes' own
     addresses (pods reach an outside database with their node's address). ``deps``: what the first task waits for (the
     prerequisites gate, and helm-config when the password comes from the secrets file).
-    ``in-cluster`` gives no task here (``tasks.postgres_cluster`` deploys it after cluster-configs)."""
+    ``in-cluster`` gives no task here (``tasks.postgres_cluster`` deploys it after cluster-configs).
+    ``standby`` (mode vm): the hosts entry made a streaming standby (``tasks.postgres_standby``),
+    listed before the check, which stays last (what the release waits for)."""
     if database.mode == "in-cluster":
         return []
     if database.mode == "external":
@@ -313,7 +390,14 @@ def postgres_tasks(database: Database, *, db_host: Host | None, node_cidrs: str 
     if not node_cidrs:
         raise ValueError("database.mode vm needs the cluster's node network (CIDR) for pg_hba.conf")
     address = database.host or db_host.address
+    access = StandbyAccess(standby, ReplicationPassword.in_state(state_dir)) if standby is not None else None
     vm = PostgresVmTask(database, db_host, node_cidrs, state_dir, password, deps=deps, ssh_options=ssh_options,
-                        timeouts=timeouts, retry=retry)
-    return [vm, PostgresCheckTask(database, address, password, mode="vm", deps=(vm.id,), options=pg_options,
-                                  retry=retry)]
+                        timeouts=timeouts, retry=retry, standby=access)
+    replica: list[Task] = []
+    if access is not None:
+        from digit_tui.tasks.postgres_standby import PostgresStandbyTask
+
+        replica.append(PostgresStandbyTask(database, db_host, access, state_dir, deps=(vm.id,), ssh_options=ssh_options,
+                                           timeouts=timeouts, retry=retry))
+    return [vm, *replica, PostgresCheckTask(database, address, password, mode="vm", deps=(vm.id,), options=pg_options,
+                                            retry=retry)]
