@@ -649,3 +649,43 @@ async def test_a_sizing_worker_error_becomes_the_one_error_dialog(state_root: Pa
         text = await wait_screen(pilot, lambda t: "✗ no plan" in t.splitlines()[0], what="the sizing screen after it")
         assert "reading the release's charts failed" in flat_words(text)
     assert not (state_root / "gone").exists()
+
+
+async def test_the_checklist_fills_in_by_section_while_the_keys_answer(
+        state_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kubectl that answers only once the test opens its gate (a script on PATH: the real one
+    answers too fast to be caught in the middle): the sections already known are shown while the
+    tools are still being checked, the keys answer meanwhile, ctrl+n waits, and the tools' row
+    is replaced by its result when it comes."""
+    from digit_tui.screens.prereqs import PrereqScreen
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    gate = tmp_path / "gate"
+    kubectl = bin_dir / "kubectl"
+    kubectl.write_text("#!/bin/sh\nwhile [ ! -e '%s' ]; do sleep 0.05; done\n"
+                       "echo '{\"clientVersion\": {\"gitVersion\": \"v1.31.0\"}}'\n" % gate)
+    kubectl.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    answers = answers_for(state_root, "slow", "{provider: sandbox}")
+    app = DigitApp(start="welcome")
+    try:
+        async with app.run_test(size=SMALL) as pilot:
+            await wait_screen(pilot, lambda t: "No install found" in t, what="the welcome screen")
+            app.push_screen(PrereqScreen(answers, state_root / "slow" / "answers.yaml", state_root / "slow"))
+            text = await wait_screen(pilot, lambda t: "✓ config" in t and "no endpoint in the answers to probe" in t
+                                     and "◌ tools  looking for the tools on this machine…" in t,
+                                     what="config and network known, the tools pending")
+            assert "◌ checking 2/3" in text.splitlines()[0]
+            assert "◌ checking (nothing is changed on any host)…" in text
+            await pilot.press("ctrl+n")
+            await pilot.pause()
+            assert isinstance(app.screen, PrereqScreen)           # not before the checks have finished
+            await pilot.press("question_mark")                    # the keys answer while a check runs
+            await wait_screen(pilot, lambda t: "Help · new install · prerequisites" in t, what="the help")
+            await pilot.press("escape")
+            gate.write_text("open")
+            text = await wait_screen(pilot, lambda t: "✓ ready" in t.splitlines()[0], what="the tools checked")
+            assert f"✓kubectlv1.31.0({kubectl})" in flat_words(text).replace(" ", "") and "◌" not in text
+    finally:
+        gate.write_text("open")
