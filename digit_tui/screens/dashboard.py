@@ -231,37 +231,40 @@ class DashboardScreen(DigitScreen):
         finally:
             self._connected.set()
 
+    def _await_connection(self, *, report: bool) -> bool:
+        """On a worker thread: wait until connected. False when the screen went away, or the
+        connection failed (raised instead when ``report``: the worker turns it into the dialog)."""
+        worker = get_current_worker()
+        while not self._connected.wait(0.5):
+            if self._stop.is_set() or worker.is_cancelled:
+                return False
+        if self._connect_error is not None:
+            if report:
+                raise self._connect_error
+            return False
+        return not (self._stop.is_set() or worker.is_cancelled)
+
     @work(thread=True, exclusive=True, group="cluster", exit_on_error=False, description="watching the cluster")
     def watch_cluster(self) -> None:
         from digit_tui.health.live import Feeder
 
-        worker = get_current_worker()
-        while not self._connected.wait(0.5):
-            if self._stop.is_set() or worker.is_cancelled:
-                return
-        if self._connect_error is not None:
-            raise self._connect_error
+        if not self._await_connection(report=True):
+            return
         assert self.model is not None
         self.feeder = Feeder(self.model, lambda delta: self.post_message(PodsChanged(delta)))
-        if self._stop.is_set() or worker.is_cancelled:
-            return
-        self.feeder.run()
+        if not self._stop.is_set():
+            self.feeder.run()
 
     @work(thread=True, exclusive=True, group="views", exit_on_error=False, description="watching the cluster")
     def watch_views(self) -> None:
         from digit_tui.health.live import Feeder
 
-        worker = get_current_worker()
-        while not self._connected.wait(0.5):
-            if self._stop.is_set() or worker.is_cancelled:
-                return
-        if self._connect_error is not None:
-            return      # watch_cluster reports it
+        if not self._await_connection(report=False):    # watch_cluster reports a failure
+            return
         assert self.views_model is not None
         self.views_feeder = Feeder(self.views_model, lambda delta: self.post_message(ViewChanged(delta)))
-        if self._stop.is_set() or worker.is_cancelled:
-            return
-        self.views_feeder.run()
+        if not self._stop.is_set():
+            self.views_feeder.run()
 
     def _extras_for(self, view: str) -> None:
         """Run the watchers the shown view needs alone, stop the others (a worker thread: a watcher's
