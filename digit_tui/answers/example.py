@@ -115,6 +115,7 @@ phases:
   monitoring: false                # default: on for tier prod (the preset's tier here)
 
 engine:
-  concurrency: 4                   # tasks at once, 1-32
+  # concurrency: 4                 # cap on tasks at once, 1-32 (default: one computing task per core,
+                                  # 32 that mostly wait on the cluster)
   network_wait: 3600               # seconds to wait for the network before failing; null: forever
 """

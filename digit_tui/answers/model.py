@@ -559,7 +559,8 @@ class Jenkins(Section):
 
 
 class Engine(Section):
-    concurrency: int = expect("an integer 1-32", default=4, ge=1, le=32)
+    # Unset: the engine's own limits (one computing task per core, 32 that wait on the cluster).
+    concurrency: int | None = expect("an integer 1-32, or leave it out", default=None, ge=1, le=32)
     network_wait: float | None = expect("seconds (0 or more), or null to wait forever", default=3600.0, ge=0, allow_inf_nan=False)
 
 

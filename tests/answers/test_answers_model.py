@@ -47,7 +47,7 @@ def test_minimal_file_gets_sandbox_defaults() -> None:
     assert answers.digit.state_tenant == "pb"
     assert (answers.database.mode, answers.database.port, answers.database.name) == ("in-cluster", 5432, "egov_db")
     assert (answers.storage.mode, answers.cluster.mode) == ("dynamic", "existing")
-    assert answers.engine.concurrency == 4
+    assert answers.engine.concurrency is None     # the engine's own limits
     assert answers.monitoring_enabled is False
     assert answers.phases.jenkins is False
 
