@@ -87,7 +87,9 @@ def workload_matches(w: WorkloadRow, needle: str) -> bool:
 # -- nodes ----------------------------------------------------------------------------------------
 def node_columns(width: int) -> Columns:
     fixed = [0, 11, 16, 19, 9]
-    return Columns(("NAME", "STATUS", "CPU REQ/ALLOC", "MEMORY REQ/ALLOC", "PODS"), _fill(width, fixed, 0))
+    widths = _fill(width, fixed, 0)
+    widths[0] = min(widths[0], 48)     # node names are short: the numbers stay near them on a wide terminal
+    return Columns(("NAME", "STATUS", "CPU REQ/ALLOC", "MEMORY REQ/ALLOC", "PODS"), widths)
 
 
 def cpu_text(millis: int) -> str:
@@ -97,6 +99,8 @@ def cpu_text(millis: int) -> str:
 
 
 def mem_text(b: int) -> str:
+    if b == 0:
+        return "0"
     if b >= GIB:
         return f"{b / GIB:.1f}Gi".replace(".0Gi", "Gi")
     return f"{b // MIB}Mi"
