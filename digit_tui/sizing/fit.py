@@ -29,7 +29,8 @@ from digit_tui.infra import kubesched
 from digit_tui.infra.kubesched import NodeLoad, PodRequest
 from digit_tui.sizing.binpack import Bin, Item, pack
 from digit_tui.sizing.model import Flavor, SizingInputs, Workload
-from digit_tui.sizing.planner import _items, _prepare, node_shape, reservation, select_modules, _extra_workloads
+from digit_tui.sizing.planner import (_extra_workloads, _items, _prepare, database_workloads, node_shape, reservation,
+                                      select_modules)
 from digit_tui.sizing.presets import Preset
 from digit_tui.sizing.quantity import GI, bytes_of, cpu_millis, fmt_cpu, fmt_mem
 
@@ -333,7 +334,8 @@ def check(
         raise InputError("no schedulable worker nodes to check against", expected="at least one worker")
     ha = preset.ha.value if inputs.ha is None else inputs.ha
     selected, _ = select_modules(workloads, inputs.modules, module_deps)
-    selected = selected + _extra_workloads(selected, preset, [])
+    selected = selected + _extra_workloads(selected, preset, []) + database_workloads(
+        inputs, preset, ha, inputs.db_mode or preset.postgres.mode)
     prepared = _prepare(selected, inputs, preset, ha, [])
     bins = [_bin(n, prepared.daemons, preset) for n in nodes]
     extra_bin: tuple[int, int] | None = None

@@ -199,10 +199,24 @@ class _Prepared:
     users: int
 
 
+def _users(inputs: SizingInputs, preset: Preset) -> int:
+    return inputs.users if inputs.users is not None else max(
+        preset.users.base.value, math.ceil(inputs.ulbs * preset.users.per_ulb.value))
+
+
+def database_workloads(inputs: SizingInputs, preset: Preset, ha: bool, db_mode: str) -> list[Workload]:
+    """The in-cluster Postgres pod, as big as the plan's Postgres for these users: the planner and
+    the fit check place the same pod (the fit check once left it out, and a plan that could not
+    hold the database said it fits)."""
+    if db_mode != "in-cluster":
+        return []
+    _, _, flavor = _postgres(inputs, preset, _users(inputs, preset), ha, db_mode, [])
+    return [Workload("postgres", "database", "StatefulSet", "backbone", "postgres", 1, flavor.cpu_m, flavor.mem_b)]
+
+
 def _prepare(selected: Sequence[Workload], inputs: SizingInputs, preset: Preset, ha: bool,
              notes: list[Assumption]) -> _Prepared:
-    users = inputs.users if inputs.users is not None else max(
-        preset.users.base.value, math.ceil(inputs.ulbs * preset.users.per_ulb.value))
+    users = _users(inputs, preset)
     upr = {r.service: r.users_per_replica for r in preset.request_path.services}
     d_cpu = cpu_millis(preset.unset_default.cpu)
     d_mem = bytes_of(preset.unset_default.memory)
@@ -405,10 +419,7 @@ def plan(
 
     selected, modules = select_modules(workloads, inputs.modules, module_deps)
     selected = selected + _extra_workloads(selected, preset, notes)
-    pg_vm, pg_disk, pg_flavor = _postgres(inputs, preset, 0, ha, db_mode, [])   # users known after _prepare
-    if db_mode == "in-cluster":
-        selected.append(Workload("postgres", "database", "StatefulSet", "backbone", "postgres", 1,
-                                 pg_flavor.cpu_m, pg_flavor.mem_b))
+    selected = selected + database_workloads(inputs, preset, ha, db_mode)
     prepared = _prepare(selected, inputs, preset, ha, notes)
     pg_vm, pg_disk, pg_flavor = _postgres(inputs, preset, prepared.users, ha, db_mode, notes)
 

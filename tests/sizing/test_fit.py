@@ -7,7 +7,7 @@ import pytest
 from digit_tui.errors import InputError
 from digit_tui.sizing import fit, presets, synthetic
 from digit_tui.sizing.model import Flavor, SizingInputs, Workload
-from digit_tui.sizing.planner import plan
+from digit_tui.sizing.planner import database_workloads, plan
 from digit_tui.sizing.quantity import GI
 
 PRESET = presets.load("sdc-dev")
@@ -51,6 +51,20 @@ def test_a_pod_larger_than_every_node_is_named_with_its_need():
     report = fit.check([*WORKLOADS, big], INPUTS, PRESET, nodes)
     msgs = [u.message() for u in report.unschedulable]
     assert "pod egov/reports would not schedule on any node (needs 500m CPU, 4Gi: larger than every node)" in msgs
+
+
+def test_an_in_cluster_database_is_placed_as_the_plan_sizes_it():
+    """At 500 ULBs the plan's in-cluster Postgres wants more memory than an 8C/16G node has: the fit
+    check says so instead of finding room for the release without its database."""
+    inputs = SizingInputs(ulbs=500, db_mode="in-cluster")
+    [db] = database_workloads(inputs, PRESET, False, "in-cluster")
+    nodes = fit.nodes_from_spec("40x8C/16G")
+    report = fit.check(WORKLOADS, inputs, PRESET, nodes)
+    assert db.mem_b > 16 * GI
+    assert any(u.workload.endswith("postgres") and u.never for u in report.unschedulable), report.unschedulable
+    assert not report.fits
+    # With the database outside the cluster, the same nodes hold the release.
+    assert fit.check(WORKLOADS, SizingInputs(ulbs=500, db_mode="vm"), PRESET, nodes).fits
 
 
 def test_preflight_facts_in_their_usual_spellings():
