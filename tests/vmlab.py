@@ -425,6 +425,21 @@ LogLevel VERBOSE
             listener = socket.create_server(("127.0.0.1", 0))
         return self._forward(listener, lambda: socket.create_connection((host, port), timeout=5))
 
+    def kubeconfig_into_ctl(self, kubeconfig: Path, dest: Path) -> Path:
+        """A copy of ``kubeconfig`` (0600) whose API servers on this machine's 127.0.0.1 are reached
+        from ctl through ``publish_into_ctl``: the cluster a command run with ``ctl_argv`` installs into."""
+        import yaml
+        from urllib.parse import urlsplit
+
+        config = yaml.safe_load(kubeconfig.read_text())
+        for cluster in config["clusters"]:
+            url = urlsplit(cluster["cluster"]["server"])
+            assert url.hostname == "127.0.0.1" and url.port, url
+            cluster["cluster"]["server"] = f"{url.scheme}://127.0.0.1:{self.publish_into_ctl(url.port)}"
+        dest.write_text(yaml.safe_dump(config))
+        dest.chmod(0o600)
+        return dest
+
     def _connect_in_ctl(self, address: str, port: int) -> socket.socket:
         with self.client_netns():
             return socket.create_connection((address, port), timeout=5)

@@ -78,13 +78,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         # The server is installed and has no cluster yet: the install's initdb makes it.
         lab.exec(db, "rm -rf /etc/postgresql/15/main /var/lib/postgresql/15/main && printf \"initdb_options = "
                      "'--no-sync'\\n%s\" >> /etc/postgresql-common/createcluster.conf" % FAST)
-        port = lab.publish_into_ctl(int(sandbox.url.rsplit(":", 1)[1]))
-        config = yaml.safe_load(sandbox.kubeconfig_path.read_text())
-        for cluster in config["clusters"]:
-            cluster["cluster"]["server"] = f"https://127.0.0.1:{port}"
-        kubeconfig = root / "kubeconfig"
-        kubeconfig.write_text(yaml.safe_dump(config))
-        kubeconfig.chmod(0o600)
+        kubeconfig = lab.kubeconfig_into_ctl(sandbox.kubeconfig_path, root / "kubeconfig")
         password = root / "db-password"
         password.write_text(PASSWORD + "\n")
         password.chmod(0o600)

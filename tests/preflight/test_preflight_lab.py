@@ -40,13 +40,7 @@ def kubeconfig(lab: VmLab, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     """The cluster API the answers name: a sandbox, at the control namespace's 127.0.0.1."""
     root = tmp_path_factory.mktemp("api")
     with start_sandbox(root / "sandbox", nodes=1, speed=50.0) as sandbox:
-        port = lab.publish_into_ctl(int(sandbox.url.rsplit(":", 1)[1]))
-        config = yaml.safe_load(sandbox.kubeconfig_path.read_text())
-        for cluster in config["clusters"]:
-            cluster["cluster"]["server"] = f"https://127.0.0.1:{port}"
-        path = root / "kubeconfig"
-        path.write_text(yaml.safe_dump(config))
-        yield path
+        yield lab.kubeconfig_into_ctl(sandbox.kubeconfig_path, root / "kubeconfig")
 
 
 class Site:
