@@ -86,8 +86,15 @@ def config_checks(plan: PreflightPlan) -> list[CheckResult]:
     if plan.hosts and plan.provider in ("sandbox", *CLOUDS):
         add("roles", Status.INFO, f"provider {plan.provider} does not use the hosts list: they are checked only")
     dbs = [h for h in plan.hosts if "db" in h.roles]
+    primary = [h.name for h in dbs if h.name != plan.database_standby]
     if plan.database_mode == "vm" and len(dbs) > 1 and plan.database_host is None:
-        add("roles", Status.INFO, f"{len(dbs)} hosts have role db: {dbs[0].name} is the database")
+        add("roles", Status.INFO, f"{len(dbs)} hosts have role db: {primary[0]} is the database"
+            + (f", {plan.database_standby} its streaming standby" if plan.database_standby else ""))
+    if plan.tier == "prod" and plan.database_mode == "vm" and plan.database_standby is None:
+        spare = primary[1:]
+        add("roles", Status.WARN, "the database VM has no standby: losing it loses the data since the last backup "
+            "(tier prod)", f"database.standby: {spare[0]}" if spare else
+            "a second host with role db, named in database.standby (a streaming standby)")
     if plan.tier == "prod":
         for h in plan.hosts:
             if "db" in h.roles and h.is_node:

@@ -105,6 +105,7 @@ class PreflightPlan:
     service_cidr: str = "10.96.0.0/12"
     database_mode: str = "in-cluster"
     database_host: str | None = None
+    database_standby: str | None = None     # the hosts entry made the database's streaming standby
     sops_candidates: tuple[Path, ...] = ()  # environment / secrets files that may be sops-encrypted
     skip_checks: bool = False
     state_dir: Path | None = None
@@ -136,7 +137,7 @@ class PreflightPlan:
             hosts=hosts, endpoints=config.endpoints,
             vpn_gateway=a.network.vpn_gateway, api_endpoint=a.cluster.api_endpoint,
             pod_cidr=a.cluster.pod_cidr, service_cidr=a.cluster.service_cidr,
-            database_mode=a.database.mode, database_host=a.database.host,
+            database_mode=a.database.mode, database_host=a.database.host, database_standby=a.database.standby,
             sops_candidates=files,
             skip_checks=config.preflight.skip_checks if skip_checks is None else skip_checks,
             state_dir=config.state_dir,

@@ -4,10 +4,13 @@ error at the standby's line."""
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 
 from digit_tui.answers.loader import parse_answers
+from digit_tui.preflight.checks import config_checks
+from digit_tui.preflight.model import HostSpec, PreflightPlan, Status
 from digit_tui.errors import InputError
 
 
@@ -50,3 +53,18 @@ def test_a_wrong_standby_is_refused_at_its_line(database: str, hosts: str, messa
     line = next(i for i, t in enumerate(text.splitlines(), 1) if t.strip().startswith("standby:"))
     assert err.line == line and message in str(err) and expected in (err.expected or ""), (err.line, str(err),
                                                                                            err.expected)
+
+
+def test_tier_prod_without_a_standby_is_a_prerequisites_warning_naming_the_spare_db_host() -> None:
+    hosts = tuple(HostSpec(n, a, 22, "ubuntu", Path("/k"), ("db",)) for n, a in (("db-1", "10.0.0.5"), ("db-2", "10.0.0.6")))
+
+    def roles(**kw: object) -> list[tuple[Status, str, str | None]]:
+        plan = PreflightPlan(environment="t", tier="prod", provider="sdc", cluster_mode="existing",  # type: ignore[arg-type]
+                             hosts=hosts, endpoints=(), database_mode="vm", **kw)  # type: ignore[arg-type]
+        return [(r.status, r.message, r.remedy) for r in config_checks(plan) if r.check == "roles"]
+
+    warned = [r for r in roles() if r[0] is Status.WARN and "no standby" in r[1]]
+    assert warned and warned[0][2] == "database.standby: db-2"
+    with_standby = roles(database_standby="db-1")
+    assert not any("no standby" in r[1] for r in with_standby)
+    assert (Status.INFO, "2 hosts have role db: db-2 is the database, db-1 its streaming standby", None) in with_standby
