@@ -309,6 +309,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 # -- status -------------------------------------------------------------------
 def cmd_status(args: argparse.Namespace) -> int:
+    from digit_tui.engine import control
     from digit_tui.engine.follow import status_json
 
     state_dir = resolve_state_dir(args)
@@ -330,7 +331,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"tasks: {c['done']}/{st['total']} done, {c['running'] + c['retrying']} running, "
           f"{c['waiting-for-network']} waiting for network, {c['failed']} failed, {c['blocked']} blocked")
     for t in st["tasks"]:
-        if t["state"] in ("failed", "waiting-for-network", "running", "retrying"):
+        if control.is_skipped(t["state"], t["message"]):
+            print(f"  {'skipped':<20} {t['id']}: {control.SKIPPED}, not checked")
+        elif t["state"] in ("failed", "waiting-for-network", "running", "retrying"):
             print(f"  {t['state']:<20} {t['id']}: {t['error'] or t['message'] or ''}")
             if t["remedy"]:
                 print(f"  {'':<20} remedy: {t['remedy']}")
@@ -342,7 +345,7 @@ def cmd_control(args: argparse.Namespace) -> int:
     from digit_tui.engine import control
 
     state_dir = resolve_state_dir(args)
-    req = control.Request(args.command, args.task if args.command == "retry" else None)
+    req = control.Request(args.command, getattr(args, "task", None))
     try:
         reply = control.send(state_dir, req)
     except ConnectionError as exc:
@@ -405,9 +408,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     for name, text in (("pause", "start no new tasks (running ones finish)"),
                        ("resume", "continue a paused install"),
                        ("cancel", "stop the install now (resumable with `install`)"),
-                       ("retry", "retry a failed task and the tasks it blocked, or a waiting one at once")):
+                       ("retry", "retry a failed task and the tasks it blocked, or a waiting one at once"),
+                       ("skip", "take a failed, blocked or pending task as done: its dependants run "
+                                "(a later run checks it again)")):
         p = sub.add_parser(name, help=text)
-        if name == "retry":
+        if name in ("retry", "skip"):
             p.add_argument("task", help="task id (see `digit-tui status`)")
         p.add_argument("--state-dir", metavar="DIR", help=STATE_HELP)
         p.add_argument("--answers", metavar="FILE", help="find the state directory from this answers file")

@@ -75,7 +75,15 @@ class ControlServer:
             writer.close()
 
 
-COMMANDS = ("ping", "pause", "resume", "cancel", "retry")
+COMMANDS = ("ping", "pause", "resume", "cancel", "retry", "skip")
+
+# The message a skipped task is left with: done, as far as its dependants go, but not by its own check
+# (engine/scheduler.py Scheduler.skip). Screens and `status` tell a skipped task from a done one by it.
+SKIPPED = "skipped by operator"
+
+
+def is_skipped(state: str, message: str | None) -> bool:
+    return state == "done" and message == SKIPPED
 
 
 @dataclass(frozen=True)
@@ -83,7 +91,7 @@ class Request:
     """One command to the engine (one JSON line on the socket)."""
 
     cmd: str                        # one of COMMANDS
-    task: str | None = None         # retry: the task
+    task: str | None = None         # retry, skip: the task
 
     @classmethod
     def from_json(cls, data: Any) -> Request:

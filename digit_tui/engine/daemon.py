@@ -140,8 +140,8 @@ class Engine:
             sched.resume()
         elif cmd == "cancel":
             sched.cancel()
-        elif cmd == "retry":
-            result = sched.retry(req.task or "")
+        elif cmd in ("retry", "skip"):
+            result = (sched.retry if cmd == "retry" else sched.skip)(req.task or "")
             if result != "ok":
                 return Reply(False, result)
         else:
@@ -191,6 +191,8 @@ class Engine:
             if self._interrupted and final == RunState.CANCELLED:
                 final = RunState.INTERRUPTED
             message = f"install {final}"
+            if self.scheduler.skipped:
+                message += f" ({len(self.scheduler.skipped)} task(s) skipped by the operator, not checked)"
             if self.work_found is not None:
                 message = f"checked: {self.work_found} has work to do; the engine takes over"
             journal.set_run_state(self.run_id, final, message=message)

@@ -36,6 +36,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal, ParamSpec, TypeVar
 
+from digit_tui.engine.control import SKIPPED
 from digit_tui.engine.errors import ErrorKind, classify, remedy_for
 from digit_tui.engine.journal import Journal, RunState
 from digit_tui.engine.limits import Limits
@@ -172,6 +173,7 @@ class Scheduler:
         self.check_only = check_only
         self.work_found: str | None = None    # check_only: the first task that is not converged
         self.paused = False
+        self.skipped: set[str] = set()        # done because the operator said so, in this engine's lifetime
         self._cancelled = False
         self._interrupted_by_operator = False
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -235,6 +237,30 @@ class Scheduler:
                 downstream.add(tid)
                 if self.state[tid] == TaskState.BLOCKED:  # blocked by it: another chance too
                     self._set(tid, TaskState.PENDING, f"retry of {task_id} requested")
+        self._poke()
+        return "ok"
+
+    def skip(self, task_id: str) -> str:
+        """Take a failed, blocked, cancelled or pending task as done without running it: its dependants
+        start as if it had converged (reading no outputs of it but what it published before). The
+        journal says "done: skipped by operator"; nothing trusts it later: a resume or a rerun checks
+        it like any other task."""
+        if task_id not in self.tasks:
+            return f"unknown task {task_id!r}"
+        st = self.state.get(task_id)
+        if st not in (TaskState.FAILED, TaskState.BLOCKED, TaskState.CANCELLED, TaskState.PENDING):
+            return (f"task {task_id} is {st.value if st else 'unknown'}; only failed, blocked, cancelled or "
+                    "pending tasks can be skipped")
+        ahead = self._ahead.pop(task_id, None)
+        if ahead is not None:  # its turn will not come: what its check finds does not matter
+            ahead[0].cancel()
+        self.skipped.add(task_id)
+        self._set(task_id, TaskState.DONE, SKIPPED, level="warning", outputs=self.outputs.get(task_id, {}))
+        for tid in self.order:  # topological: what a dependant waits on is settled before it is looked at
+            if self.state.get(tid) == TaskState.BLOCKED and not any(
+                    self.state.get(d) in (TaskState.FAILED, TaskState.BLOCKED, TaskState.CANCELLED)
+                    for d in self.tasks[tid].deps):
+                self._set(tid, TaskState.PENDING, f"{task_id} skipped by operator: no longer blocked")
         self._poke()
         return "ok"
 

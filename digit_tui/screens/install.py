@@ -32,9 +32,11 @@ from digit_tui.viewmodel.install import (
     format_elapsed,
     phase_trail,
     progress,
+    SKIPPABLE,
     run_state,
     style,
     symbol,
+    task_state,
 )
 from digit_tui.widgets.eventpanel import EventPanel
 from digit_tui.widgets.phasetree import NodeRef, PhaseTree
@@ -54,6 +56,8 @@ class InstallScreen(DigitScreen):
                  ("c", "follow the current task again"),
                  ("p", "pause the install (running tasks finish) / resume it"),
                  ("r", "retry the selected failed task (or the first failed one)"),
+                 ("s", "skip the selected failed, blocked or pending task (or the first failed one), "
+                       "after a confirmation: its dependants run as if it were done"),
                  ("l", "engine log"), ("d", "pod dashboard of the target cluster"),
                  ("q / ctrl+q", "leave: the install continues in the background")]
     HELP_NOTES = ["The install runs in its own engine process. Closing this screen, the terminal or the SSH "
@@ -62,6 +66,7 @@ class InstallScreen(DigitScreen):
     BINDINGS = [
         Binding("p", "pause", "pause"),
         Binding("r", "retry", "retry"),
+        Binding("s", "skip", "skip"),
         Binding("l", "logs", "logs"),
         Binding("d", "dashboard", "dashboard"),
         Binding("c", "follow", "follow", show=False),
@@ -98,7 +103,7 @@ class InstallScreen(DigitScreen):
             yield panel
         yield StatusLine(id="progress")
         yield Static(id="hint")
-        yield Footer(show_command_palette=False)
+        yield Footer(show_command_palette=False, compact=True)  # every action key fits in 80 columns
 
     def on_mount(self) -> None:
         self._render_header()
@@ -251,7 +256,7 @@ class InstallScreen(DigitScreen):
     def _title(self, ref: NodeRef) -> str:
         if ref.kind == "task":
             t = self._task_row(ref.key)
-            return f"{symbol(t.state.value)} {t.title}" if t else ref.key
+            return f"{symbol(task_state(t))} {t.title}" if t else ref.key
         return phase_trail(ref.key)
 
     def _retitle(self, ref: NodeRef) -> None:
@@ -330,7 +335,7 @@ class InstallScreen(DigitScreen):
             hint.append(task.error or "failed")
             if task.remedy:
                 hint.append(" — " + task.remedy, style="bold")
-            hint.append(" — r retry", style="dim")
+            hint.append(" — r retry · s skip", style="dim")
         elif waiting:
             hint.append("⏸ ", style="yellow")
             hint.append(f"waiting for the network: {', '.join(t.id for t in waiting[:3])} — continues by itself")
@@ -381,6 +386,28 @@ class InstallScreen(DigitScreen):
             self.notify("nothing to retry: no task has failed", severity="information")
             return
         self.send_command(Request("retry", task.id), f"retrying {task.id}")
+
+    def action_skip(self) -> None:
+        from digit_tui.screens.confirm import ConfirmDialog
+
+        sel = self._shown
+        task = self._task_row(sel.key) if sel is not None and sel.kind == "task" else None
+        if task is None or task.state not in SKIPPABLE:
+            task = next((t for t in self.task_rows if t.state == TaskState.FAILED), None)
+        if task is None:
+            self.notify("nothing to skip: select a failed, blocked or pending task", severity="information")
+            return
+        task_id = task.id
+
+        def answered(choice: str | None) -> None:
+            if choice == "skip":
+                self.send_command(Request("skip", task_id), f"skipped {task_id}: its dependants continue")
+
+        self.app.push_screen(ConfirmDialog(
+            f"Skip {task.title}?",
+            [f"{task_id} is {task.state.value}. Its dependants will run as if it were done.",
+             Text("Nothing checks it in this run; a resume or a later install checks it again.", style="dim")],
+            [("cancel", "Cancel", "n"), ("skip", "Skip it", "y")]), answered)
 
     def action_logs(self) -> None:
         self.open_log()

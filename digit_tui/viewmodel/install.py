@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from digit_tui.engine.control import is_skipped
 from digit_tui.engine.journal import RunRow, TaskRow
 from digit_tui.engine.task import TaskState
 
@@ -17,12 +18,15 @@ from digit_tui.engine.task import TaskState
 SYMBOL: dict[str, str] = {
     "done": "✓", "running": "●", "retrying": "●", "waiting-for-network": "⏸",
     "pending": "◌", "failed": "✗", "blocked": "✗", "cancelled": "◌", "paused": "⏸", "interrupted": "⏸",
+    "skipped": "↷",
 }
 STYLE: dict[str, str] = {
     "done": "green", "running": "yellow", "retrying": "yellow", "waiting-for-network": "yellow",
     "pending": "dim", "failed": "bold red", "blocked": "red dim", "cancelled": "dim", "paused": "yellow",
-    "interrupted": "yellow",
+    "interrupted": "yellow", "skipped": "dim",
 }
+# What the operator may skip (engine/scheduler.py Scheduler.skip): work that is not under way.
+SKIPPABLE = frozenset({TaskState.FAILED, TaskState.BLOCKED, TaskState.PENDING, TaskState.CANCELLED})
 
 
 def symbol(state: str) -> str:
@@ -31,6 +35,11 @@ def symbol(state: str) -> str:
 
 def style(state: str) -> str:
     return STYLE.get(state, "")
+
+
+def task_state(task: TaskRow) -> str:
+    """The state a task is shown in: its journal state, or "skipped" for one the operator skipped."""
+    return "skipped" if is_skipped(task.state.value, task.message) else task.state.value
 
 
 @dataclass

@@ -14,7 +14,7 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from digit_tui.engine.journal import TaskRow
-from digit_tui.viewmodel.install import PhaseView, build_phases, phase_title, style, symbol
+from digit_tui.viewmodel.install import PhaseView, build_phases, phase_title, style, symbol, task_state
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ def _label(sym_state: str, name: str, counts: str, width: int) -> Text:
     t.append(" ")
     room = max(4, width - len(counts) - 3)
     shown = name if len(name) <= room else name[: room - 1] + "…"
-    t.append(shown.ljust(room), style="dim" if sym_state in ("pending", "cancelled") else "")
+    t.append(shown.ljust(room), style="dim" if sym_state in ("pending", "cancelled", "skipped") else "")
     t.append(" " + counts, style="dim" if sym_state == "pending" else "")
     return t
 
@@ -90,7 +90,7 @@ class PhaseTree(Tree[NodeRef]):
             tref = NodeRef("task", t.id)
             seen.add(tref)
             counts = f"{t.progress_done}/{t.progress_total}" if t.progress_total else ""
-            tlabel = _label(t.state.value, t.title, counts, self.label_width(depth))
+            tlabel = _label(task_state(t), t.title, counts, self.label_width(depth))
             tnode = self._by_ref.get(tref)
             if tnode is None:
                 self._by_ref[tref] = node.add_leaf(tlabel, data=tref)

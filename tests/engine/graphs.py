@@ -126,3 +126,8 @@ class OkTask(Task):
 def failing_graph(settings: Any) -> list[Task]:
     return [FailTask("broken"), OkTask("child", deps=["broken"]), OkTask("grandchild", deps=["child"]),
             OkTask("independent")]
+
+
+def skip_graph(settings: Any) -> list[Task]:
+    """A failure with a dependant, and a gate that keeps the engine alive to take a skip."""
+    return [FailTask("broken"), OkTask("child", deps=["broken"]), GateTask("held", "held open")]

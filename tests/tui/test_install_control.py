@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 from digit_tui.app import DigitApp
-from digit_tui.engine.journal import Journal
+from digit_tui.engine.journal import Journal, RunRow, TaskRow
+from digit_tui.widgets.phasetree import NodeRef
 from tests.tui.conftest import EngineEnv, line_with, wait_screen, wait_until
 
 
-def _paused(env: EngineEnv) -> bool:
+def _latest(env: EngineEnv, task_id: str | None = None) -> tuple[RunRow | None, TaskRow | None]:
+    """The latest run in the journal, and one of its tasks."""
     j = Journal.in_dir(env.state, readonly=True)
     try:
         run = j.latest_run()
-        return bool(run and run.paused)
+        return run, (j.task(run.id, task_id) if run and task_id else None)
     finally:
         j.close()
+
+
+def _paused(env: EngineEnv) -> bool:
+    run, _ = _latest(env)
+    return bool(run and run.paused)
+
+
+def _task(env: EngineEnv, task_id: str) -> tuple[str, str | None]:
+    _, row = _latest(env, task_id)
+    return (row.state.value, row.message) if row else ("", None)
 
 
 async def test_p_pauses_and_resumes_r_retries_a_failed_task(engine_env: EngineEnv) -> None:
@@ -61,3 +73,36 @@ async def test_retry_without_engine_explains_how_to_resume(engine_env: EngineEnv
         assert "digit-tui install --answers" in text
         await pilot.press("escape")
         await wait_screen(pilot, lambda t: "Could not retry" not in t, what="the dialog to close")
+
+
+async def test_s_skips_a_failed_task_after_confirmation_and_its_dependant_runs(engine_env: EngineEnv) -> None:
+    env = engine_env
+    env.engine("tests.tui.graphs:control_graph", output=False)
+    wait_until(lambda: (env.state / "engine.sock").exists(), what="the engine's control socket")
+    app = DigitApp(start="install", state_dir=env.state)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_screen(pilot, lambda t: "✗ fragile chart" in t, what="the fragile task failing")
+        assert _task(env, "after")[0] == "blocked"
+
+        await pilot.press("s")
+        text = await wait_screen(pilot, lambda t: "Skip fragile chart?" in t, what="the confirmation")
+        assert "Its dependants will run as if it were done" in text
+        await pilot.press("enter")                      # Cancel is the default: nothing is skipped
+        await wait_screen(pilot, lambda t: "Skip fragile chart?" not in t, what="the dialog to close")
+        assert _task(env, "fragile")[0] == "failed"
+
+        await pilot.press("s")
+        await wait_screen(pilot, lambda t: "Skip fragile chart?" in t, what="the confirmation again")
+        await pilot.press("y")
+        wait_until(lambda: _task(env, "after")[0] == "done", what="the dependant run after the skip")
+        assert _task(env, "fragile") == ("done", "skipped by operator")
+        assert not (env.work / "done-fragile").exists() and (env.work / "done-after").exists()
+
+        # The skipped task reads as skipped (dim ↷), not done, where the tree shows it.
+        await pilot.press("c")
+        app.screen.query_one("#phases").select_ref(NodeRef("task", "fragile"))  # type: ignore[attr-defined]
+        text = await wait_screen(pilot, lambda t: "↷ fragile chart" in t, what="the skipped task's symbol")
+
+        (env.work / "gate").write_text("open")
+        text = await wait_screen(pilot, lambda t: "✓ done" in t.splitlines()[0], timeout=15, what="the install done")
+        assert "install complete" in text
