@@ -26,7 +26,7 @@ from digit_tui.engine.control import Request
 from digit_tui.engine.rundoc import RunOptions
 from digit_tui.engine.task import TaskState
 from digit_tui.screens.base import DigitScreen
-from digit_tui.viewmodel.feed import FeedUpdate, JournalFeed, NetStatus, probe_endpoints
+from digit_tui.viewmodel.feed import FeedUpdate, JournalFeed, NetStatus, down_banner, probe_endpoints
 from digit_tui.viewmodel.install import (
     current_task,
     format_elapsed,
@@ -82,6 +82,7 @@ class InstallScreen(DigitScreen):
         self.task_rows: list[TaskRow] = []
         self.engine_alive = False
         self.net: NetStatus | None = None
+        self.net_down_since: float | None = None    # wall clock of the first probe that found it down
         self._events: deque[Event] = deque(maxlen=5000)
         self._by_task: dict[str, deque[Event]] = {}
         self._shown: NodeRef | None = None
@@ -94,6 +95,7 @@ class InstallScreen(DigitScreen):
     # -- layout ---------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Static(id="install-header")
+        yield Static(id="net-banner")
         with Horizontal(id="install-body"):
             tree = PhaseTree(id="phases")
             tree.border_title = "Phases"
@@ -111,7 +113,7 @@ class InstallScreen(DigitScreen):
         self.query_one("#progress", StatusLine).update(Text("◌ waiting for the install engine…", style="dim"))
         self.follow_journal()
         self.watch_network()
-        self.set_interval(1.0, self._render_header)
+        self.set_interval(1.0, self._tick)
 
     def on_unmount(self) -> None:
         self._stop.set()
@@ -279,9 +281,25 @@ class InstallScreen(DigitScreen):
 
     def _set_net(self, status: NetStatus) -> None:
         self.net = status
+        if status.ok is False:
+            if self.net_down_since is None:
+                self.net_down_since = time.time()
+        else:
+            self.net_down_since = None
         self._render_progress()
+        self._render_banner()
 
     # -- rendering --------------------------------------------------------------
+    def _tick(self) -> None:
+        self._render_header()
+        self._render_banner()
+
+    def _render_banner(self) -> None:
+        banner = self.query_one("#net-banner", Static)
+        net, since = self.net, self.net_down_since
+        banner.display = net is not None and since is not None
+        if net is not None and since is not None:
+            banner.update(Text(down_banner(net, since, time.time(), self.size.width or 80), style="bold red"))
     def _state(self) -> str:
         return run_state(self.run_row, self.engine_alive)
 

@@ -8,6 +8,7 @@ number, so a long history is read once.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,3 +89,29 @@ def probe_endpoints(endpoints: list[Endpoint], timeout: float = 1.5) -> NetStatu
         return NetStatus(ok=False, millis=None, failed=str(bad.endpoint), detail=bad.detail,
                          silent=bad.connected)
     return NetStatus(ok=True, millis=max(r.millis or 0.0 for r in results), failed=None)
+
+
+def format_for(seconds: float) -> str:
+    """A duration as the operator reads it: "42s", "2m 10s", "1h 03m"."""
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    return f"{s // 3600}h {s % 3600 // 60:02d}m"
+
+
+def down_banner(net: NetStatus, since: float, now: float, width: int) -> str:
+    """The install view's one line while an endpoint does not answer: which, since when (the clock
+    and how long), and that the tasks needing it wait rather than fail. The longest wording that
+    fits ``width`` is used; the status line below says "not answering" or "unreachable" anyway."""
+    name = net.failed or "an endpoint"
+    how = "not answering" if net.silent else "unreachable"
+    when = f"since {time.strftime('%H:%M:%S', time.localtime(since))} for {format_for(now - since)}"
+    for line in (f"✗ {name} {how} {when} — tasks that need it wait and continue by themselves",
+                 f"✗ {name} {how} {when} — its tasks wait and continue by themselves",
+                 f"✗ {name} down {when} — tasks wait, resume by themselves",
+                 f"✗ {name} down {when} — tasks wait"):
+        if len(line) <= width:
+            return line
+    return line[: max(1, width - 1)] + "…"

@@ -4,7 +4,9 @@ accepts TCP connections shows as not answering, and recovers when the API answer
 from __future__ import annotations
 
 import os
+import re
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from digit_tui.app import DigitApp
 from digit_tui.engine.journal import Journal
 from digit_tui.engine.task import TaskState
 from digit_tui.sandbox.runtime import SandboxHandle, start_sandbox
+from digit_tui.viewmodel.feed import NetStatus, down_banner, format_for
 from tests.tui.conftest import line_with, run_document, wait_screen
 
 
@@ -64,3 +67,49 @@ async def test_a_closed_port_shows_as_unreachable(tmp_path: Path) -> None:
         text = await wait_screen(pilot, lambda t: "network ✗" in t, timeout=15, what="the closed port")
         assert "ssh worker-1 unreachable" in line_with(text, "network ✗")
     j.close()
+
+
+async def test_a_partition_shows_a_banner_with_its_age_until_the_api_answers(tmp_path: Path,
+                                                                              sandbox: SandboxHandle) -> None:
+    host, port = sandbox.url.removeprefix("https://").rsplit(":", 1)
+    j = journal_with(tmp_path / "state", [{"host": host, "port": int(port), "label": "cluster API",
+                                           "scheme": "https"}])
+    app = DigitApp(start="install", state_dir=tmp_path / "state")
+    async with app.run_test(size=(80, 24)) as pilot:
+        text = await wait_screen(pilot, lambda t: "network ✓" in t, what="the API answering")
+        assert "down since" not in text
+        before = time.time()
+        sandbox.fault({"kind": "partition", "seconds": 120, "mode": "drop"})
+        text = await wait_screen(pilot, lambda t: "✗ cluster API down since" in t, timeout=15,
+                                 what="the banner")
+        banner = text.splitlines()[1]                     # right under the header
+        assert banner.startswith("✗ cluster API down since ") and len(banner.rstrip()) <= 80
+        assert "tasks wait, resume by themselves" in banner
+        since = re.search(r"since (\d\d:\d\d:\d\d) for (\d+)s", banner)
+        assert since is not None, banner
+        assert abs(time.mktime(time.strptime(time.strftime("%Y-%m-%d ") + since[1], "%Y-%m-%d %H:%M:%S"))
+                   - before) < 20
+        first = int(since[2])
+        # The age counts up by itself, between probes too.
+        text = await wait_screen(pilot, lambda t: (m := re.search(r"for (\d+)s", t.splitlines()[1])) is not None
+                                 and int(m[1]) >= first + 2, timeout=10, what="the banner's age to grow")
+        assert since[1] in text.splitlines()[1]         # the same start, not restarted by each probe
+        assert len(text.splitlines()) == 24 and "Phases" in text.splitlines()[2]
+        sandbox.clear_faults()
+        text = await wait_screen(pilot, lambda t: "network ✓" in t and "down since" not in t, timeout=15,
+                                 what="the banner gone once the API answers")
+        assert "Phases" in text.splitlines()[1]
+    j.close()
+
+
+def test_the_banner_says_more_where_the_terminal_is_wider() -> None:
+    since = time.mktime((2026, 1, 5, 10, 41, 7, 0, 0, -1))
+    net = NetStatus(ok=False, millis=None, failed="ssh worker-1", detail="connection refused")
+    wide = down_banner(net, since, since + 130, 120)
+    assert wide == ("✗ ssh worker-1 unreachable since 10:41:07 for 2m 10s — tasks that need it wait and continue "
+                    "by themselves")
+    assert down_banner(net, since, since + 130, 80) == "✗ ssh worker-1 down since 10:41:07 for 2m 10s — tasks wait, " \
+                                                       "resume by themselves"
+    narrow = down_banner(NetStatus(ok=False, millis=None, failed="x" * 60), since, since + 3700, 60)
+    assert len(narrow) == 60 and narrow.endswith("…")
+    assert format_for(42) == "42s" and format_for(3780) == "1h 03m"
