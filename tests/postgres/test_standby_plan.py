@@ -14,7 +14,7 @@ from digit_tui.answers.model import Database
 from digit_tui.infra import pgstandby, pgvm, scram
 from digit_tui.infra.pgstandby import Standby
 from digit_tui.infra.pgvm import Cluster, Replication, ServerSpec
-from digit_tui.tasks.postgres import PasswordSource, postgres_tasks
+from digit_tui.tasks.postgres import PasswordSource, PostgresCheckTask, PostgresVmTask, postgres_tasks
 from tests.postgres.test_plan import facts, host, server
 
 PRIMARY = "10.0.1.20"
@@ -97,3 +97,31 @@ def test_plan_says_what_the_standby_would_get_without_connecting_or_making_a_pas
     assert "would create role replicator (REPLICATION LOGIN)" in text
     assert f"unless db-2 already streams from {PRIMARY}:5432" in text and "pg_basebackup -R" in text
     assert not (tmp_path / "postgres-replication-password").exists()
+
+
+def test_the_install_graph_makes_the_named_host_the_standby_and_the_release_waits_for_the_primary_only(
+        tmp_path: Path) -> None:
+    import yaml
+
+    from digit_tui.answers import load_answers
+    from digit_tui.answers.config import InstallConfig
+    from digit_tui.tasks.graph import postgres_phase
+
+    key = host(tmp_path).ssh_key
+    hosts = [{"name": n, "address": a, "user": "ubuntu", "ssh_key": str(key), "roles": [r]}
+             for n, a, r in (("db-2", STANDBY, "db"), ("db-1", PRIMARY, "db"), ("w-1", "10.0.1.30", "worker"))]
+    pw = tmp_path / "pw"
+    pw.write_text("pw\n")
+    pw.chmod(0o600)
+    doc = {"environment": "dev", "target": {"provider": "sandbox"}, "digit": {"domain": "digit.local"},
+           "hosts": hosts, "database": {"mode": "vm", "standby": "db-2", "password_file": str(pw)}}
+    answers = tmp_path / "answers.yaml"
+    answers.write_text(yaml.safe_dump(doc, sort_keys=False))
+    config = InstallConfig.from_answers(load_answers(answers), answers, state_dir=tmp_path / "state")
+    tasks = postgres_phase(config, after=["gate"])
+    assert [t.id for t in tasks] == ["postgres-vm", "postgres-standby", "postgres"]   # the last one is waited for
+    vm, standby, check = tasks
+    assert isinstance(vm, PostgresVmTask) and vm.host.name == "db-1"            # listed second, still the primary
+    assert vm.standby is not None and vm.standby.host.name == "db-2"
+    assert [e.label for e in standby.endpoints] == ["ssh db-2", "ssh db-1"]
+    assert isinstance(check, PostgresCheckTask) and check.address == PRIMARY
