@@ -248,4 +248,4 @@ async def test_static_storage_without_volumes_fails_naming_what_is_missing(tmp_p
     settings = with_answers(config_for(tmp_path), storage={"mode": "static", "provider": "aws"})
     final, result = await run_tasks(settings, tmp_path, "s")
     assert final == "failed"
-    assert "no volumes" in result["errors"]["helm-config"]
+    assert "storage.mode: static needs the volumes phase" in result["errors"]["helm-config"]
