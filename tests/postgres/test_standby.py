@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import stat
+import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,6 +68,35 @@ def run(lab: Lab, tasks: list[Task], state: Path) -> tuple[str, Journal, str]:
     return result, j, run_id
 
 
+class PsWatch:
+    """Every process's command line on the machine (the VMs share its PID namespace), read over
+    and over while a run goes on: the replication password must never be in one."""
+
+    def __init__(self, secret_file: Path) -> None:
+        self.secret_file, self.hits, self.reads = secret_file, [], 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> PsWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _watch(self) -> None:
+        secret = ""
+        while not self._stop.wait(0.05):
+            if not secret and self.secret_file.exists():
+                secret = self.secret_file.read_text().strip()
+            if secret:
+                out = subprocess.run(["ps", "-e", "-ww", "-o", "args="], capture_output=True, text=True,
+                                     timeout=10).stdout
+                self.reads += 1
+                self.hits += [line for line in out.splitlines() if secret in line]
+
+
 def streaming(lab: Lab) -> list[str]:
     """The primary's senders, read as its postgres user."""
     return lab.psql(lab.fresh, "SELECT host(client_addr) || ' ' || state FROM pg_stat_replication").splitlines()
@@ -77,7 +108,9 @@ def test_the_standby_streams_after_the_first_run_and_a_rerun_changes_nothing(lab
     lab.lab.exec(standby, f"install -d -o postgres -m 700 {DATA}.digit-tui-new && touch {DATA}.digit-tui-new/half")
     tasks, state = tasks_of(lab, tmp_path)
     assert [t.id for t in tasks] == [VM_TASK_ID, STANDBY_TASK_ID, TASK_ID]
-    result, j, run_id = run(lab, tasks, state)
+    with PsWatch(state / REPLICATION_PASSWORD_FILE) as ps:
+        result, j, run_id = run(lab, tasks, state)
+    assert ps.reads > 5 and ps.hits == []
     assert result == "done", messages(j, run_id, STANDBY_TASK_ID)
     said = " | ".join(messages(j, run_id, STANDBY_TASK_ID))
     assert "vm2: done: seed: copy the primary's data" in said and "holds no database but postgres" in said, said
