@@ -14,11 +14,13 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 def explain(exc: BaseException) -> tuple[str, str]:
     """(why, next step) for an error an operator may meet in the TUI."""
     from digit_tui.engine.launch import EngineDidNotStart
-    from digit_tui.errors import InputError
+    from digit_tui.errors import InputError, TaskError
 
     text = str(exc) or type(exc).__name__
     if isinstance(exc, InputError):
         return text, "fix what is named above (`digit-tui validate --answers FILE` says the same) and try again."
+    if isinstance(exc, TaskError) and exc.remedy:
+        return text, exc.remedy          # a git fetch's failure names its own remedy (digit/gitcmd.py)
     if isinstance(exc, EngineDidNotStart):
         return text, "read the engine log named above; `digit-tui install --answers FILE` starts it again."
     if isinstance(exc, FileExistsError):

@@ -96,14 +96,11 @@ def _manifests(source: Any, given: list[str]) -> list[Path]:
 
 def _environment(args: argparse.Namespace, work: Path) -> tuple[Path, Path | None, str]:
     """The env and secrets files to render with, and how the report names them."""
-    from digit_tui.digit.envfile import write_env_file
-    from digit_tui.digit.envinputs import EnvInputs
-    from digit_tui.digit.secretsfile import write_secrets_file
-    from digit_tui.digit.selection import IN_CLUSTER_DB_HOST
+    from digit_tui.digit.checksource import preview_environment
 
-    inputs = EnvInputs(environment="check-source", domain="digit.example.com", db_host=IN_CLUSTER_DB_HOST)
+    env_file, secrets_file = preview_environment(work)
     if args.env_file:
         env = Path(args.env_file)
-        secrets = Path(args.secrets_file) if args.secrets_file else write_secrets_file(inputs, work)
+        secrets = Path(args.secrets_file) if args.secrets_file else secrets_file
         return env, secrets, str(env) + ("" if args.secrets_file else " (secrets generated)")
-    return write_env_file(inputs, work), write_secrets_file(inputs, work), "a preview environment"
+    return env_file, secrets_file, "a preview environment"

@@ -174,6 +174,18 @@ def check_source(source: DigitSource, manifests: Iterable[Path], base_values: di
     return report
 
 
+def preview_environment(work: Path) -> tuple[Path, Path]:
+    """The env and secrets files a check renders with when the operator gives none: what an
+    install would generate for a placeholder environment (written into ``work``)."""
+    from digit_tui.digit.envfile import write_env_file
+    from digit_tui.digit.envinputs import EnvInputs
+    from digit_tui.digit.secretsfile import write_secrets_file
+    from digit_tui.digit.selection import IN_CLUSTER_DB_HOST
+
+    inputs = EnvInputs(environment="check-source", domain="digit.example.com", db_host=IN_CLUSTER_DB_HOST)
+    return write_env_file(inputs, work), write_secrets_file(inputs, work)
+
+
 def _load(path: Path) -> ReleaseManifest | InputError:
     try:
         return load_manifest(path)

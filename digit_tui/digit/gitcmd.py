@@ -25,6 +25,7 @@ from digit_tui.infra.giturl import scrub
 
 Progress = Callable[[str], None]
 
+RETRIED = "; the fetch is retried"     # the end of a transient failure's remedy (the engine retries)
 CREDENTIALS_HINT = ("an SSH URL with the key loaded in the SSH agent (ssh-add), "
                     "or a git credential helper for https (git config credential.helper)")
 
@@ -51,6 +52,10 @@ class GitRefNotFound(PermanentError):
 
 class GitFailed(PermanentError):
     """Any other git failure."""
+
+
+class GitCancelled(PermanentError):
+    """The operator stopped the fetch (the TUI's cancel key)."""
 
 
 # (kind, phrases of git's or curl's or ssh's stderr, lowercased). Order matters: the first
@@ -102,7 +107,7 @@ def git_error(detail: str, what: str, ref: str | None = None) -> Exception:
     kind = failure_kind(detail)
     source = what
     what = f"{what}@{ref}" if ref else what
-    retry = "; the fetch is retried"
+    retry = RETRIED
     if kind == "dns":
         return GitUnreachable(f"git cannot resolve the server of {what}: {detail}",
                               remedy="check the host name in digit.source.git and the DNS resolver" + retry)
@@ -149,12 +154,32 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
     proc.wait()
 
 
+class _Cancelled(Exception):
+    pass
+
+
+def _wait(proc: subprocess.Popen[bytes], deadline: float, cancel: threading.Event | None) -> int:
+    """git's exit code; TimeoutExpired past ``deadline``, _Cancelled once ``cancel`` is set."""
+    if cancel is None:
+        return proc.wait(timeout=max(deadline - time.monotonic(), 0))
+    while True:
+        if cancel.is_set():
+            raise _Cancelled
+        left = deadline - time.monotonic()
+        try:
+            # A short poll: the cancel key must stop git within a fraction of a second.
+            return proc.wait(timeout=max(min(left, 0.1), 0))
+        except subprocess.TimeoutExpired:
+            if left <= 0.1:
+                raise
+
+
 def run_git(args: Sequence[str], deadline: float, report: Progress, *, what: str = "the source",
-            ref: str | None = None, secrets: Sequence[str] = ()) -> str:
+            ref: str | None = None, secrets: Sequence[str] = (), cancel: threading.Event | None = None) -> str:
     """Run git; stream its stderr (split on CR and LF, scrubbed) to ``report``; return stdout.
 
     ``what`` names the source in messages (already redacted); ``secrets`` are strings masked
-    wherever git's output would show them."""
+    wherever git's output would show them. Setting ``cancel`` kills git (GitCancelled)."""
     args = list(args)
     target = f"{what}@{ref}" if ref else what
     remaining = deadline - time.monotonic()
@@ -200,7 +225,10 @@ def run_git(args: Sequence[str], deadline: float, report: Progress, *, what: str
     for t in readers:
         t.start()
     try:
-        rc = proc.wait(timeout=remaining)
+        rc = _wait(proc, deadline, cancel)
+    except _Cancelled:
+        _kill(proc)
+        raise GitCancelled(f"the fetch of {target} was cancelled", remedy="fetch again when ready") from None
     except subprocess.TimeoutExpired:
         _kill(proc)
         raise GitTimedOut(f"git {verb} timed out for {target} after {max(remaining, 0):.0f} s",
@@ -221,5 +249,5 @@ def run_git(args: Sequence[str], deadline: float, report: Progress, *, what: str
     raise git_error(detail, what, ref)
 
 
-__all__ = ["GitAuthFailed", "GitFailed", "GitRefNotFound", "GitRepoNotFound", "GitTimedOut", "GitUnreachable",
+__all__ = ["GitAuthFailed", "GitCancelled", "GitFailed", "GitRefNotFound", "GitRepoNotFound", "GitTimedOut", "GitUnreachable",
            "failure_kind", "git_error", "run_git"]

@@ -22,6 +22,7 @@ import hashlib
 import os
 import re
 import shutil
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,23 +170,25 @@ def checkout_dir_name(url: str, ref: str | None) -> str:
 class _Remote:
     """One git URL: its redacted name for messages and the secrets to mask in git's output."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, cancel: threading.Event | None = None) -> None:
         self.url = url
+        self.cancel = cancel
         self.shown = redact_url(url)
         self.secrets = secrets_in(url)
 
     def git(self, args: list[str], deadline: float, report: Progress, *, ref: str | None = None) -> str:
-        return run_git(args, deadline, report, what=self.shown, ref=ref, secrets=self.secrets)
+        return run_git(args, deadline, report, what=self.shown, ref=ref, secrets=self.secrets, cancel=self.cancel)
 
 
 def fetch_git(url: str, ref: str | None, sources_dir: Path, *, progress: Progress | None = None,
-              timeout: float = 600.0) -> tuple[Path, str]:
+              timeout: float = 600.0, cancel: threading.Event | None = None) -> tuple[Path, str]:
     """Make ``sources_dir/<name>@<ref>`` a checkout of ``ref``; returns (directory, commit).
 
     Raises ``TransientError`` (``GitUnreachable``) when the server cannot be reached and a
     ``PermanentError`` (``GitRepoNotFound``, ``GitAuthFailed``, ``GitRefNotFound``, ``GitFailed``)
-    when the URL, ref or credentials are wrong; messages hold no credentials."""
-    remote = _Remote(url)
+    when the URL, ref or credentials are wrong; messages hold no credentials. Setting ``cancel``
+    stops git at once (``GitCancelled``), leaving no partial checkout."""
+    remote = _Remote(url, cancel)
     report = progress or (lambda _line: None)
     deadline = time.monotonic() + timeout
     dest = sources_dir / checkout_dir_name(url, ref)
