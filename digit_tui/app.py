@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from textual.app import App
 from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.screen import Screen
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -38,6 +40,44 @@ def explain(exc: BaseException) -> tuple[str, str]:
     return f"{type(exc).__name__}: {text}", "see the engine log (l on the install screen) and report the problem."
 
 
+def screen_actions(screen: Screen[object]) -> list[tuple[str, str, str, str]]:
+    """(action, label, keys, help) of each action the screen's own keys run, in their order, then the
+    app's (quit): what the command palette offers on that screen. Keys of one action are listed together."""
+    helps = {k.strip(): text for keys, text in getattr(screen, "HELP_KEYS", ()) for k in keys.split("/")}
+    found: dict[str, tuple[str, list[str]]] = {}
+    bound = [(b.action, b) for b in screen.BINDINGS if isinstance(b, Binding)]
+    bound += [(f"app.{b.action}", b) for b in screen.app.BINDINGS if isinstance(b, Binding)]
+    for action, b in bound:
+        if not b.description or (action == b.action and screen.check_action(action, ()) is False):
+            continue
+        label, keys = found.setdefault(action, (b.description, []))
+        if (key := screen.app.get_key_display(b)) not in keys:
+            keys.append(key)
+        if b.show and label != b.description:   # the footer's wording wins over a hidden twin's
+            found[action] = (b.description, keys)
+    return [(action, label, " / ".join(keys), next((helps[k] for k in keys if k in helps), ""))
+            for action, (label, keys) in found.items()]
+
+
+class ScreenActions(Provider):
+    """The command palette's entries for the keys of the screen it was opened on (pause, retry, skip,
+    logs, dashboard, help, quit on the install view), each with its key, so the palette also teaches them."""
+
+    async def discover(self) -> Hits:
+        for action, label, keys, help_text in screen_actions(self.screen):
+            yield DiscoveryHit(f"{label}  ({keys})", partial(self.screen.run_action, action),
+                               text=label, help=help_text or None)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for action, label, keys, help_text in screen_actions(self.screen):
+            shown = f"{label}  ({keys})"
+            score = matcher.match(shown)
+            if score > 0:
+                yield Hit(score, matcher.highlight(shown), partial(self.screen.run_action, action),
+                          text=label, help=help_text or None)
+
+
 class DigitApp(App[int]):
     """``start``: "install" (attach to ``state_dir``), "dashboard" (``kubeconfig``) or "welcome" (where
     ``state_dir``, when given, is where a new install keeps its state). ``graph``: the task graph a new
@@ -46,6 +86,9 @@ class DigitApp(App[int]):
     TITLE = "digit-tui"
     CSS_PATH = [ASSETS / "app.tcss", ASSETS / "install.tcss", ASSETS / "dashboard.tcss", ASSETS / "flow.tcss"]
     ENABLE_COMMAND_PALETTE = True
+    # Only the screen's own actions: Textual's system entries (its own Quit, Keys, Theme) would say
+    # the same as ours less well, or offer what digit-tui does not keep (a theme, a screenshot).
+    COMMANDS = {ScreenActions}
     BINDINGS = [
         # Screens that run beside an install show their own ctrl+q label saying the install goes on.
         Binding("ctrl+q", "quit", "quit", show=False),

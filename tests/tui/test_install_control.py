@@ -28,11 +28,16 @@ def _task(env: EngineEnv, task_id: str) -> tuple[str, str | None]:
     return (row.state.value, row.message) if row else ("", None)
 
 
-async def test_p_pauses_and_resumes_r_retries_a_failed_task(engine_env: EngineEnv) -> None:
-    env = engine_env
+def _control_app(env: EngineEnv) -> DigitApp:
+    """The install view of a real engine running tests.tui.graphs:control_graph, once it takes commands."""
     env.engine("tests.tui.graphs:control_graph", output=False)
     wait_until(lambda: (env.state / "engine.sock").exists(), what="the engine's control socket")
-    app = DigitApp(start="install", state_dir=env.state)
+    return DigitApp(start="install", state_dir=env.state)
+
+
+async def test_p_pauses_and_resumes_r_retries_a_failed_task(engine_env: EngineEnv) -> None:
+    env = engine_env
+    app = _control_app(env)
     async with app.run_test(size=(80, 24)) as pilot:
         text = await wait_screen(pilot, lambda t: "✗ fragile chart" in t,
                                  what="the fragile task failing")
@@ -77,9 +82,7 @@ async def test_retry_without_engine_explains_how_to_resume(engine_env: EngineEnv
 
 async def test_s_skips_a_failed_task_after_confirmation_and_its_dependant_runs(engine_env: EngineEnv) -> None:
     env = engine_env
-    env.engine("tests.tui.graphs:control_graph", output=False)
-    wait_until(lambda: (env.state / "engine.sock").exists(), what="the engine's control socket")
-    app = DigitApp(start="install", state_dir=env.state)
+    app = _control_app(env)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_screen(pilot, lambda t: "✗ fragile chart" in t, what="the fragile task failing")
         assert _task(env, "after")[0] == "blocked"
@@ -106,3 +109,24 @@ async def test_s_skips_a_failed_task_after_confirmation_and_its_dependant_runs(e
         (env.work / "gate").write_text("open")
         text = await wait_screen(pilot, lambda t: "✓ done" in t.splitlines()[0], timeout=15, what="the install done")
         assert "install complete" in text
+
+
+async def test_the_command_palette_lists_the_screens_keys_and_runs_one(engine_env: EngineEnv) -> None:
+    env = engine_env
+    app = _control_app(env)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_screen(pilot, lambda t: "✗ fragile chart" in t, what="the fragile task failing")
+        await pilot.press("ctrl+p")
+        text = await wait_screen(pilot, lambda t: "Search for commands" in t and "help  (?)" in t,
+                                 what="the palette with the install view's actions")
+        for entry in ("pause  (p)", "retry  (r)", "skip  (s)", "logs  (l)", "dashboard  (d)"):
+            assert entry in text, entry
+        assert "pause the install (running tasks finish)" in text          # the help screen's words
+        await pilot.press(*"quit")
+        await wait_screen(pilot, lambda t: "quit (install continues)  (q / ^q)" in t, what="quit, with both keys")
+        await pilot.press("escape")
+        await pilot.press("ctrl+p")
+        await wait_screen(pilot, lambda t: "Search for commands" in t, what="the palette again")
+        await pilot.press(*"pause", "enter")
+        await wait_screen(pilot, lambda t: "⏸ paused" in t.splitlines()[0], what="the install paused from the palette")
+        assert _paused(env)
