@@ -214,7 +214,7 @@ class TargetScreen(DigitScreen):
     def _header(self) -> None:
         head = Text()
         head.append("New install", style="bold")
-        head.append(" · 1/4 target and source")
+        head.append(" · 1/5 target and source")
         width = self.size.width or 80
         check = self.check
         if self._pending or check is None:

@@ -1,4 +1,4 @@
-"""New install, step 4: the plan — the task graph grouped by phase with what each task would do
+"""New install, step 5: the plan — the task graph grouped by phase with what each task would do
 (`digit-tui plan`'s dry run) — and the confirm step.
 
 Confirming writes the answers file (an existing file is replaced only when the operator says
@@ -27,6 +27,7 @@ from textual.worker import Worker, WorkerState
 from digit_tui.screens.base import DigitScreen
 from digit_tui.viewmodel.install import phase_trail, style, symbol
 from digit_tui.viewmodel.plan import INSTALL_GRAPH, Plan
+from digit_tui.widgets.flowheader import flow_header
 from digit_tui.widgets.phasetree import NodeRef, PhaseTree
 
 if TYPE_CHECKING:
@@ -113,16 +114,10 @@ class PlanScreen(DigitScreen):
                 ("✗ ", "bold red"), "the plan could not be made; q: back to the form"))
 
     def _header(self, right_text: str, right_style: str) -> None:
-        head = Text()
-        head.append("New install", style="bold")
-        head.append(f" · 4/4 plan · {self.answers.environment} · {self.answers.digit.domain}")
+        step = f"5/5 plan · {self.answers.environment} · {self.answers.digit.domain}"
         right = Text(right_text, style=right_style)
         width = self.size.width or 80
-        if head.cell_len + right.cell_len + 1 > width:
-            head.truncate(max(10, width - right.cell_len - 2), overflow="ellipsis")
-        head.append(" " * max(1, width - head.cell_len - right.cell_len))
-        head.append_text(right)
-        self.query_one("#flow-header", Static).update(head)
+        self.query_one("#flow-header", Static).update(flow_header(step, right, width))
 
     # -- the selected phase or task ------------------------------------------------------
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[NodeRef]) -> None:

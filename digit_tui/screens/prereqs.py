@@ -150,7 +150,7 @@ class PrereqScreen(DigitScreen):
     def _header(self) -> None:
         head = Text()
         head.append("New install", style="bold")
-        head.append(f" · 2/4 prerequisites · {self.answers.environment}")
+        head.append(f" · 2/5 prerequisites · {self.answers.environment}")
         if self._failed_to_run is not None:
             right = Text("✗ the checks did not run", style="red")
         else:

@@ -25,6 +25,7 @@ from textual.worker import Worker, WorkerState
 from digit_tui.screens.base import DigitScreen
 from digit_tui.viewmodel import sizing as vm
 from digit_tui.widgets.choices import Choice
+from digit_tui.widgets.flowheader import flow_header
 from digit_tui.widgets.numberinput import NumberInput
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ class SizingScreen(DigitScreen):
                  ("0-9, backspace", "the number of ULBs: the plan follows as you type"),
                  ("← → / space", "the tier"), ("enter", "open the preset menu; choose"),
                  ("pgup / pgdn", "scroll the plan"),
-                 ("ctrl+n", "next: the plan of the install"),
+                 ("ctrl+n", "next: the configuration (database, storage, phases)"),
                  ("escape", "back to the prerequisites"), ("? / f1", "this help"), ("ctrl+q", "quit")]
     HELP_NOTES = ["The plan is `digit-tui size`'s: what the release's charts request, scaled to the peak users of "
                   "the ULBs, packed onto the preset's workers with reservation and headroom.",
@@ -49,7 +50,7 @@ class SizingScreen(DigitScreen):
                   "would, and names the pods that would stay Pending.",
                   "The tier, the ULBs and a preset picked here go into the answers file (sizing.*); the tier sets "
                   "the prerequisites' thresholds."]
-    BINDINGS = [Binding("ctrl+n", "next", "plan ▸"), Binding("escape", "back", "back"),
+    BINDINGS = [Binding("ctrl+n", "next", "configuration ▸"), Binding("escape", "back", "back"),
                 Binding("pageup", "scroll_plan(-1)", show=False), Binding("pagedown", "scroll_plan(1)", show=False),
                 Binding("question_mark,f1", "help", "help")]
 
@@ -201,9 +202,7 @@ class SizingScreen(DigitScreen):
 
     # -- drawing --------------------------------------------------------------------------------------
     def _header(self, failed: bool = False) -> None:
-        head = Text()
-        head.append("New install", style="bold")
-        head.append(f" · 3/4 sizing · {self.answers.environment}")
+        step = f"3/5 sizing · {self.answers.environment}"
         result = self.result
         if failed:
             right = Text("✗ no plan", style="red")
@@ -220,11 +219,7 @@ class SizingScreen(DigitScreen):
         else:
             right = Text(f"✓ planned · {result.seconds * 1000:.0f} ms", style="green")
         width = self.size.width or 80
-        if head.cell_len + right.cell_len + 1 > width:
-            head.truncate(max(10, width - right.cell_len - 2), overflow="ellipsis")
-        head.append(" " * max(1, width - head.cell_len - right.cell_len))
-        head.append_text(right)
-        self.query_one("#flow-header", Static).update(head)
+        self.query_one("#flow-header", Static).update(flow_header(step, right, width))
 
     def _draw(self) -> None:
         self._header()
@@ -273,7 +268,7 @@ class SizingScreen(DigitScreen):
         if result.fits is False and result.fit is not None:
             return Text.assemble(("✗ ", "bold red"), result.fit.summary(),
                                  " — more or larger nodes, fewer ULBs or modules; ctrl+n twice goes on anyway")
-        return Text.assemble(("✓ ", "green"), "ctrl+n: the plan of the install (tier ", (result.tier, "bold"),
+        return Text.assemble(("✓ ", "green"), "ctrl+n: the configuration (tier ", (result.tier, "bold"),
                              " and ", (f"{result.ulbs} ULBs", "bold"), " go into the answers)")
 
     def _tier_note(self) -> None:
@@ -347,11 +342,11 @@ class SizingScreen(DigitScreen):
 
     @work(thread=True, exclusive=True, group="sizing-next", exit_on_error=False, description="writing the sizing")
     def next_screen(self, result: vm.SizingResult, ulbs: int) -> None:
-        from digit_tui.screens.plan import PlanScreen
+        from digit_tui.screens.configure import ConfigScreen
 
         answers = vm.with_sizing(self.answers, self.answers_path, result.tier, ulbs,
                                  result.preset if result.choices.preset else None)
-        self.app.call_from_thread(self.app.push_screen, PlanScreen(
+        self.app.call_from_thread(self.app.push_screen, ConfigScreen(
             answers, self.answers_path, self.state_dir, state_override=self.state_override,
             skip_checks=self.skip_checks))
 

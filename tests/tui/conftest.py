@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -60,3 +62,18 @@ def engine_env(tmp_path: Path) -> Iterator[EngineEnv]:
     env.state.mkdir(mode=0o700)
     yield env
     env.cleanup()
+
+
+@pytest.fixture
+def state_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A state root of this test's own; engines started under it are killed (their whole session)."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    root = tmp_path / "xdg" / "digit-tui"
+    yield root
+    for lock in root.glob("*/engine.lock"):
+        text = lock.read_text().strip()
+        if text.isdigit():
+            try:
+                os.killpg(int(text), signal.SIGKILL)   # the engine leads its own session (daemon.spawn)
+            except ProcessLookupError:
+                pass

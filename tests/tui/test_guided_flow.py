@@ -1,4 +1,4 @@
-"""The guided flow, from a blank start: welcome -> target and source -> prerequisites -> sizing ->
+"""The guided flow, from a blank start: welcome -> target and source -> prerequisites -> sizing -> configuration ->
 plan -> confirm -> the install view, against a real sandbox cluster (in process, its kubeconfig given as an existing cluster)
 with the bundled sample release, no answers file at the start; the answers file it writes is the
 one `install --headless` takes. Every screen's text is checked at 80x24 and 160x50."""
@@ -6,7 +6,6 @@ one `install --headless` takes. Every screen's text is checked at 80x24 and 160x
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -33,21 +32,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]
         yield h
     finally:
         h.stop()
-
-
-@pytest.fixture
-def state_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A state root of this test's own; engines started under it are killed (their whole session)."""
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
-    root = tmp_path / "xdg" / "digit-tui"
-    yield root
-    for lock in root.glob("*/engine.lock"):
-        text = lock.read_text().strip()
-        if text.isdigit():
-            try:
-                os.killpg(int(text), signal.SIGKILL)   # the engine leads its own session (daemon.spawn)
-            except ProcessLookupError:
-                pass
 
 
 async def type_text(pilot: Any, text: str) -> None:
@@ -113,15 +97,15 @@ async def test_blank_start_to_a_started_install_with_the_sample_release(cluster:
 
         # -- target and source: nothing typed yet ------------------------------------------------------
         await pilot.press("n")
-        small, big = await both_sizes(pilot, lambda t: "1/4 target and source" in t and "✗ 2 to fix" in t
-                                      and "m_pgr" in t, "the blank form, checked")
+        small, big = await both_sizes(pilot, lambda t: "1/5 target and source" in t and "✗ 2 to fix" in t
+                                      and "m_pgr" in t and "✓ deployable" in t, "the blank form, checked")
         for text, (w, h) in ((small, SMALL), (big, BIG)):
             assert_fits(text, w, h)
             assert "●▌ sandbox (on this machine)" in line_with(text, "Cluster") and "○▌ existing cluster" in text
-            assert "○▌ local DIGIT-DevOps tree" in line_with(text, "DIGIT source")
+            assert "○▌ local directory" in line_with(text, "DIGIT source") and "○▌ git URL + ref" in text
             assert "DIGIT/dependancy_chart-digit-v2.8.yaml" in line_with(text, "Release")
             assert "[ ] m_pgr" in text and "needs core, business" in line_with(text, "m_pgr")
-            assert "a git URL and ref: a later step" in text
+            assert "✓ deployable on Kubernetes 1.30 · 21/21 services render" in text    # check-source's report
             assert "Kubeconfig" not in text                      # only for an existing cluster
             assert "✗ environment: '' is not a valid environment name" in text    # the first problem, below
             assert "^n prerequisites" in text.splitlines()[-1]
@@ -167,9 +151,13 @@ async def test_blank_start_to_a_started_install_with_the_sample_release(cluster:
             assert str(state_root / "gflow" / "answers.yaml") in flat(text)
             assert "is not a valid" not in text
 
-        # -- prerequisites: preflight's checks of an existing cluster -------------------------------------
+        # -- the release's warning (its untagged backbone services), then the prerequisites ---------------
         await pilot.press("ctrl+n")
-        small, big = await both_sizes(pilot, lambda t: "2/4 prerequisites · gflow" in t and "✓ ready" in t
+        text = await wait_screen(pilot, lambda t: "1 warning in the compatibility report" in flat_words(t),
+                                 what="the release's warning before going on")
+        assert "ctrl+n again goes on with them" in flat_words(text)
+        await pilot.press("ctrl+n")
+        small, big = await both_sizes(pilot, lambda t: "2/5 prerequisites · gflow" in t and "✓ ready" in t
                                       and "◌" not in t, "the prerequisites, checked")
         for text, (w, h) in ((small, SMALL), (big, BIG)):
             assert_fits(text, w, h)
@@ -186,7 +174,7 @@ async def test_blank_start_to_a_started_install_with_the_sample_release(cluster:
 
         # -- sizing: the plan follows the ULBs; the fit check reads the cluster's node -----------------------
         await pilot.press("ctrl+n")
-        small, big = await both_sizes(pilot, lambda t: "3/4 sizing · gflow" in t and "◌" not in t
+        small, big = await both_sizes(pilot, lambda t: "3/5 sizing · gflow" in t and "◌" not in t
                                       and "Fit check against the cluster's 1 schedulable node" in flat_words(t),
                                       "the sizing plan")
         for text, (w, h) in ((small, SMALL), (big, BIG)):
@@ -194,10 +182,10 @@ async def test_blank_start_to_a_started_install_with_the_sample_release(cluster:
             assert "Inputs" in text and "Plan · dev" in text
             assert "dev (dev) · 10 ULBs · 50 peak users" in text
             assert "m_pgr" in line_with(text, "│ m_pgr")
-            assert "^n plan" in text.splitlines()[-1]
+            assert "^n configuration" in text.splitlines()[-1]
         await pilot.press("question_mark")                      # in the ULB field too: it takes digits only
         text = await wait_screen(pilot, lambda t: "Help · new install · sizing" in t, what="the sizing help")
-        assert "the number of ULBs" in text and "next: the plan of the install" in line_with(text, "ctrl+n")
+        assert "the number of ULBs" in text and "next: the configuration" in line_with(text, "ctrl+n")
         await pilot.press("escape")
         await pilot.press("backspace", "backspace")
         await wait_screen(pilot, lambda t: "✗ ULBs: not set" in t, what="no ULBs: said under the field")
@@ -209,12 +197,21 @@ async def test_blank_start_to_a_started_install_with_the_sample_release(cluster:
         if "ctrl+n again" in screen_text(app) or "does not fit" in screen_text(app).splitlines()[0]:
             await pilot.press("ctrl+n")        # one node may be short for 40 ULBs: the operator goes on
 
+        # -- configuration: its defaults, valid as they are ---------------------------------------------------
+        small, big = await both_sizes(pilot, lambda t: "4/5 configuration · gflow" in t and "✓ valid" in t,
+                                      "the configuration's defaults")
+        for text, (w, h) in ((small, SMALL), (big, BIG)):
+            assert_fits(text, w, h)
+            assert "●▌ in-cluster" in line_with(text, "Database") and "●▌ dynamic" in line_with(text, "Storage")
+        assert "db-host: postgres.egov" in big                 # the preview, beside the form when wide
+        await pilot.press("ctrl+n")
+
         # -- plan ------------------------------------------------------------------------------------------
         small, big = await both_sizes(pilot, lambda t: "tasks · " in t.splitlines()[0] and "Release" in t,
                                       "the plan")
         for text, (w, h) in ((small, SMALL), (big, BIG)):
             assert_fits(text, w, h)
-            assert "4/4 plan · gflow · digit.gflow.test" in text.splitlines()[0]
+            assert "5/5 plan · gflow · digit.gflow.test" in text.splitlines()[0]
             for phase in ("Prerequisites", "Cluster", "Volumes", "Helm configuration", "Release"):
                 assert f"◌ {phase}" in text
             assert "would check kubectl" in text.replace("\n", " ")        # the selected phase: prerequisites
@@ -517,8 +514,8 @@ async def test_a_failing_check_blocks_continue_and_shows_its_remedy(state_root: 
             assert "✗ 1 failed (probe 127.0.0.1:1): its remedy (→) says what to do; r checks again" in flat_words(
                 "\n".join(text.splitlines()[-3:-1]))                # the status line, above the keys
         await pilot.press("ctrl+n")
-        text = await wait_screen(pilot, lambda t: "2/4 prerequisites" in t.splitlines()[0], what="continue refused")
-        assert "3/4 sizing" not in text and isinstance(app.screen, PrereqScreen)
+        text = await wait_screen(pilot, lambda t: "2/5 prerequisites" in t.splitlines()[0], what="continue refused")
+        assert "3/5 sizing" not in text and isinstance(app.screen, PrereqScreen)
         await pilot.press("a")                                   # no warning: nothing to acknowledge, still blocked
         await pilot.press("ctrl+n")
         await pilot.pause()
@@ -562,7 +559,7 @@ async def test_a_warning_must_be_acknowledged_and_the_install_records_it(
                                  what="the warning acknowledged")
         assert "acknowledged (recorded as --skip-checks; a: take back)" in flat_words(text)
         await pilot.press("ctrl+n")
-        await wait_screen(pilot, lambda t: "3/4 sizing" in t and "◌" not in t, timeout=60, what="the sizing screen")
+        await wait_screen(pilot, lambda t: "3/5 sizing" in t and "◌" not in t, timeout=60, what="the sizing screen")
         assert isinstance(app.screen, SizingScreen)
         await pilot.press("ctrl+n")
         await pilot.pause()

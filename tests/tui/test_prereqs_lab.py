@@ -86,7 +86,7 @@ async def test_an_unknown_host_key_is_trusted_only_once_its_fingerprint_was_show
                 await pilot.press("a")
             await wait_screen(pilot, lambda t: "✓ ready" in t.splitlines()[0], what="ready")
             await pilot.press("ctrl+n")
-            text = await wait_screen(pilot, lambda t: "3/4 sizing" in t and "◌" not in t, timeout=60,
+            text = await wait_screen(pilot, lambda t: "3/5 sizing" in t and "◌" not in t, timeout=60,
                                      what="the sizing screen")
             assert isinstance(app.screen, SizingScreen)
             assert "Fit check against 1 worker VM found by the prerequisites (vm1)" in flat_words(text)
