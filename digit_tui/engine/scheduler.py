@@ -539,7 +539,10 @@ class Scheduler:
 
     # -- graphs that grow ---------------------------------------------------
     async def _reshape(self, task: Task) -> bool:
-        """After a converged ``reshapes_graph`` task: rebuild the graph; False (task failed) when that fails."""
+        """After a converged ``reshapes_graph`` task: rebuild the graph. False when the task must not
+        finish now: the rebuild failed (the task failed), or the grown graph gave the task itself
+        dependencies that are not done (it goes back to pending and runs again after them: what it
+        produced was made without them, e.g. a render before the volumes task that sizes the env file)."""
         if not task.reshapes_graph or self.rebuild is None:
             return True
         try:
@@ -551,6 +554,11 @@ class Scheduler:
                       f"{text}", level="error", error=text, remedy=remedy_for(exc))
             return False
         self._adopt(tasks, order)
+        waiting = [d for d in self.tasks[task.id].deps if self.state.get(d) != TaskState.DONE] \
+            if task.id in self.tasks else []
+        if waiting:
+            self._set(task.id, TaskState.PENDING, f"the install graph grew: runs again after {', '.join(waiting)}")
+            return False
         return True
 
     def _adopt(self, tasks: Sequence[Task], order: list[str]) -> None:

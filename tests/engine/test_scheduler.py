@@ -430,3 +430,28 @@ async def test_a_check_ahead_still_running_when_its_input_changed_is_not_waited_
     tasks = [FunctionTask("a", check_a, must_not_run), FunctionTask("b", check_b, must_not_run, deps=("a",))]
     sched = Scheduler(tasks, j, run, recorded={"a": {"v": 1}, "b": {}})
     assert await asyncio.wait_for(sched.run(), 10) == "done"
+
+
+async def test_a_task_that_grows_the_graph_with_a_dependency_of_its_own_runs_again_after_it(tmp_path: Path) -> None:
+    """A render whose fetched source shows a volumes task it should have waited for (helm-config
+    sizes the env file from it): it runs again after the new dependency, not finished on what it
+    made without it, so the next install finds it converged."""
+    j, run = journal(tmp_path)
+    ran: list[str] = []
+
+    async def work(ctx: Any) -> None:
+        ran.append(ctx.task_id)
+
+    def render(deps: tuple[str, ...]) -> FunctionTask:
+        t = FunctionTask("render", never, work, deps=deps)
+        t.reshapes_graph = True
+        return t
+
+    first = [FunctionTask("config", never, work), render(("config",))]
+    grown = [FunctionTask("volumes", never, work), FunctionTask("config", never, work, deps=("volumes",)),
+             render(("config",)), FunctionTask("service", never, work, deps=("render",))]
+    final = await Scheduler(first, j, run, rebuild=lambda: grown).run()
+    assert final == "done"
+    assert ran == ["config", "render", "volumes", "config", "render", "service"]
+    assert any("the install graph grew: runs again after config" in e.message for e in j.events(run, after=0,
+                                                                                                 task="render"))
