@@ -8,6 +8,7 @@ candidate answers file that `digit-tui validate`'s loader reads with file checks
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from rich.text import Text
@@ -17,16 +18,22 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Footer, Input, Label, RadioSet, Select, Static
+from textual.widgets import Footer, Input, Label, ProgressBar, RadioSet, Select, Static
+from textual.worker import get_current_worker
 
 from digit_tui.errors import InputError
 from digit_tui.screens.base import DigitScreen
-from digit_tui.viewmodel.newinstall import FIELDS, PROVIDERS, SOURCES, Choices, FormCheck, SourceCache, check_choices
+from digit_tui.screens.compat import CompatScreen, summary
+from digit_tui.viewmodel.compat import Compat, check_release
+from digit_tui.viewmodel.gitfetch import Fetched, FetchProgress, fetch
+from digit_tui.viewmodel.newinstall import (FIELDS, PROVIDERS, SOURCES, Choices, FormCheck, GitFetch, SourceCache,
+                                            check_choices)
 from digit_tui.widgets.choices import CheckList, Choice
 
 DEBOUNCE = 0.15
 LABELS = {"provider": "Cluster", "kubeconfig": "Kubeconfig", "context": "Context", "environment": "Environment",
-          "source": "DIGIT source", "source_path": "Tree", "release": "Release", "modules": "Modules",
+          "source": "DIGIT source", "source_path": "Tree", "git_url": "Git URL", "git_ref": "Ref",
+          "release": "Release", "modules": "Modules",
           "domain": "Domain"}
 
 
@@ -45,13 +52,19 @@ class TargetScreen(DigitScreen):
                  ("enter", "in a text field: the next field; on a choice: choose it"),
                  ("↑ ↓ ← →", "move in a row of choices, a list or a menu"),
                  ("space", "toggle a module; choose an option"),
-                 ("ctrl+n", "next: the prerequisites (once every field is valid)"),
-                 ("escape", "back to the welcome screen"), ("? / f1", "this help"), ("ctrl+q", "quit")]
+                 ("ctrl+g", "a git source: fetch the URL at the ref (enter in the Ref field too)"),
+                 ("escape", "while fetching: cancel the fetch; else back to the welcome screen"),
+                 ("ctrl+r", "the compatibility report of the chosen release (check-source)"),
+                 ("ctrl+n", "next: the prerequisites (once every field is valid and the release deployable; "
+                            "with warnings, a second ctrl+n goes on with them)"),
+                 ("? / f1", "this help"), ("ctrl+q", "quit")]
     HELP_NOTES = ["Each field is checked as you type with the messages of `digit-tui validate`.",
-                  "A git URL and ref as the DIGIT source is a later step of this screen: meanwhile, write "
-                  "digit.source: {git: URL, ref: REF} and digit.release in an answers file and run "
-                  "`digit-tui install --answers FILE`."]
+                  "A git source is fetched into the environment's state directory (sources/), where the "
+                  "install finds it: name the environment first.",
+                  "The chosen release is checked as `digit-tui check-source` does (rendered offline for "
+                  "Kubernetes 1.30): a release with errors cannot be installed."]
     BINDINGS = [Binding("ctrl+n", "plan", "prerequisites ▸"), Binding("escape", "back", "back"),
+                Binding("ctrl+g", "fetch", "fetch"), Binding("ctrl+r", "report", "report"),
                 # A text field takes "?" as text (Textual gives printable keys to the focused input): f1 there.
                 Binding("question_mark,f1", "help", "help")]
 
@@ -69,6 +82,13 @@ class TargetScreen(DigitScreen):
         self._release_opts: tuple[str, ...] = ()
         self._module_opts: tuple[str, ...] = ()
         self._context_opts: tuple[str, ...] = ()
+        self.fetched: Fetched | None = None
+        self._cancel: threading.Event | None = None       # set while a fetch runs
+        self._fetch_phase = ""                             # git's phase and percent, as last reported
+        self._fetch_after = False                          # ctrl+g pressed while the form was being checked
+        self.compat: dict[str, Compat | BaseException] = {}   # by manifest path
+        self._compat_running: set[str] = set()
+        self._acked: set[str] = set()
 
     # -- layout -------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -81,9 +101,15 @@ class TargetScreen(DigitScreen):
             yield _field("context", Select[str]([], prompt="its current-context", id="context", compact=True))
             yield _field("environment", Input(placeholder="a name such as sdc-prod", id="environment", compact=True))
             yield _field("source", RadioSet(Choice("bundled sample", value=True),
-                                            Choice("local DIGIT-DevOps tree"), id="source", compact=True))
+                                            Choice("local directory"), Choice("git URL + ref"),
+                                            id="source", compact=True))
             yield _field("source_path", Input(placeholder="path of a DIGIT-DevOps checkout", id="source_path",
                                               compact=True))
+            yield _field("git_url", Input(placeholder="such as https://github.com/egovernments/DIGIT-DevOps.git",
+                                          id="git_url", compact=True))
+            yield _field("git_ref", Input(placeholder="a branch, tag or commit such as master", id="git_ref",
+                                          compact=True),
+                         ProgressBar(total=100, show_eta=False, id="fetch-bar"))
             yield _field("release", Select[str]([], prompt="(reading the tree…)", id="release", compact=True))
             yield _field("modules", CheckList(id="modules"))
             yield _field("domain", Input(placeholder="such as egov.example.gov.in", id="domain", compact=True))
@@ -93,8 +119,7 @@ class TargetScreen(DigitScreen):
     def on_mount(self) -> None:
         for static in self.query(".field-note, .field-error").results(Static):
             static.display = False
-        _note(self.query_one("#note-source", Static), Text(
-            "a git URL and ref: a later step (meanwhile in an answers file: digit.source.git)", style="dim"))
+        self.query_one("#fetch-bar").display = False
         self._visibility()
         self.query_one("#provider", RadioSet).focus()
         self.schedule()
@@ -113,16 +138,39 @@ class TargetScreen(DigitScreen):
             environment=self.query_one("#environment", Input).value.strip(),
             source=SOURCES[max(source, 0)],
             source_path=self.query_one("#source_path", Input).value,
+            git_url=self.query_one("#git_url", Input).value,
+            git_ref=self.query_one("#git_ref", Input).value,
+            checkout=self._checkout(),
             release=release if isinstance(release, str) else "",
             modules=tuple(m for m in self._module_opts if m in selected),
             domain=self.query_one("#domain", Input).value.strip(),
         )
+
+    def _checkout(self) -> str:
+        """The fetched tree, when it is of the URL, ref and environment the form holds now."""
+        f = self.fetched
+        if f is None:
+            return ""
+        now = (self.query_one("#git_url", Input).value.strip(), self.query_one("#git_ref", Input).value.strip(),
+               self.query_one("#environment", Input).value.strip())
+        return str(f.checkout) if (f.url, f.ref, f.environment) == now else ""
 
     def _visibility(self) -> None:
         c = self.choices()
         for name in ("kubeconfig", "context"):
             self.query_one(f"#field-{name}").display = c.provider == "existing"
         self.query_one("#field-source_path").display = c.source == "path"
+        for name in ("git_url", "git_ref"):
+            self.query_one(f"#field-{name}").display = c.source == "git"
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # The footer offers fetch only for a git source, the report only once there is one.
+        if action == "fetch":
+            return self.choices().source == "git"
+        if action == "report":
+            return self._compat_key() in self.compat
+        return True
 
     # -- checking -------------------------------------------------------------------------
     def schedule(self) -> None:
@@ -147,11 +195,147 @@ class TargetScreen(DigitScreen):
             return    # the form changed meanwhile: a newer check is coming
         self.check, self._pending = check, False
         self._sync_options(check)
+        self._start_compat()
         self._render_fields()
         self._header()
-        if self._advance:
+        self.refresh_bindings()
+        if self._fetch_after:
+            self._fetch_after = False
+            self.action_fetch()
+        if self._advance and self._compat_key() not in self._compat_running:
             self._advance = False
             self.action_plan()
+
+    # -- the git source ---------------------------------------------------------------------
+    def action_fetch(self) -> None:
+        check = self.check
+        if self.choices().source != "git" or self._cancel is not None:
+            return
+        if self._pending or check is None:
+            self._fetch_after = True       # once the check under way has answered
+            return
+        if check.fetch is None:
+            name = next((n for n in ("environment", "git_url", "git_ref") if n in check.errors), "git_url")
+            self.show_all = True
+            self._render_fields()
+            self.query_one(f"#{name}").focus()
+            problem = check.errors.get(name)
+            self.notify(f"{LABELS[name]}: {problem.message}" if problem else "the git URL and ref first",
+                        severity="error", timeout=4)
+            return
+        self._cancel = threading.Event()
+        bar = self.query_one("#fetch-bar", ProgressBar)
+        bar.update(total=100, progress=0)
+        self._fetch_phase = ""
+        bar.display = True
+        self._fetch_note(Text.assemble(("◌ ", "yellow"), f"fetching {check.fetch.url}@{check.fetch.ref}… ",
+                                       ("escape cancels", "dim")))
+        self.refresh_bindings()
+        self.run_fetch(check.fetch, self._cancel)
+
+    @work(thread=True, exclusive=True, group="fetch", exit_on_error=False, description="fetching the DIGIT source")
+    def run_fetch(self, what: GitFetch, cancel: threading.Event) -> None:
+        from digit_tui.digit.gitcmd import GitCancelled
+
+        try:
+            result = fetch(what.url, what.ref, what.environment, what.state_dir,
+                           lambda p: self.app.call_from_thread(self._fetch_progress, p), cancel)
+        except GitCancelled:
+            self.app.call_from_thread(self._fetch_done, None, "✗ fetch cancelled: ctrl+g fetches again")
+            return
+        except BaseException:
+            self.app.call_from_thread(self._fetch_done, None, "✗ the fetch failed: ctrl+g tries again")
+            raise          # the app's error dialog says why and what to do
+        self.app.call_from_thread(self._fetch_done, result, "")
+
+    def _fetch_progress(self, step: FetchProgress) -> None:
+        if self._cancel is None:
+            return
+        if step.overall is not None:
+            self.query_one("#fetch-bar", ProgressBar).update(progress=round(step.overall * 100))
+            self._fetch_phase = step.label
+        # git's other lines ("remote: Total 156 …") do not replace the phase the bar is at.
+        self._fetch_note(Text.assemble(("◌ ", "yellow"), (self._fetch_phase or step.label) + " ",
+                                       ("escape cancels", "dim")))
+
+    def _fetch_done(self, result: Fetched | None, failed: str) -> None:
+        self._cancel = None
+        self.query_one("#fetch-bar").display = False
+        if result is None:
+            self._fetch_note(Text(failed, style="red"))
+        else:
+            self.fetched = result
+            self.cache.forget()       # a fetch again replaces the checkout under the same path
+            self._fetch_note(Text.assemble(("✓ ", "green"), f"fetched {result.ref} at {result.commit[:12]}",
+                                           (f" · state's sources/{result.checkout.name}", "dim")))
+        self.refresh_bindings()
+        self.schedule()
+
+    def _fetch_note(self, text: Text | None) -> None:
+        _note(self.query_one("#note-git_ref", Static), text)
+
+    # -- the compatibility report --------------------------------------------------------------
+    def _compat_key(self) -> str:
+        check = self.check
+        if check is None or check.source.root is None or not check.source.release:
+            return ""
+        return str(check.source.root / check.source.release)
+
+    def _start_compat(self) -> None:
+        key = self._compat_key()
+        if not key or key in self.compat or key in self._compat_running:
+            return
+        assert self.check is not None and self.check.source.root is not None
+        self._compat_running.add(key)
+        self.run_compat(key, self.check.source.root)
+
+    @work(thread=True, exclusive=False, group="compat", exit_on_error=False,
+          description="checking the release's compatibility")
+    def run_compat(self, key: str, root: Path) -> None:
+        worker = get_current_worker()
+        try:
+            result: Compat | BaseException = check_release(
+                root, Path(key), lambda line: None if worker.is_cancelled else self.app.call_from_thread(
+                    self._compat_progress, key, line))
+        except BaseException as exc:
+            self.app.call_from_thread(self._compat_done, key, exc)
+            raise
+        self.app.call_from_thread(self._compat_done, key, result)
+
+    def _compat_progress(self, key: str, line: str) -> None:
+        if key == self._compat_key():
+            _note(self.query_one("#note-release", Static),
+                  Text.assemble(("◌ ", "yellow"), f"compatibility: {line}…"))
+
+    def _compat_done(self, key: str, result: Compat | BaseException) -> None:
+        self._compat_running.discard(key)
+        self.compat[key] = result
+        self._render_compat()
+        self.refresh_bindings()
+        if self._advance and key == self._compat_key() and not self._pending:
+            self._advance = False
+            self.action_plan()
+
+    def _render_compat(self) -> None:
+        key = self._compat_key()
+        note = self.query_one("#note-release", Static)
+        result = self.compat.get(key) if key else None
+        if not key:
+            _note(note, None)
+        elif result is None:
+            if key in self._compat_running and not str(note.render()).startswith("◌"):
+                _note(note, Text.assemble(("◌ ", "yellow"), "checking the release's compatibility…"))
+        elif isinstance(result, Compat):
+            _note(note, summary(result))
+        else:
+            _note(note, Text(f"✗ the compatibility check failed: {result}", style="red"))
+
+    def action_report(self) -> None:
+        result = self.compat.get(self._compat_key())
+        if isinstance(result, Compat):
+            self.app.push_screen(CompatScreen(result))
+        elif self._compat_key() in self._compat_running:
+            self.notify("the compatibility check is still running", timeout=2)
 
     def _sync_options(self, check: FormCheck) -> None:
         source = check.source
@@ -190,6 +374,7 @@ class TargetScreen(DigitScreen):
         _note(self.query_one("#note-environment", Static),
               Text(f"state: {check.state_dir}", style="dim") if check.state_dir else None)
         self._render_modules()
+        self._render_compat()
         status = self.query_one("#flow-status", Static)
         if check.ok:
             status.update(Text.assemble(("✓ ", "green"), "valid — ctrl+n: check the prerequisites; answers go to ",
@@ -231,9 +416,16 @@ class TargetScreen(DigitScreen):
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id:
             self.touched.add(event.input.id)
+        if event.input.id in ("git_url", "git_ref", "environment") and self._cancel is None:
+            here = self._checkout()
+            self._fetch_note(Text(f"✓ fetched · state's sources/{Path(here).name}", style="dim") if here else None)
         self.schedule()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "git_ref" and self.check is not None and self.check.fetch is not None \
+                and not self._checkout():
+            self.action_fetch()
+            return
         self.focus_next()
 
     def on_radio_set_changed(self, event: RadioSet.Changed) -> None:
@@ -269,15 +461,51 @@ class TargetScreen(DigitScreen):
                 self.query_one(f"#{name}").focus()
                 self.notify(f"{LABELS[name]}: {check.first[1].message}", severity="error", timeout=4)
             return
+        if not self._compat_allows():
+            return
         self.app.push_screen(PrereqScreen(check.answers, check.answers_path, check.state_dir,
                                           state_override=self.state_override))
 
+    def _compat_allows(self) -> bool:
+        """The release's report lets the install go on: deployable, its warnings seen (a second ctrl+n)."""
+        key = self._compat_key()
+        status = self.query_one("#flow-status", Static)
+        result = self.compat.get(key)
+        if result is None:
+            self._advance = True            # once the report is there
+            status.update(Text.assemble(("◌ ", "yellow"), "checking the release's compatibility: "
+                                        "the prerequisites follow when it passes"))
+            return False
+        if isinstance(result, BaseException):
+            status.update(Text.assemble(("✗ ", "bold red"), f"the compatibility check failed: {result}"))
+            self.notify("the release could not be checked: choose another or fix the tree", severity="error")
+            return False
+        if not result.deployable:
+            first = result.errors()[0]
+            status.update(Text.assemble(("✗ ", "bold red"), f"the release is not deployable: {result.where(first)}: "
+                                        f"{first.message} (ctrl+r: the whole report)"))
+            self.query_one("#release").focus()
+            self.notify(f"not deployable: {result.where(first)}: {first.message}", severity="error", timeout=5)
+            return False
+        warnings = result.warnings()
+        if warnings and key not in self._acked:
+            self._acked.add(key)
+            n = len(warnings)
+            status.update(Text.assemble(("! ", "bold yellow"), f"{n} warning{'s' if n != 1 else ''} in the "
+                                        "compatibility report (ctrl+r reads them): ctrl+n again goes on with them"))
+            return False
+        return True
+
     def action_back(self) -> None:
+        if self._cancel is not None:
+            self._cancel.set()               # escape while fetching: stop git, stay on the form
+            return
         self.app.pop_screen()
 
 
-def _field(name: str, widget: Widget) -> Vertical:
+def _field(name: str, widget: Widget, *extra: Widget) -> Vertical:
     return Vertical(Horizontal(Label(LABELS[name], classes="field-label"), widget, classes="field-row"),
+                    *extra,
                     Static(id=f"note-{name}", classes="field-note"),
                     Static(id=f"err-{name}", classes="field-error"),
                     id=f"field-{name}", classes="field")

@@ -26,10 +26,10 @@ if TYPE_CHECKING:
     from digit_tui.answers.model import Answers
     from digit_tui.digit.manifest import ReleaseManifest
 
-FIELDS = ("provider", "kubeconfig", "context", "environment", "source", "source_path", "release", "modules",
-          "domain")
+FIELDS = ("provider", "kubeconfig", "context", "environment", "source", "source_path", "git_url", "git_ref",
+          "release", "modules", "domain")
 PROVIDERS = ("sandbox", "existing")
-SOURCES = ("bundled", "path")      # a git URL and ref: a later step of the guided flow
+SOURCES = ("bundled", "path", "git")
 ANSWERS_NAME = "answers.yaml"
 
 
@@ -41,6 +41,9 @@ class Choices:
     environment: str = ""
     source: str = "bundled"
     source_path: str = ""
+    git_url: str = ""
+    git_ref: str = ""
+    checkout: str = ""              # a git source: where it was fetched for this environment ("": not yet)
     release: str = ""               # relative to the tree's root; "": the tree's only (or the sample's) one
     modules: tuple[str, ...] = ()
     domain: str = ""
@@ -58,6 +61,9 @@ class Choices:
         lines.append(("digit:", "domain"))
         if self.source == "path":
             lines += [("  source:", "source"), (f"    path: {_q(_abs(self.source_path))}", "source_path")]
+        elif self.source == "git":
+            lines += [("  source:", "source"), (f"    git: {_q(self.git_url.strip())}", "git_url"),
+                      (f"    ref: {_q(self.git_ref.strip())}", "git_ref")]
         else:
             lines.append(("  source: bundled", "source"))
         if self.release:
@@ -73,6 +79,8 @@ class Choices:
 
         if self.source == "bundled":
             return BUNDLED_SOURCE
+        if self.source == "git":
+            return Path(self.checkout) if self.checkout else None
         return Path(_abs(self.source_path)) if self.source_path.strip() else None
 
 
@@ -174,7 +182,8 @@ def source_info(choices: Choices, cache: SourceCache) -> SourceInfo:
     try:
         tree_root, releases = cache.tree(root)
     except InputError as exc:
-        return SourceInfo(error=exc, error_field="source_path" if choices.source == "path" else "source")
+        field = {"path": "source_path", "git": "git_ref"}.get(choices.source, "source")
+        return SourceInfo(error=exc, error_field=field)
     release = choices.release if choices.release in releases else _default_release(choices, releases)
     if release is None:
         return SourceInfo(tree_root, releases)
@@ -200,6 +209,16 @@ def _default_release(choices: Choices, releases: tuple[str, ...]) -> str | None:
 
 
 @dataclass(frozen=True)
+class GitFetch:
+    """What ctrl+g fetches: the source of the form, into the cache of its environment's state."""
+
+    url: str
+    ref: str
+    environment: str
+    state_dir: Path
+
+
+@dataclass(frozen=True)
 class FormCheck:
     choices: Choices                        # what was checked (the choices with the release in use)
     answers: Answers | None                 # the validated answers, when there is no problem
@@ -209,6 +228,7 @@ class FormCheck:
     contexts: Contexts | None               # of the kubeconfig, for an existing cluster
     state_dir: Path | None                  # where this install will keep its state
     answers_path: Path | None               # <state_dir>/answers.yaml
+    fetch: GitFetch | None = None           # a git source whose URL, ref and environment are valid
 
     @property
     def ok(self) -> bool:
@@ -252,6 +272,16 @@ def check_choices(choices: Choices, cache: SourceCache, *, state_override: Path 
         taken = InputError(f"environment: {choices.environment} already has an install in {state_dir}",
                            expected="another name, or resume that install from the welcome screen")
         errors["environment"] = taken
+    # A git source is fetched into its environment's state: only once that name is free and valid.
+    fetch = None
+    if choices.source == "git" and state_dir is not None and not {"git_url", "git_ref", "environment"} & set(errors):
+        fetch = GitFetch(choices.git_url.strip(), choices.git_ref.strip(), choices.environment, state_dir)
+    if choices.source == "git" and not choices.checkout:
+        # The release and modules come from the tree once fetched: until then, fetching is what to do.
+        errors.pop("release", None)
+        if not {"git_url", "git_ref", "environment"} & set(errors):
+            errors["git_ref"] = InputError(f"{choices.git_url.strip()}@{choices.git_ref.strip()} is not fetched yet",
+                                           expected="ctrl+g: fetch it (its release manifests fill the list)")
     if contexts is not None and contexts.names and not choices.context and contexts.current is None \
             and "context" not in errors:
         errors["context"] = InputError("target.context: the kubeconfig has no current-context",
@@ -259,7 +289,7 @@ def check_choices(choices: Choices, cache: SourceCache, *, state_override: Path 
     # The first problem as the form shows them, top to bottom.
     first = min(errors.items(), key=lambda item: FIELDS.index(item[0])) if errors else None
     return FormCheck(choices, answers if not errors else None, errors, first, source, contexts, state_dir,
-                     answers_path)
+                     answers_path, fetch)
 
 
 def _validate(choices: Choices, answers_path: Path) -> tuple[Answers | None, list[tuple[str, InputError]]]:
@@ -276,7 +306,8 @@ def _validate(choices: Choices, answers_path: Path) -> tuple[Answers | None, lis
 
 def _field_of(problem: InputError, fields: dict[int, str]) -> str:
     name = fields.get(problem.line or 0, "environment")
-    if name in ("source", "source_path") and "release is not set" in problem.message:
+    if name in ("source", "source_path") and ("release is not set" in problem.message
+                                              or "release is required" in problem.message):
         return "release"   # validate points at the source; the field to change is the release
     return name
 
