@@ -565,6 +565,9 @@ async def test_a_warning_must_be_acknowledged_and_the_install_records_it(
         await pilot.pause()
         if isinstance(app.screen, SizingScreen):
             await pilot.press("ctrl+n")                           # short on one node: go on anyway
+        await wait_screen(pilot, lambda t: "4/5 configuration" in t and "✓ valid" in t.splitlines()[0], timeout=30,
+                          what="the configuration")
+        await pilot.press("ctrl+n")
         text = await wait_screen(pilot, lambda t: "3 tasks · 2 phases" in t, timeout=30, what="the plan")
         assert "--skip-checks--headless" in flat_words(text).replace(" ", "")
         await pilot.press("c")
