@@ -356,8 +356,13 @@ def _check_content(kind: str, shown: str, path: Path) -> None:
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise bad(f"password_file {shown} can be read by other users (mode {stat.S_IMODE(mode):04o})",
                       f"a file only its owner can read: chmod 600 {shown}")
-        if not path.read_bytes().strip():
+        secret = path.read_bytes().strip()
+        if not secret:
             raise bad(f"password_file {shown} is empty", "a file holding the password on its first line")
+        # Below this length the journal's redactor would not mask it (it would mask common words).
+        if len(secret) < MIN_PASSWORD:
+            raise bad(f"password_file {shown} holds a password of {len(secret)} characters",
+                      f"a password of at least {MIN_PASSWORD} characters")
     elif kind == "secret_variables_file":
         mode = path.stat().st_mode
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
@@ -381,6 +386,7 @@ def _check_content(kind: str, shown: str, path: Path) -> None:
 
 SshKey = Annotated[Path, BeforeValidator(_file_ref("ssh_key"))]
 Kubeconfig = Annotated[Path, BeforeValidator(_file_ref("kubeconfig"))]
+MIN_PASSWORD = 8
 PasswordFile = Annotated[Path, BeforeValidator(_file_ref("password_file"))]
 CertFile = Annotated[Path, BeforeValidator(_file_ref("certificate"))]
 KeyFile = Annotated[Path, BeforeValidator(_file_ref("private key"))]

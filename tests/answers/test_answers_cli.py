@@ -243,3 +243,19 @@ def test_password_file_readable_by_others_is_refused(tmp_path: Path, mode: int) 
     assert proc.returncode == 2
     assert f"{answers}:10: database.password_file: password_file db-password can be read by other users" in proc.stderr
     assert "chmod 600" in proc.stderr
+
+
+def test_a_password_too_short_to_be_masked_is_refused(tmp_path: Path) -> None:
+    """The journal's redactor masks secrets of 4 characters and more; the answers ask for 8 so that
+    no database password can reach a log unmasked."""
+    secret = tmp_path / "db-password"
+    secret.write_text("egov\n")
+    secret.chmod(0o600)
+    answers = tmp_path / "answers.yaml"
+    answers.write_text(MINIMAL + "database:\n  mode: external\n  host: 10.0.0.9\n  password_file: db-password\n")
+    proc = run_validate("--answers", str(answers))
+    assert proc.returncode == 2
+    assert (f"{answers}:10: database.password_file: password_file db-password holds a password of 4 characters "
+            "(expected: a password of at least 8 characters)") in proc.stderr
+    secret.write_text("egov-db-2026\n")
+    assert run_validate("--answers", str(answers)).returncode == 0
