@@ -132,6 +132,40 @@ async def test_a_git_source_is_fetched_with_progress_and_its_releases_fill_the_f
     assert any("already checked out" in line for line in said), said
 
 
+def test_gits_progress_lines_read_as_a_phase_and_a_share_of_the_whole() -> None:
+    """Lines as `git fetch --progress` prints them (its own and the server's), split on CR."""
+    from digit_tui.viewmodel.gitfetch import parse_progress
+
+    counting = parse_progress("remote: Counting objects:  50% (78/156)        ")
+    assert counting.label == "Counting objects 50%" and counting.overall == pytest.approx(0.10)
+    receiving = parse_progress("Receiving objects:  17% (27/156), 1.20 MiB | 2.40 MiB/s")
+    assert receiving.label == "Receiving objects 17%" and 0.25 < (receiving.overall or 0) < 0.9
+    assert parse_progress("Resolving deltas: 100% (16/16), done.").overall == pytest.approx(1.0)
+    total = parse_progress("remote: Total 156 (delta 16), reused 0 (delta 0), pack-reused 0")
+    assert total.phase is None and total.overall is None and total.label.startswith("remote: Total 156")
+
+
+async def test_a_url_with_a_token_is_refused_without_showing_it(state_root: Path) -> None:
+    app = DigitApp(start="welcome")
+    async with app.run_test(size=SMALL) as pilot:
+        await open_form(pilot, "tokenurl")
+        app.screen.query_one("#source").focus()
+        await pilot.press("right", "right", "space")
+        await wait_screen(pilot, lambda t: "Git URL" in t, what="the git fields")
+        await pilot.press("tab")
+        await paste(pilot, "#git_url", "https://ghp_secret1234@github.com/egovernments/DIGIT-DevOps.git")
+        await pilot.press("tab")
+        await paste(pilot, "#git_ref", "master")
+        await wait_screen(pilot, lambda t: "carries a password or token" in t, what="the URL refused")
+        await pilot.press("ctrl+g")                           # nothing to fetch: the field's problem instead
+        await pilot.pause()
+        text = screen_text(app)
+        assert "it is not repeated here" in flat_words(text) and "escape cancels" not in text
+        # Only the field the operator typed it in holds the token: no message repeats it.
+        assert [line for line in text.splitlines() if "ghp_" in line] == [line_with(text, "Git URL")]
+    assert not (state_root / "tokenurl" / "sources").exists()
+
+
 async def test_a_bad_ref_and_an_unreachable_server_are_the_one_error_dialog(
         state_root: Path, tmp_path: Path) -> None:
     repo = sample_repo(tmp_path)
