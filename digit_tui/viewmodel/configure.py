@@ -191,7 +191,8 @@ def check_config(choices: ConfigChoices, base: Answers, answers_path: Path, stat
 
 def final_answers(choices: ConfigChoices, base: Answers, answers_path: Path, state_dir: Path) -> Answers:
     """The answers the install takes: a typed password written to its 0600 file first (in the
-    private state directory), which ``database.password_file`` then names."""
+    private state directory), which ``database.password_file`` then names; without one, a file
+    an earlier visit wrote is removed."""
     from digit_tui import paths
     from digit_tui.answers.loader import parse_answers
     from digit_tui.atomic import atomic_write
@@ -200,6 +201,9 @@ def final_answers(choices: ConfigChoices, base: Answers, answers_path: Path, sta
     if choices.db_password:
         paths.ensure_private_dir(state_dir)
         typed = atomic_write(password_path(state_dir), choices.db_password + "\n", mode=0o600)
+    elif Path(_abs(choices.db_password_file)) != password_path(state_dir):
+        # Typed on an earlier visit, then cleared: no secret is left that the answers do not name.
+        password_path(state_dir).unlink(missing_ok=True)
     return parse_answers(choices.candidate(base, typed)[0], answers_path, check_files=True)
 
 

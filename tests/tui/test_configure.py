@@ -204,3 +204,22 @@ async def test_jenkins_and_static_storage_say_what_they_need(state_root: Path, t
         await pilot.pause()
         assert isinstance(app.screen, ConfigScreen)
     assert not state.exists()                                # nothing written while it is refused
+
+
+def test_a_password_typed_then_cleared_leaves_no_file(state_root: Path) -> None:
+    """Back from the plan, the password cleared: the file written on the first visit goes, and the
+    answers name no password file (the install generates one)."""
+    from dataclasses import replace
+
+    from digit_tui.viewmodel.configure import ConfigChoices, final_answers
+
+    state = state_root / "again"
+    base = base_answers(state_root, "again")
+    typed = replace(ConfigChoices.of(base), db_password=PASSWORD)
+    assert PASSWORD not in repr(typed)
+    first = final_answers(typed, base, state / "answers.yaml", state)
+    secret = state / "db-password"
+    assert first.database.password_file == secret and (secret.stat().st_mode & 0o777) == 0o600
+    assert (state.stat().st_mode & 0o777) == 0o700
+    second = final_answers(ConfigChoices.of(base), base, state / "answers.yaml", state)
+    assert second.database.password_file is None and not secret.exists()
