@@ -283,8 +283,8 @@ class TargetScreen(DigitScreen):
 
     def _start_compat(self) -> None:
         key = self._compat_key()
-        if not key or key in self.compat or key in self._compat_running:
-            return
+        if not key or key in self.compat or self._compat_running:
+            return     # one check at a time (each renders on every core): the next starts when it ends
         assert self.check is not None and self.check.source.root is not None
         self._compat_running.add(key)
         self.run_compat(key, self.check.source.root)
@@ -310,6 +310,7 @@ class TargetScreen(DigitScreen):
     def _compat_done(self, key: str, result: Compat | BaseException) -> None:
         self._compat_running.discard(key)
         self.compat[key] = result
+        self._start_compat()            # the release chosen meanwhile, if it is another
         self._render_compat()
         self.refresh_bindings()
         if self._advance and key == self._compat_key() and not self._pending:
@@ -323,7 +324,7 @@ class TargetScreen(DigitScreen):
         if not key:
             _note(note, None)
         elif result is None:
-            if key in self._compat_running and not str(note.render()).startswith("◌"):
+            if not str(note.render()).startswith("◌"):
                 _note(note, Text.assemble(("◌ ", "yellow"), "checking the release's compatibility…"))
         elif isinstance(result, Compat):
             _note(note, summary(result))
