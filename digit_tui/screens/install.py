@@ -18,6 +18,7 @@ from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.timer import Timer
 from textual.widgets import Footer, Static, Tree
 from textual.worker import get_current_worker
 
@@ -46,6 +47,7 @@ POLL_INTERVAL = 0.3
 NET_INTERVAL = 5.0
 ENGINE_START_GRACE = 4.0
 NAV_KEYS = {"up", "down", "left", "right", "pageup", "pagedown", "home", "end", "enter", "space"}
+SHOW_DELAY = 0.12          # seconds the tree's cursor rests before the panel shows what it is on
 CLOSE_HINT = "You may close this terminal: run digit-tui again to re-attach."
 
 
@@ -91,6 +93,7 @@ class InstallScreen(DigitScreen):
         self._stop = threading.Event()
         self._started = time.monotonic()
         self._start_error_shown = False
+        self._show_timer: Timer | None = None
 
     # -- layout ---------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -277,6 +280,15 @@ class InstallScreen(DigitScreen):
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[NodeRef]) -> None:
         ref = event.node.data
         if ref is not None and not self._follow:
+            # The panel follows once the cursor rests: arrowing through the tree moves it at once,
+            # and only the node it stops on has its events drawn.
+            if self._show_timer is not None:
+                self._show_timer.stop()
+            self._show_timer = self.set_timer(SHOW_DELAY, lambda: self._show_unless_following(ref))
+
+    def _show_unless_following(self, ref: NodeRef) -> None:
+        self._show_timer = None
+        if not self._follow:
             self._show(ref)
 
     def _set_net(self, status: NetStatus) -> None:

@@ -11,6 +11,9 @@ from textual.widgets import RichLog
 from digit_tui.engine.journal import Event
 
 LEVEL_MARK = {"error": ("✗ ", "bold red"), "warning": ("! ", "yellow")}
+# A refill (another task chosen) draws this many of the latest events: wrapping a thousand lines takes
+# a third of a second, which would hold up the key that chose it; older ones are a command away.
+SHOW_LAST = 200
 
 
 def event_line(ev: Event, *, with_task: bool) -> Text:
@@ -39,9 +42,15 @@ class EventPanel(RichLog):
         self.border_title = title
         self.with_task = with_task
         self.clear()
-        for ev in events:
-            self.write(event_line(ev, with_task=with_task))
+        shown = list(events)
+        lines = [event_line(ev, with_task=with_task) for ev in shown[-SHOW_LAST:]]
+        if len(shown) > SHOW_LAST:
+            lines.insert(0, Text(f"… {len(shown) - SHOW_LAST} earlier events: digit-tui status --events N",
+                                 style="dim"))
+        if lines:
+            self.write(Text("\n").join(lines))  # one write: RichLog's work per write is per call, not per line
 
     def append(self, events: Iterable[Event]) -> None:
-        for ev in events:
-            self.write(event_line(ev, with_task=self.with_task))
+        lines = [event_line(ev, with_task=self.with_task) for ev in events]
+        if lines:
+            self.write(Text("\n").join(lines))

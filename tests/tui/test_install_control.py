@@ -127,6 +127,9 @@ async def test_the_command_palette_lists_the_screens_keys_and_runs_one(engine_en
         await pilot.press("escape")
         await pilot.press("ctrl+p")
         await wait_screen(pilot, lambda t: "Search for commands" in t, what="the palette again")
-        await pilot.press(*"pause", "enter")
+        await pilot.press(*"pause")
+        # The palette searches in a task of its own: enter once its answer is shown.
+        await wait_screen(pilot, lambda t: "pause  (p)" in t and "retry  (r)" not in t, what="pause alone")
+        await pilot.press("enter")
         await wait_screen(pilot, lambda t: "⏸ paused" in t.splitlines()[0], what="the install paused from the palette")
         assert _paused(env)
