@@ -61,6 +61,7 @@ class InstallScreen(DigitScreen):
                  ("s", "skip the selected failed, blocked or pending task (or the first failed one), "
                        "after a confirmation: its dependants run as if it were done"),
                  ("l", "engine log"), ("d", "pod dashboard of the target cluster"),
+                 ("ctrl+p", "command palette: these actions by name, with their keys"),
                  ("q / ctrl+q", "leave: the install continues in the background")]
     HELP_NOTES = ["The install runs in its own engine process. Closing this screen, the terminal or the SSH "
                   "session does not stop it; `digit-tui` re-attaches and shows the whole history."]
