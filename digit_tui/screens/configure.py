@@ -157,8 +157,8 @@ class ConfigScreen(DigitScreen):
             "`digit-tui install --answers FILE`", style="yellow") if c.storage_mode == "static" else None)
         password = self.query_one("#db_password", Input)
         _note(self.query_one("#note-db_password", Static), Text(
-            ("shown (ctrl+r hides it)" if not password.password else "•••• masked, ctrl+r reveals")
-            + f"; written 0600 to {vm.password_path(self.state_dir)}, never into the answers", style="dim")
+            ("shown, ctrl+r hides it" if not password.password else "masked, ctrl+r reveals it")
+            + f"; kept 0600 as {vm.PASSWORD_NAME} in the state dir, not in the answers", style="dim")
             if c.db_password else None)
 
     def _layout(self) -> None:
@@ -207,8 +207,8 @@ class ConfigScreen(DigitScreen):
             error.display = shown
         status = self.query_one("#flow-status", Static)
         if check.ok:
-            status.update(Text.assemble(("✓ ", "green"), "valid — ctrl+n: the plan of the install; "
-                                        "ctrl+o: the answers and environment files"))
+            status.update(Text.assemble(("✓ ", "green"), "valid — ctrl+n: the plan; ctrl+o: the preview of the "
+                                        "files"))
         elif check.first is not None:
             name, problem = check.first
             status.update(Text.assemble(("✗ ", "bold red"), field_text(problem)))
@@ -230,12 +230,15 @@ class ConfigScreen(DigitScreen):
             text.append(f"✗ cannot be generated: {preview.error}\n", style="red")
         for line in preview.env_lines:
             text.append(line + "\n")
+        text.append("\n")
         text.append("Secrets file · its database entries\n", style="bold")
         for line in preview.secrets_lines:
             text.append(line + "\n")
+        text.append("\n")
         text.append(f"Answers file · {self.answers_path}\n", style="bold")
         text.append(preview.answers_text)
         if preview.env_text:
+            text.append("\n")
             text.append(f"Whole environment file · {preview.env_name} (as `render --answers` previews it: "
                         "dynamic storage)\n", style="bold")
             text.append(preview.env_text)
