@@ -210,8 +210,18 @@ def database_workloads(inputs: SizingInputs, preset: Preset, ha: bool, db_mode: 
     hold the database said it fits)."""
     if db_mode != "in-cluster":
         return []
-    _, _, flavor = _postgres(inputs, preset, _users(inputs, preset), ha, db_mode, [])
-    return [Workload("postgres", "database", "StatefulSet", "backbone", "postgres", 1, flavor.cpu_m, flavor.mem_b)]
+    # What the load needs, on the ladder's nearest step: the DB VM's floor (min_flavor) is for a VM
+    # of its own, and would make a dev cluster's pod as big as a node.
+    cpu_m, mem_b = _postgres_need(inputs, preset, _users(inputs, preset))
+    ladder = sorted((Flavor.parse(f) for f in preset.postgres.ladder), key=lambda f: (f.cpu_m, f.mem_b))
+    step = next((f for f in ladder if f.cpu_m >= cpu_m and f.mem_b >= mem_b), ladder[-1])
+    return [Workload("postgres", "database", "StatefulSet", "backbone", "postgres", 1, step.cpu_m, step.mem_b)]
+
+
+def _postgres_need(inputs: SizingInputs, preset: Preset, users: int) -> tuple[int, int]:
+    """(CPU millicores, memory bytes) the database's load needs: memory by ULBs, cores by users."""
+    pg = preset.postgres
+    return math.ceil(users / pg.users_per_core.value) * 1000, int(inputs.ulbs * pg.mem_gb_per_100_ulbs.value / 100 * GI)
 
 
 def _prepare(selected: Sequence[Workload], inputs: SizingInputs, preset: Preset, ha: bool,
@@ -378,8 +388,7 @@ def _postgres(inputs: SizingInputs, preset: Preset, users: int, ha: bool, mode: 
     g = preset.growth
     disk = max(pg.min_disk_gb.value, _round_up(
         inputs.ulbs * g.db_gb_per_ulb_year.value * g.horizon_years.value * (1 + g.free_margin.value), 10))
-    need_mem = inputs.ulbs * pg.mem_gb_per_100_ulbs.value / 100 * GI
-    need_cpu = math.ceil(users / pg.users_per_core.value) * 1000
+    need_cpu, need_mem = _postgres_need(inputs, preset, users)
     floor = Flavor.parse(pg.min_flavor.value)
     ladder = sorted((Flavor.parse(f) for f in pg.ladder), key=lambda f: (f.cpu_m, f.mem_b))
     pick = floor
