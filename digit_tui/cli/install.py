@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -94,33 +91,6 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-# What `install` was asked for beyond the answers (--skip-checks), for the engine it starts: the
-# detached engine reads the answers again, and inherits this variable from the client that spawns it.
-ENGINE_OPTIONS_ENV = "DIGIT_TUI_ENGINE_OPTIONS"
-
-
-@contextmanager
-def _engine_options(options: dict[str, Any]) -> Iterator[None]:
-    before = os.environ.get(ENGINE_OPTIONS_ENV)
-    os.environ[ENGINE_OPTIONS_ENV] = json.dumps(options)
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(ENGINE_OPTIONS_ENV, None)
-        else:
-            os.environ[ENGINE_OPTIONS_ENV] = before
-
-
-def _take_engine_options() -> dict[str, Any]:
-    """The options of the client that started this engine (none when the TUI started it)."""
-    try:
-        options = json.loads(os.environ.pop(ENGINE_OPTIONS_ENV, "") or "{}")
-    except ValueError:
-        return {}
-    return {"skip_checks": bool(options.get("skip_checks"))} if isinstance(options, dict) else {}
-
-
 def _acknowledge(spec: Any, options: dict[str, Any]) -> None:
     """Record in the run's document what the client asked of the prerequisites (--skip-checks)."""
     from digit_tui.answers.config import PreflightOptions, set_preflight
@@ -170,7 +140,9 @@ def cmd_install(args: argparse.Namespace) -> int:
     if args.foreground:
         return _install_foreground(state_dir, spec, args)
 
-    with _engine_options(options):
+    from digit_tui.engine.launch import engine_options
+
+    with engine_options(skip_checks=options["skip_checks"]):
         started = _start_or_attach(state_dir, spec)
     run_id = started.run_id
     if started.checked_here:
@@ -359,7 +331,9 @@ def cmd_control(args: argparse.Namespace) -> int:
 def cmd_engine(args: argparse.Namespace) -> int:
     from digit_tui.engine.daemon import engine_main, read_spec
 
-    options = _take_engine_options()
+    from digit_tui.engine.launch import take_engine_options
+
+    options = take_engine_options()
     spec = None
     if args.spec:  # what the starting client validated (its --skip-checks already in the settings)
         try:

@@ -8,9 +8,11 @@ turns ``EngineDidNotStart`` into its one-line message and exit code.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import sqlite3
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +23,37 @@ from typing import Any
 from digit_tui import exitcodes
 
 SPAWN_LOCK = "install.lock"
+
+# What the client was asked for beyond the answers (`install --skip-checks`, the warnings the TUI's
+# prerequisites screen acknowledged), for the engine it starts: the detached engine reads the
+# answers again, and inherits this variable from the client that spawns it.
+ENGINE_OPTIONS_ENV = "DIGIT_TUI_ENGINE_OPTIONS"
+_OPTIONS_LOCK = threading.Lock()    # the TUI starts engines from worker threads
+
+
+@contextmanager
+def engine_options(*, skip_checks: bool) -> Iterator[None]:
+    """The options an engine started meanwhile receives; one starter at a time, the environment
+    restored after."""
+    with _OPTIONS_LOCK:
+        before = os.environ.get(ENGINE_OPTIONS_ENV)
+        os.environ[ENGINE_OPTIONS_ENV] = json.dumps({"skip_checks": skip_checks})
+        try:
+            yield
+        finally:
+            if before is None:
+                os.environ.pop(ENGINE_OPTIONS_ENV, None)
+            else:
+                os.environ[ENGINE_OPTIONS_ENV] = before
+
+
+def take_engine_options() -> dict[str, Any]:
+    """In the engine: the options of the client that started it (none when nothing was asked)."""
+    try:
+        options = json.loads(os.environ.pop(ENGINE_OPTIONS_ENV, "") or "{}")
+    except ValueError:
+        return {}
+    return {"skip_checks": bool(options.get("skip_checks"))} if isinstance(options, dict) else {}
 
 
 @dataclass

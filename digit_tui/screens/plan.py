@@ -216,7 +216,7 @@ class PlanScreen(DigitScreen):
         from digit_tui.engine.launch import start_or_attach
         from digit_tui.screens.welcome import reap
         from digit_tui.viewmodel.newinstall import answers_text
-        from digit_tui.viewmodel.prereqs import engine_options
+        from digit_tui.engine.launch import engine_options
 
         graph = getattr(self.app, "graph", None) or INSTALL_GRAPH
         try:

@@ -11,13 +11,9 @@ answers are handed on differs. Blocking: run it off the event loop.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,8 +26,6 @@ if TYPE_CHECKING:
 
 # cli/install.py's: how the client that starts the engine hands it `--skip-checks` (a test holds
 # the two equal; the engine records the option in the run's document, answers/config.py set_preflight).
-ENGINE_OPTIONS_ENV = "DIGIT_TUI_ENGINE_OPTIONS"
-_ENV_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -282,19 +276,3 @@ def worker_vms(plan: PreflightPlan, facts: Mapping[str, HostFacts]) -> list[tupl
     sizing screen's fit check places the release on."""
     return [(h.name, facts[h.name].cpus, facts[h.name].memory_bytes) for h in plan.hosts
             if "worker" in h.roles and h.name in facts]
-
-
-@contextmanager
-def engine_options(*, skip_checks: bool) -> Iterator[None]:
-    """The options an engine started meanwhile receives (as `install --skip-checks` hands them
-    over); one starter at a time, the environment restored after."""
-    with _ENV_LOCK:
-        before = os.environ.get(ENGINE_OPTIONS_ENV)
-        os.environ[ENGINE_OPTIONS_ENV] = json.dumps({"skip_checks": skip_checks})
-        try:
-            yield
-        finally:
-            if before is None:
-                os.environ.pop(ENGINE_OPTIONS_ENV, None)
-            else:
-                os.environ[ENGINE_OPTIONS_ENV] = before
