@@ -111,7 +111,7 @@ def test_the_install_graph_makes_the_named_host_the_standby_and_the_release_wait
     hosts = [{"name": n, "address": a, "user": "ubuntu", "ssh_key": str(key), "roles": [r]}
              for n, a, r in (("db-2", STANDBY, "db"), ("db-1", PRIMARY, "db"), ("w-1", "10.0.1.30", "worker"))]
     pw = tmp_path / "pw"
-    pw.write_text("pw\n")
+    pw.write_text("standby-plan-pw\n")
     pw.chmod(0o600)
     doc = {"environment": "dev", "target": {"provider": "sandbox"}, "digit": {"domain": "digit.local"},
            "hosts": hosts, "database": {"mode": "vm", "standby": "db-2", "password_file": str(pw)}}
