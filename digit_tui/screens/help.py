@@ -29,6 +29,8 @@ class HelpScreen(ModalScreen[None]):
         table.add_column()
         for key, text in self.keys:
             table.add_row(key, text)
+        if not any(key == "ctrl+p" for key, _ in self.keys):   # the app's palette works on every screen
+            table.add_row("ctrl+p", "command palette: this screen's actions by name, with their keys")
         legend = Text()
         for state, text in LEGEND:
             legend.append(SYMBOL[state], style=STYLE[state])

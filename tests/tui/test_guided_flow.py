@@ -93,6 +93,7 @@ async def test_blank_start_to_a_started_install_with_the_sample_release(cluster:
         await pilot.press("question_mark")
         text = await wait_screen(pilot, lambda t: "Help · welcome" in t, what="the welcome's help")
         assert "try the sandbox" in text and "health view" in text
+        assert "command palette" in line_with(text, "ctrl+p")             # every screen's help says it
         await pilot.press("escape")
 
         # -- target and source: nothing typed yet ------------------------------------------------------
