@@ -5,7 +5,7 @@
 An engine runs in the background the whole time (its own process, as `digit-tui install` starts it)
 with a slow synthetic graph (``slow_graph`` below: tasks that log and report progress every 50 ms)
 writing journal events, and an in-process sandbox serves the pod dashboard. Each screen (welcome,
-target and source, prerequisites, sizing, plan, install view, pod dashboard, help) is opened at
+target and source, prerequisites, sizing, configuration, plan, install view, pod dashboard, help) is opened at
 80x24 in Textual's headless driver (``App.run_test``) and given ``--presses`` presses of a key that
 changes what it shows (a pair pressed in turn, such as down / up, so the screen comes back). Each
 press is timed from sending the key until the screen's rendered lines (text and styles, from
@@ -126,6 +126,7 @@ def screen_text(app: Any) -> str:
 async def bench_screens(tmp: Path, state: Path, kubeconfig: Path, n: int) -> list[tuple[str, str, list[float]]]:
     from digit_tui.answers.model import Answers
     from digit_tui.app import DigitApp
+    from digit_tui.screens.configure import ConfigScreen
     from digit_tui.screens.dashboard import DashboardScreen
     from digit_tui.screens.install import InstallScreen
     from digit_tui.screens.newinstall import TargetScreen
@@ -149,6 +150,8 @@ async def bench_screens(tmp: Path, state: Path, kubeconfig: Path, n: int) -> lis
          lambda t: "prerequisites" in t, None),
         ("sizing", lambda: SizingScreen(answers, answers_path, flow_state), ("5", "backspace"),
          "5 / backspace in ULBs", lambda t: "sizing" in t, None),
+        ("configuration", lambda: ConfigScreen(answers, answers_path, flow_state), ("tab", "shift+tab"),
+         "tab / shift+tab", lambda t: "configuration" in t, None),
         ("plan", lambda: PlanScreen(answers, answers_path, flow_state), ("down", "up"), "down / up",
          lambda t: "◌ dry run" not in t, None),
         ("install view", lambda: InstallScreen(state), ("down", "up"), "down / up", lambda t: "deploy service" in t,
