@@ -12,10 +12,18 @@ from .conftest import REPO, Env, wait_until
 GATE = "tests.engine.graphs:gate_graph"
 
 
+def _interactive() -> None:
+    """In the child: Ctrl-C as at a terminal. A test run started in the background of a shell
+    without job control (`pytest ... &` in a script) ignores SIGINT and SIGQUIT, every child inherits
+    that, and a Python started with SIGINT ignored never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(env: Env, *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "digit_tui.cli", "install", "--answers", str(env.answers),
                              "--headless", "--state-dir", str(env.state), "--graph", GATE, *extra],
-                            env=env.environ, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=env.environ, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_interactive)
 
 
 def test_headless_streams_events_and_exits_with_the_install_code(env: Env) -> None:
