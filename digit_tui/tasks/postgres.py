@@ -59,16 +59,10 @@ class PasswordSource:
 
     def read(self) -> str:
         if self.kind == "password-file":
-            try:
-                # As helm-config reads it for the db Secret: the two must agree to the byte.
-                password = self.path.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise PermanentError(f"cannot read database.password_file {self.path}: {exc.strerror}",
-                                     "check the path and that this user can read it (chmod 600)") from None
-            if not password:
-                raise PermanentError(f"database.password_file {self.path} is empty",
-                                     "write the password on its first line")
-            return password
+            # As helm-config reads it for the db Secret: the two must agree to the byte.
+            return _read_secret(self.path, f"database.password_file {self.path}",
+                                "check the path and that this user can read it (chmod 600)",
+                                "write the password on its first line")
         from digit_tui.digit.secretsfile import SecretsError, read_secrets_file
 
         if not self.path.is_file():
@@ -96,6 +90,17 @@ REPLICATION_ROLE = "replicator"
 REPLICATION_PASSWORD_FILE = "postgres-replication-password"
 
 
+def _read_secret(path: Path, what: str, unreadable: str, empty: str) -> str:
+    """The secret on a file's first line (trimmed); permanent errors naming ``what`` and the fix."""
+    try:
+        secret = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise PermanentError(f"cannot read {what}: {exc.strerror}", unreadable) from None
+    if not secret:
+        raise PermanentError(f"{what} is empty", empty)
+    return secret
+
+
 @dataclass(frozen=True)
 class ReplicationPassword:
     """The standby's password for the replication role: made once into the state directory (0600),
@@ -115,15 +120,9 @@ class ReplicationPassword:
         else:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(secrets.token_urlsafe(24) + "\n")
-        try:
-            password = self.path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise PermanentError(f"cannot read the replication password {self.path}: {exc.strerror}",
-                                 "check that this user owns the state directory") from None
-        if not password:
-            raise PermanentError(f"the replication password file {self.path} is empty",
-                                 "remove it: the next install makes a new one and sets it on both VMs")
-        return password
+        return _read_secret(self.path, f"the replication password file {self.path}",
+                            "check that this user owns the state directory",
+                            "remove it: the next install makes a new one and sets it on both VMs")
 
 
 @dataclass(frozen=True)
