@@ -275,8 +275,7 @@ def _conversions(objects: list[dict[str, Any]], served: Any) -> list[Problem]:
     if result.converted or result.dropped:
         out.append(Problem(CONVERSION, NOTE, f"{result.summary()} for {served.source}"))
     for u in result.unserved:
-        out.append(Problem(UNSERVED, ERROR, f"{u.ref}: {served.source} serves neither {u.ref.api_version}"
-                           + (f" nor {u.successor}" if u.successor else "")))
+        out.append(Problem(UNSERVED, ERROR, f"{u.ref}: {u.why(served.source)}"))
     return out
 
 

@@ -153,6 +153,10 @@ def _rules() -> dict[GVK, Rule]:
 
 
 RULES: dict[GVK, Rule] = _rules()
+# When each API of the table is first served: a chart written for a newer cluster (autoscaling/v2 on
+# 1.22) is said before its apply fails with "no matches for kind".
+FIRST_SERVED: dict[GVK, int] = {(life.api_version, life.kind): life.introduced for life in API_LIFETIMES
+                                if life.introduced is not None}
 # The API groups a conversion involves: discovery needs to read only these.
 GROUPS: frozenset[str] = frozenset(
     api_version.rpartition("/")[0]
@@ -288,7 +292,14 @@ class UnservedObject:
     """The cluster serves neither the object's API nor its successor: left as is (applying it will fail)."""
 
     ref: ObjectRef
-    successor: str | None
+    successor: str | None     # None: an API newer than the cluster (no older one to convert to)
+
+    def why(self, cluster: str) -> str:
+        if self.successor:
+            return f"{cluster} serves neither {self.ref.api_version} nor {self.successor}"
+        since = FIRST_SERVED.get((self.ref.api_version, self.ref.kind))
+        return f"{cluster} does not serve {self.ref.api_version}" + (
+            f" (Kubernetes 1.{since} and later do)" if since else "")
 
 
 @dataclass(frozen=True)
@@ -340,8 +351,7 @@ class ConversionResult:
     def warnings(self) -> list[str]:
         """One line per thing the operator should read: dropped, unserved, and notes on converted objects."""
         out = [f"dropped {d.ref}: {d.reason}" for d in self.dropped]
-        out += [f"{u.ref}: the cluster serves neither {u.ref.api_version}"
-                + (f" nor {u.successor}" if u.successor else "") for u in self.unserved]
+        out += [f"{u.ref}: {u.why('the cluster')}" for u in self.unserved]
         out += [f"{c.ref} -> {c.to_api_version}: {note}" for c in self.converted for note in c.notes]
         return out
 
@@ -361,7 +371,10 @@ def convert_objects(objects: Sequence[Obj], served: ServedAPIs) -> ConversionRes
     for obj in objects:
         api_version, kind = str(obj.get("apiVersion")), str(obj.get("kind"))
         rule = RULES.get((api_version, kind))
-        if rule is None or served.serves(api_version, kind):
+        if served.serves(api_version, kind) or (rule is None and (api_version, kind) not in FIRST_SERVED):
+            result.objects.append(obj)
+        elif rule is None:
+            result.unserved.append(UnservedObject(ObjectRef.of(obj), None))     # newer than the cluster
             result.objects.append(obj)
         elif rule.successor is None:
             result.dropped.append(DroppedObject(ObjectRef.of(obj), rule.reason))

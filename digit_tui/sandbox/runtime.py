@@ -49,6 +49,7 @@ class SandboxOptions:
     host: str = "127.0.0.1"
     history: int = 5_000
     sim: dict[str, Any] = field(default_factory=dict)  # extra SimConfig fields (pull_delay, crash_rules...)
+    server_version: str = "v1.30.14"                   # what GET /version answers (an older cluster's, in tests)
 
 
 @dataclass
@@ -121,7 +122,8 @@ class Sandbox:
         else:
             self._bootstrap_without_manager()
         self.server = ApiServer(self.store, token=keys.token,
-                                log_provider=self.manager.pod_log if self.manager is not None else None)
+                                log_provider=self.manager.pod_log if self.manager is not None else None,
+                                version=opts.server_version)
         ctx = server_ssl_context(str(keys.server_cert), str(keys.server_key))
         self.url = await self.server.start(ctx, opts.host, opts.port)
         self.kubeconfig_path = pki.write_kubeconfig(keys, self.url)
@@ -161,10 +163,11 @@ class Sandbox:
 
 
 def start_sandbox(state_dir: Path, *, nodes: int = 3, speed: float = 50.0, node_cpu: str = "8",
-                  node_memory: str = "16Gi", port: int = 0, timeout: float = 30.0, **sim: Any) -> SandboxHandle:
+                  node_memory: str = "16Gi", port: int = 0, timeout: float = 30.0,
+                  server_version: str = SandboxOptions.server_version, **sim: Any) -> SandboxHandle:
     """Run a sandbox on a background thread with its own event loop; returns when it serves."""
     opts = SandboxOptions(state_dir=Path(state_dir), nodes=nodes, speed=speed, node_cpu=node_cpu,
-                          node_memory=node_memory, port=port, sim=sim)
+                          node_memory=node_memory, port=port, sim=sim, server_version=server_version)
     sb = Sandbox(opts)
     loop = asyncio.new_event_loop()
     started = threading.Event()

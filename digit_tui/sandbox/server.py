@@ -81,8 +81,12 @@ class Target:
 
 class ApiServer:
     def __init__(self, store: Store, *, token: str, log_provider: LogProvider | None = None,
-                 faults: FaultState | None = None) -> None:
+                 faults: FaultState | None = None, version: str | None = None) -> None:
         self.store = store
+        self.version = dict(SERVER_VERSION)
+        if version is not None:
+            major, minor = version.lstrip("v").split(".")[:2]
+            self.version.update(major=major, minor=minor, gitVersion=version)
         self.token = token
         self.log_provider = log_provider
         self.faults = faults or FaultState()
@@ -187,7 +191,7 @@ class ApiServer:
         parts = [p for p in path.split("/") if p]
         method = request.method
         if path == "/version":
-            return _json(SERVER_VERSION)
+            return _json(self.version)
         if path in ("/healthz", "/livez", "/readyz") or (parts and parts[0] in ("healthz", "livez", "readyz")):
             if path.startswith("/readyz") and not self.ready:
                 return web.Response(text="[-]sandbox not ready\nreadyz check failed", status=500)

@@ -41,7 +41,7 @@ def report_lines(compat: Compat) -> list[Text]:
     else:
         head.append(f"✗ not deployable ({_plural(len(compat.errors()), 'error')})", style="red")
     out = [head, Text(f"{r.shown} in {compat.root}", style="dim"),
-           Text(f"checked for Kubernetes {compat.kube_version}, rendered with a preview environment"
+           Text(f"checked for Kubernetes {compat.kube_version} ({compat.kube.whose}), rendered with a preview environment"
                       + (f"; {r.rendered} of {r.services} services rendered" if r.services else ""), style="dim")]
     for p in compat.problems():
         symbol, style = SYMBOLS.get(p.severity, ("?", ""))

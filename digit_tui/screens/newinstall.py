@@ -24,7 +24,7 @@ from textual.worker import get_current_worker
 from digit_tui.errors import InputError
 from digit_tui.screens.base import DigitScreen
 from digit_tui.screens.compat import CompatScreen, summary
-from digit_tui.viewmodel.compat import Compat, check_release
+from digit_tui.viewmodel.compat import Compat, check_release, target_version
 from digit_tui.viewmodel.gitfetch import Fetched, FetchProgress, fetch
 from digit_tui.viewmodel.newinstall import (FIELDS, PROVIDERS, SOURCES, Choices, FormCheck, GitFetch, SourceCache,
                                             check_choices)
@@ -279,7 +279,8 @@ class TargetScreen(DigitScreen):
         check = self.check
         if check is None or check.source.root is None or not check.source.release:
             return ""
-        return str(check.source.root / check.source.release)
+        # The cluster is part of the key: the report is for the version of the cluster it goes to.
+        return "\0".join([str(check.source.root / check.source.release), *(check.choices.cluster() or ())])
 
     def _start_compat(self) -> None:
         key = self._compat_key()
@@ -287,16 +288,18 @@ class TargetScreen(DigitScreen):
             return     # one check at a time (each renders on every core): the next starts when it ends
         assert self.check is not None and self.check.source.root is not None
         self._compat_running.add(key)
-        self.run_compat(key, self.check.source.root)
+        self.run_compat(key, self.check.source.root, self.check.choices.cluster())
 
     @work(thread=True, exclusive=False, group="compat", exit_on_error=False,
           description="checking the release's compatibility")
-    def run_compat(self, key: str, root: Path) -> None:
+    def run_compat(self, key: str, root: Path, cluster: tuple[str, str | None] | None) -> None:
         worker = get_current_worker()
         try:
             result: Compat | BaseException = check_release(
-                root, Path(key), lambda line: None if worker.is_cancelled else self.app.call_from_thread(
-                    self._compat_progress, key, line))
+                root, Path(key.split("\0", 1)[0]),
+                lambda line: None if worker.is_cancelled else self.app.call_from_thread(
+                    self._compat_progress, key, line),
+                kube=target_version(*cluster) if cluster else None)
         except BaseException as exc:
             self.app.call_from_thread(self._compat_done, key, exc)
             raise

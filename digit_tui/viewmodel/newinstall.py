@@ -74,6 +74,12 @@ class Choices:
         lines.append((f"  domain: {_q(self.domain)}", "domain"))
         return "".join(text + "\n" for text, _ in lines), {i + 1: f for i, (_, f) in enumerate(lines)}
 
+    def cluster(self) -> tuple[str, str | None] | None:
+        """An existing cluster's kubeconfig (absolute) and context; None for the sandbox."""
+        if self.provider != "existing" or not self.kubeconfig.strip():
+            return None
+        return _abs(self.kubeconfig), self.context or None
+
     def source_dir(self) -> Path | None:
         from digit_tui.answers.model import BUNDLED_SOURCE
 

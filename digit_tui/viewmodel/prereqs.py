@@ -158,10 +158,19 @@ def remedy_here(result: CheckResult) -> str | None:
 
 
 def preflight_plan(answers: Answers, answers_path: Path, state_dir: Path) -> PreflightPlan:
-    """What the engine's prerequisite tasks will check, from these answers."""
+    """What the engine's prerequisite tasks will check, from these answers: with the sizing plan the
+    install will record (as `digit-tui preflight` builds it), so the worker hosts are compared with
+    the plan's flavour and count here too. Answers the planner refuses leave the comparison out:
+    the sizing step that follows says why."""
     from digit_tui.answers.config import InstallConfig
+    from digit_tui.errors import InputError
+    from digit_tui.sizing.install import install_plan
 
-    config = InstallConfig.from_answers(answers, answers_path, state_dir=state_dir)
+    try:
+        sizing = install_plan(answers, answers_path)
+    except InputError:
+        sizing = None
+    config = InstallConfig.from_answers(answers, answers_path, state_dir=state_dir, sizing=sizing)
     return PreflightPlan.from_config(config)
 
 

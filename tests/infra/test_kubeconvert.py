@@ -561,3 +561,14 @@ def test_schema_repairs_v1_would_refuse() -> None:
     assert spec["free"] == {"description": "anything at all", "x-kubernetes-preserve-unknown-fields": True}
     assert spec["port"] == schema["properties"]["spec"]["properties"]["port"]   # the allowed int-or-string form
     assert spec["mode"]["oneOf"] == [{"enum": ["fast"]}, {"enum": ["slow"]}]
+
+
+def test_an_api_newer_than_the_cluster_is_said_with_the_release_that_serves_it(real_charts: RealCharts) -> None:
+    # The chart written for today's clusters (networking.k8s.io/v1) going to a 1.18 cluster: left as
+    # it is (there is no older API to convert to) and said, before an apply fails on "no matches for kind".
+    ingress = convert_objects([real_charts.render("core-services/egov-user").one("Ingress")], K130).objects[0]
+    result = convert_objects([ingress], ServedAPIs.for_kube_version("1.18"))
+    assert result.objects == [ingress] and result.converted == []
+    assert result.warnings() == ["Ingress egov/egov-user (networking.k8s.io/v1): the cluster does not serve "
+                                 "networking.k8s.io/v1 (Kubernetes 1.19 and later do)"]
+    assert convert_objects([ingress], ServedAPIs.for_kube_version("1.19")).unserved == []
