@@ -81,11 +81,13 @@ def db_check_of(values: Mapping[str, Any], *, image: str = CHECK_IMAGE) -> DbChe
     return DbCheck(host, port, name, image=image)
 
 
-def verification_job(check: DbCheck, run: str = "") -> dict[str, Any]:
+def verification_job(check: DbCheck, run: str = "", *, labels: Mapping[str, str] | None = None,
+                     annotations: Mapping[str, str] | None = None, ttl: int = 3600) -> dict[str, Any]:
     """A Job that succeeds once the database answers and the ``db`` Secret's user can log in.
 
     Its name carries a digest of what it checks and ``run`` (a token per attempt), so an attempt
-    never waits for the deletion of an earlier one's Job of the same name."""
+    never waits for the deletion of an earlier one's Job of the same name. ``labels`` and
+    ``annotations`` are added to the Job's own; ``ttl``: seconds the finished Job stays."""
     if run and not re.fullmatch(r"[a-z0-9]{1,10}", run):
         raise ValueError(f"run token {run!r}: lowercase letters and digits, at most 10")
     digest = hashlib.sha256(json.dumps([check.host, check.port, check.database, check.image]).encode()).hexdigest()[:8]
@@ -96,16 +98,19 @@ def verification_job(check: DbCheck, run: str = "") -> dict[str, Any]:
     # PGPASSWORD from the Secret, read by libpq, never on a command line.
     script = (f"pg_isready -h {check.host} -p {check.port} -d {check.database} -t {check.connect_timeout} && "
               f"psql '{conninfo}' -X -A -t -v ON_ERROR_STOP=1 -c 'SELECT 1'")
-    labels = {**MANAGED_BY, CHECK_LABEL: "database"}
+    own = {**MANAGED_BY, CHECK_LABEL: "database"}
+    metadata: dict[str, Any] = {"name": name, "namespace": check.namespace, "labels": {**(labels or {}), **own}}
+    if annotations:
+        metadata["annotations"] = dict(annotations)
     return {
         "apiVersion": "batch/v1", "kind": "Job",
-        "metadata": {"name": name, "namespace": check.namespace, "labels": labels},
+        "metadata": metadata,
         "spec": {
             "backoffLimit": 3,
             "activeDeadlineSeconds": check.timeout_seconds,
-            "ttlSecondsAfterFinished": 3600,
+            "ttlSecondsAfterFinished": ttl,
             "template": {
-                "metadata": {"labels": labels},
+                "metadata": {"labels": own},
                 "spec": {
                     "restartPolicy": "Never",
                     "automountServiceAccountToken": False,

@@ -26,22 +26,33 @@ this phase only checks it: one thing deploys the database.
 login with ``SELECT 1`` against the environment file's ``db-host`` (postgres.egov, db-service.egov
 or a managed database's name), as the ``db`` Secret's user (``dbservice.verification_job``). The
 task creates it under a fresh name, waits for it to complete or fail, reports a failure with the
-pod's termination reason and its last log lines, and deletes the Job (its pods go with it) either
-way. It runs in ``check`` (like the jump host's login check): a rerun checks again and changes
-nothing. On the sandbox the Job's pod is simulated: it cannot run pg_isready, so it completes after
+pod's termination reason and its last log lines, and deletes a failed Job (its pods go with it). It
+runs in ``check`` (like the jump host's login check): a rerun checks again and changes nothing.
+
+A passed Job is kept, labelled with a digest of what its verdict depends on (the database, the
+check image, the outputs of the tasks the check follows) and annotated with this machine's clock:
+for TRUST_SECONDS a check with the same digest trusts it and runs no Job (a rerun of a finished
+install then costs one list, not a Job's create, run and delete). A changed digest, an older Job or
+a failed one is deleted and a Job runs again. TRUST_SECONDS is also the Job's TTL, so the record
+removes itself when it stops counting. On the sandbox the Job's pod is simulated: it cannot run pg_isready, so it completes after
 the sandbox's run time, or fails when the sandbox's crash rules match the check image.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import secrets
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from digit_tui.answers.config import InstallConfig
-from digit_tui.digit.dbservice import CHECK_IMAGE, CHECK_LABEL, DbCheck, NoDatabaseInEnv, db_check_of, verification_job
+from digit_tui.digit.dbservice import (
+    CHECK_IMAGE, CHECK_LABEL, DbCheck, NoDatabaseInEnv, db_check_of, job_result, verification_job,
+)
 from digit_tui.digit.selection import IN_CLUSTER_DB_HOST, Release
 from digit_tui.engine.errors import PermanentError, TaskError
 from digit_tui.engine.task import RetryPolicy, Task, TaskContext
@@ -63,11 +74,29 @@ CHECK_TASK_ID = "postgres-from-cluster"
 CLAIM = "postgres-data"
 CLAIM_SIZE = "10Gi"
 CHECK_DEADLINE = 180.0          # the Job's own deadline (120 s) and the time to schedule it
+# A passed check Job counts this long for a check with the same inputs (docs/rerun-and-caches.md);
+# it is also the Job's TTL, so the record removes itself when it stops counting.
+TRUST_SECONDS = 600
+INPUTS_LABEL = "digit.org/check-inputs"     # digest of what the verdict depends on (_inputs_key)
+CHECKED_AT = "digit.org/checked-at"         # this machine's clock (seconds) when the Job was made
 NO_CHART_REMEDY = ("use database.mode vm or external, or a DIGIT-DevOps tree with "
                    "deploy-as-code/helm/charts/backbone-services/postgres")
 CHECK_REMEDY = ("the database does not answer or refuses the login from the pods: check that the db-host Service "
                 "leads to it (kubectl -n egov get endpoints), that pg_hba.conf lets the nodes' network in, and that "
                 "the db Secret's username and password are the role's; then run `digit-tui install` again")
+
+
+def trusted_age(job: Mapping[str, Any], key: str, now: float) -> float | None:
+    """Seconds since a check Job with inputs ``key`` was made, when it passed and that is less than
+    TRUST_SECONDS ago by this machine's clock (the API server's may differ); None: it does not count."""
+    meta = job.get("metadata") or {}
+    if (meta.get("labels") or {}).get(INPUTS_LABEL) != key or job_result(job.get("status")) != "succeeded":
+        return None
+    try:
+        age = now - float((meta.get("annotations") or {}).get(CHECKED_AT, ""))
+    except ValueError:
+        return None
+    return age if 0 <= age < TRUST_SECONDS else None
 
 
 def _in_cluster_names() -> set[str]:
@@ -181,20 +210,41 @@ class ClusterDbCheckTask(Task):
         # The environment file alone: the check needs no secret, the Job reads the db Secret itself.
         return database_of(base_values(str(env_file), None), image=self.image)
 
+    def _inputs_key(self, ctx: TaskContext, check: DbCheck) -> str:
+        """What a check's verdict depends on: the database the pods are told to use, the image, and
+        the outputs of the tasks it follows (cluster-configs' digest changes with the db Secret and
+        with db-service's address, postgres-in-cluster's with the server deployed)."""
+        inputs = [check.host, check.port, check.database, check.namespace, check.secret, check.image,
+                  {dep: ctx.output(dep) for dep in sorted(self.deps)}]
+        return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()[:40]
+
     def _verify(self, ctx: TaskContext, stop: threading.Event) -> DbCheck:
         kube = self.cluster.for_task(self, ctx)
         check = self._target(ctx)
-        job = verification_job(check, run=secrets.token_hex(3))
+        key = self._inputs_key(ctx, check)
+        try:
+            trusted = self._tidy(ctx, kube, check.namespace, key)
+        except Exception as exc:
+            raise api_error("list the database check Jobs", exc, kube.server, kube.kubeconfig) from exc
+        if trusted is not None:
+            name, age = trusted
+            ctx.log(f"Job {check.namespace}/{name} passed {age:.0f}s ago against {check.database} at "
+                    f"{check.host}:{check.port} with the same inputs; trusted (a passed check counts for "
+                    f"{TRUST_SECONDS}s)")
+            return check
+        job = verification_job(check, run=secrets.token_hex(3), labels={INPUTS_LABEL: key},
+                               annotations={CHECKED_AT: f"{time.time():.0f}"}, ttl=TRUST_SECONDS)
         name = str(job["metadata"]["name"])
         try:
-            self._remove_leftovers(ctx, kube, check.namespace)
             kube.apply(job)
         except Exception as exc:
             raise api_error("create the database check Job", exc, kube.server, kube.kubeconfig) from exc
         ctx.log(f"Job {check.namespace}/{name}: pg_isready and a login to {check.database} at {check.host}:{check.port} "
                 f"as the db Secret's user")
+        passed = False
         try:
             wait_ready(kube, [Workload.of(job)], self.policy, stop=stop)
+            passed = True
         except NotReady as exc:
             if stop.is_set():
                 raise asyncio.CancelledError() from None
@@ -210,7 +260,8 @@ class ClusterDbCheckTask(Task):
         except Exception as exc:
             raise api_error("wait for the database check Job", exc, kube.server, kube.kubeconfig) from exc
         finally:
-            self._delete(ctx, kube, check.namespace, name)
+            if not passed:   # a passed Job is kept: the record a rerun trusts (``_tidy``), gone after its TTL
+                self._delete(ctx, kube, check.namespace, name)
         return check
 
     def _pod_failure(self, kube: Kube, namespace: str, job: str, *, log: bool) -> str:
@@ -245,14 +296,24 @@ class ClusterDbCheckTask(Task):
         tail = " | ".join(ln.strip() for ln in text.splitlines() if ln.strip())
         return head + (f", log: {tail[:400]}" if tail else "")
 
-    def _remove_leftovers(self, ctx: TaskContext, kube: Kube, namespace: str) -> None:
-        """Check Jobs an interrupted attempt left behind (their TTL would remove them within the hour)."""
+    def _tidy(self, ctx: TaskContext, kube: Kube, namespace: str, key: str) -> tuple[str, float] | None:
+        """The check Job that passed less than TRUST_SECONDS ago with the same inputs (``key``), as
+        (name, seconds since it started); every other check Job is deleted: an earlier check's that
+        no longer counts, or one an interrupted attempt left behind."""
         jobs, _ = kube.list(kube.resource("batch/v1", "Job"), namespace, label_selector=f"{CHECK_LABEL}=database")
+        trusted: tuple[str, float] | None = None
         for job in jobs:
-            name = str(job["metadata"]["name"])
-            if not (job["metadata"].get("deletionTimestamp")):
-                kube.delete("batch/v1", "Job", name, namespace, propagation="Background")
-                ctx.log(f"deleted the check Job {namespace}/{name} an earlier attempt left behind")
+            meta = job["metadata"]
+            name = str(meta["name"])
+            if meta.get("deletionTimestamp"):
+                continue
+            age = trusted_age(job, key, time.time())
+            if age is not None and trusted is None:
+                trusted = (name, age)
+                continue
+            kube.delete("batch/v1", "Job", name, namespace, propagation="Background")
+            ctx.log(f"deleted the check Job {namespace}/{name}, which no longer counts")
+        return trusted
 
     def _delete(self, ctx: TaskContext, kube: Kube, namespace: str, name: str) -> None:
         try:
@@ -280,7 +341,8 @@ class ClusterDbCheckTask(Task):
     async def dry_run(self, ctx: TaskContext) -> list[str]:
         return ["would run a Job in namespace egov (pg_isready, then a login and SELECT 1 as the db Secret's user) "
                 "against the environment file's db-host, report the pod's failure reason and log if it fails, "
-                "and delete the Job"]
+                f"and delete the Job then (a passed Job is kept {TRUST_SECONDS // 60} minutes: a check with the same "
+                "database and inputs meanwhile trusts it instead of running another)"]
 
 
 def cluster_database_tasks(config: InstallConfig, release: Release, graph: Mapping[str, Sequence[str]], *,

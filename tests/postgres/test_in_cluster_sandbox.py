@@ -2,8 +2,8 @@
 and cluster-configs: ``database.mode: in-cluster`` deploys PostgreSQL from the bundled sample's chart
 and from the real DIGIT-DevOps postgres chart (claim bound through the StorageClass, the Service the
 env file's db-host names, the password only in the db Secret), an external database by IP gets
-exactly one db-service (cluster-configs'), and the check Job runs against the db-host and is
-cleaned up.
+exactly one db-service (cluster-configs'), and the check Job runs against the db-host; a failed one is
+cleaned up, a passed one kept for a later check with the same inputs to trust.
 
 The sandbox simulates pods: it cannot run PostgreSQL or pg_isready. Its check Job completes after
 the sandbox's run time; told to crash the check image (the sandbox's crash rules), the Job fails and
@@ -22,7 +22,9 @@ import yaml
 
 from digit_tui.answers.model import BUNDLED_SOURCE
 from digit_tui.tasks.graph import release_graph, service_graph
-from digit_tui.tasks.postgres_cluster import CHECK_TASK_ID, CLAIM, DEPLOY_TASK_ID, cluster_database_tasks
+from digit_tui.tasks.postgres_cluster import (
+    CHECK_TASK_ID, CHECKED_AT, CLAIM, DEPLOY_TASK_ID, TRUST_SECONDS, cluster_database_tasks, trusted_age,
+)
 from tests.monitoring import conftest as _shared
 from tests.monitoring.conftest import MANIFEST, QUICK, Engine, base_tasks, kubectl
 from tests.support import wait_until
@@ -90,8 +92,27 @@ def leaked(tmp: Path, secret: str) -> list[str]:
 
 
 def check_jobs(kc: Path, cache: Path) -> list[str]:
+    return [i["metadata"]["name"] for i in check_job_objects(kc, cache)]
+
+
+def check_job_objects(kc: Path, cache: Path) -> list[dict[str, Any]]:
+    """The check Jobs in egov that are not being deleted."""
     items = kubectl(kc, cache, "get", "jobs", "-n", "egov", "-l", "digit.org/check=database")["items"]
-    return [i["metadata"]["name"] for i in items]
+    return [i for i in items if not i["metadata"].get("deletionTimestamp")]
+
+
+def one_passed_job(kc: Path, cache: Path) -> dict[str, Any]:
+    """The one check Job left: the passed one, kept as the record a later check trusts."""
+    wait_until(lambda: len(check_job_objects(kc, cache)) == 1, timeout=30, what="one check Job")
+    [job] = check_job_objects(kc, cache)
+    assert job["status"].get("succeeded") == 1
+    assert job["spec"]["ttlSecondsAfterFinished"] == TRUST_SECONDS   # it removes itself when it stops counting
+    return job
+
+
+def jobs_made(engine: Engine) -> list[str]:
+    return [m for m in engine.messages(CHECK_TASK_ID) if m.startswith("Job egov/digit-tui-db-check-")
+            and "pg_isready" in m]
 
 
 @pytest.fixture
@@ -144,11 +165,14 @@ def test_in_cluster_postgres_from_the_bundled_sample_comes_up_behind_the_db_host
     told = engine.messages(CHECK_TASK_ID)
     assert any("pg_isready and a login to egov_db at postgres.egov:5432" in m for m in told)
     assert any(m.startswith("the pods reach egov_db at postgres.egov:5432") for m in told)
-    wait_until(lambda: check_jobs(kc, cache) == [], timeout=30, what="the check Job to be deleted")
+    passed = one_passed_job(kc, cache)
 
     again = [*base_tasks(config), *db_tasks(config)]
     assert asyncio.run(engine.run(again)) == "done", engine.failures(again)
     assert engine.applied(again) == []
+    # The rerun's check trusted the Job that passed a moment ago: it made none.
+    assert jobs_made(engine) == []
+    assert [j["metadata"]["uid"] for j in check_job_objects(kc, cache)] == [passed["metadata"]["uid"]]
     assert kubectl(kc, cache, "get", "deployment", "postgres", "-n", "egov")["metadata"]["generation"] == \
         dep["metadata"]["generation"]
     password = db_password(tmp_path)
@@ -198,7 +222,55 @@ def test_an_external_database_by_ip_gets_exactly_one_db_service_and_the_check_go
     assert "selector" not in services[0]["spec"]
     assert [a["ip"] for s in endpoints[0]["subsets"] for a in s["addresses"]] == ["10.20.0.31"]
     assert any("at db-service.egov:5432" in m for m in engine.messages(CHECK_TASK_ID))
-    wait_until(lambda: check_jobs(kc, cache) == [], timeout=30, what="the check Job to be deleted")
+    one_passed_job(kc, cache)
+
+
+def test_a_check_trusts_a_recent_passed_job_with_the_same_inputs_and_runs_one_when_they_change(
+        tmp_path: Path, cluster: Any, engine: Engine) -> None:
+    """The kept Job is the record: the same database and inputs within TRUST_SECONDS make no Job
+    (kubectl sees the same one); another database answer, or a Job older than that, runs one."""
+    kc, cache = cluster.kubeconfig_path, tmp_path / "kcache"
+
+    def run(host: str) -> None:
+        config = make_config(tmp_path, BUNDLED_SOURCE, kc, database={"mode": "external", "host": host})
+        tasks = [*base_tasks(config), *db_tasks(config)]
+        assert asyncio.run(engine.run(tasks)) == "done", engine.failures(tasks)
+
+    run("10.20.0.31")
+    assert len(jobs_made(engine)) == 1
+    first = one_passed_job(kc, cache)
+
+    run("10.20.0.31")                                   # the same answers: trusted, nothing created
+    assert jobs_made(engine) == []
+    assert any("passed" in m and "trusted" in m for m in engine.messages(CHECK_TASK_ID))
+    assert [j["metadata"]["uid"] for j in check_job_objects(kc, cache)] == [first["metadata"]["uid"]]
+
+    run("10.20.0.32")                                   # another database address: db-service's Endpoints changed
+    assert len(jobs_made(engine)) == 1
+    second = one_passed_job(kc, cache)
+    assert second["metadata"]["name"] != first["metadata"]["name"]    # the old one was deleted
+    assert second["metadata"]["labels"]["digit.org/check-inputs"] != first["metadata"]["labels"]["digit.org/check-inputs"]
+
+    # A passed Job older than the trust window no longer counts (its clock annotation says when it ran).
+    old = int(second["metadata"]["annotations"][CHECKED_AT]) - TRUST_SECONDS - 1
+    kubectl(kc, cache, "annotate", "--overwrite", "job", "-n", "egov", second["metadata"]["name"], f"{CHECKED_AT}={old}")
+    run("10.20.0.32")
+    assert len(jobs_made(engine)) == 1
+    assert one_passed_job(kc, cache)["metadata"]["name"] != second["metadata"]["name"]
+
+
+def test_only_a_passed_job_with_the_same_inputs_and_a_recent_clock_counts() -> None:
+    def job(key: str, at: str, succeeded: bool = True) -> dict[str, Any]:
+        status = {"conditions": [{"type": "Complete" if succeeded else "Failed", "status": "True"}]}
+        return {"metadata": {"labels": {"digit.org/check-inputs": key}, "annotations": {CHECKED_AT: at}},
+                "status": status}
+
+    assert trusted_age(job("k", "1000"), "k", 1010.0) == 10.0
+    assert trusted_age(job("k", "1000"), "other", 1010.0) is None              # other inputs
+    assert trusted_age(job("k", "1000", succeeded=False), "k", 1010.0) is None  # failed
+    assert trusted_age(job("k", "1000"), "k", 1000.0 + TRUST_SECONDS) is None   # too old
+    assert trusted_age(job("k", "1000"), "k", 990.0) is None                    # made "in the future"
+    assert trusted_age(job("k", "soon"), "k", 1010.0) is None                   # not a clock reading
 
 
 def test_a_check_job_that_fails_reports_the_pods_reason_and_log_and_is_cleaned_up(
