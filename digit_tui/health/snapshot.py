@@ -2,9 +2,9 @@
 
 One paginated list per kind (``limit``/``continue`` through ``infra.kube``, the next page fetched
 while one is decoded), events field-selected by the API server to warnings (the only ones the
-report reads), pods and events cut to what the report reads as they arrive, plus two single objects: the
-release record (``egov/digit-tui-release``), DIGIT's ``egov/egov-config`` ConfigMap (the
-database host the services use). The kubernetes package is not imported at all when the
+report reads), pods and events decoded into only what the report reads (``health.projection``),
+plus two single objects: the release record (``egov/digit-tui-release``), DIGIT's
+``egov/egov-config`` ConfigMap (the database host the services use). The kubernetes package is not imported at all when the
 kubeconfig is one ``infra.kubelite`` reads (a CA, a token or a client certificate).
 
 A network failure or a refused kubeconfig on any list raises (the caller exits 4: nothing could
@@ -14,6 +14,7 @@ what it could not check.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from digit_tui.digit.releaserecord import RECORD_PATH, ReleaseRecord
-from digit_tui.health.model import slim_event, slim_pod
+from digit_tui.health.projection import page_decoders
 from digit_tui.health.watcher import FIELD_SELECTORS, POLICY, TYPES, make_kube
 from digit_tui.infra.kube import ResourceType
 from digit_tui.infra.kubelite import lite_kube
@@ -68,24 +69,6 @@ class ClusterObjects:
         return ReleaseRecord.from_configmap(self.record.obj) if self.record.obj is not None else None
 
 
-def _slim_pod(pod: Obj) -> Obj:
-    """What the checks read of a pod: the model's slim form, its labels (which workload it is
-    of) and its containers' images (what a failed pull names)."""
-    slim = slim_pod(pod)
-    labels = (pod.get("metadata") or {}).get("labels")
-    if labels:
-        slim["metadata"]["labels"] = labels
-    spec = pod.get("spec") or {}
-    for key in ("initContainers", "containers"):
-        if spec.get(key):
-            slim["spec"][key] = [{"name": c.get("name"), "image": c.get("image")} for c in spec[key]]
-    return slim
-
-
-# Thousands of pods and events: each is cut to what the report reads as its page is decoded.
-_SLIM: dict[str, Callable[[Obj], Obj]] = {"pods": _slim_pod, "events": slim_event}
-
-
 class Reader(Protocol):
     """What the read needs of a client: ``infra.kube.Kube`` or ``infra.kubelite.LiteKube``."""
 
@@ -94,12 +77,13 @@ class Reader(Protocol):
     def request(self, method: str, path: str, *, query: dict[str, Any] | None = None) -> Any: ...
     def list_pipelined(self, rtype: ResourceType, namespace: str | None = None, *,
                        label_selector: str | None = None, field_selector: str | None = None,
-                       limit: int = 500, each: Callable[[Obj], Obj] | None = None) -> list[Obj]: ...
+                       limit: int = 500, each: Callable[[Obj], Obj] | None = None,
+                       decode: Callable[[bytes], Obj] = ...) -> list[Obj]: ...
     def close(self) -> None: ...
 
 
-def _list(kube: Reader, kind: str, rtype: ResourceType, field_selector: str | None) -> list[Obj]:
-    return kube.list_pipelined(rtype, None, field_selector=field_selector, each=_SLIM.get(kind))
+def _list(kube: Reader, rtype: ResourceType, field_selector: str | None, decode: Callable[[bytes], Obj]) -> list[Obj]:
+    return kube.list_pipelined(rtype, None, field_selector=field_selector, decode=decode)
 
 
 def _optional(kube: Reader, path: str) -> Single:
@@ -120,9 +104,11 @@ def read_cluster(kubeconfig: str | Path, context: str | None) -> ClusterObjects:
     else the library's."""
     kube: Reader = lite_kube(kubeconfig, context, policy=POLICY) or make_kube(kubeconfig, context)
     types = {**TYPES, **EXTRA_TYPES}
+    decoders = page_decoders()
     try:
         with ThreadPoolExecutor(len(types) + 2, thread_name_prefix="health-read") as pool:
-            lists = {kind: pool.submit(_list, kube, kind, rtype, FIELD_SELECTORS.get(kind)) for kind, rtype in types.items()}
+            lists = {kind: pool.submit(_list, kube, rtype, FIELD_SELECTORS.get(kind), decoders.get(kind, json.loads))
+                     for kind, rtype in types.items()}
             record = pool.submit(_optional, kube, RECORD_PATH)
             config = pool.submit(_optional, kube, EGOV_CONFIG_PATH)
             got = {kind: f.result() for kind, f in lists.items()}

@@ -206,11 +206,13 @@ class LiteKube:
 
     def list_pipelined(self, rtype: ResourceType, namespace: str | None = None, *,
                        label_selector: str | None = None, field_selector: str | None = None,
-                       limit: int = 500, each: Callable[[Obj], Obj] | None = None) -> list[Obj]:
+                       limit: int = 500, each: Callable[[Obj], Obj] | None = None,
+                       decode: Callable[[bytes], Obj] = json.loads) -> list[Obj]:
         """``Kube.list_pipelined``."""
         query = {"labelSelector": label_selector, "fieldSelector": field_selector, "limit": limit}
         path = rtype.path(namespace if rtype.namespaced else None)
-        return read_pipelined(lambda token: self.get_raw(path, {**query, "continue": token}), rtype, each)
+        return read_pipelined(lambda token: self.get_raw(path, {**query, "continue": token}), rtype, each,
+                              decode)
 
 
 def lite_kube(kubeconfig: str | Path, context: str | None = None, *,

@@ -7,6 +7,7 @@ and after the graces run out. Then the rules themselves, on pods shaped like the
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 
 from digit_tui.health.model import classify_pod, slim_pod, verdict_due
+from digit_tui.health.projection import page_decoders
 from digit_tui.infra import kubewait
 from digit_tui.infra.kube import Kube
 from digit_tui.infra.podstate import NOT_READY_GRACE, PULL_GRACE, Kind, Verdict, judge, parse_time, since
@@ -39,6 +41,11 @@ def deployment(name: str, image: str = "egovio/egov-user:v1", memory: str = "64M
                      "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [
                          {"name": name, "image": image, "resources": {"requests": {"memory": memory}},
                           **container}]}}}}
+
+
+def projected_pod(pod: Obj) -> Obj:
+    """``pod`` as ``health --once`` decodes it from a list page."""
+    return page_decoders()["pods"](json.dumps({"kind": "PodList", "items": [pod]}).encode())["items"][0]
 
 
 def waiting_reason(pod: Obj) -> str:
@@ -169,8 +176,11 @@ def test_the_installer_and_the_dashboard_give_the_same_verdict_and_reason(captur
         assert (diag.state.verdict, diag.state.reason) == (verdict, reason), (now - began, diag)
         assert (view.verdict, view.cause) == (verdict.value, reason), (now - began, view)
         assert view.fault == (reason if verdict is Verdict.FAULTY else None)
-        # The live dashboard keeps a slim copy of each pod: the same row from it.
+        # The live dashboard keeps a slim copy of each pod, `health --once` a projected one: the same row.
         assert classify_pod(slim_pod(c.pod), c.events, now=now) == view
+        projected = projected_pod(c.pod)
+        assert classify_pod(projected, c.events, now=now) == view
+        assert kubewait.diagnose_pods(c.workload, [projected], events=lambda p: c.events, now=now) == diag
     deadline = kubewait.diagnose_pods(c.workload, [c.pod], events=lambda p: c.events, now=old)
     assert deadline.kind == EXPECTED[case][2]
     assert deadline.permanent == (deadline.kind != kubewait.PROGRESSING)
@@ -213,6 +223,7 @@ def test_a_grace_ends_when_the_dashboard_is_told_to_look_again(captured: dict[st
         pod = captured[case].pod
         began = since(pod) or 0
         assert verdict_due(pod, now=began + 1) == verdict_due(slim_pod(pod), now=began + 1) == began + grace
+        assert verdict_due(projected_pod(pod), now=began + 1) == began + grace
         assert not classify_pod(pod, now=began + grace).faulty
         assert classify_pod(pod, now=began + grace + 0.001).fault == case
         assert verdict_due(pod, now=began + grace + 1) is None
