@@ -11,10 +11,14 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from digit_tui import exitcodes
 from digit_tui.cli.tui import need_terminal, say
 from digit_tui.errors import InputError
+
+if TYPE_CHECKING:
+    from digit_tui.health.report import Format
 
 
 def health_kubeconfig(given: str | None) -> tuple[str, str]:
@@ -59,45 +63,32 @@ def cmd_health(args: argparse.Namespace) -> int:
     return exitcodes.OK
 
 
-def _health_once(kubeconfig: str, context: str | None, *, fmt: str, ingress_url: str | None) -> int:
-    from concurrent.futures import ThreadPoolExecutor
-
-    from digit_tui.health.report import build_report, probe_ingress
-    from digit_tui.health.snapshot import read_cluster
+def _health_once(kubeconfig: str, context: str | None, *, fmt: Format, ingress_url: str | None) -> int:
+    from digit_tui.health.report import read_report
     from digit_tui.health.watcher import describe_error
     from digit_tui.infra.failures import FailureKind, failure_of
 
     NETWORK_KINDS = {FailureKind.UNREACHABLE, FailureKind.REFUSED, FailureKind.NO_SUCH_HOST}
 
-    with ThreadPoolExecutor(1, thread_name_prefix="health-probe") as pool:
-        # The ingress answers (or not) while the API is read.
-        probe = pool.submit(probe_ingress, ingress_url) if ingress_url else None
-        try:
-            objects = read_cluster(kubeconfig, context)
-        except Exception as exc:
-            # Only the library's loader raises ConfigException: it is imported when it was used.
-            config = sys.modules.get("kubernetes.config")
-            if config is not None and isinstance(exc, config.ConfigException):
-                raise InputError(f"unusable kubeconfig: {exc}", path=kubeconfig,
-                                 expected="a kubeconfig with a current context (or --context NAME)") from None
-            message = describe_error(exc)
-            failure = failure_of(exc)
-            reachable = failure is None or failure.kind not in NETWORK_KINDS
-            if fmt == "json":
-                json.dump({"reachable": reachable, "healthy": None, "error": message, "checks": []}, sys.stdout)
-                print()
-            what = "cluster unreachable" if not reachable else "the cluster refused the request"
-            print(f"digit-tui: {what}: {message}", file=sys.stderr)
-            return exitcodes.UNREACHABLE
-        report = build_report(objects, server=objects.server,
-                              probe=probe.result() if probe is not None else None)
-    if fmt == "json":
-        json.dump(report.to_json(), sys.stdout, indent=1)
-        print()
-    elif fmt == "markdown":
-        sys.stdout.write(report.markdown())
-    else:
-        print(report.text())
+    try:
+        report = read_report(kubeconfig, context, ingress_url=ingress_url)
+    except Exception as exc:
+        # Only the library's loader raises ConfigException: it is imported when it was used.
+        config = sys.modules.get("kubernetes.config")
+        if config is not None and isinstance(exc, config.ConfigException):
+            raise InputError(f"unusable kubeconfig: {exc}", path=kubeconfig,
+                             expected="a kubeconfig with a current context (or --context NAME)") from None
+        message = describe_error(exc)
+        failure = failure_of(exc)
+        reachable = failure is None or failure.kind not in NETWORK_KINDS
+        if fmt == "json":
+            json.dump({"reachable": reachable, "healthy": None, "error": message, "checks": []}, sys.stdout)
+            print()
+        what = "cluster unreachable" if not reachable else "the cluster refused the request"
+        print(f"digit-tui: {what}: {message}", file=sys.stderr)
+        return exitcodes.UNREACHABLE
+    # The TUI's health view exports the same text (HealthReport.render).
+    sys.stdout.write(report.render(fmt))
     return exitcodes.OK if report.healthy else exitcodes.FAILED
 
 

@@ -7,19 +7,31 @@ makes outside the Kubernetes API, and only when an operator names the ingress UR
 from __future__ import annotations
 
 import datetime
+import json
+import os
 import time
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
+from digit_tui.atomic import atomic_write
 from digit_tui.digit.releaserecord import ReleaseRecord
-from digit_tui.health.checks import Check, Inputs, ProbeResult, Verdict, run_checks
+from digit_tui.health.checks import Check, Finding, Inputs, ProbeResult, Verdict, run_checks
 from digit_tui.health.model import HealthModel, build_model, event_subject, event_time
 from digit_tui.health.snapshot import ClusterObjects
 
 RECENT_WARNINGS = 10        # the newest warning events the report quotes
 PROBE_TIMEOUT = 5.0         # seconds for the ingress URL to answer
 
-_MARK = {Verdict.OK: "✓", Verdict.WARN: "!", Verdict.FAIL: "✗"}
+MARK = {Verdict.OK: "✓", Verdict.WARN: "!", Verdict.FAIL: "✗"}
+
+Format = Literal["text", "json", "markdown"]
+SUFFIX: dict[Format, str] = {"text": ".txt", "json": ".json", "markdown": ".md"}
+
+
+def noted(check: Check) -> list[Finding]:
+    """The findings a report names: what is not ok, and what was left out on purpose."""
+    return [f for f in check.findings if f.verdict is not Verdict.OK or f.state == "skipped"]
 
 
 @dataclass(frozen=True)
@@ -66,10 +78,8 @@ class HealthReport:
         lines.append(f"Deploy {s.deployments}  StatefulSet {s.statefulsets}  Job {s.jobs}  PVC {s.pvcs}  "
                      f"Nodes {s.nodes}  · {s.pods} pods · {s.faulty} faulty")
         for c in self.checks:
-            lines.append(f"{_MARK[c.verdict]} {c.name:<15} {c.detail}")
-            for f in c.findings:
-                if f.verdict is not Verdict.OK or f.state == "skipped":
-                    lines.append(f"    └ {f.subject}: {f.detail}")
+            lines.append(f"{MARK[c.verdict]} {c.name:<15} {c.detail}")
+            lines += [f"    └ {f.subject}: {f.detail}" for f in noted(c)]
             if c.remedy:
                 lines.append(f"    remedy: {c.remedy}")
         lines.append("healthy" if self.healthy else "UNHEALTHY")
@@ -89,12 +99,12 @@ class HealthReport:
         out += ["", "| check | verdict | detail |", "|---|---|---|"]
         out += [f"| {c.name} | {c.verdict.value} | {_cell(c.detail)} |" for c in self.checks]
         for c in self.checks:
-            noted = [f for f in c.findings if f.verdict is not Verdict.OK or f.state == "skipped"]
-            if c.verdict is Verdict.OK and not noted:
+            named = noted(c)
+            if c.verdict is Verdict.OK and not named:
                 continue
             out += ["", f"### {c.name}: {c.verdict.value}", "", c.detail]
-            if noted:
-                out += ["", *(f"- `{f.subject}` ({f.state}): {f.detail}" for f in noted)]
+            if named:
+                out += ["", *(f"- `{f.subject}` ({f.state}): {f.detail}" for f in named)]
             if c.remedy:
                 out += ["", f"Remedy: {c.remedy}"]
         if self.warnings:
@@ -102,6 +112,34 @@ class HealthReport:
                     "| time | object | reason | message |", "|---|---|---|---|"]
             out += [f"| {_iso(w.when)} | {_cell(w.subject)} | {w.reason} | {_cell(w.message)} |" for w in self.warnings]
         return "\n".join(out) + "\n"
+
+    def render(self, fmt: Format) -> str:
+        """What `health --once` prints in ``fmt``, and what the TUI's health view exports: one text."""
+        if fmt == "json":
+            return json.dumps(self.to_json(), indent=1) + "\n"
+        if fmt == "markdown":
+            return self.markdown()
+        return self.text() + "\n"
+
+
+def export_report(report: HealthReport, fmt: Format, directory: Path) -> Path:
+    """Write ``report`` in ``fmt`` to a new file in ``directory``, named by the time it was checked
+    (``digit-health-20261202-054211.md``, then ``…-2.md``): never over an existing file. The name is
+    claimed with an exclusive create before the atomic write replaces that empty claim."""
+    stamp = datetime.datetime.fromtimestamp(report.generated, datetime.UTC).strftime("%Y%m%d-%H%M%S")
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for n in range(1, 1000):
+        path = directory / f"digit-health-{stamp}{'' if n == 1 else f'-{n}'}{SUFFIX[fmt]}"
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            continue
+        try:
+            return atomic_write(path, report.render(fmt))
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+    raise FileExistsError(f"{directory}: 999 reports of {stamp} already there")
 
 
 def _iso(when: float) -> str:
@@ -131,6 +169,19 @@ def build_report(objects: ClusterObjects, *, server: str, probe: ProbeResult | N
                     egov_config=objects.egov_config.obj, egov_config_forbidden=objects.egov_config.forbidden,
                     probe=probe, now=now)
     return HealthReport(server, now, tuple(run_checks(inputs)), model, record, recent_warnings(objects.events))
+
+
+def read_report(kubeconfig: str | Path, context: str | None, *, ingress_url: str | None = None) -> HealthReport:
+    """One read of the cluster and its report (``health --once`` and the TUI's health view); raises
+    what ``read_cluster`` raises. The ingress URL, when named, is asked while the API is read."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from digit_tui.health.snapshot import read_cluster
+
+    with ThreadPoolExecutor(1, thread_name_prefix="health-probe") as pool:
+        probe = pool.submit(probe_ingress, ingress_url) if ingress_url else None
+        objects = read_cluster(kubeconfig, context)
+        return build_report(objects, server=objects.server, probe=probe.result() if probe is not None else None)
 
 
 def probe_ingress(url: str, timeout: float = PROBE_TIMEOUT) -> ProbeResult:

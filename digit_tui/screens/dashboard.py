@@ -87,7 +87,9 @@ class DashboardScreen(DigitScreen):
                  ("l", "pods: logs of the selected pod (p there: the previous container)"),
                  ("f", "only what is wrong: faulty pods, workloads or nodes not ready, warnings"),
                  ("/", "filter by text (escape clears)"),
-                 ("s", "pods: sort " + " → ".join(SORTS)), ("q", "back"), ("ctrl+q", "quit")]
+                 ("s", "pods: sort " + " → ".join(SORTS)),
+                 ("h", "DIGIT health: the checks of `health --once`, exported as Markdown or JSON"),
+                 ("q", "back"), ("ctrl+q", "quit")]
     HELP_NOTES = ["When the cluster does not answer, the last data stays on screen, dimmed, with its age; "
                   "the dashboard reconnects by itself.",
                   "Events: warnings first, then normal events, newest first (the newest 500 of each); "
@@ -105,6 +107,7 @@ class DashboardScreen(DigitScreen):
         Binding("w", "view('workloads')", "workloads", show=False),
         Binding("n", "view('nodes')", "nodes", show=False),
         Binding("e", "view('events')", "events", show=False),
+        Binding("h", "health", "health"),
         Binding("question_mark", "help", "help"),
         Binding("q,escape", "back", "back"),
     ]
@@ -557,6 +560,15 @@ class DashboardScreen(DigitScreen):
             self.app.exit()
         else:
             self.app.pop_screen()
+
+    def action_health(self) -> None:
+        from digit_tui.screens.health import HealthScreen
+
+        stack = self.app.screen_stack
+        if not self.top_level and len(stack) > 1 and isinstance(stack[-2], HealthScreen):
+            self.app.pop_screen()       # opened from that health view: back to it
+        else:
+            self.app.push_screen(HealthScreen(self.kubeconfig, self.context))
 
     def action_details(self) -> None:
         if self.view == "workloads":

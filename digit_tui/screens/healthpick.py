@@ -24,8 +24,9 @@ DEBOUNCE = 0.15
 
 class HealthPicker(ModalScreen[None]):
     HELP_KEYS = [("tab / shift+tab", "next / previous field"), ("enter", "open the pod dashboard"),
-                 ("escape", "back")]
+                 ("f2", "open the DIGIT health checks (export as Markdown / JSON)"), ("escape", "back")]
     BINDINGS = [Binding("escape", "dismiss_picker", "back"),
+                Binding("f2", "open_checks", "DIGIT checks"),
                 # A text field takes "?" as text (Textual gives printable keys to the focused input): f1 there.
                 Binding("question_mark,f1", "help", "help")]
 
@@ -53,6 +54,7 @@ class HealthPicker(ModalScreen[None]):
             yield Static(Text("Only read; nothing is written, $KUBECONFIG is left as it is.", style="dim"))
             with Horizontal(id="dialog-buttons"):
                 yield Button("Open dashboard (enter)", id="hp-open", variant="primary", compact=True)
+                yield Button("DIGIT checks (f2)", id="hp-checks", compact=True)
                 yield Button("Back (escape)", id="hp-back", compact=True)
 
     def on_mount(self) -> None:
@@ -106,27 +108,43 @@ class HealthPicker(ModalScreen[None]):
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "hp-open":
             self.open_dashboard()
+        elif event.button.id == "hp-checks":
+            self.action_open_checks()
         else:
             self.dismiss(None)
 
     def open_dashboard(self) -> None:
         from digit_tui.screens.dashboard import DashboardScreen
 
+        chosen = self._chosen()
+        if chosen is not None:
+            self.dismiss(None)
+            self.app.push_screen(DashboardScreen(*chosen))
+
+    def action_open_checks(self) -> None:
+        from digit_tui.screens.health import HealthScreen
+
+        chosen = self._chosen()
+        if chosen is not None:
+            self.dismiss(None)
+            self.app.push_screen(HealthScreen(*chosen))
+
+    def _chosen(self) -> tuple[str, str | None] | None:
+        """(kubeconfig, context) once the file is read and usable; else None, with the reason shown."""
         path = self.query_one("#hp-kubeconfig", Input).value.strip()
         found = self.contexts
         if found is None or path != self._asked:
             self.notify("still reading the kubeconfig…", severity="warning")
-            return
+            return None
         if found.error:
             self.notify(found.error, severity="error")
-            return
+            return None
         value = self.query_one("#hp-context", Select).value
         context = value if isinstance(value, str) else None
         if context is None and found.current is None:
             self.notify("the kubeconfig has no current-context: choose one", severity="error")
-            return
-        self.dismiss(None)
-        self.app.push_screen(DashboardScreen(path, context))
+            return None
+        return path, context
 
     def action_dismiss_picker(self) -> None:
         self.dismiss(None)

@@ -13,105 +13,23 @@ from __future__ import annotations
 
 import http.server
 import json
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.release.conftest import Install
+from tests.health.installed import ALL_CHECKS, SKIPPED, Installed, checks, healthy_again, installed_sample
 from tests.release.test_api_failures import broken_kubeconfig
 from tests.support import wait_until
-
-KUBECTL = "/usr/bin/kubectl"
-SKIPPED = "egov-idgen"
-ALL_CHECKS = ["nodes", "backbone", "core-services", "other-services", "ingress", "database", "release-drift",
-              "workloads", "volumes", "pods"]
-
-# What an in-cluster database puts in egov: a Service for postgres.egov (the services' db-host) with
-# a pod behind it; applied only if the install deployed none (database.mode in-cluster's phase).
-POSTGRES = """
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: postgres, namespace: egov}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: postgres}}
-  template:
-    metadata: {labels: {app: postgres}}
-    spec:
-      containers:
-      - {name: postgres, image: docker.io/library/postgres:15-alpine, ports: [{containerPort: 5432}]}
----
-apiVersion: v1
-kind: Service
-metadata: {name: postgres, namespace: egov}
-spec:
-  selector: {app: postgres}
-  ports: [{name: postgres, port: 5432, targetPort: 5432}]
-"""
-
-
-@dataclass
-class Installed:
-    install: Install
-    cluster: Any
-
-    def kubectl(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        r = subprocess.run([KUBECTL, "--kubeconfig", str(self.install.kubeconfig), "--cache-dir",
-                            str(self.install.tmp / "kcache"), "--request-timeout", "20s", *args],
-                           capture_output=True, text=True, timeout=60, input=stdin)
-        assert r.returncode == 0, r.stderr
-        return r
-
-    def health(self, *args: str) -> tuple[int, dict[str, Any]]:
-        r = self.install.cli("health", "--kubeconfig", str(self.install.kubeconfig), "--once", "--json", *args,
-                             timeout=60)
-        assert r.returncode in (0, 1), r.stderr
-        return r.returncode, json.loads(r.stdout)
-
-    def set_image(self, deployment: str, image: str) -> None:
-        dep = json.loads(self.kubectl("get", "deployment", deployment, "-n", "egov", "-o", "json").stdout)
-        container = dep["spec"]["template"]["spec"]["containers"][0]["name"]
-        self.kubectl("set", "image", f"deployment/{deployment}", f"{container}={image}", "-n", "egov")
-
-    def image(self, deployment: str) -> str:
-        dep = json.loads(self.kubectl("get", "deployment", deployment, "-n", "egov", "-o", "json").stdout)
-        return str(dep["spec"]["template"]["spec"]["containers"][0]["image"])
-
-
-def checks(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {c["name"]: c for c in report["checks"]}
-
-
-def healthy_again(env: Installed) -> dict[str, Any]:
-    def look() -> dict[str, Any] | None:
-        code, report = env.health()
-        return report if code == 0 and checks(report)["core-services"]["verdict"] == "ok" else None
-    return wait_until(look, timeout=60, interval=0.5, what="health --once to report healthy")
 
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
-    from digit_tui.sandbox.runtime import start_sandbox
-
-    tmp = tmp_path_factory.mktemp("health")
-    with start_sandbox(tmp / "sandbox", nodes=3, speed=50.0) as cluster:
-        inst = Install(tmp, cluster.kubeconfig_path)
-        inst.write_answers(skip_services=[SKIPPED])
-        try:
-            proc, _ = inst.install()
-            assert proc.returncode == 0, proc.stderr + proc.stdout[-3000:]
-            env = Installed(inst, cluster)
-            if "postgres" not in env.kubectl("get", "services", "-n", "egov", "-o", "name").stdout:
-                env.kubectl("apply", "-f", "-", stdin=POSTGRES)
-            yield env
-        finally:
-            inst.kill_engine()
+    with installed_sample(tmp_path_factory.mktemp("health")) as env:
+        yield env
 
 
 def test_after_the_install_every_check_is_healthy(installed: Installed) -> None:

@@ -1,0 +1,332 @@
+"""The DIGIT health view: the checks of `digit-tui health --once`, read again every few seconds.
+
+A worker thread reads the cluster and builds the report (``health.report.read_report``: the read
+and the checks the CLI makes); the event loop only draws it. One read at a time: the next one is
+due ``interval`` seconds after the last ended (``retry`` while the cluster does not answer), or at
+once on ``r``. While another screen covers this one (the pod dashboard), nothing is read.
+
+When the cluster does not answer, the last report stays on screen, dimmed, under the banner with
+its age, and the view reads again by itself. A failure that is not the network's (a kubeconfig the
+client refuses to load, a bug) also goes to the app's error dialog, once per distinct message.
+
+Exports write ``HealthReport.render``, the text `health --once --markdown|--json` prints, to a new
+file (``health.report.export_report``: never over an existing one).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.timer import Timer
+from textual.widgets import Footer, Static
+
+from digit_tui.health.checks import Verdict
+from digit_tui.health.report import MARK, Format, noted
+from digit_tui.screens.base import DigitScreen
+from digit_tui.widgets.stale import stale_banner
+
+if TYPE_CHECKING:
+    from digit_tui.health.report import HealthReport
+
+INTERVAL = 10.0     # seconds from one read's end to the next while the cluster answers
+RETRY = 3.0         # ... while it does not
+
+STYLE = {Verdict.OK: "green", Verdict.WARN: "yellow", Verdict.FAIL: "bold red"}
+FORMAT_NAME: dict[Format, str] = {"markdown": "Markdown", "json": "JSON", "text": "text"}
+
+
+class HealthRead(Message):
+    """A read's end, from the worker thread: the report, or why there is none."""
+
+    def __init__(self, report: HealthReport | None, error: str = "", network: bool = True) -> None:
+        super().__init__()
+        self.report, self.error, self.network = report, error, network
+
+
+class Exported(Message):
+    def __init__(self, fmt: Format, path: Path) -> None:
+        super().__init__()
+        self.fmt, self.path = fmt, path
+
+
+class HealthScreen(DigitScreen):
+    AUTO_FOCUS = "#health-body"
+    HELP_TITLE = "DIGIT health"
+    HELP_KEYS = [("r", "read the cluster again now (it is read by itself every few seconds)"),
+                 ("m", "export the report as Markdown (what `health --once --markdown` prints)"),
+                 ("j", "export the report as JSON (what `health --once --json` prints)"),
+                 ("d", "the pod dashboard of this cluster"),
+                 ("↑ ↓ pgup pgdn home end", "scroll"), ("q / escape", "back"), ("ctrl+q", "quit")]
+    HELP_NOTES = ["✓ ok · ! warning (drift, a rollout under way) · ✗ failed: each check that is not ok names "
+                  "what and why, and its remedy. Checks: docs/health.md.",
+                  "An export goes to a new file named by the time of the check (digit-health-YYYYMMDD-HHMMSS"
+                  ".md / .json), never over an existing one; its path is shown.",
+                  "When the cluster does not answer, the last report stays on screen, dimmed, with its age; "
+                  "the view reads again by itself."]
+    BINDINGS = [
+        Binding("r", "refresh", "refresh"),
+        Binding("m", "export('markdown')", "export md"),
+        Binding("j", "export('json')", "export json"),
+        Binding("d", "dashboard", "pods"),
+        Binding("question_mark", "help", "help"),
+        Binding("q,escape", "back", "back"),
+    ]
+    DEFAULT_CSS = """
+    HealthScreen #health-title { height: 1; background: $boost; }
+    HealthScreen #health-cluster { height: auto; }
+    HealthScreen #health-banner { height: auto; background: $warning 20%; }
+    HealthScreen #health-export { height: auto; color: $text-muted; }
+    HealthScreen #health-body { height: 1fr; scrollbar-size-vertical: 1; }
+    HealthScreen #health-body.-stale { opacity: 55%; }
+    """
+
+    def __init__(self, kubeconfig: str | None, context: str | None = None, *, interval: float = INTERVAL,
+                 retry: float = RETRY, export_dir: Path | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        super().__init__(id="health")
+        self.kubeconfig, self.context = kubeconfig, context
+        self.interval, self.retry, self.clock = interval, retry, clock
+        self.export_dir = Path.cwd() if export_dir is None else Path(export_dir)
+        self.report: HealthReport | None = None
+        self.reads = 0                          # reads ended, with a report or not (tests wait on it)
+        self.reading = False
+        self.unreachable_since: float | None = None
+        self.error = ""
+        self.exported: dict[Format, Path] = {}
+        self._reported = ""                     # the last failure sent to the error dialog
+        self._next: Timer | None = None
+        self._wanted = False                    # a read fell due while another screen covered this one
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="health-title")
+        yield Static(id="health-cluster")
+        yield Static(id="health-banner")
+        yield Static(id="health-export")
+        with VerticalScroll(id="health-body"):
+            yield Static(id="health-checks")
+        yield Footer(show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#health-banner").display = False
+        self.query_one("#health-export").display = False
+        where = f"{self.kubeconfig or '(no kubeconfig)'}" + (f", context {self.context}" if self.context else "")
+        self.query_one("#health-checks", Static).update(Text(f"◌ reading the cluster of {where}…", style="dim"))
+        self._start_read()
+        self.set_interval(1.0, self._tick)
+
+    def on_resize(self) -> None:
+        self._render_title()
+
+    # -- reading (a worker thread) -------------------------------------------------------------
+    def _start_read(self) -> None:
+        if self._next is not None:
+            self._next.stop()
+            self._next = None
+        if self.reading:
+            return
+        if not self.is_current:
+            self._wanted = True
+            return
+        self.reading = True
+        self._render_title()
+        self.read_health()
+
+    @work(thread=True, exclusive=True, group="health-read", exit_on_error=False,
+          description="reading the cluster's health")
+    def read_health(self) -> None:
+        from digit_tui.health.report import read_report
+        from digit_tui.health.watcher import describe_error
+        from digit_tui.infra.failures import failure_of
+
+        try:
+            if not self.kubeconfig:
+                raise ValueError("no kubeconfig to read")
+            report = read_report(self.kubeconfig, self.context)
+        except Exception as exc:
+            network = failure_of(exc) is not None
+            message = describe_error(exc)
+            self.post_message(HealthRead(None, message, network))
+            if not network and message != self._reported:
+                self._reported = message
+                raise       # the app's one error dialog says what and what to do (DigitScreen)
+            return
+        self.post_message(HealthRead(report))
+
+    def on_health_read(self, message: HealthRead) -> None:
+        self.reading = False
+        self.reads += 1
+        if message.report is not None:
+            self.report, self.unreachable_since, self.error, self._reported = message.report, None, "", ""
+            self._render_report()
+        else:
+            if self.unreachable_since is None:
+                self.unreachable_since = self.clock()
+            self.error = message.error
+        self._render_banner()
+        self._render_title()
+        self._next = self.set_timer(self.interval if message.report is not None else self.retry, self._start_read)
+
+    def on_screen_resume(self) -> None:
+        if self._wanted:
+            self._wanted = False
+            self._start_read()
+
+    def _tick(self) -> None:
+        """Once a second: the age in the title, the banner's count while the cluster does not answer."""
+        self._render_title()
+        if self.unreachable_since is not None:
+            self._render_banner()
+
+    # -- drawing -------------------------------------------------------------------------------
+    def _render_title(self) -> None:
+        r = self.report
+        left = Text("DIGIT health", style="bold")
+        if r is not None:
+            failed = [c.name for c in r.checks if c.verdict is Verdict.FAIL]
+            warned = sum(1 for c in r.checks if c.verdict is Verdict.WARN)
+            left.append(" · ")
+            named = "✗ failed: " + ", ".join(failed)
+            if failed:
+                # The names when they fit beside the state on the right, else how many.
+                left.append(named if left.cell_len + len(named) + 20 <= (self.size.width or 80)
+                            else f"✗ {len(failed)} of {len(r.checks)} checks failed", style="bold red")
+            else:
+                left.append("✓ healthy", style="green")
+                if warned:
+                    left.append(f", {warned} warning{'s' if warned > 1 else ''}", style="yellow")
+        right = Text()
+        if self.unreachable_since is not None:
+            right.append("⏸ reconnecting", style="bold yellow")
+        elif self.reading:
+            right.append("◌ reading…", style="dim")
+        elif r is not None:
+            right.append("● ", style="green")
+            right.append(f"checked {time.strftime('%H:%M:%S', time.localtime(r.generated))}")
+        if r is not None and self.unreachable_since is None and not self.reading:
+            right.append(f" ({_ago(self.clock() - r.generated)} ago)", style="dim")
+        width = self.size.width or 80
+        left.append(" " * max(1, width - left.cell_len - right.cell_len))
+        left.append_text(right)
+        self.query_one("#health-title", Static).update(left)
+
+    def _render_banner(self) -> None:
+        banner = self.query_one("#health-banner", Static)
+        stale = self.unreachable_since is not None
+        self.query_one("#health-body").set_class(stale, "-stale")
+        self.query_one("#health-cluster").set_class(stale, "-stale")
+        banner.display = stale
+        if stale:
+            banner.update(stale_banner(self.unreachable_since, self.report.generated if self.report else None,
+                                       self.error, self.clock()))
+
+    def _render_report(self) -> None:
+        r = self.report
+        assert r is not None
+        self.query_one("#health-cluster", Static).update(cluster_lines(r))
+        self.query_one("#health-checks", Static).update(report_renderable(r))
+
+    # -- actions -------------------------------------------------------------------------------
+    def action_refresh(self) -> None:
+        if self.reading:
+            self.notify("already reading the cluster", timeout=2)
+            return
+        self._start_read()
+
+    def action_export(self, fmt: Format) -> None:
+        if self.report is None:
+            self.notify("no report yet: the cluster has not been read", severity="warning")
+            return
+        self.write_export(self.report, fmt)
+
+    @work(thread=True, group="health-export", exit_on_error=False, description="writing the health report")
+    def write_export(self, report: HealthReport, fmt: Format) -> None:
+        from digit_tui.health.report import export_report
+
+        self.post_message(Exported(fmt, export_report(report, fmt, self.export_dir)))
+
+    def on_exported(self, message: Exported) -> None:
+        self.exported[message.fmt] = message.path
+        text = Text()
+        for fmt, path in self.exported.items():
+            text.append(f"{FORMAT_NAME[fmt]} written to ", style="dim")
+            text.append(str(path))
+            text.append("\n")
+        text.rstrip()
+        box = self.query_one("#health-export", Static)
+        box.update(text)
+        box.display = True
+        self.notify(f"{FORMAT_NAME[message.fmt]} report: {message.path}", timeout=4)
+
+    def action_dashboard(self) -> None:
+        from digit_tui.screens.dashboard import DashboardScreen
+
+        stack = self.app.screen_stack
+        if len(stack) > 1 and isinstance(stack[-2], DashboardScreen):
+            self.app.pop_screen()       # opened from that dashboard: back to it
+        else:
+            self.app.push_screen(DashboardScreen(self.kubeconfig, self.context))
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+
+def _ago(seconds: float) -> str:
+    from digit_tui.health.model import age
+
+    return age(seconds)
+
+
+def cluster_lines(r: HealthReport) -> Text:
+    """The cluster and the release it runs as recorded (the checks give the counts)."""
+    t = Text("cluster ", style="dim")
+    t.append(r.server or "?")
+    if r.record is not None:
+        t.append(" · ", style="dim")
+        t.append(r.record.line())
+    else:
+        t.append(" · no release record (ConfigMap egov/digit-tui-release)", style="yellow")
+    return t
+
+
+def report_renderable(r: HealthReport) -> RenderableType:
+    """Every check with its mark; under one that is not ok (and under release-drift, what was left out
+    on purpose) its findings and remedy; then the newest warnings. Long lines wrap in their column."""
+    checks = Table.grid(padding=(0, 1))
+    checks.add_column(width=1, no_wrap=True)
+    checks.add_column(width=14, no_wrap=True)
+    checks.add_column(ratio=1, overflow="fold")
+    for c in r.checks:
+        checks.add_row(Text(MARK[c.verdict], style=STYLE[c.verdict]), Text(c.name, style="bold"), Text(c.detail))
+        for f in noted(c):
+            line = Text("└ ", style="dim")
+            line.append(f.subject, style=STYLE[f.verdict] if f.verdict is not Verdict.OK else "")
+            line.append(f": {f.detail}", style="dim" if f.verdict is Verdict.OK else "")
+            checks.add_row("", "", line)
+        if c.remedy:
+            checks.add_row("", "", Text.assemble(("remedy: ", "bold yellow"), c.remedy))
+    parts: list[RenderableType] = [checks, Text("")]
+    if r.warnings:
+        parts.append(Text(f"Recent warnings ({len(r.warnings)} newest)", style="bold"))
+        warnings = Table.grid(padding=(0, 1))
+        warnings.add_column(width=8, no_wrap=True)
+        warnings.add_column(ratio=1, overflow="fold")
+        warnings.add_column(ratio=2, overflow="fold")
+        for w in r.warnings:
+            warnings.add_row(Text(time.strftime("%H:%M:%S", time.localtime(w.when)), style="dim"), w.subject,
+                             Text.assemble((w.reason, "yellow"), f": {w.message}",
+                                           (f" ×{w.count}" if w.count > 1 else "", "dim")))
+        parts.append(warnings)
+    else:
+        parts.append(Text("No warning events.", style="dim"))
+    return Group(*parts)

@@ -1,0 +1,221 @@
+"""The TUI's DIGIT health view against the bundled sample installed on a real sandbox (the install of
+tests/health/installed.py): every check ✓, a core service broken through the API turns its check ✗
+with the service and the remedy, exports identical to `health --once --markdown/--json`, an
+unreachable cluster keeps the last report with its age and the view recovers by itself, and the
+ways in (the welcome screen's health path, the dashboard's `h`, the command palette).
+
+"The cluster stops" is the sandbox's partition fault (its API refuses connections, its objects
+kept), not a stop of the process: an in-process sandbox that stops loses its store and its port,
+so a restarted one would be another cluster.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from digit_tui.app import DigitApp, screen_actions
+from digit_tui.screens.dashboard import DashboardScreen
+from digit_tui.screens.health import HealthScreen
+from tests.health.installed import ALL_CHECKS, Installed, healthy_again, installed_sample
+from tests.tui.conftest import line_with, wait_screen
+
+BIG = (160, 50)
+SMALL = (80, 24)
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
+    with installed_sample(tmp_path_factory.mktemp("health-view")) as env:
+        yield env
+
+
+def flat(text: str) -> str:
+    """The screen's words in one line: a detail that wraps in its column reads as one sentence."""
+    return " ".join(text.split())
+
+
+def _open(app: DigitApp, env: Installed, export_dir: Path | None = None) -> HealthScreen:
+    screen = HealthScreen(str(env.install.kubeconfig), interval=1.0, retry=0.5, export_dir=export_dir)
+    app.push_screen(screen)
+    return screen
+
+
+def all_ok(text: str) -> bool:
+    return "✓ healthy" in text and all(f"✓ {name} " in text for name in ALL_CHECKS)
+
+
+async def test_after_the_install_every_check_shows_ok_at_both_sizes(installed: Installed, tmp_path: Path) -> None:
+    healthy_again(installed)
+    app = DigitApp(start="welcome")
+    async with app.run_test(size=BIG) as pilot:
+        screen = _open(app, installed, tmp_path)
+        text = await wait_screen(pilot, all_ok, timeout=20, what="every check ✓")
+        assert "◌ reading" not in text.splitlines()[0]
+        assert f"cluster {installed.cluster.url}" in text and "release" in line_with(text, "services recorded")
+        assert "└ egov-idgen: skipped on purpose" in text     # the drift lines: left out on purpose
+        assert "Recent warnings" in text or "No warning events." in text
+        # It reads again by itself.
+        before = screen.reads
+        await wait_screen(pilot, lambda t: screen.reads >= before + 2, timeout=10, what="two more reads")
+        # 80x24: the verdict, every check with its mark and the keys fit without scrolling.
+        await pilot.resize_terminal(*SMALL)
+        text = await wait_screen(pilot, all_ok, what="every check ✓ at 80x24")
+        lines = text.splitlines()
+        assert len(lines) == 24 and all(len(line) <= 80 for line in lines)
+        assert "DIGIT health · ✓ healthy" in lines[0] and "checked" in lines[0]
+        footer = lines[-1]
+        for key in ("r refresh", "m export md", "j export json", "d pods", "? help", "q back"):
+            assert key in footer, footer
+
+
+async def test_export_writes_what_the_cli_prints(installed: Installed, tmp_path: Path) -> None:
+    healthy_again(installed)
+    app = DigitApp(start="welcome")
+    async with app.run_test(size=BIG) as pilot:
+        screen = _open(app, installed, tmp_path)
+        await wait_screen(pilot, all_ok, timeout=20, what="the report")
+        await pilot.press("m")
+        await pilot.press("j")
+        text = await wait_screen(pilot, lambda t: "Markdown written to" in t and "JSON written to" in t,
+                                 what="both paths on screen")
+        md, js = screen.exported["markdown"], screen.exported["json"]
+        assert str(md) in flat(text) and str(js) in flat(text)
+        assert md.parent == js.parent == tmp_path and md.suffix == ".md" and js.suffix == ".json"
+        assert md.stat().st_mode & 0o777 == 0o600
+        report = screen.report
+        assert report is not None
+        # The exported report is the one on screen, in the text the CLI prints for a report.
+        exported_md, exported_js = md.read_text(), js.read_text()
+        cli_md = installed.install.cli("health", "--kubeconfig", str(installed.install.kubeconfig), "--markdown",
+                                       timeout=60)
+        cli_js = installed.install.cli("health", "--kubeconfig", str(installed.install.kubeconfig), "--json",
+                                       timeout=60)
+        assert cli_md.returncode == cli_js.returncode == 0, cli_md.stderr + cli_js.stderr
+        # The CLI read the cluster again, seconds later: only the time of the check differs.
+        js_now, js_cli = json.loads(exported_js), json.loads(cli_js.stdout)
+        assert exported_js == json.dumps(js_now, indent=1) + "\n"
+        assert js_now.pop("generated") == report.to_json()["generated"]
+        js_cli.pop("generated")
+        assert js_now == js_cli
+
+        def undated(text: str) -> list[str]:
+            return [line for line in text.splitlines() if not line.startswith("- checked: ")]
+        assert undated(exported_md) == undated(cli_md.stdout) and exported_md.endswith("\n")
+        assert exported_md.startswith("## DIGIT health: healthy\n") and "| core-services | ok |" in exported_md
+
+        # Again, for the same report: a new name, the first file left as it was.
+        await pilot.press("m")
+        await wait_screen(pilot, lambda t: screen.exported["markdown"] != md, what="a second Markdown file")
+        again = screen.exported["markdown"]
+        assert again.name == md.name.replace(".md", "-2.md") and md.read_text() == exported_md
+        assert again.read_text() == exported_md
+
+
+async def test_a_broken_core_service_turns_its_check_red_with_the_remedy(installed: Installed, tmp_path: Path) -> None:
+    healthy_again(installed)
+    good = installed.image("egov-user")
+    app = DigitApp(start="welcome")
+    async with app.run_test(size=BIG) as pilot:
+        _open(app, installed, tmp_path)
+        await wait_screen(pilot, all_ok, timeout=20, what="every check ✓")
+        installed.set_image("egov-user", "egovio/egov-user:v0.0.0-missing")
+        try:
+            text = await wait_screen(pilot, lambda t: "✗ core-services" in t and "└ egov-user:" in t,
+                                     timeout=60, what="the core-services check to fail")
+            core = line_with(text, "✗ core-services")
+            assert "not ready: egov-user" in flat(text)
+            assert "image egovio/egov-user:v0.0.0-missing cannot be pulled" in flat(text)
+            assert "remedy:" in text and "image name and tag" in flat(text)
+            assert "✗ failed: core-services" in text.splitlines()[0]
+            # At 80x24 the verdict and the failing check are on the first screen, without scrolling.
+            await pilot.resize_terminal(*SMALL)
+            text = await wait_screen(pilot, lambda t: "✗ core-services" in t, what="the failed check at 80x24")
+            assert "✗ failed: core-services" in text.splitlines()[0] and core.split()[1] == "core-services"
+            assert "✓ nodes" in text and "✓ backbone" in text
+        finally:
+            installed.set_image("egov-user", good)
+        await wait_screen(pilot, lambda t: "✓ core-services" in t, timeout=60, what="the service to recover")
+    healthy_again(installed)
+
+
+async def test_an_unreachable_cluster_keeps_the_report_with_its_age_and_recovers(installed: Installed,
+                                                                                tmp_path: Path) -> None:
+    healthy_again(installed)
+    app = DigitApp(start="welcome")
+    async with app.run_test(size=SMALL) as pilot:
+        screen = _open(app, installed, tmp_path)
+        await wait_screen(pilot, all_ok, timeout=20, what="every check ✓")
+        checked = screen.report.generated if screen.report else 0.0
+        # Long enough never to heal by itself before the test has seen it; the test ends it.
+        installed.cluster.fault({"kind": "partition", "seconds": 300, "mode": "refuse"})
+        try:
+            text = await wait_screen(pilot, lambda t: "⏸ reconnecting" in t and "cluster unreachable for" in t,
+                                     timeout=15, what="the reconnecting indicator and the banner")
+            banner = line_with(text, "cluster unreachable for")
+            assert "data from" in banner and "retrying" in banner
+            assert all_ok(text)                      # the last report stays on screen
+            assert screen.query_one("#health-body").has_class("-stale")
+            failed = screen.reads
+            await wait_screen(pilot, lambda t: screen.reads >= failed + 2 and "cluster unreachable for" in t,
+                              timeout=10, what="it retries by itself")
+            assert app.screen is screen              # no dialog, no exit: the network's failures are the banner's
+            await pilot.press("m")                   # the last report can still be exported
+            await wait_screen(pilot, lambda t: "Markdown written to" in t, what="an export while unreachable")
+        finally:
+            installed.cluster.clear_faults()
+        text = await wait_screen(pilot, lambda t: "⏸ reconnecting" not in t and "● checked" in t,
+                                 timeout=20, what="recovery")
+        assert "cluster unreachable" not in text and all_ok(text)
+        assert screen.report is not None and screen.report.generated > checked
+        assert not screen.query_one("#health-body").has_class("-stale")
+
+
+async def test_the_ways_in_welcome_dashboard_and_palette(installed: Installed, state_root: Path,
+                                                         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(installed.install.kubeconfig))
+    monkeypatch.chdir(tmp_path)     # where an export goes by default
+    app = DigitApp(start="welcome")
+    async with app.run_test(size=SMALL) as pilot:
+        await wait_screen(pilot, lambda t: "No install found" in t, what="the welcome screen")
+        await pilot.press("h")
+        text = await wait_screen(pilot, lambda t: "Health view of a cluster" in t and "✓ 1 context" in t,
+                                 what="the cluster picker")
+        assert "DIGIT checks (f2)" in text
+        await pilot.press("f2")
+        text = await wait_screen(pilot, lambda t: "DIGIT health" in t and "✓ nodes" in t, timeout=20,
+                                 what="the health view from the welcome screen")
+        health = app.screen
+        assert isinstance(health, HealthScreen)
+        labels = {label for _, label, _, _ in screen_actions(health)}
+        assert {"refresh", "export md", "export json", "pods", "help", "back"} <= labels
+        await pilot.press("question_mark")
+        text = await wait_screen(pilot, lambda t: "Help · DIGIT health" in t, what="the help")
+        assert "ctrl+p" in text and "export the report as Markdown" in text
+        await pilot.press("escape")
+        # d: the pod dashboard of the same cluster; h there: back to this health view.
+        await pilot.press("d")
+        await wait_screen(pilot, lambda t: "Nodes 3/3 ✓" in t, timeout=20, what="the pod dashboard")
+        await pilot.press("h")
+        await wait_screen(pilot, lambda t: "DIGIT health" in t, what="back on the health view")
+        assert app.screen is health
+        await pilot.press("q")
+        await wait_screen(pilot, lambda t: "New install" in t, what="back on the welcome screen")
+
+        # After an install: the dashboard the install view opens (d there), then h.
+        app.push_screen(DashboardScreen(str(installed.install.kubeconfig), None))
+        await wait_screen(pilot, lambda t: "Nodes 3/3 ✓" in t, timeout=20, what="the dashboard")
+        await pilot.press("h")
+        await wait_screen(pilot, lambda t: "DIGIT health" in t and "✓ nodes" in t, timeout=20,
+                          what="the health view from the dashboard")
+        await pilot.press("m")
+        text = await wait_screen(pilot, lambda t: "Markdown written to" in t, what="an export to the current directory")
+        [written] = tmp_path.glob("digit-health-*.md")
+        assert written.read_text().startswith("## DIGIT health")
+        await pilot.press("d")                      # opened from that dashboard: back to it
+        await wait_screen(pilot, lambda t: "Nodes 3/3 ✓" in t, what="back on the dashboard")
+        assert isinstance(app.screen, DashboardScreen)
+
