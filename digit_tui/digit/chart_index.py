@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from digit_tui.digit.helmyaml import load_mapping
+from digit_tui.digit.helmyaml import parse_plain_mapping, read_text
 from digit_tui.errors import InputError
 
 VALUES = "values.yaml"
@@ -124,5 +124,6 @@ def _chart_dirs(root: Path) -> list[Path]:
 
 
 def _chart_meta(chart_dir: Path) -> dict[str, Any]:
-    # Helm's own parser: a Chart.yaml Helm loads must not stop the index.
-    return load_mapping(chart_dir / "Chart.yaml", role="Chart.yaml")
+    # Helm's own parser for what libyaml refuses: a Chart.yaml Helm loads must not stop the index.
+    path = chart_dir / "Chart.yaml"
+    return parse_plain_mapping(read_text(path, role="Chart.yaml"), path=path, role="Chart.yaml")[0]

@@ -19,6 +19,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from digit_tui import yamlload
 from digit_tui.errors import InputError, PermanentError
 
@@ -86,12 +88,48 @@ def parse_mapping(text: str, *, path: Path | str | None = None, role: str = "val
         problem = match.group("problem").strip().splitlines()[0][:300]
         shown = int(match.group("line")) if match.group("line") else None
         raise YamlSyntaxError(problem, path=path, line=helm_error_line(problem, shown), role=role) from None
-    data = data if isinstance(data, dict) else {}
+    return _shallow(data if isinstance(data, dict) else {}, path=path, role=role)
+
+
+def _shallow(data: dict[str, Any], *, path: Path | str | None, role: str) -> dict[str, Any]:
     if _too_deep(data, yamlload.MAX_DEPTH):
         # Helm reads it, but every Python step after it (merging the layers, copying) recurses.
         raise InputError(f"{role} is nested deeper than {yamlload.MAX_DEPTH} levels", path=path,
                          expected="values nested a few levels deep, as charts use them")
     return data
+
+
+# libyaml's composer recurses in C: it reads only text whose nesting cannot come near the C stack's
+# limit (every level needs an indent or a bracket); anything else goes to Helm, which bounds it.
+_C_NESTING_BOUND = 2000
+
+
+def parse_plain_mapping(text: str, *, path: Path | str | None = None,
+                        role: str = "file") -> tuple[dict[str, Any], yaml.Node | None]:
+    """A file of names and lists (a release manifest, a Chart.yaml), as a mapping and its node tree
+    (for line numbers; None when the file was read by Helm).
+
+    Read by libyaml (PyYAML's C loader), which loads no Helm and takes a fraction of a millisecond;
+    what it refuses (trailing tabs, which go-yaml accepts) is Helm's parser's to read or refuse with
+    its own message, as ``parse_mapping``. Where the two would differ, on scalars such as ``y`` (a
+    boolean to go-yaml's generic decoding, text to a Go struct's string field and to PyYAML) or
+    ``1.0``, the text is what DIGIT's deployer reads too; values files, where Helm's reading decides
+    what a chart renders, go through ``parse_mapping``."""
+    if not text.strip():
+        return {}, None
+    bound = text.count("[") + text.count("{") + max(len(ln) - len(ln.lstrip(" ")) for ln in text.splitlines())
+    fast = getattr(yaml, "CSafeLoader", None)
+    loader = (fast if fast is not None and bound < _C_NESTING_BOUND else yamlload.LimitedSafeLoader)(text)
+    try:
+        root = loader.get_single_node()
+        data = loader.construct_document(root) if root is not None else {}
+    except (yaml.YAMLError, RecursionError):
+        return parse_mapping(text, path=path, role=role), None
+    finally:
+        loader.dispose()
+    if not isinstance(data, dict):
+        raise InputError(f"{role} is not a mapping", path=path, line=1, expected="key: value pairs")
+    return _shallow(data, path=path, role=role), root
 
 
 def _too_deep(data: Any, limit: int) -> bool:

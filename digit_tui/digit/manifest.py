@@ -22,8 +22,9 @@ so as a :class:`ManifestNote` (``warnings``), never as a refusal:
 * a service without a tag gets the tag of its Deployment running in the
   cluster, or none (the chart's own image tag), like the deployer.
 
-The file is parsed by Helm's YAML parser (:mod:`digit_tui.digit.helmyaml`), of
-the family the deployer's own Go parser belongs to; PyYAML only supplies lines.
+The file is read by libyaml, and what libyaml refuses by Helm's YAML parser, of the family the
+deployer's own Go parser belongs to (``helmyaml.parse_plain_mapping``): reading a manifest loads
+no Helm SDK.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from digit_tui.digit.helmyaml import parse_mapping, read_text
+from digit_tui.digit.helmyaml import parse_plain_mapping, read_text
 from digit_tui.errors import InputError
 
 # DIGIT's conventional order; it breaks ties between modules the dependencies leave unordered.
@@ -340,8 +341,7 @@ def load_manifest(path: str | os.PathLike[str]) -> ReleaseManifest:
 
 def parse_manifest(text: str, path: Path | None = None) -> ReleaseManifest:
     """Parse a release manifest; the module docstring says what is a warning rather than an error."""
-    data = parse_mapping(text, path=path, role="release manifest")
-    root = _compose(text)
+    data, root = parse_plain_mapping(text, path=path, role="release manifest")  # root: None when Helm read it
     if not data:
         raise InputError("release manifest is empty", path=path, line=1,
                          expected="version: and modules: at the top level")
@@ -450,14 +450,6 @@ def _untagged_notes(modules: Mapping[str, Module]) -> list[ManifestNote]:
         "tag of its Deployment running in the cluster, or else its chart's own image tag (a chart that "
         "requires a tag needs one in digit.tags in the answers)", line=untagged[0].line, services=names,
         lines=tuple(e.line for e in untagged if e.line))]
-
-
-def _compose(text: str) -> yaml.Node | None:
-    """PyYAML's node tree, for line numbers only; None when PyYAML cannot read what Helm can."""
-    try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
-    except (yaml.YAMLError, RecursionError):
-        return None
 
 
 def _break_cycles(modules: Mapping[str, Module]) -> list[tuple[list[str], tuple[str, str]]]:

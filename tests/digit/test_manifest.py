@@ -1,6 +1,6 @@
 """Release manifests: entries, Flyway images, module selection, order, the service graph, and the
 compatibility contract with DIGIT's deployer (duplicates, cycles, unknown dependencies, untagged
-services are warnings; the file is read by Helm's YAML parser)."""
+services are warnings; the file is read by libyaml, and by Helm's YAML parser where libyaml refuses it)."""
 
 from __future__ import annotations
 
@@ -157,6 +157,25 @@ def test_what_helm_reads_is_accepted_though_pyyaml_refuses_it(tmp_path: Path) ->
     release = parse_manifest(text)
     assert "nginx-ingress" in [s.name for s in release.services()]
     assert release.resolve(["m_tl"])[-1] == "m_tl"
+
+
+def test_reading_a_release_and_its_charts_loads_no_helm_sdk() -> None:
+    """What a rerun reads (the manifest, every Chart.yaml) loads no Helm: its native library costs
+    a converged rerun 50-300 ms. A fresh interpreter, as the CLI is."""
+    import subprocess
+    import sys
+
+    from digit_tui.answers.model import BUNDLED_SOURCE
+
+    code = ("import sys; from pathlib import Path; from digit_tui.digit.manifest import find_manifests, load_manifest; "
+            "from digit_tui.digit.chart_index import ChartIndex; "
+            f"src = Path({str(BUNDLED_SOURCE)!r}); [m] = find_manifests(src); "
+            "services = load_manifest(m).services(); "
+            "index = ChartIndex.build(src / 'deploy-as-code/helm/charts'); [index.lookup(s.name) for s in services]; "
+            "print(len(services), 'helm_python' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    count, helm = out.stdout.split()
+    assert int(count) > 10 and helm == "False"
 
 
 def test_not_a_mapping_and_empty_files_are_named(tmp_path: Path) -> None:
