@@ -103,6 +103,7 @@ class HealthScreen(DigitScreen):
         self.reading = False
         self.unreachable_since: float | None = None
         self.error = ""
+        self.network = True                     # the last failure was the network's (else the client's)
         self.exported: dict[Format, Path] = {}
         self._reported = ""                     # the last failure sent to the error dialog
         self._next: Timer | None = None
@@ -172,7 +173,9 @@ class HealthScreen(DigitScreen):
         else:
             if self.unreachable_since is None:
                 self.unreachable_since = self.clock()
-            self.error = message.error
+            self.error, self.network = message.error, message.network
+            if self.report is None:
+                self.query_one("#health-checks", Static).update(Text("no report yet", style="dim"))
         self._render_banner()
         self._render_title()
         self._next = self.set_timer(self.interval if message.report is not None else self.retry, self._start_read)
@@ -207,7 +210,7 @@ class HealthScreen(DigitScreen):
                     left.append(f", {warned} warning{'s' if warned > 1 else ''}", style="yellow")
         right = Text()
         if self.unreachable_since is not None:
-            right.append("⏸ reconnecting", style="bold yellow")
+            right.append("⏸ reconnecting" if self.network else "✗ read failed · retrying", style="bold yellow")
         elif self.reading:
             right.append("◌ reading…", style="dim")
         elif r is not None:
@@ -226,9 +229,18 @@ class HealthScreen(DigitScreen):
         self.query_one("#health-body").set_class(stale, "-stale")
         self.query_one("#health-cluster").set_class(stale, "-stale")
         banner.display = stale
-        if stale:
-            banner.update(stale_banner(self.unreachable_since, self.report.generated if self.report else None,
-                                       self.error, self.clock()))
+        if not stale:
+            return
+        data_time = self.report.generated if self.report else None
+        if self.network:
+            banner.update(stale_banner(self.unreachable_since, data_time, self.error, self.clock()))
+        else:   # the cluster may answer: the client could not ask (the error dialog said why)
+            text = Text("✗ ", style="bold red")
+            text.append("the cluster could not be read — " + (
+                "data from " + time.strftime("%H:%M:%S", time.localtime(data_time)) if data_time else "no data yet"))
+            text.append(f" — retrying every {self.retry:g} s")
+            text.append(f" ({self.error})", style="dim")
+            banner.update(text)
 
     def _render_report(self) -> None:
         r = self.report
@@ -245,7 +257,8 @@ class HealthScreen(DigitScreen):
 
     def action_export(self, fmt: Format) -> None:
         if self.report is None:
-            self.notify("no report yet: the cluster has not been read", severity="warning")
+            self._show_exports(Text(f"no {FORMAT_NAME[fmt]} written: no report yet (the cluster has not been read)",
+                                    style="yellow"))
             return
         self.write_export(self.report, fmt)
 
@@ -263,10 +276,13 @@ class HealthScreen(DigitScreen):
             text.append(str(path))
             text.append("\n")
         text.rstrip()
+        self._show_exports(text)
+        self.notify(f"{FORMAT_NAME[message.fmt]} report: {message.path}", timeout=4)
+
+    def _show_exports(self, text: Text) -> None:
         box = self.query_one("#health-export", Static)
         box.update(text)
         box.display = True
-        self.notify(f"{FORMAT_NAME[message.fmt]} report: {message.path}", timeout=4)
 
     def action_dashboard(self) -> None:
         from digit_tui.screens.dashboard import DashboardScreen

@@ -219,3 +219,24 @@ async def test_the_ways_in_welcome_dashboard_and_palette(installed: Installed, s
         await wait_screen(pilot, lambda t: "Nodes 3/3 ✓" in t, what="back on the dashboard")
         assert isinstance(app.screen, DashboardScreen)
 
+
+
+async def test_a_kubeconfig_the_client_refuses_is_one_dialog_and_the_view_stays(tmp_path: Path) -> None:
+    """Not the network's failure: the app's error dialog says why, once; the view stays and retries."""
+    bad = tmp_path / "kubeconfig"
+    bad.write_text("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\n")
+    app = DigitApp(start="welcome")
+    async with app.run_test(size=SMALL) as pilot:
+        screen = HealthScreen(str(bad), interval=1.0, retry=0.2, export_dir=tmp_path)
+        app.push_screen(screen)
+        text = await wait_screen(pilot, lambda t: "✗ Reading the cluster's health failed" in t, what="the dialog")
+        assert "current-context" in flat(text) and "Next:" in text
+        await pilot.press("escape")
+        reads = screen.reads
+        text = await wait_screen(pilot, lambda t: screen.reads >= reads + 3, what="more reads")
+        assert app.screen is screen and "✗ read failed · retrying" in text.splitlines()[0]
+        assert "the cluster could not be read — no data yet — retrying" in flat(text)
+        assert "cluster unreachable" not in text         # it may well answer: the client could not ask
+        await pilot.press("m")
+        await wait_screen(pilot, lambda t: "no Markdown written: no report yet" in flat(t), what="nothing to export")
+        assert not list(tmp_path.glob("digit-health-*"))
