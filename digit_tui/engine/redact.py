@@ -39,6 +39,7 @@ class Redactor:
         self._lock = threading.Lock()
         self._values: set[str] = set()
         self._regex: re.Pattern[str] | None = None
+        self._stale = False      # values were added since the regex was compiled
         for v in values or []:
             self.add(v)
 
@@ -46,17 +47,25 @@ class Redactor:
         if not value or len(value) < self.MIN_LEN:
             return
         with self._lock:
-            if value in self._values:
-                return
-            self._values.add(value)
-            # longest first, so a secret containing another is masked whole
-            alts = sorted(self._values, key=len, reverse=True)
-            self._regex = re.compile("|".join(re.escape(v) for v in alts))
+            if value not in self._values:
+                # Compiled when next used: a task registers its secrets one by one (forty from a
+                # secrets file), and compiling the growing pattern at each was most of a rerun's CPU.
+                self._values.add(value)
+                self._stale = True
+
+    def _secrets(self) -> re.Pattern[str] | None:
+        with self._lock:
+            if self._stale:
+                # longest first, so a secret containing another is masked whole
+                alts = sorted(self._values, key=len, reverse=True)
+                self._regex = re.compile("|".join(re.escape(v) for v in alts))
+                self._stale = False
+            return self._regex
 
     def __call__(self, text: str | None) -> str:
         if not text:
             return text or ""
-        regex = self._regex
+        regex = self._secrets()
         if regex is not None:
             text = regex.sub(MASK, text)
         if "PRIVATE KEY-----" in text:

@@ -25,3 +25,14 @@ def test_outputs_full_of_digests_are_left_as_they_are() -> None:
                                          "module": "core"} for i in range(200)}}
     text = json.dumps(outputs)
     assert Redactor(["not-in-there"])(text) == text
+
+
+def test_a_secret_added_after_the_redactor_was_used_is_masked_too() -> None:
+    """The pattern of registered values is compiled when next used, not at each add (a task adds
+    forty secrets in a row): a value added between two uses must still be masked, whole."""
+    r = Redactor(["first-secret-value"])
+    assert r("a first-secret-value b") == f"a {MASK} b"
+    r.add("second-secret")
+    r.add("second-secret-longer")
+    assert r("x second-secret-longer y first-secret-value z") == f"x {MASK} y {MASK} z"
+    assert r("second-secret") == MASK
