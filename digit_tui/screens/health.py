@@ -39,6 +39,8 @@ from digit_tui.widgets.stale import stale_banner
 if TYPE_CHECKING:
     from digit_tui.health.report import HealthReport
 
+Reader = Callable[[str, "str | None"], "HealthReport"]
+
 INTERVAL = 10.0     # seconds from one read's end to the next while the cluster answers
 RETRY = 3.0         # ... while it does not
 
@@ -93,9 +95,11 @@ class HealthScreen(DigitScreen):
 
     def __init__(self, kubeconfig: str | None, context: str | None = None, *, interval: float = INTERVAL,
                  retry: float = RETRY, export_dir: Path | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, reader: Reader | None = None) -> None:
+        """``reader``: what makes a report of (kubeconfig, context), on the worker thread; by default
+        ``read_report``, the read of `health --once` (tests hand in a report made by hand)."""
         super().__init__(id="health")
-        self.kubeconfig, self.context = kubeconfig, context
+        self.kubeconfig, self.context, self.reader = kubeconfig, context, reader
         self.interval, self.retry, self.clock = interval, retry, clock
         self.export_dir = Path.cwd() if export_dir is None else Path(export_dir)
         self.report: HealthReport | None = None
@@ -153,7 +157,7 @@ class HealthScreen(DigitScreen):
         try:
             if not self.kubeconfig:
                 raise ValueError("no kubeconfig to read")
-            report = read_report(self.kubeconfig, self.context)
+            report = (self.reader or read_report)(self.kubeconfig, self.context)
         except Exception as exc:
             network = failure_of(exc) is not None
             message = describe_error(exc)
@@ -194,20 +198,6 @@ class HealthScreen(DigitScreen):
     # -- drawing -------------------------------------------------------------------------------
     def _render_title(self) -> None:
         r = self.report
-        left = Text("DIGIT health", style="bold")
-        if r is not None:
-            failed = [c.name for c in r.checks if c.verdict is Verdict.FAIL]
-            warned = sum(1 for c in r.checks if c.verdict is Verdict.WARN)
-            left.append(" · ")
-            named = "✗ failed: " + ", ".join(failed)
-            if failed:
-                # The names when they fit beside the state on the right, else how many.
-                left.append(named if left.cell_len + len(named) + 20 <= (self.size.width or 80)
-                            else f"✗ {len(failed)} of {len(r.checks)} checks failed", style="bold red")
-            else:
-                left.append("✓ healthy", style="green")
-                if warned:
-                    left.append(f", {warned} warning{'s' if warned > 1 else ''}", style="yellow")
         right = Text()
         if self.unreachable_since is not None:
             right.append("⏸ reconnecting" if self.network else "✗ read failed · retrying", style="bold yellow")
@@ -216,9 +206,23 @@ class HealthScreen(DigitScreen):
         elif r is not None:
             right.append("● ", style="green")
             right.append(f"checked {time.strftime('%H:%M:%S', time.localtime(r.generated))}")
-        if r is not None and self.unreachable_since is None and not self.reading:
             right.append(f" ({_ago(self.clock() - r.generated)} ago)", style="dim")
         width = self.size.width or 80
+        left = Text("DIGIT health", style="bold")
+        if r is not None:
+            failed = [c.name for c in r.checks if c.verdict is Verdict.FAIL]
+            warned = sum(1 for c in r.checks if c.verdict is Verdict.WARN)
+            left.append(" · ")
+            if failed:
+                # The names when they fit beside the state on the right, else how many.
+                named = "✗ failed: " + ", ".join(failed)
+                room = width - left.cell_len - right.cell_len - 1
+                left.append(named if len(named) <= room else f"✗ {len(failed)} of {len(r.checks)} checks failed",
+                            style="bold red")
+            else:
+                left.append("✓ healthy", style="green")
+                if warned:
+                    left.append(f", {warned} warning{'s' if warned > 1 else ''}", style="yellow")
         left.append(" " * max(1, width - left.cell_len - right.cell_len))
         left.append_text(right)
         self.query_one("#health-title", Static).update(left)

@@ -12,8 +12,11 @@ so a restarted one would be another cluster.
 from __future__ import annotations
 
 import json
+import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -22,6 +25,9 @@ from digit_tui.screens.dashboard import DashboardScreen
 from digit_tui.screens.health import HealthScreen
 from tests.health.installed import ALL_CHECKS, Installed, healthy_again, installed_sample
 from tests.tui.conftest import line_with, wait_screen
+
+if TYPE_CHECKING:
+    from digit_tui.health.report import HealthReport
 
 BIG = (160, 50)
 SMALL = (80, 24)
@@ -134,7 +140,9 @@ async def test_a_broken_core_service_turns_its_check_red_with_the_remedy(install
             # At 80x24 the verdict and the failing check are on the first screen, without scrolling.
             await pilot.resize_terminal(*SMALL)
             text = await wait_screen(pilot, lambda t: "✗ core-services" in t, what="the failed check at 80x24")
-            assert "✗ failed: core-services" in text.splitlines()[0] and core.split()[1] == "core-services"
+            # The names where they fit beside the state, else how many (the pods may fail by now too).
+            assert re.search(r"✗ (failed: .*core-services|\d+ of 10 checks failed)", text.splitlines()[0]), text
+            assert core.split()[1] == "core-services"
             assert "✓ nodes" in text and "✓ backbone" in text
         finally:
             installed.set_image("egov-user", good)
@@ -240,3 +248,115 @@ async def test_a_kubeconfig_the_client_refuses_is_one_dialog_and_the_view_stays(
         await pilot.press("m")
         await wait_screen(pilot, lambda t: "no Markdown written: no report yet" in flat(t), what="nothing to export")
         assert not list(tmp_path.glob("digit-health-*"))
+
+
+# -- a report made by hand: the real checks on cluster objects written here, a fixed time ----------
+T0 = "2024-05-01T10:00:00Z"
+LABEL = "digit.org/service"
+BAD_IMAGE = "egovio/egov-user:v0.0.0-missing"
+
+
+def _workload(kind: str, ns: str, name: str, image: str, ready: bool = True) -> dict[str, Any]:
+    return {"kind": kind, "metadata": {"namespace": ns, "name": name, "generation": 1, "labels": {LABEL: name},
+                                       "creationTimestamp": T0},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": {"containers": [{"name": name, "image": image}]}}},
+            "status": {"observedGeneration": 1, "replicas": 1, "readyReplicas": 1 if ready else 0,
+                       "updatedReplicas": 1, "availableReplicas": 1 if ready else 0, "currentReplicas": 1}}
+
+
+def _pod(ns: str, name: str, app: str, image: str, waiting: dict[str, str] | None = None) -> dict[str, Any]:
+    state = {"waiting": waiting} if waiting else {"running": {"startedAt": T0}}
+    return {"metadata": {"namespace": ns, "name": name, "uid": name, "creationTimestamp": T0, "labels": {"app": app}},
+            "spec": {"nodeName": "node-1", "containers": [{"name": app, "image": image}]},
+            "status": {"phase": "Pending" if waiting else "Running", "startTime": T0,
+                       "conditions": [{"type": "PodScheduled", "status": "True"}],
+                       "containerStatuses": [{"name": app, "ready": waiting is None, "restartCount": 0,
+                                              "image": image, "state": state}]}}
+
+
+def broken_report() -> HealthReport:
+    """A release of five recorded services (one skipped on purpose) whose egov-user cannot pull its
+    image: core-services, workloads and pods fail, release-drift warns."""
+    from digit_tui.health.model import parse_time
+    from digit_tui.health.report import build_report
+    from digit_tui.health.snapshot import ClusterObjects, Single
+
+    services = {"kafka-v2": {"module": "backbone"}, "nginx-ingress": {"module": "authn-authz"},
+                "egov-user": {"module": "core", "tag": "v1.3.0-6cfa52c1f9-2"},
+                "egov-localization": {"module": "core", "tag": "v1.1.4-72f8a8f87b-8"},
+                "pgr-services": {"module": "m_pgr", "tag": "v1.1.0-1a2b3c4d5e-1"}}
+    record = {"metadata": {"namespace": "egov", "name": "digit-tui-release"},
+              "data": {"release": "v2.8", "environment": "dev", "services.json": json.dumps(services),
+                       "skipped": "egov-idgen"}}
+    images = {"nginx-ingress": "nginx/nginx-ingress:3.4.0", "egov-user": BAD_IMAGE,
+              "egov-localization": "egovio/egov-localization:v1.1.4-72f8a8f87b-8",
+              "pgr-services": "egovio/pgr-services:v1.1.0-1a2b3c4d5e-1",
+              "postgres": "docker.io/library/postgres:15-alpine", "kafka-v2": "confluentinc/cp-kafka:5.5.0"}
+    ns = {"nginx-ingress": "backbone", "kafka-v2": "kafka-cluster"}
+    deployments = [_workload("Deployment", ns.get(n, "egov"), n, images[n], ready=n != "egov-user")
+                   for n in ("nginx-ingress", "egov-user", "egov-localization", "pgr-services", "postgres")]
+    deployments[-1]["metadata"]["labels"] = {}          # the database is not the release's
+    pull = {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "{BAD_IMAGE}"'}
+    pods = [_pod(ns.get(n, "egov"), f"{n}-0", n, images[n], pull if n == "egov-user" else None) for n in images]
+
+    def service(namespace: str, name: str, port: int, labels: dict[str, str]) -> dict[str, Any]:
+        return {"metadata": {"namespace": namespace, "name": name, "labels": labels},
+                "spec": {"type": "NodePort" if name == "nginx-ingress" else "ClusterIP", "selector": {"app": name},
+                         "ports": [{"port": port, **({"nodePort": 32080} if name == "nginx-ingress" else {})}]}}
+
+    def endpoints(namespace: str, name: str, ip: str, port: int) -> dict[str, Any]:
+        return {"metadata": {"namespace": namespace, "name": name},
+                "subsets": [{"addresses": [{"ip": ip}], "ports": [{"port": port}]}]}
+
+    warning = {"metadata": {"namespace": "egov", "name": "egov-user-0.1"}, "type": "Warning", "reason": "Failed",
+               "message": f'Failed to pull image "{BAD_IMAGE}": not found', "count": 4,
+               "involvedObject": {"kind": "Pod", "namespace": "egov", "name": "egov-user-0"},
+               "lastTimestamp": "2024-05-01T10:58:00Z"}
+    config = {"metadata": {"namespace": "egov", "name": "egov-config"}, "data": {"db-host": "postgres.egov"}}
+    objects = ClusterObjects(
+        "https://10.0.0.5:6443", pods=pods, deployments=deployments,
+        statefulsets=[_workload("StatefulSet", "kafka-cluster", "kafka-v2", images["kafka-v2"])],
+        nodes=[{"metadata": {"name": "node-1"}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}}],
+        events=[warning], services=[service("backbone", "nginx-ingress", 80, {LABEL: "nginx-ingress"}),
+                                    service("egov", "postgres", 5432, {})],
+        endpoints=[endpoints("backbone", "nginx-ingress", "10.244.0.5", 80),
+                   endpoints("egov", "postgres", "10.244.0.9", 5432)],
+        record=Single(record), egov_config=Single(config))
+    return build_report(objects, server=objects.server, now=(parse_time(T0) or 0.0) + 3600)
+
+
+@pytest.mark.parametrize("size", [SMALL, BIG], ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_a_broken_release_at_both_sizes_cuts_nothing(size: tuple[int, int], tmp_path: Path) -> None:
+    report = broken_report()
+    app = DigitApp(start="welcome")
+    async with app.run_test(size=size) as pilot:
+        screen = HealthScreen("kubeconfig", interval=3600, export_dir=tmp_path, clock=lambda: report.generated + 5,
+                              reader=lambda kubeconfig, context: report)
+        app.push_screen(screen)
+        text = await wait_screen(pilot, lambda t: "✗ core-services" in t, what="the report")
+        lines = text.splitlines()
+        assert len(lines) == size[1] and all(len(line) <= size[0] for line in lines), text
+        assert lines[0].rstrip().endswith("● checked 11:00:00 (5s ago)".replace("11:00:00", time.strftime(
+            "%H:%M:%S", time.localtime(report.generated)))), lines[0]
+        # The failed checks by name where they fit, else how many.
+        assert ("DIGIT health · ✗ failed: core-services, workloads, pods" if size == BIG
+                else "DIGIT health · ✗ 3 of 10 checks failed") in lines[0]
+        assert "release v2.8 (dev) · 5 services recorded · skipped on purpose: egov-idgen" in flat(text)
+        for key in ("r refresh", "m export md", "j export json", "d pods", "? help", "q back"):
+            assert key in lines[-1], lines[-1]
+        # The failed check, what and why, and the remedy, on the first screen at 80x24 too.
+        assert f"└ egov-user: Deployment egov/egov-user 0/1 ready: image {BAD_IMAGE} cannot be pulled" in flat(text)
+        assert "remedy: check the image name and tag" in flat(text)
+        if size == BIG:         # everything at once: the drift lines, the pods, the newest warning
+            assert "! release-drift" in text and "└ egov-idgen: skipped on purpose (digit.skip_services)" in text
+            assert f"runs {BAD_IMAGE}, the record says tag v1.3.0-6cfa52c1f9-2" in flat(text)
+            assert "✗ pods" in text and "└ egov/egov-user-0: ImagePullBackOff" in text
+            assert "Recent warnings (1 newest)" in text
+            assert f'egov/egov-user-0 Failed: Failed to pull image "{BAD_IMAGE}": not found ×4' in flat(text)
+        else:                   # the rest scrolls
+            body = screen.query_one("#health-body")
+            await pilot.press("end")
+            text = await wait_screen(pilot, lambda t: "Recent warnings (1 newest)" in t, what="the end of the report")
+            assert body.scroll_y > 0 and "✗ pods" in text
