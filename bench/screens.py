@@ -1,6 +1,6 @@
 """How fast every screen answers a key while an install runs: prints figures, asserts nothing.
 
-    .venv/bin/python bench/screens.py [--presses 20]
+    .venv/bin/python bench/screens.py [--presses 20] [--runs 7] [--only WORD]
 
 An engine runs in the background the whole time (its own process, as `digit-tui install` starts it)
 with a slow synthetic graph (``slow_graph`` below: tasks that log and report progress every 50 ms)
@@ -8,9 +8,10 @@ writing journal events, and an in-process sandbox serves the pod dashboard. Each
 target and source, prerequisites, sizing, configuration, plan, install view, pod dashboard, help) is opened at
 80x24 in Textual's headless driver (``App.run_test``) and given ``--presses`` presses of a key that
 changes what it shows (a pair pressed in turn, such as down / up, so the screen comes back). Each
-press is timed from sending the key until the screen's rendered lines (text and styles, from
-Textual's compositor) differ from before: the time Textual takes to handle the key and draw,
-without a terminal's own output (the first frame below includes that). p50 / p95 per screen;
+press is timed from sending the key until the first frame (Textual's ``post_display_hook``) after
+which the screen's rendered lines (text and styles, from Textual's compositor) differ from before:
+the time Textual takes to handle the key and draw, without a terminal's own output (the first frame
+below includes that). p50 / p95 per screen;
 goal <= 100 ms.
 
 Then the time to the first frame in tmux (80x24, private socket): `digit-tui` (the welcome screen;
@@ -95,27 +96,50 @@ CHARS: dict[str, str | None] = {"down": None, "up": None, "tab": "\t", "shift+ta
 
 
 async def presses(pilot: Any, keys: tuple[str, str], n: int, cols: tuple[int, int] | None) -> list[float]:
-    """Milliseconds from each key until the screen changed; keys pressed in turn. A key goes in where
-    a terminal's does (the driver's message to the app), not through Pilot.press, which also waits
-    for the whole process to be idle: with an install's journal being read that is no key's cost."""
+    """Milliseconds from each key until the first frame that shows a change; keys pressed in turn. A
+    key goes in where a terminal's does (the driver's message to the app), not through Pilot.press,
+    which also waits for the whole process to be idle: with an install's journal being read that is
+    no key's cost. A frame is Textual's ``post_display_hook`` (called after each update it would
+    write to a terminal): the screen is compared only then, as polling it would itself take the
+    event loop's time from the key being timed."""
     from textual import events
 
     app = pilot.app
+    drawn = asyncio.Event()
+    frames: list[float] = []
+
+    def frame() -> None:
+        frames.append(time.perf_counter())
+        drawn.set()
+
+    app.post_display_hook = frame
     out: list[float] = []
-    for i in range(n):
-        key = keys[i % 2]
-        before = shown(app, cols)
-        event = events.Key(key, CHARS[key])
-        event.set_sender(app)
-        t0 = time.perf_counter()
-        app._driver.send_message(event)
-        deadline = t0 + 2.0
-        while shown(app, cols) == before:
-            if time.perf_counter() > deadline:
-                break  # counted as 2 s: the key changed nothing this time
-            await asyncio.sleep(0.002)
-        out.append((time.perf_counter() - t0) * 1000)
-        await asyncio.sleep(0.1)   # the next press is a new one, not a burst
+    try:
+        for i in range(n):
+            key = keys[i % 2]
+            before = shown(app, cols)
+            event = events.Key(key, CHARS[key])
+            event.set_sender(app)
+            drawn.clear()
+            frames.clear()
+            t0 = time.perf_counter()
+            app._driver.send_message(event)
+            deadline = t0 + 2.0
+            took = 2.0      # counted as 2 s: the key changed nothing this time
+            while time.perf_counter() < deadline:
+                try:
+                    await asyncio.wait_for(drawn.wait(), deadline - time.perf_counter())
+                except asyncio.TimeoutError:
+                    break
+                drawn.clear()
+                at = frames[-1]
+                if shown(app, cols) != before:
+                    took = at - t0
+                    break
+            out.append(took * 1000)
+            await asyncio.sleep(0.1)   # the next press is a new one, not a burst
+    finally:
+        del app.post_display_hook
     return out
 
 
@@ -123,7 +147,8 @@ def screen_text(app: Any) -> str:
     return "\n".join(s.text for s in app.screen._compositor.render_strips())
 
 
-async def bench_screens(tmp: Path, state: Path, kubeconfig: Path, n: int) -> list[tuple[str, str, list[float]]]:
+async def bench_screens(tmp: Path, state: Path, kubeconfig: Path, n: int,
+                        only: list[str]) -> list[tuple[str, str, list[float]]]:
     from digit_tui.answers.model import Answers
     from digit_tui.app import DigitApp
     from digit_tui.screens.configure import ConfigScreen
@@ -163,6 +188,8 @@ async def bench_screens(tmp: Path, state: Path, kubeconfig: Path, n: int) -> lis
     ]
     rows = []
     for name, make, keys, label, ready, cols in cases:
+        if only and not any(word in name for word in only):
+            continue
         app = DigitApp(start="welcome", state_dir=tmp / "welcome-state")
         async with app.run_test(size=(80, 24)) as pilot:
             await settle(pilot, lambda: "New install" in screen_text(app), "the welcome screen")
@@ -219,7 +246,9 @@ def first_frames(tmp: Path, runs: int) -> list[tuple[str, float]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--presses", type=int, default=20)
-    ap.add_argument("--runs", type=int, default=7, help="first frames timed per program")
+    ap.add_argument("--runs", type=int, default=7, help="first frames timed per program (0: none)")
+    ap.add_argument("--only", action="append", default=[], metavar="WORD",
+                    help="time only the screens whose name holds WORD (repeatable)")
     a = ap.parse_args()
 
     from digit_tui.sandbox.runtime import start_sandbox
@@ -242,7 +271,8 @@ def main() -> None:
                 raise RuntimeError(f"the bench's engine did not start (see {state}/logs/engine.log)")
             time.sleep(0.05)
         with start_sandbox(tmp / "sandbox", nodes=3, speed=50.0) as sandbox:
-            rows = asyncio.run(bench_screens(tmp, state, sandbox.kubeconfig_path, a.presses))
+            rows = asyncio.run(bench_screens(tmp, state, sandbox.kubeconfig_path, a.presses,
+                                           a.only))
         print(f"key press -> screen changed, 80x24, {a.presses} presses each, while an install runs "
               f"(goal <= {GOAL_MS:.0f} ms)")
         print(f"{'screen':<30} {'keys':<22} {'p50':>8} {'p95':>8} {'max':>8}")
@@ -254,6 +284,8 @@ def main() -> None:
         os.killpg(engine.pid, signal.SIGTERM)
         engine.wait(timeout=30)
 
+    if a.runs < 1:
+        return
     frames = first_frames(tmp, a.runs)
     base = frames[0][1]
     print(f"first frame in tmux, 80x24 (median of {a.runs}, same run)")

@@ -22,13 +22,14 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Footer, Input, Label, RadioSet, Static
+from textual.widgets import Input, Label, RadioSet, Static
 
 from digit_tui.screens.base import DigitScreen
 from digit_tui.screens.newinstall import _note, field_text
 from digit_tui.viewmodel import configure as vm
 from digit_tui.widgets.choices import Choice
 from digit_tui.widgets.flowheader import flow_header
+from digit_tui.widgets.footer import QuietFooter
 from digit_tui.widgets.numberinput import NumberInput
 
 if TYPE_CHECKING:
@@ -121,7 +122,7 @@ class ConfigScreen(DigitScreen):
                 pane.border_title = "Preview"
                 yield Static(id="config-preview-text")
         yield Static(id="flow-status")
-        yield Footer(show_command_palette=False)
+        yield QuietFooter(show_command_palette=False)
 
     def on_mount(self) -> None:
         for static in self.query(".field-note, .field-error").results(Static):

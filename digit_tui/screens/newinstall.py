@@ -18,7 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Footer, Input, Label, ProgressBar, RadioSet, Select, Static
+from textual.widgets import Input, Label, ProgressBar, RadioSet, Select, Static
 from textual.worker import get_current_worker
 
 from digit_tui.errors import InputError
@@ -29,6 +29,7 @@ from digit_tui.viewmodel.gitfetch import Fetched, FetchProgress, fetch
 from digit_tui.viewmodel.newinstall import (FIELDS, PROVIDERS, SOURCES, Choices, FormCheck, GitFetch, SourceCache,
                                             check_choices)
 from digit_tui.widgets.choices import CheckList, Choice
+from digit_tui.widgets.footer import QuietFooter
 
 DEBOUNCE = 0.15
 LABELS = {"provider": "Cluster", "kubeconfig": "Kubeconfig", "context": "Context", "environment": "Environment",
@@ -114,7 +115,7 @@ class TargetScreen(DigitScreen):
             yield _field("modules", CheckList(id="modules"))
             yield _field("domain", Input(placeholder="such as egov.example.gov.in", id="domain", compact=True))
         yield Static(id="flow-status")
-        yield Footer(show_command_palette=False)
+        yield QuietFooter(show_command_palette=False)
 
     def on_mount(self) -> None:
         for static in self.query(".field-note, .field-error").results(Static):
@@ -280,7 +281,9 @@ class TargetScreen(DigitScreen):
         if check is None or check.source.root is None or not check.source.release:
             return ""
         # The cluster is part of the key: the report is for the version of the cluster it goes to.
-        return "\0".join([str(check.source.root / check.source.release), *(check.choices.cluster() or ())])
+        # (No context chosen yet: the kubeconfig's current one, an empty part.)
+        return "\0".join([str(check.source.root / check.source.release),
+                          *(part or "" for part in check.choices.cluster() or ())])
 
     def _start_compat(self) -> None:
         key = self._compat_key()
