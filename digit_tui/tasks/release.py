@@ -139,8 +139,9 @@ SNAPSHOT_TTL = 10.0     # seconds a list of our objects taken by one check may s
 
 class Cluster:
     """One connection to the target shared by the release tasks of one engine: a pool of
-    connections and one discovery cache instead of a handshake and discovery per task, and
-    one list of our objects per type and namespace for the checks of all services."""
+    connections and one discovery cache instead of a handshake and discovery per task, one
+    list of our objects per type and namespace for the checks of all services, and one per
+    type for their prunes."""
 
     def __init__(self, config: InstallConfig) -> None:
         self.config = config
@@ -152,6 +153,11 @@ class Cluster:
         self._lists: dict[tuple[str, str | None], tuple[float, list[dict[str, Any]]]] = {}
         self._listing: dict[tuple[str, str | None], threading.Lock] = {}
         self._discovering = threading.Lock()
+        # For the prunes (``labelled``): type path -> our objects of the type in all namespaces, listed
+        # once per connection; service -> what its task applied through it (as the server returned it).
+        self._labelled: dict[str, list[dict[str, Any]]] = {}
+        self._applied: dict[str, dict[ObjectKey, dict[str, Any]]] = {}
+        self._listing_labelled = threading.Lock()
 
     def ours(self, kube: Kube, rtype: Any, namespace: str | None) -> list[dict[str, Any]]:
         """Every object of ``rtype`` in ``namespace`` that digit-tui labelled, whichever service: on
@@ -180,6 +186,45 @@ class Cluster:
         with self._lock:
             self._lists.clear()
 
+    def applied(self, kube: Kube, service: str, live: dict[str, Any]) -> None:
+        """``service``'s task applied ``live`` (the object as the server returned it)."""
+        with self._lock:
+            if kube is self._kube:
+                self._applied.setdefault(service, {})[object_key(live)] = live
+
+    def labelled(self, kube: Kube, types: Iterable[Any], service: str) -> list[dict[str, Any]]:
+        """The objects of ``types`` (all namespaces) that carry ``service``'s label: what its prune
+        looks at.
+
+        Only the service's own task applies objects with its label, and it applies them through
+        this connection (``applied``). So what carries the label now is what carried it when
+        digit-tui's objects of the type were listed, plus what the task applied since: one list
+        per type serves the prunes of every service, instead of some twenty lists per service
+        (most of a first install's requests, pruning nothing)."""
+        types = list(types)
+        with self._lock:
+            shared = kube is self._kube
+        if not shared:
+            return kube.list_labelled(types, service_selector(service))
+        with self._listing_labelled:  # the services of one wave prune together: the first lists for all
+            with self._lock:
+                missing = [t for t in types if t.path() not in self._labelled]
+            if missing:
+                found = kube.list_labelled(missing, f"{MANAGED_BY_LABEL}={MANAGED_BY}")
+                by_type: dict[tuple[str, str], list[dict[str, Any]]] = {(t.group, t.kind): [] for t in missing}
+                for obj in found:
+                    by_type.setdefault(_group_kind(obj), []).append(obj)
+                with self._lock:
+                    if kube is self._kube:
+                        self._labelled.update({t.path(): by_type[(t.group, t.kind)] for t in missing})
+        with self._lock:
+            listed = [o for t in types for o in self._labelled.get(t.path(), ())]
+            since = list(self._applied.get(service, {}).values())
+        mine = [o for o in listed if ((o.get("metadata") or {}).get("labels") or {}).get(SERVICE_LABEL) == service]
+        kinds = {(t.group, t.kind) for t in types}
+        known = {object_key(o) for o in mine}
+        return mine + [o for o in since if object_key(o) not in known and _group_kind(o) in kinds]
+
     def get(self, cluster_outputs: Mapping[str, Any] | None = None) -> Kube:
         target = kube_target(self.config, cluster_outputs)
         with self._lock:
@@ -188,6 +233,8 @@ class Cluster:
                 self._target = target
                 self._served = None
                 self._lists.clear()
+                self._labelled.clear()
+                self._applied.clear()
             return self._kube
 
     def served(self, kube: Kube) -> ServedAPIs:
@@ -415,7 +462,7 @@ class ServiceTask(Task):
             if crds and (av, kind) not in served:
                 _call(f"discover {kind}", kube, lambda: kube.wait_for_type(av, kind))
                 served.add((av, kind))
-            _call(f"apply {key}", kube, lambda: kube.apply(obj))
+            self.cluster.applied(kube, self.service, _call(f"apply {key}", kube, lambda: kube.apply(obj)))
         ctx.log(f"applied {len(objects)} objects of {self.service} ({info.get('tag') or 'chart tag'})")
         self._prune(ctx, kube, [*crds, *objects])
         workloads = [workload_of(o) for o in objects if is_workload(o)]
@@ -435,7 +482,7 @@ class ServiceTask(Task):
         extra = {_group_kind(o) for o in desired}
 
         def run() -> int:
-            live = kube.list_labelled(prune_types(kube, extra), service_selector(self.service))
+            live = self.cluster.labelled(kube, prune_types(kube, extra), self.service)
             return prune_objects(kube, live, keep, ctx.log)
 
         _call(f"prune {self.service}", kube, run)
