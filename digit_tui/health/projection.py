@@ -7,8 +7,10 @@ straight into the dicts below, skipping every other field in C (a sixth of the C
 result is still plain dicts and lists, so every reader of a pod or an event is unchanged.
 
 What a projected pod holds is a superset of ``model.slim_pod`` (all the conditions' four fields,
-not only the two it keeps), plus the labels (which workload a pod is of) and each container's
-image (what a failed pull names): what ``classify_pod``, ``verdict_due`` and the checks read.
+not only the two it keeps), plus the labels (which workload a pod is of), each container's image
+(what a failed pull names) and what its requests are made of (the dashboard's nodes view): what
+``classify_pod``, ``verdict_due``, the checks and the dashboard's views read. ``health --once``
+and the dashboard's first list (``health.watcher``) decode with it.
 A page msgspec refuses (a field of an unexpected type: no API server sends one) is decoded by
 ``json`` and slimmed in Python, the same fields.
 """
@@ -74,12 +76,15 @@ class _PodStatus(TypedDict, total=False):
 class _Container(TypedDict, total=False):
     name: Any
     image: Any
+    resources: Any          # the dashboard's nodes view sums the requests (infra.podrequests)
+    restartPolicy: Any      # an init container that is a sidecar
 
 
 class _PodSpec(TypedDict, total=False):
     nodeName: Any
     initContainers: list[_Container] | None
     containers: list[_Container] | None
+    overhead: Any
 
 
 class _PodMeta(TypedDict, total=False):
@@ -141,7 +146,9 @@ def _pod_fallback(pod: Obj) -> Obj:
     spec = pod.get("spec") or {}
     for key in ("initContainers", "containers"):
         if spec.get(key):
-            slim["spec"][key] = [{"name": c.get("name"), "image": c.get("image")} for c in spec[key]]
+            slim["spec"][key] = [{k: c[k] for k in _Container.__annotations__ if k in c} for c in spec[key]]
+    if spec.get("overhead"):
+        slim["spec"]["overhead"] = spec["overhead"]
     return slim
 
 

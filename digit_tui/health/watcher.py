@@ -10,9 +10,14 @@ carries the timeouts of ``POLICY`` (infra.kube's one client policy). Failures
 back off exponentially (capped, with jitter); what was received stays with the
 sink, so the dashboard keeps showing it, dimmed, with its age.
 
-Everything goes through ``infra.kube.Kube`` (the one place clients are built):
-no typed models of the kubernetes client, whose API modules alone take a
-second to import.
+Lists, watches and the probe go through ``infra.kubelite.LiteKube`` when the
+kubeconfig is one it reads (a CA, a token or a client certificate: the
+kubernetes package is then not imported at all while the dashboard starts, a
+fifth of a second of CPU it would take from the first list and the screen),
+else through ``infra.kube.Kube``; either way raw JSON, never the client's typed
+models. The first list's pages of pods and warnings are decoded into only the
+fields the views read (``health.projection``). ``ClusterWatcher.kube`` is the
+full client (a pod's log, all its events), built on first use.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +35,7 @@ from digit_tui.digit.releaserecord import RECORD_PATH
 from digit_tui.health.model import KINDS
 from digit_tui.infra.failures import FailureKind, failure_of, status_text
 from digit_tui.infra.kube import ClientPolicy, Kube, ResourceType
+from digit_tui.infra.kubelite import LiteKube, lite_kube
 
 # Short timeouts: the dashboard must show "unreachable" within seconds. urllib3's retries are off
 # (api_client): the watcher retries itself, with backoff and a visible state.
@@ -71,16 +77,22 @@ def obj_key(kind: str, obj: dict[str, Any]) -> str:
     return str(m.get("uid") or name) if kind == "events" else name
 
 
-def list_pages(kube: Kube, kind: str, rtype: ResourceType | None = None, field_selector: str | None = None
+def list_pages(kube: Kube | LiteKube, kind: str, rtype: ResourceType | None = None,
+               field_selector: str | None = None, decode: Callable[[bytes], dict[str, Any]] | None = None
                ) -> Iterator[tuple[list[dict[str, Any]], str]]:
     """(items, resourceVersion) per page of one cluster-wide list of ``kind`` (of ``TYPES`` and its
-    ``FIELD_SELECTORS`` unless ``rtype`` is given, with its own ``field_selector``)."""
+    ``FIELD_SELECTORS`` unless ``rtype`` is given, with its own ``field_selector``); ``decode``
+    decodes a raw page when the client hands one (``LiteKube``)."""
     if rtype is None:
         rtype, field_selector = TYPES[kind], FIELD_SELECTORS.get(kind)
     token: str | None = None
     while True:
-        doc = kube.request("GET", rtype.path(), query={"fieldSelector": field_selector,
-                                                       "limit": PAGE_SIZE, "continue": token}) or {}
+        query = {"fieldSelector": field_selector, "limit": PAGE_SIZE, "continue": token}
+        if decode is not None and isinstance(kube, LiteKube):
+            raw = kube.get_raw(rtype.path(), query)
+            doc = decode(raw) if raw else {}
+        else:
+            doc = kube.request("GET", rtype.path(), query=query) or {}
         meta = doc.get("metadata") or {}
         yield list(doc.get("items") or []), str(meta.get("resourceVersion") or "")
         token = meta.get("continue") or None
@@ -185,7 +197,10 @@ class ClusterWatcher:
         self.field_selectors = dict(FIELD_SELECTORS if types is None else field_selectors or {})
         self.probe_interval = probe_interval
         self.max_backoff = max_backoff
-        self.kube: Kube | None = None
+        self.reader: Kube | LiteKube | None = None     # lists, watches, the probe
+        self._kube: Kube | None = None
+        self._kube_lock = threading.Lock()
+        self._decoders: dict[str, Callable[[bytes], dict[str, Any]]] = {}
         self.probes = 0                       # answered or not: lets tests wait for "time has passed"
         self._lock = threading.Lock()
         self._last_ok: float | None = None
@@ -195,10 +210,14 @@ class ClusterWatcher:
 
     # -- lifecycle ------------------------------------------------------------
     def start(self) -> None:
+        from digit_tui.health.projection import page_decoders
+
         try:
-            self.kube = make_kube(self.kubeconfig, self.context)
+            self.reader = (lite_kube(self.kubeconfig, self.context, policy=POLICY) if self.kubeconfig else None) \
+                or make_kube(self.kubeconfig, self.context)
         except Exception as exc:  # a broken kubeconfig is bad input, shown by the caller
             raise ValueError(f"cannot use kubeconfig {self.kubeconfig or '(none given)'}: {describe_error(exc)}") from exc
+        self._decoders = {k: d for k, d in page_decoders().items() if self.types.get(k) == TYPES.get(k)}
         for kind in self.types:
             self._threads.append(threading.Thread(target=self._run_kind, args=(kind,), name=f"watch-{kind}",
                                                   daemon=True))
@@ -214,15 +233,32 @@ class ClusterWatcher:
         deadline = time.monotonic() + timeout
         for t in self._threads:
             t.join(max(0.0, deadline - time.monotonic()))
-        if self.kube is not None:
+        with self._kube_lock:
+            clients = [c for c in (self.reader, self._kube) if c is not None]
+        for client in clients:
             try:
-                self.kube.close()
+                client.close()
             except Exception:
                 pass
 
     @property
     def stopped(self) -> bool:
         return self._stop.is_set()
+
+    @property
+    def kube(self) -> Kube | None:
+        """The full client for what the screens ask now and then (a pod's log, all its events), on
+        their worker threads: the watcher's own when it is a ``Kube``, else one built on first use
+        (the kubernetes package's import). None before ``start`` or when it cannot be built."""
+        if self.reader is None or isinstance(self.reader, Kube):
+            return self.reader
+        with self._kube_lock:
+            if self._kube is None and not self._stop.is_set():
+                try:
+                    self._kube = make_kube(self.kubeconfig, self.context)
+                except Exception:
+                    return None
+            return self._kube
 
     # -- bookkeeping ----------------------------------------------------------
     def _ok(self) -> None:
@@ -252,10 +288,10 @@ class ClusterWatcher:
 
     # -- threads --------------------------------------------------------------
     def _probe(self) -> None:
-        assert self.kube is not None and self.probe_interval is not None
+        assert self.reader is not None and self.probe_interval is not None
         while not self._stop.wait(self.probe_interval):
             try:
-                self.kube.request("GET", "/version", timeout=POLICY.connect)
+                self.reader.request("GET", "/version", timeout=POLICY.connect)
             except Exception as exc:
                 if self._stop.is_set():
                     return
@@ -266,11 +302,12 @@ class ClusterWatcher:
 
     def _list(self, kind: str) -> str:
         """List ``kind`` page by page into the sink; the list's resourceVersion."""
-        assert self.kube is not None
+        assert self.reader is not None
         keys: set[str] = set()
         rv = ""
         handing: threading.Thread | None = None
-        for items, rv in list_pages(self.kube, kind, self.types[kind], self.field_selectors.get(kind)):
+        for items, rv in list_pages(self.reader, kind, self.types[kind], self.field_selectors.get(kind),
+                                    self._decoders.get(kind)):
             if self._stop.is_set():
                 return rv
             self._ok()
@@ -286,7 +323,7 @@ class ClusterWatcher:
         return rv
 
     def _run_kind(self, kind: str) -> None:
-        assert self.kube is not None
+        assert self.reader is not None
         attempt = 0
         while not self._stop.is_set():
             try:
@@ -315,8 +352,8 @@ class ClusterWatcher:
 
     def _watch(self, kind: str, rv: str) -> str:
         """Deliver one watch stream's events; the last resourceVersion seen."""
-        assert self.kube is not None
-        for etype, obj in self.kube.watch(self.types[kind], resource_version=rv,
+        assert self.reader is not None
+        for etype, obj in self.reader.watch(self.types[kind], resource_version=rv,
                                           field_selector=self.field_selectors.get(kind),
                                           timeout_seconds=WATCH_SECONDS):
             if self._stop.is_set():

@@ -11,7 +11,8 @@ what is wrong with a broken file.
 Errors are what ``infra.failures`` classifies: the socket's and ``ssl``'s own exceptions (with the
 connection, whose ``host`` names the server, as ``conn``), and ``ApiError`` (``status``,
 ``reason``, ``body``) for an HTTP error. Every request has the connect and read timeouts of a
-``ClientPolicy``; there are no retries. One connection per thread, kept alive across pages.
+``ClientPolicy``; there are no retries. One connection per thread, kept alive across pages, and one
+per watch stream. The pod dashboard lists and watches through it too (``health.watcher``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import os
 import ssl
 import tempfile
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -152,31 +153,38 @@ class LiteKube:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _new_conn(self, timeout: float) -> http.client.HTTPConnection:
+        if self._https:
+            return http.client.HTTPSConnection(self._host, self._port, timeout=timeout, context=self._ssl)
+        return http.client.HTTPConnection(self._host, self._port, timeout=timeout)
+
     def _conn(self) -> http.client.HTTPConnection:
         conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
         if conn is not None:
             return conn
-        if self._https:
-            conn = http.client.HTTPSConnection(self._host, self._port, timeout=self.policy.connect, context=self._ssl)
-        else:
-            conn = http.client.HTTPConnection(self._host, self._port, timeout=self.policy.connect)
+        conn = self._new_conn(self.policy.connect)
         self._local.conn = conn
         with self._lock:
             self._conns.append(conn)
         return conn
 
-    def get_raw(self, path: str, query: Mapping[str, Any] | None = None) -> bytes:
-        """The body of ``GET path?query`` (None values left out); ApiError for an HTTP error."""
+    def _target(self, path: str, query: Mapping[str, Any] | None) -> str:
         params = {k: v for k, v in (query or {}).items() if v is not None}
-        target = self._prefix + path + (f"?{urlencode(params)}" if params else "")
+        return self._prefix + path + (f"?{urlencode(params)}" if params else "")
+
+    def get_raw(self, path: str, query: Mapping[str, Any] | None = None, *, timeout: float | None = None) -> bytes:
+        """The body of ``GET path?query`` (None values left out); ApiError for an HTTP error.
+        ``timeout`` (seconds) bounds the connect and each read, instead of the policy's."""
+        target = self._target(path, query)
         for attempt in (1, 2):
             conn = self._conn()
             reused = conn.sock is not None
             try:
                 if conn.sock is None:
+                    conn.timeout = self.policy.connect if timeout is None else min(timeout, self.policy.connect)
                     conn.connect()
-                    assert conn.sock is not None
-                    conn.sock.settimeout(self.policy.read)
+                assert conn.sock is not None
+                conn.sock.settimeout(self.policy.read if timeout is None else timeout)
                 conn.request("GET", target, headers=self._headers)
                 resp = conn.getresponse()
                 body = resp.read()
@@ -197,12 +205,59 @@ class LiteKube:
             return body
         raise AssertionError("unreachable")
 
-    def request(self, method: str, path: str, *, query: Mapping[str, Any] | None = None) -> Any:
+    def request(self, method: str, path: str, *, query: Mapping[str, Any] | None = None,
+                timeout: float | None = None) -> Any:
         """``Kube.request`` for GET: the decoded JSON answer (None when empty)."""
         if method != "GET":
             raise KubeError(f"LiteKube only reads ({method} {path})")
-        data = self.get_raw(path, query)
+        data = self.get_raw(path, query, timeout=timeout)
         return json.loads(data) if data else None
+
+    def watch(self, rtype: ResourceType, namespace: str | None = None, *, resource_version: str | None = None,
+              label_selector: str | None = None, field_selector: str | None = None,
+              timeout_seconds: int = 30) -> Iterator[tuple[str, Obj]]:
+        """``Kube.watch``: (type, object) events until the server ends the stream (``timeoutSeconds``)
+        or it breaks; an ``ERROR`` event (410 Expired) is yielded as such. A connection of its own,
+        closed at the end, whose reads may stay silent for the watch's length plus the policy's slack."""
+        timeout_seconds = max(1, int(timeout_seconds))
+        connect, read = self.policy.watch_timeout(timeout_seconds)
+        target = self._target(rtype.path(namespace if rtype.namespaced else None), {
+            "watch": "true", "resourceVersion": resource_version, "labelSelector": label_selector,
+            "fieldSelector": field_selector, "timeoutSeconds": timeout_seconds, "allowWatchBookmarks": "true"})
+        conn = self._new_conn(connect)
+        with self._lock:
+            self._conns.append(conn)
+        try:
+            try:
+                conn.connect()
+                assert conn.sock is not None
+                conn.sock.settimeout(read)
+                conn.request("GET", target, headers=self._headers)
+                resp = conn.getresponse()
+                if not 200 <= resp.status <= 299:
+                    raise ApiError(resp.status, resp.reason, resp.read().decode(errors="replace"))
+            except ApiError:
+                raise
+            except Exception as exc:
+                exc.conn = conn     # type: ignore[attr-defined]  # infra.failures reads the host from it
+                raise
+            while True:
+                line = resp.readline()
+                if not line:
+                    return
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                obj = event.get("object") or {}
+                if event.get("type") != "ERROR":
+                    obj.setdefault("apiVersion", rtype.api_version)
+                    obj.setdefault("kind", rtype.kind)
+                yield str(event.get("type", "")), obj
+        finally:
+            conn.close()
+            with self._lock:
+                if conn in self._conns:
+                    self._conns.remove(conn)
 
     def list_pipelined(self, rtype: ResourceType, namespace: str | None = None, *,
                        label_selector: str | None = None, field_selector: str | None = None,

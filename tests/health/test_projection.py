@@ -8,9 +8,11 @@ import copy
 import json
 from typing import Any
 
+from digit_tui.health.model import slim_event, slim_pod
 from digit_tui.health.projection import page_decoders
 from digit_tui.health.report import build_report
 from digit_tui.health.snapshot import ClusterObjects
+from digit_tui.infra.podrequests import pod_requests
 from tests.health.test_checks import NOW, T0, deployment, node, pod
 
 Obj = dict[str, Any]
@@ -23,7 +25,7 @@ def bulky(p: Obj) -> Obj:
                          ownerReferences=[{"kind": "ReplicaSet", "name": "rs"}],
                          managedFields=[{"manager": "kubelet", "fieldsV1": {"f:status": {"f:phase": {}}}}] * 3)
     for c in p["spec"]["containers"]:
-        c.update(env=[{"name": "A", "value": "1"}], resources={"requests": {"cpu": "10m"}},
+        c.update(env=[{"name": "A", "value": "1"}], resources={"requests": {"cpu": "10m", "memory": "16Mi"}},
                  readinessProbe={"httpGet": {"path": "/", "port": 80}})
     p["spec"].update(volumes=[{"name": "v", "configMap": {"name": "cm"}}], tolerations=[{"key": "k"}])
     p["status"].update(podIP="10.0.0.1", hostIP="10.0.1.1", qosClass="Burstable")
@@ -78,12 +80,29 @@ def test_the_report_from_projected_pods_and_events_is_the_one_from_whole_objects
     p = projected_pods[1]
     assert "managedFields" not in p["metadata"] and "volumes" not in p["spec"] and "podIP" not in p["status"]
     assert p["metadata"]["labels"] == {"app": "egov-user"}
-    assert p["spec"]["containers"] == [{"name": "egov-user", "image": "egovio/egov-user:v1"}]
+    assert p["spec"]["containers"] == [{"name": "egov-user", "image": "egovio/egov-user:v1",
+                                        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}]
     assert p["status"]["containerStatuses"][0]["lastState"] == {
         "terminated": {"exitCode": 3, "reason": "Error", "message": "boom"}}
     e = projected_events[0]
     assert "source" not in e and "managedFields" not in e["metadata"]
     assert e["involvedObject"] == {"kind": "Pod", "namespace": "egov", "name": "egov-hrms-1"}
+
+
+def test_the_dashboard_keeps_the_same_slim_pods_and_sums_the_same_requests() -> None:
+    """The dashboard's first list is projected too: its live model's slim pods, its warnings and
+    what its nodes view adds up per node are those of the whole objects."""
+    whole = pods()
+    whole[0]["spec"]["overhead"] = {"cpu": "5m"}
+    whole[0]["spec"]["initContainers"] = [{"name": "sidecar", "image": "envoy:1", "restartPolicy": "Always",
+                                           "resources": {"requests": {"cpu": "20m", "memory": "8Mi"}}}]
+    decode = page_decoders()
+    projected = decode["pods"](page(whole))["items"]
+    assert [slim_pod(p) for p in projected] == [slim_pod(p) for p in whole]
+    assert [pod_requests(p["spec"]) for p in projected] == [pod_requests(p["spec"]) for p in whole]
+    assert pod_requests(projected[0]["spec"]).cpu == 10 + 20 + 5
+    events = [warning(i, "egov-user-2") for i in range(1, 4)]
+    assert [slim_event(e) for e in decode["events"](page(events))["items"]] == [slim_event(e) for e in events]
 
 
 def test_a_page_msgspec_refuses_is_decoded_and_slimmed_in_python() -> None:

@@ -49,6 +49,32 @@ def test_inline_ca_and_token_read_the_cluster(cluster: Any) -> None:
         assert kube.request("GET", "/version")["gitVersion"].startswith("v1.")
 
 
+def test_a_watch_streams_the_changes_since_the_lists_version(cluster: Any) -> None:
+    """What the pod dashboard's watcher reads through it: each change once, in order, on a
+    connection of its own (the list's stays usable), until the server ends the stream."""
+    from digit_tui.infra.kube import Kube
+
+    writer = Kube(cluster.kubeconfig_path, timeout=10)
+    kube = lite_kube(cluster.kubeconfig_path)
+    assert kube is not None
+    with kube:
+        writer.request("POST", "/api/v1/namespaces", body={"metadata": {"name": "lite-watch"}})
+        listed = kube.request("GET", "/api/v1/namespaces/lite-watch/configmaps")
+        rv = listed["metadata"]["resourceVersion"]
+        for name in ("a", "b"):
+            writer.request("POST", "/api/v1/namespaces/lite-watch/configmaps",
+                           body={"metadata": {"name": name}, "data": {"k": name}})
+        writer.request("DELETE", "/api/v1/namespaces/lite-watch/configmaps/a")
+        cm = writer.resource("v1", "ConfigMap")
+        seen = []
+        for etype, obj in kube.watch(cm, "lite-watch", resource_version=rv, timeout_seconds=2):
+            if etype != "BOOKMARK":
+                seen.append((etype, obj["metadata"]["name"], obj["kind"]))
+        assert seen == [("ADDED", "a", "ConfigMap"), ("ADDED", "b", "ConfigMap"), ("DELETED", "a", "ConfigMap")]
+        assert kube.request("GET", "/version", timeout=1.0)["gitVersion"]      # the kept-alive list connection
+    writer.close()
+
+
 def test_ca_and_token_in_files_beside_the_kubeconfig(cluster: Any, tmp_path: Path) -> None:
     def to_files(server: dict[str, Any], user: dict[str, Any], base: Path) -> None:
         (base / "ca.pem").write_bytes(base64.b64decode(server.pop("certificate-authority-data")))
