@@ -489,12 +489,7 @@ class Kube:
                 while b"\n" in buf:
                     line, buf = buf.split(b"\n", 1)
                     if line.strip():
-                        event = json.loads(line)
-                        obj = event.get("object") or {}
-                        if event.get("type") != "ERROR":
-                            obj.setdefault("apiVersion", rtype.api_version)
-                            obj.setdefault("kind", rtype.kind)
-                        yield str(event.get("type", "")), obj
+                        yield watch_event(line, rtype)
         finally:
             raw.release_conn()
 
@@ -520,6 +515,16 @@ class Kube:
 def _event_time(ev: Obj) -> str:
     return str(ev.get("lastTimestamp") or ev.get("eventTime") or (ev.get("metadata") or {}).get("creationTimestamp")
                or "")
+
+
+def watch_event(line: bytes, rtype: ResourceType) -> tuple[str, Obj]:
+    """(type, object) of one line of a watch stream; the object typed as the list's items are."""
+    event = json.loads(line)
+    obj = event.get("object") or {}
+    if event.get("type") != "ERROR":
+        obj.setdefault("apiVersion", rtype.api_version)
+        obj.setdefault("kind", rtype.kind)
+    return str(event.get("type", "")), obj
 
 
 def read_pipelined(fetch: Callable[[str | None], bytes], rtype: ResourceType,

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from digit_tui.infra.kube import DEFAULT_POLICY, ClientPolicy, KubeError, ResourceType, read_pipelined
+from digit_tui.infra.kube import DEFAULT_POLICY, ClientPolicy, KubeError, ResourceType, read_pipelined, watch_event
 
 Obj = dict[str, Any]
 
@@ -245,14 +245,8 @@ class LiteKube:
                 line = resp.readline()
                 if not line:
                     return
-                if not line.strip():
-                    continue
-                event = json.loads(line)
-                obj = event.get("object") or {}
-                if event.get("type") != "ERROR":
-                    obj.setdefault("apiVersion", rtype.api_version)
-                    obj.setdefault("kind", rtype.kind)
-                yield str(event.get("type", "")), obj
+                if line.strip():
+                    yield watch_event(line, rtype)
         finally:
             conn.close()
             with self._lock:
