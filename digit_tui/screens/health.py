@@ -15,6 +15,7 @@ file (``health.report.export_report``: never over an existing one).
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +32,7 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Footer, Static
 
+from digit_tui.errors import PermanentError
 from digit_tui.health.checks import Verdict
 from digit_tui.health.report import MARK, Format, noted
 from digit_tui.screens.base import DigitScreen
@@ -43,6 +45,8 @@ Reader = Callable[[str, "str | None"], "HealthReport"]
 
 INTERVAL = 10.0     # seconds from one read's end to the next while the cluster answers
 RETRY = 3.0         # ... while it does not
+KUBECONFIG_REMEDY = ("fix the kubeconfig or its context (q, then h on the welcome screen chooses another); "
+                     "the view reads again by itself.")
 
 STYLE = {Verdict.OK: "green", Verdict.WARN: "yellow", Verdict.FAIL: "bold red"}
 FORMAT_NAME: dict[Format, str] = {"markdown": "Markdown", "json": "JSON", "text": "text"}
@@ -152,20 +156,30 @@ class HealthScreen(DigitScreen):
     def read_health(self) -> None:
         from digit_tui.health.report import read_report
         from digit_tui.health.watcher import describe_error
-        from digit_tui.infra.failures import failure_of
+        from digit_tui.infra.failures import TRANSIENT_KINDS, FailureKind, failure_of
 
         try:
             if not self.kubeconfig:
                 raise ValueError("no kubeconfig to read")
             report = (self.reader or read_report)(self.kubeconfig, self.context)
         except Exception as exc:
-            network = failure_of(exc) is not None
+            failure = failure_of(exc)
+            # What waiting can fix is the banner's; the operator must act on the others: the dialog's too.
+            network = failure is not None and (failure.kind in TRANSIENT_KINDS
+                                               or failure.kind is FailureKind.NO_SUCH_HOST)
             message = describe_error(exc)
             self.post_message(HealthRead(None, message, network))
-            if not network and message != self._reported:
-                self._reported = message
-                raise       # the app's one error dialog says what and what to do (DigitScreen)
-            return
+            if network or message == self._reported:
+                return
+            self._reported = message
+            # The app's one error dialog says what and what to do (DigitScreen). The client's refusals
+            # (a kubeconfig it cannot load; a certificate, a token or rights the cluster refuses) in
+            # the operator's terms; anything else as it is (a bug to report).
+            config = sys.modules.get("kubernetes.config")
+            if failure is not None or isinstance(exc, (ValueError, OSError)) \
+                    or (config is not None and isinstance(exc, config.ConfigException)):
+                raise PermanentError(f"{self.kubeconfig}: {message}", KUBECONFIG_REMEDY) from exc
+            raise
         self.post_message(HealthRead(report))
 
     def on_health_read(self, message: HealthRead) -> None:

@@ -24,6 +24,7 @@ from digit_tui.app import DigitApp, screen_actions
 from digit_tui.screens.dashboard import DashboardScreen
 from digit_tui.screens.health import HealthScreen
 from tests.health.installed import ALL_CHECKS, Installed, healthy_again, installed_sample
+from tests.release.test_api_failures import broken_kubeconfig
 from tests.tui.conftest import line_with, wait_screen
 
 if TYPE_CHECKING:
@@ -229,25 +230,37 @@ async def test_the_ways_in_welcome_dashboard_and_palette(installed: Installed, s
 
 
 
-async def test_a_kubeconfig_the_client_refuses_is_one_dialog_and_the_view_stays(tmp_path: Path) -> None:
-    """Not the network's failure: the app's error dialog says why, once; the view stays and retries."""
-    bad = tmp_path / "kubeconfig"
-    bad.write_text("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\n")
+async def _refused(kubeconfig: Path, tmp_path: Path, why: str) -> None:
+    """Not the network's failure: the app's error dialog says why and what to do, once; the view stays
+    and reads again by itself."""
     app = DigitApp(start="welcome")
     async with app.run_test(size=SMALL) as pilot:
-        screen = HealthScreen(str(bad), interval=1.0, retry=0.2, export_dir=tmp_path)
+        screen = HealthScreen(str(kubeconfig), interval=1.0, retry=0.2, export_dir=tmp_path)
         app.push_screen(screen)
-        text = await wait_screen(pilot, lambda t: "✗ Reading the cluster's health failed" in t, what="the dialog")
-        assert "current-context" in flat(text) and "Next:" in text
+        text = await wait_screen(pilot, lambda t: "✗ Reading the cluster's health failed" in t, timeout=20,
+                                 what="the dialog")
+        assert why in flat(text) and "Next: fix the kubeconfig or its context" in flat(text)
         await pilot.press("escape")
         reads = screen.reads
-        text = await wait_screen(pilot, lambda t: screen.reads >= reads + 3, what="more reads")
+        text = await wait_screen(pilot, lambda t: screen.reads >= reads + 3, timeout=20, what="more reads")
         assert app.screen is screen and "✗ read failed · retrying" in text.splitlines()[0]
         assert "the cluster could not be read — no data yet — retrying" in flat(text)
         assert "cluster unreachable" not in text         # it may well answer: the client could not ask
         await pilot.press("m")
         await wait_screen(pilot, lambda t: "no Markdown written: no report yet" in flat(t), what="nothing to export")
         assert not list(tmp_path.glob("digit-health-*"))
+
+
+async def test_a_kubeconfig_the_client_cannot_load_is_one_dialog_and_the_view_stays(tmp_path: Path) -> None:
+    bad = tmp_path / "kubeconfig"
+    bad.write_text("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\n")
+    await _refused(bad, tmp_path, "Expected key current-context")
+
+
+async def test_a_token_the_cluster_refuses_is_one_dialog_and_the_view_stays(installed: Installed,
+                                                                            tmp_path: Path) -> None:
+    bad = broken_kubeconfig(installed.cluster, "wrong-token", tmp_path / "kubeconfig")
+    await _refused(bad, tmp_path, "credentials refused (401)")
 
 
 # -- a report made by hand: the real checks on cluster objects written here, a fixed time ----------
