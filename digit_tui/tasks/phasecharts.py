@@ -28,7 +28,7 @@ import yaml
 
 from digit_tui.answers.config import InstallConfig
 from digit_tui.atomic import atomic_write
-from digit_tui.engine.task import RetryPolicy, Task, TaskContext
+from digit_tui.engine.task import Load, RetryPolicy, Task, TaskContext
 from digit_tui.errors import PermanentError
 from digit_tui.infra.kube import Kube, object_key
 from digit_tui.infra.kubeconvert import convert_objects
@@ -106,6 +106,8 @@ def chart_trees(chart_dir: Path) -> list[Path]:
 
 class PhaseRenderTask(Task):
     """Render a phase's charts with the generated env files into ``rendered-<phase>/``."""
+
+    load = Load.CPU     # Helm's templating here, like the release's render: held to the cores
 
     def __init__(self, config: InstallConfig, phase: str, planner: Planner, deps: Iterable[str], *,
                  title: str) -> None:

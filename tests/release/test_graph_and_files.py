@@ -13,6 +13,7 @@ import yaml
 from digit_tui.engine.journal import Journal
 from digit_tui.errors import InputError
 from digit_tui.engine.scheduler import GraphError, Scheduler, validate_graph
+from digit_tui.engine.task import Load
 from digit_tui.tasks.graph import install_graph
 from digit_tui.tasks.helmconfig import HelmConfigTask
 from digit_tui.tasks.render import RenderTask
@@ -155,6 +156,9 @@ async def test_monitoring_and_jenkins_come_from_the_source_only_when_the_phases_
     assert set(tasks["monitoring-render"].deps) == {"helm-config", "cluster-configs"}
     assert set(tasks["jenkins-render"].deps) == {"helm-config", "cluster-configs"}
     assert tasks["jenkins"].deps == ("jenkins-render",)
+    # Every render computes here, so each holds one of the cores (engine/limits.py); the rest wait.
+    assert {i for i, t in tasks.items() if t.load is Load.CPU} == {"render", "postgres-render", "monitoring-render",
+                                                                  "jenkins-render"}
     plan = await dry_run_all([tasks["monitoring-render"], tasks["jenkins"]])
     assert plan["monitoring-render"][0].startswith(
         "would render prometheus-operator, grafana, jaeger, prometheus-node-exporter from the DIGIT source")
