@@ -60,6 +60,7 @@ class Deployed:
     limits: str                                         # as the engine logged them
     reruns: list[float] = field(default_factory=list)
     rerun_cpu: list[float] = field(default_factory=list)
+    spans: dict[str, tuple[float, float, list[str]]] = field(default_factory=dict)   # the first install's tasks
 
 
 def deploy(work: Path, speed: float, concurrency: int | None, reruns: int = 0) -> Deployed:
@@ -99,7 +100,8 @@ def deploy(work: Path, speed: float, concurrency: int | None, reruns: int = 0) -
         phases: list[tuple[float, float, float]] = []
         result = Deployed(0.0, {}, "")
         result.elapsed = once("install")
-        result.times = task_times(work / "state" / "journal.db")
+        result.spans = task_spans(work / "state" / "journal.db")
+        result.times = {tid: (end - start, deps) for tid, (start, end, deps) in result.spans.items()}
         result.limits = logged_limits(work / "state" / "logs" / "engine.log")
         result.reruns = [once("rerun") for _ in range(reruns)]
         if phases:
@@ -121,7 +123,8 @@ def logged_limits(log: Path) -> str:
     return found.group(1) if found else "?"
 
 
-def task_times(journal: Path) -> dict[str, tuple[float, list[str]]]:
+def task_spans(journal: Path) -> dict[str, tuple[float, float, list[str]]]:
+    """Each task of the latest run: (started, finished, its dependencies), by the journal's clock."""
     import json
 
     db = sqlite3.connect(f"file:{journal}?mode=ro", uri=True)
@@ -130,7 +133,7 @@ def task_times(journal: Path) -> dict[str, tuple[float, list[str]]]:
         rows = db.execute("SELECT id, started, finished, deps FROM tasks WHERE run_id=?", (run,)).fetchall()
     finally:
         db.close()
-    return {tid: (max(0.0, (fin or 0) - (st or 0)), json.loads(deps or "[]")) for tid, st, fin, deps in rows}
+    return {tid: (st or 0.0, max(st or 0.0, fin or 0.0), json.loads(deps or "[]")) for tid, st, fin, deps in rows}
 
 
 def run_phases(journal: Path, started: float, elapsed: float) -> tuple[float, float, float]:
@@ -156,6 +159,31 @@ def critical_path(times: dict[str, tuple[float, list[str]]]) -> tuple[float, lis
         return memo[tid]
 
     return max((longest(t) for t in times), key=lambda x: x[0])
+
+
+def last_chain(spans: dict[str, tuple[float, float, list[str]]]) -> list[str]:
+    """The chain that ended the run: from the last task to finish, back through the dependency
+    that finished last each time (what the run waited for)."""
+    chain = [max(spans, key=lambda tid: spans[tid][1])]
+    while spans[chain[-1]][2]:
+        chain.append(max(spans[chain[-1]][2], key=lambda d: spans[d][1]))
+    return chain[::-1]
+
+
+def chain_report(spans: dict[str, tuple[float, float, list[str]]], alone: dict[str, tuple[float, list[str]]]) -> None:
+    """Where a run lost time against the bound, along its last chain: each task's start after its
+    last dependency finished (the scheduler's latency) and its duration against the same task's in
+    the sequential run, where nothing competes with it (what running beside others cost it)."""
+    first = min(start for start, _, _ in spans.values())
+    late = slower = 0.0
+    print("its last chain: task, started after its last dependency, duration here / alone at concurrency 1")
+    for tid in last_chain(spans):
+        start, end, deps = spans[tid]
+        wait = start - max((spans[d][1] for d in deps), default=first)
+        own = alone[tid][0] if tid in alone else float("nan")
+        late, slower = late + wait, slower + (end - start) - own
+        print(f"  {tid:28s} {wait * 1000:6.0f} ms  {end - start:6.2f} / {own:5.2f} s")
+    print(f"  in all: started {late:.2f} s after their dependencies, ran {slower:+.2f} s longer than alone")
 
 
 def main() -> int:
@@ -187,6 +215,8 @@ def main() -> int:
     print(f"critical-path lower bound:  {bound:7.2f} s   ({' -> '.join(path)})")
     print(f"sequential / {name}:      {seq.elapsed / par.elapsed:5.2f}x   (goal >= 3)")
     print(f"{name} / lower bound:     {par.elapsed / bound:5.2f}x   (goal <= 1.15)")
+    print(f"where the {name} run's time went beyond the bound:")
+    chain_report(par.spans, seq.times)
     return 0
 
 
