@@ -3,7 +3,8 @@
 Every call has a timeout. SSH and the tools block (callers run them in a thread);
 the probes are asyncio (``engine.netprobe``). Nothing here is written anywhere,
 except a host key the operator asked to trust (``trust``), in the state
-directory's known_hosts.
+directory's known_hosts, and the tools' versions by their binaries' stamps
+(``toolcache``), in the state directory too.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from digit_tui.preflight import checks
 from digit_tui.preflight import thresholds as th
 from digit_tui.preflight.checks import ToolVersion
 from digit_tui.preflight.model import PASSPHRASE_ENV, CheckResult, HostOutcome, HostSpec, PreflightPlan, Status
+from digit_tui.preflight.toolcache import ToolCache
 from digit_tui.preflight.trust import trust_hosts
 
 # A node kubeadm already joined: its ports are in use by Kubernetes itself on a rerun.
@@ -108,10 +110,15 @@ def find_tool(name: str) -> str | None:
     return shutil.which(name)
 
 
-def tool_version(name: str, timeout: float = th.TOOL_TIMEOUT) -> ToolVersion:
+def tool_version(name: str, timeout: float = th.TOOL_TIMEOUT, *, cache: ToolCache | None = None) -> ToolVersion:
+    """The tool's path and version; ``cache``: what this binary said before, and where to keep what
+    it says now (preflight/toolcache.py)."""
     path = find_tool(name)
     if path is None:
         return ToolVersion(name, None)
+    known = cache.version(name, path) if cache is not None else None
+    if known is not None:
+        return ToolVersion(name, path, known)
     # Neither terraform nor sops may phone home for "a newer version is out" from a jump host.
     env = dict(os.environ, CHECKPOINT_DISABLE="1", SOPS_DISABLE_VERSION_CHECK="1")
     try:
@@ -125,9 +132,12 @@ def tool_version(name: str, timeout: float = th.TOOL_TIMEOUT) -> ToolVersion:
         said = (r.stderr.strip().splitlines() or [f"exit {r.returncode}"])[-1]
         return ToolVersion(name, path, error=said[:200])
     try:
-        return ToolVersion(name, path, _parse_version(name, r.stdout))
+        version = _parse_version(name, r.stdout)
     except (ValueError, KeyError, TypeError):
         return ToolVersion(name, path, error="its version output was not understood")
+    if cache is not None:
+        cache.remember(name, path, version)
+    return ToolVersion(name, path, version)
 
 
 def sops_needed(plan: PreflightPlan) -> bool:
@@ -144,7 +154,10 @@ def sops_needed(plan: PreflightPlan) -> bool:
 
 def tool_results(plan: PreflightPlan) -> list[CheckResult]:
     need_sops = sops_needed(plan)
-    found = {name: tool_version(name) for name in checks.needed_tools(plan, need_sops)}
+    cache = ToolCache.load(plan.state_dir) if plan.state_dir is not None else None
+    found = {name: tool_version(name, cache=cache) for name in checks.needed_tools(plan, need_sops)}
+    if cache is not None:
+        cache.save()
     return checks.tool_checks(plan, found, need_sops)
 
 
