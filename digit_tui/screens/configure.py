@@ -19,23 +19,21 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.timer import Timer
+from textual.containers import Horizontal, VerticalScroll
 from textual.widget import Widget
-from textual.widgets import Input, Label, RadioSet, Static
+from textual.widgets import Input, RadioSet, Static
 
 from digit_tui.screens.base import DigitScreen
-from digit_tui.screens.newinstall import _note, field_text
 from digit_tui.viewmodel import configure as vm
 from digit_tui.widgets.choices import Choice
 from digit_tui.widgets.flowheader import flow_header
 from digit_tui.widgets.footer import QuietFooter
+from digit_tui.widgets.formfield import FormChecks, FormField, SecretField, field_text, show_problems
 from digit_tui.widgets.numberinput import NumberInput
 
 if TYPE_CHECKING:
     from digit_tui.answers.model import Answers
 
-DEBOUNCE = 0.15
 SIDE_BY_SIDE = 120      # from this width the preview is shown beside the form
 LABELS = {"state_tenant": "State tenant", "container_registry": "Registry", "db_mode": "Database",
           "db_host": "DB host", "db_port": "DB port", "db_name": "DB name", "db_username": "DB user",
@@ -78,44 +76,46 @@ class ConfigScreen(DigitScreen):
         self.skip_checks = skip_checks
         self.start = vm.ConfigChoices.of(answers)
         self.check: vm.ConfigCheck | None = None
+        self.fields: dict[str, FormField] = {}
+        self._previewed: vm.Preview | None = None
         self.touched: set[str] = set()
         self.show_all = False
         self.preview_wanted: bool | None = None     # None: by the width
-        self._gen = 0
-        self._pending = False
+        self.checks = FormChecks(self, self.choices, self.run_check)
         self._advance = False
-        self._timer: Timer | None = None
 
     # -- layout -----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
+        def field(name: str, widget: Widget) -> FormField:
+            return FormField(name, LABELS[name], widget)
+
         s = self.start
         tier = self.answers.sizing.tier
         own = "on" if self.answers.monitoring_enabled and self.answers.phases.monitoring is None else "off"
         yield Static(id="flow-header")
         with Horizontal(id="config-body"):
             with VerticalScroll(id="config-form"):
-                yield _field("state_tenant", Input(s.state_tenant, placeholder="such as pb", id="state_tenant",
-                                                   compact=True))
-                yield _field("container_registry", Input(s.container_registry, placeholder="such as egovio",
-                                                         id="container_registry", compact=True))
-                yield _field("db_mode", _radios("db_mode", vm.DB_MODES, s.db_mode))
-                yield _field("db_host", Input(s.db_host, placeholder="the server's address", id="db_host",
-                                              compact=True))
-                yield _field("db_port", NumberInput(s.db_port, id="db_port", compact=True, max_length=6))
-                yield _field("db_name", Input(s.db_name, id="db_name", compact=True))
-                yield _field("db_username", Input(s.db_username, id="db_username", compact=True))
-                yield _field("db_password", Input(placeholder="(none: the install generates one)", password=True,
-                                                  id="db_password", compact=True))
-                yield _field("db_password_file", Input(s.db_password_file, placeholder="an existing 0600 file",
-                                                       id="db_password_file", compact=True))
-                yield _field("storage_mode", _radios("storage_mode", vm.STORAGE_MODES, s.storage_mode))
-                yield _field("storage_class", Input(s.storage_class, placeholder="(the cluster's default)",
-                                                    id="storage_class", compact=True))
-                yield _field("jenkins", _radios("jenkins", ("off", "on"), "on" if s.jenkins else "off"))
-                yield _field("jenkins_repositories", Input(s.jenkins_repositories,
-                                                           placeholder="git URLs, space-separated",
-                                                           id="jenkins_repositories", compact=True))
-                yield _field("monitoring", RadioSet(*[Choice(label, value=value == s.monitoring) for value, label in (
+                yield field("state_tenant", Input(s.state_tenant, placeholder="such as pb", id="state_tenant",
+                                                  compact=True))
+                yield field("container_registry", Input(s.container_registry, placeholder="such as egovio",
+                                                        id="container_registry", compact=True))
+                yield field("db_mode", _radios("db_mode", vm.DB_MODES, s.db_mode))
+                yield field("db_host", Input(s.db_host, placeholder="the server's address", id="db_host",
+                                             compact=True))
+                yield field("db_port", NumberInput(s.db_port, id="db_port", compact=True, max_length=6))
+                yield field("db_name", Input(s.db_name, id="db_name", compact=True))
+                yield field("db_username", Input(s.db_username, id="db_username", compact=True))
+                yield SecretField("db_password", LABELS["db_password"], "(none: the install generates one)")
+                yield field("db_password_file", Input(s.db_password_file, placeholder="an existing 0600 file",
+                                                      id="db_password_file", compact=True))
+                yield field("storage_mode", _radios("storage_mode", vm.STORAGE_MODES, s.storage_mode))
+                yield field("storage_class", Input(s.storage_class, placeholder="(the cluster's default)",
+                                                   id="storage_class", compact=True))
+                yield field("jenkins", _radios("jenkins", ("off", "on"), "on" if s.jenkins else "off"))
+                yield field("jenkins_repositories", Input(s.jenkins_repositories,
+                                                          placeholder="git URLs, space-separated",
+                                                          id="jenkins_repositories", compact=True))
+                yield field("monitoring", RadioSet(*[Choice(label, value=value == s.monitoring) for value, label in (
                     ("default", f"{tier}'s ({own})"), ("on", "on"), ("off", "off"))], id="monitoring",
                     compact=True))
             with VerticalScroll(id="config-preview") as pane:
@@ -125,8 +125,7 @@ class ConfigScreen(DigitScreen):
         yield QuietFooter(show_command_palette=False)
 
     def on_mount(self) -> None:
-        for static in self.query(".field-note, .field-error").results(Static):
-            static.display = False
+        self.fields = {f.field_name: f for f in self.query(FormField)}
         self._visibility()
         self._layout()
         self.query_one("#state_tenant", Input).focus()
@@ -150,17 +149,22 @@ class ConfigScreen(DigitScreen):
 
     def _visibility(self) -> None:
         c = self.choices()
-        self.query_one("#field-db_host").display = c.db_mode != "in-cluster"
-        self.query_one("#field-storage_class").display = c.storage_mode == "dynamic"
-        self.query_one("#field-jenkins_repositories").display = c.jenkins
-        _note(self.query_one("#note-storage_mode", Static), Text(
+        fields = self.fields
+        fields["db_host"].display = c.db_mode != "in-cluster"
+        fields["storage_class"].display = c.storage_mode == "dynamic"
+        fields["jenkins_repositories"].display = c.jenkins
+        fields["storage_mode"].note(Text(
             "static volumes need their disks listed: edit storage.* in the answers file (docs/answers.md), then "
             "`digit-tui install --answers FILE`", style="yellow") if c.storage_mode == "static" else None)
-        password = self.query_one("#db_password", Input)
-        _note(self.query_one("#note-db_password", Static), Text(
-            ("shown, ctrl+r hides it" if not password.password else "masked, ctrl+r reveals it")
+        password = self._password
+        password.note(Text(
+            ("masked, ctrl+r reveals it" if password.masked else "shown, ctrl+r hides it")
             + f"; kept 0600 as {vm.PASSWORD_NAME} in the state dir, not in the answers", style="dim")
             if c.db_password else None)
+
+    @property
+    def _password(self) -> SecretField:
+        return self.query_one("#field-db_password", SecretField)
 
     def _layout(self) -> None:
         wide = (self.size.width or 80) >= SIDE_BY_SIDE
@@ -169,16 +173,10 @@ class ConfigScreen(DigitScreen):
         self.query_one("#config-form").display = wide or not shown
 
     # -- checking ----------------------------------------------------------------------------------
-    def schedule(self) -> None:
-        self._gen += 1
-        self._pending = True
-        self._header()
-        if self._timer is not None:
-            self._timer.stop()
-        self._timer = self.set_timer(DEBOUNCE, self._start_check)
-
-    def _start_check(self) -> None:
-        self.run_check(self._gen, self.choices())
+    def schedule(self, *, again: bool = False) -> None:
+        # A check is due: the indicator says so at once. Nothing changed: the last check's findings
+        # as they are (a field just touched shows its problem).
+        self._header() if self.checks.changed(again=again) else self._render_fields()
 
     @work(thread=True, exclusive=True, group="config-check", exit_on_error=False,
           description="checking the configuration")
@@ -187,9 +185,9 @@ class ConfigScreen(DigitScreen):
         self.app.call_from_thread(self._apply, gen, result)
 
     def _apply(self, gen: int, check: vm.ConfigCheck) -> None:
-        if gen != self._gen:
+        if not self.checks.answered(gen):
             return      # the form changed meanwhile: a newer check is coming
-        self.check, self._pending = check, False
+        self.check = check
         self._render_fields()
         self._header()
         if self._advance:
@@ -200,12 +198,7 @@ class ConfigScreen(DigitScreen):
         check = self.check
         if check is None:
             return
-        for name in vm.FIELDS:
-            problem = check.errors.get(name)
-            shown = problem is not None and (self.show_all or name in self.touched)
-            error = self.query_one(f"#err-{name}", Static)
-            error.update(Text("✗ " + field_text(problem), style="red") if shown and problem else "")
-            error.display = shown
+        show_problems(self.fields, check.errors, lambda name: self.show_all or name in self.touched)
         status = self.query_one("#flow-status", Static)
         if check.ok:
             status.update(Text.assemble(("✓ ", "green"), "valid — ctrl+n: the plan; ctrl+o: the preview of the "
@@ -225,6 +218,9 @@ class ConfigScreen(DigitScreen):
                 pane.border_title = "Preview · ✗ fix the form first"
             return      # the last valid preview stays, under a title that says it is not current
         pane.border_title = "Preview"
+        if preview == self._previewed:
+            return      # the same files: the pane keeps its text (and where it is scrolled to)
+        self._previewed = preview
         text = Text()
         text.append(f"Environment file · {preview.env_name} (what this form decides)\n", style="bold")
         if preview.error is not None:
@@ -249,7 +245,7 @@ class ConfigScreen(DigitScreen):
     def _header(self) -> None:
         step = f"4/5 configuration · {self.answers.environment}"
         check = self.check
-        if self._pending or check is None:
+        if self.checks.pending or check is None:
             right = Text("◌ checking…", style="yellow")
         elif check.ok:
             right = Text("✓ valid", style="green")
@@ -283,8 +279,7 @@ class ConfigScreen(DigitScreen):
 
     # -- actions ------------------------------------------------------------------------------------------
     def action_reveal(self) -> None:
-        field = self.query_one("#db_password", Input)
-        field.password = not field.password
+        self._password.reveal()
         self._visibility()
 
     def action_preview(self) -> None:
@@ -306,7 +301,7 @@ class ConfigScreen(DigitScreen):
 
     def action_next(self) -> None:
         self.show_all = True
-        if self._pending:
+        if self.checks.pending:
             self._advance = True        # once the check under way has answered
             return
         check = self.check
@@ -335,13 +330,6 @@ class ConfigScreen(DigitScreen):
 
     def action_back(self) -> None:
         self.app.pop_screen()
-
-
-def _field(name: str, widget: Widget) -> Vertical:
-    return Vertical(Horizontal(Label(LABELS[name], classes="field-label"), widget, classes="field-row"),
-                    Static(id=f"note-{name}", classes="field-note"),
-                    Static(id=f"err-{name}", classes="field-error"),
-                    id=f"field-{name}", classes="field")
 
 
 def _radios(name: str, values: tuple[str, ...], chosen: str) -> RadioSet:

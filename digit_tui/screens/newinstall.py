@@ -15,31 +15,25 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.timer import Timer
+from textual.containers import VerticalScroll
 from textual.widget import Widget
-from textual.widgets import Input, Label, ProgressBar, RadioSet, Select, Static
+from textual.widgets import Input, ProgressBar, RadioSet, Select, Static
 from textual.worker import get_current_worker
 
-from digit_tui.errors import InputError
 from digit_tui.screens.base import DigitScreen
 from digit_tui.screens.compat import CompatScreen, summary
 from digit_tui.viewmodel.compat import Compat, check_release, target_version
 from digit_tui.viewmodel.gitfetch import Fetched, FetchProgress, fetch
-from digit_tui.viewmodel.newinstall import (FIELDS, PROVIDERS, SOURCES, Choices, FormCheck, GitFetch, SourceCache,
+from digit_tui.viewmodel.newinstall import (PROVIDERS, SOURCES, Choices, FormCheck, GitFetch, SourceCache,
                                             check_choices)
 from digit_tui.widgets.choices import CheckList, Choice
 from digit_tui.widgets.footer import QuietFooter
+from digit_tui.widgets.formfield import FormChecks, FormField, field_text, show_problems
 
-DEBOUNCE = 0.15
 LABELS = {"provider": "Cluster", "kubeconfig": "Kubeconfig", "context": "Context", "environment": "Environment",
           "source": "DIGIT source", "source_path": "Tree", "git_url": "Git URL", "git_ref": "Ref",
           "release": "Release", "modules": "Modules",
           "domain": "Domain"}
-
-
-def field_text(problem: InputError) -> str:
-    return problem.message + (f" (expected: {problem.expected})" if problem.expected else "")
 
 
 def release_label(release: str) -> str:
@@ -74,12 +68,11 @@ class TargetScreen(DigitScreen):
         self.state_override = state_override
         self.cache = SourceCache()
         self.check: FormCheck | None = None
+        self.fields: dict[str, FormField] = {}
         self.touched: set[str] = set()
         self.show_all = False
-        self._gen = 0
-        self._pending = False
+        self.checks = FormChecks(self, self.choices, self.run_check)
         self._advance = False
-        self._timer: Timer | None = None
         self._release_opts: tuple[str, ...] = ()
         self._module_opts: tuple[str, ...] = ()
         self._context_opts: tuple[str, ...] = ()
@@ -93,33 +86,35 @@ class TargetScreen(DigitScreen):
 
     # -- layout -------------------------------------------------------------------
     def compose(self) -> ComposeResult:
+        def field(name: str, widget: Widget, *extra: Widget) -> FormField:
+            return FormField(name, LABELS[name], widget, *extra)
+
         yield Static(id="flow-header")
         with VerticalScroll(id="form"):
-            yield _field("provider", RadioSet(Choice("sandbox (on this machine)", value=True),
-                                              Choice("existing cluster"), id="provider", compact=True))
-            yield _field("kubeconfig", Input(placeholder="path of the cluster's kubeconfig", id="kubeconfig",
+            yield field("provider", RadioSet(Choice("sandbox (on this machine)", value=True),
+                                             Choice("existing cluster"), id="provider", compact=True))
+            yield field("kubeconfig", Input(placeholder="path of the cluster's kubeconfig", id="kubeconfig",
+                                            compact=True))
+            yield field("context", Select[str]([], prompt="its current-context", id="context", compact=True))
+            yield field("environment", Input(placeholder="a name such as sdc-prod", id="environment", compact=True))
+            yield field("source", RadioSet(Choice("bundled sample", value=True),
+                                           Choice("local directory"), Choice("git URL + ref"),
+                                           id="source", compact=True))
+            yield field("source_path", Input(placeholder="path of a DIGIT-DevOps checkout", id="source_path",
                                              compact=True))
-            yield _field("context", Select[str]([], prompt="its current-context", id="context", compact=True))
-            yield _field("environment", Input(placeholder="a name such as sdc-prod", id="environment", compact=True))
-            yield _field("source", RadioSet(Choice("bundled sample", value=True),
-                                            Choice("local directory"), Choice("git URL + ref"),
-                                            id="source", compact=True))
-            yield _field("source_path", Input(placeholder="path of a DIGIT-DevOps checkout", id="source_path",
-                                              compact=True))
-            yield _field("git_url", Input(placeholder="such as https://github.com/egovernments/DIGIT-DevOps.git",
-                                          id="git_url", compact=True))
-            yield _field("git_ref", Input(placeholder="a branch, tag or commit such as master", id="git_ref",
-                                          compact=True),
-                         ProgressBar(total=100, show_eta=False, id="fetch-bar"))
-            yield _field("release", Select[str]([], prompt="(reading the tree…)", id="release", compact=True))
-            yield _field("modules", CheckList(id="modules"))
-            yield _field("domain", Input(placeholder="such as egov.example.gov.in", id="domain", compact=True))
+            yield field("git_url", Input(placeholder="such as https://github.com/egovernments/DIGIT-DevOps.git",
+                                         id="git_url", compact=True))
+            yield field("git_ref", Input(placeholder="a branch, tag or commit such as master", id="git_ref",
+                                         compact=True),
+                        ProgressBar(total=100, show_eta=False, id="fetch-bar"))
+            yield field("release", Select[str]([], prompt="(reading the tree…)", id="release", compact=True))
+            yield field("modules", CheckList(id="modules"))
+            yield field("domain", Input(placeholder="such as egov.example.gov.in", id="domain", compact=True))
         yield Static(id="flow-status")
         yield QuietFooter(show_command_palette=False)
 
     def on_mount(self) -> None:
-        for static in self.query(".field-note, .field-error").results(Static):
-            static.display = False
+        self.fields = {f.field_name: f for f in self.query(FormField)}
         self.query_one("#fetch-bar").display = False
         self._visibility()
         self.query_one("#provider", RadioSet).focus()
@@ -174,17 +169,10 @@ class TargetScreen(DigitScreen):
         return True
 
     # -- checking -------------------------------------------------------------------------
-    def schedule(self) -> None:
-        """Check the form shortly (typing restarts the wait); the indicator says so at once."""
-        self._gen += 1
-        self._pending = True
-        self._header()
-        if self._timer is not None:
-            self._timer.stop()
-        self._timer = self.set_timer(DEBOUNCE, self._start_check)
-
-    def _start_check(self) -> None:
-        self.run_check(self._gen, self.choices())
+    def schedule(self, *, again: bool = False) -> None:
+        # A check is due: the indicator says so at once. Nothing changed: the last check's findings
+        # as they are (a field just touched shows its problem).
+        self._header() if self.checks.changed(again=again) else self._render_fields()
 
     @work(thread=True, exclusive=True, group="form-check", exit_on_error=False, description="checking the answers")
     def run_check(self, gen: int, choices: Choices) -> None:
@@ -192,9 +180,9 @@ class TargetScreen(DigitScreen):
         self.app.call_from_thread(self._apply, gen, result)
 
     def _apply(self, gen: int, check: FormCheck) -> None:
-        if gen != self._gen:
+        if not self.checks.answered(gen):
             return    # the form changed meanwhile: a newer check is coming
-        self.check, self._pending = check, False
+        self.check = check
         self._sync_options(check)
         self._start_compat()
         self._render_fields()
@@ -212,7 +200,7 @@ class TargetScreen(DigitScreen):
         check = self.check
         if self.choices().source != "git" or self._cancel is not None:
             return
-        if self._pending or check is None:
+        if self.checks.pending or check is None:
             self._fetch_after = True       # once the check under way has answered
             return
         if check.fetch is None:
@@ -270,10 +258,10 @@ class TargetScreen(DigitScreen):
             self._fetch_note(Text.assemble(("✓ ", "green"), f"fetched {result.ref} at {result.commit[:12]}",
                                            (f" · state's sources/{result.checkout.name}", "dim")))
         self.refresh_bindings()
-        self.schedule()
+        self.schedule(again=True)     # the checkout's tree is new even where its path is not
 
     def _fetch_note(self, text: Text | None) -> None:
-        _note(self.query_one("#note-git_ref", Static), text)
+        self.fields["git_ref"].note(text)
 
     # -- the compatibility report --------------------------------------------------------------
     def _compat_key(self) -> str:
@@ -310,8 +298,7 @@ class TargetScreen(DigitScreen):
 
     def _compat_progress(self, key: str, line: str) -> None:
         if key == self._compat_key():
-            _note(self.query_one("#note-release", Static),
-                  Text.assemble(("◌ ", "yellow"), f"compatibility: {line}…"))
+            self.fields["release"].note(Text.assemble(("◌ ", "yellow"), f"compatibility: {line}…"))
 
     def _compat_done(self, key: str, result: Compat | BaseException) -> None:
         self._compat_running.discard(key)
@@ -319,23 +306,23 @@ class TargetScreen(DigitScreen):
         self._start_compat()            # the release chosen meanwhile, if it is another
         self._render_compat()
         self.refresh_bindings()
-        if self._advance and key == self._compat_key() and not self._pending:
+        if self._advance and key == self._compat_key() and not self.checks.pending:
             self._advance = False
             self.action_plan()
 
     def _render_compat(self) -> None:
         key = self._compat_key()
-        note = self.query_one("#note-release", Static)
+        field = self.fields["release"]
         result = self.compat.get(key) if key else None
         if not key:
-            _note(note, None)
+            field.note(None)
         elif result is None:
-            if not str(note.render()).startswith("◌"):
-                _note(note, Text.assemble(("◌ ", "yellow"), "checking the release's compatibility…"))
+            if not (field.note_text is not None and field.note_text.plain.startswith("◌")):
+                field.note(Text.assemble(("◌ ", "yellow"), "checking the release's compatibility…"))
         elif isinstance(result, Compat):
-            _note(note, summary(result))
+            field.note(summary(result))
         else:
-            _note(note, Text(f"✗ the compatibility check failed: {result}", style="red"))
+            field.note(Text(f"✗ the compatibility check failed: {result}", style="red"))
 
     def action_report(self) -> None:
         result = self.compat.get(self._compat_key())
@@ -372,13 +359,8 @@ class TargetScreen(DigitScreen):
         check = self.check
         if check is None:
             return
-        for name in FIELDS:
-            problem = check.errors.get(name)
-            shown = problem is not None and (self.show_all or name in self.touched)
-            error = self.query_one(f"#err-{name}", Static)
-            error.update(Text("✗ " + field_text(problem), style="red") if shown and problem else "")
-            error.display = shown
-        _note(self.query_one("#note-environment", Static),
+        show_problems(self.fields, check.errors, lambda name: self.show_all or name in self.touched)
+        self.fields["environment"].note(
               Text(f"state: {check.state_dir}", style="dim") if check.state_dir else None)
         self._render_modules()
         self._render_compat()
@@ -392,16 +374,16 @@ class TargetScreen(DigitScreen):
 
     def _render_modules(self) -> None:
         check = self.check
-        note = self.query_one("#note-modules", Static)
+        field = self.fields["modules"]
         if check is None or check.source.manifest is None:
-            _note(note, None)
+            field.note(None)
             return
         selected = set(self.query_one("#modules", CheckList).selected)
         deploys = check.source.resolve(m for m in self._module_opts if m in selected)
         line = Text(f"deploys {len(deploys)} modules: ", style="dim")
         for i, m in enumerate(deploys):
             line.append(("" if i == 0 else " · ") + m, style="bold" if m in selected else "dim")
-        _note(note, line)
+        field.note(line)
 
     def _header(self) -> None:
         head = Text()
@@ -409,7 +391,7 @@ class TargetScreen(DigitScreen):
         head.append(" · 1/5 target and source")
         width = self.size.width or 80
         check = self.check
-        if self._pending or check is None:
+        if self.checks.pending or check is None:
             right = Text("◌ checking…", style="yellow")
         elif check.ok:
             right = Text("✓ valid", style="green")
@@ -456,7 +438,7 @@ class TargetScreen(DigitScreen):
         from digit_tui.screens.prereqs import PrereqScreen
 
         self.show_all = True
-        if self._pending:
+        if self.checks.pending:
             self._advance = True     # once the check under way has answered
             return
         check = self.check
@@ -508,19 +490,6 @@ class TargetScreen(DigitScreen):
             self._cancel.set()               # escape while fetching: stop git, stay on the form
             return
         self.app.pop_screen()
-
-
-def _field(name: str, widget: Widget, *extra: Widget) -> Vertical:
-    return Vertical(Horizontal(Label(LABELS[name], classes="field-label"), widget, classes="field-row"),
-                    *extra,
-                    Static(id=f"note-{name}", classes="field-note"),
-                    Static(id=f"err-{name}", classes="field-error"),
-                    id=f"field-{name}", classes="field")
-
-
-def _note(static: Static, text: Text | None) -> None:
-    static.update(text or "")
-    static.display = text is not None
 
 
 def _module_label(module: str, needs: tuple[str, ...]) -> Text:
