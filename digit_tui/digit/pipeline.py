@@ -27,7 +27,9 @@ import hashlib
 import os
 import re
 from collections.abc import Callable, Container, Mapping, Sequence
-from dataclasses import dataclass, replace
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -69,10 +71,16 @@ class RenderedService:
     objects: list[dict[str, Any]]
     crds: list[dict[str, Any]]
     digest: str                          # sha256 of canonical_yaml(crds, objects)
+    # The canonical text the digest was taken of, kept for the file it is written to (dumping it
+    # again was a sixth of a render). Not an init field: a service made with dataclasses.replace
+    # (other objects, converted ones) dumps its own. Objects are never changed in place.
+    _text: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def manifest_yaml(self) -> str:
-        return canonical_yaml(self.crds, self.objects)
+        if self._text is None:
+            self._text = canonical_yaml(self.crds, self.objects)
+        return self._text
 
 
 def canonical_yaml(crds: list[dict[str, Any]], objects: list[dict[str, Any]]) -> str:
@@ -102,8 +110,9 @@ def render_release(source: DigitSource | str | os.PathLike[str],
     ``modules`` None means every module of the manifest; otherwise the platform
     modules plus the chosen ``m_`` modules and their dependencies. Services named
     in ``skip`` (rendered earlier with the same inputs) are left out of the result;
-    ``on_rendered`` sees each service as soon as it is rendered, so a caller can
-    keep finished work when it is killed halfway. ``tags`` and ``running_tags``:
+    ``on_rendered`` sees each service, in order, as soon as it and those before it
+    are rendered (``render_workers`` at a time), so a caller can keep finished
+    work when it is killed halfway. ``tags`` and ``running_tags``:
     see the module docstring. ``skip_services`` (the answers' ``digit.skip_services``)
     are left out on purpose: not rendered at all, their charts not even looked up;
     a name that is no service of these modules is an InputError with a near match.
@@ -118,41 +127,53 @@ def render_release(source: DigitSource | str | os.PathLike[str],
     refs = {e.name: _lookup(index, e, release) for e in entries}
     base = base_values(env_file, secrets_file)
 
-    out: list[RenderedService] = []
-    wanting: dict[str, int | None] = {}     # untagged services whose chart requires a tag
-    wanting_detail = ""
-
-    def keep(service: RenderedService) -> None:
-        out.append(service)
-        if on_rendered is not None:
-            on_rendered(service)
-
+    # Every service is rendered at once, a few at a time (Helm's native render releases the GIL;
+    # parsing its output and the canonical text overlap with the next render), and taken in order.
+    jobs: list[tuple[ServiceEntry | None, Callable[[], RenderedService]]] = []
     if cluster_configs and CLUSTER_CONFIGS not in skip:
         # Namespaces, egov-config and the Secrets must exist before any service is applied.
         listed = next((e for e in entries if e.name == CLUSTER_CONFIGS), None)
         if listed is not None:
-            keep(_render_entry(renderer, refs[CLUSTER_CONFIGS], listed, base, namespace))
+            jobs.append((None, partial(_render_entry, renderer, refs[CLUSTER_CONFIGS], listed, base, namespace)))
         else:
-            ref = index.lookup(CLUSTER_CONFIGS)
-            keep(_render_one(renderer, ref, CLUSTER_CONFIGS, None, None, CLUSTER_CONFIGS, base, namespace))
+            jobs.append((None, partial(_render_one, renderer, index.lookup(CLUSTER_CONFIGS), CLUSTER_CONFIGS, None,
+                                       None, CLUSTER_CONFIGS, base, namespace)))
     for entry in entries:
-        if (cluster_configs and entry.name == CLUSTER_CONFIGS) or entry.name in skip:
-            continue
-        if wanting and entry.tag:
-            continue    # the release fails anyway; only look for more services wanting a tag
-        try:
-            rendered = _render_entry(renderer, refs[entry.name], entry, base, namespace)
-        except RenderError as exc:
-            if entry.tag or not wants_tag(exc):
-                raise
-            wanting[entry.name] = entry.line
-            wanting_detail = wanting_detail or exc.detail
-            continue
-        if not wanting:
-            keep(rendered)
+        if not ((cluster_configs and entry.name == CLUSTER_CONFIGS) or entry.name in skip):
+            jobs.append((entry, partial(_render_entry, renderer, refs[entry.name], entry, base, namespace)))
+
+    out: list[RenderedService] = []
+    wanting: dict[str, int | None] = {}     # untagged services whose chart requires a tag
+    wanting_detail = ""
+    pool = ThreadPoolExecutor(render_workers(), thread_name_prefix="digit-tui-render-release")
+    try:
+        futures: list[tuple[ServiceEntry | None, Future[RenderedService]]] = [
+            (entry, pool.submit(job)) for entry, job in jobs]
+        for job_entry, future in futures:
+            if job_entry is not None and wanting and job_entry.tag:
+                continue    # the release fails anyway; only look for more services wanting a tag
+            try:
+                rendered = future.result()
+            except RenderError as exc:
+                if job_entry is None or job_entry.tag or not wants_tag(exc):
+                    raise
+                wanting[job_entry.name] = job_entry.line
+                wanting_detail = wanting_detail or exc.detail
+                continue
+            if not wanting:
+                out.append(rendered)
+                if on_rendered is not None:
+                    on_rendered(rendered)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     if wanting:
         raise MissingTagsError(wanting, path=release.path, detail=wanting_detail)
     return out
+
+
+def render_workers() -> int:
+    """Services rendered at a time: one per core, at most 4 (each holds its chart's output)."""
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 def wants_tag(exc: RenderError) -> bool:
@@ -253,8 +274,11 @@ def _render_one(renderer: Renderer, ref: ChartRef, name: str, tag: str | None, m
                 module: str, base: Mapping[str, Any], namespace: str | None) -> RenderedService:
     values = service_values(base, ref, name, tag, migration_tag)
     result = renderer.render(ref.chart_dir, name, values, namespace=namespace)
-    return RenderedService(name=name, module=module, image_tag=tag, chart_dir=ref.chart_dir,
-                           objects=result.objects, crds=result.crds, digest=digest_of(result.crds, result.objects))
+    text = canonical_yaml(result.crds, result.objects)
+    svc = RenderedService(name=name, module=module, image_tag=tag, chart_dir=ref.chart_dir, objects=result.objects,
+                          crds=result.crds, digest=hashlib.sha256(text.encode()).hexdigest())
+    svc._text = text
+    return svc
 
 
 def load_values_file(path: str | os.PathLike[str], *, role: str = "values file") -> dict[str, Any]:

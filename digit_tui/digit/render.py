@@ -155,11 +155,25 @@ class Renderer(ABC):
         self.close()
 
 
+def _link_or_copy(src: str, dst: str) -> None:
+    """A staged file is a hard link to the source's (one system call, no bytes copied: copying
+    was a sixth to a third of rendering DIGIT's 84 services), a copy where the staging directory is
+    on another filesystem. Nothing writes a staged file; stale vendored ones are unlinked."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _copy_tree(src: Path, dest: Path) -> None:
+    shutil.copytree(src, dest, symlinks=False, copy_function=_link_or_copy)
+
+
 def stage_chart(chart_dir: Path, dest: Path) -> _Staged:
-    """Copy ``chart_dir`` to ``dest`` and vendor its file:// dependencies (recursively)."""
+    """Stage ``chart_dir`` at ``dest`` and vendor its file:// dependencies (recursively)."""
     if not (chart_dir / "Chart.yaml").is_file():
         raise InputError("not a Helm chart (no Chart.yaml)", path=chart_dir)
-    shutil.copytree(chart_dir, dest, symlinks=False)
+    _copy_tree(chart_dir, dest)
     meta = _read_yaml(dest / "Chart.yaml")
     staged = _Staged(path=dest, name=str(meta.get("name") or chart_dir.name))
     staged.sources[staged.name] = chart_dir
@@ -192,7 +206,7 @@ def _vendor(source_dir: Path, dest: Path, prefix: str, staged: _Staged, depth: i
                 elif stale.exists():
                     stale.unlink()
             target = charts / name
-            shutil.copytree(src, target)
+            _copy_tree(src, target)
             sub_name = str(_read_yaml(target / "Chart.yaml").get("name") or name)
             staged.sources[f"{prefix}/charts/{sub_name}"] = src
             _vendor(src, target, f"{prefix}/charts/{sub_name}", staged, depth + 1)

@@ -112,6 +112,24 @@ def test_unknown_service_names_it_and_the_folders(digit_tree: Tree, sdk) -> None
     assert text.startswith(f"{digit_tree.manifest}:")
 
 
+def test_services_rendered_side_by_side_come_out_in_order_as_rendered_one_at_a_time(
+        digit_tree: Tree, sdk, monkeypatch: pytest.MonkeyPatch) -> None:
+    from digit_tui.digit import pipeline
+
+    def release(workers: int, seen: list[str]) -> list[pipeline.RenderedService]:
+        monkeypatch.setattr(pipeline, "render_workers", lambda: workers)
+        return render_release(digit_tree.root, digit_tree.manifest, None, digit_tree.env_file,
+                              digit_tree.secrets_file, sdk, on_rendered=lambda svc: seen.append(svc.name))
+
+    seen_par: list[str] = []
+    seen_seq: list[str] = []
+    par, seq = release(4, seen_par), release(1, seen_seq)
+    assert [s.name for s in par] == seen_par == seen_seq == [s.name for s in seq]
+    assert [(s.digest, s.manifest_yaml) for s in par] == [(s.digest, s.manifest_yaml) for s in seq]
+    # the file's text is the text the digest was taken of
+    assert all(hashlib.sha256(s.manifest_yaml.encode()).hexdigest() == s.digest for s in par)
+
+
 # -- template errors --------------------------------------------------------------
 
 def test_missing_tag_names_chart_template_and_line(digit_tree: Tree, sdk) -> None:
