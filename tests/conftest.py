@@ -54,6 +54,11 @@ LONG_FIRST = (
 )
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-snapshots", action="store_true",
+                     help="write the TUI's snapshot goldens (tests/tui/snapshots.py) instead of comparing")
+
+
 def _file_of(nodeid: str) -> str:
     return nodeid.split("::", 1)[0]
 
