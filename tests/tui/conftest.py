@@ -49,6 +49,12 @@ async def wait_screen(pilot: Any, cond: Callable[[str], bool], timeout: float = 
     raise AssertionError(f"timed out waiting for {what or cond}; screen was:\n{text}")
 
 
+async def type_text(pilot: Any, text: str) -> None:
+    """Type ``text`` a key at a time, as an operator does."""
+    for ch in text:
+        await pilot.press(ch)
+
+
 def line_with(text: str, needle: str) -> str:
     for line in text.splitlines():
         if needle in line:

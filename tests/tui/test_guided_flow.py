@@ -19,7 +19,7 @@ from digit_tui.app import DigitApp
 from digit_tui.engine.journal import Journal
 from digit_tui.engine.task import TaskState
 from digit_tui.sandbox.runtime import SandboxHandle, start_sandbox
-from tests.tui.conftest import line_with, run_document, screen_text, wait_screen, wait_until
+from tests.tui.conftest import line_with, run_document, screen_text, type_text, wait_screen, wait_until
 
 BIG = (160, 50)
 SMALL = (80, 24)
@@ -32,11 +32,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]
         yield h
     finally:
         h.stop()
-
-
-async def type_text(pilot: Any, text: str) -> None:
-    for ch in text:
-        await pilot.press(ch)
 
 
 async def paste(pilot: Any, selector: str, text: str) -> None:
