@@ -97,15 +97,18 @@ def test_health_once_reads_raw_json_without_the_typed_client(tmp_path: Path) -> 
 
 
 def test_plan_describes_ssh_tasks_without_paramiko(tmp_path: Path) -> None:
-    """`plan` imports every phase's tasks (the graph names them all) and so the SSH module whose types
-    they use; the SSH client and its cryptography are imported only when a task connects."""
+    """`plan` imports the tasks of the phases its graph has, and so the SSH module whose types the
+    prerequisites use; the SSH client and its cryptography are imported only when a task connects.
+    A phase the answers leave out is not imported (a sandbox with the database in the cluster: no
+    database VM, no terraform)."""
     answers = tmp_path / "answers.yaml"
     answers.write_text("environment: sbx\ntarget:\n  provider: sandbox\ndigit:\n  domain: sbx.example.org\n")
     r = run("plan", "--answers", str(answers), env={"XDG_STATE_HOME": str(tmp_path / "state"),
                                                   "XDG_CACHE_HOME": str(tmp_path / "cache")})
     assert r["code"] == 0 and "would check" in r["out"]
-    assert {"digit_tui.tasks.preflight", "digit_tui.tasks.postgres", "digit_tui.infra.ssh"} <= set(r["modules"])
-    for heavy in ("paramiko", "cryptography", "textual", "kubernetes"):
+    assert {"digit_tui.tasks.preflight", "digit_tui.tasks.postgres_cluster", "digit_tui.infra.ssh"} <= set(r["modules"])
+    for heavy in ("paramiko", "cryptography", "textual", "kubernetes", "digit_tui.tasks.postgres",
+                  "digit_tui.infra.pgvm", "digit_tui.tasks.terraform", "digit_tui.infra.terraform"):
         assert heavy not in r["modules"], heavy
 
 

@@ -28,17 +28,18 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from digit_tui.answers.model import Storage, Target
 from digit_tui.atomic import atomic_write
 from digit_tui.engine.task import RetryPolicy, Task, TaskContext
 from digit_tui.errors import PermanentError, TaskError
 from digit_tui.infra.kube import Kube
-from digit_tui.infra.terraform import Timeouts
 from digit_tui.tasks import cluster_facts as cf
 from digit_tui.tasks.cluster_sandbox import SandboxSpec, sandbox_dir, sandbox_up
-from digit_tui.tasks.terraform import TerraformTask
+
+if TYPE_CHECKING:
+    from digit_tui.infra.terraform import Timeouts
 
 TASK_ID = "cluster"                     # later tasks read ctx.output(TASK_ID)
 TERRAFORM_TASK_ID = "cluster-terraform"
@@ -73,7 +74,7 @@ class TerraformCluster:
     planned_variables: Mapping[str, Any] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)
     binary: str = "terraform"
-    timeouts: Timeouts = Timeouts()
+    timeouts: Timeouts | None = None        # infra/terraform.py's defaults
     lock_timeout: str = "60s"
     destroy_ok: bool = False
 
@@ -460,10 +461,14 @@ def cluster_tasks(target: Target, storage: Storage, state_dir: Path, *, after: I
     if provider == "sandbox":
         return [SandboxClusterTask(target, storage, state_dir, deps=after, sandbox=sandbox, **kw)]
     assert terraform is not None
+    # Only a terraform cluster's graph imports terraform's modules (a rerun on another provider skips them).
+    from digit_tui.infra.terraform import Timeouts
+    from digit_tui.tasks.terraform import TerraformTask
+
     infra = TerraformTask(TERRAFORM_TASK_ID, terraform.workdir, terraform.variables, title="terraform: the cluster",
                           phase=PHASE, deps=after, secret_variables=terraform.secret_variables,
                           required_outputs=[terraform.kubeconfig_output],
                           private_dir=state_dir / "terraform" / TERRAFORM_TASK_ID, destroy_ok=terraform.destroy_ok,
-                          binary=terraform.binary, env=terraform.env, timeouts=terraform.timeouts,
+                          binary=terraform.binary, env=terraform.env, timeouts=terraform.timeouts or Timeouts(),
                           lock_timeout=terraform.lock_timeout, planned_variables=terraform.planned_variables)
     return [infra, TerraformClusterTask(target, storage, state_dir, output=terraform.kubeconfig_output, **kw)]

@@ -248,13 +248,13 @@ def postgres_phase(config: InstallConfig, *, after: Iterable[str]) -> list[Task]
     (``release_graph(database=True)``). Without a
     ``password_file`` the password is the one helm-config generated into the secrets file, so the
     phase waits for it; cluster-configs (the ``db`` Secret's consumers) waits for the phase."""
+    a = config.answers
+    if a.database.mode == "in-cluster":
+        return []       # before the imports: the VM's and the jump host's modules are not needed then
+
     from digit_tui.digit.secretsfile import secrets_file_path
     from digit_tui.tasks.helmconfig import TASK_ID as HELM_CONFIG, helm_dir
     from digit_tui.tasks.postgres import password_source, postgres_tasks
-
-    a = config.answers
-    if a.database.mode == "in-cluster":
-        return []
     nodes = [h.address for h in a.hosts if {"master", "worker"} & set(h.roles)]
     if a.database.mode == "vm" and not nodes:
         raise GraphError("database.mode vm needs the cluster's nodes in hosts (roles master / worker): their "
