@@ -136,6 +136,7 @@ async def test_keys_only_to_a_finished_install_and_its_answers_file_installs_the
     state = state_root / "gdone"
     answers = state / "answers.yaml"
 
+    assert not state_root.exists()                     # no answers file, no install: a blank start
     app = DigitApp(start="welcome")
     async with app.run_test(size=SMALL) as pilot:
         await wait_screen(pilot, lambda t: "No install found" in t, what="the welcome screen")
@@ -179,6 +180,7 @@ async def test_keys_only_to_a_finished_install_and_its_answers_file_installs_the
         assert "100%" in text and "✗" not in text and "◌" not in text
         await pilot.press("ctrl+q")
 
+    assert "digit-tui install --answers THIS-FILE --headless" in answers.read_text()   # its header says so
     tui = run_outcome(state)
     assert tui.state == "done" and set(tui.tasks.values()) == {"done"}, tui.tasks
     assert {"prerequisites", "cluster", "render", "release-record"} <= set(tui.tasks)
