@@ -636,10 +636,14 @@ async def test_a_sizing_worker_error_becomes_the_one_error_dialog(state_root: Pa
     async with app.run_test(size=SMALL) as pilot:
         await wait_screen(pilot, lambda t: "No install found" in t, what="the welcome screen")
         app.push_screen(SizingScreen(answers, state_root / "gone" / "answers.yaml", state_root / "gone"))
-        text = await wait_screen(pilot, lambda t: "✗ Reading the release's charts failed" in t, what="the error dialog")
+        # Deadlines of a loaded machine (the suite runs three workers on two cores): the worker starts
+        # a thread and reads the tree before it fails.
+        text = await wait_screen(pilot, lambda t: "✗ Reading the release's charts failed" in t, timeout=30,
+                                 what="the error dialog")
         assert str(gone) in flat(text).replace("│", "") and "Next:" in text
         await pilot.press("escape")
-        text = await wait_screen(pilot, lambda t: "✗ no plan" in t.splitlines()[0], what="the sizing screen after it")
+        text = await wait_screen(pilot, lambda t: "✗ no plan" in t.splitlines()[0], timeout=30,
+                                 what="the sizing screen after it")
         assert "reading the release's charts failed" in flat_words(text)
     assert not (state_root / "gone").exists()
 
