@@ -49,6 +49,7 @@ KUBECONFIG_REMEDY = ("fix the kubeconfig or its context (q, then h on the welcom
                      "the view reads again by itself.")
 
 STYLE = {Verdict.OK: "green", Verdict.WARN: "yellow", Verdict.FAIL: "bold red"}
+TITLE_RIGHT = 25    # columns the title keeps for its state and a space ("✗ read failed · retrying")
 FORMAT_NAME: dict[Format, str] = {"markdown": "Markdown", "json": "JSON", "text": "text"}
 
 
@@ -219,7 +220,7 @@ class HealthScreen(DigitScreen):
             right.append("◌ reading…", style="dim")
         elif r is not None:
             right.append("● ", style="green")
-            right.append(f"checked {time.strftime('%H:%M:%S', time.localtime(r.generated))}")
+            right.append(time.strftime('%H:%M:%S', time.localtime(r.generated)))
             right.append(f" ({_ago(self.clock() - r.generated)} ago)", style="dim")
         width = self.size.width or 80
         left = Text("DIGIT health", style="bold")
@@ -228,9 +229,10 @@ class HealthScreen(DigitScreen):
             warned = sum(1 for c in r.checks if c.verdict is Verdict.WARN)
             left.append(" · ")
             if failed:
-                # The names when they fit beside the state on the right, else how many.
+                # The names when they fit beside the widest state on the right, else how many (not
+                # by the state shown now: the title would change its words with each read).
                 named = "✗ failed: " + ", ".join(failed)
-                room = width - left.cell_len - right.cell_len - 1
+                room = width - left.cell_len - TITLE_RIGHT
                 left.append(named if len(named) <= room else f"✗ {len(failed)} of {len(r.checks)} checks failed",
                             style="bold red")
             else:
