@@ -243,16 +243,9 @@ class ConfigScreen(DigitScreen):
         static.update(text)
 
     def _header(self) -> None:
-        step = f"4/5 configuration · {self.answers.environment}"
-        check = self.check
-        if self.checks.pending or check is None:
-            right = Text("◌ checking…", style="yellow")
-        elif check.ok:
-            right = Text("✓ valid", style="green")
-        else:
-            right = Text(f"✗ {len(check.errors)} to fix", style="red")
-        width = self.size.width or 80
-        self.query_one("#flow-header", Static).update(flow_header(step, right, width))
+        self.query_one("#flow-header", Static).update(flow_header(f"4/5 configuration · {self.answers.environment}",
+                                                                  self.checks.state(self.check),
+                                                                  self.size.width or 80))
 
     # -- events ----------------------------------------------------------------------------------------
     def on_resize(self) -> None:

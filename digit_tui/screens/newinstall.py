@@ -27,6 +27,7 @@ from digit_tui.viewmodel.gitfetch import Fetched, FetchProgress, fetch
 from digit_tui.viewmodel.newinstall import (PROVIDERS, SOURCES, Choices, FormCheck, GitFetch, SourceCache,
                                             check_choices)
 from digit_tui.widgets.choices import CheckList, Choice
+from digit_tui.widgets.flowheader import flow_header
 from digit_tui.widgets.footer import QuietFooter
 from digit_tui.widgets.formfield import FormChecks, FormField, field_text, show_problems
 
@@ -386,20 +387,9 @@ class TargetScreen(DigitScreen):
         field.note(line)
 
     def _header(self) -> None:
-        head = Text()
-        head.append("New install", style="bold")
-        head.append(" · 1/5 target and source")
-        width = self.size.width or 80
-        check = self.check
-        if self.checks.pending or check is None:
-            right = Text("◌ checking…", style="yellow")
-        elif check.ok:
-            right = Text("✓ valid", style="green")
-        else:
-            right = Text(f"✗ {len(check.errors)} to fix", style="red")
-        head.append(" " * max(1, width - head.cell_len - right.cell_len))
-        head.append_text(right)
-        self.query_one("#flow-header", Static).update(head)
+        self.query_one("#flow-header", Static).update(flow_header("1/5 target and source",
+                                                                  self.checks.state(self.check),
+                                                                  self.size.width or 80))
 
     # -- events ------------------------------------------------------------------------------
     def on_input_changed(self, event: Input.Changed) -> None:

@@ -12,7 +12,7 @@ says when a form is checked: once the operator stops changing it, and only if it
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from rich.text import Text
 from textual.containers import Horizontal, Vertical
@@ -27,6 +27,16 @@ if TYPE_CHECKING:
     from textual.widget import Widget
 
 C = TypeVar("C")
+
+
+class Checked(Protocol):
+    """What a form's check found (viewmodel: ``FormCheck``, ``ConfigCheck``)."""
+
+    @property
+    def ok(self) -> bool: ...
+
+    @property
+    def errors(self) -> Mapping[str, InputError]: ...
 DEBOUNCE = 0.15         # seconds of no change before a form is checked: typing a word checks it once
 
 
@@ -138,6 +148,14 @@ class FormChecks(Generic[C]):
     def _due(self) -> None:
         self._asked = self._read()
         self._start(self._gen, self._asked)
+
+    def state(self, check: Checked | None) -> Text:
+        """The form's state for its header: being checked, valid, or how many fields to fix."""
+        if self.pending or check is None:
+            return Text("◌ checking…", style="yellow")
+        if check.ok:
+            return Text("✓ valid", style="green")
+        return Text(f"✗ {len(check.errors)} to fix", style="red")
 
     def answered(self, gen: int) -> bool:
         """A check's answer arrived: True when it is of the form as it is (no newer check due)."""
