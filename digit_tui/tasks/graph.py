@@ -101,14 +101,17 @@ def release_graph(config: InstallConfig, after: Iterable[str] = (), *, policy: W
     except InputError as exc:
         raise GraphError(str(exc)) from None
     policy = policy or WaitPolicy(deadline=DEFAULT_DEADLINE)
-    cluster = Cluster(config)  # one connection and discovery cache for all release tasks of this engine
-    phase = volume_phase(config, release, graph, after=first) if volumes else []
+    # One connection, discovery cache and set of lists for every task of this engine that reaches the
+    # cluster the cluster phase published: the release's, the volumes' and the database's.
+    cluster = Cluster(config)
+    phase = volume_phase(config, release, graph, after=first, cluster=cluster) if volumes else []
     tasks: list[Task] = [*phase, HelmConfigTask(config, first + [t.id for t in phase[:1]]), render]
     db_tasks: list[Task] = []
     if database:
         from digit_tui.tasks.postgres_cluster import cluster_database_tasks
 
-        db_tasks = cluster_database_tasks(config, release, graph, database_checked=list(cluster_configs_after))
+        db_tasks = cluster_database_tasks(config, release, graph, database_checked=list(cluster_configs_after),
+                                          cluster=cluster)
     # Services with a Flyway migration image use the database from their first start.
     db_users = {e.name for e in release.manifest.services(release.modules) if e.migrates} if db_tasks else set()
     for service, deps in graph.items():
@@ -147,7 +150,7 @@ def extra_phases(config: InstallConfig, release: Release, graph: Mapping[str, li
 
 
 def volume_phase(config: InstallConfig, release: Release, graph: Mapping[str, list[str]], *,
-                 after: Iterable[str]) -> list[Task]:
+                 after: Iterable[str], cluster: Cluster | None = None) -> list[Task]:
     """``volumes`` (StorageClass checked, or static PVs created; helm-config reads its outputs) and,
     when the release's backbone charts make claims, ``volumes-bound`` after cluster-configs, which
     names a claim that does not bind and why. Only the backbone services this release deploys."""
@@ -168,7 +171,8 @@ def volume_phase(config: InstallConfig, release: Release, graph: Mapping[str, li
                              task=TERRAFORM_TASK_ID if made_by_terraform else None,
                              source="terraform output " if storage.disks is None else "storage.")
     tasks = volume_tasks(storage, kube=None, state_dir=state_dir, sizes=sizes, layout=layout, terraform=disks,
-                         after=list(after), bound_after=[CLUSTER_CONFIGS] if CLUSTER_CONFIGS in graph else [])
+                         after=list(after), bound_after=[CLUSTER_CONFIGS] if CLUSTER_CONFIGS in graph else [],
+                         shared=cluster)
     # With charts that keep the data in an emptyDir there is no claim to wait for.
     return tasks if unsupported(layout, config.answers.storage.mode) is None else tasks[:1]
 

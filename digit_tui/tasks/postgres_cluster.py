@@ -347,12 +347,13 @@ class ClusterDbCheckTask(Task):
 
 def cluster_database_tasks(config: InstallConfig, release: Release, graph: Mapping[str, Sequence[str]], *,
                            database_checked: Sequence[str] = (), policy: WaitPolicy | None = None,
-                           check_image: str = CHECK_IMAGE) -> list[Task]:
+                           check_image: str = CHECK_IMAGE, cluster: Cluster | None = None) -> list[Task]:
     """The database tasks that reach into the cluster; the last one is ``CHECK_TASK_ID``.
 
     ``graph``: the release's service graph (does it deploy cluster-configs, or postgres itself?).
-    ``database_checked``: the outside database's own tasks (vm, external), which the check follows."""
-    cluster = Cluster(config)
+    ``database_checked``: the outside database's own tasks (vm, external), which the check follows.
+    ``cluster``: the graph's connection, shared with the release's tasks (else one of their own)."""
+    cluster = cluster or Cluster(config)
     base = [CLUSTER_CONFIGS] if CLUSTER_CONFIGS in graph else [RENDER]
     check_after = [*base, *database_checked]
     tasks: list[Task] = []

@@ -67,6 +67,7 @@ from digit_tui.infra.kubeclaims import ClaimState, default_class, explain_claim
 if TYPE_CHECKING:
     from digit_tui.answers.model import Storage
     from digit_tui.infra.kube import Kube
+    from digit_tui.tasks.release import Cluster
 
 TASK_ID = "volumes"
 BOUND_TASK_ID = "volumes-bound"
@@ -189,10 +190,13 @@ def storage_outputs(storage: StorageChoice, layout: ChartLayout, sizes: Mapping[
 
 class _Connection:
     """One client per task, made on first use (never at graph build) from the given kubeconfig, or
-    (``access`` None) from the one the cluster phase's task published."""
+    (``access`` None) from the one the cluster phase's task published; with ``shared`` (the install
+    graph's connection, tasks/release.py ``Cluster``) that one, so a rerun's checks make one
+    connection and one discovery for all their tasks."""
 
-    def __init__(self, access: KubeAccess | None) -> None:
+    def __init__(self, access: KubeAccess | None, shared: Cluster | None = None) -> None:
         self.access = access
+        self.shared = shared
         self._kube: Kube | None = None
         self._lock = threading.Lock()
 
@@ -208,6 +212,8 @@ class _Connection:
         from digit_tui.infra.kube import Kube
         from digit_tui.infra.kube import status_message
 
+        if self.access is None and self.shared is not None:
+            return self.shared.for_task(task, ctx)
         with self._lock:
             if self._kube is None:
                 access = self._access(ctx)
@@ -272,13 +278,13 @@ class VolumesTask(Task):
 
     def __init__(self, storage: Storage | StorageChoice, sizes: Mapping[str, DiskSize], kube: KubeAccess | None,
                  state_dir: Path, *, layout: ChartLayout = SAMPLE, terraform: TerraformOutputs = TerraformOutputs(),
-                 deps: Sequence[str] = ()) -> None:
+                 deps: Sequence[str] = (), shared: Cluster | None = None) -> None:
         self.storage = StorageChoice.of(storage)
         self.sizes = MappingProxyType({s: v for s, v in sizes.items() if s in BY_SERVICE and v.replicas > 0})
         self.layout = layout
         self.terraform = terraform
         self.state_dir = Path(state_dir)
-        self.connection = _Connection(kube)
+        self.connection = _Connection(kube, shared)
         deps = tuple(deps) + ((terraform.task,) if terraform.task and terraform.task not in deps else ())
         title = "Create the backbone's persistent volumes" if self.storage.static else "Check the StorageClass"
         super().__init__(TASK_ID, title, PHASE, deps, retry=RetryPolicy(attempts=4, base_delay=1.0, max_delay=20.0),
@@ -467,7 +473,8 @@ class VolumesBoundTask(Task):
 
     def __init__(self, storage: Storage | StorageChoice, sizes: Mapping[str, DiskSize], kube: KubeAccess | None,
                  state_dir: Path, *, layout: ChartLayout = SAMPLE, deps: Sequence[str] = (TASK_ID,),
-                 deadline: float = DEFAULT_BOUND_DEADLINE, grace: float = 10.0, interval: float = 1.0) -> None:
+                 deadline: float = DEFAULT_BOUND_DEADLINE, grace: float = 10.0, interval: float = 1.0,
+                 shared: Cluster | None = None) -> None:
         self.storage = StorageChoice.of(storage)
         self.sizes = MappingProxyType({s: v for s, v in sizes.items() if s in BY_SERVICE and v.replicas > 0})
         self.layout = layout
@@ -475,7 +482,7 @@ class VolumesBoundTask(Task):
         self.deadline = deadline
         self.grace = grace
         self.interval = interval
-        self.connection = _Connection(kube)
+        self.connection = _Connection(kube, shared)
         super().__init__(BOUND_TASK_ID, "Wait for the backbone's volume claims to bind", PHASE, tuple(deps),
                          retry=RetryPolicy(attempts=4, base_delay=1.0, max_delay=20.0), timeout=deadline + 60.0)
 
@@ -600,12 +607,14 @@ class VolumesBoundTask(Task):
 def volume_tasks(storage: Storage | StorageChoice, *, kube: KubeAccess | None, state_dir: Path,
                  sizes: Mapping[str, DiskSize] = DEFAULT_SIZES, layout: ChartLayout = SAMPLE,
                  terraform: TerraformOutputs = TerraformOutputs(), after: Sequence[str] = (),
-                 bound_after: Sequence[str] = (), bound_deadline: float = DEFAULT_BOUND_DEADLINE) -> list[Task]:
+                 bound_after: Sequence[str] = (), bound_deadline: float = DEFAULT_BOUND_DEADLINE,
+                 shared: Cluster | None = None) -> list[Task]:
     """``volumes`` (after ``after``, and the terraform task when the disks come from one) and
     ``volumes-bound`` (after ``volumes`` and ``bound_after``: place it after cluster-configs,
-    beside the backbone services, so it names an unbound claim while their pods wait for it)."""
+    beside the backbone services, so it names an unbound claim while their pods wait for it).
+    ``shared``: the graph's connection to the cluster the cluster phase published (``kube`` None)."""
     return [
-        VolumesTask(storage, sizes, kube, state_dir, layout=layout, terraform=terraform, deps=after),
+        VolumesTask(storage, sizes, kube, state_dir, layout=layout, terraform=terraform, deps=after, shared=shared),
         VolumesBoundTask(storage, sizes, kube, state_dir, layout=layout, deps=(TASK_ID, *bound_after),
-                         deadline=bound_deadline),
+                         deadline=bound_deadline, shared=shared),
     ]
