@@ -8,14 +8,14 @@ fails too. Only ``--update-snapshots`` writes goldens (docs/testing.md says when
 
 The masks are for values no test can hold still (the wall clock, this machine's ports and pids);
 the state itself is made deterministic by the tests (journals and cluster objects written by hand,
-frozen clocks, a state root of a fixed length). A mask takes the spaces before its value and
-right-aligns its placeholder in their width: a value of another length moves what is aligned
-after it, and so what is aligned stays in place.
+frozen clocks, a state root of a fixed length). A mask takes the spaces beside its value with it
+and aligns its placeholder in their width (``Mask``), so that what is aligned stays in place.
 """
 
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import time
 from collections.abc import Callable
@@ -35,16 +35,32 @@ ROOT_PREFIX = "snap-"
 
 @dataclass(frozen=True)
 class Mask:
+    """``pattern`` becomes ``replacement`` (its ``\\1``: the pattern's groups). A pattern that takes the
+    spaces before its value (`` *`` first) has its replacement right-aligned in their width, one that
+    takes the spaces after it (`` *`` last) left-aligned: a value of another length moves what is
+    aligned beside it, and the replacement puts it back where it was."""
+
     why: str
     pattern: re.Pattern[str]
     replacement: str
+
+    def apply(self, line: str) -> str:
+        return self.pattern.sub(self._one, line)
+
+    def _one(self, match: re.Match[str]) -> str:
+        text, new = match.group(), match.expand(self.replacement)
+        if text.startswith(" "):
+            return f" {new}".rjust(len(text))
+        if text.endswith(" "):
+            return f"{new} ".ljust(len(text))
+        return new
 
 
 REPO = Path(__file__).resolve().parents[2]
 
 MASKS: tuple[Mask, ...] = (
     Mask("the tests' private root (random letters)", re.compile(r"/tmp/snap-[A-Za-z0-9_]{8}"), "/tmp/snap-XXXXXXXX"),
-    Mask("this checkout (the bundled sample's path)", re.compile(re.escape(str(REPO)) + r"\b"), "<repo>"),
+    Mask("this checkout (the bundled sample's path)", re.compile(re.escape(str(REPO)) + r"(\S*) *"), r"<repo>\1"),
     Mask("a wall-clock time, or an elapsed hh:mm:ss", re.compile(r"\b\d{2}:\d{2}:\d{2}\b"), "hh:mm:ss"),
     Mask("a date", re.compile(r"\b\d{4}-\d{2}-\d{2}\b"), "yyyy-mm-dd"),
     Mask("an age against the wall clock (journals written just now)", re.compile(r" *\b\d+[smhd] ago\b"), "N ago"),
@@ -54,21 +70,12 @@ MASKS: tuple[Mask, ...] = (
 )
 
 
-def _masked(match: re.Match[str], replacement: str) -> str:
-    """A value with the spaces before it (the pattern's `` *``) becomes the replacement right-aligned in
-    the same width: what was aligned before and after it stays in place."""
-    text = match.group()
-    if text.startswith(" "):
-        return f" {replacement}".rjust(len(text))
-    return replacement
-
-
 def normalise(text: str) -> list[str]:
     """The screen's lines with ``MASKS`` applied and trailing spaces dropped."""
     out = []
     for line in text.splitlines():
         for mask in MASKS:
-            line = mask.pattern.sub(lambda m, r=mask.replacement: _masked(m, r), line)
+            line = mask.apply(line)
         out.append(line.rstrip())
     return out
 
@@ -124,6 +131,13 @@ async def settled(pilot: Any, ready: Callable[[str], bool], what: str, timeout: 
     raise AssertionError(f"{what}: not ready and settled within {timeout} s; screen was:\n{text}")
 
 
+def update_command() -> str:
+    """How to write the goldens of the test running now (pytest names it in $PYTEST_CURRENT_TEST)."""
+    current = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" (", 1)[0]
+    test_file = current.split("::", 1)[0]
+    return f".venv/bin/python -m pytest {test_file} --update-snapshots" if test_file else UPDATE_COMMAND
+
+
 def golden_path(name: str, size: tuple[int, int]) -> Path:
     return GOLDEN_DIR / f"{name}-{size[0]}x{size[1]}.txt"
 
@@ -139,15 +153,15 @@ def compare(name: str, size: tuple[int, int], lines: list[str], *, update: bool)
         path.write_text("\n".join(got) + "\n", encoding="utf-8")
         return
     if not path.exists():
-        raise AssertionError(f"no golden {path.relative_to(REPO)}; the screen is:\n"
-                             + "\n".join(got) + f"\nlook at it, then write it with: {UPDATE_COMMAND}")
+        raise AssertionError(f"no golden {path}; the screen is:\n"
+                             + "\n".join(got) + f"\nlook at it, then write it with: {update_command()}")
     want = path.read_text(encoding="utf-8").splitlines()
     if got != want:
         diff = "\n".join(difflib.unified_diff(want, got, f"{path.name} (golden)", f"{path.name} (screen)",
                                               lineterm=""))
         raise AssertionError(f"the screen differs from its golden:\n{diff}\n"
                              f"if the change is wanted, look at the new screen and update the goldens: "
-                             f"{UPDATE_COMMAND}")
+                             f"{update_command()}")
 
 
 async def assert_snapshot(pilot: Any, name: str, size: tuple[int, int], ready: Callable[[str], bool], *,

@@ -3,7 +3,8 @@ installs and the finished install's journal written by hand, the prerequisites' 
 dashboard's cluster objects fed by hand (a frozen clock), the pod log served by a stand-in for the
 cluster client. No engine, no sandbox: the real ones are driven by test_guided_flow.py and
 test_dashboard_views.py; these tests hold what each screen draws still, so a change to any of them
-shows as a diff. How to read and update them: docs/testing.md."""
+shows as a diff. The DIGIT health view's snapshots are test_health_view.py's (its report made by hand,
+goldens health-view-*). How to read and update them: docs/testing.md."""
 
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ from digit_tui.screens.plan import PlanScreen
 from digit_tui.screens.sizing import SizingScreen
 from digit_tui.viewmodel import prereqs as vm
 from digit_tui.widgets.viewrows import NodePlan
-from tests.tui.snapshots import ROOT_PREFIX, assert_snapshot
+from tests.tui import snapshots
+from tests.tui.snapshots import ROOT_PREFIX, assert_snapshot, compare, normalise
 from tests.tui.test_guided_flow import write_run
 from tests.tui.test_install_view import write_journal
 
@@ -74,6 +76,32 @@ async def welcome(pilot: Any) -> None:
     from tests.tui.conftest import wait_screen
 
     await wait_screen(pilot, lambda t: "New install" in t and "◌ looking" not in t, what="the welcome screen")
+
+
+# -- the harness itself -------------------------------------------------------------------------------
+
+
+def test_a_missing_golden_fails_and_a_difference_shows_as_a_diff(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(snapshots, "GOLDEN_DIR", tmp_path)
+    with pytest.raises(AssertionError, match="no golden") as missing:
+        compare("screen", (20, 2), ["title", "keys"], update=False)
+    assert "--update-snapshots" in str(missing.value) and not list(tmp_path.iterdir())    # never written by itself
+    compare("screen", (20, 2), ["title", "keys"], update=True)
+    assert (tmp_path / "screen-20x2.txt").read_text() == "title\nkeys\n"
+    compare("screen", (20, 2), ["title   ", "keys"], update=False)           # trailing spaces are not a change
+    with pytest.raises(AssertionError, match="differs from its golden") as changed:
+        compare("screen", (20, 2), ["title", "keys changed"], update=False)
+    assert "-keys\n+keys changed" in str(changed.value) and "--update-snapshots" in str(changed.value)
+
+
+def test_masks_keep_what_is_aligned_in_place() -> None:
+    short, long = "⏸ uat   stopped     3s ago", "⏸ uat   stopped    12s ago"
+    assert normalise(short) == normalise(long) == ["⏸ uat   stopped      N ago"]      # it ends where it ended
+    assert normalise("in /tmp/snap-ab3_x9qz/xdg │") == ["in /tmp/snap-XXXXXXXX/xdg │"]
+    assert normalise("● running 00:01:07 · 127.0.0.1:41234 ⠹") == ["● running hh:mm:ss · 127.0.0.1:PORT ⠿"]
+    boxed = f"│ in {snapshots.REPO}/bundles{' ' * 20}│"          # the border stays where it is
+    assert normalise(boxed) == [f"│ in <repo>/bundles{' ' * (len(boxed) - 20)}│"]
 
 
 # -- welcome, the health view's picker ---------------------------------------------------------------
