@@ -81,8 +81,10 @@ def normalise(text: str) -> list[str]:
 
 
 def screen_lines(app: Any) -> list[str]:
-    """What the terminal shows right now (the compositor's strips, as tests/tui/conftest.py screen_text)."""
-    return [strip.text for strip in app.screen._compositor.render_strips()]
+    """What the terminal shows right now, a line per row (tests/tui/conftest.py screen_text)."""
+    from tests.tui.conftest import screen_text
+
+    return screen_text(app).split("\n")
 
 
 def footer_keys(app: Any) -> list[list[str]]:
