@@ -118,7 +118,8 @@ class NetworkTask(_CheckTask):
             return ["no endpoints to probe"]
         names = ", ".join(f"{e.label} {checks.where(e)}" for e in plan.endpoints)
         ranges = sorted({r for e in plan.endpoints if (r := checks.private_range(e.host))})
-        out = [f"would probe {len(plan.endpoints)} endpoints (TCP, the cluster API over HTTPS): {names}"]
+        n = len(plan.endpoints)
+        out = [f"would probe {n} endpoint{'s' if n != 1 else ''} (TCP, the cluster API over HTTPS): {names}"]
         if ranges:
             out.append(f"would say whether the VPN is up from the {' and '.join(ranges)} endpoints")
         return out
