@@ -131,6 +131,9 @@ class ConfigScreen(DigitScreen):
         self.query_one("#state_tenant", Input).focus()
         self.schedule()
 
+    def on_unmount(self) -> None:
+        self.checks.stop()
+
     # -- reading the form -------------------------------------------------------------------------
     def choices(self) -> vm.ConfigChoices:
         def text(name: str) -> str:

@@ -121,6 +121,9 @@ class TargetScreen(DigitScreen):
         self.query_one("#provider", RadioSet).focus()
         self.schedule()
 
+    def on_unmount(self) -> None:
+        self.checks.stop()
+
     # -- reading the form ---------------------------------------------------------------
     def choices(self) -> Choices:
         provider = self.query_one("#provider", RadioSet).pressed_index
