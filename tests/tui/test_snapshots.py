@@ -252,6 +252,10 @@ async def test_install_view_of_a_finished_install(root: Path, size: tuple[int, i
         await assert_snapshot(pilot, "install", size, lambda t: "✓ done" in t.splitlines()[0], update=update)
         await pilot.press("question_mark")
         await assert_snapshot(pilot, "help", size, lambda t: "Help · install" in t, update=update)
+        await pilot.press("escape")
+        await pilot.press("ctrl+p")
+        await assert_snapshot(pilot, "command-palette", size, lambda t: "pause  (p)" in t and "Help ·" not in t,
+                              update=update)
 
 
 # -- the dashboard's views and the pod logs, fed by hand ---------------------------------------------------
@@ -374,6 +378,11 @@ async def test_dashboard_views(root: Path, size: tuple[int, int], update: bool) 
             await assert_snapshot(pilot, f"dashboard-{view}", size,
                                   lambda t, v=view, s=shows: t.lower().startswith(v) and "● live" in t.splitlines()[0]
                                   and s in t, update=update)
+            if view == "pods":          # enter: the first pod's details (no client here: the warnings seen)
+                await pilot.press("enter")
+                await assert_snapshot(pilot, "dashboard-pod-details", size,
+                                      lambda t: "events not fetched" in t, update=update)
+                await pilot.press("escape")
 
 
 class StandInKube:
