@@ -198,7 +198,8 @@ def _first_line(needle: str) -> Callable[[str], bool]:
 FLOW: dict[str, tuple[type[Any], Callable[[str], bool], tuple[str, str, Callable[[str], bool]] | None]] = {
     "prereqs": (CheckedPrereqs, _first_line("warning to acknowledge"), None),
     "sizing": (HeldSizing, _first_line("✓ fits"), None),
-    "configure": (ConfigScreen, _first_line("✓ valid"), None),
+    # ctrl+o: the preview of the files, over the form at 80 columns (beside it when wide: hidden there)
+    "configure": (ConfigScreen, _first_line("✓ valid"), ("ctrl+o", "configure-ctrl-o", lambda t: "✓ valid" in t)),
     "plan": (PlanScreen, lambda t: "tasks · " in t.splitlines()[0] and "Release" in t,
              ("c", "confirm", lambda t: "Start the install of snap?" in t)),
 }
