@@ -181,8 +181,9 @@ class PrereqScreen(DigitScreen):
                                  "r checks again")
         warnings = c.warnings()
         if warnings and not self.acknowledged:
+            # One line at 80 columns (its remedy is on the checklist): "... or fix them and r" left the key alone below.
             return Text.assemble(("! ", "bold yellow"), f"{len(warnings)} warning{'s' if len(warnings) != 1 else ''}: "
-                                 "a acknowledges them (as `install --skip-checks`), or fix them and r")
+                                 "a acknowledges them (as `install --skip-checks`), r checks again")
         if warnings:
             return Text.assemble(("✓ ", "green"), f"{len(warnings)} warning{'s' if len(warnings) != 1 else ''} "
                                  "acknowledged (recorded as --skip-checks; a: take back) — ctrl+n: sizing")
