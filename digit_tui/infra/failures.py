@@ -163,7 +163,8 @@ def _failure(exc: BaseException) -> Failure | None:
         if isinstance(e, OSError) and e.errno in _NETWORK_ERRNOS:
             return Failure(FailureKind.UNREACHABLE, _first_line(e))
     for e in causes:
-        if isinstance(e, _urllib3("ReadTimeoutError")):
+        if isinstance(e, _urllib3("ReadTimeoutError")) or (isinstance(e, TimeoutError) and getattr(e, "reading", False)):
+            # urllib3's, or a socket timeout infra.kubelite met after it had connected
             return Failure(FailureKind.UNREACHABLE, "no answer in time (read timed out)")
         if isinstance(e, (socket.timeout, TimeoutError)) or isinstance(e, _urllib3("ConnectTimeoutError")):
             return Failure(FailureKind.UNREACHABLE, "timed out")

@@ -35,10 +35,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from digit_tui.infra.failures import failure_of, http_status, status_text
+
+if TYPE_CHECKING:
+    from digit_tui.infra.kubelite import LiteKube
 
 FIELD_MANAGER = "digit-tui"
 DEFAULT_TIMEOUT = 20.0          # seconds a request may wait for the server's answer
@@ -125,6 +128,28 @@ def _default_timeout(api: Any, policy: ClientPolicy) -> None:
     rest.request = request
 
 
+class HttpError(Exception):
+    """An HTTP error answer to a read made through ``infra.kubelite``: ``status``, ``reason`` and
+    ``body`` (a ``Status`` object's JSON) as the library's ApiException has them, which every caller
+    and ``infra.failures`` read; not a KubeError (which means an answer that is not an HTTP error)."""
+
+    def __init__(self, status: int, reason: str, body: str) -> None:
+        super().__init__(f"({status}) Reason: {reason}")
+        self.status = status
+        self.reason = reason
+        self.body = body
+
+
+def _reader(kubeconfig: str | Path, context: str | None, policy: ClientPolicy) -> LiteKube | None:
+    """A ``kubelite.LiteKube`` for this kubeconfig's reads, or None (the library reads too)."""
+    from digit_tui.infra.kubelite import lite_kube
+
+    try:
+        return lite_kube(kubeconfig, context, policy=policy)
+    except Exception:   # a CA or client certificate ssl refuses: the library's loader says what is wrong
+        return None
+
+
 class UnknownType(KubeError):
     def __init__(self, api_version: str, kind: str) -> None:
         super().__init__(f"the cluster does not serve {kind} ({api_version})")
@@ -202,7 +227,13 @@ def status_message(exc: BaseException) -> str:
 
 
 class Kube:
-    """One cluster, reached through a kubeconfig and context. Thread-safe."""
+    """One cluster, reached through a kubeconfig and context. Thread-safe.
+
+    Reads (GET: lists, gets, discovery, watches, logs) go through ``infra.kubelite`` when the
+    kubeconfig is one it reads (a server, a CA, a token or client certificate): a converged rerun
+    only reads, and then neither imports the kubernetes package (a tenth of a second) nor builds its
+    client. Writes, and every request of a kubeconfig kubelite does not read (exec plugins, auth
+    providers), go through the library's ``ApiClient``, made on first use."""
 
     def __init__(self, kubeconfig: str | Path, context: str | None = None, *,
                  timeout: float | None = None, policy: ClientPolicy = DEFAULT_POLICY) -> None:
@@ -211,13 +242,27 @@ class Kube:
         self.kubeconfig = str(kubeconfig)
         self.context = context
         self.policy = policy
-        self.api = api_client(kubeconfig, context, policy=policy)
         self._lock = threading.Lock()
         self._groups: dict[str, dict[str, ResourceType]] = {}   # "group/version" -> kind -> type
         self._preferred: dict[str, str] | None = None             # group -> preferred version
+        self._api: Any = None
+        self._lite: LiteKube | None = _reader(kubeconfig, context, policy)
+        if self._lite is None:
+            self._api = api_client(kubeconfig, context, policy=policy)   # an unusable kubeconfig fails here
+
+    @property
+    def api(self) -> Any:
+        """The kubernetes library's ``ApiClient`` (made on first use when reads go through kubelite)."""
+        with self._lock:
+            if self._api is None:
+                self._api = api_client(self.kubeconfig, self.context, policy=self.policy)
+            return self._api
 
     def close(self) -> None:
-        self.api.close()
+        if self._lite is not None:
+            self._lite.close()
+        if self._api is not None:
+            self._api.close()
 
     def __enter__(self) -> Kube:
         return self
@@ -227,6 +272,8 @@ class Kube:
 
     @property
     def server(self) -> str:
+        if self._lite is not None:
+            return str(self._lite.server)
         return str(self.api.configuration.host)
 
     # -- raw requests -----------------------------------------------------
@@ -242,9 +289,23 @@ class Kube:
         limit = timeout if isinstance(timeout, tuple) else self.policy.request_timeout(timeout)
         return self.api.call_api(method, url, header_params=headers, body=body, _request_timeout=limit)
 
+    def _get_raw(self, path: str, query: Mapping[str, Any] | None = None, *, timeout: float | None = None) -> bytes:
+        """A read through kubelite; an HTTP error as ``HttpError``."""
+        from digit_tui.infra.kubelite import ApiError
+
+        assert self._lite is not None
+        try:
+            return self._lite.get_raw(path, query, timeout=timeout)
+        except ApiError as exc:
+            raise HttpError(exc.status, exc.reason, exc.body) from None
+
     def request(self, method: str, path: str, *, query: dict[str, Any] | None = None, body: Any = None,
                 content_type: str | None = None, timeout: float | None = None) -> Any:
-        """One request; the decoded JSON answer (None when empty). ApiException on HTTP errors."""
+        """One request; the decoded JSON answer (None when empty). An HTTP error has ``status``,
+        ``reason`` and ``body``: the library's ApiException, or ``HttpError`` for a read through kubelite."""
+        if method == "GET" and body is None and self._lite is not None:
+            raw = self._get_raw(path, query, timeout=timeout)
+            return json.loads(raw) if raw else None
         resp = self._send(method, path, query=query, body=body, content_type=content_type, timeout=timeout)
         data = resp.read()
         if not 200 <= resp.status <= 299:
@@ -259,6 +320,8 @@ class Kube:
     def readyz(self, timeout: float | None = None) -> str:
         """The API server's ``GET /readyz`` answer ("ok"): plain text, not JSON, so not ``request``.
         ApiException (500) while the server is not ready to serve."""
+        if self._lite is not None:
+            return self._get_raw("/readyz", timeout=timeout).decode(errors="replace").strip()
         resp = self._send("GET", "/readyz", timeout=timeout)
         data: bytes = resp.read()
         if not 200 <= resp.status <= 299:
@@ -431,6 +494,8 @@ class Kube:
         path = rtype.path(namespace if rtype.namespaced else None)
 
         def fetch(token: str | None) -> bytes:
+            if self._lite is not None:
+                return self._get_raw(path, {**query, "continue": token})
             resp = self._send("GET", path, query={**query, "continue": token})
             data: bytes = resp.read()
             if not 200 <= resp.status <= 299:
@@ -474,6 +539,16 @@ class Kube:
         An ``ERROR`` event (e.g. 410 Expired) is yielded as such: the caller re-lists.
         """
         timeout_seconds = max(1, int(timeout_seconds))
+        if self._lite is not None:
+            from digit_tui.infra.kubelite import ApiError
+
+            try:
+                yield from self._lite.watch(rtype, namespace, resource_version=resource_version,
+                                            label_selector=label_selector, field_selector=field_selector,
+                                            timeout_seconds=timeout_seconds)
+            except ApiError as exc:
+                raise HttpError(exc.status, exc.reason, exc.body) from None
+            return
         resp = self._send("GET", rtype.path(namespace if rtype.namespaced else None),
                           query={"watch": "true", "resourceVersion": resource_version,
                                  "labelSelector": label_selector, "fieldSelector": field_selector,
@@ -498,6 +573,8 @@ class Kube:
                 previous: bool = False) -> str:
         path = f"/api/v1/namespaces/{quote(namespace, safe='')}/pods/{quote(name, safe='')}/log"
         query = {"container": container, "tailLines": tail_lines, "previous": "true" if previous else None}
+        if self._lite is not None:
+            return self._get_raw(path, query).decode(errors="replace")
         resp = self._send("GET", path, query=query)
         data: bytes = resp.read()
         if not 200 <= resp.status <= 299:

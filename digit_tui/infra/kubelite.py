@@ -24,6 +24,7 @@ import os
 import ssl
 import tempfile
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,7 +133,9 @@ class LiteKube:
         self._ssl = _context(cfg) if self._https else None
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._conns: list[http.client.HTTPConnection] = []
+        # Weakly: a thread's connection goes (and its socket closes) with the thread; a Kube the engine
+        # keeps for a whole install reads from many short-lived threads (infra.kube's list pools).
+        self._conns: weakref.WeakSet[http.client.HTTPConnection] = weakref.WeakSet()
         self._headers = {"Accept": "application/json", "User-Agent": "digit-tui"}
         if cfg.token:
             self._headers["Authorization"] = f"Bearer {cfg.token}"
@@ -143,7 +146,7 @@ class LiteKube:
 
     def close(self) -> None:
         with self._lock:
-            conns, self._conns = self._conns, []
+            conns, self._conns = list(self._conns), weakref.WeakSet()
         for conn in conns:
             conn.close()
 
@@ -165,7 +168,7 @@ class LiteKube:
         conn = self._new_conn(self.policy.connect)
         self._local.conn = conn
         with self._lock:
-            self._conns.append(conn)
+            self._conns.add(conn)
         return conn
 
     def _target(self, path: str, query: Mapping[str, Any] | None) -> str:
@@ -179,10 +182,12 @@ class LiteKube:
         for attempt in (1, 2):
             conn = self._conn()
             reused = conn.sock is not None
+            connected = reused
             try:
                 if conn.sock is None:
                     conn.timeout = self.policy.connect if timeout is None else min(timeout, self.policy.connect)
                     conn.connect()
+                    connected = True
                 assert conn.sock is not None
                 conn.sock.settimeout(self.policy.read if timeout is None else timeout)
                 conn.request("GET", target, headers=self._headers)
@@ -191,6 +196,8 @@ class LiteKube:
             except Exception as exc:
                 conn.close()
                 self._local.conn = None
+                if connected and isinstance(exc, TimeoutError):
+                    exc.reading = True   # type: ignore[attr-defined]  # infra.failures: no answer, not no connection
                 # A kept-alive connection the server closed meanwhile is not a failure: once more, anew.
                 if reused and attempt == 1 and isinstance(exc, (http.client.RemoteDisconnected, ConnectionResetError,
                                                                 BrokenPipeError)):
@@ -226,7 +233,7 @@ class LiteKube:
             "fieldSelector": field_selector, "timeoutSeconds": timeout_seconds, "allowWatchBookmarks": "true"})
         conn = self._new_conn(connect)
         with self._lock:
-            self._conns.append(conn)
+            self._conns.add(conn)
         try:
             try:
                 conn.connect()
@@ -250,8 +257,7 @@ class LiteKube:
         finally:
             conn.close()
             with self._lock:
-                if conn in self._conns:
-                    self._conns.remove(conn)
+                self._conns.discard(conn)
 
     def list_pipelined(self, rtype: ResourceType, namespace: str | None = None, *,
                        label_selector: str | None = None, field_selector: str | None = None,
