@@ -155,22 +155,15 @@ class Renderer(ABC):
         self.close()
 
 
-def _link_or_copy(src: str, dst: str) -> None:
-    """A staged file is a hard link to the source's (one system call, no bytes copied: copying
-    was a sixth to a third of rendering DIGIT's 84 services), a copy where the staging directory is
-    on another filesystem. Nothing writes a staged file; stale vendored ones are unlinked."""
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
-
-
 def _copy_tree(src: Path, dest: Path) -> None:
-    shutil.copytree(src, dest, symlinks=False, copy_function=_link_or_copy)
+    """A copy of the bytes only (no times, modes or extended attributes to set on each of the
+    thousands of files): Helm reads nothing else. Not hard links: a link moves the source file's
+    ctime, which the caches of the source tree read (sizing.diskcache), and writes its inode."""
+    shutil.copytree(src, dest, symlinks=False, copy_function=shutil.copyfile)
 
 
 def stage_chart(chart_dir: Path, dest: Path) -> _Staged:
-    """Stage ``chart_dir`` at ``dest`` and vendor its file:// dependencies (recursively)."""
+    """Copy ``chart_dir`` to ``dest`` and vendor its file:// dependencies (recursively)."""
     if not (chart_dir / "Chart.yaml").is_file():
         raise InputError("not a Helm chart (no Chart.yaml)", path=chart_dir)
     _copy_tree(chart_dir, dest)
