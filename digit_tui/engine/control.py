@@ -8,11 +8,12 @@ request per line, one JSON reply per line.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,26 @@ Handler = Callable[["Request"], "Reply"]
 
 def socket_path(state_dir: Path) -> Path:
     return Path(state_dir) / SOCKET_NAME
+
+
+# A socket's address holds at most 107 bytes (sun_path); a state directory under a long home or
+# --state-dir is longer than that ("AF_UNIX path too long"). Linux reaches the same file through an
+# open descriptor of its directory, /proc/self/fd/N/engine.sock, whatever the directory's length.
+_SUN_PATH_MAX = 107
+
+
+@contextlib.contextmanager
+def _address(path: Path) -> Iterator[str]:
+    """The address to bind or connect for the socket file at ``path``."""
+    text = str(path)
+    if len(os.fsencode(text)) <= _SUN_PATH_MAX:
+        yield text
+        return
+    fd = os.open(path.parent, os.O_PATH | os.O_DIRECTORY)
+    try:
+        yield f"/proc/self/fd/{fd}/{path.name}"
+    finally:
+        os.close(fd)
 
 
 def _peer_uid(sock: socket.socket) -> int:
@@ -42,7 +63,8 @@ class ControlServer:
             self.path.unlink()  # left by a killed engine; we hold the state lock
         old = os.umask(0o177)
         try:
-            self._server = await asyncio.start_unix_server(self._serve, path=str(self.path))
+            with _address(self.path) as address:
+                self._server = await asyncio.start_unix_server(self._serve, path=address)
         finally:
             os.umask(old)
         os.chmod(self.path, 0o600)
@@ -135,7 +157,8 @@ def send(state_dir: Path, request: Request, timeout: float = 5.0) -> Reply:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(timeout)
         try:
-            s.connect(str(path))
+            with _address(path) as address:
+                s.connect(address)
         except (FileNotFoundError, ConnectionRefusedError) as exc:
             raise ConnectionError(f"no engine is running for {state_dir}") from exc
         s.sendall(json.dumps(request.to_json()).encode() + b"\n")

@@ -71,6 +71,10 @@ class SizingScreen(DigitScreen):
         self._pending = True
         self._timer: Timer | None = None
         self._advance = False
+        # The worker group that failed (its dialog shown): the header says "no plan" until a new plan
+        # starts, whatever redraws it meanwhile (a Select's late Changed message redrew it as
+        # "reading" after a failed read, so the screen never said the read had failed).
+        self._failed: str | None = None
         self._short_ok = False      # the operator pressed ctrl+n once on a plan that does not fit
 
     # -- layout -------------------------------------------------------------------------------
@@ -175,6 +179,8 @@ class SizingScreen(DigitScreen):
             self._timer = self.set_timer(DEBOUNCE, self._start)
 
     def _start(self) -> None:
+        if self._failed == "sizing-plan":
+            self._failed = None
         self.compute(self._gen, self.choices(), self.capacity)
 
     @work(thread=True, exclusive=True, group="sizing-plan", exit_on_error=False, description="planning the capacity")
@@ -196,15 +202,16 @@ class SizingScreen(DigitScreen):
         if event.state == WorkerState.ERROR and event.worker.group in ("sizing-release", "sizing-plan"):
             self._pending = False
             self._advance = False
+            self._failed = event.worker.group
             self.query_one("#flow-status", Static).update(Text.assemble(
                 ("✗ ", "bold red"), f"{event.worker.description} failed: {event.worker.error}"))
-            self._header(failed=True)
+            self._header()
 
     # -- drawing --------------------------------------------------------------------------------------
-    def _header(self, failed: bool = False) -> None:
+    def _header(self) -> None:
         step = f"3/5 sizing · {self.answers.environment}"
         result = self.result
-        if failed:
+        if self._failed is not None:
             right = Text("✗ no plan", style="red")
         elif not self.release_ready:
             right = Text("◌ reading the release's charts…", style="yellow")

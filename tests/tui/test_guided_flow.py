@@ -645,6 +645,12 @@ async def test_a_sizing_worker_error_becomes_the_one_error_dialog(state_root: Pa
         text = await wait_screen(pilot, lambda t: "✗ no plan" in t.splitlines()[0], timeout=30,
                                  what="the sizing screen after it")
         assert "reading the release's charts failed" in flat_words(text)
+        # Whatever redraws the header later (a key in the form, a control's late Changed message)
+        # leaves it saying there is no plan: the read will not come.
+        await pilot.press("5")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "✗ no plan" in text.splitlines()[0], text
     assert not (state_root / "gone").exists()
 
 
