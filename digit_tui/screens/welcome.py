@@ -32,7 +32,7 @@ DEMO_TIMEOUT = 180.0      # the sandbox's start (60 s at most) and the engine's
 ACTIONS = (
     ("new", "n", "New install", "cluster, release, prerequisites, sizing; the plan; start"),
     ("sandbox", "s", "Try the sandbox", "sample DIGIT on the embedded sandbox (`digit-tui demo`)"),
-    ("health", "h", "Health view", "pod dashboard of an existing cluster"),
+    ("health", "h", "Health view", "pods and DIGIT checks of an existing cluster"),
 )
 
 
