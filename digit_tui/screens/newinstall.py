@@ -22,7 +22,7 @@ from textual.worker import get_current_worker
 
 from digit_tui.screens.base import DigitScreen
 from digit_tui.screens.compat import CompatScreen, summary
-from digit_tui.viewmodel.compat import Compat, check_release, target_version
+from digit_tui.viewmodel.compat import CheckCancelled, Compat, CompatChecks
 from digit_tui.viewmodel.gitfetch import Fetched, FetchProgress, fetch
 from digit_tui.viewmodel.newinstall import (PROVIDERS, SOURCES, Choices, FormCheck, GitFetch, SourceCache,
                                             check_choices)
@@ -83,6 +83,7 @@ class TargetScreen(DigitScreen):
         self._fetch_after = False                          # ctrl+g pressed while the form was being checked
         self.compat: dict[str, Compat | BaseException] = {}   # by manifest path
         self._compat_running: set[str] = set()
+        self.compat_checks = CompatChecks()     # in a process of its own: the loop never waits for the GIL
         self._acked: set[str] = set()
 
     # -- layout -------------------------------------------------------------------
@@ -123,6 +124,7 @@ class TargetScreen(DigitScreen):
 
     def on_unmount(self) -> None:
         self.checks.stop()
+        self.compat_checks.close()      # the check's process is killed, not waited for
 
     # -- reading the form ---------------------------------------------------------------
     def choices(self) -> Choices:
@@ -290,11 +292,13 @@ class TargetScreen(DigitScreen):
     def run_compat(self, key: str, root: Path, cluster: tuple[str, str | None] | None) -> None:
         worker = get_current_worker()
         try:
-            result: Compat | BaseException = check_release(
-                root, Path(key.split("\0", 1)[0]),
+            result: Compat | BaseException = self.compat_checks.run(
+                root, Path(key.split("\0", 1)[0]), cluster,
                 lambda line: None if worker.is_cancelled else self.app.call_from_thread(
                     self._compat_progress, key, line),
-                kube=target_version(*cluster) if cluster else None)
+                worker.cancelled_event)
+        except CheckCancelled:
+            return          # the screen went
         except BaseException as exc:
             self.app.call_from_thread(self._compat_done, key, exc)
             raise
