@@ -53,9 +53,48 @@ class LimitedSafeLoader(yaml.SafeLoader):
             self._depth -= 1
 
 
+# libyaml's composer recurses in C, unchecked: it reads only text whose nesting cannot come near the
+# C stack's limit (every level needs an indent or a bracket).
+C_NESTING_BOUND = 2000
+
+
 def safe_load(text: str | bytes) -> Any:
-    """``yaml.safe_load`` with the nesting limit (raises ``TooDeep``, a ``yaml.YAMLError``)."""
+    """``yaml.safe_load`` with the nesting limit (raises ``TooDeep``, a ``yaml.YAMLError``).
+
+    Read by libyaml (PyYAML's C loader, several times faster: a converged rerun reads the
+    kubeconfig six times) when it is there and the text cannot nest deep enough to matter to
+    C's stack. Whatever libyaml refuses, and a document nested deeper than the limit, is read
+    again by the pure-Python loader, so errors and their lines are that loader's, as before."""
+    fast = getattr(yaml, "CSafeLoader", None)
+    if fast is not None and nesting_bound(text) < C_NESTING_BOUND:
+        try:
+            data = yaml.load(text, Loader=fast)  # noqa: S506 - libyaml's SafeLoader
+        except yaml.YAMLError:
+            pass
+        else:
+            if not too_deep(data, MAX_DEPTH):
+                return data
     return yaml.load(text, Loader=LimitedSafeLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def nesting_bound(text: str | bytes) -> int:
+    """More than the levels ``text`` can nest: its brackets plus its deepest indent."""
+    raw = text.decode("utf-8", errors="replace") if isinstance(text, bytes) else text
+    indent = max((len(line) - len(line.lstrip(" ")) for line in raw.splitlines()), default=0)
+    return raw.count("[") + raw.count("{") + indent
+
+
+def too_deep(data: Any, limit: int) -> bool:
+    """Whether ``data`` nests more than ``limit`` mappings and lists (an alias loop does: it is
+    read again by the loader that counts, as before)."""
+    todo: list[tuple[Any, int]] = [(data, 1)]
+    while todo:
+        node, depth = todo.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        todo.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
 
 def safe_load_all(text: str | bytes) -> list[Any]:
@@ -63,4 +102,5 @@ def safe_load_all(text: str | bytes) -> list[Any]:
     return list(yaml.load_all(text, Loader=LimitedSafeLoader))  # noqa: S506
 
 
-__all__ = ["MAX_DEPTH", "LimitedSafeLoader", "TooDeep", "safe_load", "safe_load_all"]
+__all__ = ["C_NESTING_BOUND", "MAX_DEPTH", "LimitedSafeLoader", "TooDeep", "nesting_bound", "safe_load", "safe_load_all",
+           "too_deep"]

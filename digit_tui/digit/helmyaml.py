@@ -92,16 +92,11 @@ def parse_mapping(text: str, *, path: Path | str | None = None, role: str = "val
 
 
 def _shallow(data: dict[str, Any], *, path: Path | str | None, role: str) -> dict[str, Any]:
-    if _too_deep(data, yamlload.MAX_DEPTH):
+    if yamlload.too_deep(data, yamlload.MAX_DEPTH):
         # Helm reads it, but every Python step after it (merging the layers, copying) recurses.
         raise InputError(f"{role} is nested deeper than {yamlload.MAX_DEPTH} levels", path=path,
                          expected="values nested a few levels deep, as charts use them")
     return data
-
-
-# libyaml's composer recurses in C: it reads only text whose nesting cannot come near the C stack's
-# limit (every level needs an indent or a bracket); anything else goes to Helm, which bounds it.
-_C_NESTING_BOUND = 2000
 
 
 def parse_plain_mapping(text: str, *, path: Path | str | None = None,
@@ -117,9 +112,9 @@ def parse_plain_mapping(text: str, *, path: Path | str | None = None,
     what a chart renders, go through ``parse_mapping``."""
     if not text.strip():
         return {}, None
-    bound = text.count("[") + text.count("{") + max(len(ln) - len(ln.lstrip(" ")) for ln in text.splitlines())
     fast = getattr(yaml, "CSafeLoader", None)
-    loader = (fast if fast is not None and bound < _C_NESTING_BOUND else yamlload.LimitedSafeLoader)(text)
+    shallow = yamlload.nesting_bound(text) < yamlload.C_NESTING_BOUND   # libyaml's composer recurses in C
+    loader = (fast if fast is not None and shallow else yamlload.LimitedSafeLoader)(text)
     try:
         root = loader.get_single_node()
         data = loader.construct_document(root) if root is not None else {}
@@ -130,18 +125,6 @@ def parse_plain_mapping(text: str, *, path: Path | str | None = None,
     if not isinstance(data, dict):
         raise InputError(f"{role} is not a mapping", path=path, line=1, expected="key: value pairs")
     return _shallow(data, path=path, role=role), root
-
-
-def _too_deep(data: Any, limit: int) -> bool:
-    """Whether ``data`` nests more than ``limit`` mappings and lists (without recursing itself)."""
-    todo: list[tuple[Any, int]] = [(data, 1)]
-    while todo:
-        node, depth = todo.pop()
-        if depth > limit:
-            return True
-        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
-        todo.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
-    return False
 
 
 def read_text(path: str | Path, *, role: str = "values file") -> str:

@@ -24,6 +24,7 @@ Other parts of digit-tui (the release apply tasks, the sizing planner) call
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 from collections.abc import Callable, Container, Mapping, Sequence
@@ -207,10 +208,12 @@ def release_entries(release: ReleaseManifest, modules: list[str] | None, *,
     return out
 
 
-def base_values(env_file: str | os.PathLike[str], secrets_file: str | os.PathLike[str] | None) -> dict[str, Any]:
-    """The environment and secrets files, merged as two ``-f`` files."""
-    return merge_values(load_values_file(env_file, role="environment"),
-                        load_values_file(secrets_file, role="secrets") if secrets_file else {})
+def base_values(env_file: str | os.PathLike[str], secrets_file: str | os.PathLike[str] | None, *,
+                keep: bool = False) -> dict[str, Any]:
+    """The environment and secrets files, merged as two ``-f`` files. ``keep``: the files are
+    digit-tui's own (helm-config's, in the state directory); see ``load_values_file``."""
+    return merge_values(load_values_file(env_file, role="environment", keep=keep),
+                        load_values_file(secrets_file, role="secrets", keep=keep) if secrets_file else {})
 
 
 def release_order(manifest: ReleaseManifest, modules: list[str] | None, *, cluster_configs: bool = True,
@@ -281,17 +284,84 @@ def _render_one(renderer: Renderer, ref: ChartRef, name: str, tag: str | None, m
     return svc
 
 
-def load_values_file(path: str | os.PathLike[str], *, role: str = "values file") -> dict[str, Any]:
+KEPT_SUFFIX = ".helm.json"     # beside a file digit-tui generated: whether libyaml reads it as Helm does
+
+
+def load_values_file(path: str | os.PathLike[str], *, role: str = "values file", keep: bool = False) -> dict[str, Any]:
     """Read a values-shaped YAML file as Helm reads a ``-f`` file; a sops-encrypted one is
     decrypted with ``sops -d`` (stdout only, never written to disk). A key this machine cannot
-    use is :class:`~digit_tui.digit.sops.SopsKeyUnavailable` (bad input, naming the key)."""
+    use is :class:`~digit_tui.digit.sops.SopsKeyUnavailable` (bad input, naming the key).
+
+    ``keep`` (for digit-tui's own files in the state directory): when libyaml reads the text
+    exactly as Helm did (the same keys in Helm's order, the same values of the same JSON types),
+    that is noted beside the file (``<name>.helm.json``, 0600: the text's digest, no values), and
+    while the text has that digest it is read by libyaml alone: the checks of a converged rerun
+    then load no Helm SDK (its native library is 70-100 ms). Any other text is Helm's to read."""
     from digit_tui.digit import sops
 
     p = Path(path)
     role = role if role.endswith("file") else f"{role} file"
     text = read_text(p, role=role)
+    kept = p.with_name(p.name + KEPT_SUFFIX) if keep else None
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    if kept is not None and _noted(kept) == digest and (same := _as_helm_orders(text)) is not None \
+            and not sops.is_sops_document(same):
+        return same
     data = parse_mapping(text, path=p, role=role)
     if sops.is_sops_document(data):
-        data = parse_mapping(sops.decrypt(p, data["sops"], text=text, role=role, timeout=SOPS_TIMEOUT),
+        return parse_mapping(sops.decrypt(p, data["sops"], text=text, role=role, timeout=SOPS_TIMEOUT),
                              path=p, role=role)
+    if kept is not None and (same := _as_helm_orders(text)) is not None:
+        ours = _dumped(same)
+        if ours is not None and ours == _dumped(data):
+            _note(kept, digest)
     return data
+
+
+def _dumped(values: dict[str, Any]) -> str | None:
+    try:
+        return json.dumps(values, allow_nan=False)
+    except (TypeError, ValueError):
+        return None     # a date, a set, NaN: not as Helm's JSON has it
+
+
+def _as_helm_orders(text: str) -> dict[str, Any] | None:
+    """``text`` read by libyaml, with every mapping's keys sorted as Helm's JSON gives them; None
+    when libyaml refuses it or it is not a mapping."""
+    from digit_tui import yamlload
+
+    try:
+        data = yamlload.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    if not isinstance(data, dict):
+        return None
+
+    def ordered(node: Any) -> Any:
+        if isinstance(node, dict):
+            if not all(isinstance(k, str) for k in node):
+                raise TypeError("a key that is not text")     # JSON would make it text: not Helm's reading
+            return {k: ordered(node[k]) for k in sorted(node)}
+        return [ordered(v) for v in node] if isinstance(node, list) else node
+    try:
+        out: dict[str, Any] = ordered(data)
+    except (TypeError, RecursionError):
+        return None
+    return out
+
+
+def _noted(kept: Path) -> str | None:
+    try:
+        doc = json.loads(kept.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return doc.get("libyaml_reads_as_helm") if isinstance(doc, dict) else None
+
+
+def _note(kept: Path, digest: str) -> None:
+    from digit_tui.atomic import atomic_write
+
+    try:
+        atomic_write(kept, json.dumps({"libyaml_reads_as_helm": digest}), mode=0o600)
+    except OSError:
+        return      # a note: the next read asks Helm again

@@ -293,7 +293,7 @@ class AlertmanagerConfigTask(Task):
         from digit_tui.tasks.helmconfig import TASK_ID as HELM_CONFIG
 
         out = ctx.output(HELM_CONFIG)
-        base = base_values(str(out["env_file"]), out.get("secrets_file"))
+        base = base_values(str(out["env_file"]), out.get("secrets_file"), keep=True)     # helm-config's own files
         return AlertmanagerConfig.from_values(base, _cluster_configs_defaults(self.config))
 
     def _state(self, ctx: TaskContext) -> str | None:

@@ -131,7 +131,7 @@ class PhaseRenderTask(Task):
         from digit_tui.tasks.render import _engine_name, _file_digest, _tree_digest
 
         env_file, secrets_file = self._files(ctx)
-        base = base_values(env_file, secrets_file)
+        base = base_values(env_file, secrets_file, keep=True)     # helm-config's own files
         charts = list(self.planner(PhaseInputs(base, Path(secrets_file) if secrets_file else None,
                                                ctx.output("cluster"))))
         release = self.config.open_release(fetch=False)

@@ -208,7 +208,7 @@ class ClusterDbCheckTask(Task):
         if not env_file:
             raise PermanentError("the helm-config task published no environment file", remedy="run `digit-tui install` again")
         # The environment file alone: the check needs no secret, the Job reads the db Secret itself.
-        return database_of(base_values(str(env_file), None), image=self.image)
+        return database_of(base_values(str(env_file), None, keep=True), image=self.image)
 
     def _inputs_key(self, ctx: TaskContext, check: DbCheck) -> str:
         """What a check's verdict depends on: the database the pods are told to use, the image, and
