@@ -30,12 +30,13 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.timer import Timer
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from digit_tui.errors import PermanentError
 from digit_tui.health.checks import Verdict
 from digit_tui.health.report import MARK, Format, noted
 from digit_tui.screens.base import DigitScreen
+from digit_tui.widgets.footer import QuietFooter
 from digit_tui.widgets.stale import stale_banner
 
 if TYPE_CHECKING:
@@ -125,7 +126,7 @@ class HealthScreen(DigitScreen):
         yield Static(id="health-export")
         with VerticalScroll(id="health-body"):
             yield Static(id="health-checks")
-        yield Footer(show_command_palette=False)
+        yield QuietFooter(show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#health-banner").display = False

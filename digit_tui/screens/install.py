@@ -19,7 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.timer import Timer
-from textual.widgets import Footer, Static, Tree
+from textual.widgets import Static, Tree
 from textual.worker import get_current_worker
 
 from digit_tui.engine.journal import Event, RunRow, TaskRow
@@ -40,6 +40,7 @@ from digit_tui.viewmodel.install import (
     task_state,
 )
 from digit_tui.widgets.eventpanel import EventPanel
+from digit_tui.widgets.footer import QuietFooter
 from digit_tui.widgets.phasetree import NodeRef, PhaseTree
 from digit_tui.widgets.statusline import StatusLine, progress_text
 
@@ -109,7 +110,7 @@ class InstallScreen(DigitScreen):
             yield panel
         yield StatusLine(id="progress")
         yield Static(id="hint")
-        yield Footer(show_command_palette=False, compact=True)  # every action key fits in 80 columns
+        yield QuietFooter(show_command_palette=False, compact=True)  # every action key fits in 80 columns
 
     def on_mount(self) -> None:
         self._render_header()

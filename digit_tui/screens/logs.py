@@ -21,9 +21,10 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Log, Static
+from textual.widgets import Log, Static
 
 from digit_tui.screens.base import DigitScreen
+from digit_tui.widgets.footer import QuietFooter
 from digit_tui.widgets.stale import stale_banner
 
 if TYPE_CHECKING:
@@ -82,7 +83,7 @@ class LogsScreen(DigitScreen):
         yield Static(id="logs-title")
         yield Static(id="logs-banner")
         yield Log(id="logs-text", max_lines=TAIL_LINES * 2)
-        yield Footer(show_command_palette=False)
+        yield QuietFooter(show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#logs-banner", Static).display = False

@@ -21,13 +21,14 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Footer, Input, Label, Static, Tree
+from textual.widgets import Input, Label, Static, Tree
 from textual.worker import Worker, WorkerState
 
 from digit_tui.screens.base import DigitScreen
 from digit_tui.viewmodel.install import phase_trail, style, symbol
 from digit_tui.viewmodel.plan import INSTALL_GRAPH, Plan
 from digit_tui.widgets.flowheader import flow_header
+from digit_tui.widgets.footer import QuietFooter
 from digit_tui.widgets.phasetree import NodeRef, PhaseTree
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ class PlanScreen(DigitScreen):
             yield Input(str(self.default_path), id="answers-path", compact=True)
         yield Static(id="plan-command")
         yield Static(id="flow-status")
-        yield Footer(show_command_palette=False)
+        yield QuietFooter(show_command_palette=False)
 
     def on_mount(self) -> None:
         self._header("◌ dry run of every task…", "yellow")

@@ -19,13 +19,14 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, OptionList, Static
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
 from digit_tui.preflight.model import CheckResult, Status
 from digit_tui.screens.base import DigitScreen
 from digit_tui.viewmodel import prereqs as vm
+from digit_tui.widgets.footer import QuietFooter
 
 if TYPE_CHECKING:
     from digit_tui.answers.model import Answers
@@ -69,7 +70,7 @@ class PrereqScreen(DigitScreen):
         checklist.border_title = f"Prerequisites · {self.plan.provider} · tier {self.plan.tier}"
         yield checklist
         yield Static(id="flow-status")
-        yield Footer(show_command_palette=False)
+        yield QuietFooter(show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#prereq-list", OptionList).focus()

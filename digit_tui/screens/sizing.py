@@ -19,13 +19,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.timer import Timer
-from textual.widgets import Footer, Input, Label, RadioSet, Select, Static
+from textual.widgets import Input, Label, RadioSet, Select, Static
 from textual.worker import Worker, WorkerState
 
 from digit_tui.screens.base import DigitScreen
 from digit_tui.viewmodel import sizing as vm
 from digit_tui.widgets.choices import Choice
 from digit_tui.widgets.flowheader import flow_header
+from digit_tui.widgets.footer import QuietFooter
 from digit_tui.widgets.numberinput import NumberInput
 
 if TYPE_CHECKING:
@@ -106,7 +107,7 @@ class SizingScreen(DigitScreen):
                 plan.border_title = "Plan"
                 yield Static(id="sizing-plan-text")
         yield Static(id="flow-status")
-        yield Footer(show_command_palette=False)
+        yield QuietFooter(show_command_palette=False)
 
     def _given_ulbs(self) -> str:
         sizing = self.answers.sizing

@@ -19,13 +19,14 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import Footer, OptionList, Static
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from digit_tui import paths
 from digit_tui.screens.base import DigitScreen
 from digit_tui.viewmodel.install import style, symbol
 from digit_tui.viewmodel.installs import InstallStatus, ago, find_installs
+from digit_tui.widgets.footer import QuietFooter
 
 REFRESH = 3.0
 DEMO_TIMEOUT = 180.0      # the sandbox's start (60 s at most) and the engine's
@@ -69,7 +70,7 @@ class WelcomeScreen(DigitScreen):
                               "answers.yaml` then `digit-tui install --answers answers.yaml`. Installs run in a "
                               "background engine: close the terminal at any time, run digit-tui again to "
                               "re-attach.", style="dim"), id="welcome-cli")
-        yield Footer(show_command_palette=False)
+        yield QuietFooter(show_command_palette=False)
 
     def on_mount(self) -> None:
         self._status(Text(f"◌ looking for installs in {self.root}…", style="dim"))

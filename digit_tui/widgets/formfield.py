@@ -6,20 +6,12 @@ field's problem at once; ``show_problems`` hands each field its own, and a field
 only when the text it shows changes (a check that finds what the last one found draws nothing).
 ``SecretField`` is a field whose input is masked until its reveal key shows it. ``FormChecks``
 says when a form is checked: once the operator stops changing it, and only if its values changed
-(moving the focus, or typing a value back, checks nothing again).
-
-The garbage collector's full passes walk every object the process tracks — Textual's and pydantic's
-modules, the answers model's schemas, every widget of the flow's screens, about 100,000 — and took
-100 to 300 ms each on a loaded 2-core machine, every second or two while keys were pressed: the key
-waited. ``FormChecks`` freezes (``gc.freeze``) what exists once the form is up and once its first
-check has answered (what that check imported and built once), so later passes walk only what came
-after; reference counting still frees those objects, and ``stop`` (the form going away) hands them
-back to the collector for any cycles among them.
+(moving the focus, or typing a value back, checks nothing again). What a form keeps from the garbage collector's full passes is
+screens/base.py's one policy (``DigitScreen``).
 """
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
@@ -139,7 +131,6 @@ class FormChecks(Generic[C]):
         self._asked: C | None = None
         self._timer: Timer | None = None
         self.pending = False        # a check is due or running: the form shows "checking"
-        self._answered = False
 
     def changed(self, *, again: bool = False) -> bool:
         """The form may have changed: a check shortly if its values did (``again``: even if not, as
@@ -147,8 +138,6 @@ class FormChecks(Generic[C]):
         values = self._read()
         if not again and self._gen and values == self._asked:
             return False
-        if not self._gen:
-            gc.freeze()                 # the form, up
         self._asked = values
         self._gen += 1
         self.pending = True
@@ -173,14 +162,10 @@ class FormChecks(Generic[C]):
         """A check's answer arrived: True when it is of the form as it is (no newer check due)."""
         if gen != self._gen:
             return False
-        if not self._answered:
-            self._answered = True
-            gc.freeze()                 # what the first check imported and built once
         self.pending = False
         return True
 
     def stop(self) -> None:
-        """The form goes: no check is due any more, and what was frozen is the collector's again."""
+        """The form goes: no check is due any more."""
         if self._timer is not None:
             self._timer.stop()
-        gc.unfreeze()
