@@ -281,7 +281,66 @@ class Probes:
 
 
 # -- the dashboard with a freeze meter (--tui-child) ------------------------------------------
-def tui_child(kubeconfig: str, stall_file: str) -> int:
+class StallTracer:
+    """Where the event loop is while it is late (``--trace-stalls``): a thread looks at the loop's
+    thread every 2 ms; while the 20 ms timer is overdue by more than ``threshold`` it records that
+    thread's stack. The longest stalls are kept with their stacks; full garbage collections are
+    counted and timed (``gc.callbacks``)."""
+
+    def __init__(self, threshold: float, keep: int = 5) -> None:
+        import gc
+
+        self.threshold, self.keep = threshold, keep
+        self.loop_thread = threading.get_ident()
+        self.woke = time.monotonic()
+        self.samples: list[list[str]] = []
+        self.stalls: list[dict[str, Any]] = []
+        self.gc: dict[str, list[float]] = {"0": [], "1": [], "2": []}
+        self._gc_t0 = 0.0
+        gc.callbacks.append(self._on_gc)
+        threading.Thread(target=self._run, name="stall-tracer", daemon=True).start()
+
+    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        # Thread CPU, not wall time: on a busy machine a pass's wall time includes waiting for a core.
+        if phase == "start":
+            self._gc_t0 = time.thread_time()
+        else:
+            self.gc[str(info["generation"])].append(time.thread_time() - self._gc_t0)
+
+    def _run(self) -> None:
+        import traceback
+
+        while True:
+            time.sleep(0.002)
+            if time.monotonic() - self.woke > 0.02 + self.threshold:
+                frame = sys._current_frames().get(self.loop_thread)
+                if frame is not None:
+                    self.samples.append([f"{Path(f.filename).name}:{f.lineno} {f.name}"
+                                         for f in traceback.extract_stack(frame)][-14:])
+
+    def woke_up(self, late: float) -> None:
+        """The timer fired ``late`` seconds after it was due: close the stall it ends, if any."""
+        self.woke = time.monotonic()
+        samples, self.samples = self.samples, []
+        if late > self.threshold:
+            self.stalls.append({"late_ms": round(late * 1000), "stacks": samples})
+            self.stalls.sort(key=lambda s: -s["late_ms"])
+            del self.stalls[self.keep:]
+
+    def take(self) -> dict[str, Any]:
+        import gc
+        from collections import Counter
+
+        old = gc.get_objects(2)
+        kinds = Counter(type(o).__qualname__ for o in old).most_common(8)
+        out = {"stalls": self.stalls, "gc": {g: [len(t), round(1000 * max(t, default=0))] for g, t in self.gc.items()},
+               "gen2": [len(old), gc.get_freeze_count(), kinds]}
+        del old
+        self.stalls, self.gc = [], {g: [] for g in self.gc}
+        return out
+
+
+def tui_child(kubeconfig: str, stall_file: str, trace: float | None = None) -> int:
     """The dashboard exactly as `digit-tui health` runs it, plus a 20 ms timer whose late wake-ups
     are freezes of the event loop. SIGUSR1 writes the record to ``stall_file`` and starts a new one."""
     import asyncio
@@ -290,16 +349,20 @@ def tui_child(kubeconfig: str, stall_file: str) -> int:
 
     period = 0.02
     record: dict[str, Any] = {"max": 0.0, "max_cpu": 0.0, "over_100ms": 0, "samples": 0, "since": time.time()}
+    tracer: StallTracer | None = None
 
     class BenchApp(DigitApp):
         def on_mount(self) -> None:   # Textual runs DigitApp.on_mount as well
             self.run_worker(meter(), exclusive=False, exit_on_error=False)
 
     async def meter() -> None:
+        nonlocal tracer
         loop = asyncio.get_running_loop()
+        if trace is not None:
+            tracer = StallTracer(trace)
 
         def dump() -> None:
-            Path(stall_file + ".tmp").write_text(json.dumps(record))
+            Path(stall_file + ".tmp").write_text(json.dumps({**record, **(tracer.take() if tracer else {})}))
             os.replace(stall_file + ".tmp", stall_file)
             record.update(max=0.0, max_cpu=0.0, over_100ms=0, samples=0, since=time.time())
 
@@ -308,6 +371,8 @@ def tui_child(kubeconfig: str, stall_file: str) -> int:
             t0, c0 = time.monotonic(), time.thread_time()
             await asyncio.sleep(period)
             late = time.monotonic() - t0 - period
+            if tracer is not None:
+                tracer.woke_up(late)
             record["samples"] += 1
             if late > record["max"]:
                 # The loop's own CPU in that stall: near the stall, the app computed; near 0, it waited
@@ -326,6 +391,23 @@ def read_stalls(pid: int, path: Path) -> dict[str, Any]:
     while time.monotonic() < deadline and not path.exists():
         time.sleep(0.01)
     return json.loads(path.read_text())
+
+
+def print_trace(record: dict[str, Any]) -> None:
+    """The longest stalls: for each, the stacks seen in it, most frequent first (innermost frame last)."""
+    from collections import Counter
+
+    gc_passes = ", ".join(f"gen {g}: {n} (longest {t} ms)" for g, (n, t) in record.get("gc", {}).items())
+    print(f"trace: garbage collections under churn (thread CPU): {gc_passes}")
+    if "gen2" in record:
+        size, frozen, kinds = record["gen2"]
+        print(f"trace: oldest generation at the end: {size} objects ({frozen} frozen apart); most: "
+              + ", ".join(f"{k} {n}" for k, n in kinds))
+    for stall in record.get("stalls", []):
+        stacks = Counter(" > ".join(s[-6:]) for s in stall["stacks"])
+        print(f"trace: stall of {stall['late_ms']} ms, {len(stall['stacks'])} samples")
+        for stack, n in stacks.most_common(4):
+            print(f"    {n:3d}x {stack}")
 
 
 # -- main ------------------------------------------------------------------------------------
@@ -350,11 +432,15 @@ def main() -> None:
     ap.add_argument("--tree", metavar="DIR", default=str(REPO),
                     help="the digit-tui checkout to run (another one: `git worktree add --detach /tmp/before "
                          "<commit>`, for before/after figures from the same bench)")
+    ap.add_argument("--trace-stalls", type=float, metavar="MS",
+                    help="record where the event loop is during stalls longer than MS under churn, and the "
+                         "garbage collector's passes; prints the longest stalls' stacks (slows the loop a little)")
     ap.add_argument("--tui-child", nargs=2, metavar=("KUBECONFIG", "STALL_FILE"), help=argparse.SUPPRESS)
+    ap.add_argument("--tui-trace", type=float, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.tui_child:
         sys.path.insert(0, os.getcwd())     # the checkout it was started in (--tree)
-        sys.exit(tui_child(*a.tui_child))
+        sys.exit(tui_child(*a.tui_child, trace=a.tui_trace))
 
     from digit_tui.infra.kube import Kube
     from digit_tui.sandbox.runtime import start_sandbox_subprocess
@@ -423,7 +509,8 @@ def main() -> None:
         pid = tmux.start(f"env -u PYTHONDONTWRITEBYTECODE TERM=xterm-256color "
                          f"PYTHONPYCACHEPREFIX={shlex.quote(env['PYTHONPYCACHEPREFIX'])} "
                          f"sh -c 'cd {shlex.quote(str(tree))} && exec {shlex.quote(sys.executable)} "
-                         f"{shlex.quote(__file__)} --tui-child {shlex.quote(kubeconfig)} {shlex.quote(str(stall_file))}'")
+                         f"{shlex.quote(__file__)} --tui-child {shlex.quote(kubeconfig)} {shlex.quote(str(stall_file))}"
+                         f"{f' --tui-trace {a.trace_stalls / 1000}' if a.trace_stalls else ''}'")
         tmux.wait(lambda s: want in title(s) and "● live" in title(s), 120, "the full list")
         rss0 = rss_mib(pid)
         time.sleep(5)
@@ -453,6 +540,8 @@ def main() -> None:
               f"{ms(busy_stalls['max'])} (the loop computing {ms(busy_stalls['max_cpu'])} of it; "
               f"{busy_stalls['over_100ms']} stalls > 100 ms in {busy_stalls['samples']} ticks of 20 ms)"
               f"   [goal never > 100 ms]")
+        if a.trace_stalls:
+            print_trace(busy_stalls)
         print(f"RSS: {rss0:.0f} MiB at the full list, {rss_end:.0f} MiB after {a.minutes:g} min of churn "
               f"(samples: {', '.join(f'{r:.0f}' for r in rss_series)})   [goal <= 300 MiB, flat]")
     finally:

@@ -335,11 +335,13 @@ class DashboardScreen(DigitScreen):
 
     # -- rendering ----------------------------------------------------------------------------
     def _set(self, selector: str, text: Text) -> None:
-        """Update a Static only when what it shows changes (an update redraws it)."""
+        """Update a Static only when what it shows changes (an update redraws it). Each is one line
+        high (dashboard.tcss), so new text never changes the layout: no layout of the whole screen
+        (a full redraw) for a title whose count changed."""
         sig = (text.plain, tuple(text.spans), str(text.style))
         if self._shown.get(selector) != sig:
             self._shown[selector] = sig
-            self.query_one(selector, Static).update(text)
+            self.query_one(selector, Static).update(text, layout=False)
 
     def _layout_columns(self) -> None:
         width = self.size.width or 80

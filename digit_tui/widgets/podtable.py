@@ -4,7 +4,8 @@ Textual's DataTable was measured at 5,000 pods: 0.5 s to add the rows and 1.6 s
 for its first layout, on the event loop; ``remove_row`` re-indexes every row
 (23 ms each) and there is no insert at a position, so a new pod would mean a
 re-sort of all rows. This widget keeps the rows in one sorted list of lines
-(``bisect``: a pod is added, moved or removed in place) and draws a line only
+(``bisect``: a pod is added, moved or removed in place), and with a filter on the
+lines that pass it in a second one and draws a line only
 when Textual asks for it, i.e. when it is on screen and was refreshed. A pod
 that changes refreshes its own line(s) if they are visible and nothing else;
 a pod that appears or vanishes above the visible part shifts the scroll
@@ -22,7 +23,6 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from textual.geometry import Size
 from textual.strip import Strip
 
 from digit_tui.health.model import PodView
@@ -46,8 +46,9 @@ class PodTable(VirtualLines):
         self.clock = clock
         self.rows: dict[str, PodView] = {}      # every pod, shown or filtered out
         self.faulty = 0
-        self.shown = 0                          # pods that pass the view's filter
-        self._lines: list[Line] = []
+        self._shown = 0                         # pods in the filtered lines (with a filter on)
+        self._all: list[Line] = []              # every pod's lines in the sort order
+        self._lines: list[Line] = self._all     # the lines shown: all of them, or those the filter passes
         self._sort = "namespace"
         self._key = sort_key(self._sort)
         self._predicate: Callable[[PodView], bool] | None = None
@@ -64,6 +65,7 @@ class PodTable(VirtualLines):
         shifted = Shifts(int(self.scroll_offset.y))
         touched: list[str] = []
         cursor_at = self._cursor_index()
+        filtered = self._lines is not self._all
         for key in removed:
             old = self.rows.pop(key, None)
             if old is None:
@@ -71,46 +73,78 @@ class PodTable(VirtualLines):
             self.faulty -= old.faulty
             self._strips.pop((key, 0), None)
             self._strips.pop((key, 1), None)
-            if self._shows(old):
-                shifted(*self._take(old))
+            at = self._take(self._all, old)
+            if filtered and self._shows(old):
+                at = self._take(self._lines, old)
+            if not filtered or self._shows(old):
+                shifted(*at)
         for key, pod in upserts.items():
             old = self.rows.get(key)
             self.rows[key] = pod
             self.faulty += pod.faulty - (old.faulty if old is not None else 0)
-            was = old if old is not None and self._shows(old) else None    # the row as it is shown now
-            now = self._shows(pod)
-            if was is not None and now and self._key(was) == self._key(pod) and bool(was.reason) == bool(pod.reason):
-                touched.append(key)      # same place: redraw its lines, nothing moves
+            stays = old is not None and self._key(old) == self._key(pod) and bool(old.reason) == bool(pod.reason)
+            if not stays:
+                if old is not None:
+                    taken = self._take(self._all, old)
+                    if not filtered:
+                        shifted(*taken)
+                put = self._put(self._all, pod)
+                if not filtered:
+                    shifted(*put)
+            if not filtered:
+                if stays:
+                    touched.append(key)      # same place: redraw its lines, nothing moves
                 continue
-            if was is not None:
-                shifted(*self._take(was))
+            was = old is not None and self._shows(old)    # the row as it is shown now
+            now = self._shows(pod)
+            if was and now and stays:
+                touched.append(key)
+                continue
+            if was:
+                assert old is not None
+                shifted(*self._take(self._lines, old))
             if now:
-                shifted(*self._put(pod))
+                shifted(*self._put(self._lines, pod))
         if shifted.first is not None:
-            self.virtual_size = Size(0, len(self._lines))
+            self._set_line_count(len(self._lines))
         self._refresh_changed(shifted, touched, cursor_at)
 
+    @property
+    def shown(self) -> int:
+        """Pods that pass the view's filter."""
+        return len(self.rows) if self._lines is self._all else self._shown
+
     def set_view(self, *, predicate: Callable[[PodView], bool] | None = None, sort: str | None = None) -> None:
-        """Another filter or order: lay the lines out again (the cursor stays on its pod if shown)."""
-        if sort is not None:
+        """Another filter or order: lay the lines out again (the cursor stays on its pod if shown).
+        The order of all pods is kept whatever the filter: a filter picks its lines from it, so
+        only another sort mode sorts (``f`` and back costs a pass over the lines, not a sort)."""
+        if sort is not None and sort != self._sort:
             self._sort, self._key = sort, sort_key(sort)
+            self._all = self._lay_out(self.rows.values())
         self._predicate = predicate
-        lines: list[Line] = []
-        key = self._key
-        for pod in self.rows.values():
-            if predicate is None or predicate(pod):
-                k = key(pod)
-                lines.append((k, 0, pod.key))
-                if pod.reason:
-                    lines.append((k, 1, pod.key))
-        lines.sort()
-        self._lines = lines
-        self.shown = sum(1 for line in lines if line[1] == 0)
-        self.virtual_size = Size(0, len(lines))
+        if predicate is None:
+            self._lines = self._all
+        else:
+            rows = self.rows
+            passes = {key for key, pod in rows.items() if predicate(pod)}
+            self._lines = [line for line in self._all if line[2] in passes]
+            self._shown = len(passes)
+        self._set_line_count(len(self._lines))
         if self._cursor_index() is None:
             self._cursor = self._key_at(0)
         self._scroll_to_cursor()
         self.refresh()
+
+    def _lay_out(self, pods: Iterable[PodView]) -> list[Line]:
+        lines: list[Line] = []
+        key = self._key
+        for pod in pods:
+            k = key(pod)
+            lines.append((k, 0, pod.key))
+            if pod.reason:
+                lines.append((k, 1, pod.key))
+        lines.sort()
+        return lines
 
     def set_widths(self, widths: list[int]) -> None:
         if widths != self._widths:
@@ -135,18 +169,21 @@ class PodTable(VirtualLines):
     def _index(self, pod: PodView) -> int:
         return bisect_left(self._lines, (self._key(pod), 0, pod.key))
 
-    def _take(self, pod: PodView) -> tuple[int, int]:
-        i, n = self._index(pod), 2 if pod.reason else 1
-        del self._lines[i: i + n]
-        self.shown -= 1
+    def _take(self, lines: list[Line], pod: PodView) -> tuple[int, int]:
+        """Take the pod's lines out of ``lines`` (all pods' or the filtered ones)."""
+        i, n = bisect_left(lines, (self._key(pod), 0, pod.key)), 2 if pod.reason else 1
+        del lines[i: i + n]
+        if lines is self._lines:
+            self._shown -= 1
         return i, -n
 
-    def _put(self, pod: PodView) -> tuple[int, int]:
+    def _put(self, lines: list[Line], pod: PodView) -> tuple[int, int]:
         k = self._key(pod)
-        i = bisect_left(self._lines, (k, 0, pod.key))
+        i = bisect_left(lines, (k, 0, pod.key))
         new: list[Line] = [(k, 0, pod.key)] + ([(k, 1, pod.key)] if pod.reason else [])
-        self._lines[i:i] = new
-        self.shown += 1
+        lines[i:i] = new
+        if lines is self._lines:
+            self._shown += 1
         return i, len(new)
 
     def _line_count(self) -> int:

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, Protocol, TypeVar
 
 from rich.text import Text
-from textual.geometry import Size
 from textual.strip import Strip
 
 from digit_tui.widgets.virtuallines import Shifts, VirtualLines
@@ -74,7 +73,7 @@ class RowTable(VirtualLines, Generic[R]):
             if now:
                 shifted(self._put(row), 1)
         if shifted.first is not None:
-            self.virtual_size = Size(0, len(self._lines))
+            self._set_line_count(len(self._lines))
         self._refresh_changed(shifted, touched, cursor_at)
 
     def set_view(self, predicate: Callable[[R], bool] | None) -> None:
@@ -82,7 +81,7 @@ class RowTable(VirtualLines, Generic[R]):
         self._predicate = predicate
         self._lines = sorted((self.sort_key(r), r.key) for r in self.rows.values() if predicate is None or predicate(r))
         self.shown = len(self._lines)
-        self.virtual_size = Size(0, len(self._lines))
+        self._set_line_count(len(self._lines))
         if self._cursor_index() is None:
             self._cursor = self._key_at(0)
         self._scroll_to_cursor()

@@ -13,8 +13,10 @@ from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
 from textual.events import Click
+from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.widget import Widget
 
 
 class Shifts:
@@ -58,6 +60,22 @@ class VirtualLines(ScrollView, can_focus=True):
         raise NotImplementedError
 
     # -- drawing -------------------------------------------------------------------------------
+    def _set_line_count(self, lines: int) -> None:
+        """The scrollable height after rows came or went. Assigning ``virtual_size`` asks for a layout
+        of the whole screen, i.e. every line of every widget composed and written again: under churn
+        (a pod created or deleted in most frames) that was a full redraw ten times a second on the
+        event loop. Only the scrollbar depends on it, so it is updated alone; a scrollbar that comes or
+        goes changes the table's region, and ``show_vertical_scrollbar`` asks for that layout itself."""
+        size = Size(0, lines)
+        if size == self.virtual_size:
+            return
+        if not self.size:       # not laid out yet: the layout computes the rest
+            self.virtual_size = size
+            return
+        self.set_reactive(Widget.virtual_size, size)
+        self._scroll_update(size)
+        self.scroll_y = self.scroll_y       # validated: within the new height
+
     def _strip(self, text: Text, width: int, cursor: bool) -> Strip:
         base: Style = self.rich_style
         if cursor:
