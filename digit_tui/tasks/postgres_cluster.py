@@ -367,7 +367,9 @@ def cluster_database_tasks(config: InstallConfig, release: Release, graph: Mappi
             tasks.append(unavailable)
             check_after.append(unavailable.id)
         else:
-            render = PhaseRenderTask(config, PHASE, lambda inputs: [postgres_chart(config, inputs)], base,
+            # The render reads only helm-config's files (its own dependency): it runs beside the
+            # release's render and cluster-configs instead of after them, off the install's longest chain.
+            render = PhaseRenderTask(config, PHASE, lambda inputs: [postgres_chart(config, inputs)], (),
                                      title="Render the in-cluster PostgreSQL chart")
             deploy = PostgresInClusterTask([render.id, *base], cluster=cluster,
                                            policy=policy or WaitPolicy(deadline=DEFAULT_DEADLINE))
