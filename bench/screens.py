@@ -4,8 +4,10 @@
 
 An engine runs in the background the whole time (its own process, as `digit-tui install` starts it)
 with a slow synthetic graph (``slow_graph`` below: tasks that log and report progress every 50 ms)
-writing journal events, and an in-process sandbox serves the pod dashboard. Each screen (welcome,
-target and source, prerequisites, sizing, configuration, plan, install view, pod dashboard, help) is opened at
+writing journal events, and an in-process sandbox with ``PODS`` running pods serves the pod
+dashboard, a pod's logs and the health view. Each screen (welcome, target and source, its
+compatibility report, prerequisites, sizing, configuration, plan, install view, pod dashboard, pod
+logs, health view, help) is opened at
 80x24 in Textual's headless driver (``App.run_test``) and given ``--presses`` presses of a key that
 changes what it shows (a pair pressed in turn, such as down / up, so the screen comes back). Each
 press is timed from sending the key until the first frame (Textual's ``post_display_hook``) after
@@ -44,6 +46,7 @@ sys.path.insert(0, str(REPO / "bench"))
 from digit_tui.engine.task import Task  # noqa: E402
 
 GOAL_MS = 100.0
+PODS = 40           # running in the sandbox: the dashboard's rows, a pod's logs
 ANSWERS = "version: 1\nenvironment: bench\ntarget:\n  provider: sandbox\ndigit:\n  domain: bench.example.test\n"
 MINIMAL_APP = ("from textual.app import App\nfrom textual.widgets import Static\n"
                "class A(App):\n    def compose(self):\n        yield Static('ready')\nA().run()\n")
@@ -85,14 +88,15 @@ async def settle(pilot: Any, ready: Callable[[], bool], what: str, timeout: floa
     deadline = time.monotonic() + timeout
     while not ready():
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} never appeared")
+            raise TimeoutError(f"{what} never appeared; the screen was:\n{screen_text(pilot.app)}")
         await pilot.pause(0.05)
     await pilot.pause(0.3)
 
 
 # The character a terminal sends with each key the bench presses (None: a key without one).
 CHARS: dict[str, str | None] = {"down": None, "up": None, "tab": "\t", "shift+tab": None, "5": "5",
-                                "backspace": "\x7f", "f": "f", "question_mark": "?", "escape": "\x1b"}
+                                "backspace": "\x7f", "f": "f", "p": "p", "question_mark": "?", "escape": "\x1b",
+                                "ctrl+r": "\x12"}
 
 
 async def presses(pilot: Any, keys: tuple[str, str], n: int, cols: tuple[int, int] | None) -> list[float]:
@@ -153,6 +157,7 @@ async def bench_screens(tmp: Path, state: Path, kubeconfig: Path, n: int,
     from digit_tui.app import DigitApp
     from digit_tui.screens.configure import ConfigScreen
     from digit_tui.screens.dashboard import DashboardScreen
+    from digit_tui.screens.health import HealthScreen
     from digit_tui.screens.install import InstallScreen
     from digit_tui.screens.newinstall import TargetScreen
     from digit_tui.screens.plan import PlanScreen
@@ -165,29 +170,38 @@ async def bench_screens(tmp: Path, state: Path, kubeconfig: Path, n: int,
     flow_state, answers_path = tmp / "flow-state", tmp / "flow-answers.yaml"
     flow_state.mkdir(mode=0o700)
     # (screen, how to make it, the keys, as printed, when it is ready, the columns where the keys show:
-    # the install view's events panel and header change by themselves, its phases tree does not)
-    cases: list[tuple[str, Callable[[], Any], tuple[str, str], str, Callable[[str], bool],
-                      tuple[int, int] | None]] = [
-        ("welcome", lambda: WelcomeScreen(None), ("down", "up"), "down / up", lambda t: "New install" in t, None),
+    # the install view's events panel and header change by themselves, its phases tree does not; then a
+    # key that opens the screen timed from the one made, and when that one is ready)
+    Case = tuple[str, Callable[[], Any], tuple[str, str], str, Callable[[str], bool], "tuple[int, int] | None",
+                 "tuple[str, Callable[[str], bool]] | None"]
+    cases: list[Case] = [
+        ("welcome", lambda: WelcomeScreen(None), ("down", "up"), "down / up", lambda t: "New install" in t, None, None),
         ("target and source", lambda: TargetScreen(tmp / "new-state"), ("tab", "shift+tab"), "tab / shift+tab",
-         lambda t: "target and source" in t, None),
+         lambda t: "target and source" in t, None, None),
+        ("compatibility report", lambda: TargetScreen(tmp / "new-state"), ("escape", "ctrl+r"), "escape / ctrl+r",
+         lambda t: "^r report" in t, None, ("ctrl+r", lambda t: "Compatibility report" in t)),
         ("prerequisites", lambda: PrereqScreen(answers, answers_path, flow_state), ("down", "up"), "down / up",
-         lambda t: "prerequisites" in t, None),
+         lambda t: "prerequisites" in t, None, None),
         ("sizing", lambda: SizingScreen(answers, answers_path, flow_state), ("5", "backspace"),
-         "5 / backspace in ULBs", lambda t: "sizing" in t, None),
+         "5 / backspace in ULBs", lambda t: "sizing" in t, None, None),
         ("configuration", lambda: ConfigScreen(answers, answers_path, flow_state), ("tab", "shift+tab"),
-         "tab / shift+tab", lambda t: "configuration" in t, None),
+         "tab / shift+tab", lambda t: "configuration" in t, None, None),
         ("plan", lambda: PlanScreen(answers, answers_path, flow_state), ("down", "up"), "down / up",
-         lambda t: "◌ dry run" not in t, None),
+         lambda t: "◌ dry run" not in t, None, None),
         ("install view", lambda: InstallScreen(state), ("down", "up"), "down / up", lambda t: "deploy service" in t,
-         (0, 32)),
+         (0, 32), None),
         ("pod dashboard", lambda: DashboardScreen(str(kubeconfig), None), ("f", "f"), "f / f (faults only)",
-         lambda t: "pods" in t and "NAMESPACE" in t, None),
+         lambda t: "pods" in t and "NAMESPACE" in t, None, None),
+        ("pod logs (from the dashboard)", lambda: DashboardScreen(str(kubeconfig), None), ("p", "p"),
+         "p / p (previous)", lambda t: "pods" in t and "NAMESPACE" in t, None,
+         ("l", lambda t: "Logs · " in t and "current [p]" in t)),
+        ("health view", lambda: HealthScreen(str(kubeconfig), None, export_dir=tmp), ("down", "up"), "down / up",
+         lambda t: "reading the cluster" not in t and "DIGIT health" in t, None, None),
         ("help (from the install view)", lambda: InstallScreen(state), ("question_mark", "escape"), "? / escape",
-         lambda t: "deploy service" in t, None),
+         lambda t: "deploy service" in t, None, None),
     ]
     rows = []
-    for name, make, keys, label, ready, cols in cases:
+    for name, make, keys, label, ready, cols, then in cases:
         if only and not any(word in name for word in only):
             continue
         app = DigitApp(start="welcome", state_dir=tmp / "welcome-state")
@@ -196,6 +210,10 @@ async def bench_screens(tmp: Path, state: Path, kubeconfig: Path, n: int,
             if name != "welcome":
                 await app.push_screen(make())
                 await settle(pilot, lambda: ready(screen_text(app)), name)
+            if then is not None:
+                key, opened = then
+                await pilot.press(key)
+                await settle(pilot, lambda: opened(screen_text(app)), name)
             rows.append((name, label, await presses(pilot, keys, n, cols)))
     return rows
 
@@ -271,6 +289,12 @@ def main() -> None:
                 raise RuntimeError(f"the bench's engine did not start (see {state}/logs/engine.log)")
             time.sleep(0.05)
         with start_sandbox(tmp / "sandbox", nodes=3, speed=50.0) as sandbox:
+            from dashboard import populate  # bench/dashboard.py: pods for the dashboard, its logs, health
+
+            from digit_tui.infra.kube import Kube
+
+            with Kube(sandbox.kubeconfig_path, timeout=60) as kube:
+                populate(kube, PODS, 3)
             rows = asyncio.run(bench_screens(tmp, state, sandbox.kubeconfig_path, a.presses,
                                            a.only))
         print(f"key press -> screen changed, 80x24, {a.presses} presses each, while an install runs "
