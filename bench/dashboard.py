@@ -398,7 +398,7 @@ def print_trace(record: dict[str, Any]) -> None:
     from collections import Counter
 
     gc_passes = ", ".join(f"gen {g}: {n} (longest {t} ms)" for g, (n, t) in record.get("gc", {}).items())
-    print(f"trace: garbage collections under churn (thread CPU): {gc_passes}")
+    print(f"trace: garbage collections (thread CPU): {gc_passes}")
     if "gen2" in record:
         size, frozen, kinds = record["gen2"]
         print(f"trace: oldest generation at the end: {size} objects ({frozen} frozen apart); most: "
@@ -541,6 +541,9 @@ def main() -> None:
               f"{busy_stalls['over_100ms']} stalls > 100 ms in {busy_stalls['samples']} ticks of 20 ms)"
               f"   [goal never > 100 ms]")
         if a.trace_stalls:
+            print("trace: idle, the 5 s after the full list")
+            print_trace(idle_stalls)
+            print("trace: under churn")
             print_trace(busy_stalls)
         print(f"RSS: {rss0:.0f} MiB at the full list, {rss_end:.0f} MiB after {a.minutes:g} min of churn "
               f"(samples: {', '.join(f'{r:.0f}' for r in rss_series)})   [goal <= 300 MiB, flat]")

@@ -33,12 +33,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 from textual.worker import get_current_worker
 
 from digit_tui.health.model import KINDS, PodView, Summary, age, event_time
 from digit_tui.screens.base import DigitScreen
 from digit_tui.widgets.podrow import SORTS, column_widths, header_text, matches, pod_status_cell
+from digit_tui.widgets.footer import QuietFooter
 from digit_tui.widgets.podtable import PodTable
 from digit_tui.widgets.rowtable import RowTable
 from digit_tui.widgets.stale import stale_banner
@@ -164,7 +165,7 @@ class DashboardScreen(DigitScreen):
                                     line_text=self._renderer(view))
                 if view == "nodes":
                     yield Static(id="nodes-footer")
-        yield Footer(show_command_palette=False)
+        yield QuietFooter(show_command_palette=False)
 
     def _renderer(self, view: str) -> Callable[[Any, float], Text]:
         spec = SPECS[view]
