@@ -14,7 +14,8 @@ a banner with its age, and the watcher reconnects by itself.
 The garbage collector's full passes walk every object the process holds (the
 modules of Textual and the kubernetes client, thousands of rows): 70–160 ms
 each, a frozen screen every few seconds under churn. What exists once the
-screen is up, and after each page of the first list, is frozen (``gc.freeze``):
+screen is up (every screen's policy, ``screens/base.py``), and after each page of
+the first list, is frozen (``gc.freeze``):
 later passes walk only what changed since. Those objects are still freed by
 reference counting when they go.
 """
@@ -188,7 +189,6 @@ class DashboardScreen(DigitScreen):
         self._layout_columns()
         self._relayout()
         self.table.focus()
-        gc.freeze()
         self.watch_cluster()
         self.watch_views()
         self.set_interval(1.0, self._tick)
