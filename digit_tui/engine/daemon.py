@@ -8,6 +8,7 @@ attach by reading the journal and talk to it over the control socket.
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 import json
 import logging
@@ -16,10 +17,12 @@ import signal
 import subprocess
 import sys
 import threading
+import time
+import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, Protocol
 
 from digit_tui import exitcodes
 from digit_tui.atomic import atomic_write
@@ -241,12 +244,108 @@ def read_spec(path: Path) -> InstallSpec:
                        answers_path=str(doc["answers_path"]), graph=str(doc["graph"]))
 
 
-def spawn(state_dir: Path, answers_path: str, graph: str, spec: InstallSpec | None = None) -> subprocess.Popen[bytes]:
+class EngineProcess(Protocol):
+    """The engine a client started, as launch and the TUI's reaper use it: subprocess.Popen, or
+    ForkedEngine."""
+
+    pid: int
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
+class ForkedEngine:
+    """An engine forked from this client (``spawn``): Popen's pid, poll and wait over os.waitpid."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def _reap(self, flags: int) -> int | None:
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, flags)
+            except ChildProcessError:   # reaped elsewhere: its code is unknown, it is over
+                self.returncode = exitcodes.FAILED
+            else:
+                if pid:
+                    self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def poll(self) -> int | None:
+        return self._reap(os.WNOHANG)
+
+    def wait(self, timeout: float | None = None) -> int:
+        if timeout is None:
+            code = self._reap(0)
+            assert code is not None
+            return code
+        deadline = time.monotonic() + timeout
+        while (code := self.poll()) is None:
+            if time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(["digit-tui", "engine"], timeout)
+            time.sleep(0.05)
+        return code
+
+
+def _can_fork() -> bool:
+    """Forking is only safe from a single-threaded client: a lock another thread holds at the fork
+    stays held for ever in the child. The TUI starts engines from worker threads and so execs one."""
+    return hasattr(os, "fork") and threading.active_count() == 1
+
+
+def _forked_engine_main(state_dir: Path, spec: InstallSpec, log_path: Path) -> NoReturn:
+    """The child of ``spawn``'s fork: detach as ``start_new_session``/``close_fds`` would, then run
+    the engine on the spec and exit without returning into the client's code."""
+    code = exitcodes.FAILED
+    try:
+        os.setsid()
+        os.chdir("/")
+        null = os.open(os.devnull, os.O_RDONLY)
+        out = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.dup2(null, 0)
+        os.dup2(out, 1)
+        os.dup2(out, 2)
+        # What the client left unreferenced is finalised first (closing its own descriptors); every
+        # descriptor left is then closed, the spawn turn's flock among them, so the engine holds
+        # only what it opens itself. What stays referenced lives as long as this process.
+        gc.collect()
+        os.closerange(3, os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 65536)
+        try:
+            Path("/proc/self/comm").write_text("digit-tui-eng")   # ps -o comm: what this process is
+        except OSError:
+            pass
+        code = engine_main(state_dir, spec)
+    except BaseException:   # noqa: B036 — whatever happens, this process must not return into the client
+        traceback.print_exc()
+    finally:
+        try:
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def spawn(state_dir: Path, answers_path: str, graph: str, spec: InstallSpec | None = None) -> EngineProcess:
     """Start the engine detached from this terminal; it outlives the caller. With ``spec`` (what the
-    caller validated from ``answers_path``) the engine takes it instead of reading the answers."""
-    logs = Path(state_dir) / "logs"
+    caller validated from ``answers_path``) the engine takes it instead of reading the answers.
+
+    A single-threaded client with a spec forks the engine: the child already holds the validated
+    answers and the modules they needed, where a fresh interpreter would start, import and
+    validate again (about half a second of a first install). Otherwise a new interpreter runs
+    ``digit-tui engine``."""
+    logs = Path(state_dir).resolve() / "logs"
     logs.mkdir(parents=True, exist_ok=True, mode=0o700)
     _private_file(logs / LOG_NAME)
+    if spec is not None and _can_fork():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            _forked_engine_main(logs.parent, spec, logs / LOG_NAME)
+        return ForkedEngine(pid)
     handed = ["--spec", str(write_spec(state_dir, spec))] if spec is not None else []
     out = open(logs / LOG_NAME, "ab")
     try:

@@ -14,6 +14,8 @@ from digit_tui.engine.rundoc import RunOptions
 from digit_tui.engine.netwatch import PROBE_INTERVAL, PROBE_TIMEOUT, REPEAT_EVERY, ApiWatcher
 from digit_tui.engine.task import TaskState
 
+GLANCE = 0.03     # seconds between two looks at whether the journal changed
+
 END_STATES = (*FINISHED_RUN_STATES, "interrupted")
 
 
@@ -41,11 +43,16 @@ class Summary:
 
 
 def summarise(journal: Journal, run: RunRow) -> Summary:
+    alive = pid_alive(run.engine_pid)
+    if not alive and run.state == "running":
+        # Read again now that the engine is seen gone: an engine that wrote its final state and
+        # exited after ``run`` was read would otherwise look killed mid-run.
+        run = journal.run(run.id) or run
     tasks = journal.tasks(run.id)
     counts: dict[str, int] = {s.value: 0 for s in TaskState}
     for t in tasks:
         counts[t.state.value] += 1
-    return Summary(run=run, counts=counts, total=len(tasks), engine_alive=pid_alive(run.engine_pid))
+    return Summary(run=run, counts=counts, total=len(tasks), engine_alive=alive)
 
 
 def status_json(state_dir: Path, *, events: int = 20) -> dict[str, Any]:
@@ -100,22 +107,29 @@ def follow(state_dir: Path, run_id: str, out: TextIO, *, poll: float = 0.2,
         if net_interval is not None and first is not None and not over:
             watcher = ApiWatcher(RunOptions.of(first.settings).api_endpoints, interval=net_interval, timeout=net_timeout,
                                  repeat=net_repeat).start()
+        seen, read_at = -1, 0.0
         while True:
-            write_events()
+            # The journal is read when the engine committed something, and every ``poll`` seconds
+            # regardless (an engine that died commits nothing, but its run then reads as ended);
+            # asking whether it changed is cheap, so the end of a run is seen within a glance.
+            version = journal.data_version()
+            if version != seen or time.monotonic() - read_at >= poll:
+                seen, read_at = version, time.monotonic()
+                write_events()
+                run = journal.run(run_id)
+                assert run is not None
+                s = summarise(journal, run)
+                if s.state in END_STATES:
+                    write_events()  # the closing lines
+                    out.flush()
+                    return s.state
             if watcher is not None:
                 for when, message in watcher.lines():
                     out.write(format_line(when, "network", message) + "\n")
             out.flush()
-            run = journal.run(run_id)
-            assert run is not None
-            s = summarise(journal, run)
-            if s.state in END_STATES:
-                write_events()  # the closing lines
-                out.flush()
-                return s.state
             if should_stop():
                 return "detached"
-            time.sleep(poll)
+            time.sleep(GLANCE)
     finally:
         if watcher is not None:
             watcher.stop()

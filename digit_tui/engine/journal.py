@@ -363,6 +363,12 @@ class Journal:
         return run_id
 
     @_guarded
+    def data_version(self) -> int:
+        """A number that changes when another connection commits (SQLite's data_version): a
+        follower asks it often and reads the journal only when it moved."""
+        return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
+    @_guarded
     def latest_run(self) -> RunRow | None:
         row = self._db.execute("SELECT * FROM runs ORDER BY created DESC, rowid DESC LIMIT 1").fetchone()
         return self._run(row) if row else None

@@ -11,16 +11,18 @@ import fcntl
 import json
 import os
 import sqlite3
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from digit_tui import exitcodes
+
+if TYPE_CHECKING:
+    from digit_tui.engine.daemon import EngineProcess
 
 SPAWN_LOCK = "install.lock"
 
@@ -63,7 +65,7 @@ class Started:
     attached: bool
     # The engine this client spawned (None when it attached): a long-lived client (the TUI) reaps
     # it, or a finished engine stays a zombie that looks alive to the install view.
-    process: subprocess.Popen[bytes] | None = None
+    process: "EngineProcess | None" = None
     # The client found every task converged itself (``spec`` given): no engine was started.
     checked_here: bool = False
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
@@ -27,6 +28,9 @@ from digit_tui.screens.base import DigitScreen
 from digit_tui.viewmodel.install import style, symbol
 from digit_tui.viewmodel.installs import InstallStatus, ago, find_installs
 from digit_tui.widgets.footer import QuietFooter
+
+if TYPE_CHECKING:
+    from digit_tui.engine.daemon import EngineProcess
 
 REFRESH = 3.0
 DEMO_TIMEOUT = 180.0      # the sandbox's start (60 s at most) and the engine's
@@ -255,7 +259,7 @@ class WelcomeScreen(DigitScreen):
         self.app.call_from_thread(self.app.open_install, state)  # type: ignore[attr-defined]
 
 
-def reap(process: subprocess.Popen[bytes] | None) -> None:
+def reap(process: "EngineProcess | None") -> None:
     """Wait for an engine this TUI spawned, in the background: a finished engine left unreaped stays a
     zombie whose pid still looks alive to the install view."""
     if process is not None:

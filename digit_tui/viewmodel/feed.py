@@ -50,6 +50,11 @@ class JournalFeed:
         run = j.latest_run()
         if run is None:
             return FeedUpdate(run=None)
+        alive = pid_alive(run.engine_pid)
+        if not alive and run.state == "running":
+            # Read again now that the engine is seen gone: one that wrote its final state and
+            # exited after the first read would otherwise show as killed mid-run.
+            run = j.run(run.id) or run
         reset = run.id != self._run_id
         if reset:
             self._run_id, self._last_seq = run.id, 0
@@ -57,7 +62,7 @@ class JournalFeed:
         if events:
             self._last_seq = events[-1].seq
         return FeedUpdate(run=run, tasks=j.tasks(run.id), events=events,
-                          engine_alive=pid_alive(run.engine_pid), reset=reset)
+                          engine_alive=alive, reset=reset)
 
     def close(self) -> None:
         if self._journal is not None:

@@ -8,9 +8,11 @@ import pty
 import select
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 from .conftest import REPO, Env, wait_until
 
@@ -112,3 +114,35 @@ def test_task_waits_for_network_and_continues_by_itself(env: Env) -> None:
         assert (env.work / "talked").read_text().strip() == "pong"
     finally:
         server.close()
+
+
+def test_the_engine_a_client_starts_keeps_nothing_of_the_client(env: Env) -> None:
+    """The headless client forks its engine (it already holds the validated answers): the engine
+    must then be as detached as an exec'd one. Its own session, stdin from /dev/null, output into
+    the engine log, none of the client's descriptors (the spawn turn's lock among them: a second
+    client would wait for it), and the client's death does not end it."""
+    env.state.mkdir(mode=0o700)
+    argv = [sys.executable, "-m", "digit_tui.cli", "install", "--answers", str(env.answers), "--headless",
+            "--state-dir", str(env.state), "--graph", "tests.engine.graphs:gate_graph"]
+    client = subprocess.Popen(argv, env=env.environ, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True)
+    try:
+        wait_until(lambda: env.engine_pid() not in (None, client.pid), timeout=30, what="the engine running")
+        engine = env.engine_pid()
+        assert engine is not None
+        assert os.getsid(engine) == engine, "the engine leads a session of its own (no terminal)"
+        fds = {fd.name: os.readlink(fd) for fd in Path(f"/proc/{engine}/fd").iterdir()}
+        assert fds["0"] == os.devnull
+        assert fds["1"] == fds["2"] == str((env.state / "logs" / "engine.log").resolve())
+        assert not any(target.endswith("install.lock") for target in fds.values()), fds
+        assert Path(f"/proc/{engine}/cwd").resolve() == Path("/")
+        client.kill()
+        client.wait(timeout=10)
+        second = env.cli("status", "--state-dir", str(env.state), "--json")
+        assert json.loads(second.stdout)["run"]["engine_alive"], "the engine outlives the client that started it"
+        (env.work / "gate").write_text("go")
+        wait_until(lambda: env.status()["complete"], timeout=30, what="install complete after the client died")
+    finally:
+        if client.poll() is None:
+            client.kill()
+        client.communicate(timeout=10)

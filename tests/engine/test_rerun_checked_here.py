@@ -45,7 +45,7 @@ def test_a_converged_rerun_starts_no_engine_and_one_with_work_hands_it_over(env:
     audit = (env.work / "audit.txt").read_text().splitlines()
     assert audit[6:] == ["start t5 present=False"]  # only the task with work was ensured
     assert "key=t5" in data.read_text().splitlines()
-    assert not (env.state / "engine-spec.json").exists()  # taken by the engine it was written for
+    assert not (env.state / "engine-spec.json").exists()  # none left: a forked engine needs none, an exec'd one takes it
 
 
 def test_the_engine_a_client_starts_takes_its_validated_spec_instead_of_the_answers(env: Env) -> None:
