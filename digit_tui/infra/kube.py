@@ -107,9 +107,33 @@ def api_client(kubeconfig: str | Path | None, context: str | None = None, *,
                             persist_config=False)
     cfg.retries = False                      # urllib3 raises the first failure instead of retrying it silently
     cfg.connection_pool_maxsize = policy.pool
+    if not _credential_expires(kubeconfig, context):
+        cfg.refresh_api_key_hook = None
     api = client.ApiClient(configuration=cfg)
     _default_timeout(api, policy)
     return api
+
+
+def _credential_expires(kubeconfig: str | Path, context: str | None) -> bool:
+    """Whether the library may have to fetch this context's credential again: an exec plugin's or
+    an auth provider's (the only ones its loader gives an expiry). For a token the library sets a
+    hook that runs before every request and, with no expiry, only applies the kubeconfig again:
+    the same server, CA and token, where setting the server alone reads the whole environment for
+    proxies (urllib.request.getproxies), a millisecond of CPU per request. True (the hook stays)
+    when the file cannot be read here."""
+    import yaml
+
+    from digit_tui.infra.kubelite import context_entries
+    from digit_tui.yamlload import safe_load
+
+    try:
+        found = context_entries(safe_load(Path(kubeconfig).read_text()), context)
+    except (OSError, ValueError, TypeError, AttributeError, yaml.YAMLError):
+        return True
+    if found is None:
+        return True
+    user = found[1]
+    return bool(user.get("exec") or user.get("auth-provider"))
 
 
 def _default_timeout(api: Any, policy: ClientPolicy) -> None:
@@ -226,6 +250,17 @@ def status_message(exc: BaseException) -> str:
     return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
+def _apply_body(obj: Any) -> Any:
+    """An apply's body as the JSON text the library would send: it passes text of a YAML type as
+    it is, where an object is first walked by its pure-Python sanitizer (the larger part of the CPU
+    an apply of a Deployment costs this side). An object json cannot encode as it is (a date a
+    YAML file parsed) goes to the library, whose sanitizer converts it."""
+    try:
+        return json.dumps(obj)
+    except (TypeError, ValueError):
+        return obj
+
+
 class Kube:
     """One cluster, reached through a kubeconfig and context. Thread-safe.
 
@@ -282,6 +317,8 @@ class Kube:
         headers = {"Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = content_type or "application/json"
+            if content_type == "application/apply-patch+yaml" and not isinstance(body, (str, bytes)):
+                body = _apply_body(body)
         params = [(k, v) for k, v in (query or {}).items() if v is not None]
         method, url, headers, body, _ = self.api.param_serialize(
             method, path, query_params=params, header_params=headers, body=body,

@@ -68,6 +68,21 @@ def _data_or_file(entry: Mapping[str, Any], key: str, base: Path) -> bytes | Non
     return None
 
 
+def context_entries(doc: Any, context: str | None) -> tuple[Mapping[str, Any] | None, Mapping[str, Any]] | None:
+    """The cluster (None when the context names none there) and the user ({} when none) of a parsed
+    kubeconfig's context (``context``, else its current one); None when it has no such context."""
+    if not isinstance(doc, dict):
+        return None
+    name = context or doc.get("current-context")
+    ctx = next((c.get("context") or {} for c in doc.get("contexts") or [] if c.get("name") == name), None)
+    if not ctx:
+        return None
+    cluster = next((c.get("cluster") or {} for c in doc.get("clusters") or []
+                    if c.get("name") == ctx.get("cluster")), None)
+    user = next((u.get("user") or {} for u in doc.get("users") or [] if u.get("name") == ctx.get("user")), {})
+    return cluster, user
+
+
 def lite_config(kubeconfig: str | Path, context: str | None = None) -> LiteConfig | None:
     """What ``LiteKube`` needs from the kubeconfig's context, or None when this client cannot do it
     (or the file is not one it can read: the library's loader then says why)."""
@@ -75,16 +90,10 @@ def lite_config(kubeconfig: str | Path, context: str | None = None) -> LiteConfi
 
     path = Path(kubeconfig)
     try:
-        doc = safe_load(path.read_text())
-        if not isinstance(doc, dict):
+        found = context_entries(safe_load(path.read_text()), context)
+        if found is None:
             return None
-        name = context or doc.get("current-context")
-        ctx = next((c.get("context") or {} for c in doc.get("contexts") or [] if c.get("name") == name), None)
-        if not ctx:
-            return None
-        cluster = next((c.get("cluster") or {} for c in doc.get("clusters") or []
-                        if c.get("name") == ctx.get("cluster")), None)
-        user = next((u.get("user") or {} for u in doc.get("users") or [] if u.get("name") == ctx.get("user")), {})
+        cluster, user = found
         if not cluster or not cluster.get("server") or any(user.get(k) for k in _USER_NEEDS_LIBRARY) \
                 or any(cluster.get(k) for k in _CLUSTER_NEEDS_LIBRARY):
             return None

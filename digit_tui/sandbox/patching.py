@@ -17,14 +17,21 @@ Path = tuple[str, ...]
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
+    return _merge_into(clone(target), clone(patch))
+
+
+def _merge_into(target: Any, patch: Any) -> Any:
+    """``merge_patch`` on private copies, which it reuses in place: copying the live object at
+    every level it descends, as each level's own copy did, made a patch cost the object's size
+    times its depth."""
     if not isinstance(patch, dict):
-        return clone(patch)
-    out = clone(target) if isinstance(target, dict) else {}
+        return patch
+    out = target if isinstance(target, dict) else {}
     for k, v in patch.items():
         if v is None:
             out.pop(k, None)
         else:
-            out[k] = merge_patch(out.get(k), v)
+            out[k] = _merge_into(out.get(k), v)
     return out
 
 
@@ -55,13 +62,19 @@ def merge_key_for(path: Path) -> str | None:
 
 
 def strategic_merge(target: Any, patch: Any, path: Path = ()) -> Any:
+    return _strategic_into(clone(target), clone(patch), path)
+
+
+def _strategic_into(target: Any, patch: Any, path: Path) -> Any:
+    """``strategic_merge`` on private copies of both, reused in place (each part of either ends up
+    in the result at most once), for the reason ``_merge_into`` gives."""
     if not isinstance(patch, dict):
-        return clone(patch)
+        return patch
     if patch.get("$patch") == "replace":
-        return {k: clone(v) for k, v in patch.items() if k != "$patch"}
+        return {k: v for k, v in patch.items() if k != "$patch"}
     if patch.get("$patch") == "delete":
         return None
-    out: Obj = clone(target) if isinstance(target, dict) else {}
+    out: Obj = target if isinstance(target, dict) else {}
     retain = patch.get("$retainKeys")
     for k, v in patch.items():
         if k.startswith("$setElementOrder/") or k in ("$retainKeys", "$patch"):
@@ -78,7 +91,7 @@ def strategic_merge(target: Any, patch: Any, path: Path = ()) -> Any:
         if isinstance(v, list):
             out[k] = _merge_list(out.get(k), v, sub)
         elif isinstance(v, dict):
-            merged = strategic_merge(out.get(k), v, sub)
+            merged = _strategic_into(out.get(k), v, sub)
             if merged is None:
                 out.pop(k, None)
             else:
@@ -100,24 +113,24 @@ def _merge_list(live: Any, patch: list[Any], path: Path) -> list[Any]:
         return out
     if key is None or not isinstance(live, list) or not all(isinstance(x, dict) for x in patch):
         if any(isinstance(x, dict) and x.get("$patch") == "replace" for x in patch):
-            return [clone(x) for x in patch if not (isinstance(x, dict) and x.get("$patch"))]
-        return [clone(x) for x in patch if not (isinstance(x, dict) and x.get("$patch") == "delete")]
-    out = [clone(x) for x in live]
+            return [x for x in patch if not (isinstance(x, dict) and x.get("$patch"))]
+        return [x for x in patch if not (isinstance(x, dict) and x.get("$patch") == "delete")]
+    out = list(live)
     index = {x.get(key): i for i, x in enumerate(out) if isinstance(x, dict)}
     removed: set[int] = set()
     for item in patch:
         if item.get("$patch") == "replace":
-            return [clone(x) for x in patch if x.get("$patch") is None]
+            return [x for x in patch if x.get("$patch") is None]
         k = item.get(key)
         if item.get("$patch") == "delete":
             if k in index:
                 removed.add(index[k])
             continue
         if k in index:
-            out[index[k]] = strategic_merge(out[index[k]], item, path)
+            out[index[k]] = _strategic_into(out[index[k]], item, path)
         else:
             index[k] = len(out)
-            out.append(strategic_merge({}, item, path))
+            out.append(_strategic_into({}, item, path))
     return [x for i, x in enumerate(out) if i not in removed]
 
 
