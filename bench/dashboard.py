@@ -536,7 +536,8 @@ def main() -> None:
         print(f"churn: key-to-screen p50 {ms(pct(probes.keys, .5))} p95 {ms(pct(probes.keys, .95))} "
               f"max {ms(max(probes.keys))}")
         print(f"churn: CPU {busy_cpu:.1f}% (dashboard process, freeze meter included)")
-        print(f"frozen UI: longest event-loop stall idle {ms(idle_stalls['max'])}, under churn "
+        print(f"frozen UI: longest event-loop stall idle {ms(idle_stalls['max'])} (the loop computing "
+              f"{ms(idle_stalls['max_cpu'])} of it), under churn "
               f"{ms(busy_stalls['max'])} (the loop computing {ms(busy_stalls['max_cpu'])} of it; "
               f"{busy_stalls['over_100ms']} stalls > 100 ms in {busy_stalls['samples']} ticks of 20 ms)"
               f"   [goal never > 100 ms]")

@@ -50,9 +50,17 @@ class Limits:
     def of_load(self, load: Load) -> int:
         return self.cpu if load is Load.CPU else self.wait
 
-    def admits(self, load: Load, running: Mapping[Load, int]) -> bool:
-        """Whether one more task of ``load`` may start beside ``running`` (tasks running, by load)."""
-        return sum(running.values()) < self.total and running.get(load, 0) < self.of_load(load)
+    def admits(self, load: Load, running: Mapping[Load, int], *, cores: int = 1, tasks: int | None = None) -> bool:
+        """Whether one more task of ``load`` may start beside ``running``: tasks running by load, a
+        computing task counted by the cores it keeps busy (``Task.cores``), ``tasks`` the number of
+        tasks running (the sum of ``running`` when not given). A computing task wider than the
+        limit still starts when no other one computes, or it would never start."""
+        if (sum(running.values()) if tasks is None else tasks) >= self.total:
+            return False
+        busy = running.get(load, 0)
+        if load is Load.CPU:
+            return busy == 0 or busy + cores <= self.cpu
+        return busy < self.of_load(load)
 
     @property
     def threads(self) -> int:

@@ -322,15 +322,21 @@ class Scheduler:
 
     def _start_ready(self, ready: list[str]) -> None:
         """Start what the limits admit: a full class of load does not hold up the other one."""
-        running: Counter[Load] = Counter(self.tasks[tid].load for tid in self._running)
+        running: Counter[Load] = Counter()    # by load; computing tasks by the cores they keep busy
+        for tid in self._running:
+            running[self.tasks[tid].load] += self._weight(self.tasks[tid])
         for tid in ready:
             if len(self._running) >= self.limits.total:
                 break
-            load = self.tasks[tid].load
-            if not self.limits.admits(load, running):
+            task = self.tasks[tid]
+            if not self.limits.admits(task.load, running, cores=self._weight(task), tasks=len(self._running)):
                 continue
-            running[load] += 1
+            running[task.load] += self._weight(task)
             self._running[tid] = asyncio.create_task(self._guard(tid), name=f"task:{tid}")
+
+    @staticmethod
+    def _weight(task: Task) -> int:
+        return max(1, task.cores) if task.load is Load.CPU else 1
 
     async def run(self) -> RunState:
         """Run to the end; returns the run's final state (done, failed or cancelled)."""

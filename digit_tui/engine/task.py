@@ -112,6 +112,9 @@ class Task:
     reshapes_graph: bool = False
     # Most tasks of an install wait (on a rollout, a VM, a cloud); a task that computes here says so.
     load: Load = Load.WAIT
+    # A computing task that runs its work on several cores (a pool) says how many: the engine
+    # then starts no other computing task beside it that would only slow it down (engine/limits.py).
+    cores: int = 1
 
     def __init__(self, id: str, title: str | None = None, phase: str = "main",
                  deps: tuple[str, ...] | list[str] = (), *, retry: RetryPolicy | None = None,
@@ -158,6 +161,7 @@ class FunctionTask(Task):
     endpoints: tuple[Endpoint, ...] = ()
     dry_run_fn: Callable[[TaskContext], Awaitable[list[str]]] | None = None
     load: Load = Load.WAIT
+    cores: int = 1
 
     def __post_init__(self) -> None:
         self.title = self.title or self.id

@@ -230,6 +230,11 @@ class RenderTask(Task):
         # A git source is fetched here; its fetch failures then retry and wait for the git server.
         super().__init__(TASK_ID, "Render the DIGIT release with Helm", "release", deps,
                          retry=RetryPolicy(attempts=2), timeout=900.0, endpoints=endpoints)
+        from digit_tui.digit.pipeline import render_workers
+
+        # Its services render side by side on every core: a phase's chart render started beside it
+        # (postgres-render) only slowed it, on the install's longest chain, and waits for it now.
+        self.cores = render_workers()
         self.reshapes_graph = reshapes_graph
         self.config = config
         self._running: dict[str, str] | None = None

@@ -281,6 +281,41 @@ async def test_computing_tasks_are_held_to_their_limit_while_waiting_tasks_run_b
     assert states(j, run) == {t.id: "done" for t in tasks}
 
 
+async def test_a_computing_task_on_every_core_runs_alone_among_computing_tasks(tmp_path: Path) -> None:
+    """The release's render keeps every core busy (its services side by side): a phase's render
+    started beside it only slows it, on the install's longest chain. On two cores a two-core task
+    runs with no other computing task beside it (the longest chain's goes first), two one-core
+    tasks run together, and waiting tasks are not held up by either."""
+    j, run = journal(tmp_path)
+    live: list[str] = []
+    overlaps: list[tuple[str, ...]] = []
+    waited = asyncio.Event()
+
+    def computing(name: str) -> Any:
+        async def work(ctx: Any) -> None:
+            live.append(name)
+            overlaps.append(tuple(sorted(live)))
+            await asyncio.wait_for(waited.wait(), 10)
+            await asyncio.sleep(0.01)
+            overlaps.append(tuple(sorted(live)))
+            live.remove(name)
+        return work
+
+    async def wait(ctx: Any) -> None:
+        waited.set()
+
+    wide = FunctionTask("render", never, computing("render"), load=Load.CPU, cores=2)
+    after = FunctionTask("after-render", never, computing("after-render"), deps=("render",))   # the longer chain
+    narrow = [FunctionTask(f"chart{i}", never, computing(f"chart{i}"), load=Load.CPU) for i in range(2)]
+    tasks = [wide, after, *narrow, FunctionTask("service", never, wait)]
+    assert await Scheduler(tasks, j, run, limits=Limits(cpu=2, wait=8, total=10)).run() == "done"
+    computed = {"render", "chart0", "chart1"}
+    assert not [o for o in overlaps if "render" in o and len(set(o) & computed) > 1], overlaps
+    assert ("chart0", "chart1") in overlaps, "two one-core tasks fill the two cores together"
+    assert overlaps[0] == ("render",), "the task on the longest chain computes first"
+    assert states(j, run) == {t.id: "done" for t in tasks}
+
+
 async def test_an_explicit_concurrency_caps_every_task_and_one_means_one_at_a_time(tmp_path: Path) -> None:
     j, run = journal(tmp_path)
     live = peak = 0
