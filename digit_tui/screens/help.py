@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from rich.table import Table
+import textwrap
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -16,6 +17,25 @@ LEGEND = (("done", "done / ready"), ("running", "working"), ("waiting-for-networ
           ("pending", "pending / skipped"), ("failed", "failed (blocked tasks: dim ✗)"))
 
 
+BOX_TEXT_WIDTH = 66     # app.tcss: the dialog box is 72 wide, less its border, padding and a scrollbar
+
+
+def key_lines(keys: list[tuple[str, str]]) -> Text:
+    """The keys and what they do, the keys' column as wide as the widest key and a description
+    wrapped under itself. Plain text rather than a rich Table: a table measures and lays out its
+    columns on every render, and this one is drawn the moment ``?`` is pressed."""
+    width = max((len(key) for key, _ in keys), default=0) + 2
+    out = Text()
+    for key, text in keys:
+        wrapped = textwrap.wrap(text, max(20, BOX_TEXT_WIDTH - width)) or [""]
+        out.append(key.ljust(width), style="bold")
+        out.append(wrapped[0] + "\n")
+        for more in wrapped[1:]:
+            out.append(" " * width + more + "\n")
+    out.rstrip()
+    return out
+
+
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "back")]
 
@@ -24,20 +44,16 @@ class HelpScreen(ModalScreen[None]):
         self.title_text, self.keys, self.notes = title, keys, notes or []
 
     def compose(self) -> ComposeResult:
-        table = Table.grid(padding=(0, 2))
-        table.add_column(style="bold")
-        table.add_column()
-        for key, text in self.keys:
-            table.add_row(key, text)
-        if not any(key == "ctrl+p" for key, _ in self.keys):   # the app's palette works on every screen
-            table.add_row("ctrl+p", "command palette: this screen's actions by name, with their keys")
+        keys = list(self.keys)
+        if not any(key == "ctrl+p" for key, _ in keys):   # the app's palette works on every screen
+            keys.append(("ctrl+p", "command palette: this screen's actions by name, with their keys"))
         legend = Text()
         for state, text in LEGEND:
             legend.append(SYMBOL[state], style=STYLE[state])
             legend.append(f" {text}\n")
         with VerticalScroll(id="dialog-box"):
             yield Static(Text(f"Help · {self.title_text}", style="bold"), id="dialog-title")
-            yield Static(table)
+            yield Static(key_lines(keys))
             yield Static(legend)
             for note in self.notes:
                 yield Static(Text(note, style="dim"))
