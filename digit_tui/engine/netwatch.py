@@ -23,8 +23,7 @@ REPEAT_EVERY = 30.0       # while it lasts, a reminder this often
 
 
 def endpoint_name(ep: Endpoint) -> str:
-    where = f"[{ep.host}]:{ep.port}" if ":" in ep.host else f"{ep.host}:{ep.port}"
-    return f"{ep.label} {where}" if ep.label else where
+    return ep.describe()
 
 
 @dataclass

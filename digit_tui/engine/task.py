@@ -53,6 +53,16 @@ class Endpoint:
     def __str__(self) -> str:
         return self.label or f"{self.host}:{self.port}"
 
+    @property
+    def address(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    def describe(self) -> str:
+        """Its label and its address, the address once: a probe of the answers is labelled by its
+        address already ("probe 10.20.0.5:6443")."""
+        at = self.address
+        return self.label if self.label.endswith(at) else f"{self.label} {at}".strip()
+
 
 @dataclass(frozen=True)
 class RetryPolicy:

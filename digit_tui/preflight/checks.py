@@ -22,7 +22,7 @@ CLOUDS = ("aws", "azure", "gcp")
 
 
 def where(e: Endpoint) -> str:
-    return f"[{e.host}]:{e.port}" if ":" in e.host else f"{e.host}:{e.port}"
+    return e.address
 
 
 def trust_option(name: str, fingerprint: str) -> str:
@@ -167,10 +167,10 @@ def network_checks(plan: PreflightPlan, probes: Sequence[ProbeResult]) -> list[C
         e = p.endpoint
         check = "ssh-port" if e.label.startswith("ssh ") else "reachable"
         if p.ok:
-            out.append(CheckResult("network", check, Status.PASS, f"{e.label} {where(e)} answers", e.label,
+            out.append(CheckResult("network", check, Status.PASS, f"{e.describe()} answers", e.label,
                                    latency_ms=p.millis))
         elif p is not gateway:      # the gateway's silence is the verdict's to judge
-            out.append(CheckResult("network", check, Status.FAIL, f"{e.label} {where(e)} does not answer: {p.detail}",
+            out.append(CheckResult("network", check, Status.FAIL, f"{e.describe()} does not answer: {p.detail}",
                                    e.label, _endpoint_remedy(e), transient=True))
     if plan.vpn_gateway and gateway is None:
         out.append(CheckResult("network", "vpn", Status.INFO, f"VPN gateway {plan.vpn_gateway} has no port: not probed",
@@ -193,7 +193,7 @@ def _vpn_verdict(probes: Sequence[ProbeResult]) -> list[CheckResult]:
     up = [p for p, _ in private if p.ok]
     gateway = next((p for p in probes if p.endpoint.label == "VPN gateway"), None)
     if not up:
-        down = "; ".join(f"{p.endpoint.label} {where(p.endpoint)}: {p.detail}" for p, _ in private)
+        down = "; ".join(f"{p.endpoint.describe()}: {p.detail}" for p, _ in private)
         return [CheckResult("network", "vpn", Status.FAIL,
                             f"VPN appears down: none of the {ranges} endpoints answer ({down})", "VPN",
                             f"connect the VPN to the vLAN (is there a route to {ranges}?), then check again",

@@ -116,7 +116,7 @@ class NetworkTask(_CheckTask):
         plan = self.plan
         if not plan.endpoints:
             return ["no endpoints to probe"]
-        names = ", ".join(f"{e.label} {checks.where(e)}" for e in plan.endpoints)
+        names = ", ".join(e.describe() for e in plan.endpoints)
         ranges = sorted({r for e in plan.endpoints if (r := checks.private_range(e.host))})
         n = len(plan.endpoints)
         out = [f"would probe {n} endpoint{'s' if n != 1 else ''} (TCP, the cluster API over HTTPS): {names}"]

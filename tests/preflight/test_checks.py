@@ -111,6 +111,17 @@ def test_vpn_verdicts() -> None:
     assert public[0].latency_ms == 3.0
 
 
+
+def test_a_probe_of_the_answers_is_named_by_its_address_once() -> None:
+    """network.probes are labelled by their address ("probe 10.20.0.5:6443"): the checks and the
+    network lines name them so, not "probe 10.20.0.5:6443 10.20.0.5:6443"."""
+    results = checks.network_checks(plan(), [probe("probe 10.20.0.5:6443", "10.20.0.5", 6443, True),
+                                             probe("probe [fd00::5]:443", "fd00::5", 443, False, "refused")])
+    assert [r.message for r in results if r.check == "reachable"] == [
+        "probe 10.20.0.5:6443 answers", "probe [fd00::5]:443 does not answer: refused"]
+    assert Endpoint("10.0.0.11", 22, "ssh m1").describe() == "ssh m1 10.0.0.11:22"
+    assert Endpoint("10.0.0.11", 22).describe() == "10.0.0.11:22"
+
 # ---- one host ---------------------------------------------------------------------------------
 
 
