@@ -168,15 +168,32 @@ def _failure(exc: BaseException) -> Failure | None:
             return Failure(FailureKind.UNREACHABLE, "no answer in time (read timed out)")
         if isinstance(e, (socket.timeout, TimeoutError)) or isinstance(e, _urllib3("ConnectTimeoutError")):
             return Failure(FailureKind.UNREACHABLE, "timed out")
+    # What ended the connection, the most telling cause first (a library's ProtocolError wraps the
+    # reset it met): an operator reads a reset (a firewall, a proxy, a server that restarted) or an
+    # answer cut short differently from a connection that never opened.
+    for kinds, detail in _CLOSED:
+        for e in causes:
+            if isinstance(e, kinds):
+                return Failure(FailureKind.UNREACHABLE, detail)
     for e in causes:
-        if isinstance(e, (ConnectionError, http.client.RemoteDisconnected, http.client.IncompleteRead, EOFError)) \
-                or isinstance(e, _urllib3("ProtocolError", "NewConnectionError")):
-            return Failure(FailureKind.UNREACHABLE, "the connection was reset or closed")
+        if isinstance(e, ConnectionError) or isinstance(e, _urllib3("ProtocolError", "NewConnectionError")):
+            return Failure(FailureKind.UNREACHABLE,
+                           _first_line(e) if str(e).strip() else "the connection was reset or closed")
     for e in causes:  # retries someone left on: say what the last attempt met, not "Max retries exceeded"
         if isinstance(e, _urllib3("MaxRetryError")):
             reason = getattr(e, "reason", None)
             return Failure(FailureKind.UNREACHABLE, _first_line(reason) if reason is not None else "no answer")
     return None
+
+
+_CLOSED: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], str], ...] = (
+    # RemoteDisconnected is a ConnectionResetError: it goes first.
+    (http.client.RemoteDisconnected, "the server closed the connection without answering"),
+    (ConnectionResetError, "the connection was reset (by the server, or a firewall or proxy on the way)"),
+    ((BrokenPipeError, ConnectionAbortedError), "the connection was closed while the request was being sent"),
+    (http.client.IncompleteRead, "the answer was cut off before its end"),
+    (EOFError, "the connection closed before the answer"),
+)
 
 
 def broken_stream(exc: BaseException) -> bool:
