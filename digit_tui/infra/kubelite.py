@@ -11,8 +11,11 @@ what is wrong with a broken file.
 Errors are what ``infra.failures`` classifies: the socket's and ``ssl``'s own exceptions (with the
 connection, whose ``host`` names the server, as ``conn``), and ``ApiError`` (``status``,
 ``reason``, ``body``) for an HTTP error. Every request has the connect and read timeouts of a
-``ClientPolicy``; there are no retries. One connection per thread, kept alive across pages, and one
-per watch stream. The pod dashboard lists and watches through it too (``health.watcher``).
+``ClientPolicy``. Idle keep-alive connections wait in a small pool shared by every thread (the
+engine reads from short-lived worker threads: a connection per thread paid a TLS handshake per
+read on both sides); a request takes one, and gives it back once its answer is read whole. A GET
+whose kept-alive connection the server had closed is sent once more on a new one, only when no
+answer had begun. A watch streams on a connection of its own that never joins the pool. The pod dashboard lists and watches through it too (``health.watcher``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import base64
 import http.client
 import json
 import os
+import select
 import ssl
 import tempfile
 import threading
@@ -128,8 +132,24 @@ def _context(cfg: LiteConfig) -> ssl.SSLContext:
     return ctx
 
 
+# Idle connections kept per client: enough for the engine's parallel reads, few sockets held open.
+POOL_IDLE = 8
+
+
+def _stale(conn: http.client.HTTPConnection) -> bool:
+    """An idle kept-alive connection with something to read has been closed by the server (or holds
+    bytes no request asked for): either way it cannot carry the next request."""
+    sock = conn.sock
+    if sock is None:
+        return True
+    try:
+        return bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
+
+
 class LiteKube:
-    """GET requests to one API server; thread-safe (a connection per thread)."""
+    """GET requests to one API server; thread-safe (a connection is used by one thread at a time)."""
 
     def __init__(self, cfg: LiteConfig, policy: ClientPolicy = DEFAULT_POLICY) -> None:
         self.cfg = cfg
@@ -140,11 +160,12 @@ class LiteKube:
         self._port = url.port or (443 if self._https else 80)
         self._prefix = url.path.rstrip("/")
         self._ssl = _context(cfg) if self._https else None
-        self._local = threading.local()
         self._lock = threading.Lock()
-        # Weakly: a thread's connection goes (and its socket closes) with the thread; a Kube the engine
-        # keeps for a whole install reads from many short-lived threads (infra.kube's list pools).
+        # Most recently returned last: a request takes the warmest, the server's idle timeout closes the rest.
+        self._idle: list[http.client.HTTPConnection] = []
+        # Every open connection (in use, idle, watching), weakly: close() ends them all.
         self._conns: weakref.WeakSet[http.client.HTTPConnection] = weakref.WeakSet()
+        self.connects = 0   # connections opened (TLS handshakes on https): tests and benches read it
         self._headers = {"Accept": "application/json", "User-Agent": "digit-tui"}
         if cfg.token:
             self._headers["Authorization"] = f"Bearer {cfg.token}"
@@ -155,7 +176,7 @@ class LiteKube:
 
     def close(self) -> None:
         with self._lock:
-            conns, self._conns = list(self._conns), weakref.WeakSet()
+            conns, self._conns, self._idle = list(self._conns), weakref.WeakSet(), []
         for conn in conns:
             conn.close()
 
@@ -170,15 +191,33 @@ class LiteKube:
             return http.client.HTTPSConnection(self._host, self._port, timeout=timeout, context=self._ssl)
         return http.client.HTTPConnection(self._host, self._port, timeout=timeout)
 
-    def _conn(self) -> http.client.HTTPConnection:
-        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            return conn
+    def _take(self) -> http.client.HTTPConnection:
+        """An idle connection of the pool (this thread's alone until given back), or a new unconnected one."""
+        while True:
+            with self._lock:
+                conn = self._idle.pop() if self._idle else None
+            if conn is None:
+                break
+            if not _stale(conn):
+                return conn
+            conn.close()
         conn = self._new_conn(self.policy.connect)
-        self._local.conn = conn
         with self._lock:
             self._conns.add(conn)
         return conn
+
+    def _give(self, conn: http.client.HTTPConnection) -> None:
+        """Back to the pool once its answer is read whole; closed when the pool is full."""
+        with self._lock:
+            if conn.sock is not None and conn in self._conns and len(self._idle) < POOL_IDLE:
+                self._idle.append(conn)
+                return
+        self._drop(conn)
+
+    def _drop(self, conn: http.client.HTTPConnection) -> None:
+        conn.close()
+        with self._lock:
+            self._conns.discard(conn)
 
     def _target(self, path: str, query: Mapping[str, Any] | None) -> str:
         params = {k: v for k, v in (query or {}).items() if v is not None}
@@ -189,33 +228,38 @@ class LiteKube:
         ``timeout`` (seconds) bounds the connect and each read, instead of the policy's."""
         target = self._target(path, query)
         for attempt in (1, 2):
-            conn = self._conn()
+            conn = self._take()
             reused = conn.sock is not None
             connected = reused
+            answered = False
             try:
                 if conn.sock is None:
                     conn.timeout = self.policy.connect if timeout is None else min(timeout, self.policy.connect)
+                    with self._lock:
+                        self.connects += 1
                     conn.connect()
                     connected = True
                 assert conn.sock is not None
                 conn.sock.settimeout(self.policy.read if timeout is None else timeout)
                 conn.request("GET", target, headers=self._headers)
                 resp = conn.getresponse()
+                answered = True
                 body = resp.read()
             except Exception as exc:
-                conn.close()
-                self._local.conn = None
+                self._drop(conn)
                 if connected and isinstance(exc, TimeoutError):
                     exc.reading = True   # type: ignore[attr-defined]  # infra.failures: no answer, not no connection
-                # A kept-alive connection the server closed meanwhile is not a failure: once more, anew.
-                if reused and attempt == 1 and isinstance(exc, (http.client.RemoteDisconnected, ConnectionResetError,
-                                                                BrokenPipeError)):
+                # A kept-alive connection the server closed meanwhile is not a failure: once more, anew --
+                # a GET, and only when no answer had begun (a broken body is not retried).
+                if reused and attempt == 1 and not answered and isinstance(
+                        exc, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)):
                     continue
                 exc.conn = conn     # type: ignore[attr-defined]  # infra.failures reads the host from it
                 raise
             if resp.will_close:
-                conn.close()
-                self._local.conn = None
+                self._drop(conn)
+            else:
+                self._give(conn)
             if not 200 <= resp.status <= 299:
                 raise ApiError(resp.status, resp.reason, body.decode(errors="replace"))
             return body
@@ -234,7 +278,8 @@ class LiteKube:
               timeout_seconds: int = 30) -> Iterator[tuple[str, Obj]]:
         """``Kube.watch``: (type, object) events until the server ends the stream (``timeoutSeconds``)
         or it breaks; an ``ERROR`` event (410 Expired) is yielded as such. A connection of its own,
-        closed at the end, whose reads may stay silent for the watch's length plus the policy's slack."""
+        closed at the end (never pooled: the stream may be cut anywhere), whose reads may stay silent for
+        the watch's length plus the policy's slack."""
         timeout_seconds = max(1, int(timeout_seconds))
         connect, read = self.policy.watch_timeout(timeout_seconds)
         target = self._target(rtype.path(namespace if rtype.namespaced else None), {
@@ -243,6 +288,7 @@ class LiteKube:
         conn = self._new_conn(connect)
         with self._lock:
             self._conns.add(conn)
+            self.connects += 1
         try:
             try:
                 conn.connect()
@@ -264,9 +310,7 @@ class LiteKube:
                 if line.strip():
                     yield watch_event(line, rtype)
         finally:
-            conn.close()
-            with self._lock:
-                self._conns.discard(conn)
+            self._drop(conn)
 
     def list_pipelined(self, rtype: ResourceType, namespace: str | None = None, *,
                        label_selector: str | None = None, field_selector: str | None = None,

@@ -126,3 +126,122 @@ def test_an_exec_plugin_is_left_to_the_library(cluster: Any, tmp_path: Path) -> 
         result = json.loads(r.stderr.strip().splitlines()[-1])
         assert result == {"code": 0, "library": library}, r.stderr
         assert json.loads(r.stdout)["summary"]["nodes"] == {"ready": 2, "total": 2}
+
+
+class CountingProxy:
+    """A TCP relay in front of the sandbox that counts the connections it accepts (each one a TLS
+    handshake with the API server) and can cut every open one, as a server's idle timeout does."""
+
+    def __init__(self, port: int) -> None:
+        import socket
+        import threading
+
+        self.accepts = 0
+        self._open: list[Any] = []
+        self._lock = threading.Lock()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._target = port
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self._target))
+            with self._lock:
+                self.accepts += 1
+                self._open += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: Any, dst: Any) -> None:
+        import socket
+
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        for sock in (src, dst):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cut(self) -> None:
+        import socket
+
+        with self._lock:
+            socks, self._open = self._open, []
+        for sock in socks:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+
+    def close(self) -> None:
+        self._listener.close()
+        self.cut()
+
+
+@pytest.fixture
+def proxied(cluster: Any, tmp_path: Path) -> Iterator[tuple[CountingProxy, Path]]:
+    from urllib.parse import urlsplit
+
+    url = urlsplit(yaml.safe_load(cluster.kubeconfig_path.read_text())["clusters"][0]["cluster"]["server"])
+    proxy = CountingProxy(url.port or 443)
+    path = rewrite(cluster, tmp_path / "kubeconfig", lambda c, u, _: c.__setitem__(
+        "server", f"https://{url.hostname}:{proxy.port}"))
+    yield proxy, path
+    proxy.close()
+
+
+def test_reads_from_many_short_lived_threads_share_a_few_connections(proxied: tuple[CountingProxy, Path]) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    proxy, path = proxied
+    kube = lite_kube(path)
+    assert kube is not None
+    with kube:
+        for _ in range(10):     # the engine's pattern: a pool per batch of reads, its threads gone after
+            with ThreadPoolExecutor(4) as pool:
+                versions = list(pool.map(lambda _: kube.request("GET", "/version")["gitVersion"], range(8)))
+            assert all(v.startswith("v1.") for v in versions)
+    assert proxy.accepts <= 8, f"80 reads from 40 threads took {proxy.accepts} TLS connections"
+
+
+def test_a_connection_the_server_closed_is_replaced_for_a_get(proxied: tuple[CountingProxy, Path]) -> None:
+    proxy, path = proxied
+    kube = lite_kube(path)
+    assert kube is not None
+    with kube:
+        assert kube.request("GET", "/version")["gitVersion"].startswith("v1.")
+        proxy.cut()
+        assert kube.request("GET", "/version")["gitVersion"].startswith("v1.")
+    assert proxy.accepts == 2
+
+
+def test_a_watch_keeps_its_connection_while_streaming(proxied: tuple[CountingProxy, Path]) -> None:
+    proxy, path = proxied
+    kube = lite_kube(path)
+    assert kube is not None
+    with kube:
+        listed = kube.request("GET", "/api/v1/nodes")
+        stream = kube.watch(TYPES["nodes"], resource_version="0", timeout_seconds=5)
+        first = next(stream)      # streaming now: its connection is its own
+        assert first[0] in ("ADDED", "MODIFIED", "BOOKMARK")
+        # A read meanwhile takes the pooled connection, never the watch's.
+        assert kube.request("GET", "/api/v1/nodes")["kind"] == listed["kind"]
+        assert proxy.accepts == 2
+        assert next(stream)[0] in ("ADDED", "MODIFIED", "BOOKMARK")
+        stream.close()
+        assert kube.request("GET", "/version")["gitVersion"].startswith("v1.")
+        assert proxy.accepts == 2, "the watch's connection went back to the pool"
