@@ -20,17 +20,17 @@ def _plural(n: int, word: str) -> str:
 
 
 def summary(compat: Compat) -> Text:
-    """One line under the release: deployable or not, and the first reason."""
+    """One line under the release: deployable or not, and the first reason. It fits the field at 80
+    columns when deployable; the footer offers the report (^r)."""
     r = compat.report
     warnings = len(compat.warnings())
     if compat.deployable:
         return Text.assemble(("✓ ", "green"), f"deployable on Kubernetes {compat.kube_version}",
-                             f" · {r.rendered}/{r.services} services render" if r.services else "",
-                             (f" · {_plural(warnings, 'warning')}", "yellow") if warnings else "",
-                             ("  ^r report", "dim"))
+                             f" · {r.rendered}/{r.services} render" if r.services else "",
+                             (f" · {_plural(warnings, 'warning')}", "yellow") if warnings else "")
     first = compat.errors()[0]
     return Text.assemble(("✗ ", "red"), (f"not deployable ({_plural(len(compat.errors()), 'error')}): ", "red"),
-                         f"{compat.where(first)}: {first.message}", ("  ^r report", "dim"))
+                         f"{compat.where(first)}: {first.message}")
 
 
 def report_lines(compat: Compat) -> list[Text]:

@@ -240,7 +240,7 @@ async def test_the_real_trees_releases_are_checked_before_anything_is_deployed(
         screen.query_one("#release").value = v28            # type: ignore[attr-defined]
         text = await wait_screen(pilot, lambda t: "✓ deployable on Kubernetes 1.30" in t, timeout=120,
                                  what="v2.8's report")
-        assert "84/84 services render" in flat_words(text) and "2 warnings" in flat_words(text)
+        assert "84/84 render" in flat_words(text) and "2 warnings" in flat_words(text)
         await pilot.press("ctrl+r")
         text = await wait_screen(pilot, lambda t: "Compatibility report" in t, what="v2.8's whole report")
         assert isinstance(app.screen, CompatScreen)
