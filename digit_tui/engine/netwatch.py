@@ -22,10 +22,6 @@ PROBE_TIMEOUT = 3.0       # per probe; a partitioned API is "down" after this lo
 REPEAT_EVERY = 30.0       # while it lasts, a reminder this often
 
 
-def endpoint_name(ep: Endpoint) -> str:
-    return ep.describe()
-
-
 @dataclass
 class _Outage:
     since: float
@@ -42,7 +38,7 @@ class ApiWaitReport:
     def observe(self, results: Sequence[ProbeResult], now: float) -> list[str]:
         lines: list[str] = []
         for r in results:
-            name = endpoint_name(r.endpoint)
+            name = r.endpoint.describe()
             outage = self._down.get(r.endpoint)
             if r.ok:
                 if outage is not None:

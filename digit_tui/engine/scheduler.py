@@ -329,9 +329,10 @@ class Scheduler:
             if len(self._running) >= self.limits.total:
                 break
             task = self.tasks[tid]
-            if not self.limits.admits(task.load, running, cores=self._weight(task), tasks=len(self._running)):
+            weight = self._weight(task)
+            if not self.limits.admits(task.load, running, cores=weight, tasks=len(self._running)):
                 continue
-            running[task.load] += self._weight(task)
+            running[task.load] += weight
             self._running[tid] = asyncio.create_task(self._guard(tid), name=f"task:{tid}")
 
     @staticmethod

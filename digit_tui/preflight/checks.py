@@ -21,10 +21,6 @@ GiB = 2**30
 CLOUDS = ("aws", "azure", "gcp")
 
 
-def where(e: Endpoint) -> str:
-    return e.address
-
-
 def trust_option(name: str, fingerprint: str) -> str:
     return f"--trust-host-key {name}={fingerprint}"
 
@@ -154,7 +150,7 @@ def _endpoint_remedy(e: Endpoint) -> str:
     if label.startswith("cluster API"):
         return "check the API server (or the load balancer in front of it) and the VPN"
     if label == "postgres":
-        return f"check that the database server listens on {where(e)} and its firewall, and the VPN"
+        return f"check that the database server listens on {e.address} and its firewall, and the VPN"
     if label == "VPN gateway":
         return "check the VPN client and network.vpn_gateway in the answers"
     return "check the address in the answers, the firewall and the VPN"
@@ -179,7 +175,7 @@ def network_checks(plan: PreflightPlan, probes: Sequence[ProbeResult]) -> list[C
     out += verdict
     if gateway is not None and not gateway.ok and not verdict:
         e = gateway.endpoint
-        out.append(CheckResult("network", "vpn", Status.WARN, f"the VPN gateway {where(e)} does not answer "
+        out.append(CheckResult("network", "vpn", Status.WARN, f"the VPN gateway {e.address} does not answer "
                                f"({gateway.detail})", "VPN gateway", _endpoint_remedy(e)))
     return out
 
@@ -200,7 +196,7 @@ def _vpn_verdict(probes: Sequence[ProbeResult]) -> list[CheckResult]:
                             transient=True)]
     if gateway is not None and not gateway.ok:
         return [CheckResult("network", "vpn", Status.WARN,
-                            f"the VPN gateway {where(gateway.endpoint)} does not answer ({gateway.detail}), "
+                            f"the VPN gateway {gateway.endpoint.address} does not answer ({gateway.detail}), "
                             f"but {len(up)} of {len(private)} {ranges} endpoints do: the VPN itself is up",
                             "VPN", "check network.vpn_gateway (address and port) in the answers")]
     if len(up) < len(private):
