@@ -26,7 +26,7 @@ from textual.widgets import Input, RadioSet, Static
 from digit_tui.screens.base import DigitScreen
 from digit_tui.viewmodel import configure as vm
 from digit_tui.widgets.choices import Choice
-from digit_tui.widgets.flowheader import flow_header
+from digit_tui.widgets.flowheader import FlowHeader
 from digit_tui.widgets.footer import QuietFooter
 from digit_tui.widgets.formfield import FormChecks, FormField, SecretField, field_text, show_problems
 from digit_tui.widgets.numberinput import NumberInput
@@ -92,7 +92,7 @@ class ConfigScreen(DigitScreen):
         s = self.start
         tier = self.answers.sizing.tier
         own = "on" if self.answers.monitoring_enabled and self.answers.phases.monitoring is None else "off"
-        yield Static(id="flow-header")
+        yield FlowHeader(id="flow-header")
         with Horizontal(id="config-body"):
             with VerticalScroll(id="config-form"):
                 yield field("state_tenant", Input(s.state_tenant, placeholder="such as pb", id="state_tenant",
@@ -246,9 +246,8 @@ class ConfigScreen(DigitScreen):
         static.update(text)
 
     def _header(self) -> None:
-        self.query_one("#flow-header", Static).update(flow_header(f"4/5 configuration · {self.answers.environment}",
-                                                                  self.checks.state(self.check),
-                                                                  self.size.width or 80))
+        self.query_one("#flow-header", FlowHeader).show(f"4/5 configuration · {self.answers.environment}",
+                                                        self.checks.state(self.check))
 
     # -- events ----------------------------------------------------------------------------------------
     def on_resize(self) -> None:

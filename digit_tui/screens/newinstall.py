@@ -27,7 +27,7 @@ from digit_tui.viewmodel.gitfetch import Fetched, FetchProgress, fetch
 from digit_tui.viewmodel.newinstall import (PROVIDERS, SOURCES, Choices, FormCheck, GitFetch, SourceCache,
                                             check_choices)
 from digit_tui.widgets.choices import CheckList, Choice
-from digit_tui.widgets.flowheader import flow_header
+from digit_tui.widgets.flowheader import FlowHeader
 from digit_tui.widgets.footer import QuietFooter
 from digit_tui.widgets.formfield import FormChecks, FormField, field_text, show_problems
 
@@ -91,7 +91,7 @@ class TargetScreen(DigitScreen):
         def field(name: str, widget: Widget, *extra: Widget) -> FormField:
             return FormField(name, LABELS[name], widget, *extra)
 
-        yield Static(id="flow-header")
+        yield FlowHeader(id="flow-header")
         with VerticalScroll(id="form"):
             yield field("provider", RadioSet(Choice("sandbox (on this machine)", value=True),
                                              Choice("existing cluster"), id="provider", compact=True))
@@ -394,9 +394,7 @@ class TargetScreen(DigitScreen):
         field.note(line)
 
     def _header(self) -> None:
-        self.query_one("#flow-header", Static).update(flow_header("1/5 target and source",
-                                                                  self.checks.state(self.check),
-                                                                  self.size.width or 80))
+        self.query_one("#flow-header", FlowHeader).show("1/5 target and source", self.checks.state(self.check))
 
     # -- events ------------------------------------------------------------------------------
     def on_input_changed(self, event: Input.Changed) -> None:

@@ -27,7 +27,7 @@ from textual.worker import Worker, WorkerState
 from digit_tui.screens.base import DigitScreen
 from digit_tui.viewmodel.install import phase_trail, style, symbol
 from digit_tui.viewmodel.plan import INSTALL_GRAPH, Plan
-from digit_tui.widgets.flowheader import flow_header
+from digit_tui.widgets.flowheader import FlowHeader
 from digit_tui.widgets.footer import QuietFooter
 from digit_tui.widgets.phasetree import NodeRef, PhaseTree
 
@@ -59,7 +59,7 @@ class PlanScreen(DigitScreen):
         self._started = False
 
     def compose(self) -> ComposeResult:
-        yield Static(id="flow-header")
+        yield FlowHeader(id="flow-header")
         with Horizontal(id="plan-body"):
             tree = PhaseTree(id="plan-tree")
             tree.border_title = "Tasks by phase"
@@ -117,8 +117,7 @@ class PlanScreen(DigitScreen):
     def _header(self, right_text: str, right_style: str) -> None:
         step = f"5/5 plan · {self.answers.environment} · {self.answers.digit.domain}"
         right = Text(right_text, style=right_style)
-        width = self.size.width or 80
-        self.query_one("#flow-header", Static).update(flow_header(step, right, width))
+        self.query_one("#flow-header", FlowHeader).show(step, right)
 
     # -- the selected phase or task ------------------------------------------------------
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[NodeRef]) -> None:

@@ -26,6 +26,7 @@ from textual.worker import Worker, WorkerState
 from digit_tui.preflight.model import CheckResult, Status
 from digit_tui.screens.base import DigitScreen
 from digit_tui.viewmodel import prereqs as vm
+from digit_tui.widgets.flowheader import FlowHeader
 from digit_tui.widgets.footer import QuietFooter
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ class PrereqScreen(DigitScreen):
         self._failed_to_run: str | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(id="flow-header")
+        yield FlowHeader(id="flow-header")
         checklist = OptionList(*[Option(self._prompt(s), id=s.key) for s in self.checklist.ordered()],
                                id="prereq-list")
         checklist.border_title = f"Prerequisites · {self.plan.provider} · tier {self.plan.tier}"
@@ -149,20 +150,12 @@ class PrereqScreen(DigitScreen):
         return Group(head, grid)
 
     def _header(self) -> None:
-        head = Text()
-        head.append("New install", style="bold")
-        head.append(f" · 2/5 prerequisites · {self.answers.environment}")
         if self._failed_to_run is not None:
             right = Text("✗ the checks did not run", style="red")
         else:
             words, style = vm.summary(self.checklist, self.acknowledged)
             right = Text(words, style=style)
-        width = self.size.width or 80
-        if head.cell_len + right.cell_len + 1 > width:
-            head.truncate(max(10, width - right.cell_len - 2), overflow="ellipsis")
-        head.append(" " * max(1, width - head.cell_len - right.cell_len))
-        head.append_text(right)
-        self.query_one("#flow-header", Static).update(head)
+        self.query_one("#flow-header", FlowHeader).show(f"2/5 prerequisites · {self.answers.environment}", right)
 
     def _refresh(self) -> None:
         self._header()

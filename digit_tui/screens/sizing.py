@@ -25,7 +25,7 @@ from textual.worker import Worker, WorkerState
 from digit_tui.screens.base import DigitScreen
 from digit_tui.viewmodel import sizing as vm
 from digit_tui.widgets.choices import Choice
-from digit_tui.widgets.flowheader import flow_header
+from digit_tui.widgets.flowheader import FlowHeader
 from digit_tui.widgets.footer import QuietFooter
 from digit_tui.widgets.numberinput import NumberInput
 
@@ -82,7 +82,7 @@ class SizingScreen(DigitScreen):
     def compose(self) -> ComposeResult:
         tier = self.answers.sizing.tier
         preset_options = [("the tier's own", vm.TIER_DEFAULT)]
-        yield Static(id="flow-header")
+        yield FlowHeader(id="flow-header")
         with Horizontal(id="sizing-body"):
             with VerticalScroll(id="sizing-form") as form:
                 form.border_title = "Inputs"
@@ -226,8 +226,7 @@ class SizingScreen(DigitScreen):
             right = Text(f"✓ fits · {result.seconds * 1000:.0f} ms", style="green")
         else:
             right = Text(f"✓ planned · {result.seconds * 1000:.0f} ms", style="green")
-        width = self.size.width or 80
-        self.query_one("#flow-header", Static).update(flow_header(step, right, width))
+        self.query_one("#flow-header", FlowHeader).show(step, right)
 
     def _draw(self) -> None:
         self._header()
