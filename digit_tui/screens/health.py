@@ -10,7 +10,10 @@ its age, and the view reads again by itself. A failure that is not the network's
 client refuses to load, a bug) also goes to the app's error dialog, once per distinct message.
 
 Exports write ``HealthReport.render``, the text `health --once --markdown|--json` prints, to a new
-file (``health.report.export_report``: never over an existing one).
+file (``health.report.export_report``: never over an existing one) in digit-tui's own reports
+directory (``reports_dir``), not the directory it was started in: reports left in a repository or
+in ~ are litter. The directory is made private (0700) on the export's worker thread; a directory or
+file that cannot be written is a line on the screen, not a dialog: the operator fixes the path.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Static
 
-from digit_tui.errors import PermanentError
+from digit_tui.errors import InputError, PermanentError
 from digit_tui.health.checks import Verdict
 from digit_tui.health.report import MARK, Format, noted
 from digit_tui.screens.base import DigitScreen
@@ -63,9 +66,18 @@ class HealthRead(Message):
 
 
 class Exported(Message):
-    def __init__(self, fmt: Format, path: Path) -> None:
+    """An export's end, from the worker thread: the file written, or why none was (one line)."""
+
+    def __init__(self, fmt: Format, path: Path | None, error: str = "") -> None:
         super().__init__()
-        self.fmt, self.path = fmt, path
+        self.fmt, self.path, self.error = fmt, path, error
+
+
+def reports_dir() -> Path:
+    """Where exports go by default: ``$XDG_STATE_HOME/digit-tui/reports`` (nothing is created here)."""
+    from digit_tui.paths import state_root
+
+    return state_root() / "reports"
 
 
 class HealthScreen(DigitScreen):
@@ -78,8 +90,9 @@ class HealthScreen(DigitScreen):
                  ("↑ ↓ pgup pgdn home end", "scroll"), ("q / escape", "back"), ("ctrl+q", "quit")]
     HELP_NOTES = ["✓ ok · ! warning (drift, a rollout under way) · ✗ failed: each check that is not ok names "
                   "what and why, and its remedy. Checks: docs/health.md.",
-                  "An export goes to a new file named by the time of the check (digit-health-YYYYMMDD-HHMMSS"
-                  ".md / .json), never over an existing one; its path is shown.",
+                  "An export goes to digit-tui's private reports directory ($XDG_STATE_HOME/digit-tui/reports, "
+                  "by default ~/.local/state/digit-tui/reports), to a new file named by the time of the check "
+                  "(digit-health-YYYYMMDD-HHMMSS.md / .json), never over an existing one; its path is shown.",
                   "When the cluster does not answer, the last report stays on screen, dimmed, with its age; "
                   "the view reads again by itself."]
     BINDINGS = [
@@ -107,7 +120,8 @@ class HealthScreen(DigitScreen):
         super().__init__(id="health")
         self.kubeconfig, self.context, self.reader = kubeconfig, context, reader
         self.interval, self.retry, self.clock = interval, retry, clock
-        self.export_dir = Path.cwd() if export_dir is None else Path(export_dir)
+        # None: reports_dir(), resolved and made private when an export is written (a worker thread).
+        self.export_dir = None if export_dir is None else Path(export_dir)
         self.report: HealthReport | None = None
         self.reads = 0                          # reads ended, with a report or not (tests wait on it)
         self.reading = False
@@ -286,19 +300,32 @@ class HealthScreen(DigitScreen):
     @work(thread=True, group="health-export", exit_on_error=False, description="writing the health report")
     def write_export(self, report: HealthReport, fmt: Format) -> None:
         from digit_tui.health.report import export_report
+        from digit_tui.paths import ensure_private_dir
 
-        self.post_message(Exported(fmt, export_report(report, fmt, self.export_dir)))
+        try:
+            directory = ensure_private_dir(reports_dir()) if self.export_dir is None else self.export_dir
+            path = export_report(report, fmt, directory)
+        except (OSError, InputError) as exc:
+            # The path's failure (read-only, a file in the way, not ours): the operator's to fix, said
+            # beside the exports. Anything else is a bug: the app's error dialog (DigitScreen).
+            self.post_message(Exported(fmt, None, export_failure(exc)))
+            return
+        self.post_message(Exported(fmt, path))
 
     def on_exported(self, message: Exported) -> None:
-        self.exported[message.fmt] = message.path
+        if message.path is not None:
+            self.exported[message.fmt] = message.path
         text = Text()
         for fmt, path in self.exported.items():
             text.append(f"{FORMAT_NAME[fmt]} written to ", style="dim")
             text.append(str(path))
             text.append("\n")
+        if message.path is None:
+            text.append(f"✗ no {FORMAT_NAME[message.fmt]} written: {message.error}", style="bold red")
         text.rstrip()
         self._show_exports(text)
-        self.notify(f"{FORMAT_NAME[message.fmt]} report: {message.path}", timeout=4)
+        if message.path is not None:
+            self.notify(f"{FORMAT_NAME[message.fmt]} report: {message.path}", timeout=4)
 
     def _show_exports(self, text: Text) -> None:
         box = self.query_one("#health-export", Static)
@@ -316,6 +343,16 @@ class HealthScreen(DigitScreen):
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+
+def export_failure(exc: OSError | InputError) -> str:
+    """One line: the path and what is wrong with it (an InputError's ``expected`` is for a command's
+    option, not this screen)."""
+    if isinstance(exc, InputError):
+        return f"{exc.path}: {exc.message}" if exc.path is not None else exc.message
+    if exc.filename is not None and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    return str(exc) or type(exc).__name__
 
 
 def _ago(seconds: float) -> str:

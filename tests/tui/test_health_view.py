@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import json
 import re
+import stat
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from textual.widgets import Static
 
 from digit_tui.app import DigitApp, screen_actions
 from digit_tui.screens.dashboard import DashboardScreen
@@ -186,7 +190,7 @@ async def test_an_unreachable_cluster_keeps_the_report_with_its_age_and_recovers
 async def test_the_ways_in_welcome_dashboard_and_palette(installed: Installed, state_root: Path,
                                                          monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("KUBECONFIG", str(installed.install.kubeconfig))
-    monkeypatch.chdir(tmp_path)     # where an export goes by default
+    monkeypatch.chdir(tmp_path)     # not where an export goes
     app = DigitApp(start="welcome")
     async with app.run_test(size=SMALL) as pilot:
         await wait_screen(pilot, lambda t: "No install found" in t, what="the welcome screen")
@@ -221,9 +225,9 @@ async def test_the_ways_in_welcome_dashboard_and_palette(installed: Installed, s
         await wait_screen(pilot, lambda t: "DIGIT health" in t and "✓ nodes" in t, timeout=20,
                           what="the health view from the dashboard")
         await pilot.press("m")
-        text = await wait_screen(pilot, lambda t: "Markdown written to" in t, what="an export to the current directory")
-        [written] = tmp_path.glob("digit-health-*.md")
-        assert written.read_text().startswith("## DIGIT health")
+        text = await wait_screen(pilot, lambda t: "Markdown written to" in t, what="an export")
+        [written] = (state_root / "reports").glob("digit-health-*.md")
+        assert written.read_text().startswith("## DIGIT health") and not list(tmp_path.glob("digit-health-*"))
         await pilot.press("d")                      # opened from that dashboard: back to it
         await wait_screen(pilot, lambda t: "Nodes 3/3 ✓" in t, what="back on the dashboard")
         assert isinstance(app.screen, DashboardScreen)
@@ -371,6 +375,75 @@ async def test_a_broken_release_at_both_sizes_cuts_nothing(size: tuple[int, int]
             await pilot.press("end")
             text = await wait_screen(pilot, lambda t: "Recent warnings (1 newest)" in t, what="the end of the report")
             assert body.scroll_y > 0 and "✗ pods" in text
+
+
+@asynccontextmanager
+async def shown(report: HealthReport) -> AsyncIterator[tuple[Any, HealthScreen]]:
+    """(pilot, view) once the view shows ``report``, read once; it exports where it does by default."""
+    app = DigitApp(start="welcome")
+    async with app.run_test(size=BIG) as pilot:
+        screen = HealthScreen("kubeconfig", interval=3600, clock=lambda: report.generated + 5,
+                              reader=lambda kubeconfig, context: report)
+        app.push_screen(screen)
+        await wait_screen(pilot, lambda t: "✗ core-services" in t, what="the report")
+        yield pilot, screen
+
+
+def unwrapped(text: str) -> str:
+    """The screen without its whitespace: a path folded at the edge reads as one (paths here have no spaces)."""
+    return "".join(text.split())
+
+
+async def test_an_export_goes_to_the_private_reports_directory_not_the_current_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import digit_tui.paths
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    cwd = tmp_path / "started-here"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    made_on: list[threading.Thread] = []
+    real = digit_tui.paths.ensure_private_dir
+
+    def ensure_private_dir(path: Path) -> Path:
+        made_on.append(threading.current_thread())
+        return real(path)
+    monkeypatch.setattr(digit_tui.paths, "ensure_private_dir", ensure_private_dir)
+    reports = tmp_path / "state" / "digit-tui" / "reports"
+    report = broken_report()
+    async with shown(report) as (pilot, screen):
+        assert not reports.exists() and not made_on         # made when an export is written, not before
+        await pilot.press("m")
+        text = await wait_screen(pilot, lambda t: "Markdown written to" in t, what="the path on screen")
+        [written] = reports.glob("digit-health-*.md")
+        assert screen.exported["markdown"] == written and unwrapped(str(written)) in unwrapped(text)
+        assert stat.S_IMODE(reports.stat().st_mode) == 0o700 and stat.S_IMODE(written.stat().st_mode) == 0o600
+        assert written.read_text() == report.render("markdown")
+        assert list(cwd.iterdir()) == []
+        assert made_on and threading.main_thread() not in made_on     # the worker's, not the event loop's
+
+
+async def test_a_file_in_the_way_of_the_reports_directory_is_one_line_and_the_view_stays(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.chdir(tmp_path)
+    blocker = tmp_path / "state" / "digit-tui" / "reports"
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("not a directory\n")
+    async with shown(broken_report()) as (pilot, screen):
+        await pilot.press("m")
+        text = await wait_screen(pilot, lambda t: "✗ no Markdown written" in t, what="the failure on screen")
+        said = f"✗ no Markdown written: {blocker}: the state directory is a file"
+        assert unwrapped(said) in unwrapped(text)
+        assert str(screen.query_one("#health-export", Static).content) == said      # one line of its own
+        assert screen.app.screen is screen and screen.app.is_running      # no dialog, no exit
+        assert blocker.read_text() == "not a directory\n" and not list(tmp_path.glob("digit-health-*"))
+        assert "Markdown written to" not in text
+        # Once the path is fixed, the next export is written and the failure's line goes.
+        blocker.unlink()
+        await pilot.press("j")
+        text = await wait_screen(pilot, lambda t: "JSON written to" in t, what="an export once the path is free")
+        assert "✗ no" not in text and len(list(blocker.glob("digit-health-*.json"))) == 1
 
 
 @pytest.mark.parametrize("size", [SMALL, BIG], ids=lambda s: f"{s[0]}x{s[1]}")
