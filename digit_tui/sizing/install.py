@@ -13,17 +13,13 @@ charts; an operator who wants that size writes it into ``terraform.variables``, 
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from digit_tui.answers.model import Answers
-from digit_tui.answers.sizingplan import PlannedDisks, SizingPlan
-from digit_tui.digit.volumes import BY_SERVICE
+from digit_tui.answers.sizingplan import SizingPlan
 from digit_tui.errors import InputError
-from digit_tui.sizing import presets, synthetic
-from digit_tui.sizing.model import SizingInputs
-from digit_tui.sizing.planner import plan
-from digit_tui.sizing.quantity import GI
+from digit_tui.sizing import plancache
 
 WORKLOADS = "a DIGIT-shaped release (digit_tui/sizing/synthetic.py), not the rendered charts"
 # The answers' database modes in the planner's words.
@@ -31,15 +27,30 @@ _DB_MODE = {"external": "managed", "vm": "vm", "in-cluster": "in-cluster"}
 
 
 def install_plan(answers: Answers, answers_file: str | os.PathLike[str] | None = None) -> SizingPlan:
-    """The plan for these answers (InputError naming the answers file when the planner refuses them)."""
+    """The plan for these answers (InputError naming the answers file when the planner refuses them).
+    A plan made before from the same answers, presets and code is read from disk (sizing/plancache.py):
+    the planner's modules are imported only to plan."""
+    key = plancache.digest(plan_inputs(answers))
+    stored = plancache.load(key)
+    if stored is not None:
+        return stored
     try:
-        return _plan(answers)
+        made = _plan(answers)
     except InputError as exc:
         shown = os.fspath(answers_file) if answers_file is not None else None
         raise InputError(f"sizing: no plan for these answers: {exc.message}", path=shown,
                          line=_sizing_line(shown, answers),
                          expected="fewer sizing.ulbs, a database outside the cluster (database.mode external or "
                                   "vm), or another sizing.preset") from None
+    plancache.save(key, made)
+    return made
+
+
+def plan_inputs(answers: Answers) -> dict[str, Any]:
+    """Every answer ``_plan`` reads: the plan is a function of these, the presets and the code."""
+    s = answers.sizing
+    return {"preset": s.preset, "tier": s.tier, "ulbs": s.ulbs, "cluster_mode": answers.cluster.mode,
+            "database_mode": answers.database.mode}
 
 
 def _sizing_line(path: str | None, answers: Answers) -> int | None:
@@ -56,6 +67,15 @@ def _sizing_line(path: str | None, answers: Answers) -> int | None:
 
 
 def _plan(answers: Answers) -> SizingPlan:
+    from dataclasses import replace
+
+    from digit_tui.answers.sizingplan import PlannedDisks
+    from digit_tui.digit.volumes import BY_SERVICE
+    from digit_tui.sizing import presets, synthetic
+    from digit_tui.sizing.model import SizingInputs
+    from digit_tui.sizing.planner import plan
+    from digit_tui.sizing.quantity import GI
+
     s = answers.sizing
     preset = presets.load(s.preset) if s.preset else presets.default_for_tier(s.tier)
     managed = True if answers.cluster.mode == "terraform" else False if answers.cluster.mode == "kubeadm" else None
