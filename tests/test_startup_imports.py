@@ -125,3 +125,18 @@ def test_the_program_exits_without_the_collectors_last_passes(tmp_path: Path) ->
     bad = subprocess.run([sys.executable, "-c", probe, "validate", "--answers", str(tmp_path / "absent.yaml")],
                          capture_output=True, text=True, timeout=120, cwd=REPO)
     assert bad.returncode == 2 and "answers file does not exist" in bad.stderr and "frozen True" in bad.stderr
+
+
+def test_validating_again_reads_the_plan_without_the_planner(tmp_path: Path) -> None:
+    """The sizing plan a client makes of its answers (install, validate) is read from disk the second
+    time (sizing/plancache.py): a converged rerun of `install` imports none of the planner's modules."""
+    answers = tmp_path / "answers.yaml"
+    answers.write_text("environment: sbx\ntarget:\n  provider: sandbox\ndigit:\n  domain: sbx.example.org\n")
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "XDG_STATE_HOME": str(tmp_path / "state")}
+    cold = run("validate", "--answers", str(answers), "--no-file-checks", env=env)
+    assert cold["code"] == 0 and "digit_tui.sizing.planner" in cold["modules"]
+    warm = run("validate", "--answers", str(answers), "--no-file-checks", env=env)
+    assert warm["code"] == 0 and warm["out"] == cold["out"]
+    for planner in ("digit_tui.sizing.planner", "digit_tui.sizing.presets", "digit_tui.sizing.model",
+                    "digit_tui.sizing.binpack", "digit_tui.sizing.synthetic", "digit_tui.infra.podrequests"):
+        assert planner not in warm["modules"], planner
