@@ -25,6 +25,12 @@ How it measures (honestly, in a real terminal):
   ``send-keys f`` until the title says "faults only", ``f`` again until it
   says "all". Probes alternate during the whole churn window and are repeated
   with nothing changing (idle).
+* ``--view workloads|nodes|events``: the idle and churn figures are taken with
+  that view on screen (its key pressed after the full list; the launch is still
+  timed on pods, and the churn is the same pod churn). A change there is the
+  probe deployment's desired count in its READY x/y (scaled 1 <-> 2), the first
+  node cordoned / uncordoned, a new Warning event's row; the key is ``f`` and
+  back on that view.
 * CPU % is the dashboard process's utime+stime over the window (idle: 10 s,
   starting 5 s after the full list).
   RSS is read from /proc at the full list and at the end of the churn.
@@ -241,33 +247,90 @@ def container_statuses(kube: Any) -> dict[str, list[dict[str, Any]]]:
 
 
 # -- probes ----------------------------------------------------------------------------------
+VIEWS = ("pods", "workloads", "nodes", "events")
+VIEW_KEY = {"pods": "p", "workloads": "w", "nodes": "n", "events": "e"}
+VIEW_TITLE = {"pods": "Pods", "workloads": "Workloads", "nodes": "Nodes", "events": "Events"}
+ONLY = {"pods": "faults only [f]", "workloads": "not ready only [f]", "nodes": "not ready only [f]",
+        "events": "warnings only [f]"}
+PROBE_NS = "aaa-bench"          # sorts before every other namespace: its workload is the first row
+PROBE_DEPLOY = "aa-probe"
+
+
+def prepare_view(kube: Any, view: str) -> None:
+    """What a view's change probe needs in the cluster, made before anything is timed."""
+    if view == "workloads":
+        kube.request("POST", "/api/v1/namespaces", body={"metadata": {"name": PROBE_NS}})
+        kube.request("POST", f"/apis/apps/v1/namespaces/{PROBE_NS}/deployments", body={
+            "metadata": {"name": PROBE_DEPLOY},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": PROBE_DEPLOY}},
+                     "template": {"metadata": {"labels": {"app": PROBE_DEPLOY}},
+                                  "spec": {"containers": [{"name": "c", "image": "nginx:1.25"}]}}}}, timeout=30)
+
+
 class Probes:
-    def __init__(self, tmux: Tmux, kube: Any, statuses: dict[str, list[dict[str, Any]]]) -> None:
-        self.tmux, self.kube, self.statuses = tmux, kube, statuses
+    """Change-to-screen on the view shown: pods, a visible pod's restart count; workloads, the probe
+    deployment's desired count (scaled 1 <-> 2, its READY x/y shows the new y); nodes, the first node
+    cordoned / uncordoned (its state); events, a new Warning event's row (warnings first, newest first:
+    the top row). Key-to-screen: ``f`` and back on that view."""
+
+    def __init__(self, tmux: Tmux, kube: Any, statuses: dict[str, list[dict[str, Any]]], view: str = "pods") -> None:
+        self.tmux, self.kube, self.statuses, self.view = tmux, kube, statuses, view
         self.value = 100
         self.change: list[float] = []
         self.keys: list[float] = []
+        self.node = ""
+        if view == "nodes":
+            items = (kube.request("GET", "/api/v1/nodes", timeout=30) or {}).get("items") or []
+            self.node = min(n["metadata"]["name"] for n in items)
 
     def change_once(self, index: int) -> None:
-        name = f"p-{index:05d}"
         self.value = self.value + 1 if self.value < 999 else 100
         value = self.value
-        cs = [dict(c, restartCount=value) for c in self.statuses[name]]
-        needle = re.compile(rf"{name}\b.*\s{value}\s")
-        t0 = time.monotonic()
-        self.kube.request("PATCH", f"/api/v1/namespaces/bench/pods/{name}/status",
-                          body={"status": {"containerStatuses": cs}}, content_type="application/merge-patch+json")
-        seen = self.tmux.wait(lambda s: bool(needle.search(s)), 30, f"{name} with {value} restarts")
+        if self.view == "pods":
+            name = f"p-{index:05d}"
+            cs = [dict(c, restartCount=value) for c in self.statuses[name]]
+            needle = re.compile(rf"{name}\b.*\s{value}\s")
+            what = f"{name} with {value} restarts"
+            t0 = time.monotonic()
+            self.kube.request("PATCH", f"/api/v1/namespaces/bench/pods/{name}/status",
+                              body={"status": {"containerStatuses": cs}}, content_type="application/merge-patch+json")
+        elif self.view == "workloads":
+            replicas = 1 + value % 2
+            needle = re.compile(rf"{PROBE_DEPLOY}\b.*\s\d+/{replicas}\s")
+            what = f"{PROBE_DEPLOY} wanting {replicas}"
+            t0 = time.monotonic()
+            self.kube.request("PATCH", f"/apis/apps/v1/namespaces/{PROBE_NS}/deployments/{PROBE_DEPLOY}",
+                              body={"spec": {"replicas": replicas}}, content_type="application/merge-patch+json")
+        elif self.view == "nodes":
+            cordon = value % 2 == 0
+            needle = re.compile(rf"{self.node}\b.*{'Cordoned' if cordon else 'Ready'}")
+            what = f"{self.node} {'cordoned' if cordon else 'ready'}"
+            t0 = time.monotonic()
+            self.kube.request("PATCH", f"/api/v1/nodes/{self.node}", body={"spec": {"unschedulable": cordon}},
+                              content_type="application/merge-patch+json")
+        else:
+            reason = f"Probe{value}x{index}"
+            needle = re.compile(rf"\b{reason}\b")
+            what = f"the event {reason}"
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            t0 = time.monotonic()
+            self.kube.request("POST", "/api/v1/namespaces/bench/events", body={
+                "metadata": {"name": f"probe-{uuid.uuid4().hex[:10]}"}, "type": "Warning", "reason": reason,
+                "message": "bench probe", "count": 1, "firstTimestamp": stamp, "lastTimestamp": stamp,
+                "involvedObject": {"kind": "Pod", "namespace": "bench", "name": "p-00000"}})
+        seen = self.tmux.wait(lambda s: bool(needle.search(s)), 30, what)
         self.change.append(seen - t0)
 
     def key_once(self) -> None:
-        for expect in ("faults only [f]", "all [f]"):
+        for expect in (ONLY[self.view], "all [f]"):
             t0 = time.monotonic()
             self.tmux.keys("f")
             seen = self.tmux.wait(lambda s: expect in title(s), 30, f"the title to say {expect!r}")
             self.keys.append(seen - t0)
-        # Back on all pods: wait for the rows, so the next change probe finds its row on screen.
-        self.tmux.wait(lambda s: "p-00000" in s, 30, "the rows again")
+        # Back on all rows: wait for them, so the next change probe finds its row on screen.
+        row = {"pods": "p-00000", "workloads": PROBE_DEPLOY, "nodes": self.node, "events": "Probe"}[self.view]
+        if self.view != "events" or self.change:
+            self.tmux.wait(lambda s: row in s, 30, "the rows again")
 
     def run(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -278,6 +341,13 @@ class Probes:
                 self.key_once()
             i += 1
             time.sleep(random.uniform(0.05, 0.25))
+
+
+def show_view(tmux: Tmux, view: str) -> None:
+    """Put ``view`` on screen (its key) and wait for its title."""
+    if view != "pods":
+        tmux.keys(VIEW_KEY[view])
+        tmux.wait(lambda s: title(s).startswith(VIEW_TITLE[view]), 60, f"the {view} view")
 
 
 # -- the dashboard with a freeze meter (--tui-child) ------------------------------------------
@@ -432,6 +502,8 @@ def main() -> None:
     ap.add_argument("--tree", metavar="DIR", default=str(REPO),
                     help="the digit-tui checkout to run (another one: `git worktree add --detach /tmp/before "
                          "<commit>`, for before/after figures from the same bench)")
+    ap.add_argument("--view", choices=VIEWS, default="pods",
+                    help="the view on screen for the idle and churn figures (the launch is timed on pods)")
     ap.add_argument("--trace-stalls", type=float, metavar="MS",
                     help="record where the event loop is during stalls longer than MS under churn, and the "
                          "garbage collector's passes; prints the longest stalls' stacks (slows the loop a little)")
@@ -453,6 +525,7 @@ def main() -> None:
         took = populate(kube, a.pods, a.nodes)
         print(f"sandbox: {a.pods} pods on {a.nodes} nodes, all Running after {took:.1f}s")
         statuses = container_statuses(kube)
+        prepare_view(kube, a.view)
         kubeconfig = str(h.kubeconfig_path)
 
         # kubectl and the launch, side by side, in rounds (a round's load falls on both). Byte-compiled
@@ -461,7 +534,7 @@ def main() -> None:
         tree = Path(a.tree).resolve()
         kcache = tmp / "kcache"
         kubectl_get(h.kubeconfig_path, kcache)                     # discovery cache
-        want = f"{a.pods} pods"
+        want = f"{a.pods + (1 if a.view == 'workloads' else 0)} pods"   # the probe deployment's pod
         cmd = (f"env -u PYTHONDONTWRITEBYTECODE TERM=xterm-256color "
                f"PYTHONPYCACHEPREFIX={shlex.quote(env['PYTHONPYCACHEPREFIX'])} "
                f"sh -c 'cd {shlex.quote(str(tree))} && exec {shlex.quote(sys.executable)} -m digit_tui.cli health "
@@ -489,16 +562,18 @@ def main() -> None:
               f"   [goal <= 2x]")
 
         # idle, on the plain command, once the last page's work has settled
+        show_view(tmux, a.view)
         rss_start = rss_mib(pid)
         time.sleep(5)
         cpu = CpuWindow(pid)
         time.sleep(10)
         idle_cpu = cpu.percent()
-        probes = Probes(tmux, kube, statuses)
+        probes = Probes(tmux, kube, statuses, a.view)
         for i in range(10):
             probes.change_once(i % VISIBLE)
             probes.key_once()
         idle_change, idle_keys = probes.change, probes.keys
+        print(f"view on screen for the figures below: {a.view}")
         print(f"idle: CPU {idle_cpu:.1f}% over 10 s   [goal <= 2%]; RSS {rss_start:.0f} MiB")
         print(f"idle: change-to-screen p50 {ms(pct(idle_change, .5))} p95 {ms(pct(idle_change, .95))}; "
               f"key-to-screen p50 {ms(pct(idle_keys, .5))} p95 {ms(pct(idle_keys, .95))}")
@@ -512,11 +587,12 @@ def main() -> None:
                          f"{shlex.quote(__file__)} --tui-child {shlex.quote(kubeconfig)} {shlex.quote(str(stall_file))}"
                          f"{f' --tui-trace {a.trace_stalls / 1000}' if a.trace_stalls else ''}'")
         tmux.wait(lambda s: want in title(s) and "● live" in title(s), 120, "the full list")
+        show_view(tmux, a.view)
         rss0 = rss_mib(pid)
         time.sleep(5)
         idle_stalls = read_stalls(pid, stall_file)
         churn = Churn(kube, a.pods, a.rate, statuses)
-        probes = Probes(tmux, kube, statuses)
+        probes = Probes(tmux, kube, statuses, a.view)
         cpu = CpuWindow(pid)
         churn.start()
         rss_series = [rss0]
