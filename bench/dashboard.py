@@ -279,6 +279,7 @@ class Probes:
         self.change: list[float] = []
         self.keys: list[float] = []
         self.node = ""
+        self.tag = uuid.uuid4().hex[:4]     # each run's events their own reasons: the idle run's stay listed
         if view == "nodes":
             items = (kube.request("GET", "/api/v1/nodes", timeout=30) or {}).get("items") or []
             self.node = min(n["metadata"]["name"] for n in items)
@@ -309,7 +310,7 @@ class Probes:
             self.kube.request("PATCH", f"/api/v1/nodes/{self.node}", body={"spec": {"unschedulable": cordon}},
                               content_type="application/merge-patch+json")
         else:
-            reason = f"Probe{value}x{index}"
+            reason = f"Probe{self.tag}{value}x{index}"
             needle = re.compile(rf"\b{reason}\b")
             what = f"the event {reason}"
             stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -327,6 +328,10 @@ class Probes:
             self.tmux.keys("f")
             seen = self.tmux.wait(lambda s: expect in title(s), 30, f"the title to say {expect!r}")
             self.keys.append(seen - t0)
+        if self.view == "events":
+            # The cursor stays on its row as newer warnings come in above it, and a filter change shows
+            # the cursor's row: back at the first line, as an operator watching for new warnings is.
+            self.tmux.keys("Home")
         # Back on all rows: wait for them, so the next change probe finds its row on screen.
         row = {"pods": "p-00000", "workloads": PROBE_DEPLOY, "nodes": self.node, "events": "Probe"}[self.view]
         if self.view != "events" or self.change:
