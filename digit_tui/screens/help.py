@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -18,6 +19,8 @@ LEGEND = (("done", "done / ready"), ("running", "working"), ("waiting-for-networ
 
 
 BOX_TEXT_WIDTH = 66     # app.tcss: the dialog box is 72 wide, less its border, padding and a scrollbar
+BACK = "q / escape: back"
+SCROLL_HINT = "↑↓ pgup pgdn home end: scroll · q / escape: back"
 
 
 def key_lines(keys: list[tuple[str, str]]) -> Text:
@@ -36,8 +39,25 @@ def key_lines(keys: list[tuple[str, str]]) -> Text:
     return out
 
 
+class HelpBox(VerticalScroll):
+    """The dialog's scrolling box. Its own bindings scroll it (up/down, pageup/pagedown, home/end) once
+    it has focus; its last line says so only when there is something below the fold: a check of two
+    sizes on each resize (the terminal's, or the box's first layout), nothing on a key."""
+
+    overflowing: bool = False
+
+    def on_resize(self) -> None:
+        overflowing = self.max_scroll_y > 0
+        if overflowing != self.overflowing:
+            self.overflowing = overflowing
+            hint, text = self.query_one("#help-hint", Static), SCROLL_HINT if overflowing else BACK
+            # Still one row: redrawn without another layout of the box (the help is drawn as `?` is pressed).
+            hint.update(Text(text, style="dim"), layout=cell_len(text) > hint.content_size.width)
+
+
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "back")]
+    AUTO_FOCUS = "#dialog-box"      # the keys below the fold are reached by scrolling the box
 
     def __init__(self, title: str, keys: list[tuple[str, str]], notes: list[str] | None = None) -> None:
         super().__init__(classes="dialog")
@@ -51,13 +71,14 @@ class HelpScreen(ModalScreen[None]):
         for state, text in LEGEND:
             legend.append(SYMBOL[state], style=STYLE[state])
             legend.append(f" {text}\n")
-        with VerticalScroll(id="dialog-box"):
+        with HelpBox(id="dialog-box"):
             yield Static(Text(f"Help · {self.title_text}", style="bold"), id="dialog-title")
             yield Static(key_lines(keys))
             yield Static(legend)
             for note in self.notes:
                 yield Static(Text(note, style="dim"))
-            yield Static(Text("q / escape: back", style="dim"))
+            # Docked: it stays on the box's last row while the keys scroll under it.
+            yield Static(Text(BACK, style="dim"), id="help-hint")
 
     async def action_dismiss(self, result: None = None) -> None:
         self.dismiss(None)
