@@ -12,6 +12,7 @@ the environment file the install generates, as `digit-tui render --answers` prev
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,7 @@ from textual.widgets import Input, RadioSet, Static
 
 from digit_tui.screens.base import DigitScreen
 from digit_tui.viewmodel import configure as vm
+from digit_tui.viewmodel.previewwrap import VALUE_MARK, wrap_lines
 from digit_tui.widgets.choices import Choice
 from digit_tui.widgets.flowheader import FlowHeader
 from digit_tui.widgets.footer import QuietFooter
@@ -120,7 +122,7 @@ class ConfigScreen(DigitScreen):
                     compact=True))
             with VerticalScroll(id="config-preview") as pane:
                 pane.border_title = "Preview"
-                yield Static(id="config-preview-text")
+                yield PreviewText(id="config-preview-text")
         yield Static(id="flow-status")
         yield QuietFooter(show_command_palette=False)
 
@@ -214,7 +216,6 @@ class ConfigScreen(DigitScreen):
     def _render_preview(self) -> None:
         check = self.check
         preview = check.preview if check is not None else None
-        static = self.query_one("#config-preview-text", Static)
         pane = self.query_one("#config-preview", VerticalScroll)
         if preview is None:
             if check is not None and not check.ok:
@@ -224,26 +225,19 @@ class ConfigScreen(DigitScreen):
         if preview == self._previewed:
             return      # the same files: the pane keeps its text (and where it is scrolled to)
         self._previewed = preview
-        text = Text()
-        text.append(f"Environment file · {preview.env_name} (what this form decides)\n", style="bold")
+        parts = [PreviewPart((f"Environment file · {preview.env_name} (what this form decides)",), "bold")]
         if preview.error is not None:
-            text.append(f"✗ cannot be generated: {preview.error}\n", style="red")
-        for line in preview.env_lines:
-            text.append(line + "\n")
-        text.append("\n")
-        text.append("Secrets file · its database entries\n", style="bold")
-        for line in preview.secrets_lines:
-            text.append(line + "\n")
-        text.append("\n")
-        text.append(f"Answers file · {self.answers_path}\n", style="bold")
-        text.append(preview.answers_text)
+            parts.append(PreviewPart((f"✗ cannot be generated: {preview.error}",), "red"))
+        parts += [PreviewPart(preview.env_lines),
+                  PreviewPart(("", "Secrets file · its database entries"), "bold"),
+                  PreviewPart(preview.secrets_lines),
+                  PreviewPart(("", f"Answers file · {self.answers_path}"), "bold"),
+                  PreviewPart(tuple(preview.answers_text.splitlines()))]
         if preview.env_text:
-            text.append("\n")
-            text.append(f"Whole environment file · {preview.env_name} (as `render --answers` previews it: "
-                        "dynamic storage)\n", style="bold")
-            text.append(preview.env_text)
-        text.rstrip()
-        static.update(text)
+            parts += [PreviewPart(("", f"Whole environment file · {preview.env_name} (as `render --answers` "
+                                       "previews it: dynamic storage)"), "bold"),
+                      PreviewPart(tuple(preview.env_text.splitlines()))]
+        self.query_one("#config-preview-text", PreviewText).show(tuple(parts))
 
     def _header(self) -> None:
         self.query_one("#flow-header", FlowHeader).show(f"4/5 configuration · {self.answers.environment}",
@@ -325,6 +319,56 @@ class ConfigScreen(DigitScreen):
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+
+@dataclass(frozen=True)
+class PreviewPart:
+    """Lines of the preview: of a file (``style`` empty), wrapped by viewmodel/previewwrap.py so that a
+    continuation reads as one; or a heading in ``style``, prose that the Static soft-wraps."""
+
+    lines: tuple[str, ...]
+    style: str = ""
+
+
+class PreviewText(Static):
+    """The preview's text wrapped to this widget's width, wrapped again when that width changes
+    (the terminal, ctrl+o taking the form's place, the pane's scrollbar coming or going)."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._parts: tuple[PreviewPart, ...] = ()
+        self._width = 0         # what the text shown is wrapped to (0: not yet)
+        self._seen = 0          # the width when last on screen: hidden it measures 0, and shown again
+                                # at that width it gets no Resize
+
+    def show(self, parts: tuple[PreviewPart, ...]) -> None:
+        self._parts, self._width = parts, 0
+        self._wrap()
+
+    def on_resize(self) -> None:
+        self._wrap()
+
+    def _wrap(self) -> None:
+        self._seen = self.content_size.width or self._seen
+        width = self._seen
+        if width <= 0 or width == self._width:
+            return      # never on screen yet (wrapped when shown), or already wrapped to this width
+        self._width = width
+        text = Text()
+        for part in self._parts:
+            if part.style:
+                for line in part.lines:
+                    text.append(line + "\n", style=part.style)
+                continue
+            for row in wrap_lines(part.lines, width):
+                if row.mark == VALUE_MARK:
+                    text.append(" " * row.indent)
+                    text.append(row.mark, style="dim")
+                    text.append(row.text + "\n")
+                else:
+                    text.append(row.plain + "\n")
+        text.rstrip()
+        self.update(text)
 
 
 def _radios(name: str, values: tuple[str, ...], chosen: str) -> RadioSet:

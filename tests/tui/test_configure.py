@@ -18,6 +18,7 @@ from tests.tui.conftest import line_with, wait_screen
 SMALL = (80, 24)
 BIG = (160, 50)
 PASSWORD = "Tr0ub4dor-and-3"
+COMMENT_START = "# Written by the digit-tui guided install."     # the answers file's first line
 
 
 def base_answers(state_root: Path, env: str) -> Any:
@@ -223,3 +224,94 @@ def test_a_password_typed_then_cleared_leaves_no_file(state_root: Path) -> None:
     assert (state.stat().st_mode & 0o777) == 0o700
     second = final_answers(ConfigChoices.of(base), base, state / "answers.yaml", state)
     assert second.database.password_file is None and not secret.exists()
+
+
+def pane_rows(text: str, width: int) -> list[str]:
+    """The preview's rows on screen (the pane in the terminal's whole width, ctrl+o at 80 columns):
+    its content columns, right of the border and the padding."""
+    lines = text.splitlines()
+    top = next(i for i, line in enumerate(lines) if line.startswith("╭─ Preview"))
+    bottom = next(i for i, line in enumerate(lines) if i > top and line.startswith("╰"))
+    return [line[2:2 + width].rstrip() for line in lines[top + 1:bottom]]
+
+
+def continuation(rows: list[str], line: str) -> list[str] | None:
+    """The rows after its first that ``line`` of the preview takes on screen (taken while they give
+    the rest of its text, a row's leading ``#`` or ``↪`` aside), or None if it is not wrapped there."""
+    want = line.replace(" ", "")
+    for at, row in enumerate(rows):
+        got = row.replace(" ", "")
+        if not got or got == want or not want.startswith(got):
+            continue
+        rest = []
+        for more in rows[at + 1:]:
+            piece = more.replace(" ", "")
+            if piece[:1] in ("#", "↪") and want.startswith(got + piece[1:]):
+                piece = piece[1:]           # the continuation's mark
+            if not piece or not want.startswith(got + piece):
+                break
+            got += piece
+            rest.append(more)
+            if got == want:
+                return rest
+    return None
+
+
+async def test_the_preview_wraps_a_comment_as_a_comment_and_a_value_under_its_value(state_root: Path) -> None:
+    """At 80x24 the preview's pane is narrower than the files' long lines: a comment's continuation
+    starts with its own ``#`` (not as YAML of its own), a long value's goes on under the value marked
+    ``↪``; a wider terminal wraps them again to its width."""
+    from digit_tui.screens.configure import ConfigScreen
+
+    registry = "registry.example.internal/mirrors/egovernments-digit-images-for-pilots"
+    state = state_root / "wrap"
+    answers = base_answers(state_root, "wrap")
+    answers = answers.model_copy(update={"digit": answers.digit.model_copy(update={"container_registry": registry})})
+    app = DigitApp(start="welcome")
+    app.animation_level = "none"        # pgdn lands at once: the pages, not the scrolling, are the point
+    async with app.run_test(size=SMALL) as pilot:
+        await wait_screen(pilot, lambda t: "No install found" in t, what="the welcome screen")
+        screen = ConfigScreen(answers, state / "answers.yaml", state)
+        app.push_screen(screen)
+        await wait_screen(pilot, lambda t: "✓ valid" in t.splitlines()[0], what="the long registry, valid")
+        await pilot.press("ctrl+o")
+        text = await wait_screen(pilot, lambda t: "Answers file ·" in t, what="the preview")
+        pane = screen.query_one("#config-preview")
+        width = screen.query_one("#config-preview-text").content_size.width
+        assert 60 < width < 80
+
+        # Every page of the preview, down to its end.
+        rows = pane_rows(text, width)
+        while pane.scroll_y < pane.max_scroll_y:
+            goal = min(pane.scroll_y + pane.scrollable_content_region.height, pane.max_scroll_y)
+            await pilot.press("pagedown")
+            text = await wait_screen(pilot, lambda t: pane.scroll_y >= goal, what="the next page")
+            rows += pane_rows(text, width)
+        assert_fits(text, *SMALL)
+        preview = screen.check.preview if screen.check is not None else None
+        assert preview is not None
+        source = preview.answers_text.splitlines() + preview.env_text.splitlines() + list(preview.env_lines)
+
+        comments = [line for line in source if line.lstrip().startswith("#") and len(line) > width]
+        assert len(comments) >= 2        # the answers file's header, the environment file's
+        for line in comments:
+            rest = continuation(rows, line)
+            indent = line[:len(line) - len(line.lstrip())]
+            assert rest, f"{line!r} not wrapped on screen:\n" + "\n".join(rows)
+            assert all(row.startswith(indent + "#") for row in rest), rest
+        assert "# unattended install:" in rows
+
+        values = [line for line in source if registry in line]
+        assert len(values) >= 2          # the answers' digit.container_registry, the env file's keys
+        for line in values:
+            rest = continuation(rows, line)
+            assert rest, f"{line!r} not wrapped on screen:\n" + "\n".join(rows)
+            assert all(row.lstrip().startswith("↪ ") for row in rest), rest
+            assert all(len(row) - len(row.lstrip()) > len(line) - len(line.lstrip()) for row in rest), rest
+
+        # Wider: the same lines wrapped again to the new width (the header comment now fits).
+        await pilot.resize_terminal(110, 30)
+        await pilot.press("home")
+        text = await wait_screen(pilot, lambda t: COMMENT_START in t and "unattended install:" in line_with(
+            t, COMMENT_START), what="the preview wrapped again")
+        assert "# unattended install:" not in text
