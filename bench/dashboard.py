@@ -328,10 +328,6 @@ class Probes:
             self.tmux.keys("f")
             seen = self.tmux.wait(lambda s: expect in title(s), 30, f"the title to say {expect!r}")
             self.keys.append(seen - t0)
-        if self.view == "events":
-            # The cursor stays on its row as newer warnings come in above it, and a filter change shows
-            # the cursor's row: back at the first line, as an operator watching for new warnings is.
-            self.tmux.keys("Home")
         # Back on all rows: wait for them, so the next change probe finds its row on screen.
         row = {"pods": "p-00000", "workloads": PROBE_DEPLOY, "nodes": self.node, "events": "Probe"}[self.view]
         if self.view != "events" or self.change:

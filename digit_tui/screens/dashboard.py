@@ -163,7 +163,7 @@ class DashboardScreen(DigitScreen):
             with Vertical(id=f"view-{view}", classes="dash-view"):
                 yield Static(id=f"{view}-header", classes="view-header")
                 yield RowTable[Any](id=f"rows-{view}", sort_key=spec.sort, clock=self.clock, ticks=spec.ticks,
-                                    line_text=self._renderer(view))
+                                    follow_top=spec.follow_top, line_text=self._renderer(view))
                 if view == "nodes":
                     yield Static(id="nodes-footer")
         yield QuietFooter(show_command_palette=False)

@@ -36,11 +36,14 @@ class RowTable(VirtualLines, Generic[R]):
 
     def __init__(self, *, sort_key: Callable[[R], tuple[Any, ...]], line_text: Callable[[R, float], Text],
                  ticks: Callable[[R, float], str] | None = None, clock: Callable[[], float] = time.time,
-                 id: str | None = None) -> None:
+                 follow_top: bool = False, id: str | None = None) -> None:
         """``line_text(row, now)`` is the row's line; ``ticks(row, now)`` what of it changes with time
-        alone (an age): the line is drawn again when that text changes."""
+        alone (an age): the line is drawn again when that text changes. ``follow_top`` (a newest-first
+        list): a cursor on the first line with the view at the top stays on the first line as newer
+        rows arrive, as a log follower does; elsewhere the cursor keeps its row."""
         super().__init__(id=id)
         self.sort_key, self.line_text, self.ticks, self.clock = sort_key, line_text, ticks, clock
+        self.follow_top = follow_top
         self.rows: dict[str, R] = {}
         self.shown = 0
         self._lines: list[tuple[tuple[Any, ...], str]] = []
@@ -55,6 +58,9 @@ class RowTable(VirtualLines, Generic[R]):
         shifted = Shifts(int(self.scroll_offset.y))
         touched: list[str] = []
         cursor_at = self._cursor_index()
+        # Kept on the row, the cursor of a newest-first list would sink below the screen as rows
+        # arrive above it, and the next filter change would scroll down to it, away from the newest.
+        following = self.follow_top and shifted.top == 0 and cursor_at == 0
         for key in removed:
             old = self.rows.pop(key, None)
             self._strips.pop(key, None)
@@ -74,6 +80,9 @@ class RowTable(VirtualLines, Generic[R]):
                 shifted(self._put(row), 1)
         if shifted.first is not None:
             self._set_line_count(len(self._lines))
+        if following and self._lines and self._lines[0][1] != self._cursor:
+            touched += [k for k in (self._cursor, self._lines[0][1]) if k]
+            self._cursor = self._lines[0][1]
         self._refresh_changed(shifted, touched, cursor_at)
 
     def set_view(self, predicate: Callable[[R], bool] | None) -> None:

@@ -239,6 +239,7 @@ class ViewSpec:
     bad: Callable[[Any], bool]          # what `f` keeps, counted in the title
     bad_label: str
     ticks: Callable[[Any, float], str] | None = None
+    follow_top: bool = False            # newest first: a cursor on the first line stays there (RowTable)
 
 
 SPECS: dict[str, ViewSpec] = {
@@ -247,5 +248,5 @@ SPECS: dict[str, ViewSpec] = {
     "nodes": ViewSpec("Nodes", "nodes", node_columns, node_text, node_sort, node_matches,
                       lambda n: not n.ready or not n.schedulable, "not ready"),
     "events": ViewSpec("Events", "events", event_columns, event_text, event_sort, event_matches,
-                       lambda e: e.warning, "warnings", event_age),
+                       lambda e: e.warning, "warnings", event_age, follow_top=True),
 }
