@@ -87,14 +87,15 @@ def state_script(slot: str) -> str:
     """POSIX sh printing ``<status> <name> [rc]`` for the slot (also used inside a facts script)."""
     d = shlex.quote(slot_dir(slot))
     done = 'echo "done $n $(cat "$D/step.rc")"'
-    # step.rc is looked at again after the liveness test: the step may end between the two.
-    return (f'D={d}; n=$(cat "$D/step.name" 2>/dev/null); '
+    # step.rc is looked at again after the liveness test: the step may end between the two. The pid
+    # file is read once: read twice, a step writing it in between (empty, then its pid) looked lost.
+    return (f'D={d}; n=$(cat "$D/step.name" 2>/dev/null); p=; '
             'if [ -z "$n" ]; then echo none; '
             f'elif [ -f "$D/step.rc" ]; then {done}; '
-            'elif p=$(cat "$D/step.pid" 2>/dev/null) && [ -n "$p" ] && kill -0 "$p" 2>/dev/null '
+            'elif p=$(cat "$D/step.pid" 2>/dev/null); [ -n "$p" ] && kill -0 "$p" 2>/dev/null '
             '&& tr "\\0" " " < "/proc/$p/cmdline" 2>/dev/null | grep -q step.sh; then echo "running $n"; '
             f'elif [ -f "$D/step.rc" ]; then {done}; '
-            f'elif [ ! -s "$D/step.pid" ] && [ $(( $(date +%s) - $(stat -c %Y "$D/step.name") )) -lt {_START_GRACE} ]; '
+            f'elif [ -z "$p" ] && [ $(( $(date +%s) - $(stat -c %Y "$D/step.name") )) -lt {_START_GRACE} ]; '
             'then echo "running $n"; '
             'else echo "lost $n"; fi')
 

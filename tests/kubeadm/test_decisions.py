@@ -268,6 +268,34 @@ def test_step_states_and_scripts() -> None:
     assert not looks_transient("[ERROR Swap]: running with swap on is not supported")
 
 
+def _state_in(d: Path, bin_dir: Path | None = None) -> str:
+    """The real state script in sh, on a slot directory ``d`` of this machine."""
+    script = hoststeps.state_script("kubeadm").replace(hoststeps.slot_dir("kubeadm"), str(d))
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin" if bin_dir else "/usr/bin:/bin"}
+    return subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=10, env=env).stdout.strip()
+
+
+def test_a_step_writing_its_pid_while_the_state_is_read_is_running_not_lost(tmp_path: Path) -> None:
+    """The race seen under load: the state read the pid file before the step wrote it (empty) and
+    looked at it again after (full), and called a step that had just started lost: the prepare
+    failed "without a result", or a second join was started beside the first. Here ``cat`` of the
+    pid file writes it as it returns nothing, as a starting step does between the two looks."""
+    d = tmp_path / "slot"
+    d.mkdir()
+    (d / "step.name").write_text("join\n")
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    (shim / "cat").write_text('#!/bin/sh\ncase "$1" in */step.pid) [ -e "$1" ] || { /bin/cat "$1"; echo 99999999 > "$1"; exit 1; } ;; esac\n'
+                              'exec /bin/cat "$@"\n')
+    (shim / "cat").chmod(0o755)
+    assert _state_in(d, shim) == "running join"       # in its start grace: its pid comes
+    assert (d / "step.pid").read_text() == "99999999\n"
+    # with the pid written and no such process: lost; with its exit code: done
+    assert _state_in(d) == "lost join"
+    (d / "step.rc").write_text("0\n")
+    assert _state_in(d) == "done join 0"
+
+
 def test_load_balancer_decisions() -> None:
     text = "global\n"
     none = lbhost.LbFacts(apt=True, haproxy=None, config_sha256=None, active=False, enabled=False,

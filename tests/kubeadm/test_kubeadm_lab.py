@@ -21,7 +21,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +139,27 @@ class Site:
             if path.is_file():
                 out += path.read_bytes()
         return out
+
+    def wait(self, cond: Callable[[], Any], proc: subprocess.Popen[str], timeout: float, what: str) -> None:
+        """``wait_until`` ``cond`` or the engine's exit; on a timeout the failure says what the engine was
+        doing (each task's state, the journal's last events, the engine's stderr), not just that it waited."""
+        try:
+            wait_until(lambda: cond() or proc.poll() is not None, timeout=timeout, what=what)
+        except AssertionError as e:
+            os.killpg(proc.pid, signal.SIGKILL)
+            _, err = proc.communicate(timeout=10)
+            raise AssertionError(f"{e}\n--- tasks\n{self.report()}\n--- last events\n{self.last_events()}"
+                                 f"\n--- engine stderr\n{err[-4000:]}") from None
+
+    def last_events(self, n: int = 40) -> str:
+        j = self.journal()
+        try:
+            run = j.latest_run()
+            if run is None:
+                return "(no run)"
+            return "\n".join(f"{e.task or '-'}: {e.message}" for e in j.events(run.id, limit=100000)[-n:])
+        finally:
+            j.close()
 
     def kill(self) -> None:
         for p in self.procs:
@@ -258,8 +279,7 @@ def test_killing_the_engine_during_the_joins_then_rerunning_converges_without_a_
     for vm in (vm2, vm3):
         fakes.hold_joins(lab, vm)
     proc = site.engine()
-    wait_until(lambda: started_joining(lab, vm2) and started_joining(lab, vm3) or proc.poll() is not None,
-               timeout=90, what="the joins to start")
+    site.wait(lambda: started_joining(lab, vm2) and started_joining(lab, vm3), proc, 90, "the joins to start")
     assert proc.poll() is None, site.report()
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
@@ -269,8 +289,8 @@ def test_killing_the_engine_during_the_joins_then_rerunning_converges_without_a_
 
     proc = site.engine()        # resumes the run: the joins' checks see a step running, not a node
     waiting = "the join step of an earlier attempt is still running; waiting for it"
-    wait_until(lambda: all(any(m.endswith(waiting) for m in site.events(f"kubeadm-join-{vm.name}"))
-                           for vm in (vm2, vm3)) or proc.poll() is not None, timeout=60, what="the rerun to wait")
+    site.wait(lambda: all(any(m.endswith(waiting) for m in site.events(f"kubeadm-join-{vm.name}")) for vm in (vm2, vm3)),
+              proc, 60, "the rerun to wait")
     for vm in (vm2, vm3):
         fakes.release_joins(lab, vm)
     out, err = proc.communicate(timeout=90)
@@ -292,7 +312,7 @@ def test_a_network_drop_during_a_join_waits_for_the_network_and_completes_by_its
     vm3 = site.vm("vm3")
     fakes.hold_joins(lab, vm3)
     proc = site.engine()
-    wait_until(lambda: started_joining(lab, vm3) or proc.poll() is not None, timeout=90, what="vm3's join to start")
+    site.wait(lambda: started_joining(lab, vm3), proc, 90, "vm3's join to start")
     lab.drop_for(vm3, 20)
     dropped = time.monotonic()
     fakes.release_joins(lab, vm3)       # the join goes on on the VM, cut off from the jump host
