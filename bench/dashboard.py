@@ -411,7 +411,76 @@ class StallTracer:
         return out
 
 
-def tui_child(kubeconfig: str, stall_file: str, trace: float | None = None) -> int:
+class CpuSampler:
+    """Where the dashboard's CPU goes (``--profile-cpu``): every 5 ms each thread's own CPU clock is
+    read and what it used since the last look is charged to the stack it is in now (innermost frame:
+    self; every frame: inclusive). A thread's stack can only be read while this one holds the GIL, so
+    long C calls show at the Python line that made them."""
+
+    def __init__(self, interval: float = 0.005) -> None:
+        from collections import Counter
+
+        self.interval = interval
+        self.self_cpu: Counter[str] = Counter()
+        self.incl_cpu: Counter[str] = Counter()
+        self.threads: Counter[str] = Counter()
+        self._last: dict[int, float] = {}
+        threading.Thread(target=self._run, name="cpu-sampler", daemon=True).start()
+
+    def _run(self) -> None:
+        me = threading.get_ident()
+        while True:
+            time.sleep(self.interval)
+            names = {t.ident: t.name for t in threading.enumerate()}
+            for ident, frame in sys._current_frames().items():
+                if ident == me:
+                    continue
+                try:
+                    now = time.clock_gettime(time.pthread_getcpuclockid(ident))
+                except OSError:         # the thread ended meanwhile
+                    continue
+                used, self._last[ident] = now - self._last.get(ident, now), now
+                if used <= 0:
+                    continue
+                thread = names.get(ident, str(ident)).split("(")[0][:24]
+                self.threads[thread] += used
+                seen: set[str] = set()
+                f: Any = frame
+                innermost = True
+                while f is not None:
+                    code = f.f_code
+                    where = f"{thread}: {Path(code.co_filename).name}:{code.co_name}"
+                    if innermost:
+                        self.self_cpu[where] += used
+                        innermost = False
+                    if where not in seen:
+                        seen.add(where)
+                        self.incl_cpu[where] += used
+                    f = f.f_back
+
+    def take(self) -> dict[str, Any]:
+        out = {"threads": self.threads.most_common(8), "self": self.self_cpu.most_common(25),
+               "incl": self.incl_cpu.most_common(40)}
+        self.self_cpu.clear()
+        self.incl_cpu.clear()
+        self.threads.clear()
+        return out
+
+
+def print_profile(record: dict[str, Any]) -> None:
+    prof = record.get("profile")
+    if not prof:
+        return
+    print("profile: CPU seconds by thread: " + ", ".join(f"{t} {s:.2f}" for t, s in prof["threads"]))
+    print("profile: inclusive (the function or what it calls):")
+    for where, sec in prof["incl"]:
+        print(f"    {sec:7.2f}s {where}")
+    print("profile: self (the innermost Python frame):")
+    for where, sec in prof["self"]:
+        print(f"    {sec:7.2f}s {where}")
+
+
+def tui_child(kubeconfig: str, stall_file: str, trace: float | None = None, profile: bool = False) -> int:
     """The dashboard exactly as `digit-tui health` runs it, plus a 20 ms timer whose late wake-ups
     are freezes of the event loop. SIGUSR1 writes the record to ``stall_file`` and starts a new one."""
     import asyncio
@@ -421,6 +490,12 @@ def tui_child(kubeconfig: str, stall_file: str, trace: float | None = None) -> i
     period = 0.02
     record: dict[str, Any] = {"max": 0.0, "max_cpu": 0.0, "over_100ms": 0, "samples": 0, "since": time.time()}
     tracer: StallTracer | None = None
+    sampler = None
+    if profile:
+        # A thread's stack is read when the sampler gets the GIL; at the default 5 ms switch interval the
+        # event loop's short frames mostly ran to its next select() first, and were charged to it.
+        sys.setswitchinterval(0.0005)
+        sampler = CpuSampler()
 
     class BenchApp(DigitApp):
         def on_mount(self) -> None:   # Textual runs DigitApp.on_mount as well
@@ -433,7 +508,8 @@ def tui_child(kubeconfig: str, stall_file: str, trace: float | None = None) -> i
             tracer = StallTracer(trace)
 
         def dump() -> None:
-            Path(stall_file + ".tmp").write_text(json.dumps({**record, **(tracer.take() if tracer else {})}))
+            extra = {**(tracer.take() if tracer else {}), **({"profile": sampler.take()} if sampler else {})}
+            Path(stall_file + ".tmp").write_text(json.dumps({**record, **extra}))
             os.replace(stall_file + ".tmp", stall_file)
             record.update(max=0.0, max_cpu=0.0, over_100ms=0, samples=0, since=time.time())
 
@@ -508,12 +584,16 @@ def main() -> None:
     ap.add_argument("--trace-stalls", type=float, metavar="MS",
                     help="record where the event loop is during stalls longer than MS under churn, and the "
                          "garbage collector's passes; prints the longest stalls' stacks (slows the loop a little)")
+    ap.add_argument("--profile-cpu", action="store_true",
+                    help="sample where the dashboard's CPU goes under churn (every thread, every 5 ms) and print "
+                         "the functions that used most of it (costs a few per cent of CPU)")
     ap.add_argument("--tui-child", nargs=2, metavar=("KUBECONFIG", "STALL_FILE"), help=argparse.SUPPRESS)
     ap.add_argument("--tui-trace", type=float, help=argparse.SUPPRESS)
+    ap.add_argument("--tui-profile", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.tui_child:
         sys.path.insert(0, os.getcwd())     # the checkout it was started in (--tree)
-        sys.exit(tui_child(*a.tui_child, trace=a.tui_trace))
+        sys.exit(tui_child(*a.tui_child, trace=a.tui_trace, profile=a.tui_profile))
 
     from digit_tui.infra.kube import Kube
     from digit_tui.sandbox.runtime import start_sandbox_subprocess
@@ -586,7 +666,8 @@ def main() -> None:
                          f"PYTHONPYCACHEPREFIX={shlex.quote(env['PYTHONPYCACHEPREFIX'])} "
                          f"sh -c 'cd {shlex.quote(str(tree))} && exec {shlex.quote(sys.executable)} "
                          f"{shlex.quote(__file__)} --tui-child {shlex.quote(kubeconfig)} {shlex.quote(str(stall_file))}"
-                         f"{f' --tui-trace {a.trace_stalls / 1000}' if a.trace_stalls else ''}'")
+                         f"{f' --tui-trace {a.trace_stalls / 1000}' if a.trace_stalls else ''}"
+                         f"{' --tui-profile' if a.profile_cpu else ''}'")
         tmux.wait(lambda s: want in title(s) and "● live" in title(s), 120, "the full list")
         show_view(tmux, a.view)
         rss0 = rss_mib(pid)
@@ -623,6 +704,9 @@ def main() -> None:
             print_trace(idle_stalls)
             print("trace: under churn")
             print_trace(busy_stalls)
+        if a.profile_cpu:
+            print("profile: under churn")
+            print_profile(busy_stalls)
         print(f"RSS: {rss0:.0f} MiB at the full list, {rss_end:.0f} MiB after {a.minutes:g} min of churn "
               f"(samples: {', '.join(f'{r:.0f}' for r in rss_series)})   [goal <= 300 MiB, flat]")
     finally:

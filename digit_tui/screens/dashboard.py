@@ -38,6 +38,7 @@ from textual.widgets import Input, Static
 from textual.worker import get_current_worker
 
 from digit_tui.health.model import KINDS, PodView, Summary, age, event_time
+from digit_tui.health.viewwatchers import LINGER, ViewWatchers
 from digit_tui.screens.base import DigitScreen
 from digit_tui.widgets.podrow import SORTS, column_widths, header_text, matches, pod_status_cell
 from digit_tui.widgets.footer import QuietFooter
@@ -95,8 +96,9 @@ class DashboardScreen(DigitScreen):
     HELP_NOTES = ["When the cluster does not answer, the last data stays on screen, dimmed, with its age; "
                   "the dashboard reconnects by itself.",
                   "Events: warnings first, then normal events, newest first (the newest 500 of each); "
-                  "with f only warnings are watched (field-selected type=Warning)."]
+                  "with f only warnings, and a minute later only they are watched (field-selected type=Warning)."]
 
+    EXTRA_LINGER = LINGER       # seconds a view's own watcher runs on once no view shown wants it
     BINDINGS = [
         Binding("enter", "details", "details", show=True),
         Binding("l", "logs", "logs"),
@@ -134,7 +136,9 @@ class DashboardScreen(DigitScreen):
         self.views_model: ViewsModel | None = None
         self.views_feeder: Feeder[ViewDelta] | None = None
         self.view_listed: frozenset[str] = frozenset()
-        self.extra: dict[str, ClusterWatcher] = {}        # the watchers only a shown view needs
+        # the watchers only a shown view needs (DaemonSets, normal events), kept a while once unwanted
+        self.extras: ViewWatchers[ClusterWatcher] = ViewWatchers(self._start_extra, self._stop_extra,
+                                                                 linger=self.EXTRA_LINGER)
         self._extra_lock = threading.Lock()
         self.summary: Summary | None = None
         self.listed: frozenset[str] = frozenset()
@@ -198,9 +202,7 @@ class DashboardScreen(DigitScreen):
         for feeder in (self.feeder, self.views_feeder):
             if feeder is not None:
                 feeder.stop()
-        with self._extra_lock:
-            watchers = [w for w in (self.watcher, *self.extra.values()) if w is not None]
-            self.extra.clear()
+        watchers = [w for w in (self.watcher, *self.extras.close()) if w is not None]
         for w in watchers:
             threading.Thread(target=w.stop, name="watch-stop", daemon=True).start()
 
@@ -271,13 +273,12 @@ class DashboardScreen(DigitScreen):
             self.views_feeder.run()
 
     def _extras_for(self, view: str) -> None:
-        """Run the watchers the shown view needs alone, stop the others (a worker thread: a watcher's
-        start reads the kubeconfig, its stop joins threads)."""
+        """Run the watchers the shown view needs alone, park the others (``ViewWatchers``; a worker
+        thread: a watcher's start reads the kubeconfig, its stop joins threads)."""
         threading.Thread(target=self._set_extras, name="dashboard-extras", daemon=True).start()
 
     def _set_extras(self) -> None:
-        from digit_tui.health.views import EXTRA_SELECTORS, EXTRA_TYPES
-        from digit_tui.health.watcher import ClusterWatcher
+        from digit_tui.health.views import EXTRA_TYPES
 
         if not self._connected.wait(30) or self._connect_error is not None or self.views_model is None:
             return
@@ -286,20 +287,27 @@ class DashboardScreen(DigitScreen):
                 return
             # What the view shown now needs (read under the lock: the last of several quick switches wins).
             view = self.view
-            wanted = set(EXTRA_TYPES.get(view, {})) if not (view == "events" and self.only["events"]) else set()
-            gone = [self.extra.pop(kind) for kind in list(self.extra) if kind not in wanted]
-            for kind in wanted - set(self.extra):
-                types = {v: t for views in EXTRA_TYPES.values() for v, t in views.items() if v == kind}
-                watcher = ClusterWatcher(self.kubeconfig, self.context, sink=self.views_model, probe_interval=None,
-                                         types=types, field_selectors=EXTRA_SELECTORS)
-                try:
-                    watcher.start()
-                except ValueError:
-                    continue        # the main watcher has said why (the same kubeconfig)
-                self.extra[kind] = watcher
-        for watcher in gone:
+            self.extras.want(set(EXTRA_TYPES.get(view, {})) if not (view == "events" and self.only["events"]) else ())
+
+    def _start_extra(self, kind: str) -> ClusterWatcher | None:
+        from digit_tui.health.views import EXTRA_SELECTORS, EXTRA_TYPES
+        from digit_tui.health.watcher import ClusterWatcher
+
+        if self.views_model is None:
+            return None
+        types = {v: t for views in EXTRA_TYPES.values() for v, t in views.items() if v == kind}
+        watcher = ClusterWatcher(self.kubeconfig, self.context, sink=self.views_model, probe_interval=None,
+                                 types=types, field_selectors=EXTRA_SELECTORS)
+        try:
+            watcher.start()
+        except ValueError:
+            return None         # the main watcher has said why (the same kubeconfig)
+        return watcher
+
+    def _stop_extra(self, watcher: ClusterWatcher) -> None:
+        if self.views_model is not None:
             self.views_model.forget(watcher.types)
-            watcher.stop()
+        watcher.stop()
 
     def on_view_changed(self, message: ViewChanged) -> None:
         delta = message.delta
@@ -529,7 +537,7 @@ class DashboardScreen(DigitScreen):
         else:
             self.only[self.view] = not self.only[self.view]
             if self.view == "events":
-                self._extras_for("events")     # warnings only: the normal events are not watched
+                self._extras_for("events")     # warnings only: the normal events' watcher is parked
         self._relayout()
 
     def action_sort(self) -> None:

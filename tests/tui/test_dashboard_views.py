@@ -111,14 +111,27 @@ async def test_workloads_show_ready_x_of_y_and_follow_a_scale(cluster: tuple[San
         scale(kube, "egov-user", 2)
         await wait_screen(pilot, lambda t: "✓ 2/2" in line_with(t, "egov-user"), timeout=20, what="back to two")
 
-        # Only the shown view's own watches run: DaemonSets here; after quick switches, the last view's.
-        await wait_screen(pilot, lambda t: set(screen.extra) == {"daemonsets"}, what="the DaemonSets' watch")
+        # The shown view's own watches are the active ones: DaemonSets here; after quick switches, the
+        # last view's. The others are parked, still running: back on their view, nothing is listed again.
+        await wait_screen(pilot, lambda t: set(screen.extras.active) == {"daemonsets"}, what="the DaemonSets' watch")
+        daemonsets = screen.extras.active["daemonsets"]
         for key in ("e", "n", "e", "w", "p"):
             await pilot.press(key)
-        await wait_screen(pilot, lambda t: t.startswith("Pods ·") and not screen.extra, what="no extra watch")
+        await wait_screen(pilot, lambda t: t.startswith("Pods ·") and not screen.extras.active
+                          and set(screen.extras.parked) == {"daemonsets", "normal-events"}, what="no active extra watch")
+        assert not daemonsets.stopped
         await pilot.press("w")
-        await wait_screen(pilot, lambda t: set(screen.extra) == {"daemonsets"} and "✓ 2/2" in line_with(
+        await wait_screen(pilot, lambda t: set(screen.extras.active) == {"daemonsets"} and "✓ 2/2" in line_with(
             t, "fluent-bit") and "● live" in t.splitlines()[0], timeout=20, what="the workloads again")
+        assert screen.extras.active["daemonsets"] is daemonsets       # taken back, not started again
+        # unwanted for the linger, a parked watcher is stopped (60 s in the product, shortened here)
+        screen.extras.linger = 0.3
+        await pilot.press("p")
+        await wait_screen(pilot, lambda t: not screen.extras.parked and daemonsets.stopped, what="the parked watches stopped")
+        await pilot.press("w")
+        await wait_screen(pilot, lambda t: "daemonsets" in screen.extras.active and "✓ 2/2" in line_with(t, "fluent-bit")
+                          and "● live" in t.splitlines()[0], timeout=20, what="the workloads, watched anew")
+        assert screen.extras.active["daemonsets"] is not daemonsets
 
         await pilot.press("f")     # not ready only
         text = await wait_screen(pilot, lambda t: "not ready only" in t and "egov-user" not in t, what="f")
@@ -186,10 +199,23 @@ async def test_events_list_warnings_first_then_normal_newest_first(cluster: tupl
         assert [r.time for r in normal] == sorted((r.time for r in normal), reverse=True)
         assert any("egov-hrms" in r.subject or "egov-crashy" in r.subject for r in warnings)
 
-        await pilot.press("f")     # warnings only: the normal events are no longer watched
+        # `f` twice (warnings only, then all): the normal events' watcher is parked, then taken back,
+        # never listed again; unwanted for the linger (60 s, shortened here) it is stopped.
+        await wait_screen(pilot, lambda t: "normal-events" in screen.extras.active, what="its watch")
+        normal = screen.extras.active["normal-events"]
+        await pilot.press("f")
+        await wait_screen(pilot, lambda t: "warnings only" in t and screen.extras.parked.get("normal-events") is normal,
+                          what="warnings only, the normal events parked")
+        await pilot.press("f")
+        await wait_screen(pilot, lambda t: "· all [f]" in t and " · " in "".join(line[5:8] for line in t.splitlines()[3:-1]),
+                          what="all events again")
+        assert screen.extras.active["normal-events"] is normal and not normal.stopped
+        screen.extras.linger = 0.3
+        await pilot.press("f")     # warnings only
         text = await wait_screen(pilot, lambda t: "warnings only" in t and " · " not in "".join(
             line[5:8] for line in t.splitlines()[3:-1]), what="warnings only")
-        await wait_screen(pilot, lambda t: not screen.extra, what="the normal events' watch stopped")
+        await wait_screen(pilot, lambda t: not screen.extras.parked and normal.stopped,
+                          what="the normal events' watch stopped")
         await pilot.press("enter")
         text = await wait_screen(pilot, lambda t: "event ·" in t and "reason" in t, what="one event's details")
         assert "Warning" in text
