@@ -46,9 +46,9 @@ def check_dir_path(path: Path, option: str, expected: str) -> None:
         raise InputError(f"{option} is inside {parent}, which is a file", path=path, expected=expected)
 
 
-def ensure_private_dir(path: Path) -> Path:
+def ensure_private_dir(path: Path, what: str = "the state directory") -> Path:
     """Create ``path`` 0700, or tighten an existing one to 0700: it holds the journal, secrets
-    and the control socket.
+    and the control socket (or reports of a cluster). ``what`` names it in the messages.
 
     A directory someone else owns, or a shared one such as /tmp (world-writable), is refused
     rather than chmod-ed: tightening it would break its other users."""
@@ -56,20 +56,20 @@ def ensure_private_dir(path: Path) -> Path:
         path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
         st = path.stat()
     except FileExistsError:
-        raise InputError("the state directory is a file", path=path,
-                         expected="a directory for digit-tui's state (created if missing)") from None
+        raise InputError(f"{what} is a file", path=path,
+                         expected="a directory for digit-tui's files (created if missing)") from None
     except NotADirectoryError:
-        raise InputError("a parent of the state directory is a file", path=path,
+        raise InputError(f"a parent of {what} is a file", path=path,
                          expected="a path whose parents are directories") from None
     except OSError as exc:
-        raise InputError(f"cannot create the state directory: {exc.strerror}", path=path,
+        raise InputError(f"cannot create {what}: {exc.strerror}", path=path,
                          expected="a directory you can write to") from None
     if st.st_uid != os.getuid():
-        raise InputError(f"the state directory belongs to uid {st.st_uid}, not to you", path=path,
+        raise InputError(f"{what} belongs to uid {st.st_uid}, not to you", path=path,
                          expected="a directory you own (it is made private: mode 0700)")
     mode = stat.S_IMODE(st.st_mode)
     if mode & stat.S_IWOTH:
-        raise InputError(f"the state directory is writable by everyone (mode {mode:04o})", path=path,
+        raise InputError(f"{what} is writable by everyone (mode {mode:04o})", path=path,
                          expected="a directory of its own, not a shared one such as /tmp")
     if mode != PRIVATE_DIR:
         os.chmod(path, PRIVATE_DIR)

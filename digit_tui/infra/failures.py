@@ -109,10 +109,11 @@ def _tls_detail(exc: BaseException) -> str:
     reason = getattr(exc, "reason", None)
     if isinstance(exc, ssl.SSLError) and isinstance(reason, str) and reason:
         return reason.replace("_", " ").lower()  # WRONG_VERSION_NUMBER: not a TLS port
-    return _first_line(exc)
+    return first_line(exc)
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """An error's first line, at most 200 characters (its type's name when it says nothing)."""
     text = str(exc).strip()
     return text.splitlines()[0][:200] if text else type(exc).__name__
 
@@ -149,8 +150,8 @@ def _failure(exc: BaseException) -> Failure | None:
     for e in causes:
         if isinstance(e, socket.gaierror):
             if e.errno in _NO_SUCH_NAME:
-                return Failure(FailureKind.NO_SUCH_HOST, _first_line(e))
-            return Failure(FailureKind.UNREACHABLE, f"name resolution failed: {_first_line(e)}")
+                return Failure(FailureKind.NO_SUCH_HOST, first_line(e))
+            return Failure(FailureKind.UNREACHABLE, f"name resolution failed: {first_line(e)}")
     for e in causes:
         if isinstance(e, ssl.SSLError) or isinstance(e, _urllib3("SSLError")):
             if isinstance(e, ssl.SSLEOFError) or "EOF" in str(e):
@@ -161,7 +162,7 @@ def _failure(exc: BaseException) -> Failure | None:
             return Failure(FailureKind.REFUSED, "connection refused")
     for e in causes:
         if isinstance(e, OSError) and e.errno in _NETWORK_ERRNOS:
-            return Failure(FailureKind.UNREACHABLE, _first_line(e))
+            return Failure(FailureKind.UNREACHABLE, first_line(e))
     for e in causes:
         if isinstance(e, _urllib3("ReadTimeoutError")) or (isinstance(e, TimeoutError) and getattr(e, "reading", False)):
             # urllib3's, or a socket timeout infra.kubelite met after it had connected
@@ -178,11 +179,11 @@ def _failure(exc: BaseException) -> Failure | None:
     for e in causes:
         if isinstance(e, ConnectionError) or isinstance(e, _urllib3("ProtocolError", "NewConnectionError")):
             return Failure(FailureKind.UNREACHABLE,
-                           _first_line(e) if str(e).strip() else "the connection was reset or closed")
+                           first_line(e) if str(e).strip() else "the connection was reset or closed")
     for e in causes:  # retries someone left on: say what the last attempt met, not "Max retries exceeded"
         if isinstance(e, _urllib3("MaxRetryError")):
             reason = getattr(e, "reason", None)
-            return Failure(FailureKind.UNREACHABLE, _first_line(reason) if reason is not None else "no answer")
+            return Failure(FailureKind.UNREACHABLE, first_line(reason) if reason is not None else "no answer")
     return None
 
 

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from digit_tui.infra.failures import failure_of, http_status, status_text
+from digit_tui.infra.failures import failure_of, first_line, http_status, status_text
 
 if TYPE_CHECKING:
     from digit_tui.infra.kubelite import LiteKube
@@ -246,8 +246,7 @@ def status_message(exc: BaseException) -> str:
     failure = failure_of(exc)
     if failure is not None:
         return failure.detail
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
+    return first_line(exc)
 
 
 def _apply_body(obj: Any) -> Any:

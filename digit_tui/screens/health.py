@@ -303,7 +303,7 @@ class HealthScreen(DigitScreen):
         from digit_tui.paths import ensure_private_dir
 
         try:
-            directory = ensure_private_dir(reports_dir()) if self.export_dir is None else self.export_dir
+            directory = ensure_private_dir(reports_dir(), "the reports directory") if self.export_dir is None else self.export_dir
             path = export_report(report, fmt, directory)
         except (OSError, InputError) as exc:
             # The path's failure (read-only, a file in the way, not ours): the operator's to fix, said

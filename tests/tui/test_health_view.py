@@ -405,9 +405,9 @@ async def test_an_export_goes_to_the_private_reports_directory_not_the_current_o
     made_on: list[threading.Thread] = []
     real = digit_tui.paths.ensure_private_dir
 
-    def ensure_private_dir(path: Path) -> Path:
+    def ensure_private_dir(path: Path, what: str = "the state directory") -> Path:
         made_on.append(threading.current_thread())
-        return real(path)
+        return real(path, what)
     monkeypatch.setattr(digit_tui.paths, "ensure_private_dir", ensure_private_dir)
     reports = tmp_path / "state" / "digit-tui" / "reports"
     report = broken_report()
@@ -433,7 +433,7 @@ async def test_a_file_in_the_way_of_the_reports_directory_is_one_line_and_the_vi
     async with shown(broken_report()) as (pilot, screen):
         await pilot.press("m")
         text = await wait_screen(pilot, lambda t: "✗ no Markdown written" in t, what="the failure on screen")
-        said = f"✗ no Markdown written: {blocker}: the state directory is a file"
+        said = f"✗ no Markdown written: {blocker}: the reports directory is a file"
         assert unwrapped(said) in unwrapped(text)
         assert str(screen.query_one("#health-export", Static).content) == said      # one line of its own
         assert screen.app.screen is screen and screen.app.is_running      # no dialog, no exit
