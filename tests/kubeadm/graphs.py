@@ -21,7 +21,10 @@ from digit_tui.infra.ssh import SshOptions
 from digit_tui.tasks.kubeadm import CniSettings, LbSettings, Timeouts, kubeadm_tasks
 
 ENV = "DT_KUBEADM"
-FAST_SSH = SshOptions(timeout=2.0, keepalive_interval=1.0, keepalive_count=3)
+# Keepalives find a drop in 3 s. The connect/handshake timeout is not shortened as far: on a loaded
+# 2-core machine (xdist workers side by side) a handshake can take over 2 s, which the phase reads as
+# the network gone, waiting for it instead of going on.
+FAST_SSH = SshOptions(timeout=5.0, keepalive_interval=1.0, keepalive_count=3)
 FAST_RETRY = RetryPolicy(attempts=2, base_delay=0.2, max_delay=0.5, jitter=0.0, network_wait=120.0)
 
 
