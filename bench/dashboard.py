@@ -427,6 +427,7 @@ class CpuSampler:
         self.incl_cpu: Counter[str] = Counter()
         self.threads: Counter[str] = Counter()
         self._last: dict[int, float] = {}
+        self._lock = threading.Lock()       # take() reads the counters from the event loop's thread
         threading.Thread(target=self._run, name="cpu-sampler", daemon=True).start()
 
     def _run(self) -> None:
@@ -445,27 +446,25 @@ class CpuSampler:
                 if used <= 0:
                     continue
                 thread = names.get(ident, str(ident)).split("(")[0][:24]
-                self.threads[thread] += used
-                seen: set[str] = set()
+                stack: list[str] = []
                 f: Any = frame
-                innermost = True
                 while f is not None:
-                    code = f.f_code
-                    where = f"{thread}: {Path(code.co_filename).name}:{code.co_name}"
-                    if innermost:
-                        self.self_cpu[where] += used
-                        innermost = False
-                    if where not in seen:
-                        seen.add(where)
-                        self.incl_cpu[where] += used
+                    stack.append(f"{thread}: {Path(f.f_code.co_filename).name}:{f.f_code.co_name}")
                     f = f.f_back
+                with self._lock:
+                    self.threads[thread] += used
+                    if stack:
+                        self.self_cpu[stack[0]] += used
+                    for where in set(stack):
+                        self.incl_cpu[where] += used
 
     def take(self) -> dict[str, Any]:
-        out = {"threads": self.threads.most_common(8), "self": self.self_cpu.most_common(25),
-               "incl": self.incl_cpu.most_common(40)}
-        self.self_cpu.clear()
-        self.incl_cpu.clear()
-        self.threads.clear()
+        with self._lock:
+            out = {"threads": self.threads.most_common(8), "self": self.self_cpu.most_common(25),
+                   "incl": self.incl_cpu.most_common(40)}
+            self.self_cpu.clear()
+            self.incl_cpu.clear()
+            self.threads.clear()
         return out
 
 
