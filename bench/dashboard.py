@@ -420,12 +420,12 @@ class CpuSampler:
     long C calls show at the Python line that made them."""
 
     def __init__(self, interval: float = 0.005) -> None:
-        from collections import Counter
+        from collections import defaultdict
 
         self.interval = interval
-        self.self_cpu: Counter[str] = Counter()
-        self.incl_cpu: Counter[str] = Counter()
-        self.threads: Counter[str] = Counter()
+        self.self_cpu: defaultdict[str, float] = defaultdict(float)
+        self.incl_cpu: defaultdict[str, float] = defaultdict(float)
+        self.threads: defaultdict[str, float] = defaultdict(float)
         self._last: dict[int, float] = {}
         self._lock = threading.Lock()       # take() reads the counters from the event loop's thread
         threading.Thread(target=self._run, name="cpu-sampler", daemon=True).start()
@@ -460,12 +460,15 @@ class CpuSampler:
 
     def take(self) -> dict[str, Any]:
         with self._lock:
-            out = {"threads": self.threads.most_common(8), "self": self.self_cpu.most_common(25),
-                   "incl": self.incl_cpu.most_common(40)}
+            out = {"threads": _top(self.threads, 8), "self": _top(self.self_cpu, 25), "incl": _top(self.incl_cpu, 40)}
             self.self_cpu.clear()
             self.incl_cpu.clear()
             self.threads.clear()
         return out
+
+
+def _top(counts: dict[str, float], n: int) -> list[tuple[str, float]]:
+    return sorted(counts.items(), key=lambda kv: -kv[1])[:n]
 
 
 def print_profile(record: dict[str, Any]) -> None:
@@ -595,7 +598,7 @@ def main() -> None:
     a = ap.parse_args()
     if a.tui_child:
         sys.path.insert(0, os.getcwd())     # the checkout it was started in (--tree)
-        sys.exit(tui_child(*a.tui_child, trace=a.tui_trace, profile=a.tui_profile))
+        sys.exit(tui_child(a.tui_child[0], a.tui_child[1], trace=a.tui_trace, profile=a.tui_profile))
 
     from digit_tui.infra.kube import Kube
     from digit_tui.sandbox.runtime import start_sandbox_subprocess
