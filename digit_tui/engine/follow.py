@@ -46,8 +46,12 @@ def summarise(journal: Journal, run: RunRow) -> Summary:
     alive = pid_alive(run.engine_pid)
     if not alive and run.state == "running":
         # Read again now that the engine is seen gone: an engine that wrote its final state and
-        # exited after ``run`` was read would otherwise look killed mid-run.
-        run = journal.run(run.id) or run
+        # exited after ``run`` was read would otherwise look killed mid-run. Another engine may have
+        # taken the run over meanwhile (a resume): then its liveness is the one that counts.
+        again = journal.run(run.id) or run
+        if again.engine_pid != run.engine_pid:
+            alive = pid_alive(again.engine_pid)
+        run = again
     tasks = journal.tasks(run.id)
     counts: dict[str, int] = {s.value: 0 for s in TaskState}
     for t in tasks:

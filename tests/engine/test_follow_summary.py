@@ -1,4 +1,5 @@
-"""A run read as running, whose engine then writes its end and exits, is not called interrupted.
+"""A run read as running, whose engine then writes its end and exits, is not called interrupted;
+nor is one whose engine was gone when it was read, but which another engine has taken over since.
 
 The follower reads the run, then asks whether its engine lives; an engine that finished in between
 (a forked engine exits within milliseconds of its last commit) would otherwise look killed mid-run
@@ -6,6 +7,7 @@ and the client would exit 3 after a complete install."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -54,5 +56,22 @@ def test_a_run_whose_engine_is_gone_without_an_end_is_interrupted(tmp_path: Path
         assert summarise(journal, run).state == "interrupted"
         feed = JournalFeed(state).poll()
         assert feed is not None and feed.run is not None and feed.run.state == "running" and not feed.engine_alive
+    finally:
+        journal.close()
+
+
+def test_a_run_another_engine_took_over_after_it_was_read_is_running(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    journal = Journal.in_dir(state)
+    try:
+        run_id = journal.create_run("t", "g:f", {}, "answers.yaml")
+        journal.set_run_state(run_id, RunState.RUNNING, engine_pid=_gone_pid(), message="started")
+        read = journal.run(run_id)           # read with the killed engine's pid
+        assert read is not None
+        journal.set_run_state(run_id, RunState.RUNNING, engine_pid=os.getpid(), message="resumed")  # a new engine
+        summary = summarise(journal, read)
+        assert summary.engine_alive and summary.state == "running"
+        assert summary.run.engine_pid == os.getpid()
     finally:
         journal.close()
