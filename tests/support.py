@@ -90,10 +90,33 @@ class EngineEnv:
         self.procs.append(proc)
         return proc
 
-    def status(self) -> dict[str, Any]:
-        r = self.cli("status", "--state-dir", str(self.state), "--json", "--events", "0")
-        assert r.returncode == 0, r.stderr
-        return json.loads(r.stdout)
+    # What `status` says in an engine's first moments: it holds engine.lock before it has made the
+    # journal (no file yet, then an empty one).
+    _STARTING = ("no install has run here", "is empty: no install has written to it")
+
+    def status(self, timeout: float = 30) -> dict[str, Any]:
+        """`status --json`; while an engine holds the lock but has not yet made its journal (a
+        moment a loaded machine stretches), asked again until ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            r = self.cli("status", "--state-dir", str(self.state), "--json", "--events", "0")
+            starting = r.returncode != 0 and any(s in r.stderr for s in self._STARTING) and self._engine_alive()
+            if not starting or time.monotonic() > deadline:
+                assert r.returncode == 0, r.stderr
+                return json.loads(r.stdout)
+            time.sleep(0.05)
+
+    def _engine_alive(self) -> bool:
+        pid = self.engine_pid()
+        if pid is None:
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        return True
 
     def engine_pid(self) -> int | None:
         try:
