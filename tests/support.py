@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from digit_tui.procs import pid_alive
+
 REPO = Path(__file__).resolve().parents[1]
 
 MINIMAL_ANSWERS = """\
@@ -100,23 +102,11 @@ class EngineEnv:
         deadline = time.monotonic() + timeout
         while True:
             r = self.cli("status", "--state-dir", str(self.state), "--json", "--events", "0")
-            starting = r.returncode != 0 and any(s in r.stderr for s in self._STARTING) and self._engine_alive()
+            starting = r.returncode != 0 and any(s in r.stderr for s in self._STARTING) and pid_alive(self.engine_pid())
             if not starting or time.monotonic() > deadline:
                 assert r.returncode == 0, r.stderr
                 return json.loads(r.stdout)
             time.sleep(0.05)
-
-    def _engine_alive(self) -> bool:
-        pid = self.engine_pid()
-        if pid is None:
-            return False
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            pass
-        return True
 
     def engine_pid(self) -> int | None:
         try:

@@ -23,11 +23,17 @@ def _gone_pid() -> int:
     return proc.pid   # reaped: no process has it now
 
 
-def _run_that_ended_after_it_was_read(state: Path) -> tuple[Journal, object]:
+def _started_by_a_gone_engine(state: Path) -> tuple[Journal, str]:
+    """A journal whose one run is running, recorded by an engine that no longer exists."""
     state.mkdir(mode=0o700)
     journal = Journal.in_dir(state)
     run_id = journal.create_run("t", "g:f", {}, "answers.yaml")
     journal.set_run_state(run_id, RunState.RUNNING, engine_pid=_gone_pid(), message="started")
+    return journal, run_id
+
+
+def _run_that_ended_after_it_was_read(state: Path) -> tuple[Journal, object]:
+    journal, run_id = _started_by_a_gone_engine(state)
     read = journal.run(run_id)
     journal.set_run_state(run_id, RunState.DONE, message="install done")   # then the engine exits
     return journal, read
@@ -46,11 +52,8 @@ def test_the_follower_reads_the_end_the_engine_wrote_before_it_exited(tmp_path: 
 
 def test_a_run_whose_engine_is_gone_without_an_end_is_interrupted(tmp_path: Path) -> None:
     state = tmp_path / "state"
-    state.mkdir(mode=0o700)
-    journal = Journal.in_dir(state)
+    journal, run_id = _started_by_a_gone_engine(state)
     try:
-        run_id = journal.create_run("t", "g:f", {}, "answers.yaml")
-        journal.set_run_state(run_id, RunState.RUNNING, engine_pid=_gone_pid(), message="started")
         run = journal.run(run_id)
         assert run is not None
         assert summarise(journal, run).state == "interrupted"
@@ -61,12 +64,8 @@ def test_a_run_whose_engine_is_gone_without_an_end_is_interrupted(tmp_path: Path
 
 
 def test_a_run_another_engine_took_over_after_it_was_read_is_running(tmp_path: Path) -> None:
-    state = tmp_path / "state"
-    state.mkdir(mode=0o700)
-    journal = Journal.in_dir(state)
+    journal, run_id = _started_by_a_gone_engine(tmp_path / "state")
     try:
-        run_id = journal.create_run("t", "g:f", {}, "answers.yaml")
-        journal.set_run_state(run_id, RunState.RUNNING, engine_pid=_gone_pid(), message="started")
         read = journal.run(run_id)           # read with the killed engine's pid
         assert read is not None
         journal.set_run_state(run_id, RunState.RUNNING, engine_pid=os.getpid(), message="resumed")  # a new engine
