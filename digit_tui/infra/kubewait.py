@@ -311,6 +311,10 @@ def wait_ready(kube: Kube, workloads: Sequence[Workload], policy: WaitPolicy | N
                stop: threading.Event | None = None, progress: Callable[[str], None] | None = None) -> None:
     """Block until every workload is ready; NotReady (with a diagnosis) otherwise.
 
+    ``progress`` hears each change of the readiness ("0/1 ready") and, while a workload is not
+    ready at a probe, each change of its diagnosis ("pod … is ContainerCreating"): a wait of
+    minutes says what it is waiting on, not only that it waits.
+
     API errors other than a broken or expired watch propagate (the caller
     classifies them); ``stop`` ends the wait early with NotReady("stopped").
     """
@@ -328,6 +332,7 @@ def _wait_one(kube: Kube, wl: Workload, policy: WaitPolicy, start: float, deadli
     suspect: tuple[str, float] | None = None        # (message, first seen) of a permanent-looking problem
     next_probe = time.monotonic() + policy.probe_every
     last_detail = ""
+    last_said = ""      # the last diagnosis reported: a long wait says what it waits on, once per change
     while True:
         items, rv = kube.list(rtype, wl.namespace, field_selector=field)
         obj = items[0] if items else None
@@ -361,6 +366,9 @@ def _wait_one(kube: Kube, wl: Workload, policy: WaitPolicy, start: float, deadli
                         raise NotReady(wl, diag, now - start)
                 else:
                     suspect = None
+                if diag.message != last_said and progress is not None:
+                    progress(f"{wl}: {diag.message}")
+                    last_said = diag.message
             timeout = int(max(1, min(policy.watch_timeout, deadline - now + 1)))
             expired = False
             try:

@@ -109,9 +109,12 @@ class Install:
         try:
             proc = self.cli("install", "--answers", str(self.answers), "--headless", "--state-dir", str(self.state),
                             timeout=timeout)
-        except subprocess.TimeoutExpired:
+        except subprocess.TimeoutExpired as exc:
             self.kill_engine()
-            raise
+            # pytest shows a TimeoutExpired's output cut to one line: say where the install stood.
+            out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else str(exc.stdout or "")
+            tail = "\n".join(out.splitlines()[-40:])
+            raise AssertionError(f"install still running after {timeout:g} s; its last lines:\n{tail}") from None
         return proc, time.monotonic() - start
 
     def status(self) -> dict[str, Any]:

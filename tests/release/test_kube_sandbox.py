@@ -76,6 +76,19 @@ def test_missing_secret_is_named(kube: Kube) -> None:
     assert err.diagnosis.message == "secret db missing in namespace egov"
 
 
+def test_a_long_wait_says_what_it_waits_on(kube: Kube) -> None:
+    """While the grace of a permanent-looking problem runs, the wait's progress names it (once), not
+    only "0/1 ready": an operator watching a ten-minute wait sees why it is not over."""
+    said: list[str] = []
+    kube.apply(deployment("egov-enc-service", secret="db"))
+    with pytest.raises(NotReady) as info:
+        wait_ready(kube, [Workload("apps/v1", "Deployment", "egov", "egov-enc-service")],
+                   WaitPolicy(deadline=6, grace=60, probe_every=0.2), progress=said.append)
+    assert info.value.diagnosis.kind == CONFIG
+    assert said[0] == "Deployment egov/egov-enc-service: 0/1 ready"
+    assert said.count("Deployment egov/egov-enc-service: secret db missing in namespace egov") == 1, said
+
+
 def test_unschedulable_pod_quotes_the_scheduler(kube: Kube) -> None:
     err = not_ready(kube, deployment("elasticsearch-data-v1", memory="64Gi"), WaitPolicy(deadline=30, grace=0.5))
     assert err.diagnosis.kind == UNSCHEDULABLE
