@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from digit_tui import yamlload
+from digit_tui import yamldump, yamlload
 
 from digit_tui.answers.fields import split_host_port
 from digit_tui.answers.model import Answers
@@ -87,4 +87,4 @@ def answers_to_yaml(answers: Answers) -> str:
     """
     data = answers.model_dump(mode="json", by_alias=True, exclude_defaults=True)
     data = {"version": answers.version, **data}
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
+    return yamldump.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)

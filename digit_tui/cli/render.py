@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from digit_tui.digit.atomic import atomic_write
-from digit_tui import exitcodes
+from digit_tui import exitcodes, yamldump
 
 DEFAULT_KUBE_VERSION = "1.30"     # the sandbox's, and the oldest release still in upstream support
 
@@ -182,8 +182,7 @@ def _generated_env_files(config: Any, state: Path) -> tuple[Path, Path | None]:
 
 
 def _render(args: argparse.Namespace, inputs: RenderInputs) -> int:
-    import yaml
-
+    
     from digit_tui.digit.manifest import load_manifest
     from digit_tui.digit.pipeline import render_release
     from digit_tui.digit.render import make_renderer
@@ -210,7 +209,7 @@ def _render(args: argparse.Namespace, inputs: RenderInputs) -> int:
                       "objects": len(svc.objects), "crds": len(svc.crds)})
     doc = {"release": manifest.version, "manifest": str(inputs.manifest), "source": inputs.source.origin,
            "commit": inputs.source.commit, "engine": engine, "services": index}
-    atomic_write(out / "index.yaml", yaml.safe_dump(doc, sort_keys=False), mode=0o600)
+    atomic_write(out / "index.yaml", yamldump.safe_dump(doc, sort_keys=False), mode=0o600)
     print(f"rendered {len(rendered)} services ({sum(i['objects'] + i['crds'] for i in index)} objects) "
           f"with the {engine} engine into {out}")
     return exitcodes.OK

@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from digit_tui.deepmerge import deep_merge
+from digit_tui.yamldump import SafeDumper, safe_dump
 from digit_tui.digit.atomic import atomic_write
 from digit_tui.digit.envinputs import DEFAULT_REPLICAS, STATEFUL_SERVICES, EnvInputs
 
@@ -161,7 +162,7 @@ def render_env(inputs: EnvInputs) -> str:
         "# Classic DIGIT-DevOps layout: usable by DIGIT's deployer as well. Regenerating\n"
         "# rewrites this file; change the answers instead of editing it.\n"
     )
-    return header + yaml.safe_dump(build_env(inputs), sort_keys=False, default_flow_style=False, width=120)
+    return header + safe_dump(build_env(inputs), sort_keys=False, default_flow_style=False, width=120)
 
 
 def write_env_file(inputs: EnvInputs, out_dir: str | Path, base: Mapping[str, Any] | None = None,
@@ -307,12 +308,12 @@ _GO_YAML_WORDS = frozenset({"y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No",
 _RISKY_FIRST = "0123456789+-.~<!&*%@`|>'\"#{[,?:"
 
 
-class HelmSafeDumper(yaml.SafeDumper):
-    """PyYAML's safe dumper, quoting every string Helm might read as another type; multi-line
-    strings as literal blocks."""
+class HelmSafeDumper(SafeDumper):
+    """PyYAML's safe dumper (libyaml's emitter when it is there: digit_tui.yamldump), quoting every
+    string Helm might read as another type; multi-line strings as literal blocks."""
 
 
-def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+def _represent_str(dumper: yaml.representer.SafeRepresenter, value: str) -> yaml.ScalarNode:
     if value in _GO_YAML_WORDS or (value and value[0] in _RISKY_FIRST):
         return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')
     if "\n" in value and not any(line != line.rstrip() for line in value.split("\n")):

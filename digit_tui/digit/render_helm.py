@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import yaml
 
+from digit_tui import yamldump
 from digit_tui.digit.render import DEFAULT_TIMEOUT, Renderer, _Staged
 
 
@@ -39,6 +39,6 @@ class HelmBinaryRenderer(Renderer):
         crds = [d for d in docs if d.get("kind") == "CustomResourceDefinition"]
         rest = [d for d in docs if d.get("kind") != "CustomResourceDefinition"]
         # Re-serialised so the shared parser sorts and checks them like the SDK's output.
-        manifests = {f"{staged.name}/templates/rendered.yaml": yaml.safe_dump_all(rest, sort_keys=False)} if rest else {}
-        crd_files = [(f"{staged.name}/crds/rendered.yaml", yaml.safe_dump_all(crds, sort_keys=False))] if crds else []
+        manifests = {f"{staged.name}/templates/rendered.yaml": yamldump.safe_dump_all(rest, sort_keys=False)} if rest else {}
+        crd_files = [(f"{staged.name}/crds/rendered.yaml", yamldump.safe_dump_all(crds, sort_keys=False))] if crds else []
         return manifests, crd_files

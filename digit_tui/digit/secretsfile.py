@@ -36,6 +36,7 @@ from typing import Any
 
 import yaml
 
+from digit_tui import yamldump
 from digit_tui.digit.atomic import atomic_write
 from digit_tui.yamlload import TooDeep, safe_load
 from digit_tui.digit.envfile import ENVIRONMENTS_DIR
@@ -383,7 +384,7 @@ def write_sops_config(out_dir: str | Path, environment: str, age_recipients: Seq
             raise InputError(f"{recipient!r} is not an age public key", expected="age1...")
     rule = {"path_regex": rf"{ENVIRONMENTS_DIR}/{re.escape(environment)}-secrets\.yaml$", "age": ",".join(age_recipients)}
     config["creation_rules"] = [rule, *rules]
-    atomic_write(config_path, yaml.safe_dump(config, sort_keys=False), mode=0o600)
+    atomic_write(config_path, yamldump.safe_dump(config, sort_keys=False), mode=0o600)
     return config_path
 
 
@@ -469,7 +470,7 @@ def _normalise(data: Mapping[str, Any], what: str, path: Path | None = None) -> 
     return copy.deepcopy(result)
 
 
-class _SecretsDumper(yaml.SafeDumper):
+class _SecretsDumper(yamldump.SafeDumper):
     """Multi-line values (SSH key, Alertmanager config) as literal blocks, like DIGIT's files."""
 
 

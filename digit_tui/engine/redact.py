@@ -38,8 +38,7 @@ class Redactor:
     def __init__(self, values: list[str] | None = None) -> None:
         self._lock = threading.Lock()
         self._values: set[str] = set()
-        self._regex: re.Pattern[str] | None = None
-        self._stale = False      # values were added since the regex was compiled
+        self._ordered: tuple[str, ...] = ()
         for v in values or []:
             self.add(v)
 
@@ -48,26 +47,19 @@ class Redactor:
             return
         with self._lock:
             if value not in self._values:
-                # Compiled when next used: a task registers its secrets one by one (forty from a
-                # secrets file), and compiling the growing pattern at each was most of a rerun's CPU.
                 self._values.add(value)
-                self._stale = True
-
-    def _secrets(self) -> re.Pattern[str] | None:
-        with self._lock:
-            if self._stale:
-                # longest first, so a secret containing another is masked whole
-                alts = sorted(self._values, key=len, reverse=True)
-                self._regex = re.compile("|".join(re.escape(v) for v in alts))
-                self._stale = False
-            return self._regex
+                # Longest first, so a secret containing another is masked whole. Each value is
+                # looked for with str's own search rather than one regex of them all: compiling an
+                # alternation of forty escaped secrets (a secrets file's) cost a converged rerun
+                # some 40 ms, while forty substring searches of a journal line take microseconds.
+                self._ordered = tuple(sorted(self._values, key=len, reverse=True))
 
     def __call__(self, text: str | None) -> str:
         if not text:
             return text or ""
-        regex = self._secrets()
-        if regex is not None:
-            text = regex.sub(MASK, text)
+        for value in self._ordered:     # a tuple replaced whole by add(): safe to read unlocked
+            if value in text:
+                text = text.replace(value, MASK)
         if "PRIVATE KEY-----" in text:
             text = _PEM.sub(MASK, text)
         if "bearer" in text.lower():

@@ -278,6 +278,9 @@ class Kube:
         self.policy = policy
         self._lock = threading.Lock()
         self._groups: dict[str, dict[str, ResourceType]] = {}   # "group/version" -> kind -> type
+        # One discovery request per group-version at a time: a rerun's checks start together and
+        # each asked for networking.k8s.io/v1 before any had it (ten requests for one answer).
+        self._discovering: dict[str, threading.Lock] = {}
         self._preferred: dict[str, str] | None = None             # group -> preferred version
         self._api: Any = None
         self._lite: LiteKube | None = _reader(kubeconfig, context, policy)
@@ -384,18 +387,31 @@ class Kube:
                                                 frozenset(res.get("verbs") or ())))
         return found
 
+    def _group(self, api_version: str, refetch: bool | dict[str, ResourceType] | None = None) -> dict[str, ResourceType]:
+        """The types of one group-version, fetched by one thread at a time. ``refetch``: True fetches
+        again whatever is cached; the cached answer the caller found wanting fetches again unless
+        another thread replaced it meanwhile; None fetches only what is not cached."""
+        with self._lock:
+            gate = self._discovering.setdefault(api_version, threading.Lock())
+        with gate:
+            with self._lock:
+                cached = self._groups.get(api_version)
+            if cached is not None and refetch is not True and cached is not refetch:
+                return cached
+            fetched = self._fetch_group_version(api_version)
+            with self._lock:
+                self._groups[api_version] = fetched
+            return fetched
+
     def resource(self, api_version: str, kind: str, *, refresh: bool = False) -> ResourceType:
         """The resource type serving ``kind`` in ``api_version``; UnknownType if the cluster has none."""
         with self._lock:
             cached = self._groups.get(api_version)
         if cached is not None and kind in cached and not refresh:
             return cached[kind]
-        if cached is None or kind not in cached or refresh:
-            fetched = self._fetch_group_version(api_version)
-            with self._lock:
-                self._groups[api_version] = fetched
-            if kind in fetched:
-                return fetched[kind]
+        fetched = self._group(api_version, refetch=True if refresh else cached)
+        if kind in fetched:
+            return fetched[kind]
         raise UnknownType(api_version, kind)
 
     def forget(self, api_version: str | None = None) -> None:
@@ -464,10 +480,7 @@ class Kube:
         if len(missing) <= 1:
             return      # resource() fetches it as before
         with ThreadPoolExecutor(max_workers=min(LIST_PARALLEL, len(missing)), thread_name_prefix="kube-discovery") as pool:
-            fetched = list(pool.map(self._fetch_group_version, missing))
-        with self._lock:
-            for api_version, found in zip(missing, fetched):
-                self._groups.setdefault(api_version, found)
+            list(pool.map(self._group, missing))
 
     # -- objects ----------------------------------------------------------
     def _type_of(self, obj: Obj) -> ResourceType:

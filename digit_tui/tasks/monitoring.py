@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from digit_tui import yamldump
 from digit_tui.answers.config import InstallConfig
 from digit_tui.digit.selection import Release
 from digit_tui.engine.task import RetryPolicy, Task, TaskContext
@@ -102,7 +103,7 @@ class AlertmanagerConfig:
         a config given as text into a YAML string (``|`` and the text), which Alertmanager cannot read."""
         import base64
 
-        text = yaml.safe_dump(dict(self.config), sort_keys=False)
+        text = yamldump.safe_dump(dict(self.config), sort_keys=False)
         return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
                 "metadata": {"name": CONFIG_SECRET, "namespace": self.namespace},
                 "data": {CONFIG_KEY: base64.b64encode(text.encode()).decode()}}
@@ -129,7 +130,7 @@ def _resources_as_text(config: InstallConfig, service: str) -> dict[str, Any]:
     uses_common = (ref.chart_dir / "Chart.yaml").is_file() and "common" in (ref.chart_dir / "Chart.yaml").read_text()
     resources = own.get("resources")
     if uses_common and isinstance(resources, Mapping):
-        return {"resources": yaml.safe_dump(dict(resources), sort_keys=True)}
+        return {"resources": yamldump.safe_dump(dict(resources), sort_keys=True)}
     return {}
 
 

@@ -38,8 +38,8 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-import yaml
 
+from digit_tui import yamldump
 from digit_tui.atomic import atomic_write
 from digit_tui.digit.disks import DiskHints, candidate_outputs, disks_from_outputs
 from digit_tui.digit.volumes import (
@@ -429,7 +429,7 @@ class VolumesTask(Task):
         # For the operator (and DIGIT's own tooling): what was created, to read or re-apply by hand.
         directory = self.state_dir / VOLUMES_DIR
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        atomic_write(directory / MANIFEST, yaml.safe_dump_all(desired, sort_keys=False), mode=0o600)
+        atomic_write(directory / MANIFEST, yamldump.safe_dump_all(desired, sort_keys=False), mode=0o600)
 
     async def ensure(self, ctx: TaskContext) -> None:
         await ctx.run_sync(self._converge, ctx)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from digit_tui import yamldump
 from digit_tui.errors import InputError
 from digit_tui.viewmodel.newinstall import _abs, _unlocated
 
@@ -88,7 +89,7 @@ class ConfigChoices:
         for key in _OWNED_DIGIT:
             digit.pop(key, None)
         # digit last, so that the form's digit keys continue its mapping.
-        head = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True) + yaml.safe_dump(
+        head = yamldump.safe_dump(doc, sort_keys=False, allow_unicode=True) + yamldump.safe_dump(
             {"digit": digit}, sort_keys=False, allow_unicode=True)
         lines: list[tuple[str, str]] = [(f"  state_tenant: {_q(self.state_tenant.strip())}", "state_tenant"),
                                         (f"  container_registry: {_q(self.container_registry.strip())}",
@@ -243,8 +244,6 @@ def _reparsed(text: str, answers_path: Path) -> Answers:
 
 def _decided(env: dict[str, object]) -> list[str]:
     """The env file's keys this form decides, as `path: value` lines."""
-    import yaml
-
     out: list[str] = []
     glob = env.get("global")
     if isinstance(glob, dict):
@@ -258,7 +257,7 @@ def _decided(env: dict[str, object]) -> list[str]:
         db = configs.get("db")
         if isinstance(db, dict):
             out.append("cluster-configs.db:")
-            out += ["  " + line for line in yaml.safe_dump(db, sort_keys=False).splitlines()]
+            out += ["  " + line for line in yamldump.safe_dump(db, sort_keys=False).splitlines()]
     classes = sorted({str(block["persistence"]["storageClassName"]) for block in env.values()
                       if isinstance(block, dict) and isinstance(block.get("persistence"), dict)
                       and block["persistence"].get("storageClassName")})

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from digit_tui import yamldump
 from digit_tui.errors import InputError
 
 if TYPE_CHECKING:
@@ -243,7 +244,7 @@ def _sizing_text(answers: Answers, sizing: dict[str, object]) -> str:
     doc = yaml.safe_load(answers_to_yaml(answers)) or {}
     kept = {k: v for k, v in (doc.get("sizing") or {}).items() if k not in ("tier", "ulbs", "preset")}
     doc["sizing"] = {**kept, **sizing}
-    return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+    return yamldump.safe_dump(doc, sort_keys=False, allow_unicode=True)
 
 
 def plan_lines(result: SizingResult, capacity: Capacity | None) -> list[tuple[str, str]]:

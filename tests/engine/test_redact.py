@@ -28,11 +28,20 @@ def test_outputs_full_of_digests_are_left_as_they_are() -> None:
 
 
 def test_a_secret_added_after_the_redactor_was_used_is_masked_too() -> None:
-    """The pattern of registered values is compiled when next used, not at each add (a task adds
-    forty secrets in a row): a value added between two uses must still be masked, whole."""
+    """A value added between two uses is masked too, and a secret containing another (added
+    before or after it) is masked whole, never as a mask beside the rest of it."""
     r = Redactor(["first-secret-value"])
     assert r("a first-secret-value b") == f"a {MASK} b"
     r.add("second-secret")
     r.add("second-secret-longer")
     assert r("x second-secret-longer y first-secret-value z") == f"x {MASK} y {MASK} z"
     assert r("second-secret") == MASK
+
+
+def test_every_one_of_a_secrets_files_values_is_masked_wherever_it_appears() -> None:
+    values = [f"gen-{i:02d}-{'x' * (i % 7)}-secret" for i in range(40)]
+    r = Redactor(values)
+    text = " | ".join(f"{v}{v}" for v in reversed(values))
+    out = r(text)
+    assert not any(v in out for v in values)
+    assert out == " | ".join(MASK * 2 for _ in values)

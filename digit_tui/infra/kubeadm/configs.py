@@ -18,8 +18,8 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
 
+from digit_tui import yamldump
 from digit_tui.errors import PermanentError
 
 CRI_SOCKET = "unix:///run/containerd/containerd.sock"
@@ -93,7 +93,7 @@ def init_config(node: NodeSpec, cluster: ClusterSpec, api_port: int = 6443,
         clusterc["imageRepository"] = cluster.image_repository
     kubelet = {"apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
                "cgroupDriver": "systemd"}
-    return yaml.safe_dump_all([init, clusterc, kubelet], sort_keys=False)
+    return yamldump.safe_dump_all([init, clusterc, kubelet], sort_keys=False)
 
 
 def join_config(node: NodeSpec, creds: JoinCredentials, kubernetes_version: str, *,
@@ -110,7 +110,7 @@ def join_config(node: NodeSpec, creds: JoinCredentials, kubernetes_version: str,
     if certificate_key is not None:
         doc["controlPlane"] = {"certificateKey": certificate_key,
                                "localAPIEndpoint": {"advertiseAddress": node.address, "bindPort": api_port}}
-    return yaml.safe_dump(doc, sort_keys=False)
+    return yamldump.safe_dump(doc, sort_keys=False)
 
 
 def parse_join_command(text: str, label: str = "") -> JoinCredentials:
