@@ -121,3 +121,36 @@ current-context: x
     assert isinstance(err, TransientError)
     assert str(err) == f"check egov-user: connection refused by the cluster API at https://127.0.0.1:{port}"
     assert err.remedy and str(kubeconfig) in err.remedy and "MaxRetryError" not in str(err) + err.remedy
+
+
+def test_checks_asking_for_one_type_at_once_share_one_discovery_request(kube: Kube) -> None:
+    """Twenty threads ask for Ingress at once (a rerun's checks start together): one request for
+    networking.k8s.io/v1 answers all of them; a type the group lacks still asks again (a CRD may
+    have just been established)."""
+    import threading
+
+    fetched: list[str] = []
+    real = kube._fetch_group_version
+
+    def counting(api_version: str) -> Any:
+        fetched.append(api_version)
+        return real(api_version)
+
+    kube._fetch_group_version = counting  # type: ignore[method-assign]
+    start = threading.Barrier(20)
+    found: list[str] = []
+
+    def ask() -> None:
+        start.wait(10)
+        found.append(kube.resource("networking.k8s.io/v1", "Ingress").plural)
+
+    threads = [threading.Thread(target=ask) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert found == ["ingresses"] * 20
+    assert fetched == ["networking.k8s.io/v1"]
+    with pytest.raises(Exception):
+        kube.resource("networking.k8s.io/v1", "NoSuchKind")
+    assert fetched == ["networking.k8s.io/v1"] * 2
