@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from digit_tui.digit.atomic import atomic_write
-from digit_tui import exitcodes, yamldump
+from digit_tui import exitcodes
 
 DEFAULT_KUBE_VERSION = "1.30"     # the sandbox's, and the oldest release still in upstream support
 
@@ -209,6 +209,8 @@ def _render(args: argparse.Namespace, inputs: RenderInputs) -> int:
                       "objects": len(svc.objects), "crds": len(svc.crds)})
     doc = {"release": manifest.version, "manifest": str(inputs.manifest), "source": inputs.source.origin,
            "commit": inputs.source.commit, "engine": engine, "services": index}
+    from digit_tui import yamldump
+
     atomic_write(out / "index.yaml", yamldump.safe_dump(doc, sort_keys=False), mode=0o600)
     print(f"rendered {len(rendered)} services ({sum(i['objects'] + i['crds'] for i in index)} objects) "
           f"with the {engine} engine into {out}")
