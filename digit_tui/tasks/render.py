@@ -135,21 +135,26 @@ def _tree_digest(root: Path, stamps: Path | None = None) -> str:
     seen: dict[str, list[Any]] = {}
     hashed_at = time.time()
     h = hashlib.sha256()
-    for dirpath, dirnames, filenames in os.walk(root):
+    # Plain strings, not Path objects: building, relativising and stat-ing three Paths per file was
+    # most of this walk on a rerun, where almost every file's stamp is known.
+    top = str(root)
+    cut = len(os.path.join(top, ""))
+    for dirpath, dirnames, filenames in os.walk(top):
         dirnames[:] = sorted(d for d in dirnames if d != ".git")
         for name in sorted(filenames):
-            p = Path(dirpath) / name
-            rel = str(p.relative_to(root))
+            path = os.path.join(dirpath, name)
+            rel = path[cut:]
             h.update(rel.encode() + b"\0")
             try:
-                st = p.stat()
+                st = os.stat(path)
                 stamp = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
                 old = known.get(rel)
                 if (old is not None and old[:4] == stamp and max(st.st_mtime, st.st_ctime) < trusted_before
                         and isinstance(old[4], str) and len(old[4]) == 64):
                     raw = bytes.fromhex(old[4])
                 else:
-                    raw = hashlib.sha256(p.read_bytes()).digest()
+                    with open(path, "rb") as f:
+                        raw = hashlib.sha256(f.read()).digest()
                 seen[rel] = [*stamp, raw.hex()]
                 h.update(raw)
             except OSError:
