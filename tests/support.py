@@ -15,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from digit_tui.procs import pid_alive
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -92,21 +91,17 @@ class EngineEnv:
         self.procs.append(proc)
         return proc
 
-    # What `status` says in an engine's first moments: it holds engine.lock before it has made the
-    # journal (no file yet, then an empty one).
-    _STARTING = ("no install has run here", "is empty: no install has written to it")
-
     def status(self, timeout: float = 30) -> dict[str, Any]:
-        """`status --json`; while an engine holds the lock but has not yet made its journal (a
-        moment a loaded machine stretches), asked again until ``timeout``."""
+        """`status --json`; while it says an engine is starting (it holds the lock and has recorded
+        no run yet: a moment a loaded machine stretches past status's own wait), asked again until
+        ``timeout``."""
         deadline = time.monotonic() + timeout
         while True:
             r = self.cli("status", "--state-dir", str(self.state), "--json", "--events", "0")
-            starting = r.returncode != 0 and any(s in r.stderr for s in self._STARTING) and pid_alive(self.engine_pid())
-            if not starting or time.monotonic() > deadline:
-                assert r.returncode == 0, r.stderr
-                return json.loads(r.stdout)
-            time.sleep(0.05)
+            assert r.returncode == 0, r.stderr
+            doc: dict[str, Any] = json.loads(r.stdout)
+            if "engine_starting" not in doc or time.monotonic() > deadline:
+                return doc
 
     def engine_pid(self) -> int | None:
         try:

@@ -280,11 +280,40 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 # -- status -------------------------------------------------------------------
+# How long `status` waits for a starting engine to record its run before saying it is starting.
+ENGINE_START_WAIT = 5.0
+
+
+def _engine_starting(state_dir: Path, wait: float = ENGINE_START_WAIT) -> int | None:
+    """The pid of an engine that holds the state lock and has recorded no run yet, after waiting up
+    to ``wait`` seconds for the run (an engine's first moment: it takes the lock, then makes the
+    journal, then loads the graph and records the run); None once there is a run or no engine."""
+    from digit_tui.engine.lock import StateLock
+
+    lock = StateLock(state_dir)
+    deadline = time.monotonic() + wait
+    while True:
+        pid = lock.holder()
+        if pid is None or _latest_run(state_dir) is not None:
+            return None
+        if time.monotonic() >= deadline:
+            return pid
+        time.sleep(0.05)
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from digit_tui.engine import control
     from digit_tui.engine.follow import status_json
 
     state_dir = resolve_state_dir(args)
+    starting = _engine_starting(state_dir) if state_dir.is_dir() else None
+    if starting is not None:
+        if args.json:
+            json.dump({"state_dir": str(state_dir), "run": None, "engine_starting": starting}, sys.stdout, indent=2)
+            print()
+        else:
+            print(f"{state_dir}: the engine (pid {starting}) is starting the install; no run recorded yet")
+        return exitcodes.OK
     if not (state_dir / "journal.db").exists():
         raise InputError("no install has run here", path=state_dir, expected="a state directory with journal.db")
     check_journal(state_dir)

@@ -163,3 +163,23 @@ def test_two_installs_started_at_the_same_instant_share_one_run(env: Env) -> Non
         assert "install complete" in e.read_text()
     assert len(_runs(env)) == 1, (env.state / "logs" / "engine.log").read_text()
     assert sum("attaching" in e.read_text() for e in errs) == 1
+
+
+def test_status_while_an_engine_starts_says_so(env: Env) -> None:
+    """In an engine's first moment (it holds the lock; the journal or its run is not there yet)
+    `status` waits a little for the run, then says the engine is starting instead of "no install
+    has run here"; once the run is recorded it shows it."""
+    first = env.engine(START_GATE)
+    wait_until(lambda: env.engine_pid() == first.pid, what="the engine holds the lock")
+    r = env.cli("status", "--state-dir", str(env.state))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == f"{env.state}: the engine (pid {first.pid}) is starting the install; no run recorded yet"
+    r = env.cli("status", "--state-dir", str(env.state), "--json")
+    assert r.returncode == 0 and json.loads(r.stdout) == {"state_dir": str(env.state), "run": None,
+                                                          "engine_starting": first.pid}
+    (env.work / "start-gate").write_text("go")
+    wait_until(lambda: env.status()["run"] is not None, timeout=60, what="the run recorded")
+    assert env.status()["run"]["engine_pid"] == first.pid
+    (env.work / "gate").write_text("go")
+    first.communicate(timeout=60)
+    assert first.returncode == 0
