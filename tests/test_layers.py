@@ -34,7 +34,7 @@ LAYERS: tuple[str, ...] = (
     "answers",                      # the answers file and the typed configuration tasks receive
     "engine | digit",               # the engine knows no task and no DIGIT; digit knows no engine
     "infra",                        # adapters over libraries: no DIGIT, no CLI
-    "__init__ errors atomic yamlload paths procs exitcodes deepmerge",   # shared by all
+    "__init__ errors atomic yamlload yamldump paths procs exitcodes deepmerge",   # shared by all
 )
 
 # Imports against the layers that the settings refactor (issue 9, "one typed configuration") is
