@@ -182,7 +182,6 @@ def _generated_env_files(config: Any, state: Path) -> tuple[Path, Path | None]:
 
 
 def _render(args: argparse.Namespace, inputs: RenderInputs) -> int:
-    
     from digit_tui.digit.manifest import load_manifest
     from digit_tui.digit.pipeline import render_release
     from digit_tui.digit.render import make_renderer

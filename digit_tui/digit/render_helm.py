@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-
 from digit_tui import yamldump
 from digit_tui.digit.render import DEFAULT_TIMEOUT, Renderer, _Staged
 

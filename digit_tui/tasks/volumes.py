@@ -38,7 +38,6 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-
 from digit_tui import yamldump
 from digit_tui.atomic import atomic_write
 from digit_tui.digit.disks import DiskHints, candidate_outputs, disks_from_outputs

@@ -18,7 +18,6 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-
 from digit_tui import yamldump
 from digit_tui.errors import PermanentError
 
