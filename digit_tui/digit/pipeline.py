@@ -36,6 +36,7 @@ from typing import Any
 
 import yaml
 
+from digit_tui import yamldump
 from digit_tui.digit.chart_index import ChartIndex, ChartRef
 from digit_tui.digit.helmyaml import parse_mapping, read_text
 from digit_tui.digit.manifest import MIGRATION_SUFFIX, ReleaseManifest, ServiceEntry, load_manifest
@@ -86,9 +87,9 @@ class RenderedService:
 
 def canonical_yaml(crds: list[dict[str, Any]], objects: list[dict[str, Any]]) -> str:
     """One stable YAML text for a service: CRDs first, keys sorted; equal renders give equal text."""
-    # libyaml's emitter when it is there: 4-5x faster on Helm's output, and the same text.
-    return yaml.dump_all([*crds, *objects], Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=True,
-                         default_flow_style=False, explicit_start=True, allow_unicode=True, width=1_000_000)
+    # libyaml's emitter when it is there (yamldump): 4-5x faster on Helm's output, and the same text.
+    return yamldump.safe_dump_all([*crds, *objects], sort_keys=True, default_flow_style=False, explicit_start=True,
+                                  allow_unicode=True, width=1_000_000)
 
 
 def digest_of(crds: list[dict[str, Any]], objects: list[dict[str, Any]]) -> str:
