@@ -123,9 +123,48 @@ def _trust_host_keys(spec: Any, state_dir: Path, trust: dict[str, str]) -> bool:
     return all(r.status is not Status.FAIL for r in results)
 
 
+def _unchanged_rerun(args: argparse.Namespace) -> tuple[Path, str] | None:
+    """(state dir, run) when the last full check's record shows nothing changed since (the answers
+    file byte for byte, digit-tui, every file, endpoint and API answer its checks read): the run is
+    recorded done without validating the answers or building the graph (engine/unchanged.py).
+    None otherwise, and for anything this cannot tell: the full path says what is wrong."""
+    from digit_tui.engine import unchanged
+
+    path = Path(args.answers).expanduser().resolve()
+    try:
+        if args.state_dir:
+            state_dir = paths.state_dir("", args.state_dir)
+        else:
+            from digit_tui.yamlload import safe_load
+
+            doc = safe_load(path.read_text(encoding="utf-8"))
+            environment = doc.get("environment") if isinstance(doc, dict) else None
+            if not isinstance(environment, str) or not environment:
+                return None
+            state_dir = paths.state_dir(environment)
+    except Exception:   # unreadable, not YAML, a bad --state-dir: load_spec below says it in full
+        return None
+    done = unchanged.repeat(state_dir, answers_path=str(path), graph=args.graph or DEFAULT_GRAPH,
+                            options={"skip_checks": bool(args.skip_checks)})
+    if isinstance(done, str):
+        return None
+    print(f"checked the finished install in one pass: nothing changed since the checks of run {done.since} "
+          f"({done.summary}); state: {state_dir}", file=sys.stderr)
+    return state_dir, done.run
+
+
 def cmd_install(args: argparse.Namespace) -> int:
     from digit_tui.engine.follow import follow
     from digit_tui.engine.journal import Journal
+
+    quick = None if args.foreground or args.trust_host_key else _unchanged_rerun(args)
+    if quick is not None:
+        state_dir, run_id = quick
+        if not args.headless and sys.stdout.isatty():
+            from digit_tui.cli.tui import attach_tui
+
+            return attach_tui(state_dir)
+        return _report_end(follow(state_dir, run_id, sys.stdout), [], state_dir)
 
     spec = load_spec(args.answers, args.graph)  # bad input: exit 2 before anything is written
     trust = _trust_requests(spec, args.trust_host_key)

@@ -26,6 +26,7 @@ from typing import Any, NoReturn, Protocol
 
 from digit_tui import exitcodes
 from digit_tui.atomic import atomic_write
+from digit_tui.engine import unchanged
 from digit_tui.engine.control import ControlServer, Reply, Request
 from digit_tui.engine.journal import FINISHED_RUN_STATES, Journal, RunState
 from digit_tui.engine.lock import LockHeld, StateLock
@@ -33,6 +34,7 @@ from digit_tui.engine.redact import Redactor
 from digit_tui.engine.scheduler import GraphError, Scheduler
 from digit_tui.engine.rundoc import GraphInput, RunOptions
 from digit_tui.engine.task import GraphFactory, Task, TaskState
+from digit_tui.infra.reads import ReadLog, observing
 
 LOG_NAME = "engine.log"
 SPEC_NAME = "engine-spec.json"      # the client's validated spec, handed to the engine it starts
@@ -154,6 +156,8 @@ class Engine:
     async def run(self) -> int:
         lock = StateLock(self.state_dir)
         lock.acquire()  # LockHeld propagates: the caller reports the holder
+        # Whatever this run does, the record of the last converged one no longer describes the cluster.
+        unchanged.forget(self.state_dir)
         journal = Journal.in_dir(self.state_dir, redactor=self.redact)
         control = ControlServer(self.state_dir, self._handle)
         try:
@@ -190,7 +194,11 @@ class Engine:
             if threading.current_thread() is threading.main_thread():  # not when run inside a client
                 self._loop.add_signal_handler(signal.SIGTERM, self.interrupt)
                 self._loop.add_signal_handler(signal.SIGINT, self.interrupt)
-            final = await self.scheduler.run()
+            reads, began = ReadLog(), time.time()
+            with observing(reads):      # what the checks read, for the next run (engine/unchanged.py)
+                final = await self.scheduler.run()
+            if final == RunState.DONE and self.work_found is None:
+                self._record_converged(reads, began, options)
             if self._interrupted and final == RunState.CANCELLED:
                 final = RunState.INTERRUPTED
             message = f"install {final}"
@@ -205,6 +213,23 @@ class Engine:
             await control.stop()
             journal.close()
             lock.release()
+
+
+    def _record_converged(self, reads: ReadLog, began: float, options: RunOptions) -> None:
+        """When every task converged by its check and every check is witnessed, record what they read."""
+        sched = self.scheduler
+        assert sched is not None and self.run_id is not None
+        blind = [t.id for t in sched.tasks.values() if not t.witnessed]
+        why = ("tasks were applied" if sched.applied else "tasks were skipped" if sched.skipped else
+               f"{len(blind)} task(s) read what cannot be compared later ({', '.join(blind[:3])})" if blind else
+               unchanged.why_not_recordable(reads))
+        if why is not None:
+            log.info("run %s: no converged record (%s); the next run checks every task", self.run_id, why)
+            return
+        unchanged.write(self.state_dir, run_id=self.run_id, graph=self.spec.graph, answers_path=self.spec.answers_path,
+                        options={"skip_checks": options.skip_checks}, log=reads, checked=began)
+        log.info("run %s: every task converged by its check; recorded what the checks read (%s)", self.run_id,
+                 unchanged.RECORD)
 
 
 def engine_main(state_dir: Path, spec: InstallSpec) -> int:

@@ -363,6 +363,25 @@ class Journal:
         return run_id
 
     @_guarded
+    def repeat_run(self, previous: str, message: str, task_message: str) -> str:
+        """A new run that finds ``previous`` (done) still converged without checking a task again:
+        its tasks copied as done with their outputs, in one commit (engine/unchanged.py)."""
+        run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        now = time.time()
+        with self._tx() as db:
+            db.execute("INSERT INTO runs (id, created, updated, state, environment, graph, settings, answers_path)"
+                       " SELECT ?, ?, ?, 'done', environment, graph, settings, answers_path FROM runs WHERE id=?",
+                       (run_id, now, now, previous))
+            db.execute("INSERT INTO tasks (run_id, id, ord, title, phase, deps, state, attempts, started, finished,"
+                       " outputs, message) SELECT ?, id, ord, title, phase, deps, 'done', 0, ?, ?, outputs, ?"
+                       " FROM tasks WHERE run_id=? AND state='done'", (run_id, now, now, task_message, previous))
+            self._event(db, run_id, None, "info", "engine", message)
+            for (tid,) in db.execute("SELECT id FROM tasks WHERE run_id=? ORDER BY ord", (run_id,)).fetchall():
+                self._event(db, run_id, tid, "info", "state", f"done: {task_message}")
+            self._event(db, run_id, None, "info", "engine", "install done")
+        return run_id
+
+    @_guarded
     def data_version(self) -> int:
         """A number that changes when another connection commits (SQLite's data_version): a
         follower asks it often and reads the journal only when it moved."""

@@ -4,7 +4,8 @@ A run's document (``InstallSpec.settings``, the journal's ``runs.settings``) is
 written by the layer that knows the answers (``InstallConfig.to_document``) and
 read back by the graph factory; to the engine it is opaque JSON, except for two
 keys it owns: ``engine`` (concurrency, how long to wait for the network) and
-``endpoints`` (what the network probe and the headless follower watch).
+``endpoints`` (what the network probe and the headless follower watch); and it notes
+``preflight.skip_checks`` (warnings acknowledged) in a converged run's record (engine/unchanged.py).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class RunOptions:
     # How long a task waits for the network; "task": each task's own RetryPolicy; None: forever.
     network_wait: float | None | Literal["task"] = "task"
     endpoints: tuple[Endpoint, ...] = ()
+    skip_checks: bool = False       # the prerequisites' warnings acknowledged (install --skip-checks)
 
     @classmethod
     def of(cls, document: Mapping[str, Any] | None) -> RunOptions:
@@ -48,7 +50,9 @@ class RunOptions:
         endpoints = tuple(_endpoint(e) for e in doc.get("endpoints") or () if isinstance(e, Mapping))
         raw_concurrency = engine.get("concurrency")
         concurrency = None if raw_concurrency is None else max(1, int(raw_concurrency))
-        return cls(concurrency=concurrency, network_wait=wait, endpoints=endpoints)
+        raw_preflight = doc.get("preflight")
+        skip = bool(raw_preflight.get("skip_checks")) if isinstance(raw_preflight, Mapping) else False
+        return cls(concurrency=concurrency, network_wait=wait, endpoints=endpoints, skip_checks=skip)
 
     @property
     def limits(self) -> Limits:

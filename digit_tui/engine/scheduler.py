@@ -173,6 +173,7 @@ class Scheduler:
         self.check_only = check_only
         self.work_found: str | None = None    # check_only: the first task that is not converged
         self.paused = False
+        self.applied: set[str] = set()        # tasks whose ensure ran in this engine's lifetime
         self.skipped: set[str] = set()        # done because the operator said so, in this engine's lifetime
         self._cancelled = False
         self._interrupted_by_operator = False
@@ -501,6 +502,7 @@ class Scheduler:
                     self._hand_over(task)
                     return
                 phase = "ensure"
+                self.applied.add(task.id)
                 self._set(task.id, TaskState.RUNNING, "applying", attempt=True)
                 await asyncio.wait_for(task.ensure(ctx), task.timeout)
                 if await self._reshape(task):

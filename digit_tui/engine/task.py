@@ -120,6 +120,12 @@ class Task:
     # True when what this task produces decides the rest of the graph (a fetched source names the
     # services to deploy): once it is done the engine rebuilds the graph from the same factory.
     reshapes_graph: bool = False
+    # True when ``check`` reads nothing but its inputs, its dependencies' outputs and what
+    # ``infra.reads`` records (the API through ``Kube``, the files it names, the endpoints it
+    # probes): a run of such checks that all passed can be confirmed later in one pass
+    # (engine/unchanged.py). A check that reads anything else (SSH, a database login, a command's
+    # output, the clock) leaves it False, and a graph holding it is always checked in full.
+    witnessed: bool = False
     # Most tasks of an install wait (on a rollout, a VM, a cloud); a task that computes here says so.
     load: Load = Load.WAIT
     # A computing task that runs its work on several cores (a pool) says how many: the engine

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from digit_tui.infra import reads
 from digit_tui.infra.failures import failure_of, first_line, http_status, status_text
 
 if TYPE_CHECKING:
@@ -283,6 +284,11 @@ class Kube:
         self._discovering: dict[str, threading.Lock] = {}
         self._preferred: dict[str, str] | None = None             # group -> preferred version
         self._api: Any = None
+        # What this connection reads goes to the read log of the run that made it, from any thread
+        # (infra/reads.py): a rerun can then tell that none of it changed.
+        self._reads = reads.current()
+        if self._reads is not None:
+            self._reads.file(self.kubeconfig)
         self._lite: LiteKube | None = _reader(kubeconfig, context, policy)
         if self._lite is None:
             self._api = api_client(kubeconfig, context, policy=policy)   # an unusable kubeconfig fails here
@@ -342,9 +348,41 @@ class Kube:
                 content_type: str | None = None, timeout: float | None = None) -> Any:
         """One request; the decoded JSON answer (None when empty). An HTTP error has ``status``,
         ``reason`` and ``body``: the library's ApiException, or ``HttpError`` for a read through kubelite."""
-        if method == "GET" and body is None and self._lite is not None:
+        if method == "GET" and body is None:
+            try:
+                found = self._read(path, query, timeout=timeout)
+            except Exception as exc:
+                self._saw_error("get", path, query, exc)
+                raise
+            self._saw("get", path, query, found)
+            return found
+        if self._reads is not None:
+            self._reads.cannot(f"{method} {path}")
+        return self._call(method, path, query=query, body=body, content_type=content_type, timeout=timeout)
+
+    def _saw(self, how: str, path: str, query: Mapping[str, Any] | None, answer: Any) -> None:
+        if self._reads is not None:
+            self._reads.api(self.kubeconfig, self.context, reads.api_key(how, path, query), answer)
+
+    def _saw_error(self, how: str, path: str, query: Mapping[str, Any] | None, exc: Exception) -> None:
+        """An HTTP error is an answer a check may act on (a 404: "not there"); no answer is not."""
+        if self._reads is None:
+            return
+        status = getattr(exc, "status", None)
+        if isinstance(status, int):
+            self._saw(how, path, query, {"error": status})
+        else:
+            self._reads.cannot(f"GET {path} failed")
+
+    def _read(self, path: str, query: Mapping[str, Any] | None = None, *, timeout: float | None = None) -> Any:
+        """A GET's decoded answer, not recorded (``request`` and ``list`` record what they return)."""
+        if self._lite is not None:
             raw = self._get_raw(path, query, timeout=timeout)
             return json.loads(raw) if raw else None
+        return self._call("GET", path, query=dict(query or {}), timeout=timeout)
+
+    def _call(self, method: str, path: str, *, query: dict[str, Any] | None = None, body: Any = None,
+              content_type: str | None = None, timeout: float | None = None) -> Any:
         resp = self._send(method, path, query=query, body=body, content_type=content_type, timeout=timeout)
         data = resp.read()
         if not 200 <= resp.status <= 299:
@@ -360,12 +398,21 @@ class Kube:
         """The API server's ``GET /readyz`` answer ("ok"): plain text, not JSON, so not ``request``.
         ApiException (500) while the server is not ready to serve."""
         if self._lite is not None:
-            return self._get_raw("/readyz", timeout=timeout).decode(errors="replace").strip()
-        resp = self._send("GET", "/readyz", timeout=timeout)
-        data: bytes = resp.read()
-        if not 200 <= resp.status <= 299:
-            raise _api_exception(resp.status, resp.reason, data)
-        return data.decode(errors="replace").strip()
+            try:
+                text = self._get_raw("/readyz", timeout=timeout).decode(errors="replace").strip()
+            except Exception as exc:
+                self._saw_error("text", "/readyz", None, exc)
+                raise
+        else:
+            resp = self._send("GET", "/readyz", timeout=timeout)
+            data: bytes = resp.read()
+            if not 200 <= resp.status <= 299:
+                if self._reads is not None:
+                    self._reads.cannot("GET /readyz failed")
+                raise _api_exception(resp.status, resp.reason, data)
+            text = data.decode(errors="replace").strip()
+        self._saw("text", "/readyz", None, text)
+        return text
 
     # -- discovery --------------------------------------------------------
     def _fetch_group_version(self, api_version: str) -> dict[str, ResourceType]:
@@ -503,8 +550,9 @@ class Kube:
 
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> Obj | None:
         rtype = self.resource(api_version, kind)
+        path = rtype.path(namespace if rtype.namespaced else None, name)
         try:
-            found: Obj | None = self.request("GET", rtype.path(namespace if rtype.namespaced else None, name))
+            found: Obj | None = self.request("GET", path)
             return found
         except Exception as exc:
             if getattr(exc, "status", None) == 404:
@@ -517,19 +565,25 @@ class Kube:
         items: list[Obj] = []
         token: str | None = None
         rv = ""
+        path = rtype.path(namespace if rtype.namespaced else None)
+        selectors = {"labelSelector": label_selector, "fieldSelector": field_selector}
         while True:
-            doc = self.request("GET", rtype.path(namespace if rtype.namespaced else None),
-                               query={"labelSelector": label_selector, "fieldSelector": field_selector,
-                                      "limit": 500, "continue": token}) or {}
-            for item in doc.get("items") or []:
-                item.setdefault("apiVersion", rtype.api_version)
-                item.setdefault("kind", rtype.kind)
-                items.append(item)
+            try:
+                doc = self._read(path, {**selectors, "limit": 500, "continue": token}) or {}
+            except Exception as exc:
+                self._saw_error("list", path, selectors, exc)
+                raise
+            items += doc.get("items") or []
             meta = doc.get("metadata") or {}
             rv = str(meta.get("resourceVersion", rv))
             token = meta.get("continue") or None
             if not token:
-                return items, rv
+                break
+        self._saw("list", path, selectors, items)   # as the server sent them, before the fill-in below
+        for item in items:
+            item.setdefault("apiVersion", rtype.api_version)
+            item.setdefault("kind", rtype.kind)
+        return items, rv
 
     def list_pipelined(self, rtype: ResourceType, namespace: str | None = None, *,
                        label_selector: str | None = None, field_selector: str | None = None,
@@ -541,6 +595,8 @@ class Kube:
         skips the fields the caller does not read is faster)."""
         query = {"labelSelector": label_selector, "fieldSelector": field_selector, "limit": limit}
         path = rtype.path(namespace if rtype.namespaced else None)
+        if self._reads is not None:   # its items are mapped as they come: not what a rerun could compare
+            self._reads.cannot(f"a pipelined list of {path}")
 
         def fetch(token: str | None) -> bytes:
             if self._lite is not None:
@@ -588,6 +644,8 @@ class Kube:
         An ``ERROR`` event (e.g. 410 Expired) is yielded as such: the caller re-lists.
         """
         timeout_seconds = max(1, int(timeout_seconds))
+        if self._reads is not None:
+            self._reads.cannot(f"a watch of {rtype.path(namespace)}")
         if self._lite is not None:
             from digit_tui.infra.kubelite import ApiError
 
@@ -622,6 +680,8 @@ class Kube:
                 previous: bool = False) -> str:
         path = f"/api/v1/namespaces/{quote(namespace, safe='')}/pods/{quote(name, safe='')}/log"
         query = {"container": container, "tailLines": tail_lines, "previous": "true" if previous else None}
+        if self._reads is not None:
+            self._reads.cannot(f"the log of pod {namespace}/{name}")
         if self._lite is not None:
             return self._get_raw(path, query).decode(errors="replace")
         resp = self._send("GET", path, query=query)

@@ -34,6 +34,7 @@ from digit_tui.answers.model import Storage, Target
 from digit_tui.atomic import atomic_write
 from digit_tui.engine.task import RetryPolicy, Task, TaskContext
 from digit_tui.errors import PermanentError, TaskError
+from digit_tui.infra import reads
 from digit_tui.infra.kube import Kube
 from digit_tui.tasks import cluster_facts as cf
 from digit_tui.tasks.cluster_sandbox import SandboxSpec, sandbox_dir, sandbox_up
@@ -254,6 +255,7 @@ class ExistingClusterTask(ClusterTask):
     """A cluster somebody else built: its kubeconfig is checked and published as the answers give it."""
 
     provider = "existing"
+    witnessed = True    # the kubeconfig, and the API through Kube
 
     def __init__(self, target: Target, storage: Storage, state_dir: Path, **kw: Any) -> None:
         if target.kubeconfig is None:
@@ -262,6 +264,7 @@ class ExistingClusterTask(ClusterTask):
         self.kubeconfig = Path(os.path.abspath(target.kubeconfig))
 
     def current(self, ctx: TaskContext) -> tuple[Path, str] | None:
+        reads.file(self.kubeconfig)
         return self.kubeconfig, cf.read_kubeconfig(self.kubeconfig, self.target.context)
 
     async def obtain(self, ctx: TaskContext) -> tuple[Path, str]:
@@ -281,6 +284,7 @@ class _WrittenClusterTask(ClusterTask):
 
     def _written_context(self, ctx: TaskContext) -> tuple[Path, str] | None:
         """``<state_dir>/kubeconfig`` and its context, its credentials masked; None if absent."""
+        reads.file(self.written)
         try:
             text = self.written.read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
@@ -311,6 +315,7 @@ class SandboxClusterTask(_WrittenClusterTask):
 
     provider = "sandbox"
     probe_ready = True
+    witnessed = True    # the kubeconfig it wrote, and the API through Kube
 
     def __init__(self, target: Target, storage: Storage, state_dir: Path, *, sandbox: SandboxSpec = SandboxSpec(),
                  checks: ClusterChecks = ClusterChecks(ready_wait=60.0), **kw: Any) -> None:

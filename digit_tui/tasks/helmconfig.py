@@ -20,6 +20,7 @@ from typing import Any
 
 from digit_tui.answers.config import InstallConfig
 from digit_tui.digit.selection import HELM_DIR
+from digit_tui.infra import reads
 from digit_tui.engine.task import RetryPolicy, Task, TaskContext
 from digit_tui.errors import InputError, PermanentError
 
@@ -66,6 +67,8 @@ def _operator_error(exc: InputError) -> PermanentError:
 
 class HelmConfigTask(Task):
     """Generate ``environments/<env>.yaml`` and ``<env>-secrets.yaml`` under ``<state_dir>/helm/``."""
+
+    witnessed = True    # the files it compares and the operator's files it layers (``_state``)
 
     def __init__(self, config: InstallConfig, deps: tuple[str, ...] | list[str] = ()) -> None:
         super().__init__(TASK_ID, "Generate the DIGIT environment and secrets files", "helmconfig", deps,
@@ -118,6 +121,10 @@ class HelmConfigTask(Task):
 
         inputs = self._inputs(ctx)
         env_file, secrets_file = self._paths(ctx, inputs.environment)
+        own = self.config.operator_files()
+        for path in (env_file, secrets_file, own.env_file, own.secrets_file, self.config.answers.database.password_file):
+            if path is not None:
+                reads.file(path)
         if not env_file.is_file() or not secrets_file.is_file():
             return inputs, env_file, secrets_file, False
         if not (_private(env_file) and _private(secrets_file)):

@@ -30,6 +30,7 @@ from digit_tui.answers.config import InstallConfig
 from digit_tui.atomic import atomic_write
 from digit_tui.engine.task import Load, RetryPolicy, Task, TaskContext
 from digit_tui.errors import PermanentError
+from digit_tui.infra import reads
 from digit_tui.infra.kube import Kube, object_key
 from digit_tui.infra.kubeconvert import convert_objects
 from digit_tui.infra.kubewait import WaitPolicy, is_workload
@@ -128,7 +129,7 @@ class PhaseRenderTask(Task):
         """The charts, the base values and the digest of every input of the render."""
         from digit_tui.digit.chart_index import ChartIndex
         from digit_tui.digit.pipeline import base_values
-        from digit_tui.tasks.render import _engine_name, _file_digest, _tree_digest
+        from digit_tui.tasks.render import _engine_name, _file_digest, _saw_inputs, _tree_digest
 
         env_file, secrets_file = self._files(ctx)
         base = base_values(env_file, secrets_file, keep=True)     # helm-config's own files
@@ -139,6 +140,8 @@ class PhaseRenderTask(Task):
         chart_dirs = [d for c in charts for d in chart_trees(index.lookup(c.service).chart_dir)]
         # The chart trees (with the charts they pull in: common, a subchart) and what the answers added.
         common = release.source.charts_dir / "common"
+        # The phase's own charts are in this tree (a planner reads the answers and these inputs only).
+        _saw_inputs(release.source.charts_dir, None, env_file, secrets_file)
         digest = _digest_text(str(FORMAT), _engine_name(), _file_digest(env_file), _file_digest(secrets_file),
                               *(_tree_digest(d) for d in chart_dirs), _tree_digest(common) if common.is_dir() else "-",
                               json.dumps([[c.service, dict(c.values), list(c.objects)] for c in charts],
@@ -148,6 +151,7 @@ class PhaseRenderTask(Task):
     def _current(self, ctx: TaskContext) -> dict[str, Any] | None:
         _, _, digest = self._plan(ctx)
         out = phase_dir(self.config.require_state_dir(), self.phase_name)
+        reads.file(out / INDEX)
         try:
             index = json.loads((out / INDEX).read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -156,6 +160,7 @@ class PhaseRenderTask(Task):
             return None
         for svc in index.get("services") or []:
             path = out / f"{svc['name']}.yaml"
+            reads.file(path)
             if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != svc["digest"]:
                 return None
         return dict(index)

@@ -56,6 +56,7 @@ from digit_tui.digit.dbservice import (
 from digit_tui.digit.selection import IN_CLUSTER_DB_HOST, Release
 from digit_tui.engine.errors import PermanentError, TaskError
 from digit_tui.engine.task import RetryPolicy, Task, TaskContext
+from digit_tui.infra import reads
 from digit_tui.infra.kube import Kube
 from digit_tui.infra.kubeclaims import default_class
 from digit_tui.infra.kubewait import CRASH, JOB_FAILED, NotReady, WaitPolicy, Workload, wait_ready
@@ -193,6 +194,11 @@ class PostgresInClusterTask(PhaseServiceTask):
 class ClusterDbCheckTask(Task):
     """``pg_isready`` and a login, run as a Job inside the cluster against the services' db-host."""
 
+    # The environment file and the check Jobs, through Kube; a passed Job is trusted for
+    # TRUST_SECONDS, and so is a record of it (``reads.until``). A check that runs a Job writes:
+    # that run is not recorded.
+    witnessed = True
+
     def __init__(self, config: InstallConfig, deps: Iterable[str], *, cluster: Cluster, image: str = CHECK_IMAGE,
                  policy: WaitPolicy | None = None) -> None:
         self.policy = policy or WaitPolicy(deadline=CHECK_DEADLINE)
@@ -207,6 +213,7 @@ class ClusterDbCheckTask(Task):
         env_file = ctx.output(HELM_CONFIG).get("env_file")
         if not env_file:
             raise PermanentError("the helm-config task published no environment file", remedy="run `digit-tui install` again")
+        reads.file(str(env_file))
         # The environment file alone: the check needs no secret, the Job reads the db Secret itself.
         return database_of(base_values(str(env_file), None, keep=True), image=self.image)
 
@@ -228,6 +235,7 @@ class ClusterDbCheckTask(Task):
             raise api_error("list the database check Jobs", exc, kube.server, kube.kubeconfig) from exc
         if trusted is not None:
             name, age = trusted
+            reads.until(time.time() - age + TRUST_SECONDS)
             ctx.log(f"Job {check.namespace}/{name} passed {age:.0f}s ago against {check.database} at "
                     f"{check.host}:{check.port} with the same inputs; trusted (a passed check counts for "
                     f"{TRUST_SECONDS}s)")
@@ -371,6 +379,7 @@ def cluster_database_tasks(config: InstallConfig, release: Release, graph: Mappi
             # release's render and cluster-configs instead of after them, off the install's longest chain.
             render = PhaseRenderTask(config, PHASE, lambda inputs: [postgres_chart(config, inputs)], (),
                                      title="Render the in-cluster PostgreSQL chart")
+            render.witnessed = True     # postgres_chart reads the answers and helm-config's files only
             deploy = PostgresInClusterTask([render.id, *base], cluster=cluster,
                                            policy=policy or WaitPolicy(deadline=DEFAULT_DEADLINE))
             tasks += [render, deploy]

@@ -23,6 +23,7 @@ from digit_tui.answers.config import InstallConfig
 from digit_tui.engine.rundoc import GraphInput
 from digit_tui.engine.task import RetryPolicy, Task, TaskContext
 from digit_tui.errors import PermanentError, TransientError
+from digit_tui.infra import reads
 from digit_tui.infra.ssh import SshOptions
 from digit_tui.preflight import checks, gather
 from digit_tui.preflight import thresholds as th
@@ -81,11 +82,15 @@ class _CheckTask(Task):
 
 
 class ConfigTask(_CheckTask):
+    witnessed = True    # the plan, and the SSH keys' modes
+
     def __init__(self, plan: PreflightPlan) -> None:
         super().__init__(CONFIG, "check the plan in the answers", PHASE, timeout=30)
         self.plan = plan
 
     async def results(self, ctx: TaskContext, plan: PreflightPlan) -> list[CheckResult]:
+        for h in plan.hosts:
+            reads.file(h.ssh_key)
         return checks.config_checks(plan)
 
     async def dry_run(self, ctx: TaskContext) -> list[str]:
@@ -104,8 +109,15 @@ class NetworkTask(_CheckTask):
                          endpoints=watched)
         self.plan = plan
 
+    witnessed = True    # endpoints that answered (one that did not: not witnessed)
+
     async def results(self, ctx: TaskContext, plan: PreflightPlan) -> list[CheckResult]:
         probes = await gather.probe(plan, th.PROBE_TIMEOUT)
+        for p in probes:
+            if p.ok:
+                reads.endpoint(p.endpoint.host, p.endpoint.port, p.endpoint.scheme)
+            else:   # a later run could not tell that it still does not answer the same way
+                reads.cannot(f"{p.endpoint.describe()} did not answer")
         results = checks.network_checks(plan, probes)
         # SSH ports are reported here but failed on by their host task.
         return [r if r.check != "ssh-port" or r.status is not Status.FAIL else
@@ -126,11 +138,17 @@ class NetworkTask(_CheckTask):
 
 
 class ToolsTask(_CheckTask):
+    witnessed = True    # where each tool is found (a version is its binary's), the files sops may decrypt
+
     def __init__(self, plan: PreflightPlan) -> None:
         super().__init__(TOOLS, "check the tools on this machine", PHASE, timeout=60)
         self.plan = plan
 
     async def results(self, ctx: TaskContext, plan: PreflightPlan) -> list[CheckResult]:
+        for path in plan.sops_candidates:
+            reads.file(path)
+        for name in checks.needed_tools(plan, True):
+            reads.command(name)
         return await ctx.run_sync(gather.tool_results, plan)
 
     async def dry_run(self, ctx: TaskContext) -> list[str]:
@@ -187,6 +205,8 @@ def _cpus(n: int) -> str:
 
 class GateTask(Task):
     """Everything the phase found, the fleet checks, and the operator's acknowledgement of warnings."""
+
+    witnessed = True    # its dependencies' outputs and the plan
 
     def __init__(self, plan: PreflightPlan, deps: list[str]) -> None:
         super().__init__(GATE, "prerequisites: fleet checks and acknowledged warnings", PHASE, deps, timeout=30)

@@ -352,6 +352,8 @@ def prune_objects(kube: Kube, live: Iterable[Mapping[str, Any]], keep: set[Objec
 class ServiceTask(Task):
     """Apply one service's rendered objects, prune what it stopped rendering, wait until ready."""
 
+    witnessed = True    # its rendered file (``read_rendered``) and the API through Kube
+
     def __init__(self, service: str, deps: Iterable[str], *, cluster: Cluster, policy: WaitPolicy | None = None,
                  module: str | None = None) -> None:
         self.service = service
@@ -541,6 +543,8 @@ def workload_of(obj: Mapping[str, Any]) -> Workload:
 
 class ReleaseRecordTask(Task):
     """Record the deployed release in ConfigMap digit-tui-release and prune removed services."""
+
+    witnessed = True    # the API, through Kube
 
     def __init__(self, deps: Iterable[str], *, cluster: Cluster) -> None:
         self.cluster = cluster

@@ -29,6 +29,7 @@ from digit_tui.atomic import atomic_write
 from digit_tui.digit.selection import Release
 from digit_tui.engine.task import Endpoint, Load, RetryPolicy, Task, TaskContext
 from digit_tui.errors import PermanentError
+from digit_tui.infra import reads
 from digit_tui.tasks.helmconfig import TASK_ID as HELM_CONFIG
 
 TASK_ID = "render"
@@ -79,6 +80,8 @@ def read_rendered(path: Path, writer: str) -> tuple[list[dict[str, Any]], list[d
     writes a new inode) is parsed again. Not kept: a file modified less than RACY seconds ago, and
     documents JSON would change (a date, a number as a key)."""
     import yaml
+
+    reads.file(path)
 
     parsed = path.with_name(path.name.removesuffix(".yaml") + PARSED_SUFFIX)
     try:
@@ -203,6 +206,15 @@ def untagged(release: Release, tags: Mapping[str, str], skip: tuple[str, ...] = 
             if not e.tag and e.name != CLUSTER_CONFIGS and e.name not in skip]
 
 
+def _saw_inputs(charts: Path, manifest: Path | None, env_file: str, secrets_file: str | None) -> None:
+    """What a render's inputs digest reads, for the run's read log (infra/reads.py)."""
+    reads.tree(charts)
+    for path in (manifest, env_file, secrets_file):
+        if path:
+            reads.file(path)
+    reads.command("helm")   # which renderer (``_engine_name``)
+
+
 def _engine_name() -> str:
     from digit_tui.digit.render import helm_binary
 
@@ -227,6 +239,10 @@ def _finished_so_far(out: Path, inputs: str) -> dict[str, dict[str, Any]]:
 
 class RenderTask(Task):
     """Render cluster-configs and every service of the release into the state directory."""
+
+    # The chart tree, the manifest, helm-config's files, the index and the rendered files (``_current``),
+    # which renderer is there, and the running tags through Kube.
+    witnessed = True
 
     load = Load.CPU     # Helm's templating and the YAML it writes: held to the cores, not to the waits
 
@@ -281,6 +297,8 @@ class RenderTask(Task):
         tags = self.config.tags
         skip = self._skipped(release)
         state = self.config.require_state_dir()
+        _saw_inputs(release.source.charts_dir, release.manifest_path, env_file, secrets_file)
+        reads.file(rendered_dir(state) / INDEX)
         want = inputs_digest(release, env_file, secrets_file, _engine_name(), tags,
                              self._running_tags(ctx, release, tags), skip, stamps=_stamps(state))
         try:
@@ -291,6 +309,7 @@ class RenderTask(Task):
             return None
         for svc in index.get("services") or []:
             path = rendered_file(state, svc["name"])
+            reads.file(path)
             if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != svc["digest"]:
                 return None
         return index

@@ -286,6 +286,9 @@ class VolumesTask(Task):
         self.connection = _Connection(kube, shared)
         deps = tuple(deps) + ((terraform.task,) if terraform.task and terraform.task not in deps else ())
         title = "Create the backbone's persistent volumes" if self.storage.static else "Check the StorageClass"
+        # Dynamic: the StorageClasses, read through Kube. Static PVs come from disks that may be
+        # terraform's: not compared later in one pass.
+        self.witnessed = not self.storage.static
         super().__init__(TASK_ID, title, PHASE, deps, retry=RetryPolicy(attempts=4, base_delay=1.0, max_delay=20.0),
                          timeout=300.0)
 
@@ -469,6 +472,8 @@ class ClaimReport:
 
 class VolumesBoundTask(Task):
     """Wait for the backbone StatefulSets' claims to bind; name each one that does not, and why."""
+
+    witnessed = True    # the API, through Kube
 
     def __init__(self, storage: Storage | StorageChoice, sizes: Mapping[str, DiskSize], kube: KubeAccess | None,
                  state_dir: Path, *, layout: ChartLayout = SAMPLE, deps: Sequence[str] = (TASK_ID,),

@@ -13,6 +13,7 @@ from typing import Any
 
 from digit_tui.engine.errors import TransientError
 from digit_tui.engine.task import Endpoint, RetryPolicy, Task
+from digit_tui.infra import reads
 
 
 def _workdir() -> Path:
@@ -50,6 +51,25 @@ class AppendTask(Task):
         finally:
             os.close(fd)
         ctx.publish("line", f"key={self.id}")
+
+
+class WitnessedAppendTask(AppendTask):
+    """An AppendTask whose check says what it reads (infra/reads.py): the data file."""
+
+    witnessed = True
+
+    async def check(self, ctx: Any) -> bool:
+        reads.file(_workdir() / "data.txt")
+        return await super().check(ctx)
+
+
+def witnessed_graph(settings: Any) -> list[Task]:
+    """Three witnessed tasks in a chain; with DT_BLIND=1 a fourth that is not witnessed."""
+    tasks: list[Task] = [WitnessedAppendTask("w0", [], 0.0), WitnessedAppendTask("w1", ["w0"], 0.0),
+                         WitnessedAppendTask("w2", ["w1"], 0.0)]
+    if os.environ.get("DT_BLIND") == "1":
+        tasks.append(AppendTask("blind", ["w2"], 0.0))
+    return tasks
 
 
 def kill_graph(settings: Any) -> list[Task]:
