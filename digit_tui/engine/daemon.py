@@ -214,7 +214,6 @@ class Engine:
             journal.close()
             lock.release()
 
-
     def _record_converged(self, reads: ReadLog, began: float, options: RunOptions) -> None:
         """When every task converged by its check and every check is witnessed, record what they read."""
         sched = self.scheduler
