@@ -43,6 +43,7 @@ from digit_tui.engine.limits import Limits
 from digit_tui.engine.netprobe import probe_all
 from digit_tui.engine.redact import Redactor
 from digit_tui.engine.task import Load, Task, TaskState
+from digit_tui.infra import reads
 
 
 OPERATOR_RETRY = "retrying now, as the operator asked"
@@ -503,6 +504,7 @@ class Scheduler:
                     return
                 phase = "ensure"
                 self.applied.add(task.id)
+                reads.cannot(f"{task.id} applied")     # no record of this run: stop taking digests
                 self._set(task.id, TaskState.RUNNING, "applying", attempt=True)
                 await asyncio.wait_for(task.ensure(ctx), task.timeout)
                 if await self._reshape(task):

@@ -88,7 +88,14 @@ class ReadLog:
     expires: float | None = None       # a check that trusts something for a time says until when
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
+    @property
+    def spoilt(self) -> bool:
+        """Something was not witnessed: the run will not be recorded, so nothing more need be."""
+        return bool(self.unwitnessed)
+
     def api(self, kubeconfig: str, context: str | None, key: str, doc: Any) -> None:
+        if self.spoilt:     # an install's applies and waits read a lot: no digest of any of it is kept
+            return
         digest = fingerprint(doc)
         with self._lock:
             seen = self.clusters.setdefault((kubeconfig, context), {})
@@ -98,6 +105,8 @@ class ReadLog:
             seen[key] = digest
 
     def file(self, path: str | Path) -> None:
+        if self.spoilt:
+            return
         where = os.path.abspath(path)
         stamp = file_stamp(where)
         with self._lock:
@@ -105,6 +114,8 @@ class ReadLog:
 
     def tree(self, root: str | Path) -> None:
         """Every file and directory under ``root`` (a chart tree the check digests), and ``root``."""
+        if self.spoilt:
+            return
         count = 0
         self.file(root)
         for dirpath, dirnames, filenames in os.walk(root):

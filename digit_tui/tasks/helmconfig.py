@@ -20,9 +20,9 @@ from typing import Any
 
 from digit_tui.answers.config import InstallConfig
 from digit_tui.digit.selection import HELM_DIR
-from digit_tui.infra import reads
 from digit_tui.engine.task import RetryPolicy, Task, TaskContext
 from digit_tui.errors import InputError, PermanentError
+from digit_tui.infra import reads
 
 TASK_ID = "helm-config"
 VOLUMES_TASK = "volumes"         # publishes storage_mode, storage_provider, storage_class, volumes, env_overrides
