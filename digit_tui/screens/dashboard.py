@@ -147,6 +147,7 @@ class DashboardScreen(DigitScreen):
         self.view_frames = 0
         self._shown: dict[str, Any] = {}     # what each Static shows now: updated only when it changes
         self._laid_out: dict[str, tuple[Any, ...]] = {}    # per view: the filter its table is laid out for
+        self._mounted: set[str] = set()      # the further views mounted so far (on their first showing)
         self._stop = threading.Event()
         self._connected = threading.Event()
         self._connect_error: BaseException | None = None
@@ -162,15 +163,31 @@ class DashboardScreen(DigitScreen):
         with Vertical(id="view-pods", classes="dash-view"):
             yield Static(id="pods-header", classes="view-header")
             yield PodTable(id="pods", clock=self.clock)
-        for view in VIEWS:
-            spec = SPECS[view]
-            with Vertical(id=f"view-{view}", classes="dash-view"):
-                yield Static(id=f"{view}-header", classes="view-header")
-                yield RowTable[Any](id=f"rows-{view}", sort_key=spec.sort, clock=self.clock, ticks=spec.ticks,
-                                    follow_top=spec.follow_top, line_text=self._renderer(view))
-                if view == "nodes":
-                    yield Static(id="nodes-footer")
+        # The further views are mounted when first shown (``_mount_view``): composed here, hidden,
+        # their widgets' styles were applied with the first frame's, about 50 ms later on screen.
         yield QuietFooter(show_command_palette=False)
+
+    def _view_widgets(self, view: str) -> Vertical:
+        spec = SPECS[view]
+        table = RowTable[Any](id=f"rows-{view}", sort_key=spec.sort, clock=self.clock, ticks=spec.ticks,
+                              follow_top=spec.follow_top, line_text=self._renderer(view))
+        parts: list[Static | RowTable[Any]] = [Static(id=f"{view}-header", classes="view-header"), table]
+        if view == "nodes":
+            parts.append(Static(id="nodes-footer"))
+        return Vertical(*parts, id=f"view-{view}", classes="dash-view")
+
+    async def _mount_view(self, view: str) -> None:
+        """Mount a further view the first time it is shown, hidden until ``action_view`` shows it.
+        Its rows come only once it is active in the model (``ViewsModel.activate``), which is after this."""
+        if view == "pods" or view in self._mounted:
+            return
+        self._mounted.add(view)
+        box = self._view_widgets(view)
+        box.display = False
+        await self.mount(box, before=self.query_one(QuietFooter))
+        self._layout_columns()
+        stale = self.connection is not None and not self.connection.reachable
+        self.view_table(view).set_class(stale, "-stale")
 
     def _renderer(self, view: str) -> Callable[[Any, float], Text]:
         spec = SPECS[view]
@@ -186,8 +203,6 @@ class DashboardScreen(DigitScreen):
     def on_mount(self) -> None:
         self.query_one("#dash-filter", Input).display = False
         self.query_one("#dash-banner", Static).display = False
-        for view in VIEWS:
-            self.query_one(f"#view-{view}").display = False
         self._set("#dash-summary", Text("● connecting to the cluster…", style="yellow"))
         self._columns: dict[str, Any] = {}
         self._layout_columns()
@@ -357,7 +372,7 @@ class DashboardScreen(DigitScreen):
         widths = column_widths(width)
         self._set("#pods-header", header_text(widths))
         self.table.set_widths(widths)
-        for view in VIEWS:
+        for view in self._mounted:
             cols = SPECS[view].columns(width)
             if self._columns.get(view) != cols:
                 self._columns[view] = cols
@@ -472,7 +487,7 @@ class DashboardScreen(DigitScreen):
         banner = self.query_one("#dash-banner", Static)
         stale = f is not None and not f.reachable
         self.table.set_class(stale, "-stale")
-        for view in VIEWS:
+        for view in self._mounted:
             self.view_table(view).set_class(stale, "-stale")
         self.query_one("#dash-summary", Static).set_class(stale, "-stale")
         if not stale:
@@ -504,9 +519,10 @@ class DashboardScreen(DigitScreen):
         return self.table if self.view == "pods" else self.view_table(self.view)
 
     # -- views -------------------------------------------------------------------------------
-    def action_view(self, view: str) -> None:
+    async def action_view(self, view: str) -> None:
         if view == self.view or view not in ORDER:
             return
+        await self._mount_view(view)
         self.query_one(f"#view-{self.view}").display = False
         self.view = view
         self.query_one(f"#view-{view}").display = True
@@ -520,8 +536,8 @@ class DashboardScreen(DigitScreen):
             self._focused_table().focus()
         self.refresh_bindings()
 
-    def action_next_view(self, step: int) -> None:
-        self.action_view(ORDER[(ORDER.index(self.view) + step) % len(ORDER)])
+    async def action_next_view(self, step: int) -> None:
+        await self.action_view(ORDER[(ORDER.index(self.view) + step) % len(ORDER)])
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("logs", "sort"):
@@ -581,9 +597,9 @@ class DashboardScreen(DigitScreen):
         else:
             self.app.push_screen(HealthScreen(self.kubeconfig, self.context))
 
-    def action_details(self) -> None:
+    async def action_details(self) -> None:
         if self.view == "workloads":
-            self._workload_pods()
+            await self._workload_pods()
             return
         if self.view == "events":
             self._event_details()
@@ -593,7 +609,7 @@ class DashboardScreen(DigitScreen):
             return
         self.fetch_details(pod)
 
-    def _workload_pods(self) -> None:
+    async def _workload_pods(self) -> None:
         """enter on a workload: the pods view, filtered by its name."""
         key = self.view_table("workloads").cursor_key
         row = self.view_table("workloads").rows.get(key) if key else None
@@ -602,7 +618,7 @@ class DashboardScreen(DigitScreen):
         box = self.query_one("#dash-filter", Input)
         box.display = True
         box.value = row.name            # on_input_changed lays the pods out for it
-        self.action_view("pods")
+        await self.action_view("pods")
         self.table.focus()
 
     def _event_details(self) -> None:

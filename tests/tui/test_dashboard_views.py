@@ -15,6 +15,7 @@ from digit_tui.infra.kube import Kube
 from digit_tui.infra.podrequests import pod_requests
 from digit_tui.sandbox.runtime import SandboxHandle, start_sandbox
 from digit_tui.screens.dashboard import DashboardScreen
+from digit_tui.widgets.rowtable import RowTable
 from digit_tui.widgets.viewrows import NodePlan, cpu_text, mem_text
 from tests.tui.conftest import SIZES, line_with, screen_text, wait_screen
 
@@ -85,7 +86,10 @@ async def test_workloads_show_ready_x_of_y_and_follow_a_scale(cluster: tuple[San
         frozen = time.time() + 3600       # ages never tick over: a line drawn again was drawn for a change
         screen = _open(app, h, clock=lambda: frozen)
         await wait_screen(pilot, lambda t: "● live" in t, timeout=20, what="the pods, live")
+        # The further views are mounted on their first showing, not with the screen (its first frame).
+        assert not screen.query(RowTable)
         await pilot.press("w")
+        assert [t.id for t in screen.query(RowTable)] == ["rows-workloads"]
         text = await wait_screen(pilot, lambda t: "Workloads" in t and "● live" in t.splitlines()[0]
                                  and "✓ 2/2" in line_with(t, "egov-user") and "✓ 1/1" in line_with(t, "kafka-v2")
                                  and "✓ 2/2" in line_with(t, "fluent-bit"), timeout=20, what="workloads ready")
@@ -283,11 +287,13 @@ async def test_unreachable_cluster_keeps_the_views_data_with_its_age_and_recover
             await pilot.press("n")                              # every view keeps its data
             text = await wait_screen(pilot, lambda t: "node-1" in t and "cluster unreachable for" in t, what="nodes")
             assert "⏸ stale" in text.splitlines()[0]
+            assert screen.view_table("nodes").has_class("-stale")     # first shown (mounted) while stale
             await pilot.press("w")
             h.clear_faults()
             await wait_screen(pilot, lambda t: "cluster unreachable" not in t and "● live" in t, timeout=20,
                               what="recovery")
             assert not screen.view_table("workloads").has_class("-stale")
+            assert not screen.view_table("nodes").has_class("-stale")
             scale(kube, "egov-user", 2)                         # the watches run again
             await wait_screen(pilot, lambda t: "✓ 2/2" in line_with(t, "egov-user"), timeout=20, what="live again")
 
