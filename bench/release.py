@@ -12,10 +12,12 @@ the graph (measured in the concurrency-1 run, where tasks do not compete), i.e.
 what unlimited concurrency could reach. Ratios: speed-up over sequential, and
 how far the default run is from the bound. Then the same install is run again
 ``--reruns`` times against the converged cluster and state directory (nothing to
-do): the first rerun checks every task and records what the checks read; the median of
-the later ones (decided from that record in one pass, engine/unchanged.py), its CPU time
-(user + system of the processes it started: a figure a loaded machine disturbs less than
-the wall time), and its ratio to the first install (goal <= 0.05 and <= 1.5 s). Every process reads byte-compiled modules (kept in the
+do). The first rerun starts as the install's client exits, while the engine checks every task
+once more for the record the reruns decide from (engine/unchanged.py): it waits for those
+checks, then decides in one pass; it is printed apart from the median of the later ones, with
+the CPU time of each (user + system of the processes it started: a figure a loaded machine
+disturbs less than the wall time), and the slower of the two against the first install (goal
+<= 0.05 and <= 1.5 s). Every process reads byte-compiled modules (kept in the
 bench's temporary directory, compiled before the first install), as an installed digit-tui does.
 """
 
@@ -204,17 +206,19 @@ def main() -> int:
     print(f"sample release: {len(par.times)} tasks, sandbox speed {args.speed:g} (3 nodes)")
     print(f"deploy time, {name}:  {par.elapsed:7.2f} s   (the engine: {par.limits})")
     if par.reruns:
-        # The first rerun checks every task (the install applied: nothing its checks read is on
-        # record) and records what they read; the later ones decide from that record in one pass
-        # (engine/unchanged.py) while nothing changed.
+        # The first rerun may wait for the engine's checks after the install (the record it decides
+        # from); the later ones decide from that record in one pass while nothing changed.
         full, full_cpu = par.reruns[0], par.rerun_cpu[0]
-        print(f"first rerun (every check):    {full:7.2f} s   CPU {full_cpu:.2f} s;  / first install {full / par.elapsed:.3f}")
+        print(f"first rerun, at once:         {full:7.2f} s   CPU {full_cpu:.2f} s;  / first install {full / par.elapsed:.3f}")
         later, later_cpu = par.reruns[1:], par.rerun_cpu[1:]
+        worst = full
         if later:
             rerun = statistics.median(later)
+            worst = max(full, rerun)
             print(f"rerun, nothing changed:       {rerun:7.2f} s   (median of {len(later)}: "
                   f"{', '.join(f'{t:.2f}' for t in later)}; goal <= 1.5 s); CPU {statistics.median(later_cpu):.2f} s")
-            print(f"rerun / first install:        {rerun / par.elapsed:7.3f}    (goal <= 0.05)")
+        print(f"rerun / first install:        {worst / par.elapsed:7.3f}    (the slower of the first and the later "
+              "ones; goal <= 0.05)")
     if seq is None:
         return 0
     bound, path = critical_path(seq.times)

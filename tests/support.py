@@ -102,6 +102,16 @@ class EngineEnv:
             if "engine_starting" not in doc or time.monotonic() > deadline:
                 return doc
 
+    def runs(self) -> list[str]:
+        """The journal's run ids, oldest first (read-only)."""
+        import sqlite3
+
+        db = sqlite3.connect(f"file:{self.state / 'journal.db'}?mode=ro", uri=True)
+        try:
+            return [r[0] for r in db.execute("SELECT id FROM runs ORDER BY created, rowid")]
+        finally:
+            db.close()
+
     def engine_pid(self) -> int | None:
         try:
             text = (self.state / "engine.lock").read_text().strip()

@@ -367,6 +367,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         return exitcodes.OK
     c = st["counts"]
     alive = f"engine pid {run['engine_pid']} running" if run["engine_alive"] else "engine not running"
+    if run["engine_alive"] and run["state"] == "done":
+        from digit_tui.engine import unchanged
+
+        if unchanged.confirming(state_dir):
+            alive = f"engine pid {run['engine_pid']} checking every task once more, for the next rerun"
     print(f"{run['environment']} · run {run['id']} · {run['state']}{' (paused)' if run['paused'] else ''} · {alive}")
     print(f"tasks: {c['done']}/{st['total']} done, {c['running'] + c['retrying']} running, "
           f"{c['waiting-for-network']} waiting for network, {c['failed']} failed, {c['blocked']} blocked")

@@ -13,9 +13,11 @@ import importlib
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -38,6 +40,7 @@ from digit_tui.infra.reads import ReadLog, observing
 
 LOG_NAME = "engine.log"
 SPEC_NAME = "engine-spec.json"      # the client's validated spec, handed to the engine it starts
+CONFIRM_TIMEOUT = 30.0              # seconds for the checks after an install (unchanged.CONFIRM_WAIT covers it)
 
 log = logging.getLogger("digit_tui.engine")
 
@@ -107,6 +110,7 @@ class Engine:
         self.redact = Redactor()
         self._tasks = tasks
         self.scheduler: Scheduler | None = None
+        self._confirming: Scheduler | None = None     # the checks after an install that applied
         self.run_id: str | None = None
         self._interrupted = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -126,9 +130,10 @@ class Engine:
 
         Safe to call from any thread."""
         self._interrupted = True
-        if self._loop is not None and self.scheduler is not None:
+        sched = self._confirming or self.scheduler
+        if self._loop is not None and sched is not None:
             try:
-                self._loop.call_soon_threadsafe(self.scheduler.cancel)
+                self._loop.call_soon_threadsafe(sched.cancel)
             except RuntimeError:  # the loop has closed: the run is over, there is nothing to stop
                 pass
 
@@ -160,6 +165,7 @@ class Engine:
         unchanged.forget(self.state_dir)
         journal = Journal.in_dir(self.state_dir, redactor=self.redact)
         control = ControlServer(self.state_dir, self._handle)
+        confirm = False
         try:
             if lock.took_over_from:
                 log.info("took over the stale lock of engine pid %s", lock.took_over_from)
@@ -198,7 +204,11 @@ class Engine:
             with observing(reads):      # what the checks read, for the next run (engine/unchanged.py)
                 final = await self.scheduler.run()
             if final == RunState.DONE and self.work_found is None:
-                self._record_converged(reads, began, options)
+                confirm = self._confirmable(self.scheduler)
+                if not confirm:
+                    self._record_converged(self.scheduler, reads, began, options)
+            if confirm:     # said before the run is done, so that a rerun started at once waits for it
+                atomic_write(self.state_dir / unchanged.CONFIRMING, f"{os.getpid()}\n", 0o600)
             if self._interrupted and final == RunState.CANCELLED:
                 final = RunState.INTERRUPTED
             message = f"install {final}"
@@ -208,16 +218,67 @@ class Engine:
                 message = f"checked: {self.work_found} has work to do; the engine takes over"
             journal.set_run_state(self.run_id, final, message=message)
             log.info("run %s finished: %s", self.run_id, final)
+            if confirm:
+                await control.stop()    # the run is over: a client starting now does not attach to it
+                await self._confirm(graph_input, factory, options)
             return {RunState.DONE: exitcodes.OK, RunState.FAILED: exitcodes.FAILED}.get(final, exitcodes.INTERRUPTED)
         finally:
             await control.stop()
             journal.close()
             lock.release()
+            if confirm:
+                unchanged.done_confirming(self.state_dir)
 
-    def _record_converged(self, reads: ReadLog, began: float, options: RunOptions) -> None:
+    def _confirmable(self, sched: Scheduler) -> bool:
+        """An install that applied something and could otherwise be recorded: worth its checks again."""
+        return (bool(sched.applied) and not sched.skipped and not self.check_only and not self._interrupted
+                and all(t.witnessed for t in sched.tasks.values()))
+
+    async def _confirm(self, graph_input: GraphInput, factory: GraphFactory | None, options: RunOptions) -> None:
+        """After an install that applied: every task's check once more, so that the next rerun can
+        decide in one pass (engine/unchanged.py) instead of checking every task itself. What the
+        install's own checks read describes the cluster before it applied, so it cannot serve.
+
+        The run is journaled done before this starts (the client following it has exited); these
+        checks go to a scratch journal, with the graph built anew, so that every client a task
+        makes records into this pass's log. A check that finds work, fails or takes longer than
+        ``CONFIRM_TIMEOUT`` leaves no record: the next rerun checks in full, as before."""
+        scratch = Path(tempfile.mkdtemp(prefix=".confirm-", dir=self.state_dir))
+        journal: Journal | None = None
+        try:
+            journal = Journal(scratch / "journal.db", redactor=self.redact)
+            install = self.scheduler
+            assert install is not None
+            tasks = factory(graph_input) if factory is not None else list(self._tasks or ())
+            run_id = journal.create_run(self.spec.environment, self.spec.graph, self.spec.settings,
+                                        self.spec.answers_path)
+            sched = Scheduler(tasks, journal, run_id, limits=options.limits, redactor=self.redact,
+                              network_wait=options.network_wait,
+                              rebuild=(lambda: factory(graph_input)) if factory is not None else None,
+                              recorded={tid: dict(out) for tid, out in install.outputs.items()}, check_only=True)
+            self._confirming = sched
+            if self._interrupted:
+                return
+            reads, began = ReadLog(), time.time()
+            with observing(reads):
+                final = await asyncio.wait_for(sched.run(), CONFIRM_TIMEOUT)
+            if final == RunState.DONE and sched.work_found is None and not self._interrupted:
+                self._record_converged(sched, reads, began, options)
+            else:
+                log.info("run %s: the checks after the install found %s; no converged record, the next run "
+                         "checks every task", self.run_id, sched.work_found or f"the run {final}")
+        except Exception as exc:    # the install is done whatever this finds: only the record is lost
+            log.warning("run %s: the checks after the install did not finish (%s: %s); no converged record",
+                        self.run_id, type(exc).__name__, exc)
+        finally:
+            self._confirming = None
+            if journal is not None:
+                journal.close()
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _record_converged(self, sched: Scheduler, reads: ReadLog, began: float, options: RunOptions) -> None:
         """When every task converged by its check and every check is witnessed, record what they read."""
-        sched = self.scheduler
-        assert sched is not None and self.run_id is not None
+        assert self.run_id is not None
         blind = [t.id for t in sched.tasks.values() if not t.witnessed]
         why = ("tasks were applied" if sched.applied else "tasks were skipped" if sched.skipped else
                f"{len(blind)} task(s) read what cannot be compared later ({', '.join(blind[:3])})" if blind else

@@ -13,6 +13,10 @@ record older than ``FRESH`` seconds after its full check (some checks trust some
 time: a database check Job for ten minutes, a credential until it expires), and the rerun checks
 every task as before, which writes a new record when all is still converged.
 
+After an install that applied, its checks read the cluster before the applies: the engine then
+checks every task once more once the run is journaled done (``Engine._confirm``, ``CONFIRMING``
+naming it meanwhile) and records what those checks read; a rerun started meanwhile waits for it.
+
 Any run that starts removes the record first: whatever it does afterwards, the record no
 longer describes the cluster.
 """
@@ -39,6 +43,8 @@ FRESH = 600.0               # seconds after its full check that a record may sta
 PROBE_TIMEOUT = 3.0         # seconds for an endpoint's TCP connect and for each API read
 PARALLEL = 8                # API reads at once
 TURN_WAIT = 30.0            # seconds to wait for another `install` client's turn (engine/launch.py)
+CONFIRMING = "converged.pending"    # the pid of an engine checking every task after an install
+CONFIRM_WAIT = 35.0         # seconds a rerun waits for those checks (the engine's CONFIRM_TIMEOUT and its exit)
 PACKAGE = Path(__file__).resolve().parents[1]
 
 
@@ -75,6 +81,23 @@ def write(state_dir: Path, *, run_id: str, graph: str, answers_path: str | None,
            "answers_sha256": answers_digest(answers_path), "options": dict(sorted(options.items())),
            "checked": checked, "expires": expires, "code": code_stamps(), **log.to_json()}
     return atomic_write(state_dir / RECORD, json.dumps(doc, sort_keys=True), 0o600)
+
+
+def confirming(state_dir: Path) -> bool:
+    """An engine is checking every task once more after an install that applied (``Engine._confirm``):
+    the record it may write is worth waiting for."""
+    from digit_tui.engine.lock import read_pid
+    from digit_tui.procs import pid_alive
+
+    pid = read_pid(state_dir / CONFIRMING)
+    return pid is not None and pid_alive(pid)
+
+
+def done_confirming(state_dir: Path) -> None:
+    try:
+        (state_dir / CONFIRMING).unlink()
+    except FileNotFoundError:
+        pass
 
 
 def forget(state_dir: Path) -> None:
@@ -224,14 +247,21 @@ def repeat(state_dir: Path, *, answers_path: str, graph: str, options: Mapping[s
     from digit_tui.engine.launch import spawn_turn
     from digit_tui.engine.lock import LockHeld, StateLock
 
-    if not (state_dir / RECORD).is_file():
+    if not (state_dir / RECORD).is_file() and not confirming(state_dir):
         return "no record of a converged run"
     with spawn_turn(state_dir, TURN_WAIT):     # an `install` started beside it waits, then finds this run
         lock = StateLock(state_dir)
-        try:
-            lock.acquire()
-        except LockHeld:
-            return "an engine runs here"
+        deadline = time.monotonic() + CONFIRM_WAIT
+        while True:
+            try:
+                lock.acquire()
+                break
+            except LockHeld:
+                # The engine of an install that just finished checks every task once more: its record
+                # (or none) comes within a second or two, and deciding from it is cheaper than checking.
+                if not confirming(state_dir) or time.monotonic() > deadline:
+                    return "an engine runs here"
+                time.sleep(0.02)
         try:
             return _repeat_locked(state_dir, answers_path=answers_path, graph=graph, options=options)
         finally:

@@ -60,6 +60,8 @@ class WitnessedAppendTask(AppendTask):
 
     async def check(self, ctx: Any) -> bool:
         reads.file(_workdir() / "data.txt")
+        if os.environ.get("DT_FICKLE") == self.id:    # its ensure never makes it converge
+            return False
         return await super().check(ctx)
 
 

@@ -114,16 +114,6 @@ def _install(env: Env, graph: str) -> subprocess.Popen[str]:
                             env=env.environ, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _runs(env: Env) -> list[str]:
-    import sqlite3
-
-    db = sqlite3.connect(f"file:{env.state / 'journal.db'}?mode=ro", uri=True)
-    try:
-        return [r[0] for r in db.execute("SELECT id FROM runs")]
-    finally:
-        db.close()
-
-
 def test_an_install_started_while_an_engine_is_starting_attaches_to_it(env: Env) -> None:
     """An engine that holds the lock but does not answer yet (the TUI started it; it is loading
     the graph) is waited for; after a while the client starts its own engine, which loses on the
@@ -143,7 +133,7 @@ def test_an_install_started_while_an_engine_is_starting_attaches_to_it(env: Env)
     assert "install complete" in err and "second" in out
     first.communicate(timeout=30)
     assert first.returncode == 0
-    assert len(_runs(env)) == 1
+    assert len(env.runs()) == 1
 
 
 def test_two_installs_started_at_the_same_instant_share_one_run(env: Env) -> None:
@@ -161,7 +151,7 @@ def test_two_installs_started_at_the_same_instant_share_one_run(env: Env) -> Non
     for p, e in zip(procs, errs):
         assert p.wait(timeout=60) == 0, e.read_text()
         assert "install complete" in e.read_text()
-    assert len(_runs(env)) == 1, (env.state / "logs" / "engine.log").read_text()
+    assert len(env.runs()) == 1, (env.state / "logs" / "engine.log").read_text()
     assert sum("attaching" in e.read_text() for e in errs) == 1
 
 

@@ -40,14 +40,10 @@ def test_a_rerun_with_nothing_changed_is_recorded_in_one_pass_and_a_change_is_ch
     first = _install(env)
     assert first.returncode == 0, first.stderr
     assert _starts(env) == 3
-    assert not (env.state / unchanged.RECORD).exists()     # it applied: its checks saw the world before
-
-    full = _install(env)                                    # every check passes: what they read is recorded
-    assert full.returncode == 0 and ONE_PASS not in full.stderr, full.stderr
-    record = json.loads((env.state / unchanged.RECORD).read_text())
-    assert (env.state / unchanged.RECORD).stat().st_mode & 0o777 == 0o600
-    assert str(env.work / "data.txt") in record["files"]
-    checked_run = record["run"]
+    # It applied, so its own checks saw the world before: the engine checked every task once more
+    # after the run was done (no run journaled for that) and recorded what those checks read. The
+    # install's client has exited by then; the next install waits for that record.
+    (checked_run,) = env.runs()
 
     quick = _install(env)
     assert quick.returncode == 0, quick.stderr
@@ -61,6 +57,11 @@ def test_a_rerun_with_nothing_changed_is_recorded_in_one_pass_and_a_change_is_ch
     assert st["run"]["state"] == "done" and st["run"]["id"] != checked_run
     assert all(t["state"] == "done" for t in st["tasks"])
     assert _starts(env) == 3
+    assert not (env.state / unchanged.CONFIRMING).exists()
+    record = json.loads((env.state / unchanged.RECORD).read_text())
+    assert (env.state / unchanged.RECORD).stat().st_mode & 0o777 == 0o600
+    assert str(env.work / "data.txt") in record["files"] and record["checked_run"] == checked_run
+    assert not list(env.state.glob(".confirm-*"))          # the scratch journal of those checks is gone
 
     again = _install(env)                                   # the record stands for the repeat too
     assert ONE_PASS in again.stderr and f"since the checks of run {checked_run}" in again.stderr
@@ -73,11 +74,27 @@ def test_a_rerun_with_nothing_changed_is_recorded_in_one_pass_and_a_change_is_ch
     assert ONE_PASS not in changed.stderr
     assert (env.work / "audit.txt").read_text().splitlines()[3:] == ["start w1 present=False"]
     assert "key=w1" in data.read_text().splitlines()
-    assert not (env.state / unchanged.RECORD).exists()     # that run applied: no record until a full check passes
+    repaired = env.runs()[-1]
+    after = _install(env)                                   # the checks after that run were recorded too
+    assert ONE_PASS in after.stderr and f"since the checks of run {repaired}" in after.stderr, after.stderr
+    assert _starts(env) == 4
+
+
+def test_an_install_whose_check_still_finds_work_after_it_applied_leaves_no_record(env: Env) -> None:
+    """w1's ensure runs but its check never passes (DT_FICKLE): the checks after the install find
+    that, so no record is written and each rerun checks every task (and applies w1 again)."""
+    env.environ["DT_FICKLE"] = "w1"
+    for n in (1, 2):
+        proc = _install(env)
+        assert proc.returncode == 0, proc.stderr
+        assert ONE_PASS not in proc.stderr
+        assert not (env.state / unchanged.RECORD).exists()
+        assert (env.work / "audit.txt").read_text().count("start w1") == n
+    assert not (env.state / unchanged.CONFIRMING).exists()
+    assert "the checks after the install found w1" in (env.state / "logs" / "engine.log").read_text()
 
 
 def test_a_changed_answers_file_or_an_old_record_means_a_full_check(env: Env) -> None:
-    assert _install(env).returncode == 0
     assert _install(env).returncode == 0
     assert (env.state / unchanged.RECORD).exists()
     record = json.loads((env.state / unchanged.RECORD).read_text())
@@ -97,6 +114,7 @@ def test_a_changed_answers_file_or_an_old_record_means_a_full_check(env: Env) ->
     assert ONE_PASS not in rerun.stderr
     assert [e for e in _latest_run_events(env) if e[1] == "check"]    # the checks ran
     assert (env.state / unchanged.RECORD).exists()                       # and found all converged again
+    assert json.loads((env.state / unchanged.RECORD).read_text())["checked_run"] == env.runs()[-1]
 
 
 def test_a_graph_with_a_task_whose_check_is_not_witnessed_is_always_checked_in_full(env: Env) -> None:
@@ -107,3 +125,26 @@ def test_a_graph_with_a_task_whose_check_is_not_witnessed_is_always_checked_in_f
         assert ONE_PASS not in proc.stderr
     assert not (env.state / unchanged.RECORD).exists()
     assert [e for e in _latest_run_events(env) if e[1] == "check"]
+
+
+def test_status_says_when_the_engine_checks_the_finished_install_once_more(env: Env) -> None:
+    """The moment after an install while its engine checks every task again, held open by a stand-in
+    process (the real moment lasts a fraction of a second): `status` says what the live engine does."""
+    assert _install(env).returncode == 0
+    stand_in = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        db = sqlite3.connect(env.state / "journal.db")
+        db.execute("UPDATE runs SET engine_pid=?", (stand_in.pid,))
+        db.commit()
+        db.close()
+        (env.state / unchanged.CONFIRMING).write_text(f"{stand_in.pid}\n")
+        out = subprocess.run([sys.executable, "-m", "digit_tui.cli", "status", "--state-dir", str(env.state)],
+                             env=env.environ, cwd=REPO, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert f"done · engine pid {stand_in.pid} checking every task once more, for the next rerun" in out.stdout
+    finally:
+        stand_in.kill()
+        stand_in.wait()
+    out = subprocess.run([sys.executable, "-m", "digit_tui.cli", "status", "--state-dir", str(env.state)],
+                         env=env.environ, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert "done · engine not running" in out.stdout, out.stdout

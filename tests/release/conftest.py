@@ -125,10 +125,14 @@ class Install:
     def tasks(self) -> dict[str, dict[str, Any]]:
         return {t["id"]: t for t in self.status()["tasks"]}
 
-    def events(self, kind: str | None = None) -> list[tuple[str | None, str]]:
-        """(task, message) of the latest run's journal events (read-only)."""
+    def events(self, kind: str | None = None, *, every_run: bool = False) -> list[tuple[str | None, str]]:
+        """(task, message) of the latest run's journal events, or of every run's (read-only)."""
         db = sqlite3.connect(f"file:{self.state / 'journal.db'}?mode=ro", uri=True)
         try:
+            if every_run:
+                q = ("SELECT e.task, e.message FROM events e JOIN runs r ON r.id = e.run_id"
+                     + (" WHERE e.kind=?" if kind else "") + " ORDER BY r.created, r.rowid, e.seq")
+                return list(db.execute(q, (kind,) if kind else ()))
             run = db.execute("SELECT id FROM runs ORDER BY created DESC LIMIT 1").fetchone()[0]
             q = "SELECT task, message FROM events WHERE run_id=?" + (" AND kind=?" if kind else "") + " ORDER BY seq"
             return list(db.execute(q, (run, kind) if kind else (run,)))
@@ -140,7 +144,10 @@ class Install:
         return {t for t, m in self.events("check") if m == "check: not converged"}
 
     def converged(self) -> set[str]:
-        return {t for t, m in self.events("check") if m == "check: already converged"}
+        """Tasks the latest run found converged: by their check, or in one pass from what the last
+        full check read (engine/unchanged.py), a record that exists only when every check passed."""
+        return {t for t, m in self.events() if t and (m == "check: already converged"
+                                                       or m.startswith("done: unchanged since the checks of run"))}
 
     def kill_engine(self) -> None:
         try:
