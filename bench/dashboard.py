@@ -346,11 +346,13 @@ class Probes:
             time.sleep(random.uniform(0.05, 0.25))
 
 
-def show_view(tmux: Tmux, view: str) -> None:
-    """Put ``view`` on screen (its key) and wait for its title."""
-    if view != "pods":
-        tmux.keys(VIEW_KEY[view])
-        tmux.wait(lambda s: title(s).startswith(VIEW_TITLE[view]), 60, f"the {view} view")
+def show_view(tmux: Tmux, view: str) -> float | None:
+    """Put ``view`` on screen (its key) and wait for its title; seconds from the key to the title."""
+    if view == "pods":
+        return None
+    start = time.monotonic()
+    tmux.keys(VIEW_KEY[view])
+    return tmux.wait(lambda s: title(s).startswith(VIEW_TITLE[view]), 60, f"the {view} view") - start
 
 
 # -- the dashboard with a freeze meter (--tui-child) ------------------------------------------
@@ -648,7 +650,7 @@ def main() -> None:
               f"   [goal <= 2x]")
 
         # idle, on the plain command, once the last page's work has settled
-        show_view(tmux, a.view)
+        first_showing = show_view(tmux, a.view)
         rss_start = rss_mib(pid)
         time.sleep(5)
         cpu = CpuWindow(pid)
@@ -659,7 +661,9 @@ def main() -> None:
             probes.change_once(i % VISIBLE)
             probes.key_once()
         idle_change, idle_keys = probes.change, probes.keys
-        print(f"view on screen for the figures below: {a.view}")
+        print(f"view on screen for the figures below: {a.view}"
+              + (f" (its first showing: {ms(first_showing)} from its key to its title)"
+                 if first_showing is not None else ""))
         print(f"idle: CPU {idle_cpu:.1f}% over 10 s   [goal <= 2%]; RSS {rss_start:.0f} MiB")
         print(f"idle: change-to-screen p50 {ms(pct(idle_change, .5))} p95 {ms(pct(idle_change, .95))}; "
               f"key-to-screen p50 {ms(pct(idle_keys, .5))} p95 {ms(pct(idle_keys, .95))}")
