@@ -243,6 +243,8 @@ class Engine:
         checks go to a scratch journal, with the graph built anew, so that every client a task
         makes records into this pass's log. A check that finds work, fails or takes longer than
         ``CONFIRM_TIMEOUT`` leaves no record: the next rerun checks in full, as before."""
+        for left in self.state_dir.glob(".confirm-*"):     # a killed engine's (the lock is ours: none runs)
+            shutil.rmtree(left, ignore_errors=True)
         scratch = Path(tempfile.mkdtemp(prefix=".confirm-", dir=self.state_dir))
         journal: Journal | None = None
         try:

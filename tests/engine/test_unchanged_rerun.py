@@ -83,8 +83,11 @@ def test_a_rerun_with_nothing_changed_is_recorded_in_one_pass_and_a_change_is_ch
 
 def test_an_install_whose_check_still_finds_work_after_it_applied_leaves_no_record(env: Env) -> None:
     """w1's ensure runs but its check never passes (DT_FICKLE): the checks after the install find
-    that, so no record is written and each rerun checks every task (and applies w1 again)."""
+    that, so no record is written and each rerun checks every task (and applies w1 again). A
+    scratch directory a killed engine left is cleared by the next one's checks."""
     env.environ["DT_FICKLE"] = "w1"
+    env.state.mkdir(parents=True, exist_ok=True)
+    (env.state / ".confirm-killed").mkdir()
     for n in (1, 2):
         proc = _install(env)
         assert proc.returncode == 0, proc.stderr
@@ -93,6 +96,7 @@ def test_an_install_whose_check_still_finds_work_after_it_applied_leaves_no_reco
         assert (env.work / "audit.txt").read_text().count("start w1") == n
     # The last install's engine checks once more after its client has exited.
     wait_until(lambda: not (env.state / unchanged.CONFIRMING).exists(), 30, what="the checks after the install")
+    assert not list(env.state.glob(".confirm-*"))
     assert "the checks after the install found w1" in (env.state / "logs" / "engine.log").read_text()
 
 
