@@ -102,6 +102,8 @@ def test_an_install_whose_check_still_finds_work_after_it_applied_leaves_no_reco
 
 def test_a_changed_answers_file_or_an_old_record_means_a_full_check(env: Env) -> None:
     assert _install(env).returncode == 0
+    # Written by the install's engine once its client has exited, after the checks that follow it.
+    wait_until(lambda: not (env.state / unchanged.CONFIRMING).exists(), 30, what="the checks after the install")
     assert (env.state / unchanged.RECORD).exists()
     record = json.loads((env.state / unchanged.RECORD).read_text())
     options = {"skip_checks": False}
