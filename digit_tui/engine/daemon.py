@@ -171,7 +171,7 @@ class Engine:
                 log.info("took over the stale lock of engine pid %s", lock.took_over_from)
             graph_input = GraphInput(self.spec.settings, self.state_dir)
             factory = load_graph_factory(self.spec.graph) if self._tasks is None else None
-            tasks = factory(graph_input) if factory is not None else list(self._tasks or ())
+            tasks = self._graph(factory, graph_input)
             run = journal.latest_run()
             recorded: dict[str, Any] = {}
             if run is None or run.state in FINISHED_RUN_STATES:
@@ -188,10 +188,8 @@ class Engine:
                     note += f"; previous engine pid {lock.took_over_from} is gone"
                 journal.set_run_state(self.run_id, RunState.RUNNING, engine_pid=os.getpid(), message=note)
             options = RunOptions.of(self.spec.settings)
-            self.scheduler = Scheduler(tasks, journal, self.run_id, limits=options.limits,
-                                       redactor=self.redact, network_wait=options.network_wait,
-                                       rebuild=(lambda: factory(graph_input)) if factory is not None else None,
-                                       recorded=recorded, check_only=self.check_only)
+            self.scheduler = self._scheduler(tasks, journal, self.run_id, options, factory, graph_input,
+                                             recorded=recorded, check_only=self.check_only)
             log.info("run %s: up to %s", self.run_id, self.scheduler.limits)
             await control.start()
             self._loop = asyncio.get_running_loop()
@@ -227,12 +225,30 @@ class Engine:
             journal.close()
             lock.release()
             if confirm:
-                unchanged.done_confirming(self.state_dir)
+                (self.state_dir / unchanged.CONFIRMING).unlink(missing_ok=True)
+
+    def _graph(self, factory: GraphFactory | None, graph_input: GraphInput) -> list[Task]:
+        return factory(graph_input) if factory is not None else list(self._tasks or ())
+
+    def _scheduler(self, tasks: list[Task], journal: Journal, run_id: str, options: RunOptions,
+                   factory: GraphFactory | None, graph_input: GraphInput, *, recorded: dict[str, Any],
+                   check_only: bool) -> Scheduler:
+        return Scheduler(tasks, journal, run_id, limits=options.limits, redactor=self.redact,
+                         network_wait=options.network_wait,
+                         rebuild=(lambda: factory(graph_input)) if factory is not None else None,
+                         recorded=recorded, check_only=check_only)
 
     def _confirmable(self, sched: Scheduler) -> bool:
         """An install that applied something and could otherwise be recorded: worth its checks again."""
-        return (bool(sched.applied) and not sched.skipped and not self.check_only and not self._interrupted
-                and all(t.witnessed for t in sched.tasks.values()))
+        return (bool(sched.applied) and not self.check_only and not self._interrupted
+                and self._unrecordable(sched) is None)
+
+    @staticmethod
+    def _unrecordable(sched: Scheduler) -> str | None:
+        """Why no run of this graph can be recorded as converged, whatever its checks read (None: it can)."""
+        blind = [t.id for t in sched.tasks.values() if not t.witnessed]
+        return ("tasks were skipped" if sched.skipped else
+                f"{len(blind)} task(s) read what cannot be compared later ({', '.join(blind[:3])})" if blind else None)
 
     async def _confirm(self, graph_input: GraphInput, factory: GraphFactory | None, options: RunOptions) -> None:
         """After an install that applied: every task's check once more, so that the next rerun can
@@ -251,13 +267,11 @@ class Engine:
             journal = Journal(scratch / "journal.db", redactor=self.redact)
             install = self.scheduler
             assert install is not None
-            tasks = factory(graph_input) if factory is not None else list(self._tasks or ())
             run_id = journal.create_run(self.spec.environment, self.spec.graph, self.spec.settings,
                                         self.spec.answers_path)
-            sched = Scheduler(tasks, journal, run_id, limits=options.limits, redactor=self.redact,
-                              network_wait=options.network_wait,
-                              rebuild=(lambda: factory(graph_input)) if factory is not None else None,
-                              recorded={tid: dict(out) for tid, out in install.outputs.items()}, check_only=True)
+            sched = self._scheduler(self._graph(factory, graph_input), journal, run_id, options, factory, graph_input,
+                                    recorded={tid: dict(out) for tid, out in install.outputs.items()},
+                                    check_only=True)
             self._confirming = sched
             if self._interrupted:
                 return
@@ -281,10 +295,8 @@ class Engine:
     def _record_converged(self, sched: Scheduler, reads: ReadLog, began: float, options: RunOptions) -> None:
         """When every task converged by its check and every check is witnessed, record what they read."""
         assert self.run_id is not None
-        blind = [t.id for t in sched.tasks.values() if not t.witnessed]
-        why = ("tasks were applied" if sched.applied else "tasks were skipped" if sched.skipped else
-               f"{len(blind)} task(s) read what cannot be compared later ({', '.join(blind[:3])})" if blind else
-               unchanged.why_not_recordable(reads))
+        why = ("tasks were applied" if sched.applied else
+               self._unrecordable(sched) or unchanged.why_not_recordable(reads))
         if why is not None:
             log.info("run %s: no converged record (%s); the next run checks every task", self.run_id, why)
             return

@@ -93,13 +93,6 @@ def confirming(state_dir: Path) -> bool:
     return pid is not None and pid_alive(pid)
 
 
-def done_confirming(state_dir: Path) -> None:
-    try:
-        (state_dir / CONFIRMING).unlink()
-    except FileNotFoundError:
-        pass
-
-
 def forget(state_dir: Path) -> None:
     try:
         os.unlink(state_dir / RECORD)

@@ -36,6 +36,17 @@ def _starts(env: Env) -> int:
     return (env.work / "audit.txt").read_text().count("start ")
 
 
+def _checked_after_install(env: Env) -> None:
+    """Wait for the last install's engine, which checks every task once more after its client has
+    exited, to have finished (it names itself in converged.pending until just after it let the lock go)."""
+    wait_until(lambda: not (env.state / unchanged.CONFIRMING).exists(), 30, what="the checks after the install")
+
+
+def _status(env: Env) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "digit_tui.cli", "status", "--state-dir", str(env.state)],
+                          env=env.environ, cwd=REPO, capture_output=True, text=True, timeout=60)
+
+
 def test_a_rerun_with_nothing_changed_is_recorded_in_one_pass_and_a_change_is_checked_in_full(env: Env) -> None:
     first = _install(env)
     assert first.returncode == 0, first.stderr
@@ -57,8 +68,7 @@ def test_a_rerun_with_nothing_changed_is_recorded_in_one_pass_and_a_change_is_ch
     assert st["run"]["state"] == "done" and st["run"]["id"] != checked_run
     assert all(t["state"] == "done" for t in st["tasks"])
     assert _starts(env) == 3
-    # The engine names itself there until just after it let the lock go (a rerun may start first).
-    wait_until(lambda: not (env.state / unchanged.CONFIRMING).exists(), 30, what="the engine gone")
+    _checked_after_install(env)
     record = json.loads((env.state / unchanged.RECORD).read_text())
     assert (env.state / unchanged.RECORD).stat().st_mode & 0o777 == 0o600
     assert str(env.work / "data.txt") in record["files"] and record["checked_run"] == checked_run
@@ -94,16 +104,14 @@ def test_an_install_whose_check_still_finds_work_after_it_applied_leaves_no_reco
         assert ONE_PASS not in proc.stderr
         assert not (env.state / unchanged.RECORD).exists()
         assert (env.work / "audit.txt").read_text().count("start w1") == n
-    # The last install's engine checks once more after its client has exited.
-    wait_until(lambda: not (env.state / unchanged.CONFIRMING).exists(), 30, what="the checks after the install")
+    _checked_after_install(env)
     assert not list(env.state.glob(".confirm-*"))
     assert "the checks after the install found w1" in (env.state / "logs" / "engine.log").read_text()
 
 
 def test_a_changed_answers_file_or_an_old_record_means_a_full_check(env: Env) -> None:
     assert _install(env).returncode == 0
-    # Written by the install's engine once its client has exited, after the checks that follow it.
-    wait_until(lambda: not (env.state / unchanged.CONFIRMING).exists(), 30, what="the checks after the install")
+    _checked_after_install(env)
     assert (env.state / unchanged.RECORD).exists()
     record = json.loads((env.state / unchanged.RECORD).read_text())
     options = {"skip_checks": False}
@@ -139,8 +147,7 @@ def test_status_says_when_the_engine_checks_the_finished_install_once_more(env: 
     """The moment after an install while its engine checks every task again, held open by a stand-in
     process (the real moment lasts a fraction of a second): `status` says what the live engine does."""
     assert _install(env).returncode == 0
-    # The install's own engine runs those checks after its client exits: let it finish first.
-    wait_until(lambda: not (env.state / unchanged.CONFIRMING).exists(), 30, what="the engine's checks")
+    _checked_after_install(env)
     stand_in = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         db = sqlite3.connect(env.state / "journal.db")
@@ -148,13 +155,11 @@ def test_status_says_when_the_engine_checks_the_finished_install_once_more(env: 
         db.commit()
         db.close()
         (env.state / unchanged.CONFIRMING).write_text(f"{stand_in.pid}\n")
-        out = subprocess.run([sys.executable, "-m", "digit_tui.cli", "status", "--state-dir", str(env.state)],
-                             env=env.environ, cwd=REPO, capture_output=True, text=True, timeout=60)
+        out = _status(env)
         assert out.returncode == 0, out.stderr
         assert f"done · engine pid {stand_in.pid} checking every task once more, for the next rerun" in out.stdout
     finally:
         stand_in.kill()
         stand_in.wait()
-    out = subprocess.run([sys.executable, "-m", "digit_tui.cli", "status", "--state-dir", str(env.state)],
-                         env=env.environ, cwd=REPO, capture_output=True, text=True, timeout=60)
+    out = _status(env)
     assert "done · engine not running" in out.stdout, out.stdout
